@@ -1,0 +1,317 @@
+//! The TOML configuration of `../shared/spec/sluice.example.toml`.
+//!
+//! Parsing is strict: an unknown or misspelled key is an error that names the key and its line,
+//! because a silently ignored `requre = true` is a security bug. Relative file paths are resolved
+//! against the directory of the config file, so a config can be moved with its certificates.
+
+mod duration;
+mod sections;
+
+use std::collections::HashSet;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+pub use duration::HumanDuration;
+pub use sections::*;
+
+use crate::auth::scram::ScramVerifier;
+
+/// The whole configuration file.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    #[serde(default)]
+    pub server: ServerConfig,
+    pub audit: Option<AuditConfig>,
+    #[serde(default)]
+    pub users: Vec<UserConfig>,
+    pub jwt: Option<JwtConfig>,
+    #[serde(default)]
+    pub targets: Vec<TargetConfig>,
+    #[serde(default)]
+    pub masks: Vec<MaskConfig>,
+    #[serde(default)]
+    pub detectors: Vec<DetectorConfig>,
+    pub masking: Option<MaskingConfig>,
+    #[serde(default)]
+    pub rules: Vec<RuleConfig>,
+    pub policy: Option<PolicyConfig>,
+    pub approvals: Option<ApprovalsConfig>,
+    /// Directory of the config file; relative paths in it are resolved against this.
+    #[serde(skip)]
+    pub base_dir: PathBuf,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServerConfig {
+    #[serde(default = "default_admin_listen")]
+    pub admin_listen: String,
+    #[serde(default)]
+    pub log_format: LogFormat,
+    pub tls: Option<ServerTlsConfig>,
+    /// How long running statements may take to finish after SIGTERM / Ctrl-C.
+    #[serde(default = "default_shutdown_grace")]
+    pub shutdown_grace: HumanDuration,
+    /// Largest client protocol message accepted, in bytes; larger ones close the connection.
+    #[serde(default = "default_max_message_bytes")]
+    pub max_message_bytes: u32,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        ServerConfig {
+            admin_listen: default_admin_listen(),
+            log_format: LogFormat::default(),
+            tls: None,
+            shutdown_grace: default_shutdown_grace(),
+            max_message_bytes: default_max_message_bytes(),
+        }
+    }
+}
+
+fn default_admin_listen() -> String {
+    "127.0.0.1:9480".into()
+}
+fn default_shutdown_grace() -> HumanDuration {
+    HumanDuration(std::time::Duration::from_secs(30))
+}
+fn default_max_message_bytes() -> u32 {
+    256 << 20
+}
+
+#[derive(Clone, Copy, Debug, Default, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum LogFormat {
+    #[default]
+    Text,
+    Json,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServerTlsConfig {
+    pub cert_file: PathBuf,
+    pub key_file: PathBuf,
+    #[serde(default)]
+    pub require: bool,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UserConfig {
+    pub name: String,
+    pub password_hash: Option<String>,
+    #[serde(default)]
+    pub groups: Vec<String>,
+}
+
+#[derive(Clone, Copy, Debug, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum Protocol {
+    Postgres,
+    Mysql,
+}
+
+/// libpq's `sslmode` meanings for the connection from sluice to the database.
+#[derive(Clone, Copy, Debug, Default, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "kebab-case")]
+pub enum UpstreamTls {
+    Disable,
+    #[default]
+    Prefer,
+    Require,
+    VerifyCa,
+    VerifyFull,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TargetConfig {
+    pub name: String,
+    pub protocol: Protocol,
+    pub listen: String,
+    pub upstream: String,
+    pub database: Option<String>,
+    pub user: String,
+    pub password_env: Option<String>,
+    pub password_file: Option<PathBuf>,
+    #[serde(default)]
+    pub upstream_tls: UpstreamTls,
+    pub upstream_ca_file: Option<PathBuf>,
+    #[serde(default = "default_max_connections")]
+    pub max_connections: usize,
+    #[serde(default = "default_connect_timeout")]
+    pub connect_timeout: HumanDuration,
+}
+
+fn default_max_connections() -> usize {
+    100
+}
+fn default_connect_timeout() -> HumanDuration {
+    HumanDuration(std::time::Duration::from_secs(5))
+}
+
+impl TargetConfig {
+    /// The upstream password, read from `password_env` or `password_file` (trailing newline
+    /// stripped). `None` when neither is configured (trust auth upstream).
+    pub fn upstream_password(&self, base_dir: &Path) -> Result<Option<String>, String> {
+        if let Some(var) = &self.password_env {
+            return std::env::var(var).map(Some).map_err(|_| {
+                format!(
+                    "target {:?}: environment variable {var} (password_env) is not set",
+                    self.name
+                )
+            });
+        }
+        if let Some(file) = &self.password_file {
+            let path = base_dir.join(file);
+            let text = std::fs::read_to_string(&path).map_err(|e| {
+                format!(
+                    "target {:?}: password_file {}: {e}",
+                    self.name,
+                    path.display()
+                )
+            })?;
+            return Ok(Some(text.trim_end_matches(['\r', '\n']).to_string()));
+        }
+        Ok(None)
+    }
+}
+
+impl Config {
+    /// Reads, parses and validates a config file.
+    pub fn load(path: &Path) -> Result<Config, String> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| format!("cannot read config {}: {e}", path.display()))?;
+        let base_dir = path.parent().map(Path::to_path_buf).unwrap_or_default();
+        Config::parse(&text, base_dir).map_err(|e| format!("config {}: {e}", path.display()))
+    }
+
+    /// Parses and validates config text; `base_dir` anchors relative paths.
+    pub fn parse(text: &str, base_dir: PathBuf) -> Result<Config, String> {
+        let mut config: Config = toml::from_str(text).map_err(|e| e.to_string())?;
+        config.base_dir = base_dir;
+        config.validate()?;
+        Ok(config)
+    }
+
+    /// Resolves a path from the config against the config file's directory.
+    pub fn path(&self, p: &Path) -> PathBuf {
+        self.base_dir.join(p)
+    }
+
+    fn validate(&self) -> Result<(), String> {
+        let mut names = HashSet::new();
+        for user in &self.users {
+            if !names.insert(user.name.as_str()) {
+                return Err(format!("[[users]] {:?} is defined twice", user.name));
+            }
+            if let Some(hash) = &user.password_hash {
+                hash.parse::<ScramVerifier>()
+                    .map_err(|e| format!("[[users]] {:?}: password_hash: {e}", user.name))?;
+            }
+        }
+        let mut targets = HashSet::new();
+        let mut listens = HashSet::new();
+        for t in &self.targets {
+            if !targets.insert(t.name.as_str()) {
+                return Err(format!("[[targets]] {:?} is defined twice", t.name));
+            }
+            let addr: SocketAddr = t.listen.parse().map_err(|_| {
+                format!(
+                    "target {:?}: listen {:?} is not an address like 127.0.0.1:6432",
+                    t.name, t.listen
+                )
+            })?;
+            if !listens.insert(addr) {
+                return Err(format!(
+                    "target {:?}: listen {addr} is used by another target",
+                    t.name
+                ));
+            }
+            if split_host_port(&t.upstream).is_none() {
+                return Err(format!(
+                    "target {:?}: upstream {:?} must be host:port",
+                    t.name, t.upstream
+                ));
+            }
+            if matches!(
+                t.upstream_tls,
+                UpstreamTls::VerifyCa | UpstreamTls::VerifyFull
+            ) && t.upstream_ca_file.is_none()
+            {
+                return Err(format!(
+                    "target {:?}: upstream_tls = {:?} needs upstream_ca_file",
+                    t.name, t.upstream_tls
+                ));
+            }
+            if t.password_env.is_some() && t.password_file.is_some() {
+                return Err(format!(
+                    "target {:?}: set password_env or password_file, not both",
+                    t.name
+                ));
+            }
+            if t.max_connections == 0 {
+                return Err(format!(
+                    "target {:?}: max_connections must be at least 1",
+                    t.name
+                ));
+            }
+        }
+        if self.server.max_message_bytes < 1024 {
+            return Err("server.max_message_bytes must be at least 1024".into());
+        }
+        Ok(())
+    }
+
+    /// Sections present in the file that this build cannot enforce yet. `serve` refuses to run
+    /// with any of them rather than pretend they are in force.
+    pub fn unenforced_sections(&self) -> Vec<&'static str> {
+        let mut out = Vec::new();
+        if self.audit.is_some() {
+            out.push("[audit]");
+        }
+        if self.jwt.is_some() {
+            out.push("[jwt]");
+        }
+        if !self.masks.is_empty() {
+            out.push("[[masks]]");
+        }
+        if !self.detectors.is_empty() {
+            out.push("[[detectors]]");
+        }
+        if self.masking.is_some() {
+            out.push("[masking]");
+        }
+        if !self.rules.is_empty() {
+            out.push("[[rules]]");
+        }
+        if self.policy.is_some() {
+            out.push("[policy]");
+        }
+        if self.approvals.is_some() {
+            out.push("[approvals]");
+        }
+        if self.targets.iter().any(|t| t.protocol == Protocol::Mysql) {
+            out.push("protocol = \"mysql\" targets");
+        }
+        out
+    }
+}
+
+/// Splits `host:port` (with `[v6]:port` allowed).
+pub fn split_host_port(addr: &str) -> Option<(&str, u16)> {
+    let (host, port) = addr.rsplit_once(':')?;
+    let port = port.parse().ok()?;
+    let host = host.trim_start_matches('[').trim_end_matches(']');
+    if host.is_empty() {
+        return None;
+    }
+    Some((host, port))
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,138 @@
+//! Config sections that are parsed and checked strictly (so typos are caught), but that this build
+//! does not enforce yet: audit, JWT sign-in, masks, detectors, statement rules and approvals.
+//! `sluice serve` refuses a file that uses them (fail closed: a DBA who writes a rule must never
+//! believe it is in force when it is not); `sluice check` accepts them.
+
+use serde::Deserialize;
+
+use super::HumanDuration;
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AuditConfig {
+    pub dir: String,
+    pub mode: Option<AuditMode>,
+    pub flush_interval: Option<HumanDuration>,
+    pub record_rows: Option<i64>,
+    pub query_literals: Option<QueryLiterals>,
+    pub key_env: Option<String>,
+    pub key_file: Option<String>,
+    pub retention: Option<HumanDuration>,
+}
+
+#[derive(Clone, Copy, Debug, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum AuditMode {
+    Async,
+    Sync,
+}
+
+#[derive(Clone, Copy, Debug, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum QueryLiterals {
+    Mask,
+    Redact,
+    Keep,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct JwtConfig {
+    pub issuer: String,
+    pub audience: String,
+    pub jwks_file: Option<String>,
+    pub jwks_url: Option<String>,
+    pub user_claim: Option<String>,
+    pub groups_claim: Option<String>,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MaskConfig {
+    pub columns: Vec<String>,
+    pub function: String,
+    pub keep_first: Option<u32>,
+    pub keep_last: Option<u32>,
+    pub fill: Option<String>,
+    pub step: Option<f64>,
+    pub pattern: Option<String>,
+    pub replacement: Option<String>,
+    pub value: Option<String>,
+    pub key_env: Option<String>,
+    #[serde(default)]
+    pub except_groups: Vec<String>,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DetectorConfig {
+    pub kinds: Vec<String>,
+    pub function: String,
+    pub targets: Option<Vec<String>>,
+    #[serde(default)]
+    pub except_groups: Vec<String>,
+}
+
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MaskingConfig {
+    pub on_derived: Option<String>,
+    pub on_predicate: Option<String>,
+    pub on_unknown_column: Option<String>,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RuleConfig {
+    pub name: String,
+    pub when: RuleMatch,
+    pub action: RuleAction,
+    pub message: Option<String>,
+    pub mode: Option<String>,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RuleMatch {
+    pub statements: Option<Vec<String>>,
+    pub tables: Option<Vec<String>>,
+    pub groups: Option<Vec<String>>,
+    pub users: Option<Vec<String>>,
+    pub targets: Option<Vec<String>>,
+    pub without_where: Option<bool>,
+}
+
+#[derive(Clone, Copy, Debug, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum RuleAction {
+    Allow,
+    Block,
+    Review,
+}
+
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PolicyConfig {
+    pub on_parse_error: Option<RuleAction>,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ApprovalsConfig {
+    pub mode: Option<String>,
+    pub timeout: Option<HumanDuration>,
+    pub ticket_ttl: Option<HumanDuration>,
+    pub required: Option<u32>,
+    #[serde(default)]
+    pub approver_groups: Vec<String>,
+    #[serde(default)]
+    pub webhooks: Vec<WebhookConfig>,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WebhookConfig {
+    pub url: String,
+    pub secret_env: Option<String>,
+    pub secret_file: Option<String>,
+}

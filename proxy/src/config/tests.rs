@@ -1,0 +1,80 @@
+use super::*;
+
+fn example_text() -> String {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/spec/sluice.example.toml");
+    let text = std::fs::read_to_string(&path)
+        .unwrap_or_else(|e| panic!("the spec example {} must be readable: {e}", path.display()));
+    // The example carries placeholder hashes ("...") where `sluice passwd` output goes.
+    let real = crate::auth::scram::hash_password("example");
+    text.lines()
+        .map(|l| {
+            if l.trim_start().starts_with("password_hash") {
+                format!("password_hash = \"{real}\"")
+            } else {
+                l.to_string()
+            }
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+#[test]
+fn the_spec_example_parses() {
+    let c = Config::parse(&example_text(), PathBuf::from("/etc/sluice")).unwrap();
+    assert_eq!(c.targets.len(), 2);
+    assert_eq!(c.targets[0].upstream_tls, UpstreamTls::VerifyFull);
+    assert_eq!(c.targets[0].max_connections, 500);
+    assert_eq!(c.users[1].groups, vec!["dba".to_string()]);
+    assert_eq!(c.rules.len(), 4);
+    assert_eq!(
+        c.path(Path::new("certs/x.crt")),
+        PathBuf::from("/etc/sluice/certs/x.crt")
+    );
+    // Everything beyond the proxy itself is recognised but not yet enforced.
+    assert!(c.unenforced_sections().contains(&"[[rules]]"));
+}
+
+#[test]
+fn a_misspelled_key_is_named_with_its_line() {
+    let text = "[server]\nadmin_listen = \"127.0.0.1:1\"\n\n[server.tls]\ncert_file = \"a\"\nkey_file = \"b\"\nrequre = true\n";
+    let err = Config::parse(text, PathBuf::new()).unwrap_err();
+    assert!(err.contains("requre"), "{err}");
+    assert!(err.contains("line 7"), "{err}");
+}
+
+#[test]
+fn an_unknown_section_is_refused() {
+    let err = Config::parse("[servr]\n", PathBuf::new()).unwrap_err();
+    assert!(err.contains("servr"), "{err}");
+}
+
+#[test]
+fn a_bad_password_hash_is_refused() {
+    let text = "[[users]]\nname = \"a\"\npassword_hash = \"md5abc\"\n";
+    let err = Config::parse(text, PathBuf::new()).unwrap_err();
+    assert!(err.contains("password_hash"), "{err}");
+}
+
+#[test]
+fn verify_full_needs_a_ca_file() {
+    let text = "[[targets]]\nname = \"t\"\nprotocol = \"postgres\"\nlisten = \"127.0.0.1:1\"\nupstream = \"h:5432\"\nuser = \"u\"\nupstream_tls = \"verify-full\"\n";
+    let err = Config::parse(text, PathBuf::new()).unwrap_err();
+    assert!(err.contains("upstream_ca_file"), "{err}");
+}
+
+#[test]
+fn duplicate_listen_addresses_are_refused() {
+    let t = |n: &str| {
+        format!("[[targets]]\nname = \"{n}\"\nprotocol = \"postgres\"\nlisten = \"127.0.0.1:7\"\nupstream = \"h:5432\"\nuser = \"u\"\n")
+    };
+    let err = Config::parse(&(t("a") + &t("b")), PathBuf::new()).unwrap_err();
+    assert!(err.contains("127.0.0.1:7"), "{err}");
+}
+
+#[test]
+fn host_port_splitting() {
+    assert_eq!(split_host_port("db:5432"), Some(("db", 5432)));
+    assert_eq!(split_host_port("[::1]:5432"), Some(("::1", 5432)));
+    assert_eq!(split_host_port("db"), None);
+    assert_eq!(split_host_port(":5432"), None);
+}

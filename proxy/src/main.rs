@@ -1,0 +1,207 @@
+//! The `sluice` command line: a thin layer over the `sluice` library.
+
+use std::io::{BufRead, IsTerminal};
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use sluice::config::{Config, LogFormat};
+
+/// Exit code for usage and configuration errors (CONTRACT.md).
+const EXIT_USAGE: u8 = 2;
+
+#[derive(Parser)]
+#[command(
+    name = "sluice",
+    version,
+    about = "A database wire-protocol proxy that blocks, masks and records"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the proxy for every target in the config file.
+    Serve {
+        #[arg(long, short)]
+        config: PathBuf,
+    },
+    /// Validate a config file; with --live also log in to every upstream.
+    Check {
+        #[arg(long, short)]
+        config: PathBuf,
+        #[arg(long)]
+        live: bool,
+    },
+    /// Read a password (from the terminal, or one line of stdin) and print its SCRAM-SHA-256 hash
+    /// for a [[users]] entry.
+    Passwd {
+        /// The user the password is for (only used in the prompt).
+        user: Option<String>,
+    },
+    /// Start a throwaway PostgreSQL with sample data and sluice in front of it; Ctrl-C removes
+    /// everything.
+    Demo {
+        /// Where sluice listens for PostgreSQL clients.
+        #[arg(long, default_value = "127.0.0.1:6432")]
+        listen: String,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Passwd { user } => passwd(user.as_deref()),
+        Command::Check { config, live } => runtime().block_on(check(&config, live)),
+        Command::Serve { config } => {
+            let config = match Config::load(&config) {
+                Ok(c) => c,
+                Err(e) => return usage_error(&e),
+            };
+            init_logging(config.server.log_format);
+            runtime().block_on(serve(config))
+        }
+        Command::Demo { listen } => {
+            init_logging(LogFormat::Text);
+            runtime().block_on(async {
+                let _ = listen;
+                ExitCode::FAILURE
+            }) // DEMO-TODO
+        }
+    }
+}
+
+fn runtime() -> tokio::runtime::Runtime {
+    match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("sluice: cannot start the async runtime: {e}");
+            std::process::exit(1);
+        }
+    }
+}
+
+fn usage_error(message: &str) -> ExitCode {
+    eprintln!("sluice: {message}");
+    ExitCode::from(EXIT_USAGE)
+}
+
+fn init_logging(format: LogFormat) {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("SLUICE_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    match format {
+        LogFormat::Text => builder.init(),
+        LogFormat::Json => builder.json().init(),
+    }
+}
+
+async fn serve(config: Config) -> ExitCode {
+    let unenforced = config.unenforced_sections();
+    if !unenforced.is_empty() {
+        return usage_error(&format!(
+            "this build cannot enforce {} yet; refusing to start rather than run without them (remove them to proxy without them)",
+            unenforced.join(", ")
+        ));
+    }
+    let server = match sluice::server::start(&config).await {
+        Ok(s) => s,
+        Err(e) => return usage_error(&e),
+    };
+    wait_for_stop_signal().await;
+    tracing::info!(grace = ?config.server.shutdown_grace.0, "shutting down: no new connections, running statements may finish");
+    tokio::select! {
+        left = server.shutdown() => {
+            if left > 0 {
+                tracing::warn!(sessions = left, "grace period over; closing remaining sessions");
+            }
+        }
+        _ = wait_for_stop_signal() => tracing::warn!("second signal: exiting now"),
+    }
+    ExitCode::SUCCESS
+}
+
+/// Ctrl-C or SIGTERM.
+async fn wait_for_stop_signal() {
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = term => {}
+    }
+}
+
+async fn check(path: &Path, live: bool) -> ExitCode {
+    let config = match Config::load(path) {
+        Ok(c) => c,
+        Err(e) => return usage_error(&e),
+    };
+    println!(
+        "{}: ok ({} targets, {} users)",
+        path.display(),
+        config.targets.len(),
+        config.users.len()
+    );
+    let unenforced = config.unenforced_sections();
+    if !unenforced.is_empty() {
+        println!(
+            "note: not enforced by this build yet, `serve` will refuse them: {}",
+            unenforced.join(", ")
+        );
+    }
+    if !live {
+        return ExitCode::SUCCESS;
+    }
+    match sluice::server::check_upstreams(&config).await {
+        Ok(lines) => {
+            lines.iter().for_each(|l| println!("{l}"));
+            ExitCode::SUCCESS
+        }
+        Err(lines) => {
+            lines.iter().for_each(|l| println!("{l}"));
+            ExitCode::from(1)
+        }
+    }
+}
+
+fn passwd(user: Option<&str>) -> ExitCode {
+    let password = if std::io::stdin().is_terminal() {
+        let prompt = match user {
+            Some(u) => format!("Password for {u}: "),
+            None => "Password: ".to_string(),
+        };
+        let first = rpassword::prompt_password(prompt);
+        let again = rpassword::prompt_password("Again: ");
+        match (first, again) {
+            (Ok(a), Ok(b)) if a == b => a,
+            (Ok(_), Ok(_)) => return usage_error("the passwords differ"),
+            (Err(e), _) | (_, Err(e)) => {
+                return usage_error(&format!("cannot read the password: {e}"))
+            }
+        }
+    } else {
+        let mut line = String::new();
+        if let Err(e) = std::io::stdin().lock().read_line(&mut line) {
+            return usage_error(&format!("cannot read the password from stdin: {e}"));
+        }
+        line.trim_end_matches(['\r', '\n']).to_string()
+    };
+    if password.is_empty() {
+        return usage_error("an empty password is not allowed");
+    }
+    println!("{}", sluice::auth::scram::hash_password(&password));
+    ExitCode::SUCCESS
+}

@@ -1,0 +1,218 @@
+//! The PostgreSQL protocol adapter: one listener per `postgres` target, one task per session.
+//!
+//! A session goes: negotiate (TLS, startup) → authenticate the client against sluice's users →
+//! log in upstream with the target's credentials → relay. Failures at each step get the SQLSTATE
+//! a PostgreSQL client expects, and end only that connection.
+
+pub mod auth;
+pub mod cancel;
+pub mod client;
+pub mod frame;
+pub mod messages;
+pub mod relay;
+pub mod upstream;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use bytes::BytesMut;
+use tokio::io::AsyncWriteExt;
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::{watch, Semaphore};
+use tokio_util::task::TaskTracker;
+
+use crate::auth::scram::ChannelBinding;
+use crate::auth::UserDirectory;
+use crate::tls::ServerTls;
+use cancel::CancelRegistry;
+use client::{send_fatal, Hello, Startup};
+use upstream::{UpstreamError, UpstreamTarget};
+
+/// What every session of every PostgreSQL listener shares.
+pub struct PgShared {
+    pub users: Arc<UserDirectory>,
+    pub tls: Option<ServerTls>,
+    pub cancels: Arc<CancelRegistry>,
+    pub max_client_message: u32,
+}
+
+/// One `postgres` target at run time.
+pub struct PgTarget {
+    pub upstream: Arc<UpstreamTarget>,
+    /// `max_connections` permits.
+    pub slots: Arc<Semaphore>,
+    pub max_connections: usize,
+}
+
+/// Accepts connections until `shutdown` turns true; sessions are spawned on `tracker`.
+pub async fn run_listener(
+    listener: TcpListener,
+    target: Arc<PgTarget>,
+    shared: Arc<PgShared>,
+    shutdown: watch::Receiver<bool>,
+    tracker: TaskTracker,
+) {
+    let mut stop = shutdown.clone();
+    loop {
+        tokio::select! {
+            _ = async { let _ = stop.wait_for(|stop| *stop).await; } => break,
+            accepted = listener.accept() => match accepted {
+                Ok((tcp, peer)) => {
+                    let _ = tcp.set_nodelay(true);
+                    let (target, shared, shutdown) = (Arc::clone(&target), Arc::clone(&shared), shutdown.clone());
+                    tracker.spawn(handle_connection(tcp, peer, target, shared, shutdown));
+                }
+                Err(e) => {
+                    // Out of file descriptors and the like: back off instead of spinning.
+                    tracing::error!(target = %target.upstream.name, error = %e, "accept failed");
+                    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+                }
+            },
+        }
+    }
+}
+
+async fn handle_connection(
+    tcp: TcpStream,
+    peer: SocketAddr,
+    target: Arc<PgTarget>,
+    shared: Arc<PgShared>,
+    shutdown: watch::Receiver<bool>,
+) {
+    let name = target.upstream.name.clone();
+    let slot = Arc::clone(&target.slots).try_acquire_owned();
+    let hello = match client::negotiate(tcp, shared.tls.as_ref()).await {
+        Ok(hello) => hello,
+        Err(e) => {
+            tracing::info!(target = %name, %peer, error = %e, "connection refused during startup");
+            return;
+        }
+    };
+    let mut startup = match hello {
+        Hello::Cancel { pid, secret } => {
+            shared.cancels.cancel(pid, secret).await;
+            return;
+        }
+        Hello::Startup(s) => s,
+    };
+    let Ok(_slot) = slot else {
+        let msg = format!(
+            "sorry, too many clients already: target \"{name}\" allows {} connections",
+            target.max_connections
+        );
+        tracing::warn!(target = %name, %peer, "max_connections reached");
+        return send_fatal(&mut startup.stream, "53300", &msg).await;
+    };
+    if let Err((code, msg)) = check_startup(&startup) {
+        tracing::info!(target = %name, %peer, reason = %msg, "startup refused");
+        return send_fatal(&mut startup.stream, code, &msg).await;
+    }
+    session(startup, peer, target, shared, shutdown).await;
+}
+
+/// Refuses what sluice cannot serve, before authentication.
+fn check_startup(s: &Startup) -> Result<(), (&'static str, String)> {
+    if s.param("user").is_none_or(str::is_empty) {
+        return Err((
+            "28000",
+            "no PostgreSQL user name specified in startup packet".into(),
+        ));
+    }
+    if s.param("replication")
+        .is_some_and(|v| !matches!(v, "false" | "off" | "no" | "0"))
+    {
+        return Err((
+            "0A000",
+            "replication connections are not supported through sluice".into(),
+        ));
+    }
+    Ok(())
+}
+
+async fn session(
+    mut startup: Startup,
+    peer: SocketAddr,
+    target: Arc<PgTarget>,
+    shared: Arc<PgShared>,
+    shutdown: watch::Receiver<bool>,
+) {
+    let name = &target.upstream.name;
+    let user = startup.param("user").unwrap_or_default().to_string();
+    let database = startup
+        .param("database")
+        .filter(|d| !d.is_empty())
+        .unwrap_or(&user)
+        .to_string();
+    let mut out = BytesMut::new();
+    if startup.minor > 0 || !startup.unrecognized.is_empty() {
+        let unrecognized: Vec<&str> = startup.unrecognized.iter().map(String::as_str).collect();
+        messages::negotiate_protocol_version(&mut out, 0, &unrecognized);
+        if startup.stream.write_all(&out).await.is_err() {
+            return;
+        }
+    }
+    let binding = match (&shared.tls, startup.tls) {
+        (Some(tls), true) => ChannelBinding::TlsServerEndPoint(tls.end_point_hash.clone()),
+        _ => ChannelBinding::Unavailable,
+    };
+    let identity =
+        match auth::authenticate(&mut startup.stream, &user, &shared.users, &binding).await {
+            Ok(identity) => identity,
+            Err(e) => {
+                tracing::warn!(target = %name, %peer, %user, reason = %e, "authentication failed");
+                let msg = format!("password authentication failed for user \"{user}\"");
+                return send_fatal(&mut startup.stream, "28P01", &msg).await;
+            }
+        };
+    if let Some(only) = &target.upstream.database {
+        if *only != database {
+            let msg = format!("database \"{database}\" is not reachable through target \"{name}\" (only \"{only}\")");
+            return send_fatal(&mut startup.stream, "3D000", &msg).await;
+        }
+    }
+    let upstream = match upstream::connect(&target.upstream, &startup.params, &database).await {
+        Ok(u) => u,
+        Err(UpstreamError::Refused { frame, message }) => {
+            tracing::info!(target = %name, %peer, user = %identity.user, reason = %message, "database refused the session");
+            let _ = startup.stream.write_all(&frame).await;
+            let _ = startup.stream.shutdown().await;
+            return;
+        }
+        Err(e) => {
+            tracing::error!(target = %name, %peer, error = %e, "upstream connection failed");
+            let msg = format!(
+                "sluice: target \"{name}\" is unavailable: {}",
+                client_safe(&e)
+            );
+            return send_fatal(&mut startup.stream, "08006", &msg).await;
+        }
+    };
+    let key = shared.cancels.register(
+        Arc::clone(&target.upstream),
+        upstream.key.unwrap_or_default(),
+    );
+    out.clear();
+    out.extend_from_slice(&upstream.greeting);
+    messages::backend_key_data(&mut out, key.pid, key.secret);
+    out.extend_from_slice(b"Z\0\0\0\x05I");
+    if startup.stream.write_all(&out).await.is_err() || startup.stream.flush().await.is_err() {
+        return;
+    }
+    tracing::info!(target = %name, %peer, user = %identity.user, %database, tls = startup.tls, pid = key.pid, "session started");
+    let opts = relay::RelayOptions {
+        target: name.clone(),
+        max_client_message: shared.max_client_message,
+    };
+    let end = relay::run(startup.stream, upstream.stream, opts, None, shutdown).await;
+    tracing::info!(target = %name, %peer, user = %identity.user, pid = key.pid, end = ?end, "session ended");
+}
+
+/// What a client may learn about an upstream failure: where it failed, not with which secret.
+fn client_safe(e: &UpstreamError) -> String {
+    match e {
+        UpstreamError::Credentials(_) => {
+            "the database rejected sluice's credentials for this target".into()
+        }
+        other => other.to_string(),
+    }
+}

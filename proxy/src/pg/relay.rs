@@ -1,0 +1,288 @@
+//! The steady state of a PostgreSQL session: frames flow both ways, raw, through one task.
+//!
+//! One task owns both connections and both outbound buffers, so there are no locks and no
+//! channels on the hot path. Reads are bounded by high-water marks on the opposite buffer, which
+//! gives back-pressure in both directions and means a result is streamed, never held whole.
+//! Reading and writing are separate `select!` branches (all cancel-safe), so a peer that is slow
+//! to read can never deadlock a peer that is busy writing.
+
+use std::time::Duration;
+
+use bytes::{Buf, BufMut, BytesMut};
+use futures_util::StreamExt;
+use tokio::io::{AsyncWrite, AsyncWriteExt};
+use tokio::sync::watch;
+use tokio_util::codec::FramedRead;
+
+use super::frame::{Frame, FrameCodec, Reader};
+use super::messages::{self, Severity};
+use crate::session::{ColumnDesc, RowFields, SessionHooks};
+use crate::tls::BoxStream;
+
+/// Stop reading from one side while this much is waiting to be written to the other.
+const HIGH_WATER: usize = 256 * 1024;
+/// How long a closing session may take to deliver its last bytes.
+const CLOSE_TIMEOUT: Duration = Duration::from_secs(5);
+/// The database is trusted, but not to send a message beyond the protocol's own limit.
+const MAX_UPSTREAM_MESSAGE: u32 = 1 << 30;
+
+/// Frontend message types a client may send once the session is up.
+const CLIENT_TAGS: &[u8] = b"QPBDECSHFXdcf";
+
+/// How a session ended.
+#[derive(Debug, PartialEq, Eq)]
+pub enum SessionEnd {
+    /// The client sent Terminate or closed its connection.
+    ClientClosed,
+    /// The client broke the protocol; it was told why.
+    ClientProtocol(String),
+    /// The database closed or failed; the client was told.
+    UpstreamLost(String),
+    /// sluice is shutting down and the session was idle.
+    Shutdown,
+}
+
+/// Per-session settings for the relay.
+pub struct RelayOptions {
+    pub target: String,
+    pub max_client_message: u32,
+}
+
+/// Relays until either side ends. `shutdown` turning true ends the session at the next moment
+/// it is idle (no statement in flight).
+pub async fn run(
+    client: BoxStream,
+    upstream: BoxStream,
+    opts: RelayOptions,
+    mut hooks: Option<Box<dyn SessionHooks>>,
+    mut shutdown: watch::Receiver<bool>,
+) -> SessionEnd {
+    let (client_rd, mut client_wr) = tokio::io::split(client);
+    let (upstream_rd, mut upstream_wr) = tokio::io::split(upstream);
+    let mut client_rd = FramedRead::with_capacity(
+        client_rd,
+        FrameCodec {
+            max_len: opts.max_client_message,
+        },
+        16 * 1024,
+    );
+    let mut upstream_rd = FramedRead::with_capacity(
+        upstream_rd,
+        FrameCodec {
+            max_len: MAX_UPSTREAM_MESSAGE,
+        },
+        64 * 1024,
+    );
+    let mut to_client = BytesMut::with_capacity(64 * 1024);
+    let mut to_upstream = BytesMut::with_capacity(16 * 1024);
+    let (mut client_dirty, mut upstream_dirty) = (false, false);
+    // Sync points (Query, Sync, FunctionCall) sent upstream and not yet answered by ReadyForQuery.
+    let mut in_flight: usize = 0;
+    let mut draining = *shutdown.borrow();
+    let mut inspect_rows = false;
+    let mut upstream_said_fatal = false;
+
+    let end = loop {
+        if draining && in_flight == 0 {
+            let mut buf = BytesMut::new();
+            messages::error_response(
+                &mut buf,
+                Severity::Fatal,
+                "57P01",
+                "terminating connection due to administrator command: sluice is shutting down",
+            );
+            to_client.extend_from_slice(&buf);
+            to_upstream.extend_from_slice(&messages::TERMINATE);
+            break SessionEnd::Shutdown;
+        }
+        tokio::select! {
+            biased;
+            _ = shutdown.changed(), if !draining => draining = true,
+            frame = client_rd.next(), if to_upstream.len() < HIGH_WATER => match frame {
+                None => {
+                    to_upstream.extend_from_slice(&messages::TERMINATE);
+                    break SessionEnd::ClientClosed;
+                }
+                Some(Err(e)) => {
+                    let why = e.to_string();
+                    messages::error_response(&mut to_client, Severity::Fatal, "08P01", &format!("invalid frontend message: {why}"));
+                    to_upstream.extend_from_slice(&messages::TERMINATE);
+                    break SessionEnd::ClientProtocol(why);
+                }
+                Some(Ok(frame)) => {
+                    if !CLIENT_TAGS.contains(&frame.tag) {
+                        let why = format!("invalid frontend message type {}", frame.tag);
+                        messages::error_response(&mut to_client, Severity::Fatal, "08P01", &why);
+                        to_upstream.extend_from_slice(&messages::TERMINATE);
+                        break SessionEnd::ClientProtocol(why);
+                    }
+                    match frame.tag {
+                        b'Q' | b'S' | b'F' => in_flight += 1,
+                        _ => {}
+                    }
+                    if let Some(h) = hooks.as_deref_mut() {
+                        statement_hook(h, &frame);
+                    }
+                    to_upstream.extend_from_slice(&frame.bytes);
+                    if frame.tag == b'X' {
+                        break SessionEnd::ClientClosed;
+                    }
+                }
+            },
+            frame = upstream_rd.next(), if to_client.len() < HIGH_WATER => match frame {
+                None => break upstream_lost(&mut to_client, &opts.target, upstream_said_fatal, "the database closed the connection"),
+                Some(Err(e)) => break upstream_lost(&mut to_client, &opts.target, upstream_said_fatal, &e.to_string()),
+                Some(Ok(frame)) => match (frame.tag, hooks.as_deref_mut()) {
+                    (b'Z', _) => {
+                        in_flight = in_flight.saturating_sub(1);
+                        to_client.extend_from_slice(&frame.bytes);
+                    }
+                    (b'E', _) => {
+                        upstream_said_fatal |= is_fatal(&frame);
+                        to_client.extend_from_slice(&frame.bytes);
+                    }
+                    (b'T', Some(h)) => {
+                        inspect_rows = columns_hook(h, &frame);
+                        to_client.extend_from_slice(&frame.bytes);
+                    }
+                    (b'D', Some(h)) if inspect_rows => row_hook(h, &frame, &mut to_client),
+                    _ => to_client.extend_from_slice(&frame.bytes),
+                },
+            },
+            pumped = pump(&mut client_wr, &to_client), if client_dirty || !to_client.is_empty() => match pumped {
+                Ok(Some(n)) if n > 0 => { to_client.advance(n); client_dirty = true; }
+                Ok(None) => client_dirty = false,
+                _ => {
+                    to_upstream.extend_from_slice(&messages::TERMINATE);
+                    to_client.clear();
+                    break SessionEnd::ClientClosed;
+                }
+            },
+            pumped = pump(&mut upstream_wr, &to_upstream), if upstream_dirty || !to_upstream.is_empty() => match pumped {
+                Ok(Some(n)) if n > 0 => { to_upstream.advance(n); upstream_dirty = true; }
+                Ok(None) => upstream_dirty = false,
+                _ => {
+                    to_upstream.clear();
+                    break upstream_lost(&mut to_client, &opts.target, upstream_said_fatal, "writing to the database failed");
+                }
+            },
+        }
+    };
+    // Deliver what is owed to each side, then close both; a peer that will not read does not
+    // hold the session open.
+    let _ = tokio::time::timeout(CLOSE_TIMEOUT, async {
+        tokio::join!(
+            close(&mut upstream_wr, &to_upstream),
+            close(&mut client_wr, &to_client)
+        )
+    })
+    .await;
+    end
+}
+
+/// Writes some of `pending`, or flushes when nothing is pending. Cancel-safe: a write that did
+/// not complete wrote nothing, and a flush can be resumed.
+async fn pump<W: AsyncWrite + Unpin>(w: &mut W, pending: &[u8]) -> std::io::Result<Option<usize>> {
+    if pending.is_empty() {
+        w.flush().await.map(|()| None)
+    } else {
+        w.write(pending).await.map(Some)
+    }
+}
+
+async fn close<W: AsyncWrite + Unpin>(w: &mut W, pending: &[u8]) {
+    if w.write_all(pending).await.is_ok() && w.flush().await.is_ok() {
+        let _ = w.shutdown().await;
+    }
+}
+
+fn upstream_lost(
+    to_client: &mut BytesMut,
+    target: &str,
+    already_told: bool,
+    why: &str,
+) -> SessionEnd {
+    if !already_told {
+        let msg =
+            format!("sluice: lost the connection to the database of target \"{target}\": {why}");
+        messages::error_response(to_client, Severity::Fatal, "08006", &msg);
+    }
+    SessionEnd::UpstreamLost(why.to_string())
+}
+
+fn is_fatal(frame: &Frame) -> bool {
+    let mut r = Reader(frame.body());
+    while let Some(field) = r.bytes(1) {
+        let Some(value) = r.cstr() else { return false };
+        if field[0] == b'V' || field[0] == b'S' {
+            return matches!(value, "FATAL" | "PANIC");
+        }
+    }
+    false
+}
+
+fn statement_hook(hooks: &mut dyn SessionHooks, frame: &Frame) {
+    let mut r = Reader(frame.body());
+    let sql = match frame.tag {
+        b'Q' => r.cstr(),
+        b'P' => r.cstr().and_then(|_name| r.cstr()),
+        _ => None,
+    };
+    if let Some(sql) = sql {
+        hooks.on_statement(sql);
+    }
+}
+
+/// RowDescription → the hook; returns whether rows should be inspected.
+fn columns_hook(hooks: &mut dyn SessionHooks, frame: &Frame) -> bool {
+    let mut r = Reader(frame.body());
+    let count = r.i16().unwrap_or(0).max(0) as usize;
+    let mut columns = Vec::with_capacity(count);
+    for _ in 0..count {
+        let (Some(name), Some(table_oid), Some(column_attnum), Some(type_oid)) =
+            (r.cstr(), r.u32(), r.i16(), r.u32())
+        else {
+            break;
+        };
+        let (_typlen, _typmod, format) = (r.i16(), r.i32(), r.i16().unwrap_or(0));
+        columns.push(ColumnDesc {
+            name: name.to_string(),
+            table_oid,
+            column_attnum,
+            type_oid,
+            format,
+        });
+    }
+    hooks.on_columns(&columns)
+}
+
+/// DataRow → the hook → a rebuilt DataRow.
+fn row_hook(hooks: &mut dyn SessionHooks, frame: &Frame, out: &mut BytesMut) {
+    let mut r = Reader(frame.body());
+    let count = r.i16().unwrap_or(0).max(0) as usize;
+    let mut fields: RowFields = Vec::with_capacity(count);
+    for _ in 0..count {
+        let len = r.i32().unwrap_or(-1);
+        let value = usize::try_from(len)
+            .ok()
+            .and_then(|n| r.bytes(n))
+            .map(<[u8]>::to_vec);
+        fields.push(value);
+    }
+    hooks.on_row(&mut fields);
+    out.put_u8(b'D');
+    let at = out.len();
+    out.put_u32(0);
+    out.put_i16(fields.len() as i16);
+    for f in &fields {
+        match f {
+            Some(v) => {
+                out.put_i32(v.len() as i32);
+                out.put_slice(v);
+            }
+            None => out.put_i32(-1),
+        }
+    }
+    let len = (out.len() - at) as u32;
+    out[at..at + 4].copy_from_slice(&len.to_be_bytes());
+}

@@ -1,0 +1,269 @@
+//! Connecting to the database as the target's own user: TLS per libpq's `sslmode`, the
+//! StartupMessage, and SCRAM-SHA-256(-PLUS), MD5 or cleartext password authentication. The
+//! password never leaves this module towards the client.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::BytesMut;
+use postgres_protocol::authentication::sasl::{ChannelBinding as ClientBinding, ScramSha256};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+use super::frame::Reader;
+use super::messages::{self, SSL_REQUEST};
+use crate::auth::scram::{SCRAM_SHA_256, SCRAM_SHA_256_PLUS};
+use crate::config::UpstreamTls;
+use crate::tls::{self, BoxStream};
+
+/// Everything needed to open a session on a target's database.
+#[derive(Clone)]
+pub struct UpstreamTarget {
+    pub name: String,
+    pub host: String,
+    pub port: u16,
+    pub user: String,
+    pub password: Option<String>,
+    /// When set, the only database reachable through the target.
+    pub database: Option<String>,
+    pub tls_mode: UpstreamTls,
+    pub tls_config: Option<Arc<rustls::ClientConfig>>,
+    pub connect_timeout: Duration,
+}
+
+/// An authenticated upstream session, idle and ready for a query.
+pub struct Upstream {
+    pub stream: BoxStream,
+    /// The server's BackendKeyData, used to forward cancels.
+    pub key: Option<(u32, u32)>,
+    /// ParameterStatus and NoticeResponse frames from startup, raw, for the client.
+    pub greeting: BytesMut,
+}
+
+/// Why no upstream session could be had.
+#[derive(Debug, thiserror::Error)]
+pub enum UpstreamError {
+    #[error("cannot reach {addr}: {reason}")]
+    Unreachable { addr: String, reason: String },
+    #[error("the database rejected sluice's credentials: {0}")]
+    Credentials(String),
+    /// The database refused the session for a reason the client should see (e.g. no such
+    /// database, too many connections); the raw ErrorResponse is forwarded.
+    #[error("the database refused the session: {message}")]
+    Refused { frame: BytesMut, message: String },
+    #[error("{0}")]
+    Protocol(String),
+}
+
+impl UpstreamError {
+    fn protocol(what: impl Into<String>) -> Self {
+        UpstreamError::Protocol(what.into())
+    }
+}
+
+impl From<std::io::Error> for UpstreamError {
+    fn from(e: std::io::Error) -> Self {
+        UpstreamError::Protocol(format!("connection to the database failed: {e}"))
+    }
+}
+
+/// Opens a TCP (and, per the mode, TLS) connection to the target.
+pub async fn open(target: &UpstreamTarget) -> Result<(BoxStream, Option<Vec<u8>>), UpstreamError> {
+    let addr = format!("{}:{}", target.host, target.port);
+    let unreachable = |reason: String| UpstreamError::Unreachable {
+        addr: addr.clone(),
+        reason,
+    };
+    let mut tcp = tokio::time::timeout(target.connect_timeout, TcpStream::connect(&addr))
+        .await
+        .map_err(|_| unreachable(format!("no answer within {:?}", target.connect_timeout)))?
+        .map_err(|e| unreachable(e.to_string()))?;
+    let _ = tcp.set_nodelay(true);
+    if target.tls_mode == UpstreamTls::Disable {
+        return Ok((Box::new(tcp), None));
+    }
+    let mut req = [0u8; 8];
+    req[..4].copy_from_slice(&8u32.to_be_bytes());
+    req[4..].copy_from_slice(&SSL_REQUEST.to_be_bytes());
+    tcp.write_all(&req).await?;
+    let answer = tcp.read_u8().await?;
+    if answer != b'S' {
+        if target.tls_mode == UpstreamTls::Prefer {
+            return Ok((Box::new(tcp), None));
+        }
+        return Err(UpstreamError::protocol(format!(
+            "the database does not offer TLS, and upstream_tls = {:?} requires it",
+            target.tls_mode
+        )));
+    }
+    let config = target
+        .tls_config
+        .clone()
+        .ok_or_else(|| UpstreamError::protocol("no TLS config"))?;
+    let name = tls::server_name(&target.host).map_err(UpstreamError::Protocol)?;
+    let conn = tokio_rustls::TlsConnector::from(config)
+        .connect(name, tcp)
+        .await
+        .map_err(|e| UpstreamError::protocol(format!("TLS to the database failed: {e}")))?;
+    let end_point = conn
+        .get_ref()
+        .1
+        .peer_certificates()
+        .and_then(|c| c.first())
+        .map(tls::end_point_hash);
+    Ok((Box::new(conn), end_point))
+}
+
+/// Connects, starts a session with the client's parameters and logs in as the target's user.
+pub async fn connect(
+    target: &UpstreamTarget,
+    client_params: &[(String, String)],
+    database: &str,
+) -> Result<Upstream, UpstreamError> {
+    let (mut stream, end_point) = open(target).await?;
+    let mut params: Vec<(String, String)> = vec![
+        ("user".into(), target.user.clone()),
+        ("database".into(), database.to_string()),
+    ];
+    params.extend(
+        client_params
+            .iter()
+            .filter(|(k, _)| k != "user" && k != "database")
+            .cloned(),
+    );
+    let mut out = BytesMut::new();
+    messages::startup_message(&mut out, &params);
+    stream.write_all(&out).await?;
+    stream.flush().await?;
+
+    let password = || {
+        target.password.as_deref().ok_or_else(|| {
+            UpstreamError::Credentials(
+                "the database asks for a password and the target has none".into(),
+            )
+        })
+    };
+    let mut scram: Option<ScramSha256> = None;
+    let mut key = None;
+    let mut greeting = BytesMut::new();
+    loop {
+        let (tag, frame) = read_message(&mut stream).await?;
+        let body = &frame[5..];
+        out.clear();
+        match tag {
+            b'R' => {
+                let mut r = Reader(body);
+                let code = r
+                    .u32()
+                    .ok_or_else(|| UpstreamError::protocol("short authentication message"))?;
+                match code {
+                    0 => {}
+                    3 => {
+                        let mut pw = password()?.as_bytes().to_vec();
+                        pw.push(0);
+                        messages::password_message(&mut out, &pw);
+                    }
+                    5 => {
+                        let salt: [u8; 4] = r
+                            .bytes(4)
+                            .and_then(|s| s.try_into().ok())
+                            .ok_or_else(|| UpstreamError::protocol("short MD5 salt"))?;
+                        let hash = postgres_protocol::authentication::md5_hash(
+                            target.user.as_bytes(),
+                            password()?.as_bytes(),
+                            salt,
+                        );
+                        let mut pw = hash.into_bytes();
+                        pw.push(0);
+                        messages::password_message(&mut out, &pw);
+                    }
+                    10 => {
+                        let mut mechanisms = Vec::new();
+                        while let Some(m) = r.cstr().filter(|m| !m.is_empty()) {
+                            mechanisms.push(m);
+                        }
+                        let (mechanism, binding) = match &end_point {
+                            Some(hash) if mechanisms.contains(&SCRAM_SHA_256_PLUS) => {
+                                (SCRAM_SHA_256_PLUS, ClientBinding::tls_server_end_point(hash.clone()))
+                            }
+                            Some(_) => (SCRAM_SHA_256, ClientBinding::unrequested()),
+                            None => (SCRAM_SHA_256, ClientBinding::unsupported()),
+                        };
+                        if !mechanisms.contains(&SCRAM_SHA_256) && mechanism == SCRAM_SHA_256 {
+                            return Err(UpstreamError::protocol(format!(
+                                "the database offers no supported SASL mechanism ({mechanisms:?})"
+                            )));
+                        }
+                        let s = ScramSha256::new(password()?.as_bytes(), binding);
+                        messages::sasl_initial_response(&mut out, mechanism, s.message());
+                        scram = Some(s);
+                    }
+                    11 => {
+                        let s = scram.as_mut().ok_or_else(|| UpstreamError::protocol("SASL continue before start"))?;
+                        s.update(r.rest()).map_err(|e| UpstreamError::protocol(format!("SCRAM: {e}")))?;
+                        messages::password_message(&mut out, s.message());
+                    }
+                    12 => {
+                        let mut s = scram.take().ok_or_else(|| UpstreamError::protocol("SASL final before start"))?;
+                        // Proves the database knows the password too: no impostor upstream.
+                        s.finish(r.rest()).map_err(|e| UpstreamError::Credentials(format!("SCRAM server proof: {e}")))?;
+                    }
+                    other => {
+                        return Err(UpstreamError::protocol(format!(
+                            "the database asks for authentication method {other}, which sluice does not support"
+                        )))
+                    }
+                }
+            }
+            b'E' => {
+                let (code, message) = messages::parse_error_fields(body);
+                if code.starts_with("28") {
+                    return Err(UpstreamError::Credentials(format!("{code}: {message}")));
+                }
+                return Err(UpstreamError::Refused {
+                    frame,
+                    message: format!("{code}: {message}"),
+                });
+            }
+            b'K' => {
+                let mut r = Reader(body);
+                key = r.u32().zip(r.u32());
+            }
+            b'S' | b'N' => greeting.extend_from_slice(&frame),
+            b'v' => {}
+            b'Z' => {
+                return Ok(Upstream {
+                    stream,
+                    key,
+                    greeting,
+                })
+            }
+            other => {
+                return Err(UpstreamError::protocol(format!(
+                    "unexpected message {:?} from the database during startup",
+                    char::from(other)
+                )))
+            }
+        }
+        if !out.is_empty() {
+            stream.write_all(&out).await?;
+            stream.flush().await?;
+        }
+    }
+}
+
+/// Reads one tagged message during startup, without reading ahead.
+async fn read_message(stream: &mut BoxStream) -> Result<(u8, BytesMut), UpstreamError> {
+    let tag = stream.read_u8().await?;
+    let len = stream.read_u32().await?;
+    if !(4..=1 << 20).contains(&len) {
+        return Err(UpstreamError::protocol(format!(
+            "invalid message length {len} from the database"
+        )));
+    }
+    let mut frame = BytesMut::zeroed(len as usize + 1);
+    frame[0] = tag;
+    frame[1..5].copy_from_slice(&len.to_be_bytes());
+    stream.read_exact(&mut frame[5..]).await?;
+    Ok((tag, frame))
+}

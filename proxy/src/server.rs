@@ -1,0 +1,171 @@
+//! Runs every target of a config, and shuts them down gracefully.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use tokio::net::TcpListener;
+use tokio::sync::{watch, Semaphore};
+use tokio_util::task::TaskTracker;
+
+use crate::auth::UserDirectory;
+use crate::config::{split_host_port, Config, Protocol, TargetConfig, UpstreamTls};
+use crate::pg::{self, cancel::CancelRegistry, upstream::UpstreamTarget, PgShared, PgTarget};
+use crate::tls::{self, ServerTls};
+
+/// A running proxy: its listeners and sessions.
+pub struct RunningServer {
+    addrs: HashMap<String, SocketAddr>,
+    shutdown: watch::Sender<bool>,
+    tracker: TaskTracker,
+    grace: std::time::Duration,
+}
+
+/// Binds every target's listener and starts accepting. Errors name what is wrong (a missing
+/// password variable, an unreadable certificate, an address in use) and nothing is started.
+pub async fn start(config: &Config) -> Result<RunningServer, String> {
+    tls::install_provider();
+    let users = Arc::new(UserDirectory::from_config(&config.users)?);
+    let server_tls = match &config.server.tls {
+        Some(t) => Some(ServerTls::load(
+            &config.path(&t.cert_file),
+            &config.path(&t.key_file),
+            t.require,
+        )?),
+        None => None,
+    };
+    let shared = Arc::new(PgShared {
+        users,
+        tls: server_tls,
+        cancels: Arc::new(CancelRegistry::default()),
+        max_client_message: config.server.max_message_bytes,
+    });
+    let (shutdown, shutdown_rx) = watch::channel(false);
+    let tracker = TaskTracker::new();
+    let mut listeners = Vec::new();
+    let mut addrs = HashMap::new();
+    for t in config
+        .targets
+        .iter()
+        .filter(|t| t.protocol == Protocol::Postgres)
+    {
+        let upstream = upstream_target(config, t)?;
+        let listener = TcpListener::bind(&t.listen)
+            .await
+            .map_err(|e| format!("target {:?}: cannot listen on {}: {e}", t.name, t.listen))?;
+        let addr = listener.local_addr().map_err(|e| e.to_string())?;
+        addrs.insert(t.name.clone(), addr);
+        let target = Arc::new(PgTarget {
+            upstream: Arc::new(upstream),
+            slots: Arc::new(Semaphore::new(t.max_connections)),
+            max_connections: t.max_connections,
+        });
+        listeners.push((listener, target));
+    }
+    for (listener, target) in listeners {
+        tracing::info!(target = %target.upstream.name, addr = %listener.local_addr().map_err(|e| e.to_string())?, "listening");
+        tokio::spawn(pg::run_listener(
+            listener,
+            target,
+            Arc::clone(&shared),
+            shutdown_rx.clone(),
+            tracker.clone(),
+        ));
+    }
+    Ok(RunningServer {
+        addrs,
+        shutdown,
+        tracker,
+        grace: config.server.shutdown_grace.0,
+    })
+}
+
+impl RunningServer {
+    /// The address a target listens on (useful with port 0).
+    pub fn addr(&self, target: &str) -> Option<SocketAddr> {
+        self.addrs.get(target).copied()
+    }
+
+    /// Stops accepting, lets sessions finish their running statements (idle ones are closed at
+    /// once) for up to `server.shutdown_grace`, then returns. Returns the number of sessions
+    /// still open when the grace period ran out.
+    pub async fn shutdown(self) -> usize {
+        let _ = self.shutdown.send(true);
+        self.tracker.close();
+        if tokio::time::timeout(self.grace, self.tracker.wait())
+            .await
+            .is_err()
+        {
+            return self.tracker.len();
+        }
+        0
+    }
+}
+
+/// The run-time view of a `postgres` target: address, credentials and TLS config resolved.
+fn upstream_target(config: &Config, t: &TargetConfig) -> Result<UpstreamTarget, String> {
+    let (host, port) =
+        split_host_port(&t.upstream).ok_or_else(|| format!("target {:?}: bad upstream", t.name))?;
+    let tls_config = match t.upstream_tls {
+        UpstreamTls::Disable => None,
+        mode => Some(
+            tls::upstream_client_config(
+                mode,
+                t.upstream_ca_file
+                    .as_deref()
+                    .map(|p| config.path(p))
+                    .as_deref(),
+            )
+            .map_err(|e| format!("target {:?}: {e}", t.name))?,
+        ),
+    };
+    Ok(UpstreamTarget {
+        name: t.name.clone(),
+        host: host.to_string(),
+        port,
+        user: t.user.clone(),
+        password: t.upstream_password(&config.base_dir)?,
+        database: t.database.clone(),
+        tls_mode: t.upstream_tls,
+        tls_config,
+        connect_timeout: t.connect_timeout.0,
+    })
+}
+
+/// `sluice check --live`: logs in to every `postgres` upstream with the target's credentials.
+/// Returns one line a target; `Err` when any failed.
+pub async fn check_upstreams(config: &Config) -> Result<Vec<String>, Vec<String>> {
+    tls::install_provider();
+    let mut lines = Vec::new();
+    let mut failed = false;
+    for t in config
+        .targets
+        .iter()
+        .filter(|t| t.protocol == Protocol::Postgres)
+    {
+        let result = match upstream_target(config, t) {
+            Ok(u) => {
+                let database = t.database.clone().unwrap_or_else(|| t.user.clone());
+                pg::upstream::connect(&u, &[], &database)
+                    .await
+                    .map_err(|e| e.to_string())
+            }
+            Err(e) => Err(e),
+        };
+        match result {
+            Ok(_) => lines.push(format!(
+                "target {:?}: logged in to {} as {:?}",
+                t.name, t.upstream, t.user
+            )),
+            Err(e) => {
+                failed = true;
+                lines.push(format!("target {:?}: FAILED: {e}", t.name));
+            }
+        }
+    }
+    if failed {
+        Err(lines)
+    } else {
+        Ok(lines)
+    }
+}
