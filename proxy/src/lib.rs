@@ -12,6 +12,8 @@
 
 pub mod auth;
 pub mod config;
+pub mod demo;
+pub mod launcher;
 
 pub mod pg;
 pub mod server;

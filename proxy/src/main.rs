@@ -115,7 +115,7 @@ async fn serve(config: Config) -> ExitCode {
         Ok(s) => s,
         Err(e) => return usage_error(&e),
     };
-    wait_for_stop_signal().await;
+    sluice::server::stop_signal().await;
     tracing::info!(grace = ?config.server.shutdown_grace.0, "shutting down: no new connections, running statements may finish");
     tokio::select! {
         left = server.shutdown() => {
@@ -123,25 +123,9 @@ async fn serve(config: Config) -> ExitCode {
                 tracing::warn!(sessions = left, "grace period over; closing remaining sessions");
             }
         }
-        _ = wait_for_stop_signal() => tracing::warn!("second signal: exiting now"),
+        _ = sluice::server::stop_signal() => tracing::warn!("second signal: exiting now"),
     }
     ExitCode::SUCCESS
-}
-
-/// Ctrl-C or SIGTERM.
-async fn wait_for_stop_signal() {
-    let term = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut s) => {
-                s.recv().await;
-            }
-            Err(_) => std::future::pending::<()>().await,
-        }
-    };
-    tokio::select! {
-        _ = tokio::signal::ctrl_c() => {}
-        _ = term => {}
-    }
 }
 
 async fn check(path: &Path, live: bool) -> ExitCode {

@@ -169,3 +169,19 @@ pub async fn check_upstreams(config: &Config) -> Result<Vec<String>, Vec<String>
         Ok(lines)
     }
 }
+
+/// Resolves on Ctrl-C or SIGTERM.
+pub async fn stop_signal() {
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = term => {}
+    }
+}

@@ -1,1 +1,268 @@
+//! The end-to-end harness: throwaway PostgreSQL servers (shared by the tests of one test binary),
+//! a sluice instance per test in front of them, and client helpers for `tokio-postgres` and
+//! `psql`. Nothing here talks to the machine's shared database servers.
 
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::sync::{Arc, OnceLock};
+
+use sluice::config::Config;
+use sluice::launcher::certs::TestPki;
+pub use sluice::launcher::{PgAuth, PgOptions, PgServer};
+use sluice::server::RunningServer;
+use tempfile::TempDir;
+use tokio_postgres::{Client, NoTls};
+
+/// The sluice user every test logs in as.
+pub const USER: &str = "alice";
+pub const PASSWORD: &str = "alice-pw";
+/// A second sluice user, to tell sessions apart.
+pub const OTHER_USER: &str = "bob";
+pub const OTHER_PASSWORD: &str = "bob-pw";
+
+/// The shared upstream of this test binary for `auth`/`tls`, started on first use.
+pub fn pg(auth: PgAuth, tls: bool) -> &'static PgServer {
+    static SCRAM: OnceLock<PgServer> = OnceLock::new();
+    static MD5: OnceLock<PgServer> = OnceLock::new();
+    static SCRAM_TLS: OnceLock<PgServer> = OnceLock::new();
+    let cell = match (auth, tls) {
+        (PgAuth::Md5, _) => &MD5,
+        (_, true) => &SCRAM_TLS,
+        _ => &SCRAM,
+    };
+    cell.get_or_init(|| {
+        let opts = PgOptions {
+            auth,
+            tls,
+            ..PgOptions::default()
+        };
+        PgServer::start(opts)
+            .unwrap_or_else(|e| panic!("cannot start a throwaway PostgreSQL: {e:#}"))
+    })
+}
+
+/// The default upstream: SCRAM, no TLS.
+pub fn pg_scram() -> &'static PgServer {
+    pg(PgAuth::Scram, false)
+}
+
+/// How a test wants its sluice.
+#[derive(Clone, Debug)]
+pub struct ProxyOpts {
+    /// `None`: no `[server.tls]`; `Some(require)`: TLS offered, and maybe required.
+    pub client_tls: Option<bool>,
+    /// `upstream_tls` value.
+    pub upstream_tls: &'static str,
+    /// Point `upstream_ca_file` at the upstream's CA (or at an unrelated CA when false).
+    pub upstream_ca_matches: bool,
+    pub max_connections: usize,
+    pub database: Option<String>,
+    pub shutdown_grace: &'static str,
+    pub max_message_bytes: u32,
+}
+
+impl Default for ProxyOpts {
+    fn default() -> Self {
+        ProxyOpts {
+            client_tls: None,
+            upstream_tls: "disable",
+            upstream_ca_matches: true,
+            max_connections: 100,
+            database: None,
+            shutdown_grace: "10s",
+            max_message_bytes: 256 << 20,
+        }
+    }
+}
+
+/// A running sluice with one `postgres` target named `pg`.
+pub struct Proxy {
+    pub server: Option<RunningServer>,
+    pub addr: SocketAddr,
+    pub dir: TempDir,
+    /// sluice's client-facing PKI when `client_tls` is set.
+    pub pki: Option<TestPki>,
+    pub config: Config,
+}
+
+impl Proxy {
+    pub async fn start(upstream: &PgServer, opts: ProxyOpts) -> Proxy {
+        Self::try_start(upstream, opts)
+            .await
+            .unwrap_or_else(|e| panic!("sluice did not start: {e}"))
+    }
+
+    pub async fn try_start(upstream: &PgServer, opts: ProxyOpts) -> Result<Proxy, String> {
+        let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
+        std::fs::write(
+            dir.path().join("upstream.pw"),
+            format!("{}\n", upstream.opts.password),
+        )
+        .map_err(|e| e.to_string())?;
+        let mut text = format!(
+            "[server]\nshutdown_grace = \"{}\"\nmax_message_bytes = {}\n",
+            opts.shutdown_grace, opts.max_message_bytes
+        );
+        let pki = match opts.client_tls {
+            Some(require) => {
+                let pki = TestPki::generate(&dir.path().join("pki"), &["localhost", "127.0.0.1"])
+                    .map_err(|e| e.to_string())?;
+                text += &format!(
+                    "[server.tls]\ncert_file = {:?}\nkey_file = {:?}\nrequire = {require}\n",
+                    pki.server_cert, pki.server_key
+                );
+                Some(pki)
+            }
+            None => None,
+        };
+        for (name, pw, group) in [
+            (USER, PASSWORD, "analysts"),
+            (OTHER_USER, OTHER_PASSWORD, "dba"),
+        ] {
+            text += &format!(
+                "[[users]]\nname = \"{name}\"\npassword_hash = \"{}\"\ngroups = [\"{group}\"]\n",
+                sluice::auth::scram::hash_password(pw)
+            );
+        }
+        text += &format!(
+            "[[targets]]\nname = \"pg\"\nprotocol = \"postgres\"\nlisten = \"127.0.0.1:0\"\nupstream = \"{}\"\nuser = \"{}\"\npassword_file = \"upstream.pw\"\nupstream_tls = \"{}\"\nmax_connections = {}\nconnect_timeout = \"2s\"\n",
+            upstream.addr(),
+            upstream.opts.user,
+            opts.upstream_tls,
+            opts.max_connections
+        );
+        if let Some(db) = &opts.database {
+            text += &format!("database = \"{db}\"\n");
+        }
+        if opts.upstream_tls.starts_with("verify") {
+            let ca = if opts.upstream_ca_matches {
+                upstream
+                    .pki
+                    .as_ref()
+                    .ok_or("upstream has no TLS")?
+                    .ca_cert
+                    .clone()
+            } else {
+                TestPki::generate(&dir.path().join("other-ca"), &["localhost"])
+                    .map_err(|e| e.to_string())?
+                    .ca_cert
+            };
+            text += &format!("upstream_ca_file = {ca:?}\n");
+        }
+        std::fs::write(dir.path().join("sluice.toml"), &text).map_err(|e| e.to_string())?;
+        let config = Config::load(&dir.path().join("sluice.toml"))?;
+        let server = sluice::server::start(&config).await?;
+        let addr = server.addr("pg").ok_or("no pg target")?;
+        Ok(Proxy {
+            server: Some(server),
+            addr,
+            dir,
+            pki,
+            config,
+        })
+    }
+
+    pub fn port(&self) -> u16 {
+        self.addr.port()
+    }
+
+    /// sluice's CA certificate, for clients that verify it.
+    pub fn ca_file(&self) -> PathBuf {
+        self.pki
+            .as_ref()
+            .map(|p| p.ca_cert.clone())
+            .unwrap_or_default()
+    }
+
+    /// A libpq-style connection string to sluice for `user`.
+    pub fn conn_str(&self, user: &str, password: &str, extra: &str) -> String {
+        format!(
+            "host=127.0.0.1 port={} user={user} password={password} dbname=app {extra}",
+            self.port()
+        )
+    }
+
+    /// Logs in as alice over plaintext.
+    pub async fn connect(&self) -> Client {
+        self.try_connect(USER, PASSWORD)
+            .await
+            .unwrap_or_else(|e| panic!("connect through sluice: {e}"))
+    }
+
+    pub async fn try_connect(
+        &self,
+        user: &str,
+        password: &str,
+    ) -> Result<Client, tokio_postgres::Error> {
+        let (client, conn) =
+            tokio_postgres::connect(&self.conn_str(user, password, ""), NoTls).await?;
+        tokio::spawn(conn);
+        Ok(client)
+    }
+
+    /// Logs in as alice over TLS, verifying sluice's certificate.
+    pub async fn connect_tls(&self) -> Client {
+        let tls = tokio_postgres_rustls::MakeRustlsConnect::new(client_tls_config(&self.ca_file()));
+        let (client, conn) =
+            tokio_postgres::connect(&self.conn_str(USER, PASSWORD, "sslmode=require"), tls)
+                .await
+                .unwrap_or_else(|e| panic!("TLS connect through sluice: {e}"));
+        tokio::spawn(conn);
+        client
+    }
+
+    /// Stops sluice gracefully; returns the sessions left open after the grace period.
+    pub async fn shutdown(&mut self) -> usize {
+        match self.server.take() {
+            Some(s) => s.shutdown().await,
+            None => 0,
+        }
+    }
+}
+
+/// A rustls client config trusting `ca_file`.
+pub fn client_tls_config(ca_file: &Path) -> rustls::ClientConfig {
+    use rustls::pki_types::pem::PemObject;
+    let mut roots = rustls::RootCertStore::empty();
+    for cert in rustls::pki_types::CertificateDer::pem_file_iter(ca_file).expect("CA file") {
+        roots.add(cert.expect("CA cert")).expect("CA accepted");
+    }
+    rustls::ClientConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
+        .with_safe_default_protocol_versions()
+        .expect("protocol versions")
+        .with_root_certificates(roots)
+        .with_no_client_auth()
+}
+
+/// Runs `psql` with `conn` and extra arguments; stdin is empty.
+pub fn psql(conn: &str, args: &[&str]) -> Output {
+    Command::new("psql")
+        .arg("-X")
+        .arg(conn)
+        .args(args)
+        .env_remove("PGPASSWORD")
+        .env("PGCONNECT_TIMEOUT", "10")
+        .stdin(std::process::Stdio::null())
+        .output()
+        .expect("psql runs")
+}
+
+/// A direct (not through sluice) connection string to the upstream as its app user.
+pub fn direct_conn_str(upstream: &PgServer) -> String {
+    format!(
+        "host=127.0.0.1 port={} user={} password={} dbname={}",
+        upstream.port, upstream.opts.user, upstream.opts.password, upstream.opts.database
+    )
+}
+
+/// A per-test name, so tests sharing a server do not collide.
+pub fn unique(prefix: &str) -> String {
+    use std::sync::atomic::{AtomicU32, Ordering};
+    static N: AtomicU32 = AtomicU32::new(0);
+    format!(
+        "{prefix}_{}_{}",
+        std::process::id(),
+        N.fetch_add(1, Ordering::Relaxed)
+    )
+}

@@ -1,0 +1,94 @@
+//! `sluice demo`: a throwaway PostgreSQL with sample customer data, sluice in front of it, and
+//! the `psql` lines to try. Ctrl-C removes everything it started.
+
+use std::process::ExitCode;
+
+use crate::config::Config;
+use crate::launcher::certs::TestPki;
+use crate::launcher::{PgOptions, PgServer};
+
+/// The demo's sluice users: (name, password, groups).
+const DEMO_USERS: [(&str, &str, &str); 2] =
+    [("alice", "alice", "analysts"), ("dora", "dora", "dba")];
+
+/// Runs the demo until Ctrl-C or SIGTERM.
+pub async fn run(listen: &str) -> ExitCode {
+    match run_inner(listen).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("sluice demo: {e}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+async fn run_inner(listen: &str) -> Result<(), String> {
+    eprintln!("sluice demo: starting a throwaway PostgreSQL…");
+    let pg = tokio::task::spawn_blocking(|| -> anyhow::Result<PgServer> {
+        let pg = PgServer::start(PgOptions::default())?;
+        pg.load_sample_schema()?;
+        Ok(pg)
+    })
+    .await
+    .map_err(|e| e.to_string())?
+    .map_err(|e| format!("{e:#}"))?;
+
+    let dir = tempfile::Builder::new()
+        .prefix("sluice-demo-")
+        .tempdir()
+        .map_err(|e| e.to_string())?;
+    let pki = TestPki::generate(&dir.path().join("certs"), &["localhost", "127.0.0.1"])
+        .map_err(|e| format!("{e:#}"))?;
+    std::fs::write(dir.path().join("upstream.pw"), &pg.opts.password).map_err(|e| e.to_string())?;
+    let mut text = format!(
+        "# Written by `sluice demo`; removed when the demo stops.\n[server.tls]\ncert_file = {:?}\nkey_file = {:?}\nrequire = false\n\n",
+        pki.server_cert, pki.server_key
+    );
+    for (name, password, group) in DEMO_USERS {
+        text += &format!(
+            "[[users]]\nname = \"{name}\"\npassword_hash = \"{}\"\ngroups = [\"{group}\"]\n\n",
+            crate::auth::scram::hash_password(password)
+        );
+    }
+    text += &format!(
+        "[[targets]]\nname = \"demo-pg\"\nprotocol = \"postgres\"\nlisten = \"{listen}\"\nupstream = \"{}\"\ndatabase = \"{}\"\nuser = \"{}\"\npassword_file = \"upstream.pw\"\nupstream_tls = \"disable\"\n",
+        pg.addr(),
+        pg.opts.database,
+        pg.opts.user
+    );
+    let config_path = dir.path().join("sluice.toml");
+    std::fs::write(&config_path, text).map_err(|e| e.to_string())?;
+    let config = Config::load(&config_path)?;
+    let server = crate::server::start(&config).await.map_err(|e| {
+        format!("{e}\n(another program may use {listen}: try `sluice demo --listen 127.0.0.1:0`)")
+    })?;
+    let addr = server
+        .addr("demo-pg")
+        .ok_or("the demo target did not start")?;
+    let (host, port) = (addr.ip(), addr.port());
+    let db = &pg.opts.database;
+    println!(
+        "\nsluice demo is running.\n\
+         \x20 PostgreSQL (throwaway): {} as {}, data under {}\n\
+         \x20 sluice:                 {addr}, config {}\n\n\
+         Connect through sluice (passwords: alice/alice, dora/dora):\n\
+         \x20 psql \"postgresql://alice:alice@{host}:{port}/{db}\"\n\
+         \x20 psql \"host=localhost port={port} dbname={db} user=dora password=dora sslmode=verify-full sslrootcert={}\"\n\n\
+         Then try:\n\
+         \x20 SELECT name, email, ssn, card_number FROM customers LIMIT 5;\n\
+         \x20 SELECT c.name, sum(o.amount) FROM customers c JOIN orders o ON o.customer_id = c.id GROUP BY 1 ORDER BY 2 DESC LIMIT 3;\n\n\
+         Press Ctrl-C to stop; everything the demo started is removed.",
+        pg.addr(),
+        pg.opts.user,
+        pg.socket_dir().display(),
+        config_path.display(),
+        pki.ca_cert.display(),
+    );
+    crate::server::stop_signal().await;
+    eprintln!("\nsluice demo: stopping…");
+    server.shutdown().await;
+    drop(pg);
+    drop(dir);
+    eprintln!("sluice demo: removed the throwaway server and files.");
+    Ok(())
+}
