@@ -65,10 +65,7 @@ fn main() -> ExitCode {
         }
         Command::Demo { listen } => {
             init_logging(LogFormat::Text);
-            runtime().block_on(async {
-                let _ = listen;
-                ExitCode::FAILURE
-            }) // DEMO-TODO
+            runtime().block_on(sluice::demo::run(&listen))
         }
     }
 }

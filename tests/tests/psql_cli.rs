@@ -7,7 +7,9 @@ use std::process::{Command, Stdio};
 use sluice_tests::*;
 
 fn corpus(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("corpus").join(name)
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("corpus")
+        .join(name)
 }
 
 /// Runs psql with a script; stdout and stderr interleaved in one capture, as a user sees them.
@@ -29,37 +31,71 @@ fn run_script(conn: &str, script: &Path, vars: &[&str]) -> (bool, String) {
         .stderr(file)
         .status()
         .unwrap();
-    (status.success(), std::fs::read_to_string(out.path()).unwrap())
+    (
+        status.success(),
+        std::fs::read_to_string(out.path()).unwrap(),
+    )
 }
 
 fn reset_schema(upstream: &PgServer) {
-    let out = psql(&direct_conn_str(upstream), &["-q", "-c", "DROP SCHEMA IF EXISTS diff CASCADE; CREATE SCHEMA diff;"]);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = psql(
+        &direct_conn_str(upstream),
+        &[
+            "-q",
+            "-c",
+            "DROP SCHEMA IF EXISTS diff CASCADE; CREATE SCHEMA diff;",
+        ],
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_corpus_gives_byte_identical_output_direct_and_through_sluice() {
     // A dedicated server: the corpus owns schema `diff` while it runs.
     let upstream = PgServer::start(PgOptions::default()).unwrap();
-    let proxy = Proxy::start(&upstream, ProxyOpts { client_tls: Some(false), ..ProxyOpts::default() }).await;
+    let proxy = Proxy::start(
+        &upstream,
+        ProxyOpts {
+            client_tls: Some(false),
+            ..ProxyOpts::default()
+        },
+    )
+    .await;
     let script = corpus("differential.sql");
     let vars = ["-v", "ON_ERROR_STOP=0"];
 
     reset_schema(&upstream);
-    let (_, direct) = tokio::task::block_in_place(|| run_script(&direct_conn_str(&upstream), &script, &vars));
+    let (_, direct) =
+        tokio::task::block_in_place(|| run_script(&direct_conn_str(&upstream), &script, &vars));
     // The corpus exercises errors, notices and large values; make sure the run really did.
-    assert!(direct.contains("ERROR:  division by zero"), "corpus did not run as intended");
+    assert!(
+        direct.contains("ERROR:  division by zero"),
+        "corpus did not run as intended"
+    );
     assert!(direct.contains("NOTICE:"), "corpus produced no notices");
-    assert!(direct.len() > 2_000_000, "large values missing from the output");
+    assert!(
+        direct.len() > 2_000_000,
+        "large values missing from the output"
+    );
 
     for (label, extra) in [("plaintext", "sslmode=disable"), ("TLS", "sslmode=require")] {
         reset_schema(&upstream);
         let conn = proxy.conn_str(USER, PASSWORD, extra);
         let (_, proxied) = tokio::task::block_in_place(|| run_script(&conn, &script, &vars));
         if proxied != direct {
-            let line = direct.lines().zip(proxied.lines()).position(|(a, b)| a != b);
+            let line = direct
+                .lines()
+                .zip(proxied.lines())
+                .position(|(a, b)| a != b);
             let (d, p) = match line {
-                Some(i) => (direct.lines().nth(i).unwrap_or(""), proxied.lines().nth(i).unwrap_or("")),
+                Some(i) => (
+                    direct.lines().nth(i).unwrap_or(""),
+                    proxied.lines().nth(i).unwrap_or(""),
+                ),
                 None => ("<length differs>", ""),
             };
             panic!(
@@ -86,16 +122,28 @@ async fn psql_copy_gset_and_multi_statement_lines_work_through_sluice() {
     let conn = proxy.conn_str(USER, PASSWORD, "");
     let (ok, through) = tokio::task::block_in_place(|| run_script(&conn, &script, &vars));
     assert!(ok, "psql failed through sluice:\n{through}");
-    assert!(through.contains("copied_rows=50 copied_sum=1593.75 copied_labels=40"), "{through}");
+    assert!(
+        through.contains("copied_rows=50 copied_sum=1593.75 copied_labels=40"),
+        "{through}"
+    );
     let csv = std::fs::read_to_string(&copyfile).unwrap();
     assert_eq!(csv.lines().count(), 51, "\\copy wrote a header and 50 rows");
-    let last = through.lines().rev().find(|l| l.contains('|')).unwrap_or_default();
+    let last = through
+        .lines()
+        .rev()
+        .find(|l| l.contains('|'))
+        .unwrap_or_default();
     let cells: Vec<&str> = last.split('|').map(str::trim).collect();
-    assert_eq!(cells, ["50", "1593.75", "10", "1", "t"], "round-trip proof row");
+    assert_eq!(
+        cells,
+        ["50", "1593.75", "10", "1", "t"],
+        "round-trip proof row"
+    );
 
     // And exactly what a direct session prints.
     reset_schema(&upstream);
-    let (ok, direct) = tokio::task::block_in_place(|| run_script(&direct_conn_str(&upstream), &script, &vars));
+    let (ok, direct) =
+        tokio::task::block_in_place(|| run_script(&direct_conn_str(&upstream), &script, &vars));
     assert!(ok);
     assert_eq!(through, direct);
 }

@@ -1,0 +1,198 @@
+//! The `sluice` binary as users run it: `passwd`, `check`, `serve` refusals and `demo`.
+
+use std::io::{BufRead, BufReader, Write};
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+const SLUICE: &str = env!("CARGO_BIN_EXE_sluice");
+
+fn example_config() -> std::path::PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/spec/sluice.example.toml")
+}
+
+#[test]
+fn passwd_reads_stdin_and_prints_a_verifier_that_authenticates() {
+    let mut child = Command::new(SLUICE)
+        .arg("passwd")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(b"correct horse\n")
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success());
+    let hash = String::from_utf8(out.stdout).unwrap();
+    let hash = hash.trim();
+    assert!(hash.starts_with("SCRAM-SHA-256$4096:"), "{hash}");
+    // The printed verifier is accepted by the config loader.
+    let text = format!("[[users]]\nname = \"u\"\npassword_hash = \"{hash}\"\n");
+    sluice::config::Config::parse(&text, Default::default()).unwrap();
+}
+
+#[test]
+fn passwd_refuses_an_empty_password() {
+    let out = Command::new(SLUICE)
+        .arg("passwd")
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("empty password"));
+}
+
+#[test]
+fn check_reports_a_misspelled_key_with_exit_code_2() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("bad.toml");
+    std::fs::write(
+        &path,
+        "[server]\nadmin_listen = \"127.0.0.1:9480\"\nlog_fromat = \"json\"\n",
+    )
+    .unwrap();
+    let out = Command::new(SLUICE)
+        .args(["check", "--config"])
+        .arg(&path)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("log_fromat") && err.contains("line 3"),
+        "{err}"
+    );
+}
+
+#[test]
+fn check_accepts_the_spec_example_once_its_hashes_are_real() {
+    let text = std::fs::read_to_string(example_config()).unwrap();
+    let hash = sluice::auth::scram::hash_password("x");
+    let text: String = text
+        .lines()
+        .map(|l| {
+            if l.starts_with("password_hash") {
+                format!("password_hash = \"{hash}\"\n")
+            } else {
+                format!("{l}\n")
+            }
+        })
+        .collect();
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("sluice.toml");
+    std::fs::write(&path, text).unwrap();
+    let out = Command::new(SLUICE)
+        .args(["check", "--config"])
+        .arg(&path)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.contains("ok (2 targets, 2 users)"), "{stdout}");
+    assert!(
+        stdout.contains("[[rules]]"),
+        "unenforced sections are listed: {stdout}"
+    );
+}
+
+#[test]
+fn serve_refuses_rules_it_cannot_enforce_yet() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("sluice.toml");
+    std::fs::write(
+        &path,
+        "[[rules]]\nname = \"no-drop\"\nwhen = { statements = [\"drop\"] }\naction = \"block\"\n",
+    )
+    .unwrap();
+    let out = Command::new(SLUICE)
+        .args(["serve", "--config"])
+        .arg(&path)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("[[rules]]"));
+}
+
+#[test]
+fn serve_names_a_missing_password_variable() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("sluice.toml");
+    std::fs::write(
+        &path,
+        "[[targets]]\nname = \"t\"\nprotocol = \"postgres\"\nlisten = \"127.0.0.1:0\"\nupstream = \"127.0.0.1:1\"\nuser = \"u\"\npassword_env = \"SLUICE_TEST_SURELY_UNSET\"\n",
+    )
+    .unwrap();
+    let out = Command::new(SLUICE)
+        .args(["serve", "--config"])
+        .arg(&path)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("SLUICE_TEST_SURELY_UNSET"));
+}
+
+#[test]
+fn demo_gives_a_working_psql_session_and_cleans_up_on_ctrl_c() {
+    let mut child = Command::new(SLUICE)
+        .args(["demo", "--listen", "127.0.0.1:0"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let mut lines = BufReader::new(stdout).lines();
+    let (mut psql_url, mut data_dir) = (None, None);
+    for line in lines.by_ref() {
+        let line = line.unwrap();
+        if let Some(rest) = line.trim().strip_prefix("psql \"postgresql://") {
+            psql_url = Some(format!("postgresql://{}", rest.trim_end_matches('"')));
+        }
+        if let Some((_, dir)) = line.split_once("data under ") {
+            data_dir = Some(dir.trim().to_string());
+        }
+        if line.contains("Press Ctrl-C") {
+            break;
+        }
+    }
+    let url = psql_url.expect("the demo prints a psql line");
+    let out = Command::new("psql")
+        .args([
+            "-X",
+            "-At",
+            &url,
+            "-c",
+            "SELECT count(*) FROM customers WHERE ssn IS NOT NULL",
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "20");
+
+    Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let status = loop {
+        if let Some(s) = child.try_wait().unwrap() {
+            break s;
+        }
+        assert!(Instant::now() < deadline, "demo did not stop on Ctrl-C");
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    assert!(status.success());
+    let data_dir = data_dir.expect("the demo names its data directory");
+    assert!(!Path::new(&data_dir).exists(), "{data_dir} was not removed");
+}
