@@ -66,7 +66,7 @@ impl ServerTls {
             .map_err(|e| format!("server.tls.key_file {}: {e}", key_file.display()))?;
         let mut config = rustls::ServerConfig::builder_with_provider(provider())
             .with_safe_default_protocol_versions()
-            .and_then(|b| Ok(b.with_no_client_auth().with_single_cert(certs, key)?))
+            .and_then(|b| b.with_no_client_auth().with_single_cert(certs, key))
             .map_err(|e| format!("server.tls: {e}"))?;
         // PostgreSQL 17 clients require this ALPN for direct TLS; older clients send none.
         config.alpn_protocols = vec![b"postgresql".to_vec()];
