@@ -16,15 +16,17 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use bytes::BytesMut;
+use std::time::Duration;
 use tokio::io::AsyncWriteExt;
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::{watch, Semaphore};
+
+use tokio::sync::{watch, OwnedSemaphorePermit, Semaphore};
 use tokio_util::task::TaskTracker;
 
 use crate::auth::scram::ChannelBinding;
 use crate::auth::UserDirectory;
-use crate::tls::ServerTls;
-use cancel::CancelRegistry;
+use crate::tls::{BoxStream, ServerTls};
+use cancel::{CancelKey, CancelRegistry};
 use client::{send_fatal, Hello, Startup};
 use upstream::{UpstreamError, UpstreamTarget};
 
@@ -72,6 +74,20 @@ pub async fn run_listener(
     }
 }
 
+/// How long a client may take from connecting to a ready session (TLS, startup, SCRAM, upstream
+/// login). PostgreSQL's own `authentication_timeout` defaults to 60s too.
+const STARTUP_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// A session ready to relay: both sides logged in.
+struct Established {
+    client: BoxStream,
+    upstream: BoxStream,
+    user: String,
+    /// Holds the session's `max_connections` slot and cancel key until it ends.
+    _slot: OwnedSemaphorePermit,
+    key: CancelKey,
+}
+
 async fn handle_connection(
     tcp: TcpStream,
     peer: SocketAddr,
@@ -80,34 +96,80 @@ async fn handle_connection(
     shutdown: watch::Receiver<bool>,
 ) {
     let name = target.upstream.name.clone();
+    let established = match tokio::time::timeout(
+        STARTUP_TIMEOUT,
+        establish(tcp, peer, &target, &shared),
+    )
+    .await
+    {
+        Ok(Some(e)) => e,
+        Ok(None) => return,
+        Err(_) => {
+            tracing::info!(target = %name, %peer, "client did not complete startup within {STARTUP_TIMEOUT:?}");
+            return;
+        }
+    };
+    let Established {
+        client,
+        upstream,
+        user,
+        key,
+        _slot,
+    } = established;
+    let opts = relay::RelayOptions {
+        target: name.clone(),
+        max_client_message: shared.max_client_message,
+    };
+    let end = relay::run(client, upstream, opts, None, shutdown).await;
+    tracing::info!(target = %name, %peer, %user, pid = key.pid, end = ?end, "session ended");
+}
+
+/// Everything before the relay: negotiation, limits, client authentication, upstream login.
+/// `None` when the connection ended (the client was told why, where it could be).
+async fn establish(
+    tcp: TcpStream,
+    peer: SocketAddr,
+    target: &Arc<PgTarget>,
+    shared: &PgShared,
+) -> Option<Established> {
+    let name = &target.upstream.name;
     let slot = Arc::clone(&target.slots).try_acquire_owned();
     let hello = match client::negotiate(tcp, shared.tls.as_ref()).await {
         Ok(hello) => hello,
         Err(e) => {
             tracing::info!(target = %name, %peer, error = %e, "connection refused during startup");
-            return;
+            return None;
         }
     };
     let mut startup = match hello {
         Hello::Cancel { pid, secret } => {
             shared.cancels.cancel(pid, secret).await;
-            return;
+            return None;
         }
         Hello::Startup(s) => s,
     };
-    let Ok(_slot) = slot else {
+    let Ok(slot) = slot else {
         let msg = format!(
             "sorry, too many clients already: target \"{name}\" allows {} connections",
             target.max_connections
         );
         tracing::warn!(target = %name, %peer, "max_connections reached");
-        return send_fatal(&mut startup.stream, "53300", &msg).await;
+        send_fatal(&mut startup.stream, "53300", &msg).await;
+        return None;
     };
     if let Err((code, msg)) = check_startup(&startup) {
         tracing::info!(target = %name, %peer, reason = %msg, "startup refused");
-        return send_fatal(&mut startup.stream, code, &msg).await;
+        send_fatal(&mut startup.stream, code, &msg).await;
+        return None;
     }
-    session(startup, peer, target, shared, shutdown).await;
+    let (upstream, user, key) = login(&mut startup, peer, target, shared).await?;
+    Some(Established {
+        client: startup.stream,
+        upstream,
+        user,
+        _slot: slot,
+        key,
+    })
 }
 
 /// Refuses what sluice cannot serve, before authentication.
@@ -129,13 +191,14 @@ fn check_startup(s: &Startup) -> Result<(), (&'static str, String)> {
     Ok(())
 }
 
-async fn session(
-    mut startup: Startup,
+/// Authenticates the client, logs in upstream and greets the client with the upstream's
+/// parameters and sluice's own cancel key.
+async fn login(
+    startup: &mut Startup,
     peer: SocketAddr,
-    target: Arc<PgTarget>,
-    shared: Arc<PgShared>,
-    shutdown: watch::Receiver<bool>,
-) {
+    target: &Arc<PgTarget>,
+    shared: &PgShared,
+) -> Option<(BoxStream, String, CancelKey)> {
     let name = &target.upstream.name;
     let user = startup.param("user").unwrap_or_default().to_string();
     let database = startup
@@ -148,7 +211,7 @@ async fn session(
         let unrecognized: Vec<&str> = startup.unrecognized.iter().map(String::as_str).collect();
         messages::negotiate_protocol_version(&mut out, 0, &unrecognized);
         if startup.stream.write_all(&out).await.is_err() {
-            return;
+            return None;
         }
     }
     let binding = match (&shared.tls, startup.tls) {
@@ -161,13 +224,15 @@ async fn session(
             Err(e) => {
                 tracing::warn!(target = %name, %peer, %user, reason = %e, "authentication failed");
                 let msg = format!("password authentication failed for user \"{user}\"");
-                return send_fatal(&mut startup.stream, "28P01", &msg).await;
+                send_fatal(&mut startup.stream, "28P01", &msg).await;
+                return None;
             }
         };
     if let Some(only) = &target.upstream.database {
         if *only != database {
             let msg = format!("database \"{database}\" is not reachable through target \"{name}\" (only \"{only}\")");
-            return send_fatal(&mut startup.stream, "3D000", &msg).await;
+            send_fatal(&mut startup.stream, "3D000", &msg).await;
+            return None;
         }
     }
     let upstream = match upstream::connect(&target.upstream, &startup.params, &database).await {
@@ -176,7 +241,7 @@ async fn session(
             tracing::info!(target = %name, %peer, user = %identity.user, reason = %message, "database refused the session");
             let _ = startup.stream.write_all(&frame).await;
             let _ = startup.stream.shutdown().await;
-            return;
+            return None;
         }
         Err(e) => {
             tracing::error!(target = %name, %peer, error = %e, "upstream connection failed");
@@ -184,7 +249,8 @@ async fn session(
                 "sluice: target \"{name}\" is unavailable: {}",
                 client_safe(&e)
             );
-            return send_fatal(&mut startup.stream, "08006", &msg).await;
+            send_fatal(&mut startup.stream, "08006", &msg).await;
+            return None;
         }
     };
     let key = shared.cancels.register(
@@ -196,15 +262,10 @@ async fn session(
     messages::backend_key_data(&mut out, key.pid, key.secret);
     out.extend_from_slice(b"Z\0\0\0\x05I");
     if startup.stream.write_all(&out).await.is_err() || startup.stream.flush().await.is_err() {
-        return;
+        return None;
     }
     tracing::info!(target = %name, %peer, user = %identity.user, %database, tls = startup.tls, pid = key.pid, "session started");
-    let opts = relay::RelayOptions {
-        target: name.clone(),
-        max_client_message: shared.max_client_message,
-    };
-    let end = relay::run(startup.stream, upstream.stream, opts, None, shutdown).await;
-    tracing::info!(target = %name, %peer, user = %identity.user, pid = key.pid, end = ?end, "session ended");
+    Some((upstream.stream, identity.user, key))
 }
 
 /// What a client may learn about an upstream failure: where it failed, not with which secret.
