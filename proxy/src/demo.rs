@@ -47,7 +47,7 @@ async fn run_inner(listen: &str) -> Result<(), String> {
     for (name, password, group) in DEMO_USERS {
         text += &format!(
             "[[users]]\nname = \"{name}\"\npassword_hash = \"{}\"\ngroups = [\"{group}\"]\n\n",
-            crate::auth::scram::hash_password(password)
+            crate::auth::hash_password(password)
         );
     }
     text += &format!(

@@ -14,6 +14,7 @@ pub mod auth;
 pub mod config;
 pub mod demo;
 pub mod launcher;
+pub mod mysql;
 
 pub mod pg;
 pub mod server;

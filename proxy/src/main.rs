@@ -183,6 +183,6 @@ fn passwd(user: Option<&str>) -> ExitCode {
     if password.is_empty() {
         return usage_error("an empty password is not allowed");
     }
-    println!("{}", sluice::auth::scram::hash_password(&password));
+    println!("{}", sluice::auth::hash_password(&password));
     ExitCode::SUCCESS
 }

@@ -71,7 +71,7 @@ fn check_reports_a_misspelled_key_with_exit_code_2() {
 #[test]
 fn check_accepts_the_spec_example_once_its_hashes_are_real() {
     let text = std::fs::read_to_string(example_config()).unwrap();
-    let hash = sluice::auth::scram::hash_password("x");
+    let hash = sluice::auth::hash_password("x");
     let text: String = text
         .lines()
         .map(|l| {

@@ -122,7 +122,7 @@ impl Proxy {
         ] {
             text += &format!(
                 "[[users]]\nname = \"{name}\"\npassword_hash = \"{}\"\ngroups = [\"{group}\"]\n",
-                sluice::auth::scram::hash_password(pw)
+                sluice::auth::hash_password(pw)
             );
         }
         text += &format!(

@@ -16,7 +16,7 @@ use serde::Deserialize;
 pub use duration::HumanDuration;
 pub use sections::*;
 
-use crate::auth::scram::ScramVerifier;
+use crate::auth::PasswordHash;
 
 /// The whole configuration file.
 #[derive(Clone, Debug, Deserialize)]
@@ -210,7 +210,7 @@ impl Config {
                 return Err(format!("[[users]] {:?} is defined twice", user.name));
             }
             if let Some(hash) = &user.password_hash {
-                hash.parse::<ScramVerifier>()
+                hash.parse::<PasswordHash>()
                     .map_err(|e| format!("[[users]] {:?}: password_hash: {e}", user.name))?;
             }
         }

@@ -5,7 +5,7 @@ fn example_text() -> String {
     let text = std::fs::read_to_string(&path)
         .unwrap_or_else(|e| panic!("the spec example {} must be readable: {e}", path.display()));
     // The example carries placeholder hashes ("...") where `sluice passwd` output goes.
-    let real = crate::auth::scram::hash_password("example");
+    let real = crate::auth::hash_password("example");
     text.lines()
         .map(|l| {
             if l.trim_start().starts_with("password_hash") {
