@@ -20,3 +20,4 @@ pub mod pg;
 pub mod server;
 pub mod session;
 pub mod tls;
+pub mod upstream;

@@ -2,7 +2,7 @@
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use tokio::net::TcpListener;
 use tokio::sync::{watch, Semaphore};
@@ -10,8 +10,10 @@ use tokio_util::task::TaskTracker;
 
 use crate::auth::UserDirectory;
 use crate::config::{split_host_port, Config, Protocol, TargetConfig, UpstreamTls};
-use crate::pg::{self, cancel::CancelRegistry, upstream::UpstreamTarget, PgShared, PgTarget};
+use crate::mysql::{self, sessions::SessionRegistry, MysqlShared, MysqlTarget};
+use crate::pg::{self, cancel::CancelRegistry, PgShared, PgTarget};
 use crate::tls::{self, ServerTls};
+use crate::upstream::UpstreamTarget;
 
 /// A running proxy: its listeners and sessions.
 pub struct RunningServer {
@@ -34,43 +36,72 @@ pub async fn start(config: &Config) -> Result<RunningServer, String> {
         )?),
         None => None,
     };
-    let shared = Arc::new(PgShared {
-        users,
-        tls: server_tls,
+    let pg_shared = Arc::new(PgShared {
+        users: Arc::clone(&users),
+        tls: server_tls.clone(),
         cancels: Arc::new(CancelRegistry::default()),
         max_client_message: config.server.max_message_bytes,
     });
+    let mysql_shared = Arc::new(MysqlShared {
+        users,
+        tls: server_tls,
+        sessions: Arc::new(SessionRegistry::default()),
+        max_command: config.server.max_message_bytes as usize,
+    });
     let (shutdown, shutdown_rx) = watch::channel(false);
     let tracker = TaskTracker::new();
-    let mut listeners = Vec::new();
+    // Bind everything first: a config whose second listener cannot bind starts nothing.
+    let mut bound = Vec::new();
     let mut addrs = HashMap::new();
-    for t in config
-        .targets
-        .iter()
-        .filter(|t| t.protocol == Protocol::Postgres)
-    {
-        let upstream = upstream_target(config, t)?;
+    for t in &config.targets {
+        let upstream = Arc::new(upstream_target(config, t)?);
         let listener = TcpListener::bind(&t.listen)
             .await
             .map_err(|e| format!("target {:?}: cannot listen on {}: {e}", t.name, t.listen))?;
         let addr = listener.local_addr().map_err(|e| e.to_string())?;
         addrs.insert(t.name.clone(), addr);
-        let target = Arc::new(PgTarget {
-            upstream: Arc::new(upstream),
-            slots: Arc::new(Semaphore::new(t.max_connections)),
-            max_connections: t.max_connections,
-        });
-        listeners.push((listener, target));
+        bound.push((listener, addr, upstream, t));
     }
-    for (listener, target) in listeners {
-        tracing::info!(target = %target.upstream.name, addr = %listener.local_addr().map_err(|e| e.to_string())?, "listening");
-        tokio::spawn(pg::run_listener(
-            listener,
-            target,
-            Arc::clone(&shared),
-            shutdown_rx.clone(),
-            tracker.clone(),
-        ));
+    for (listener, addr, upstream, t) in bound {
+        tracing::info!(target = %t.name, protocol = ?t.protocol, %addr, "listening");
+        let slots = Arc::new(Semaphore::new(t.max_connections));
+        let (rx, tracker_clone) = (shutdown_rx.clone(), tracker.clone());
+        match t.protocol {
+            Protocol::Postgres => {
+                let target = Arc::new(PgTarget {
+                    upstream,
+                    slots,
+                    max_connections: t.max_connections,
+                });
+                tokio::spawn(pg::run_listener(
+                    listener,
+                    target,
+                    Arc::clone(&pg_shared),
+                    rx,
+                    tracker_clone,
+                ));
+            }
+            Protocol::Mysql => {
+                let target = Arc::new(MysqlTarget {
+                    upstream,
+                    slots,
+                    max_connections: t.max_connections,
+                    allow_local_infile: t.allow_local_infile,
+                    client_auth_plugin: match t.client_auth_plugin.as_deref() {
+                        Some("caching_sha2_password") => mysql::client::CACHING_SHA2,
+                        _ => mysql::client::NATIVE,
+                    },
+                    server: Mutex::new(None),
+                });
+                tokio::spawn(mysql::run_listener(
+                    listener,
+                    target,
+                    Arc::clone(&mysql_shared),
+                    rx,
+                    tracker_clone,
+                ));
+            }
+        }
     }
     Ok(RunningServer {
         addrs,

@@ -7,16 +7,29 @@
 
 /// Where a result column comes from, as far as the wire says.
 #[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ColumnOrigin {
+    /// Computed, or the protocol does not say.
+    Unknown,
+    /// PostgreSQL: the table's OID and the attribute number (resolved through the catalog).
+    PgAttribute { table_oid: u32, attnum: i16 },
+    /// MySQL: the original schema, table and column names (not aliases).
+    Named {
+        schema: String,
+        table: String,
+        column: String,
+    },
+}
+
+/// One column of a result, protocol-neutral.
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ColumnDesc {
     /// The name the client sees (possibly an alias).
     pub name: String,
-    /// Protocol-specific origin: for PostgreSQL the table OID and attribute number (0 when the
-    /// column is computed).
-    pub table_oid: u32,
-    pub column_attnum: i16,
-    pub type_oid: u32,
-    /// 0 text, 1 binary.
-    pub format: i16,
+    pub origin: ColumnOrigin,
+    /// The protocol's type code (PostgreSQL type OID, MySQL column type).
+    pub type_code: u32,
+    /// Whether values are in the protocol's binary format.
+    pub binary: bool,
 }
 
 /// A decoded row: one entry per column, `None` for SQL NULL.

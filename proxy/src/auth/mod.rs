@@ -31,11 +31,21 @@ impl FromStr for PasswordHash {
         let scram = parts.next().unwrap_or_default().parse::<ScramVerifier>()?;
         let (mut native, mut sha2) = (None, None);
         for part in parts {
-            let (key, value) = part.split_once('=').ok_or_else(|| format!("unexpected {part:?} after the SCRAM verifier"))?;
+            let (key, value) = part
+                .split_once('=')
+                .ok_or_else(|| format!("unexpected {part:?} after the SCRAM verifier"))?;
             let bytes = hex::decode(value).map_err(|_| format!("{key} must be hex"))?;
             match key {
-                "mysql_native" => native = Some(<[u8; 20]>::try_from(bytes).map_err(|_| "mysql_native must be 20 bytes")?),
-                "caching_sha2" => sha2 = Some(<[u8; 32]>::try_from(bytes).map_err(|_| "caching_sha2 must be 32 bytes")?),
+                "mysql_native" => {
+                    native = Some(
+                        <[u8; 20]>::try_from(bytes).map_err(|_| "mysql_native must be 20 bytes")?,
+                    )
+                }
+                "caching_sha2" => {
+                    sha2 = Some(
+                        <[u8; 32]>::try_from(bytes).map_err(|_| "caching_sha2 must be 32 bytes")?,
+                    )
+                }
                 other => return Err(format!("unknown password hash part {other:?}")),
             }
         }
@@ -50,7 +60,11 @@ impl FromStr for PasswordHash {
 
 /// Makes the full `password_hash` for `password` (SCRAM for PostgreSQL, plus MySQL verifiers).
 pub fn hash_password(password: &str) -> String {
-    format!("{}{}", scram::hash_password(password), MysqlVerifier::from_password(password).encode())
+    format!(
+        "{}{}",
+        scram::hash_password(password),
+        MysqlVerifier::from_password(password).encode()
+    )
 }
 
 /// Who a client proved to be.
@@ -81,14 +95,26 @@ impl UserDirectory {
         let mut map = HashMap::new();
         for u in users {
             let hash = match &u.password_hash {
-                Some(h) => Some(h.parse::<PasswordHash>().map_err(|e| format!("user {:?}: {e}", u.name))?),
+                Some(h) => Some(
+                    h.parse::<PasswordHash>()
+                        .map_err(|e| format!("user {:?}: {e}", u.name))?,
+                ),
                 None => None,
             };
-            map.insert(u.name.clone(), UserEntry { hash, groups: u.groups.clone() });
+            map.insert(
+                u.name.clone(),
+                UserEntry {
+                    hash,
+                    groups: u.groups.clone(),
+                },
+            );
         }
         let mut mock_secret = [0u8; 32];
         scram::fill_random(&mut mock_secret);
-        Ok(UserDirectory { users: map, mock_secret })
+        Ok(UserDirectory {
+            users: map,
+            mock_secret,
+        })
     }
 
     /// The SCRAM verifier to run an exchange against: the user's own, or a mock one that always

@@ -26,7 +26,10 @@ impl std::fmt::Debug for MysqlVerifier {
 impl MysqlVerifier {
     pub fn from_password(password: &str) -> MysqlVerifier {
         let p = password.as_bytes();
-        MysqlVerifier { native: Sha1::digest(Sha1::digest(p)).into(), sha2: Sha256::digest(Sha256::digest(p)).into() }
+        MysqlVerifier {
+            native: Sha1::digest(Sha1::digest(p)).into(),
+            sha2: Sha256::digest(Sha256::digest(p)).into(),
+        }
     }
 
     /// `mysql_native_password`: response = SHA1(pw) XOR SHA1(scramble || SHA1(SHA1(pw))).
@@ -38,7 +41,11 @@ impl MysqlVerifier {
         h.update(scramble);
         h.update(self.native);
         let mask = h.finalize();
-        let stage1: Vec<u8> = response.iter().zip(mask.iter()).map(|(a, b)| a ^ b).collect();
+        let stage1: Vec<u8> = response
+            .iter()
+            .zip(mask.iter())
+            .map(|(a, b)| a ^ b)
+            .collect();
         ct_eq(Sha1::digest(&stage1).as_slice(), &self.native)
     }
 
@@ -52,18 +59,29 @@ impl MysqlVerifier {
         h.update(self.sha2);
         h.update(scramble);
         let mask = h.finalize();
-        let stage1: Vec<u8> = response.iter().zip(mask.iter()).map(|(a, b)| a ^ b).collect();
+        let stage1: Vec<u8> = response
+            .iter()
+            .zip(mask.iter())
+            .map(|(a, b)| a ^ b)
+            .collect();
         ct_eq(Sha256::digest(&stage1).as_slice(), &self.sha2)
     }
 
     /// A cleartext password (full `caching_sha2_password` authentication over TLS).
     pub fn check_cleartext(&self, password: &[u8]) -> bool {
-        ct_eq(Sha256::digest(Sha256::digest(password)).as_slice(), &self.sha2)
+        ct_eq(
+            Sha256::digest(Sha256::digest(password)).as_slice(),
+            &self.sha2,
+        )
     }
 
     /// The `;mysql_native=…;caching_sha2=…` suffix of a password hash.
     pub fn encode(&self) -> String {
-        format!(";mysql_native={};caching_sha2={}", hex::encode(self.native), hex::encode(self.sha2))
+        format!(
+            ";mysql_native={};caching_sha2={}",
+            hex::encode(self.native),
+            hex::encode(self.sha2)
+        )
     }
 }
 

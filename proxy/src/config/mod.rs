@@ -145,6 +145,12 @@ pub struct TargetConfig {
     pub max_connections: usize,
     #[serde(default = "default_connect_timeout")]
     pub connect_timeout: HumanDuration,
+    /// MySQL: allow `LOAD DATA LOCAL INFILE` (off: refused with a clear error).
+    #[serde(default)]
+    pub allow_local_infile: bool,
+    /// MySQL: the plugin sluice's greeting proposes (`mysql_native_password` or
+    /// `caching_sha2_password`); clients may answer with either.
+    pub client_auth_plugin: Option<String>,
 }
 
 fn default_max_connections() -> usize {
@@ -254,6 +260,25 @@ impl Config {
                     t.name
                 ));
             }
+            if let Some(p) = &t.client_auth_plugin {
+                if t.protocol != Protocol::Mysql
+                    || !matches!(
+                        p.as_str(),
+                        "mysql_native_password" | "caching_sha2_password"
+                    )
+                {
+                    return Err(format!(
+                        "target {:?}: client_auth_plugin must be mysql_native_password or caching_sha2_password, on a mysql target",
+                        t.name
+                    ));
+                }
+            }
+            if t.allow_local_infile && t.protocol != Protocol::Mysql {
+                return Err(format!(
+                    "target {:?}: allow_local_infile applies to mysql targets only",
+                    t.name
+                ));
+            }
             if t.max_connections == 0 {
                 return Err(format!(
                     "target {:?}: max_connections must be at least 1",
@@ -294,9 +319,6 @@ impl Config {
         }
         if self.approvals.is_some() {
             out.push("[approvals]");
-        }
-        if self.targets.iter().any(|t| t.protocol == Protocol::Mysql) {
-            out.push("protocol = \"mysql\" targets");
         }
         out
     }

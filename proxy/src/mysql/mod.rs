@@ -1,2 +1,235 @@
-//! placeholder
+//! The MySQL/MariaDB protocol adapter: one listener per `mysql` target, one task per session.
+//!
+//! A session goes: greet (sluice's own scramble and connection id, the server's version with
+//! `-sluice` appended) → TLS → authenticate against `[[users]]` → log in upstream as the
+//! target's user with the client's capabilities → relay. Errors carry the codes MySQL clients
+//! know (1045, 1040, 2003, …) and end only that connection.
+
+pub mod client;
+pub mod command;
 pub mod packet;
+pub mod relay;
+pub mod response;
+pub mod sessions;
+pub mod upstream;
+
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use bytes::BytesMut;
+use mysql_common::constants::CapabilityFlags;
+use tokio::io::AsyncWriteExt;
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::{watch, Semaphore};
+use tokio_util::task::TaskTracker;
+
+use crate::auth::UserDirectory;
+use crate::tls::ServerTls;
+use crate::upstream::UpstreamTarget;
+use client::{Greeting, HandshakeError};
+use packet::{err_payload, write_packets};
+use sessions::SessionRegistry;
+use upstream::{ServerGreeting, UpstreamError};
+
+/// What every session of every MySQL listener shares.
+pub struct MysqlShared {
+    pub users: Arc<UserDirectory>,
+    pub tls: Option<ServerTls>,
+    pub sessions: Arc<SessionRegistry>,
+    pub max_command: usize,
+}
+
+/// One `mysql` target at run time.
+pub struct MysqlTarget {
+    pub upstream: Arc<UpstreamTarget>,
+    pub slots: Arc<Semaphore>,
+    pub max_connections: usize,
+    pub allow_local_infile: bool,
+    /// The plugin sluice's greeting proposes to clients.
+    pub client_auth_plugin: &'static str,
+    /// The server's latest greeting: its version and capabilities shape sluice's own.
+    pub server: Mutex<Option<ServerGreeting>>,
+}
+
+const STARTUP_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// Accepts connections until `shutdown` turns true.
+pub async fn run_listener(
+    listener: TcpListener,
+    target: Arc<MysqlTarget>,
+    shared: Arc<MysqlShared>,
+    shutdown: watch::Receiver<bool>,
+    tracker: TaskTracker,
+) {
+    let mut stop = shutdown.clone();
+    loop {
+        tokio::select! {
+            _ = async { let _ = stop.wait_for(|s| *s).await; } => break,
+            accepted = listener.accept() => match accepted {
+                Ok((tcp, peer)) => {
+                    let _ = tcp.set_nodelay(true);
+                    let (target, shared, shutdown) = (Arc::clone(&target), Arc::clone(&shared), shutdown.clone());
+                    tracker.spawn(handle_connection(tcp, peer, target, shared, shutdown));
+                }
+                Err(e) => {
+                    tracing::error!(target = %target.upstream.name, error = %e, "accept failed");
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                }
+            },
+        }
+    }
+}
+
+/// Sends an ERR as the very first packet (as servers do for "too many connections").
+async fn refuse_at_greeting(mut tcp: TcpStream, code: u16, state: &str, message: &str) {
+    let mut out = BytesMut::new();
+    write_packets(&mut out, 0, &err_payload(code, state, message));
+    let _ = tcp.write_all(&out).await;
+    let _ = tcp.shutdown().await;
+}
+
+async fn handle_connection(
+    tcp: TcpStream,
+    peer: SocketAddr,
+    target: Arc<MysqlTarget>,
+    shared: Arc<MysqlShared>,
+    shutdown: watch::Receiver<bool>,
+) {
+    let name = target.upstream.name.clone();
+    let Ok(_slot) = Arc::clone(&target.slots).try_acquire_owned() else {
+        tracing::warn!(target = %name, %peer, "max_connections reached");
+        return refuse_at_greeting(tcp, 1040, "08004", "Too many connections").await;
+    };
+    let established =
+        tokio::time::timeout(STARTUP_TIMEOUT, establish(tcp, peer, &target, &shared)).await;
+    let Ok(Some((client, upstream, ctx))) = established else {
+        return;
+    };
+    let _registered =
+        shared
+            .sessions
+            .register(ctx.connection_id, &ctx.user, upstream.greeting.thread_id);
+    let (id, user) = (ctx.connection_id, ctx.user.clone());
+    let end = relay::run(client, upstream.stream, ctx, None, shutdown).await;
+    tracing::info!(target = %name, %peer, %user, id, end = ?end, "session ended");
+}
+
+async fn establish(
+    tcp: TcpStream,
+    peer: SocketAddr,
+    target: &MysqlTarget,
+    shared: &MysqlShared,
+) -> Option<(
+    crate::tls::BoxStream,
+    upstream::Upstream,
+    relay::RelayContext,
+)> {
+    let name = &target.upstream.name;
+    let cached = target
+        .server
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .clone();
+    let server = match cached {
+        Some(s) => s,
+        None => match upstream::probe(&target.upstream).await {
+            Ok(s) => s,
+            Err(e) => {
+                tracing::error!(target = %name, %peer, error = %e, "upstream unavailable");
+                let msg = format!("sluice: target \"{name}\" is unavailable: {e}");
+                refuse_at_greeting(tcp, 2003, "HY000", &msg).await;
+                return None;
+            }
+        },
+    };
+    let connection_id = shared.sessions.next_id();
+    let version = format!("{}-sluice", server.version);
+    let capabilities = (client::relayable_capabilities() & server.capabilities)
+        | CapabilityFlags::CLIENT_LONG_PASSWORD
+        | CapabilityFlags::CLIENT_PROTOCOL_41
+        | CapabilityFlags::CLIENT_SECURE_CONNECTION
+        | CapabilityFlags::CLIENT_PLUGIN_AUTH;
+    let greeting = Greeting {
+        server_version: &version,
+        connection_id,
+        capabilities,
+        collation: server.collation,
+        auth_plugin: target.client_auth_plugin,
+    };
+    let mut authed = match client::handshake(tcp, &greeting, shared.tls.as_ref(), &shared.users)
+        .await
+    {
+        Ok(a) => a,
+        Err(HandshakeError::Auth { user, reason }) => {
+            tracing::warn!(target = %name, %peer, %user, %reason, "authentication failed");
+            return None;
+        }
+        Err(e) => {
+            tracing::info!(target = %name, %peer, error = %e, "connection refused during handshake");
+            return None;
+        }
+    };
+    let seq = authed.next_seq;
+    let database = match (&target.upstream.database, &authed.response.database) {
+        (Some(only), Some(asked)) if only != asked => {
+            let msg = format!("Access denied for user '{}' to database '{asked}' (target \"{name}\" serves only '{only}')", authed.identity.user);
+            client::refuse(&mut authed.stream, seq, 1044, "42000", &msg).await;
+            return None;
+        }
+        (Some(only), _) => Some(only.clone()),
+        (None, asked) => asked.clone(),
+    };
+    let up = match upstream::connect(
+        &target.upstream,
+        &authed.response,
+        database.as_deref(),
+        target.allow_local_infile,
+    )
+    .await
+    {
+        Ok(u) => u,
+        Err(UpstreamError::Refused { payload, message }) => {
+            tracing::info!(target = %name, %peer, reason = %message, "database refused the session");
+            let mut out = BytesMut::new();
+            write_packets(&mut out, seq, &payload);
+            let _ = authed.stream.write_all(&out).await;
+            let _ = authed.stream.shutdown().await;
+            return None;
+        }
+        Err(e) => {
+            tracing::error!(target = %name, %peer, error = %e, "upstream login failed");
+            let why = match e {
+                UpstreamError::Credentials(_) => {
+                    "the database rejected sluice's credentials for this target".to_string()
+                }
+                other => other.to_string(),
+            };
+            let msg = format!("sluice: target \"{name}\" is unavailable: {why}");
+            client::refuse(&mut authed.stream, seq, 2003, "HY000", &msg).await;
+            return None;
+        }
+    };
+    *target.server.lock().unwrap_or_else(|p| p.into_inner()) = Some(up.greeting.clone());
+    if client::send_ok(&mut authed.stream, seq).await.is_err() {
+        return None;
+    }
+    tracing::info!(
+        target = %name, %peer, user = %authed.identity.user, database = ?database, tls = authed.tls,
+        id = connection_id, thread = up.greeting.thread_id, "session started"
+    );
+    let ctx = relay::RelayContext {
+        target: name.clone(),
+        connection_id,
+        user: authed.identity.user.clone(),
+        allow_local_infile: target.allow_local_infile,
+        deprecate_eof: up
+            .capabilities
+            .contains(CapabilityFlags::CLIENT_DEPRECATE_EOF),
+        max_command: shared.max_command,
+        sessions: Arc::clone(&shared.sessions),
+        users: Arc::clone(&shared.users),
+        scramble: authed.scramble,
+    };
+    Some((authed.stream, up, ctx))
+}

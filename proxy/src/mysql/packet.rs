@@ -49,7 +49,10 @@ impl Decoder for PacketCodec {
             return Ok(None);
         }
         let bytes = src.split_to(total);
-        Ok(Some(Packet { seq: bytes[3], bytes }))
+        Ok(Some(Packet {
+            seq: bytes[3],
+            bytes,
+        }))
     }
 }
 
@@ -119,15 +122,20 @@ impl<'a> Reader<'a> {
         self.bytes(2).map(|b| u16::from_le_bytes([b[0], b[1]]))
     }
     pub fn u32(&mut self) -> Option<u32> {
-        self.bytes(4).map(|b| u32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+        self.bytes(4)
+            .map(|b| u32::from_le_bytes([b[0], b[1], b[2], b[3]]))
     }
     /// A length-encoded integer; `None` for the NULL marker 0xFB and on truncation.
     pub fn lenenc(&mut self) -> Option<u64> {
         match self.u8()? {
             n @ 0..=0xFA => Some(u64::from(n)),
             0xFC => self.u16().map(u64::from),
-            0xFD => self.bytes(3).map(|b| u64::from(b[0]) | u64::from(b[1]) << 8 | u64::from(b[2]) << 16),
-            0xFE => self.bytes(8).map(|b| u64::from_le_bytes([b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7]])),
+            0xFD => self
+                .bytes(3)
+                .map(|b| u64::from(b[0]) | u64::from(b[1]) << 8 | u64::from(b[2]) << 16),
+            0xFE => self
+                .bytes(8)
+                .map(|b| u64::from_le_bytes([b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7]])),
             _ => None,
         }
     }
@@ -188,7 +196,16 @@ mod tests {
 
     #[test]
     fn lenenc_round_trips() {
-        for n in [0u64, 250, 251, 65_535, 65_536, 16_777_215, 16_777_216, u64::MAX] {
+        for n in [
+            0u64,
+            250,
+            251,
+            65_535,
+            65_536,
+            16_777_215,
+            16_777_216,
+            u64::MAX,
+        ] {
             let mut buf = Vec::new();
             put_lenenc(&mut buf, n);
             assert_eq!(Reader(&buf).lenenc(), Some(n), "{n}");

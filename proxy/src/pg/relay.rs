@@ -16,7 +16,7 @@ use tokio_util::codec::FramedRead;
 
 use super::frame::{Frame, FrameCodec, Reader};
 use super::messages::{self, Severity};
-use crate::session::{ColumnDesc, RowFields, SessionHooks};
+use crate::session::{ColumnDesc, ColumnOrigin, RowFields, SessionHooks};
 use crate::tls::BoxStream;
 
 /// Stop reading from one side while this much is waiting to be written to the other.
@@ -245,12 +245,15 @@ fn columns_hook(hooks: &mut dyn SessionHooks, frame: &Frame) -> bool {
             break;
         };
         let (_typlen, _typmod, format) = (r.i16(), r.i32(), r.i16().unwrap_or(0));
+        let origin = match (table_oid, column_attnum) {
+            (0, _) | (_, 0) => ColumnOrigin::Unknown,
+            (table_oid, attnum) => ColumnOrigin::PgAttribute { table_oid, attnum },
+        };
         columns.push(ColumnDesc {
             name: name.to_string(),
-            table_oid,
-            column_attnum,
-            type_oid,
-            format,
+            origin,
+            type_code: type_oid,
+            binary: format == 1,
         });
     }
     hooks.on_columns(&columns)

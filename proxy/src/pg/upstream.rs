@@ -2,34 +2,16 @@
 //! StartupMessage, and SCRAM-SHA-256(-PLUS), MD5 or cleartext password authentication. The
 //! password never leaves this module towards the client.
 
-use std::sync::Arc;
-use std::time::Duration;
-
 use bytes::BytesMut;
 use postgres_protocol::authentication::sasl::{ChannelBinding as ClientBinding, ScramSha256};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpStream;
 
 use super::frame::Reader;
 use super::messages::{self, SSL_REQUEST};
 use crate::auth::scram::{SCRAM_SHA_256, SCRAM_SHA_256_PLUS};
 use crate::config::UpstreamTls;
-use crate::tls::{self, BoxStream};
-
-/// Everything needed to open a session on a target's database.
-#[derive(Clone)]
-pub struct UpstreamTarget {
-    pub name: String,
-    pub host: String,
-    pub port: u16,
-    pub user: String,
-    pub password: Option<String>,
-    /// When set, the only database reachable through the target.
-    pub database: Option<String>,
-    pub tls_mode: UpstreamTls,
-    pub tls_config: Option<Arc<rustls::ClientConfig>>,
-    pub connect_timeout: Duration,
-}
+use crate::tls::BoxStream;
+pub use crate::upstream::UpstreamTarget;
 
 /// An authenticated upstream session, idle and ready for a query.
 pub struct Upstream {
@@ -61,6 +43,17 @@ impl UpstreamError {
     }
 }
 
+impl From<crate::upstream::ConnectError> for UpstreamError {
+    fn from(e: crate::upstream::ConnectError) -> Self {
+        match e {
+            crate::upstream::ConnectError::Unreachable { addr, reason } => {
+                UpstreamError::Unreachable { addr, reason }
+            }
+            crate::upstream::ConnectError::Tls(reason) => UpstreamError::Protocol(reason),
+        }
+    }
+}
+
 impl From<std::io::Error> for UpstreamError {
     fn from(e: std::io::Error) -> Self {
         UpstreamError::Protocol(format!("connection to the database failed: {e}"))
@@ -69,16 +62,7 @@ impl From<std::io::Error> for UpstreamError {
 
 /// Opens a TCP (and, per the mode, TLS) connection to the target.
 pub async fn open(target: &UpstreamTarget) -> Result<(BoxStream, Option<Vec<u8>>), UpstreamError> {
-    let addr = format!("{}:{}", target.host, target.port);
-    let unreachable = |reason: String| UpstreamError::Unreachable {
-        addr: addr.clone(),
-        reason,
-    };
-    let mut tcp = tokio::time::timeout(target.connect_timeout, TcpStream::connect(&addr))
-        .await
-        .map_err(|_| unreachable(format!("no answer within {:?}", target.connect_timeout)))?
-        .map_err(|e| unreachable(e.to_string()))?;
-    let _ = tcp.set_nodelay(true);
+    let mut tcp = crate::upstream::tcp(target).await?;
     if target.tls_mode == UpstreamTls::Disable {
         return Ok((Box::new(tcp), None));
     }
@@ -96,22 +80,7 @@ pub async fn open(target: &UpstreamTarget) -> Result<(BoxStream, Option<Vec<u8>>
             target.tls_mode
         )));
     }
-    let config = target
-        .tls_config
-        .clone()
-        .ok_or_else(|| UpstreamError::protocol("no TLS config"))?;
-    let name = tls::server_name(&target.host).map_err(UpstreamError::Protocol)?;
-    let conn = tokio_rustls::TlsConnector::from(config)
-        .connect(name, tcp)
-        .await
-        .map_err(|e| UpstreamError::protocol(format!("TLS to the database failed: {e}")))?;
-    let end_point = conn
-        .get_ref()
-        .1
-        .peer_certificates()
-        .and_then(|c| c.first())
-        .map(tls::end_point_hash);
-    Ok((Box::new(conn), end_point))
+    Ok(crate::upstream::tls(target, tcp).await?)
 }
 
 /// Connects, starts a session with the client's parameters and logs in as the target's user.

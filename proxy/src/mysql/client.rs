@@ -1,0 +1,398 @@
+//! The client side of a MySQL connection start: sluice's own HandshakeV10, CLIENT_SSL, the
+//! HandshakeResponse41, and authentication against `[[users]]` with `mysql_native_password` or
+//! `caching_sha2_password` (fast path, and full authentication over TLS), switching plugins when
+//! the client starts with one sluice does not use.
+
+use bytes::BytesMut;
+use futures_util::StreamExt;
+use mysql_common::constants::CapabilityFlags;
+use tokio::io::AsyncWriteExt;
+use tokio::net::TcpStream;
+use tokio_util::codec::FramedRead;
+
+use super::packet::{err_payload, ok_payload, write_packets, PacketCodec, Reader};
+use crate::auth::{Identity, UserDirectory};
+use crate::tls::{BoxStream, ServerTls};
+
+pub const NATIVE: &str = "mysql_native_password";
+pub const CACHING_SHA2: &str = "caching_sha2_password";
+
+/// Capabilities sluice can relay. Compression, query attributes, optional metadata and
+/// progress reports are never offered: sluice would have to rewrite every packet for them.
+pub fn relayable_capabilities() -> CapabilityFlags {
+    use CapabilityFlags as C;
+    C::CLIENT_LONG_PASSWORD
+        | C::CLIENT_FOUND_ROWS
+        | C::CLIENT_LONG_FLAG
+        | C::CLIENT_CONNECT_WITH_DB
+        | C::CLIENT_NO_SCHEMA
+        | C::CLIENT_ODBC
+        | C::CLIENT_IGNORE_SPACE
+        | C::CLIENT_PROTOCOL_41
+        | C::CLIENT_INTERACTIVE
+        | C::CLIENT_IGNORE_SIGPIPE
+        | C::CLIENT_TRANSACTIONS
+        | C::CLIENT_RESERVED
+        | C::CLIENT_SECURE_CONNECTION
+        | C::CLIENT_MULTI_STATEMENTS
+        | C::CLIENT_MULTI_RESULTS
+        | C::CLIENT_PS_MULTI_RESULTS
+        | C::CLIENT_PLUGIN_AUTH
+        | C::CLIENT_CONNECT_ATTRS
+        | C::CLIENT_PLUGIN_AUTH_LENENC_CLIENT_DATA
+        | C::CLIENT_SESSION_TRACK
+        | C::CLIENT_DEPRECATE_EOF
+}
+
+/// What sluice tells clients about itself in the greeting.
+pub struct Greeting<'a> {
+    pub server_version: &'a str,
+    pub connection_id: u32,
+    pub capabilities: CapabilityFlags,
+    pub collation: u8,
+    pub auth_plugin: &'a str,
+}
+
+/// A HandshakeResponse41.
+#[derive(Debug)]
+pub struct ClientResponse {
+    pub capabilities: CapabilityFlags,
+    pub max_packet: u32,
+    pub collation: u8,
+    pub user: String,
+    pub auth: Vec<u8>,
+    pub database: Option<String>,
+    pub plugin: Option<String>,
+    /// Connect attributes, raw (length-encoded pairs), forwarded upstream as sent.
+    pub attributes: Option<Vec<u8>>,
+}
+
+/// A client that finished the handshake and authenticated.
+pub struct Authenticated {
+    pub stream: BoxStream,
+    pub response: ClientResponse,
+    pub identity: Identity,
+    pub tls: bool,
+    /// The sequence id of the next packet sluice sends (the final OK is still to be sent).
+    pub next_seq: u8,
+    /// The scramble the client authenticated against (COM_CHANGE_USER reuses it).
+    pub scramble: [u8; 20],
+}
+
+/// Why a connection ended before the session started; the client was told where possible.
+#[derive(Debug, thiserror::Error)]
+pub enum HandshakeError {
+    #[error("client went away: {0}")]
+    Io(#[from] std::io::Error),
+    #[error("{0}")]
+    Refused(String),
+    #[error("authentication failed for user {user:?}: {reason}")]
+    Auth { user: String, reason: String },
+}
+
+type Framed = FramedRead<BoxStream, PacketCodec>;
+
+/// Random scramble bytes: printable, never NUL (the greeting NUL-terminates its second part).
+pub fn new_scramble() -> [u8; 20] {
+    let mut s = [0u8; 20];
+    crate::auth::scram::fill_random(&mut s);
+    for b in &mut s {
+        *b = 0x21 + (*b % 94);
+    }
+    s
+}
+
+fn greeting_payload(g: &Greeting<'_>, scramble: &[u8; 20]) -> Vec<u8> {
+    let caps = g.capabilities.bits();
+    let mut p = vec![10u8];
+    p.extend_from_slice(g.server_version.as_bytes());
+    p.push(0);
+    p.extend_from_slice(&g.connection_id.to_le_bytes());
+    p.extend_from_slice(&scramble[..8]);
+    p.push(0);
+    p.extend_from_slice(&(caps as u16).to_le_bytes());
+    p.push(g.collation);
+    p.extend_from_slice(&2u16.to_le_bytes()); // SERVER_STATUS_AUTOCOMMIT
+    p.extend_from_slice(&((caps >> 16) as u16).to_le_bytes());
+    p.push(21);
+    p.extend_from_slice(&[0u8; 10]);
+    p.extend_from_slice(&scramble[8..]);
+    p.push(0);
+    p.extend_from_slice(g.auth_plugin.as_bytes());
+    p.push(0);
+    p
+}
+
+/// Parses a HandshakeResponse41 (`None`: malformed or pre-4.1).
+pub fn parse_response(payload: &[u8]) -> Option<ClientResponse> {
+    let mut r = Reader(payload);
+    let capabilities = CapabilityFlags::from_bits_truncate(r.u32()?);
+    if !capabilities.contains(CapabilityFlags::CLIENT_PROTOCOL_41) {
+        return None;
+    }
+    let max_packet = r.u32()?;
+    let collation = r.u8()?;
+    r.bytes(23)?;
+    let user = String::from_utf8(r.cstr()?.to_vec()).ok()?;
+    let auth = if capabilities.contains(CapabilityFlags::CLIENT_PLUGIN_AUTH_LENENC_CLIENT_DATA) {
+        r.lenenc_bytes()?.to_vec()
+    } else if capabilities.contains(CapabilityFlags::CLIENT_SECURE_CONNECTION) {
+        let n = usize::from(r.u8()?);
+        r.bytes(n)?.to_vec()
+    } else {
+        r.cstr()?.to_vec()
+    };
+    let text = |b: &[u8]| String::from_utf8(b.to_vec()).ok();
+    let mut database = None;
+    if capabilities.contains(CapabilityFlags::CLIENT_CONNECT_WITH_DB) && !r.is_empty() {
+        database = Some(text(r.cstr()?)?).filter(|d| !d.is_empty());
+    }
+    let mut plugin = None;
+    if capabilities.contains(CapabilityFlags::CLIENT_PLUGIN_AUTH) && !r.is_empty() {
+        let name = match r.cstr() {
+            Some(n) => n,
+            None => {
+                let rest = r.rest();
+                r = Reader(&[]);
+                rest
+            }
+        };
+        plugin = Some(text(name)?);
+    }
+    let mut attributes = None;
+    if capabilities.contains(CapabilityFlags::CLIENT_CONNECT_ATTRS) && !r.is_empty() {
+        attributes = Some(r.lenenc_bytes()?.to_vec());
+    }
+    Some(ClientResponse {
+        capabilities,
+        max_packet,
+        collation,
+        user,
+        auth,
+        database,
+        plugin,
+        attributes,
+    })
+}
+
+async fn send(framed: &mut Framed, seq: u8, payload: &[u8]) -> std::io::Result<u8> {
+    let mut out = BytesMut::new();
+    let next = write_packets(&mut out, seq, payload);
+    let stream = framed.get_mut();
+    stream.write_all(&out).await?;
+    stream.flush().await?;
+    Ok(next)
+}
+
+/// Sends an ERR packet and closes; used for every refusal before the session starts.
+pub async fn refuse(stream: &mut BoxStream, seq: u8, code: u16, state: &str, message: &str) {
+    let mut out = BytesMut::new();
+    write_packets(&mut out, seq, &err_payload(code, state, message));
+    let _ = stream.write_all(&out).await;
+    let _ = stream.flush().await;
+    let _ = stream.shutdown().await;
+}
+
+async fn next_packet(framed: &mut Framed) -> Result<(u8, Vec<u8>), HandshakeError> {
+    match framed.next().await {
+        Some(Ok(p)) if !p.continues() => Ok((p.seq, p.payload().to_vec())),
+        Some(Ok(_)) => Err(HandshakeError::Refused("oversized handshake packet".into())),
+        Some(Err(e)) => Err(e.into()),
+        None => Err(HandshakeError::Io(std::io::ErrorKind::UnexpectedEof.into())),
+    }
+}
+
+/// Greets the client, negotiates TLS and authenticates it. On success nothing has been sent
+/// after the authentication exchange: the caller logs in upstream first, then sends OK (or an
+/// error naming the target) with `next_seq`.
+pub async fn handshake(
+    tcp: TcpStream,
+    greeting: &Greeting<'_>,
+    tls: Option<&ServerTls>,
+    users: &UserDirectory,
+) -> Result<Authenticated, HandshakeError> {
+    let scramble = new_scramble();
+    let mut caps = greeting.capabilities;
+    caps.set(CapabilityFlags::CLIENT_SSL, tls.is_some());
+    let g = Greeting {
+        capabilities: caps,
+        ..*greeting
+    };
+    let mut stream: BoxStream = Box::new(tcp);
+    let mut out = BytesMut::new();
+    write_packets(&mut out, 0, &greeting_payload(&g, &scramble));
+    stream.write_all(&out).await?;
+    stream.flush().await?;
+
+    let mut framed = FramedRead::new(stream, PacketCodec);
+    let (mut seq, mut payload) = next_packet(&mut framed).await?;
+    let mut is_tls = false;
+    let client_caps = Reader(&payload)
+        .u32()
+        .map(CapabilityFlags::from_bits_truncate)
+        .unwrap_or_default();
+    if client_caps.contains(CapabilityFlags::CLIENT_SSL) && payload.len() == 32 {
+        let Some(tls) = tls else {
+            return Err(HandshakeError::Refused(
+                "client asked for TLS, which is not configured".into(),
+            ));
+        };
+        // Nothing may be buffered ahead of the TLS handshake: it would be plaintext injected
+        // into the encrypted session.
+        let parts = framed.into_parts();
+        if !parts.read_buf.is_empty() {
+            return Err(HandshakeError::Refused("data after the SSL request".into()));
+        }
+        let conn = tls.acceptor.accept(parts.io).await?;
+        framed = FramedRead::new(Box::new(conn), PacketCodec);
+        is_tls = true;
+        (seq, payload) = next_packet(&mut framed).await?;
+    }
+    if tls.is_some_and(|t| t.require) && !is_tls {
+        let msg = "sluice requires TLS on this listener: connect with --ssl / ssl-mode=REQUIRED";
+        refuse(framed.get_mut(), seq.wrapping_add(1), 1045, "28000", msg).await;
+        return Err(HandshakeError::Refused(msg.into()));
+    }
+    let Some(response) = parse_response(&payload) else {
+        let msg = "malformed handshake response (protocol 4.1 required)";
+        refuse(framed.get_mut(), seq.wrapping_add(1), 1043, "08S01", msg).await;
+        return Err(HandshakeError::Refused(msg.into()));
+    };
+    if response
+        .capabilities
+        .contains(CapabilityFlags::CLIENT_COMPRESS)
+    {
+        let msg = "compression is not supported through sluice";
+        refuse(framed.get_mut(), seq.wrapping_add(1), 1043, "08S01", msg).await;
+        return Err(HandshakeError::Refused(msg.into()));
+    }
+    let mut seq = seq.wrapping_add(1);
+    let user = response.user.clone();
+    let fail = |reason: &str| HandshakeError::Auth {
+        user: user.clone(),
+        reason: reason.to_string(),
+    };
+    let verifier = users.mysql(&user);
+    let client_plugin = response
+        .plugin
+        .clone()
+        .unwrap_or_else(|| NATIVE.to_string());
+    let (mut plugin, mut scramble, mut auth) = (client_plugin, scramble, response.auth.clone());
+    if plugin != NATIVE && plugin != CACHING_SHA2 {
+        // The client started with a plugin sluice does not verify: switch it to the greeting's.
+        scramble = new_scramble();
+        plugin = greeting.auth_plugin.to_string();
+        let mut switch = vec![0xFE];
+        switch.extend_from_slice(plugin.as_bytes());
+        switch.push(0);
+        switch.extend_from_slice(&scramble);
+        switch.push(0);
+        send(&mut framed, seq, &switch).await?;
+        let (s, data) = next_packet(&mut framed).await?;
+        seq = s.wrapping_add(1);
+        auth = data;
+    }
+    let ok = match (&verifier, plugin.as_str()) {
+        (Some((v, _)), NATIVE) => v.check_native(&scramble, &auth),
+        (Some((v, _)), _) => {
+            if v.check_sha2_fast(&scramble, &auth) {
+                seq = send(&mut framed, seq, &[0x01, 0x03]).await?;
+                true
+            } else if is_tls && !auth.is_empty() {
+                // Full authentication: the client sends its password in clear, safe only
+                // inside TLS.
+                send(&mut framed, seq, &[0x01, 0x04]).await?;
+                let (s, password) = next_packet(&mut framed).await?;
+                seq = s.wrapping_add(1);
+                let password = password.strip_suffix(&[0]).unwrap_or(&password);
+                v.check_cleartext(password)
+            } else {
+                false
+            }
+        }
+        (None, _) => false,
+    };
+    let mut stream = framed.into_inner();
+    if !ok {
+        let reason = if verifier.is_none() {
+            "unknown user or no MySQL verifier"
+        } else {
+            "wrong password"
+        };
+        let via = if response.auth.is_empty() {
+            "NO"
+        } else {
+            "YES"
+        };
+        let msg = format!("Access denied for user '{user}' (using password: {via})");
+        refuse(&mut stream, seq, 1045, "28000", &msg).await;
+        return Err(fail(reason));
+    }
+    let groups = verifier.map(|(_, e)| e.groups.clone()).unwrap_or_default();
+    Ok(Authenticated {
+        stream,
+        identity: Identity {
+            user: response.user.clone(),
+            groups,
+        },
+        response,
+        tls: is_tls,
+        next_seq: seq,
+        scramble,
+    })
+}
+
+/// The final OK of the handshake.
+pub async fn send_ok(stream: &mut BoxStream, seq: u8) -> std::io::Result<()> {
+    let mut out = BytesMut::new();
+    write_packets(&mut out, seq, &ok_payload(2));
+    stream.write_all(&out).await?;
+    stream.flush().await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_response_with_every_optional_part_parses() {
+        let caps = CapabilityFlags::CLIENT_PROTOCOL_41
+            | CapabilityFlags::CLIENT_SECURE_CONNECTION
+            | CapabilityFlags::CLIENT_CONNECT_WITH_DB
+            | CapabilityFlags::CLIENT_PLUGIN_AUTH
+            | CapabilityFlags::CLIENT_CONNECT_ATTRS
+            | CapabilityFlags::CLIENT_PLUGIN_AUTH_LENENC_CLIENT_DATA;
+        let mut p = caps.bits().to_le_bytes().to_vec();
+        p.extend_from_slice(&(1u32 << 24).to_le_bytes());
+        p.push(45);
+        p.extend_from_slice(&[0; 23]);
+        p.extend_from_slice(b"alice\0");
+        p.extend_from_slice(&[3, 1, 2, 3]);
+        p.extend_from_slice(b"shop\0mysql_native_password\0");
+        p.extend_from_slice(&[4, 1, b'k', 1, b'v']);
+        let r = parse_response(&p).unwrap();
+        assert_eq!(r.user, "alice");
+        assert_eq!(r.auth, vec![1, 2, 3]);
+        assert_eq!(r.database.as_deref(), Some("shop"));
+        assert_eq!(r.plugin.as_deref(), Some(NATIVE));
+        assert_eq!(r.attributes, Some(vec![1, b'k', 1, b'v']));
+    }
+
+    #[test]
+    fn truncated_responses_are_refused_not_panicked_on() {
+        let caps = (CapabilityFlags::CLIENT_PROTOCOL_41
+            | CapabilityFlags::CLIENT_PLUGIN_AUTH_LENENC_CLIENT_DATA)
+            .bits();
+        let mut p = caps.to_le_bytes().to_vec();
+        for cut in 0..40 {
+            p.push(0xFE);
+            let _ = parse_response(&p[..cut.min(p.len())]);
+        }
+        assert!(parse_response(&[0, 0, 0, 0]).is_none());
+    }
+
+    #[test]
+    fn scrambles_are_printable() {
+        assert!(new_scramble().iter().all(|b| (0x21..0x7f).contains(b)));
+    }
+}

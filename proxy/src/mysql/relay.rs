@@ -1,0 +1,526 @@
+//! The steady state of a MySQL session, on the same design as the PostgreSQL relay: one task owns
+//! both connections and both outbound buffers, reads are bounded by high-water marks, and
+//! packets are forwarded raw. Commands are classified on the way in so the response tracker
+//! knows what comes back; `KILL`, `LOAD DATA LOCAL` and `COM_CHANGE_USER` are handled here.
+
+use std::collections::VecDeque;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::{Buf, BytesMut};
+use futures_util::StreamExt;
+use tokio::io::{AsyncWrite, AsyncWriteExt};
+use tokio::sync::watch;
+use tokio_util::codec::FramedRead;
+
+use super::command::{com, response_kind, special, ResponseKind, Special};
+use super::packet::{err_payload, ok_payload, write_packets, Packet, PacketCodec, Reader};
+use super::response::{column_def, ResponseTracker, Role};
+use super::sessions::SessionRegistry;
+use crate::auth::UserDirectory;
+use crate::session::{ColumnDesc, RowFields, SessionHooks};
+use crate::tls::BoxStream;
+
+const HIGH_WATER: usize = 256 * 1024;
+const CLOSE_TIMEOUT: Duration = Duration::from_secs(5);
+const COM_QUIT: [u8; 5] = [1, 0, 0, 0, com::QUIT];
+
+pub use crate::pg::relay::SessionEnd;
+
+/// What the relay needs to know about its session.
+pub struct RelayContext {
+    pub target: String,
+    pub connection_id: u32,
+    pub user: String,
+    pub allow_local_infile: bool,
+    pub deprecate_eof: bool,
+    /// Largest command sluice assembles to inspect (COM_QUERY, COM_STMT_PREPARE).
+    pub max_command: usize,
+    pub sessions: Arc<SessionRegistry>,
+    pub users: Arc<UserDirectory>,
+    /// The scramble the client authenticated with; COM_CHANGE_USER answers are made with it.
+    pub scramble: [u8; 20],
+}
+
+/// A response owed to the client, in order.
+enum Owed {
+    /// The database answers.
+    Upstream(ResponseKind),
+    /// sluice answers itself (an ERR it decided on).
+    Local(BytesMut),
+}
+
+struct Relay {
+    ctx: RelayContext,
+    hooks: Option<Box<dyn SessionHooks>>,
+    to_client: BytesMut,
+    to_upstream: BytesMut,
+    owed: VecDeque<Owed>,
+    tracker: ResponseTracker,
+    /// A multi-packet command being assembled: command byte, payload, raw packets.
+    assembling: Option<(Vec<u8>, BytesMut)>,
+    columns: Vec<ColumnDesc>,
+    inspect_rows: bool,
+    last_seq_to_client: u8,
+}
+
+/// Relays until either side ends.
+pub async fn run(
+    client: BoxStream,
+    upstream: BoxStream,
+    ctx: RelayContext,
+    hooks: Option<Box<dyn SessionHooks>>,
+    mut shutdown: watch::Receiver<bool>,
+) -> SessionEnd {
+    let (client_rd, mut client_wr) = tokio::io::split(client);
+    let (upstream_rd, mut upstream_wr) = tokio::io::split(upstream);
+    let mut client_rd = FramedRead::with_capacity(client_rd, PacketCodec, 16 * 1024);
+    let mut upstream_rd = FramedRead::with_capacity(upstream_rd, PacketCodec, 64 * 1024);
+    let mut r = Relay {
+        tracker: ResponseTracker::new(ctx.deprecate_eof),
+        ctx,
+        hooks,
+        to_client: BytesMut::with_capacity(64 * 1024),
+        to_upstream: BytesMut::with_capacity(16 * 1024),
+        owed: VecDeque::new(),
+        assembling: None,
+        columns: Vec::new(),
+        inspect_rows: false,
+        last_seq_to_client: 0,
+    };
+    let (mut client_dirty, mut upstream_dirty) = (false, false);
+    let mut draining = *shutdown.borrow();
+    let end = loop {
+        if draining && r.idle() {
+            r.local_err(
+                1053,
+                "08S01",
+                "Server shutdown in progress: sluice is shutting down",
+            );
+            r.to_upstream.extend_from_slice(&COM_QUIT);
+            break SessionEnd::Shutdown;
+        }
+        tokio::select! {
+            biased;
+            _ = shutdown.changed(), if !draining => draining = true,
+            packet = client_rd.next(), if r.to_upstream.len() < HIGH_WATER => match packet {
+                None => {
+                    r.to_upstream.extend_from_slice(&COM_QUIT);
+                    break SessionEnd::ClientClosed;
+                }
+                Some(Err(e)) => {
+                    r.to_upstream.extend_from_slice(&COM_QUIT);
+                    break SessionEnd::ClientProtocol(e.to_string());
+                }
+                Some(Ok(p)) => {
+                    if let Some(end) = r.from_client(p, &mut upstream_rd, &mut upstream_wr).await {
+                        break end;
+                    }
+                }
+            },
+            packet = upstream_rd.next(), if r.to_client.len() < HIGH_WATER => match packet {
+                None => break r.upstream_lost("the database closed the connection"),
+                Some(Err(e)) => break r.upstream_lost(&e.to_string()),
+                Some(Ok(p)) => {
+                    if let Some(end) = r.from_upstream(p) {
+                        break end;
+                    }
+                }
+            },
+            pumped = pump(&mut client_wr, &r.to_client), if client_dirty || !r.to_client.is_empty() => match pumped {
+                Ok(Some(n)) if n > 0 => { r.to_client.advance(n); client_dirty = true; }
+                Ok(None) => client_dirty = false,
+                _ => {
+                    r.to_client.clear();
+                    r.to_upstream.extend_from_slice(&COM_QUIT);
+                    break SessionEnd::ClientClosed;
+                }
+            },
+            pumped = pump(&mut upstream_wr, &r.to_upstream), if upstream_dirty || !r.to_upstream.is_empty() => match pumped {
+                Ok(Some(n)) if n > 0 => { r.to_upstream.advance(n); upstream_dirty = true; }
+                Ok(None) => upstream_dirty = false,
+                _ => {
+                    r.to_upstream.clear();
+                    break r.upstream_lost("writing to the database failed");
+                }
+            },
+        }
+    };
+    let _ = tokio::time::timeout(CLOSE_TIMEOUT, async {
+        tokio::join!(
+            close(&mut upstream_wr, &r.to_upstream),
+            close(&mut client_wr, &r.to_client)
+        )
+    })
+    .await;
+    end
+}
+
+async fn pump<W: AsyncWrite + Unpin>(w: &mut W, pending: &[u8]) -> std::io::Result<Option<usize>> {
+    if pending.is_empty() {
+        w.flush().await.map(|()| None)
+    } else {
+        w.write(pending).await.map(Some)
+    }
+}
+
+async fn close<W: AsyncWrite + Unpin>(w: &mut W, pending: &[u8]) {
+    if w.write_all(pending).await.is_ok() && w.flush().await.is_ok() {
+        let _ = w.shutdown().await;
+    }
+}
+
+type UpstreamReader = FramedRead<tokio::io::ReadHalf<BoxStream>, PacketCodec>;
+type UpstreamWriter = tokio::io::WriteHalf<BoxStream>;
+
+impl Relay {
+    fn idle(&self) -> bool {
+        self.tracker.is_idle() && self.owed.is_empty() && self.assembling.is_none()
+    }
+
+    /// Queues an ERR from sluice as the answer to the command just read.
+    fn local_err(&mut self, code: u16, state: &str, message: &str) {
+        let mut out = BytesMut::new();
+        write_packets(
+            &mut out,
+            self.last_seq_to_client,
+            &err_payload(code, state, message),
+        );
+        self.owed.push_back(Owed::Local(out));
+        self.drain_local();
+    }
+
+    /// Emits sluice's own answers that are next in line.
+    fn drain_local(&mut self) {
+        while self.tracker.is_idle() {
+            match self.owed.front() {
+                Some(Owed::Local(_)) => {
+                    if let Some(Owed::Local(bytes)) = self.owed.pop_front() {
+                        self.to_client.extend_from_slice(&bytes);
+                    }
+                }
+                _ => break,
+            }
+        }
+    }
+
+    fn upstream_lost(&mut self, why: &str) -> SessionEnd {
+        if !self.idle() {
+            let msg = format!(
+                "Lost connection to the database of target \"{}\": {why}",
+                self.ctx.target
+            );
+            write_packets(
+                &mut self.to_client,
+                self.last_seq_to_client.wrapping_add(1),
+                &err_payload(2013, "HY000", &msg),
+            );
+        }
+        SessionEnd::UpstreamLost(why.to_string())
+    }
+
+    async fn from_client(
+        &mut self,
+        p: Packet,
+        upstream_rd: &mut UpstreamReader,
+        upstream_wr: &mut UpstreamWriter,
+    ) -> Option<SessionEnd> {
+        if let Some((payload, raw)) = &mut self.assembling {
+            payload.extend_from_slice(p.payload());
+            raw.extend_from_slice(&p.bytes);
+            if payload.len() > self.ctx.max_command {
+                let msg = format!("command longer than {} bytes", self.ctx.max_command);
+                self.last_seq_to_client = p.seq.wrapping_add(1);
+                write_packets(
+                    &mut self.to_client,
+                    self.last_seq_to_client,
+                    &err_payload(1153, "08S01", &msg),
+                );
+                self.to_upstream.extend_from_slice(&COM_QUIT);
+                return Some(SessionEnd::ClientProtocol(msg));
+            }
+            if p.continues() {
+                return None;
+            }
+            let (payload, raw) = self.assembling.take().unwrap_or_default();
+            return self
+                .command(&payload, raw, p.seq, upstream_rd, upstream_wr)
+                .await;
+        }
+        if p.seq != 0 {
+            // LOCAL INFILE data or the rest of a long command already forwarded.
+            self.to_upstream.extend_from_slice(&p.bytes);
+            return None;
+        }
+        let first = p.first();
+        if p.continues() && matches!(first, Some(com::QUERY | com::STMT_PREPARE)) {
+            self.assembling = Some((p.payload().to_vec(), p.bytes));
+            return None;
+        }
+        if p.continues() {
+            // A long command sluice need not read (COM_STMT_EXECUTE, SEND_LONG_DATA): stream it.
+            if let Some(kind) = first.and_then(response_kind) {
+                if kind != ResponseKind::Nothing {
+                    self.owed.push_back(Owed::Upstream(kind));
+                }
+            }
+            self.to_upstream.extend_from_slice(&p.bytes);
+            return None;
+        }
+        let payload = p.payload().to_vec();
+        self.command(&payload, p.bytes, p.seq, upstream_rd, upstream_wr)
+            .await
+    }
+
+    /// One whole command from the client.
+    async fn command(
+        &mut self,
+        payload: &[u8],
+        raw: BytesMut,
+        last_seq: u8,
+        upstream_rd: &mut UpstreamReader,
+        upstream_wr: &mut UpstreamWriter,
+    ) -> Option<SessionEnd> {
+        self.last_seq_to_client = last_seq.wrapping_add(1);
+        let Some(&cmd) = payload.first() else {
+            self.local_err(1047, "08S01", "Unknown command");
+            return None;
+        };
+        match cmd {
+            com::QUIT => {
+                self.to_upstream.extend_from_slice(&raw);
+                return Some(SessionEnd::ClientClosed);
+            }
+            com::QUERY => {
+                let sql = String::from_utf8_lossy(&payload[1..]);
+                if let Some(h) = self.hooks.as_deref_mut() {
+                    h.on_statement(&sql);
+                }
+                match special(&sql) {
+                    Some(Special::LoadDataLocal) if !self.ctx.allow_local_infile => {
+                        self.local_err(1148, "42000", "LOAD DATA LOCAL INFILE is refused by sluice (the target's allow_local_infile is off)");
+                    }
+                    Some(Special::Kill(kill)) => match self.translate_kill(kill.id) {
+                        Ok(thread) => {
+                            let text = format!("{} {thread}", kill.prefix.join(" "));
+                            let mut p = vec![com::QUERY];
+                            p.extend_from_slice(text.as_bytes());
+                            write_packets(&mut self.to_upstream, 0, &p);
+                            self.owed
+                                .push_back(Owed::Upstream(ResponseKind::TextResults));
+                        }
+                        Err(()) => self.local_err(
+                            1094,
+                            "HY000",
+                            &format!("Unknown thread id: {}", kill.id),
+                        ),
+                    },
+                    Some(Special::KillOther) => {
+                        self.local_err(1095, "HY000", "sluice allows only KILL [QUERY|CONNECTION] <connection id> of your own sessions");
+                    }
+                    _ => self.forward(raw, ResponseKind::TextResults),
+                }
+            }
+            com::PROCESS_KILL => {
+                let id = Reader(&payload[1..]).u32().unwrap_or(0);
+                match self.translate_kill(id) {
+                    Ok(thread) => {
+                        let mut p = vec![com::PROCESS_KILL];
+                        p.extend_from_slice(&thread.to_le_bytes());
+                        write_packets(&mut self.to_upstream, 0, &p);
+                        self.owed.push_back(Owed::Upstream(ResponseKind::Single));
+                    }
+                    Err(()) => self.local_err(1094, "HY000", &format!("Unknown thread id: {id}")),
+                }
+            }
+            com::STMT_PREPARE => {
+                if let Some(h) = self.hooks.as_deref_mut() {
+                    h.on_statement(&String::from_utf8_lossy(&payload[1..]));
+                }
+                self.forward(raw, ResponseKind::Prepare);
+            }
+            com::CHANGE_USER => return self.change_user(payload, upstream_rd, upstream_wr).await,
+            other => match response_kind(other) {
+                Some(kind) => self.forward(raw, kind),
+                None => self.local_err(
+                    1047,
+                    "08S01",
+                    "Unknown command: sluice does not relay this command",
+                ),
+            },
+        }
+        None
+    }
+
+    fn forward(&mut self, raw: BytesMut, kind: ResponseKind) {
+        self.to_upstream.extend_from_slice(&raw);
+        if kind != ResponseKind::Nothing {
+            self.owed.push_back(Owed::Upstream(kind));
+        }
+    }
+
+    /// A sluice connection id of this user's → the upstream thread id.
+    fn translate_kill(&self, id: u32) -> Result<u32, ()> {
+        self.ctx.sessions.thread_of(id, &self.ctx.user).ok_or(())
+    }
+
+    fn from_upstream(&mut self, p: Packet) -> Option<SessionEnd> {
+        if self.tracker.is_idle() {
+            match self.owed.pop_front() {
+                Some(Owed::Upstream(kind)) => self.tracker.begin(kind),
+                Some(Owed::Local(bytes)) => self.to_client.extend_from_slice(&bytes),
+                // Unsolicited: the server is closing the connection and says why.
+                None => {}
+            }
+        }
+        self.last_seq_to_client = p.seq;
+        let role = self.tracker.on_packet(&p);
+        match role {
+            Role::LocalInfile if !self.ctx.allow_local_infile => {
+                let msg = "the database asked for a local file, which sluice refuses";
+                write_packets(&mut self.to_client, p.seq, &err_payload(1148, "42000", msg));
+                return Some(SessionEnd::UpstreamLost(msg.into()));
+            }
+            Role::ColumnDef | Role::LastColumnDef if self.hooks.is_some() => {
+                if let Some(c) = column_def(p.payload()) {
+                    self.columns.push(c);
+                }
+                if role == Role::LastColumnDef {
+                    let cols = std::mem::take(&mut self.columns);
+                    self.inspect_rows = self
+                        .hooks
+                        .as_deref_mut()
+                        .is_some_and(|h| h.on_columns(&cols));
+                }
+            }
+            Role::Row { binary } if self.inspect_rows => {
+                if binary {
+                    // Binary rows need the column types to decode; until masking lands, a row
+                    // that must be inspected and cannot be is refused, never passed.
+                    let msg = "sluice cannot inspect binary rows of this result";
+                    write_packets(&mut self.to_client, p.seq, &err_payload(1105, "HY000", msg));
+                    return Some(SessionEnd::UpstreamLost(msg.into()));
+                }
+                self.text_row(&p);
+                self.after_upstream_packet();
+                return None;
+            }
+            _ => {}
+        }
+        self.to_client.extend_from_slice(&p.bytes);
+        self.after_upstream_packet();
+        None
+    }
+
+    fn after_upstream_packet(&mut self) {
+        if self.tracker.is_idle() {
+            self.inspect_rows = false;
+            self.columns.clear();
+            self.drain_local();
+        }
+    }
+
+    fn text_row(&mut self, p: &Packet) {
+        let mut r = Reader(p.payload());
+        let mut fields: RowFields = Vec::new();
+        while !r.is_empty() {
+            if r.rest().first() == Some(&0xFB) {
+                let _ = r.u8();
+                fields.push(None);
+            } else {
+                fields.push(r.lenenc_bytes().map(<[u8]>::to_vec));
+            }
+        }
+        if let Some(h) = self.hooks.as_deref_mut() {
+            h.on_row(&mut fields);
+        }
+        let mut payload = Vec::with_capacity(p.payload().len());
+        for f in &fields {
+            match f {
+                Some(v) => {
+                    super::packet::put_lenenc(&mut payload, v.len() as u64);
+                    payload.extend_from_slice(v);
+                }
+                None => payload.push(0xFB),
+            }
+        }
+        write_packets(&mut self.to_client, p.seq, &payload);
+    }
+
+    /// COM_CHANGE_USER: the new user authenticates to sluice; upstream, the session is reset
+    /// (sluice's own credentials stay), and the database is switched if one was named.
+    async fn change_user(
+        &mut self,
+        payload: &[u8],
+        upstream_rd: &mut UpstreamReader,
+        upstream_wr: &mut UpstreamWriter,
+    ) -> Option<SessionEnd> {
+        let mut r = Reader(&payload[1..]);
+        let user = r
+            .cstr()
+            .map(|u| String::from_utf8_lossy(u).into_owned())
+            .unwrap_or_default();
+        let auth = r
+            .u8()
+            .and_then(|n| r.bytes(usize::from(n)))
+            .unwrap_or_default()
+            .to_vec();
+        let database = r
+            .cstr()
+            .map(|d| String::from_utf8_lossy(d).into_owned())
+            .filter(|d| !d.is_empty());
+        let _charset = r.u16();
+        let plugin = r.cstr().map(|p| String::from_utf8_lossy(p).into_owned());
+        let ok = match (self.ctx.users.mysql(&user), plugin.as_deref()) {
+            (Some((v, _)), Some(super::client::CACHING_SHA2)) => {
+                v.check_sha2_fast(&self.ctx.scramble, &auth)
+            }
+            (Some((v, _)), _) => v.check_native(&self.ctx.scramble, &auth),
+            (None, _) => false,
+        };
+        if !self.idle() || !ok {
+            tracing::warn!(target = %self.ctx.target, %user, "COM_CHANGE_USER refused");
+            let msg = format!("Access denied for user '{user}' (using password: YES)");
+            write_packets(
+                &mut self.to_client,
+                self.last_seq_to_client,
+                &err_payload(1045, "28000", &msg),
+            );
+            self.to_upstream.extend_from_slice(&COM_QUIT);
+            return Some(SessionEnd::ClientProtocol("COM_CHANGE_USER refused".into()));
+        }
+        let mut steps = vec![vec![com::RESET_CONNECTION]];
+        if let Some(db) = &database {
+            let mut p = vec![com::INIT_DB];
+            p.extend_from_slice(db.as_bytes());
+            steps.push(p);
+        }
+        // Nothing else is in flight (checked above), so the exchange can run inline.
+        for step in steps {
+            let mut out = BytesMut::new();
+            write_packets(&mut out, 0, &step);
+            if upstream_wr.write_all(&self.to_upstream).await.is_err()
+                || upstream_wr.write_all(&out).await.is_err()
+                || upstream_wr.flush().await.is_err()
+            {
+                return Some(self.upstream_lost("writing to the database failed"));
+            }
+            self.to_upstream.clear();
+            match upstream_rd.next().await {
+                Some(Ok(p)) if p.first() == Some(0x00) => {}
+                Some(Ok(p)) => {
+                    let mut out = BytesMut::new();
+                    write_packets(&mut out, self.last_seq_to_client, p.payload());
+                    self.to_client.extend_from_slice(&out);
+                    return None;
+                }
+                _ => return Some(self.upstream_lost("the database closed the connection")),
+            }
+        }
+        self.ctx.sessions.rename(self.ctx.connection_id, &user);
+        tracing::info!(target = %self.ctx.target, from = %self.ctx.user, to = %user, "COM_CHANGE_USER");
+        self.ctx.user = user;
+        write_packets(&mut self.to_client, self.last_seq_to_client, &ok_payload(2));
+        None
+    }
+}

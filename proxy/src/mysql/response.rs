@@ -1,0 +1,318 @@
+//! Follows the server's response to one command, packet by packet, so sluice knows which packets
+//! are column definitions and rows (the seams masking plugs into) and when the response is over.
+
+use super::command::ResponseKind;
+use super::packet::{Packet, Reader, MAX_PAYLOAD};
+use crate::session::{ColumnDesc, ColumnOrigin};
+
+const SERVER_MORE_RESULTS_EXISTS: u16 = 0x0008;
+
+/// What one packet of a response is.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Role {
+    ColumnDef,
+    /// The last column definition of a result set: its columns are now known.
+    LastColumnDef,
+    Row {
+        binary: bool,
+    },
+    /// A LOCAL INFILE request (0xFB): the server asks the client for a file.
+    LocalInfile,
+    /// Any other packet (OK, ERR, EOF, prepare header, parameter definitions, strings).
+    Other,
+    /// The rest of a logical packet longer than one physical packet.
+    Continuation,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Phase {
+    /// Waiting for OK/ERR/LOCAL INFILE or a column count.
+    First,
+    Columns(u64),
+    ColumnsEof,
+    Rows,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum State {
+    Idle,
+    Single,
+    Results {
+        binary: bool,
+        phase: Phase,
+    },
+    FetchRows,
+    /// Waiting for COM_STMT_PREPARE_OK.
+    PrepareHeader,
+    /// Parameter definitions left (then maybe an EOF), column definitions left (then maybe an EOF).
+    Prepare {
+        params: u16,
+        params_eof: bool,
+        columns: u16,
+        columns_eof: bool,
+    },
+    FieldList,
+}
+
+/// The state of the response to the command in flight.
+#[derive(Debug)]
+pub struct ResponseTracker {
+    state: State,
+    deprecate_eof: bool,
+    continuing: bool,
+}
+
+impl ResponseTracker {
+    pub fn new(deprecate_eof: bool) -> Self {
+        ResponseTracker {
+            state: State::Idle,
+            deprecate_eof,
+            continuing: false,
+        }
+    }
+
+    /// No response is in flight.
+    pub fn is_idle(&self) -> bool {
+        self.state == State::Idle && !self.continuing
+    }
+
+    /// A command was sent; its response follows.
+    pub fn begin(&mut self, kind: ResponseKind) {
+        self.state = match kind {
+            ResponseKind::Nothing => State::Idle,
+            ResponseKind::Single => State::Single,
+            ResponseKind::TextResults => State::Results {
+                binary: false,
+                phase: Phase::First,
+            },
+            ResponseKind::BinaryResults => State::Results {
+                binary: true,
+                phase: Phase::First,
+            },
+            ResponseKind::FetchRows => State::FetchRows,
+            ResponseKind::Prepare => State::PrepareHeader,
+            ResponseKind::FieldList => State::FieldList,
+        };
+    }
+
+    /// Classifies the next packet from the server and advances.
+    pub fn on_packet(&mut self, packet: &Packet) -> Role {
+        if self.continuing {
+            self.continuing = packet.continues();
+            return Role::Continuation;
+        }
+        self.continuing = packet.continues();
+        let p = packet.payload();
+        let first = p.first().copied();
+        let is_err = first == Some(0xFF);
+        // A text row can start with 0xFE only as an 8-byte length, i.e. a packet of 16 MiB.
+        let is_terminator = first == Some(0xFE) && p.len() < MAX_PAYLOAD;
+        let (next, role) = match self.state {
+            State::Idle | State::Single => (State::Idle, Role::Other),
+            State::Results { binary, phase } => {
+                self.results(binary, phase, p, is_err, is_terminator)
+            }
+            State::FetchRows => match (is_err, is_terminator) {
+                (true, _) => (State::Idle, Role::Other),
+                (_, true) => (self.after_terminator(p, State::Idle), Role::Other),
+                _ => (State::FetchRows, Role::Row { binary: true }),
+            },
+            State::PrepareHeader => {
+                let mut r = Reader(p);
+                match (r.u8(), r.u32(), r.u16(), r.u16()) {
+                    (Some(0x00), Some(_), Some(columns), Some(params)) => {
+                        let eof = !self.deprecate_eof;
+                        let s = State::Prepare {
+                            params,
+                            params_eof: eof && params > 0,
+                            columns,
+                            columns_eof: eof && columns > 0,
+                        };
+                        (settle(s), Role::Other)
+                    }
+                    _ => (State::Idle, Role::Other),
+                }
+            }
+            State::Prepare {
+                params,
+                params_eof,
+                columns,
+                columns_eof,
+            } => {
+                let (s, role) = if params > 0 {
+                    (
+                        State::Prepare {
+                            params: params - 1,
+                            params_eof,
+                            columns,
+                            columns_eof,
+                        },
+                        Role::Other,
+                    )
+                } else if params_eof {
+                    (
+                        State::Prepare {
+                            params,
+                            params_eof: false,
+                            columns,
+                            columns_eof,
+                        },
+                        Role::Other,
+                    )
+                } else if columns > 0 {
+                    (
+                        State::Prepare {
+                            params,
+                            params_eof,
+                            columns: columns - 1,
+                            columns_eof,
+                        },
+                        Role::ColumnDef,
+                    )
+                } else {
+                    (State::Idle, Role::Other)
+                };
+                (settle(s), role)
+            }
+            State::FieldList => {
+                if is_err || is_terminator {
+                    (State::Idle, Role::Other)
+                } else {
+                    (State::FieldList, Role::ColumnDef)
+                }
+            }
+        };
+        self.state = next;
+        role
+    }
+
+    fn results(
+        &self,
+        binary: bool,
+        phase: Phase,
+        p: &[u8],
+        is_err: bool,
+        is_terminator: bool,
+    ) -> (State, Role) {
+        let results = |phase| State::Results { binary, phase };
+        match phase {
+            Phase::First => match p.first() {
+                Some(0xFF) => (State::Idle, Role::Other),
+                Some(0x00) => (self.after_ok(p, results(Phase::First)), Role::Other),
+                Some(0xFB) => (results(Phase::First), Role::LocalInfile),
+                _ => match Reader(p).lenenc() {
+                    Some(0) | None => (State::Idle, Role::Other),
+                    Some(n) => (results(Phase::Columns(n)), Role::ColumnDef),
+                },
+            },
+            Phase::Columns(n) if n > 1 => (results(Phase::Columns(n - 1)), Role::ColumnDef),
+            Phase::Columns(_) => {
+                let next = if self.deprecate_eof {
+                    Phase::Rows
+                } else {
+                    Phase::ColumnsEof
+                };
+                (results(next), Role::LastColumnDef)
+            }
+            Phase::ColumnsEof => {
+                if is_err {
+                    (State::Idle, Role::Other)
+                } else {
+                    // A cursor was opened: rows come with COM_STMT_FETCH.
+                    (self.after_terminator(p, results(Phase::Rows)), Role::Other)
+                }
+            }
+            Phase::Rows if is_err => (State::Idle, Role::Other),
+            Phase::Rows if is_terminator => (self.after_terminator(p, State::Idle), Role::Other),
+            Phase::Rows => (results(Phase::Rows), Role::Row { binary }),
+        }
+    }
+
+    /// After an OK packet: more results, or done.
+    fn after_ok(&self, p: &[u8], more: State) -> State {
+        let mut r = Reader(&p[1..]);
+        let _ = (r.lenenc(), r.lenenc());
+        match r.u16() {
+            Some(status) if status & SERVER_MORE_RESULTS_EXISTS != 0 => more,
+            _ => State::Idle,
+        }
+    }
+
+    /// After an EOF (or OK-as-EOF) that ends column definitions or rows.
+    fn after_terminator(&self, p: &[u8], otherwise: State) -> State {
+        let status = if self.deprecate_eof && p.len() > 5 {
+            let mut r = Reader(&p[1..]);
+            let _ = (r.lenenc(), r.lenenc());
+            r.u16()
+        } else {
+            let mut r = Reader(&p[1..]);
+            let _warnings = r.u16();
+            r.u16()
+        };
+        let cursor_open = matches!(
+            otherwise,
+            State::Results {
+                phase: Phase::Rows,
+                ..
+            }
+        );
+        match status {
+            Some(s) if cursor_open && s & 0x0040 != 0 => State::Idle,
+            Some(s) if s & SERVER_MORE_RESULTS_EXISTS != 0 => match self.state {
+                State::Results { binary, .. } => State::Results {
+                    binary,
+                    phase: Phase::First,
+                },
+                _ => otherwise,
+            },
+            _ => otherwise,
+        }
+    }
+}
+
+/// A prepare response with nothing left to come is over.
+fn settle(s: State) -> State {
+    match s {
+        State::Prepare {
+            params: 0,
+            params_eof: false,
+            columns: 0,
+            columns_eof: false,
+        } => State::Idle,
+        other => other,
+    }
+}
+
+/// Decodes a column definition packet (protocol 4.1).
+pub fn column_def(payload: &[u8]) -> Option<ColumnDesc> {
+    let mut r = Reader(payload);
+    let text = |b: &[u8]| String::from_utf8_lossy(b).into_owned();
+    let _catalog = r.lenenc_bytes()?;
+    let schema = text(r.lenenc_bytes()?);
+    let _table = r.lenenc_bytes()?;
+    let org_table = text(r.lenenc_bytes()?);
+    let name = text(r.lenenc_bytes()?);
+    let org_name = text(r.lenenc_bytes()?);
+    r.lenenc()?;
+    let _charset = r.u16()?;
+    let _length = r.u32()?;
+    let column_type = r.u8()?;
+    let origin = if org_table.is_empty() || org_name.is_empty() {
+        ColumnOrigin::Unknown
+    } else {
+        ColumnOrigin::Named {
+            schema,
+            table: org_table,
+            column: org_name,
+        }
+    };
+    Some(ColumnDesc {
+        name,
+        origin,
+        type_code: u32::from(column_type),
+        binary: false,
+    })
+}
+
+#[cfg(test)]
+mod tests;

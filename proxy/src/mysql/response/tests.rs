@@ -1,0 +1,125 @@
+use bytes::BytesMut;
+
+use super::*;
+use crate::mysql::packet::{write_packets, PacketCodec};
+use tokio_util::codec::Decoder;
+
+fn packet(payload: &[u8]) -> Packet {
+    let mut buf = BytesMut::new();
+    write_packets(&mut buf, 1, payload);
+    PacketCodec.decode(&mut buf).unwrap().unwrap()
+}
+
+fn column() -> Vec<u8> {
+    let mut p = Vec::new();
+    for s in ["def", "shop", "c", "customers", "mail", "email"] {
+        p.push(s.len() as u8);
+        p.extend_from_slice(s.as_bytes());
+    }
+    p.extend_from_slice(&[0x0c, 45, 0, 0, 1, 0, 0, 253, 0, 0, 0, 0, 0]);
+    p
+}
+
+const EOF: &[u8] = &[0xFE, 0, 0, 0x02, 0];
+const EOF_MORE: &[u8] = &[0xFE, 0, 0, 0x0A, 0];
+
+#[test]
+fn a_text_result_set_with_eof_packets() {
+    let mut t = ResponseTracker::new(false);
+    t.begin(ResponseKind::TextResults);
+    assert_eq!(t.on_packet(&packet(&[2])), Role::ColumnDef);
+    assert_eq!(t.on_packet(&packet(&column())), Role::ColumnDef);
+    assert_eq!(t.on_packet(&packet(&column())), Role::LastColumnDef);
+    assert_eq!(t.on_packet(&packet(EOF)), Role::Other);
+    assert_eq!(
+        t.on_packet(&packet(&[1, b'a', 0xFB])),
+        Role::Row { binary: false }
+    );
+    assert!(!t.is_idle());
+    assert_eq!(t.on_packet(&packet(EOF)), Role::Other);
+    assert!(t.is_idle());
+}
+
+#[test]
+fn multiple_results_continue_until_the_last_terminator() {
+    let mut t = ResponseTracker::new(true);
+    t.begin(ResponseKind::TextResults);
+    t.on_packet(&packet(&[1]));
+    assert_eq!(t.on_packet(&packet(&column())), Role::LastColumnDef);
+    assert_eq!(
+        t.on_packet(&packet(&[1, b'x'])),
+        Role::Row { binary: false }
+    );
+    // OK-as-EOF with SERVER_MORE_RESULTS_EXISTS.
+    t.on_packet(&packet(&[0xFE, 0, 0, 0x0A, 0, 0, 0]));
+    assert!(!t.is_idle());
+    // The final OK of a CALL.
+    t.on_packet(&packet(&[0x00, 0, 0, 0x02, 0, 0, 0]));
+    assert!(t.is_idle());
+}
+
+#[test]
+fn an_ok_with_more_results_then_an_error_ends_the_response() {
+    let mut t = ResponseTracker::new(false);
+    t.begin(ResponseKind::TextResults);
+    t.on_packet(&packet(&[0x00, 1, 0, 0x0A, 0, 0, 0]));
+    assert!(!t.is_idle());
+    t.on_packet(&packet(&crate::mysql::packet::err_payload(
+        1064, "42000", "syntax",
+    )));
+    assert!(t.is_idle());
+    let _ = EOF_MORE;
+}
+
+#[test]
+fn a_prepare_response_counts_its_definitions() {
+    let mut t = ResponseTracker::new(false);
+    t.begin(ResponseKind::Prepare);
+    t.on_packet(&packet(&[0x00, 1, 0, 0, 0, 1, 0, 2, 0, 0, 0, 0]));
+    for _ in 0..2 {
+        assert_eq!(t.on_packet(&packet(&column())), Role::Other);
+    }
+    t.on_packet(&packet(EOF));
+    assert_eq!(t.on_packet(&packet(&column())), Role::ColumnDef);
+    assert!(!t.is_idle());
+    t.on_packet(&packet(EOF));
+    assert!(t.is_idle());
+}
+
+#[test]
+fn fetch_rows_end_at_the_terminator() {
+    let mut t = ResponseTracker::new(false);
+    t.begin(ResponseKind::FetchRows);
+    assert_eq!(
+        t.on_packet(&packet(&[0x00, 0, 1])),
+        Role::Row { binary: true }
+    );
+    t.on_packet(&packet(&[0xFE, 0, 0, 0x82, 0]));
+    assert!(t.is_idle());
+}
+
+#[test]
+fn an_execute_that_opens_a_cursor_ends_after_the_metadata() {
+    let mut t = ResponseTracker::new(false);
+    t.begin(ResponseKind::BinaryResults);
+    t.on_packet(&packet(&[1]));
+    t.on_packet(&packet(&column()));
+    t.on_packet(&packet(&[0xFE, 0, 0, 0x42, 0]));
+    assert!(t.is_idle());
+}
+
+#[test]
+fn column_definitions_name_their_origin() {
+    let c = column_def(&column()).unwrap();
+    assert_eq!(c.name, "mail");
+    assert_eq!(
+        c.origin,
+        ColumnOrigin::Named {
+            schema: "shop".into(),
+            table: "customers".into(),
+            column: "email".into()
+        }
+    );
+    assert_eq!(c.type_code, 253);
+    assert!(column_def(&column()[..10]).is_none());
+}

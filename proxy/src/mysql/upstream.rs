@@ -1,0 +1,376 @@
+//! Logging in to a MySQL/MariaDB server as the target's own user: the server's greeting, TLS per
+//! `upstream_tls`, and whatever authentication plugin the server asks for
+//! (`mysql_native_password`, `caching_sha2_password` with its RSA key exchange off TLS, MariaDB's
+//! `client_ed25519`), driven by `mysql_common`'s client-side plugin state machines.
+
+use bytes::BytesMut;
+use futures_util::StreamExt;
+use mysql_common::auth::plugins::{AuthProc, ChallengeResponsePlugin, Context};
+use mysql_common::constants::CapabilityFlags;
+use mysql_common::packets::AuthPlugin;
+use tokio::io::AsyncWriteExt;
+use tokio_util::codec::FramedRead;
+
+use super::client::{relayable_capabilities, ClientResponse};
+use super::packet::{put_lenenc, write_packets, PacketCodec, Reader};
+use crate::config::UpstreamTls;
+use crate::tls::BoxStream;
+use crate::upstream::{self, ConnectError, UpstreamTarget};
+
+/// What a server says about itself in its greeting.
+#[derive(Clone, Debug)]
+pub struct ServerGreeting {
+    pub version: String,
+    pub thread_id: u32,
+    pub capabilities: CapabilityFlags,
+    pub collation: u8,
+    scramble: Vec<u8>,
+    plugin: String,
+}
+
+/// A logged-in upstream connection.
+pub struct Upstream {
+    pub stream: BoxStream,
+    pub greeting: ServerGreeting,
+    /// Capabilities in force on the connection (what the client asked for, as far as the server
+    /// and sluice support it).
+    pub capabilities: CapabilityFlags,
+}
+
+/// Why no upstream session could be had.
+#[derive(Debug, thiserror::Error)]
+pub enum UpstreamError {
+    #[error("{0}")]
+    Connect(#[from] ConnectError),
+    #[error("the database rejected sluice's credentials: {0}")]
+    Credentials(String),
+    /// The server refused for a reason the client should see (an ERR payload).
+    #[error("the database refused the session: {message}")]
+    Refused { payload: Vec<u8>, message: String },
+    #[error("{0}")]
+    Protocol(String),
+}
+
+impl From<std::io::Error> for UpstreamError {
+    fn from(e: std::io::Error) -> Self {
+        UpstreamError::Protocol(format!("connection to the database failed: {e}"))
+    }
+}
+
+fn protocol(what: impl Into<String>) -> UpstreamError {
+    UpstreamError::Protocol(what.into())
+}
+
+type Framed = FramedRead<BoxStream, PacketCodec>;
+
+async fn next_payload(framed: &mut Framed) -> Result<(u8, Vec<u8>), UpstreamError> {
+    match framed.next().await {
+        Some(Ok(p)) => Ok((p.seq, p.payload().to_vec())),
+        Some(Err(e)) => Err(e.into()),
+        None => Err(protocol("the database closed the connection during login")),
+    }
+}
+
+/// The code and message of an ERR payload.
+pub fn parse_err(payload: &[u8]) -> (u16, String) {
+    let mut r = Reader(payload);
+    let _ = r.u8();
+    let code = r.u16().unwrap_or(0);
+    let rest = r.rest();
+    let msg = rest
+        .strip_prefix(b"#")
+        .map(|m| m.get(5..).unwrap_or_default())
+        .unwrap_or(rest);
+    (code, String::from_utf8_lossy(msg).into_owned())
+}
+
+fn parse_greeting(payload: &[u8]) -> Option<ServerGreeting> {
+    let mut r = Reader(payload);
+    if r.u8()? != 10 {
+        return None;
+    }
+    let version = String::from_utf8_lossy(r.cstr()?).into_owned();
+    let thread_id = r.u32()?;
+    let mut scramble = r.bytes(8)?.to_vec();
+    r.u8()?;
+    let low = u32::from(r.u16()?);
+    let collation = r.u8()?;
+    let _status = r.u16()?;
+    let high = u32::from(r.u16()?);
+    let data_len = usize::from(r.u8()?);
+    r.bytes(10)?;
+    let capabilities = CapabilityFlags::from_bits_truncate(low | high << 16);
+    let more = data_len.saturating_sub(8).max(13);
+    let part2 = r.bytes(more.min(r.rest().len()))?;
+    scramble.extend_from_slice(part2.strip_suffix(&[0]).unwrap_or(part2));
+    let plugin = match r.cstr() {
+        Some(p) => p,
+        None => r.rest(),
+    };
+    Some(ServerGreeting {
+        version,
+        thread_id,
+        capabilities,
+        collation,
+        scramble,
+        plugin: String::from_utf8_lossy(plugin).into_owned(),
+    })
+}
+
+/// Connects and reads the greeting only: how sluice learns the server's version and
+/// capabilities before it greets a client.
+pub async fn probe(target: &UpstreamTarget) -> Result<ServerGreeting, UpstreamError> {
+    let tcp = upstream::tcp(target).await?;
+    let mut framed = FramedRead::new(Box::new(tcp) as BoxStream, PacketCodec);
+    read_greeting(&mut framed).await
+}
+
+async fn read_greeting(framed: &mut Framed) -> Result<ServerGreeting, UpstreamError> {
+    let (_, payload) = next_payload(framed).await?;
+    if payload.first() == Some(&0xFF) {
+        let (code, message) = parse_err(&payload);
+        return Err(UpstreamError::Refused {
+            payload,
+            message: format!("{code}: {message}"),
+        });
+    }
+    parse_greeting(&payload).ok_or_else(|| protocol("malformed greeting from the database"))
+}
+
+struct Ctx<'a> {
+    pass: &'a [u8],
+    tls: bool,
+    scramble: &'a [u8],
+}
+
+impl Context for &Ctx<'_> {
+    fn pass(&self) -> &[u8] {
+        self.pass
+    }
+    fn is_ipc_transport(&self) -> bool {
+        false
+    }
+    fn is_tls_transport(&self) -> bool {
+        self.tls
+    }
+    fn scramble(&self) -> &[u8] {
+        self.scramble
+    }
+    fn server_key_pem(&self) -> Option<&[u8]> {
+        None
+    }
+}
+
+fn plugin_step(
+    proc_: &mut AuthProc,
+    ctx: &Ctx<'_>,
+    challenge: &[u8],
+) -> Result<Option<Vec<u8>>, UpstreamError> {
+    proc_
+        .run(ctx, challenge)
+        .map(|r| r.data().map(<[u8]>::to_vec))
+        .map_err(|e| protocol(format!("authentication plugin: {e}")))
+}
+
+/// Connects and logs in as the target's user, with the client's capabilities, collation,
+/// database and connect attributes.
+pub async fn connect(
+    target: &UpstreamTarget,
+    client: &ClientResponse,
+    database: Option<&str>,
+    allow_local_infile: bool,
+) -> Result<Upstream, UpstreamError> {
+    let tcp = upstream::tcp(target).await?;
+    let mut framed = FramedRead::new(Box::new(tcp) as BoxStream, PacketCodec);
+    let greeting = read_greeting(&mut framed).await?;
+    let server = greeting.capabilities;
+    let mut caps = (client.capabilities & relayable_capabilities() & server)
+        | CapabilityFlags::CLIENT_PROTOCOL_41
+        | CapabilityFlags::CLIENT_SECURE_CONNECTION
+        | CapabilityFlags::CLIENT_PLUGIN_AUTH
+        | CapabilityFlags::CLIENT_LONG_PASSWORD;
+    caps.set(
+        CapabilityFlags::CLIENT_LOCAL_FILES,
+        allow_local_infile
+            && client
+                .capabilities
+                .contains(CapabilityFlags::CLIENT_LOCAL_FILES),
+    );
+    caps.set(CapabilityFlags::CLIENT_CONNECT_WITH_DB, database.is_some());
+    caps.set(
+        CapabilityFlags::CLIENT_CONNECT_ATTRS,
+        client.attributes.is_some() && server.contains(CapabilityFlags::CLIENT_CONNECT_ATTRS),
+    );
+    let mut seq = 1u8;
+    let mut is_tls = false;
+    let wants_tls = target.tls_mode != UpstreamTls::Disable;
+    if wants_tls && server.contains(CapabilityFlags::CLIENT_SSL) {
+        caps.insert(CapabilityFlags::CLIENT_SSL);
+        let mut ssl = Vec::with_capacity(32);
+        ssl.extend_from_slice(&caps.bits().to_le_bytes());
+        ssl.extend_from_slice(&client.max_packet.to_le_bytes());
+        ssl.push(client.collation);
+        ssl.extend_from_slice(&[0u8; 23]);
+        let mut out = BytesMut::new();
+        seq = write_packets(&mut out, seq, &ssl);
+        let parts = framed.into_parts();
+        let mut io = parts.io;
+        io.write_all(&out).await?;
+        io.flush().await?;
+        // The stream is boxed; TLS needs the TcpStream, so reconnect the handshake on the box.
+        let (stream, _) = tls_over(target, io).await?;
+        framed = FramedRead::new(stream, PacketCodec);
+        is_tls = true;
+    } else if matches!(
+        target.tls_mode,
+        UpstreamTls::Require | UpstreamTls::VerifyCa | UpstreamTls::VerifyFull
+    ) {
+        return Err(protocol(format!(
+            "the database does not offer TLS, and upstream_tls = {:?} requires it",
+            target.tls_mode
+        )));
+    }
+
+    let password = target.password.clone().unwrap_or_default();
+    let mut scramble = greeting.scramble.clone();
+    let mut plugin_name = greeting.plugin.clone();
+    let mut proc_ = AuthProc::init(&AuthPlugin::from_bytes(plugin_name.as_bytes()))
+        .map_err(|e| protocol(format!("{e}")))?;
+    let first = {
+        let ctx = Ctx {
+            pass: password.as_bytes(),
+            tls: is_tls,
+            scramble: &scramble,
+        };
+        plugin_step(&mut proc_, &ctx, &scramble[..scramble.len().min(20)])?.unwrap_or_default()
+    };
+
+    let mut response = Vec::with_capacity(128);
+    response.extend_from_slice(&caps.bits().to_le_bytes());
+    response.extend_from_slice(&client.max_packet.to_le_bytes());
+    response.push(client.collation);
+    response.extend_from_slice(&[0u8; 23]);
+    response.extend_from_slice(target.user.as_bytes());
+    response.push(0);
+    if caps.contains(CapabilityFlags::CLIENT_PLUGIN_AUTH_LENENC_CLIENT_DATA) {
+        put_lenenc(&mut response, first.len() as u64);
+    } else {
+        response.push(first.len() as u8);
+    }
+    response.extend_from_slice(&first);
+    if let Some(db) = database {
+        response.extend_from_slice(db.as_bytes());
+        response.push(0);
+    }
+    response.extend_from_slice(plugin_name.as_bytes());
+    response.push(0);
+    if caps.contains(CapabilityFlags::CLIENT_CONNECT_ATTRS) {
+        if let Some(attrs) = &client.attributes {
+            put_lenenc(&mut response, attrs.len() as u64);
+            response.extend_from_slice(attrs);
+        }
+    }
+    send(&mut framed, seq, &response).await?;
+
+    loop {
+        let (s, payload) = next_payload(&mut framed).await?;
+        seq = s.wrapping_add(1);
+        let reply = match payload.first() {
+            Some(0x00) => break,
+            Some(0xFF) => {
+                let (code, message) = parse_err(&payload);
+                return Err(match code {
+                    1044 | 1045 | 1698 => UpstreamError::Credentials(format!("{code}: {message}")),
+                    _ => UpstreamError::Refused {
+                        message: format!("{code}: {message}"),
+                        payload,
+                    },
+                });
+            }
+            Some(0xFE) => {
+                // AuthSwitchRequest: another plugin, another scramble.
+                let mut r = Reader(&payload[1..]);
+                plugin_name = String::from_utf8_lossy(r.cstr().unwrap_or_default()).into_owned();
+                let data = r.rest();
+                scramble = data.strip_suffix(&[0]).unwrap_or(data).to_vec();
+                proc_ = AuthProc::init(&AuthPlugin::from_bytes(plugin_name.as_bytes()))
+                    .map_err(|e| protocol(format!("{e}")))?;
+                let ctx = Ctx {
+                    pass: password.as_bytes(),
+                    tls: is_tls,
+                    scramble: &scramble,
+                };
+                plugin_step(&mut proc_, &ctx, &scramble)?
+            }
+            Some(0x01) => {
+                let ctx = Ctx {
+                    pass: password.as_bytes(),
+                    tls: is_tls,
+                    scramble: &scramble,
+                };
+                plugin_step(&mut proc_, &ctx, &payload[1..])?
+            }
+            _ => return Err(protocol("unexpected packet from the database during login")),
+        };
+        if let Some(data) = reply {
+            send(&mut framed, seq, &data).await?;
+        }
+    }
+    let parts = framed.into_parts();
+    if !parts.read_buf.is_empty() {
+        return Err(protocol("the database sent data before any command"));
+    }
+    Ok(Upstream {
+        stream: parts.io,
+        greeting,
+        capabilities: caps,
+    })
+}
+
+async fn send(framed: &mut Framed, seq: u8, payload: &[u8]) -> Result<(), UpstreamError> {
+    let mut out = BytesMut::new();
+    write_packets(&mut out, seq, payload);
+    let io = framed.get_mut();
+    io.write_all(&out).await?;
+    io.flush().await?;
+    Ok(())
+}
+
+/// TLS over an already boxed plaintext stream.
+async fn tls_over(
+    target: &UpstreamTarget,
+    io: BoxStream,
+) -> Result<(BoxStream, ()), UpstreamError> {
+    let config = target
+        .tls_config
+        .clone()
+        .ok_or_else(|| protocol("no TLS config"))?;
+    let name = crate::tls::server_name(&target.host).map_err(UpstreamError::Protocol)?;
+    let conn = tokio_rustls::TlsConnector::from(config)
+        .connect(name, io)
+        .await
+        .map_err(|e| {
+            UpstreamError::Connect(ConnectError::Tls(format!(
+                "TLS to the database failed: {e}"
+            )))
+        })?;
+    Ok((Box::new(conn), ()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn err_payloads_yield_code_and_message() {
+        let p = super::super::packet::err_payload(1045, "28000", "Access denied");
+        assert_eq!(parse_err(&p), (1045, "Access denied".to_string()));
+    }
+
+    #[test]
+    fn garbage_greetings_are_refused() {
+        for g in [&[][..], &[9], &[10, b'x'], &[10, 0, 1, 2, 3]] {
+            assert!(parse_greeting(g).is_none());
+        }
+    }
+}
