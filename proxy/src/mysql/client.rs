@@ -226,6 +226,11 @@ pub async fn handshake(
 
     let mut framed = FramedRead::new(stream, PacketCodec);
     let (mut seq, mut payload) = next_packet(&mut framed).await?;
+    if seq != 1 {
+        let msg = "Got packets out of order";
+        refuse(framed.get_mut(), 2, 1156, "08S01", msg).await;
+        return Err(HandshakeError::Refused(msg.into()));
+    }
     let mut is_tls = false;
     let client_caps = Reader(&payload)
         .u32()
