@@ -9,7 +9,9 @@ use std::sync::{Arc, OnceLock};
 
 use sluice::config::Config;
 use sluice::launcher::certs::TestPki;
-pub use sluice::launcher::{PgAuth, PgOptions, PgServer};
+pub use sluice::launcher::{
+    MariaDbAuth, MariaDbOptions, MariaDbServer, PgAuth, PgOptions, PgServer,
+};
 use sluice::server::RunningServer;
 use tempfile::TempDir;
 use tokio_postgres::{Client, NoTls};
@@ -42,6 +44,68 @@ pub fn pg(auth: PgAuth, tls: bool) -> &'static PgServer {
     })
 }
 
+/// The shared MariaDB of this test binary for `auth`/`tls`, started on first use.
+pub fn mariadb(auth: MariaDbAuth, tls: bool) -> &'static MariaDbServer {
+    static NATIVE: OnceLock<MariaDbServer> = OnceLock::new();
+    static ED25519: OnceLock<MariaDbServer> = OnceLock::new();
+    static NATIVE_TLS: OnceLock<MariaDbServer> = OnceLock::new();
+    let cell = match (auth, tls) {
+        (MariaDbAuth::Ed25519, _) => &ED25519,
+        (_, true) => &NATIVE_TLS,
+        _ => &NATIVE,
+    };
+    cell.get_or_init(|| {
+        let opts = MariaDbOptions {
+            auth,
+            tls,
+            ..MariaDbOptions::default()
+        };
+        MariaDbServer::start(opts)
+            .unwrap_or_else(|e| panic!("cannot start a throwaway MariaDB: {e:#}"))
+    })
+}
+
+/// The default MySQL upstream: MariaDB, mysql_native_password, no TLS.
+pub fn mariadb_native() -> &'static MariaDbServer {
+    mariadb(MariaDbAuth::NativePassword, false)
+}
+
+/// What sluice needs to know about an upstream, whichever the protocol.
+pub struct UpstreamSpec {
+    pub protocol: &'static str,
+    pub addr: String,
+    pub user: String,
+    pub password: String,
+    pub database: String,
+    pub ca: Option<PathBuf>,
+}
+
+impl From<&PgServer> for UpstreamSpec {
+    fn from(s: &PgServer) -> Self {
+        UpstreamSpec {
+            protocol: "postgres",
+            addr: s.addr(),
+            user: s.opts.user.clone(),
+            password: s.opts.password.clone(),
+            database: s.opts.database.clone(),
+            ca: s.pki.as_ref().map(|p| p.ca_cert.clone()),
+        }
+    }
+}
+
+impl From<&MariaDbServer> for UpstreamSpec {
+    fn from(s: &MariaDbServer) -> Self {
+        UpstreamSpec {
+            protocol: "mysql",
+            addr: s.addr(),
+            user: s.opts.user.clone(),
+            password: s.opts.password.clone(),
+            database: s.opts.database.clone(),
+            ca: s.pki.as_ref().map(|p| p.ca_cert.clone()),
+        }
+    }
+}
+
 /// The default upstream: SCRAM, no TLS.
 pub fn pg_scram() -> &'static PgServer {
     pg(PgAuth::Scram, false)
@@ -60,6 +124,9 @@ pub struct ProxyOpts {
     pub database: Option<String>,
     pub shutdown_grace: &'static str,
     pub max_message_bytes: u32,
+    /// MySQL: the plugin sluice's greeting proposes.
+    pub mysql_plugin: Option<&'static str>,
+    pub allow_local_infile: bool,
 }
 
 impl Default for ProxyOpts {
@@ -72,11 +139,13 @@ impl Default for ProxyOpts {
             database: None,
             shutdown_grace: "10s",
             max_message_bytes: 256 << 20,
+            mysql_plugin: None,
+            allow_local_infile: false,
         }
     }
 }
 
-/// A running sluice with one `postgres` target named `pg`.
+/// A running sluice with one target named `pg` (PostgreSQL) or `my` (MySQL).
 pub struct Proxy {
     pub server: Option<RunningServer>,
     pub addr: SocketAddr,
@@ -88,16 +157,22 @@ pub struct Proxy {
 
 impl Proxy {
     pub async fn start(upstream: &PgServer, opts: ProxyOpts) -> Proxy {
-        Self::try_start(upstream, opts)
+        Self::try_start(upstream.into(), opts)
             .await
             .unwrap_or_else(|e| panic!("sluice did not start: {e}"))
     }
 
-    pub async fn try_start(upstream: &PgServer, opts: ProxyOpts) -> Result<Proxy, String> {
+    pub async fn start_mysql(upstream: &MariaDbServer, opts: ProxyOpts) -> Proxy {
+        Self::try_start(upstream.into(), opts)
+            .await
+            .unwrap_or_else(|e| panic!("sluice did not start: {e}"))
+    }
+
+    pub async fn try_start(upstream: UpstreamSpec, opts: ProxyOpts) -> Result<Proxy, String> {
         let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
         std::fs::write(
             dir.path().join("upstream.pw"),
-            format!("{}\n", upstream.opts.password),
+            format!("{}\n", upstream.password),
         )
         .map_err(|e| e.to_string())?;
         let mut text = format!(
@@ -125,24 +200,31 @@ impl Proxy {
                 sluice::auth::hash_password(pw)
             );
         }
+        let name = if upstream.protocol == "mysql" {
+            "my"
+        } else {
+            "pg"
+        };
         text += &format!(
-            "[[targets]]\nname = \"pg\"\nprotocol = \"postgres\"\nlisten = \"127.0.0.1:0\"\nupstream = \"{}\"\nuser = \"{}\"\npassword_file = \"upstream.pw\"\nupstream_tls = \"{}\"\nmax_connections = {}\nconnect_timeout = \"2s\"\n",
-            upstream.addr(),
-            upstream.opts.user,
+            "[[targets]]\nname = \"{name}\"\nprotocol = \"{}\"\nlisten = \"127.0.0.1:0\"\nupstream = \"{}\"\nuser = \"{}\"\npassword_file = \"upstream.pw\"\nupstream_tls = \"{}\"\nmax_connections = {}\nconnect_timeout = \"2s\"\n",
+            upstream.protocol,
+            upstream.addr,
+            upstream.user,
             opts.upstream_tls,
             opts.max_connections
         );
+        if let Some(plugin) = opts.mysql_plugin {
+            text += &format!("client_auth_plugin = \"{plugin}\"\n");
+        }
+        if opts.allow_local_infile {
+            text += "allow_local_infile = true\n";
+        }
         if let Some(db) = &opts.database {
             text += &format!("database = \"{db}\"\n");
         }
         if opts.upstream_tls.starts_with("verify") {
             let ca = if opts.upstream_ca_matches {
-                upstream
-                    .pki
-                    .as_ref()
-                    .ok_or("upstream has no TLS")?
-                    .ca_cert
-                    .clone()
+                upstream.ca.clone().ok_or("upstream has no TLS")?
             } else {
                 TestPki::generate(&dir.path().join("other-ca"), &["localhost"])
                     .map_err(|e| e.to_string())?
@@ -153,7 +235,7 @@ impl Proxy {
         std::fs::write(dir.path().join("sluice.toml"), &text).map_err(|e| e.to_string())?;
         let config = Config::load(&dir.path().join("sluice.toml"))?;
         let server = sluice::server::start(&config).await?;
-        let addr = server.addr("pg").ok_or("no pg target")?;
+        let addr = server.addr(name).ok_or("no target")?;
         Ok(Proxy {
             server: Some(server),
             addr,
@@ -265,4 +347,41 @@ pub fn unique(prefix: &str) -> String {
         std::process::id(),
         N.fetch_add(1, Ordering::Relaxed)
     )
+}
+
+/// mysql_async options for a sluice MySQL target (or any MySQL address).
+pub fn mysql_opts(
+    port: u16,
+    user: &str,
+    password: &str,
+    db: Option<&str>,
+) -> mysql_async::OptsBuilder {
+    mysql_async::OptsBuilder::default()
+        .ip_or_hostname("127.0.0.1")
+        .tcp_port(port)
+        .user(Some(user))
+        .pass(Some(password))
+        .db_name(db)
+        .prefer_socket(false)
+}
+
+impl Proxy {
+    /// A mysql_async connection through sluice as alice, to database `shop`.
+    pub async fn mysql(&self) -> mysql_async::Conn {
+        mysql_async::Conn::new(mysql_opts(self.port(), USER, PASSWORD, Some("shop")))
+            .await
+            .unwrap_or_else(|e| panic!("mysql connect through sluice: {e}"))
+    }
+}
+
+/// A direct mysql_async connection to a MariaDB as its app user.
+pub async fn mysql_direct(server: &MariaDbServer) -> mysql_async::Conn {
+    mysql_async::Conn::new(mysql_opts(
+        server.port,
+        &server.opts.user,
+        &server.opts.password,
+        Some(&server.opts.database),
+    ))
+    .await
+    .unwrap_or_else(|e| panic!("direct mysql connect: {e}"))
 }

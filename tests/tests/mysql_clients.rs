@@ -17,7 +17,12 @@ async fn exercise(conn: &mut mysql_async::Conn) {
     .await
     .unwrap();
     // Binary protocol, one prepared statement reused.
-    let insert = conn.prep(format!("INSERT INTO {table} VALUES (?, ?, ?, ?, ?, ?, ?, ?)")).await.unwrap();
+    let insert = conn
+        .prep(format!(
+            "INSERT INTO {table} VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
+        ))
+        .await
+        .unwrap();
     for i in 0..50i64 {
         let name = (i % 7 != 0).then(|| format!("name-{i}-ünïcødé-🚀"));
         let params: Vec<Value> = vec![
@@ -33,44 +38,89 @@ async fn exercise(conn: &mut mysql_async::Conn) {
         conn.exec_drop(&insert, params).await.unwrap();
     }
     // Text and binary results agree.
-    let text: Vec<Row> = conn.query(format!("SELECT * FROM {table} ORDER BY id")).await.unwrap();
-    let binary: Vec<Row> = conn.exec(format!("SELECT * FROM {table} WHERE id >= ? ORDER BY id"), (0i64,)).await.unwrap();
+    let text: Vec<Row> = conn
+        .query(format!("SELECT * FROM {table} ORDER BY id"))
+        .await
+        .unwrap();
+    let binary: Vec<Row> = conn
+        .exec(
+            format!("SELECT * FROM {table} WHERE id >= ? ORDER BY id"),
+            (0i64,),
+        )
+        .await
+        .unwrap();
     assert_eq!(text.len(), 50);
     assert_eq!(binary.len(), 50);
     let t10: (i64, Option<String>, Vec<u8>, f64) = {
         let r = &text[10];
-        (r.get(0).unwrap(), r.get(1).unwrap(), r.get(2).unwrap(), r.get(3).unwrap())
+        (
+            r.get(0).unwrap(),
+            r.get(1).unwrap(),
+            r.get(2).unwrap(),
+            r.get(3).unwrap(),
+        )
     };
     let b10: (i64, Option<String>, Vec<u8>, f64) = {
         let r = &binary[10];
-        (r.get(0).unwrap(), r.get(1).unwrap(), r.get(2).unwrap(), r.get(3).unwrap())
+        (
+            r.get(0).unwrap(),
+            r.get(1).unwrap(),
+            r.get(2).unwrap(),
+            r.get(3).unwrap(),
+        )
     };
     assert_eq!(t10, b10);
     assert_eq!(t10.1.as_deref(), Some("name-10-ünïcødé-🚀"));
     assert_eq!(t10.2, vec![10u8, 0, 255]);
-    let null_name: Option<Option<String>> = conn.exec_first(format!("SELECT name FROM {table} WHERE id = ?"), (7i64,)).await.unwrap();
+    let null_name: Option<Option<String>> = conn
+        .exec_first(format!("SELECT name FROM {table} WHERE id = ?"), (7i64,))
+        .await
+        .unwrap();
     assert_eq!(null_name, Some(None));
 
     // Several result sets from one multi-statement string.
-    let mut result = conn.query_iter(format!("SELECT 1; SELECT 'a', 'b'; SELECT COUNT(*) FROM {table}")).await.unwrap();
+    let mut result = conn
+        .query_iter(format!(
+            "SELECT 1; SELECT 'a', 'b'; SELECT COUNT(*) FROM {table}"
+        ))
+        .await
+        .unwrap();
     let first: Vec<i64> = result.collect().await.unwrap();
     let second: Vec<(String, String)> = result.collect().await.unwrap();
     let third: Vec<i64> = result.collect().await.unwrap();
     drop(result);
-    assert_eq!((first, second, third), (vec![1], vec![("a".into(), "b".into())], vec![50]));
+    assert_eq!(
+        (first, second, third),
+        (vec![1], vec![("a".into(), "b".into())], vec![50])
+    );
 
     // Transactions.
     conn.query_drop("START TRANSACTION").await.unwrap();
-    conn.query_drop(format!("DELETE FROM {table} WHERE id < 10")).await.unwrap();
+    conn.query_drop(format!("DELETE FROM {table} WHERE id < 10"))
+        .await
+        .unwrap();
     conn.query_drop("ROLLBACK").await.unwrap();
-    let n: Option<i64> = conn.query_first(format!("SELECT COUNT(*) FROM {table}")).await.unwrap();
+    let n: Option<i64> = conn
+        .query_first(format!("SELECT COUNT(*) FROM {table}"))
+        .await
+        .unwrap();
     assert_eq!(n, Some(50));
-    conn.query_drop(format!("START TRANSACTION; DELETE FROM {table} WHERE id >= 45; COMMIT")).await.unwrap();
-    let n: Option<i64> = conn.query_first(format!("SELECT COUNT(*) FROM {table}")).await.unwrap();
+    conn.query_drop(format!(
+        "START TRANSACTION; DELETE FROM {table} WHERE id >= 45; COMMIT"
+    ))
+    .await
+    .unwrap();
+    let n: Option<i64> = conn
+        .query_first(format!("SELECT COUNT(*) FROM {table}"))
+        .await
+        .unwrap();
     assert_eq!(n, Some(45));
 
     // Errors leave the session usable.
-    let err = conn.query_drop("SELECT * FROM no_such_table").await.unwrap_err();
+    let err = conn
+        .query_drop("SELECT * FROM no_such_table")
+        .await
+        .unwrap_err();
     assert!(err.to_string().contains("1146"), "{err}");
     let one: Option<i64> = conn.query_first("SELECT 1").await.unwrap();
     assert_eq!(one, Some(1));
@@ -98,28 +148,50 @@ async fn mysql_async_caching_sha2_over_tls_with_an_ed25519_upstream() {
     };
     let proxy = Proxy::start_mysql(mariadb(MariaDbAuth::Ed25519, false), opts).await;
     let ssl = mysql_async::SslOpts::default().with_root_certs(vec![proxy.ca_file().into()]);
-    let mut conn = mysql_async::Conn::new(mysql_opts(proxy.port(), USER, PASSWORD, Some("shop")).ssl_opts(Some(ssl)))
-        .await
-        .unwrap();
+    let mut conn = mysql_async::Conn::new(
+        mysql_opts(proxy.port(), USER, PASSWORD, Some("shop")).ssl_opts(Some(ssl)),
+    )
+    .await
+    .unwrap();
     exercise(&mut conn).await;
     // Plaintext is refused on a listener that requires TLS.
-    let err = mysql_async::Conn::new(mysql_opts(proxy.port(), USER, PASSWORD, Some("shop"))).await.unwrap_err();
-    assert!(err.to_string().contains("1045") || err.to_string().contains("TLS"), "{err}");
+    let err = mysql_async::Conn::new(mysql_opts(proxy.port(), USER, PASSWORD, Some("shop")))
+        .await
+        .unwrap_err();
+    assert!(
+        err.to_string().contains("1045") || err.to_string().contains("TLS"),
+        "{err}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn verify_full_tls_upstream() {
     let upstream = mariadb(MariaDbAuth::NativePassword, true);
-    let opts = ProxyOpts { upstream_tls: "verify-full", ..ProxyOpts::default() };
+    let opts = ProxyOpts {
+        upstream_tls: "verify-full",
+        ..ProxyOpts::default()
+    };
     let proxy = Proxy::start_mysql(upstream, opts).await;
     let mut conn = proxy.mysql().await;
-    let cipher: Option<(String, String)> = conn.query_first("SHOW SESSION STATUS LIKE 'Ssl_cipher'").await.unwrap();
-    assert!(!cipher.unwrap().1.is_empty(), "the upstream leg is encrypted");
+    let cipher: Option<(String, String)> = conn
+        .query_first("SHOW SESSION STATUS LIKE 'Ssl_cipher'")
+        .await
+        .unwrap();
+    assert!(
+        !cipher.unwrap().1.is_empty(),
+        "the upstream leg is encrypted"
+    );
     exercise(&mut conn).await;
 
-    let opts = ProxyOpts { upstream_tls: "verify-full", upstream_ca_matches: false, ..ProxyOpts::default() };
+    let opts = ProxyOpts {
+        upstream_tls: "verify-full",
+        upstream_ca_matches: false,
+        ..ProxyOpts::default()
+    };
     let untrusted = Proxy::start_mysql(upstream, opts).await;
-    let err = mysql_async::Conn::new(mysql_opts(untrusted.port(), USER, PASSWORD, Some("shop"))).await.unwrap_err();
+    let err = mysql_async::Conn::new(mysql_opts(untrusted.port(), USER, PASSWORD, Some("shop")))
+        .await
+        .unwrap_err();
     assert!(err.to_string().contains("unavailable"), "{err}");
 }
 
@@ -128,16 +200,42 @@ async fn values_over_16_mib_cross_split_packets_intact() {
     let proxy = Proxy::start_mysql(mariadb_native(), ProxyOpts::default()).await;
     let mut conn = proxy.mysql().await;
     let table = unique("big");
-    conn.query_drop(format!("CREATE TABLE {table} (id INT PRIMARY KEY, v LONGBLOB)")).await.unwrap();
-    let value: Vec<u8> = (0..(17 << 20) + 123).map(|i: u32| (i.wrapping_mul(2_654_435_761) >> 11) as u8).collect();
-    conn.exec_drop(format!("INSERT INTO {table} VALUES (1, ?)"), (value.clone(),)).await.unwrap();
-    let text: Option<Vec<u8>> = conn.query_first(format!("SELECT v FROM {table}")).await.unwrap();
+    conn.query_drop(format!(
+        "CREATE TABLE {table} (id INT PRIMARY KEY, v LONGBLOB)"
+    ))
+    .await
+    .unwrap();
+    let value: Vec<u8> = (0..(17 << 20) + 123)
+        .map(|i: u32| (i.wrapping_mul(2_654_435_761) >> 11) as u8)
+        .collect();
+    conn.exec_drop(
+        format!("INSERT INTO {table} VALUES (1, ?)"),
+        (value.clone(),),
+    )
+    .await
+    .unwrap();
+    let text: Option<Vec<u8>> = conn
+        .query_first(format!("SELECT v FROM {table}"))
+        .await
+        .unwrap();
     assert!(text.as_ref() == Some(&value), "text protocol value differs");
-    let binary: Option<Vec<u8>> = conn.exec_first(format!("SELECT v FROM {table} WHERE id = ?"), (1,)).await.unwrap();
-    assert!(binary.as_ref() == Some(&value), "binary protocol value differs");
+    let binary: Option<Vec<u8>> = conn
+        .exec_first(format!("SELECT v FROM {table} WHERE id = ?"), (1,))
+        .await
+        .unwrap();
+    assert!(
+        binary.as_ref() == Some(&value),
+        "binary protocol value differs"
+    );
     // A > 16 MiB statement text (COM_QUERY split across packets) is assembled and relayed.
-    let hex: String = value[..9 << 20].iter().map(|b| format!("{b:02x}")).collect();
-    let len: Option<i64> = conn.query_first(format!("SELECT LENGTH(X'{hex}')")).await.unwrap();
+    let hex: String = value[..9 << 20]
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    let len: Option<i64> = conn
+        .query_first(format!("SELECT LENGTH(X'{hex}')"))
+        .await
+        .unwrap();
     assert_eq!(len, Some(9 << 20));
 }
 
@@ -154,8 +252,18 @@ async fn kill_query_names_a_sluice_connection_id_and_only_your_own() {
     tokio::time::sleep(Duration::from_millis(500)).await;
 
     // Bob cannot kill alice's query.
-    let mut bob = mysql_async::Conn::new(mysql_opts(proxy.port(), OTHER_USER, OTHER_PASSWORD, Some("shop"))).await.unwrap();
-    let err = bob.query_drop(format!("KILL QUERY {sleeper_id}")).await.unwrap_err();
+    let mut bob = mysql_async::Conn::new(mysql_opts(
+        proxy.port(),
+        OTHER_USER,
+        OTHER_PASSWORD,
+        Some("shop"),
+    ))
+    .await
+    .unwrap();
+    let err = bob
+        .query_drop(format!("KILL QUERY {sleeper_id}"))
+        .await
+        .unwrap_err();
     assert!(err.to_string().contains("1094"), "{err}");
     // KILL USER would reach every session sluice holds upstream.
     let err = bob.query_drop("KILL USER app").await.unwrap_err();
@@ -163,9 +271,16 @@ async fn kill_query_names_a_sluice_connection_id_and_only_your_own() {
 
     let mut killer = proxy.mysql().await;
     let at = Instant::now();
-    killer.query_drop(format!("KILL QUERY {sleeper_id}")).await.unwrap();
+    killer
+        .query_drop(format!("KILL QUERY {sleeper_id}"))
+        .await
+        .unwrap();
     let (result, _) = started.await.unwrap();
-    assert!(at.elapsed() < Duration::from_secs(1), "KILL QUERY took {:?}", at.elapsed());
+    assert!(
+        at.elapsed() < Duration::from_secs(1),
+        "KILL QUERY took {:?}",
+        at.elapsed()
+    );
     // MariaDB ends an interrupted SLEEP with 1 (or an "interrupted" error): either way, early.
     match result {
         Ok(v) => assert_eq!(v, Some(1)),
@@ -175,9 +290,21 @@ async fn kill_query_names_a_sluice_connection_id_and_only_your_own() {
     assert_eq!(alive, Some(2));
 }
 
-fn mariadb_cli(port: u16, user: &str, password: &str, extra: &[&str], sql: &str) -> std::process::Output {
+fn mariadb_cli(
+    port: u16,
+    user: &str,
+    password: &str,
+    extra: &[&str],
+    sql: &str,
+) -> std::process::Output {
     Command::new("mariadb")
-        .args(["--no-defaults", "-h127.0.0.1", &format!("-P{port}"), &format!("-u{user}"), &format!("-p{password}")])
+        .args([
+            "--no-defaults",
+            "-h127.0.0.1",
+            &format!("-P{port}"),
+            &format!("-u{user}"),
+            &format!("-p{password}"),
+        ])
         .args(extra)
         .args(["shop", "-e", sql])
         .env_remove("MYSQL_PWD")
@@ -187,16 +314,46 @@ fn mariadb_cli(port: u16, user: &str, password: &str, extra: &[&str], sql: &str)
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_mariadb_cli_works_in_plaintext_and_tls_and_load_data_local_is_refused() {
-    let proxy = Proxy::start_mysql(mariadb_native(), ProxyOpts { client_tls: Some(false), ..ProxyOpts::default() }).await;
+    let proxy = Proxy::start_mysql(
+        mariadb_native(),
+        ProxyOpts {
+            client_tls: Some(false),
+            ..ProxyOpts::default()
+        },
+    )
+    .await;
     let port = proxy.port();
-    let out = mariadb_cli(port, USER, PASSWORD, &["--batch", "--raw"], "SELECT 1 AS a, NULL AS b, 'x\\ty' AS c");
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    assert_eq!(String::from_utf8_lossy(&out.stdout), "a\tb\tc\n1\tNULL\tx\ty\n");
+    let out = mariadb_cli(
+        port,
+        USER,
+        PASSWORD,
+        &["--batch", "--raw"],
+        "SELECT 1 AS a, NULL AS b, 'x\\ty' AS c",
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        "a\tb\tc\n1\tNULL\tx\ty\n"
+    );
 
     let ca = proxy.ca_file();
     let ca_arg = format!("--ssl-ca={}", ca.display());
-    let out = mariadb_cli(port, USER, PASSWORD, &["--ssl", &ca_arg, "--ssl-verify-server-cert", "-N"], "SELECT 42");
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = mariadb_cli(
+        port,
+        USER,
+        PASSWORD,
+        &["--ssl", &ca_arg, "--ssl-verify-server-cert", "-N"],
+        "SELECT 42",
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "42");
 
     let out = mariadb_cli(port, USER, "wrong", &[], "SELECT 1");
@@ -204,15 +361,37 @@ async fn the_mariadb_cli_works_in_plaintext_and_tls_and_load_data_local_is_refus
     assert!(String::from_utf8_lossy(&out.stderr).contains("ERROR 1045 (28000)"));
 
     let table = unique("ld");
-    let out = mariadb_cli(port, USER, PASSWORD, &[], &format!("CREATE TABLE {table} (v TEXT)"));
+    let out = mariadb_cli(
+        port,
+        USER,
+        PASSWORD,
+        &[],
+        &format!("CREATE TABLE {table} (v TEXT)"),
+    );
     assert!(out.status.success());
     let file = tempfile::NamedTempFile::new().unwrap();
     std::fs::write(file.path(), "secret\n").unwrap();
-    let sql = format!("LOAD DATA LOCAL INFILE '{}' INTO TABLE {table}", file.path().display());
+    let sql = format!(
+        "LOAD DATA LOCAL INFILE '{}' INTO TABLE {table}",
+        file.path().display()
+    );
     let out = mariadb_cli(port, USER, PASSWORD, &["--local-infile=1"], &sql);
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("1148") && err.contains("refused by sluice"), "{err}");
-    let out = mariadb_cli(port, USER, PASSWORD, &["-N"], &format!("SELECT COUNT(*) FROM {table}"));
-    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "0", "nothing was loaded");
+    assert!(
+        err.contains("1148") && err.contains("refused by sluice"),
+        "{err}"
+    );
+    let out = mariadb_cli(
+        port,
+        USER,
+        PASSWORD,
+        &["-N"],
+        &format!("SELECT COUNT(*) FROM {table}"),
+    );
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout).trim(),
+        "0",
+        "nothing was loaded"
+    );
 }

@@ -42,9 +42,15 @@ fn error_code(e: &mysql_async::Error) -> Option<u16> {
 async fn wrong_password_and_unknown_user_get_1045() {
     let proxy = Proxy::start_mysql(mariadb_native(), ProxyOpts::default()).await;
     for (user, pw) in [(USER, "wrong"), ("mallory", "x")] {
-        let err = mysql_async::Conn::new(mysql_opts(proxy.port(), user, pw, Some("shop"))).await.unwrap_err();
+        let err = mysql_async::Conn::new(mysql_opts(proxy.port(), user, pw, Some("shop")))
+            .await
+            .unwrap_err();
         assert_eq!(error_code(&err), Some(1045), "{err}");
-        assert!(err.to_string().contains(&format!("Access denied for user '{user}'")), "{err}");
+        assert!(
+            err.to_string()
+                .contains(&format!("Access denied for user '{user}'")),
+            "{err}"
+        );
     }
     still_serves(&proxy).await;
 }
@@ -57,11 +63,20 @@ async fn upstream_down_then_back() {
     let _: Option<i64> = before.query_first("SELECT 1").await.unwrap();
     upstream.stop().unwrap();
 
-    let err = mysql_async::Conn::new(mysql_opts(proxy.port(), USER, PASSWORD, Some("shop"))).await.unwrap_err();
+    let err = mysql_async::Conn::new(mysql_opts(proxy.port(), USER, PASSWORD, Some("shop")))
+        .await
+        .unwrap_err();
     let text = err.to_string();
     assert!(text.contains("2003") && text.contains("\"my\""), "{text}");
-    let dead = tokio::time::timeout(Duration::from_secs(10), before.query_first::<i64, _>("SELECT 1")).await;
-    assert!(matches!(dead, Ok(Err(_))), "a session on the dead server errors promptly");
+    let dead = tokio::time::timeout(
+        Duration::from_secs(10),
+        before.query_first::<i64, _>("SELECT 1"),
+    )
+    .await;
+    assert!(
+        matches!(dead, Ok(Err(_))),
+        "a session on the dead server errors promptly"
+    );
 
     // Sessions on another target are unaffected meanwhile.
     let other = Proxy::start_mysql(mariadb_native(), ProxyOpts::default()).await;
@@ -82,12 +97,18 @@ async fn malformed_handshakes_close_only_that_connection() {
     assert!(String::from_utf8_lossy(&greeting[1..40]).contains("-sluice"));
     s.write_all(&packet(5, &[0u8; 40])).await.unwrap();
     let (_, err) = read_packet(&mut s).await.unwrap();
-    assert_eq!(&err[..3], &[0xFF, 0x84, 0x04], "ERR 1156 packets out of order");
+    assert_eq!(
+        &err[..3],
+        &[0xFF, 0x84, 0x04],
+        "ERR 1156 packets out of order"
+    );
 
     // A truncated response.
     let mut s = TcpStream::connect(proxy.addr).await.unwrap();
     read_packet(&mut s).await.unwrap();
-    s.write_all(&packet(1, &[0x00, 0x02, 0x00, 0x00, 1])).await.unwrap();
+    s.write_all(&packet(1, &[0x00, 0x02, 0x00, 0x00, 1]))
+        .await
+        .unwrap();
     let (_, err) = read_packet(&mut s).await.unwrap();
     assert_eq!(err[0], 0xFF);
 
@@ -119,21 +140,36 @@ async fn a_split_command_packet_in_session_is_relayed() {
     let mut conn = proxy.mysql().await;
     // A COM_QUERY of exactly one maximal packet plus a remainder.
     let pad = "x".repeat(0xFF_FFFF + 10 - "SELECT LENGTH('')".len() - 1);
-    let len: Option<i64> = conn.query_first(format!("SELECT LENGTH('{pad}')")).await.unwrap();
+    let len: Option<i64> = conn
+        .query_first(format!("SELECT LENGTH('{pad}')"))
+        .await
+        .unwrap();
     assert_eq!(len, Some(pad.len() as i64));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn max_connections_gives_1040() {
-    let proxy = Proxy::start_mysql(mariadb_native(), ProxyOpts { max_connections: 2, ..ProxyOpts::default() }).await;
+    let proxy = Proxy::start_mysql(
+        mariadb_native(),
+        ProxyOpts {
+            max_connections: 2,
+            ..ProxyOpts::default()
+        },
+    )
+    .await;
     let a = proxy.mysql().await;
     let _b = proxy.mysql().await;
-    let err = mysql_async::Conn::new(mysql_opts(proxy.port(), USER, PASSWORD, Some("shop"))).await.unwrap_err();
+    let err = mysql_async::Conn::new(mysql_opts(proxy.port(), USER, PASSWORD, Some("shop")))
+        .await
+        .unwrap_err();
     assert_eq!(error_code(&err), Some(1040), "{err}");
     a.disconnect().await.unwrap();
     let mut ok = false;
     for _ in 0..20 {
-        if mysql_async::Conn::new(mysql_opts(proxy.port(), USER, PASSWORD, Some("shop"))).await.is_ok() {
+        if mysql_async::Conn::new(mysql_opts(proxy.port(), USER, PASSWORD, Some("shop")))
+            .await
+            .is_ok()
+        {
             ok = true;
             break;
         }
@@ -144,26 +180,55 @@ async fn max_connections_gives_1040() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn graceful_shutdown_lets_a_running_statement_finish() {
-    let mut proxy = Proxy::start_mysql(mariadb_native(), ProxyOpts { shutdown_grace: "5s", ..ProxyOpts::default() }).await;
+    let mut proxy = Proxy::start_mysql(
+        mariadb_native(),
+        ProxyOpts {
+            shutdown_grace: "5s",
+            ..ProxyOpts::default()
+        },
+    )
+    .await;
     let mut idle = proxy.mysql().await;
     let mut busy = proxy.mysql().await;
-    let running = tokio::spawn(async move { busy.query_first::<i64, _>("SELECT SLEEP(1) + 41").await });
+    let running =
+        tokio::spawn(async move { busy.query_first::<i64, _>("SELECT SLEEP(1) + 41").await });
     tokio::time::sleep(Duration::from_millis(200)).await;
     let started = std::time::Instant::now();
     let left = proxy.shutdown().await;
     assert_eq!(left, 0);
     assert!(started.elapsed() < Duration::from_secs(4));
     assert_eq!(running.await.unwrap().unwrap(), Some(41));
-    assert!(idle.query_first::<i64, _>("SELECT 1").await.is_err(), "idle sessions are closed");
-    assert!(TcpStream::connect(proxy.addr).await.is_err(), "the listener is closed");
+    assert!(
+        idle.query_first::<i64, _>("SELECT 1").await.is_err(),
+        "idle sessions are closed"
+    );
+    assert!(
+        TcpStream::connect(proxy.addr).await.is_err(),
+        "the listener is closed"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_database_restriction_is_enforced() {
-    let proxy = Proxy::start_mysql(mariadb_native(), ProxyOpts { database: Some("shop".into()), ..ProxyOpts::default() }).await;
-    let err = mysql_async::Conn::new(mysql_opts(proxy.port(), USER, PASSWORD, Some("mysql"))).await.unwrap_err();
+    let proxy = Proxy::start_mysql(
+        mariadb_native(),
+        ProxyOpts {
+            database: Some("shop".into()),
+            ..ProxyOpts::default()
+        },
+    )
+    .await;
+    let err = mysql_async::Conn::new(mysql_opts(proxy.port(), USER, PASSWORD, Some("mysql")))
+        .await
+        .unwrap_err();
     assert_eq!(error_code(&err), Some(1044), "{err}");
-    let mut conn = mysql_async::Conn::new(mysql_opts(proxy.port(), USER, PASSWORD, None)).await.unwrap();
+    let mut conn = mysql_async::Conn::new(mysql_opts(proxy.port(), USER, PASSWORD, None))
+        .await
+        .unwrap();
     let db: Option<String> = conn.query_first("SELECT DATABASE()").await.unwrap();
-    assert_eq!(db.as_deref(), Some("shop"), "no database asked: the target's");
+    assert_eq!(
+        db.as_deref(),
+        Some("shop"),
+        "no database asked: the target's"
+    );
 }

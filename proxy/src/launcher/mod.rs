@@ -4,8 +4,10 @@
 //! free localhost port; [`certs::TestPki`] makes a CA + server certificate.
 
 pub mod certs;
+pub mod mariadb;
 pub mod pg;
 
+pub use mariadb::{MariaDbAuth, MariaDbOptions, MariaDbServer};
 pub use pg::{PgAuth, PgOptions, PgServer};
 
 use std::ffi::OsStr;

@@ -193,6 +193,20 @@ pub async fn refuse(stream: &mut BoxStream, seq: u8, code: u16, state: &str, mes
     let _ = stream.shutdown().await;
 }
 
+/// Reads one packet of at most 64 KiB without reading past it.
+async fn read_exact_packet(stream: &mut BoxStream) -> Result<(u8, Vec<u8>), HandshakeError> {
+    use tokio::io::AsyncReadExt;
+    let mut header = [0u8; 4];
+    stream.read_exact(&mut header).await?;
+    let len = usize::from(header[0]) | usize::from(header[1]) << 8 | usize::from(header[2]) << 16;
+    if len > 64 * 1024 {
+        return Err(HandshakeError::Refused("oversized handshake packet".into()));
+    }
+    let mut payload = vec![0u8; len];
+    stream.read_exact(&mut payload).await?;
+    Ok((header[3], payload))
+}
+
 async fn next_packet(framed: &mut Framed) -> Result<(u8, Vec<u8>), HandshakeError> {
     match framed.next().await {
         Some(Ok(p)) if !p.continues() => Ok((p.seq, p.payload().to_vec())),
@@ -224,13 +238,15 @@ pub async fn handshake(
     stream.write_all(&out).await?;
     stream.flush().await?;
 
-    let mut framed = FramedRead::new(stream, PacketCodec);
-    let (mut seq, mut payload) = next_packet(&mut framed).await?;
+    // The first packet is read exactly, nothing ahead: after an SSL request the next bytes are
+    // the TLS handshake, and plaintext read ahead of it must never count as encrypted data.
+    let (mut seq, mut payload) = read_exact_packet(&mut stream).await?;
     if seq != 1 {
         let msg = "Got packets out of order";
-        refuse(framed.get_mut(), 2, 1156, "08S01", msg).await;
+        refuse(&mut stream, 2, 1156, "08S01", msg).await;
         return Err(HandshakeError::Refused(msg.into()));
     }
+    let mut framed = FramedRead::new(stream, PacketCodec);
     let mut is_tls = false;
     let client_caps = Reader(&payload)
         .u32()
@@ -242,13 +258,8 @@ pub async fn handshake(
                 "client asked for TLS, which is not configured".into(),
             ));
         };
-        // Nothing may be buffered ahead of the TLS handshake: it would be plaintext injected
-        // into the encrypted session.
-        let parts = framed.into_parts();
-        if !parts.read_buf.is_empty() {
-            return Err(HandshakeError::Refused("data after the SSL request".into()));
-        }
-        let conn = tls.acceptor.accept(parts.io).await?;
+        // Nothing was read past the SSL request (see above), so the TLS handshake starts clean.
+        let conn = tls.acceptor.accept(framed.into_inner()).await?;
         framed = FramedRead::new(Box::new(conn), PacketCodec);
         is_tls = true;
         (seq, payload) = next_packet(&mut framed).await?;
