@@ -1,19 +1,20 @@
-//! `sluice demo`: a throwaway PostgreSQL with sample customer data, sluice in front of it, and
-//! the `psql` lines to try. Ctrl-C removes everything it started.
+//! `sluice demo`: a throwaway PostgreSQL and a throwaway MariaDB with the same sample customer
+//! data, sluice in front of both, and the `psql` / `mariadb` lines to try. Ctrl-C removes
+//! everything it started.
 
 use std::process::ExitCode;
 
 use crate::config::Config;
 use crate::launcher::certs::TestPki;
-use crate::launcher::{PgOptions, PgServer};
+use crate::launcher::{MariaDbOptions, MariaDbServer, PgOptions, PgServer};
 
 /// The demo's sluice users: (name, password, groups).
 const DEMO_USERS: [(&str, &str, &str); 2] =
     [("alice", "alice", "analysts"), ("dora", "dora", "dba")];
 
 /// Runs the demo until Ctrl-C or SIGTERM.
-pub async fn run(listen: &str) -> ExitCode {
-    match run_inner(listen).await {
+pub async fn run(listen: &str, mysql_listen: &str) -> ExitCode {
+    match run_inner(listen, mysql_listen).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("sluice demo: {e}");
@@ -22,16 +23,25 @@ pub async fn run(listen: &str) -> ExitCode {
     }
 }
 
-async fn run_inner(listen: &str) -> Result<(), String> {
-    eprintln!("sluice demo: starting a throwaway PostgreSQL…");
+async fn run_inner(listen: &str, mysql_listen: &str) -> Result<(), String> {
+    eprintln!("sluice demo: starting a throwaway PostgreSQL and MariaDB…");
     let pg = tokio::task::spawn_blocking(|| -> anyhow::Result<PgServer> {
         let pg = PgServer::start(PgOptions::default())?;
         pg.load_sample_schema()?;
         Ok(pg)
-    })
-    .await
-    .map_err(|e| e.to_string())?
-    .map_err(|e| format!("{e:#}"))?;
+    });
+    let maria = tokio::task::spawn_blocking(|| -> anyhow::Result<MariaDbServer> {
+        let db = MariaDbServer::start(MariaDbOptions::default())?;
+        db.load_sample_schema()?;
+        Ok(db)
+    });
+    let (pg, maria) = tokio::join!(pg, maria);
+    let pg = pg
+        .map_err(|e| e.to_string())?
+        .map_err(|e| format!("PostgreSQL: {e:#}"))?;
+    let maria = maria
+        .map_err(|e| e.to_string())?
+        .map_err(|e| format!("MariaDB: {e:#}"))?;
 
     let dir = tempfile::Builder::new()
         .prefix("sluice-demo-")
@@ -40,6 +50,8 @@ async fn run_inner(listen: &str) -> Result<(), String> {
     let pki = TestPki::generate(&dir.path().join("certs"), &["localhost", "127.0.0.1"])
         .map_err(|e| format!("{e:#}"))?;
     std::fs::write(dir.path().join("upstream.pw"), &pg.opts.password).map_err(|e| e.to_string())?;
+    std::fs::write(dir.path().join("mariadb.pw"), &maria.opts.password)
+        .map_err(|e| e.to_string())?;
     let mut text = format!(
         "# Written by `sluice demo`; removed when the demo stops.\n[server.tls]\ncert_file = {:?}\nkey_file = {:?}\nrequire = false\n\n",
         pki.server_cert, pki.server_key
@@ -56,24 +68,38 @@ async fn run_inner(listen: &str) -> Result<(), String> {
         pg.opts.database,
         pg.opts.user
     );
+    text += &format!(
+        "\n[[targets]]\nname = \"demo-mysql\"\nprotocol = \"mysql\"\nlisten = \"{mysql_listen}\"\nupstream = \"{}\"\ndatabase = \"{}\"\nuser = \"{}\"\npassword_file = \"mariadb.pw\"\nupstream_tls = \"disable\"\n",
+        maria.addr(),
+        maria.opts.database,
+        maria.opts.user
+    );
     let config_path = dir.path().join("sluice.toml");
     std::fs::write(&config_path, text).map_err(|e| e.to_string())?;
     let config = Config::load(&config_path)?;
     let server = crate::server::start(&config).await.map_err(|e| {
-        format!("{e}\n(another program may use {listen}: try `sluice demo --listen 127.0.0.1:0`)")
+        format!("{e}\n(another program may use {listen} or {mysql_listen}: try `sluice demo --listen 127.0.0.1:0 --mysql-listen 127.0.0.1:0`)")
     })?;
     let addr = server
         .addr("demo-pg")
         .ok_or("the demo target did not start")?;
+    let my_addr = server
+        .addr("demo-mysql")
+        .ok_or("the demo MySQL target did not start")?;
     let (host, port) = (addr.ip(), addr.port());
     let db = &pg.opts.database;
+    let shop = &maria.opts.database;
+    let ca = pki.ca_cert.display();
     println!(
         "\nsluice demo is running.\n\
          \x20 PostgreSQL (throwaway): {} as {}, data under {}\n\
-         \x20 sluice:                 {addr}, config {}\n\n\
+         \x20 MariaDB (throwaway):    {} as {}, data under {}\n\
+         \x20 sluice:                 {addr} (PostgreSQL), {my_addr} (MySQL), config {}\n\n\
          Connect through sluice (passwords: alice/alice, dora/dora):\n\
          \x20 psql \"postgresql://alice:alice@{host}:{port}/{db}\"\n\
-         \x20 psql \"host=localhost port={port} dbname={db} user=dora password=dora sslmode=verify-full sslrootcert={}\"\n\n\
+         \x20 psql \"host=localhost port={port} dbname={db} user=dora password=dora sslmode=verify-full sslrootcert={ca}\"\n\
+         \x20 mariadb --no-defaults -h{} -P{} -ualice -palice {shop}\n\
+         \x20 mariadb --no-defaults -hlocalhost --protocol=tcp -P{} -udora -pdora --ssl --ssl-ca={ca} --ssl-verify-server-cert {shop}\n\n\
          Then try:\n\
          \x20 SELECT name, email, ssn, card_number FROM customers LIMIT 5;\n\
          \x20 SELECT c.name, sum(o.amount) FROM customers c JOIN orders o ON o.customer_id = c.id GROUP BY 1 ORDER BY 2 DESC LIMIT 3;\n\n\
@@ -81,14 +107,20 @@ async fn run_inner(listen: &str) -> Result<(), String> {
         pg.addr(),
         pg.opts.user,
         pg.socket_dir().display(),
+        maria.addr(),
+        maria.opts.user,
+        maria.socket_path().parent().map(|p| p.display().to_string()).unwrap_or_default(),
         config_path.display(),
-        pki.ca_cert.display(),
+        my_addr.ip(),
+        my_addr.port(),
+        my_addr.port(),
     );
     crate::server::stop_signal().await;
     eprintln!("\nsluice demo: stopping…");
     server.shutdown().await;
     drop(pg);
+    drop(maria);
     drop(dir);
-    eprintln!("sluice demo: removed the throwaway server and files.");
+    eprintln!("sluice demo: removed the throwaway servers and files.");
     Ok(())
 }

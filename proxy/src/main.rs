@@ -41,12 +41,15 @@ enum Command {
         /// The user the password is for (only used in the prompt).
         user: Option<String>,
     },
-    /// Start a throwaway PostgreSQL with sample data and sluice in front of it; Ctrl-C removes
-    /// everything.
+    /// Start a throwaway PostgreSQL and MariaDB with sample data and sluice in front of them;
+    /// Ctrl-C removes everything.
     Demo {
         /// Where sluice listens for PostgreSQL clients.
         #[arg(long, default_value = "127.0.0.1:6432")]
         listen: String,
+        /// Where sluice listens for MySQL clients.
+        #[arg(long, default_value = "127.0.0.1:6033")]
+        mysql_listen: String,
     },
 }
 
@@ -63,9 +66,12 @@ fn main() -> ExitCode {
             init_logging(config.server.log_format);
             runtime().block_on(serve(config))
         }
-        Command::Demo { listen } => {
+        Command::Demo {
+            listen,
+            mysql_listen,
+        } => {
             init_logging(LogFormat::Text);
-            runtime().block_on(sluice::demo::run(&listen))
+            runtime().block_on(sluice::demo::run(&listen, &mysql_listen))
         }
     }
 }

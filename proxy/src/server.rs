@@ -73,7 +73,7 @@ pub async fn start(config: &Config) -> Result<RunningServer, String> {
                     slots,
                     max_connections: t.max_connections,
                 });
-                tokio::spawn(pg::run_listener(
+                tracker.spawn(pg::run_listener(
                     listener,
                     target,
                     Arc::clone(&pg_shared),
@@ -93,7 +93,7 @@ pub async fn start(config: &Config) -> Result<RunningServer, String> {
                     },
                     server: Mutex::new(None),
                 });
-                tokio::spawn(mysql::run_listener(
+                tracker.spawn(mysql::run_listener(
                     listener,
                     target,
                     Arc::clone(&mysql_shared),

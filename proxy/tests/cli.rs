@@ -142,21 +142,30 @@ fn serve_names_a_missing_password_variable() {
 #[test]
 fn demo_gives_a_working_psql_session_and_cleans_up_on_ctrl_c() {
     let mut child = Command::new(SLUICE)
-        .args(["demo", "--listen", "127.0.0.1:0"])
+        .args([
+            "demo",
+            "--listen",
+            "127.0.0.1:0",
+            "--mysql-listen",
+            "127.0.0.1:0",
+        ])
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
     let stdout = child.stdout.take().unwrap();
     let mut lines = BufReader::new(stdout).lines();
-    let (mut psql_url, mut data_dir) = (None, None);
+    let (mut psql_url, mut data_dir, mut mariadb_line) = (None, None, None);
     for line in lines.by_ref() {
         let line = line.unwrap();
         if let Some(rest) = line.trim().strip_prefix("psql \"postgresql://") {
             psql_url = Some(format!("postgresql://{}", rest.trim_end_matches('"')));
         }
         if let Some((_, dir)) = line.split_once("data under ") {
-            data_dir = Some(dir.trim().to_string());
+            data_dir.get_or_insert(dir.trim().to_string());
+        }
+        if line.trim().starts_with("mariadb --no-defaults -h127.0.0.1") {
+            mariadb_line = Some(line.trim().to_string());
         }
         if line.contains("Press Ctrl-C") {
             break;
@@ -173,6 +182,21 @@ fn demo_gives_a_working_psql_session_and_cleans_up_on_ctrl_c() {
         ])
         .output()
         .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "20");
+
+    let mariadb_line = mariadb_line.expect("the demo prints a mariadb line");
+    let mut args: Vec<&str> = mariadb_line.split_whitespace().skip(1).collect();
+    args.extend([
+        "-N",
+        "-e",
+        "SELECT COUNT(*) FROM customers WHERE ssn IS NOT NULL",
+    ]);
+    let out = Command::new("mariadb").args(&args).output().unwrap();
     assert!(
         out.status.success(),
         "{}",

@@ -395,3 +395,61 @@ async fn the_mariadb_cli_works_in_plaintext_and_tls_and_load_data_local_is_refus
         "nothing was loaded"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn change_user_reset_ping_and_admin_commands() {
+    let proxy = Proxy::start_mysql(mariadb_native(), ProxyOpts::default()).await;
+    let mut conn = proxy.mysql().await;
+    conn.ping().await.unwrap();
+    conn.query_drop("SET @marker = 42").await.unwrap();
+    // COM_RESET_CONNECTION clears session state.
+    conn.reset().await.unwrap();
+    let marker: Option<Option<i64>> = conn.query_first("SELECT @marker").await.unwrap();
+    assert_eq!(marker, Some(None));
+
+    // COM_CHANGE_USER authenticates the new user against sluice; upstream stays sluice's login.
+    let bob = mysql_async::ChangeUserOpts::default()
+        .with_user(Some(OTHER_USER.into()))
+        .with_pass(Some(OTHER_PASSWORD.into()))
+        .with_db_name(Some("shop".into()));
+    conn.change_user(bob).await.unwrap();
+    let db: Option<String> = conn.query_first("SELECT DATABASE()").await.unwrap();
+    assert_eq!(db.as_deref(), Some("shop"));
+    // Bob now owns the session: alice can no longer KILL it.
+    let id = conn.id();
+    let mut alice = proxy.mysql().await;
+    let err = alice
+        .query_drop(format!("KILL QUERY {id}"))
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("1094"), "{err}");
+
+    let wrong = mysql_async::ChangeUserOpts::default()
+        .with_user(Some(USER.into()))
+        .with_pass(Some("wrong".into()));
+    assert!(conn.change_user(wrong).await.is_err());
+
+    // COM_STATISTICS and COM_PING from mariadb-admin.
+    let admin = |cmd: &str| {
+        Command::new("mariadb-admin")
+            .args([
+                "--no-defaults",
+                "-h127.0.0.1",
+                &format!("-P{}", proxy.port()),
+                &format!("-u{USER}"),
+                &format!("-p{PASSWORD}"),
+                cmd,
+            ])
+            .output()
+            .unwrap()
+    };
+    let status = admin("status");
+    assert!(
+        status.status.success(),
+        "{}",
+        String::from_utf8_lossy(&status.stderr)
+    );
+    assert!(String::from_utf8_lossy(&status.stdout).contains("Uptime"));
+    let ping = admin("ping");
+    assert!(String::from_utf8_lossy(&ping.stdout).contains("alive"));
+}

@@ -232,7 +232,8 @@ impl Config {
                     t.name, t.listen
                 )
             })?;
-            if !listens.insert(addr) {
+            // Port 0 asks the OS for a free port: never a clash.
+            if addr.port() != 0 && !listens.insert(addr) {
                 return Err(format!(
                     "target {:?}: listen {addr} is used by another target",
                     t.name

@@ -113,7 +113,7 @@ pub async fn run(
                     break SessionEnd::ClientProtocol(e.to_string());
                 }
                 Some(Ok(p)) => {
-                    if let Some(end) = r.from_client(p, &mut upstream_rd, &mut upstream_wr).await {
+                    if let Some(end) = r.on_client_packet(p, &mut upstream_rd, &mut upstream_wr).await {
                         break end;
                     }
                 }
@@ -122,7 +122,7 @@ pub async fn run(
                 None => break r.upstream_lost("the database closed the connection"),
                 Some(Err(e)) => break r.upstream_lost(&e.to_string()),
                 Some(Ok(p)) => {
-                    if let Some(end) = r.from_upstream(p) {
+                    if let Some(end) = r.on_upstream_packet(p) {
                         break end;
                     }
                 }
@@ -219,7 +219,7 @@ impl Relay {
         SessionEnd::UpstreamLost(why.to_string())
     }
 
-    async fn from_client(
+    async fn on_client_packet(
         &mut self,
         p: Packet,
         upstream_rd: &mut UpstreamReader,
@@ -364,7 +364,7 @@ impl Relay {
         self.ctx.sessions.thread_of(id, &self.ctx.user).ok_or(())
     }
 
-    fn from_upstream(&mut self, p: Packet) -> Option<SessionEnd> {
+    fn on_upstream_packet(&mut self, p: Packet) -> Option<SessionEnd> {
         if self.tracker.is_idle() {
             match self.owed.pop_front() {
                 Some(Owed::Upstream(kind)) => self.tracker.begin(kind),

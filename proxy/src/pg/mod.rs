@@ -57,6 +57,8 @@ pub async fn run_listener(
     let mut stop = shutdown.clone();
     loop {
         tokio::select! {
+            // Stop first: no connection is accepted once shutdown has begun.
+            biased;
             _ = async { let _ = stop.wait_for(|stop| *stop).await; } => break,
             accepted = listener.accept() => match accepted {
                 Ok((tcp, peer)) => {

@@ -1,0 +1,534 @@
+//! Failure handling through sluice: bad credentials, a database that goes away and comes back,
+//! malformed and hostile traffic, TLS policy, forged cancels, connection limits, shutdown and
+//! database restrictions. Each failure must hit only the connection that caused it.
+
+use std::hash::{BuildHasher, Hasher};
+use std::net::SocketAddr;
+use std::sync::{Mutex, OnceLock};
+use std::time::{Duration, Instant};
+
+use bytes::BytesMut;
+use postgres_protocol::authentication::sasl::{ChannelBinding, ScramSha256};
+use postgres_protocol::message::frontend;
+use sluice_tests::*;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+use tokio::time::timeout;
+use tokio_postgres::error::SqlState;
+use tokio_postgres::NoTls;
+
+/// Reads one tagged backend message: (tag, body).
+async fn read_msg(s: &mut TcpStream) -> std::io::Result<(u8, Vec<u8>)> {
+    let tag = s.read_u8().await?;
+    let len = s.read_u32().await?;
+    assert!(
+        (4..1 << 24).contains(&len),
+        "implausible length {len} for {:?}",
+        char::from(tag)
+    );
+    let mut body = vec![0u8; len as usize - 4];
+    s.read_exact(&mut body).await?;
+    Ok((tag, body))
+}
+
+/// Reads messages until sluice closes the connection (EOF or reset); fails after `limit`.
+async fn read_until_closed(s: &mut TcpStream, limit: Duration) -> Vec<(u8, Vec<u8>)> {
+    let mut got = Vec::new();
+    timeout(limit, async {
+        while let Ok(m) = read_msg(s).await {
+            got.push(m);
+        }
+    })
+    .await
+    .unwrap_or_else(|_| panic!("connection still open after {limit:?}; got {got:?}"));
+    got
+}
+
+/// The SQLSTATE (`C` field) of an ErrorResponse body.
+fn sqlstate(body: &[u8]) -> String {
+    let mut fields = body.split(|&b| b == 0);
+    while let Some(f) = fields.next().filter(|f| !f.is_empty()) {
+        if f[0] == b'C' {
+            return String::from_utf8_lossy(&f[1..]).into_owned();
+        }
+    }
+    String::new()
+}
+
+/// Asserts the messages are exactly one ErrorResponse with `code`.
+fn assert_single_error(msgs: &[(u8, Vec<u8>)], code: &str) {
+    assert_eq!(msgs.len(), 1, "expected one ErrorResponse, got {msgs:?}");
+    assert_eq!(msgs[0].0, b'E', "{msgs:?}");
+    assert_eq!(
+        sqlstate(&msgs[0].1),
+        code,
+        "{:?}",
+        String::from_utf8_lossy(&msgs[0].1)
+    );
+}
+
+/// Logs in as alice on a raw socket, SCRAM done by hand; returns the socket, ready for a query,
+/// and the BackendKeyData (pid, secret) sluice issued.
+async fn raw_login(addr: SocketAddr) -> (TcpStream, (i32, i32)) {
+    let mut s = TcpStream::connect(addr).await.unwrap();
+    let mut buf = BytesMut::new();
+    frontend::startup_message([("user", USER), ("database", "app")], &mut buf).unwrap();
+    s.write_all(&buf).await.unwrap();
+    let mut scram = ScramSha256::new(PASSWORD.as_bytes(), ChannelBinding::unsupported());
+    let mut key = None;
+    loop {
+        let (tag, body) = read_msg(&mut s).await.unwrap();
+        buf.clear();
+        match tag {
+            b'R' => match u32::from_be_bytes(body[..4].try_into().unwrap()) {
+                0 => {}
+                10 => {
+                    assert!(body.windows(13).any(|w| w == b"SCRAM-SHA-256"));
+                    frontend::sasl_initial_response("SCRAM-SHA-256", scram.message(), &mut buf)
+                        .unwrap();
+                }
+                11 => {
+                    scram.update(&body[4..]).unwrap();
+                    frontend::sasl_response(scram.message(), &mut buf).unwrap();
+                }
+                12 => scram.finish(&body[4..]).unwrap(),
+                other => panic!("unexpected authentication request {other}"),
+            },
+            b'K' => {
+                let n = |i: usize| i32::from_be_bytes(body[i..i + 4].try_into().unwrap());
+                key = Some((n(0), n(4)));
+            }
+            b'Z' => return (s, key.expect("BackendKeyData before ReadyForQuery")),
+            b'E' => panic!("login failed: {}", String::from_utf8_lossy(&body)),
+            _ => {}
+        }
+        if !buf.is_empty() {
+            s.write_all(&buf).await.unwrap();
+        }
+    }
+}
+
+/// Sends a simple Query on a raw session.
+async fn send_query(s: &mut TcpStream, sql: &str) {
+    let mut buf = BytesMut::new();
+    frontend::query(sql, &mut buf).unwrap();
+    s.write_all(&buf).await.unwrap();
+}
+
+/// Reads a raw session's messages up to and including ReadyForQuery.
+async fn read_until_ready(s: &mut TcpStream) -> Vec<(u8, Vec<u8>)> {
+    let mut msgs: Vec<(u8, Vec<u8>)> = Vec::new();
+    while msgs.last().is_none_or(|(tag, _)| *tag != b'Z') {
+        msgs.push(read_msg(s).await.unwrap());
+    }
+    msgs
+}
+
+/// Runs `psql -At -c 'select 1'` with `conn`; its stdout when it succeeded, else its stderr.
+fn psql_select_1(conn: &str) -> Result<String, String> {
+    let out = psql(conn, &["-At", "-c", "select 1"]);
+    let text = |b: &[u8]| String::from_utf8_lossy(b).trim().to_string();
+    match out.status.success() {
+        true => Ok(text(&out.stdout)),
+        false => Err(text(&out.stderr)),
+    }
+}
+
+/// Sends a CancelRequest for (pid, secret) to `addr`; waits until sluice closes the connection.
+async fn send_cancel(addr: SocketAddr, pid: i32, secret: i32) {
+    let mut s = TcpStream::connect(addr).await.unwrap();
+    let mut buf = BytesMut::new();
+    frontend::cancel_request(pid, secret, &mut buf);
+    s.write_all(&buf).await.unwrap();
+    let msgs = read_until_closed(&mut s, Duration::from_secs(10)).await;
+    assert!(msgs.is_empty(), "a cancel gets no answer: {msgs:?}");
+}
+
+/// A normal tokio-postgres login and query through `proxy` works.
+async fn assert_serves(proxy: &Proxy) {
+    let client = proxy.connect().await;
+    let n: i32 = client.query_one("SELECT 41 + 1", &[]).await.unwrap().get(0);
+    assert_eq!(n, 42);
+}
+
+/// The SQLSTATE and message of a failed tokio-postgres connection.
+fn db_error(e: &tokio_postgres::Error) -> (SqlState, String) {
+    let db = e
+        .as_db_error()
+        .unwrap_or_else(|| panic!("not a server error: {e:?}"));
+    (db.code().clone(), db.message().to_string())
+}
+
+/// Panics raised outside the test code (that is, in sluice's tasks), recorded from first use.
+fn foreign_panics() -> &'static Mutex<Vec<String>> {
+    static PANICS: OnceLock<Mutex<Vec<String>>> = OnceLock::new();
+    PANICS.get_or_init(|| {
+        let default = std::panic::take_hook();
+        std::panic::set_hook(Box::new(move |info| {
+            let loc = info
+                .location()
+                .map(|l| l.file().to_string())
+                .unwrap_or_default();
+            if !loc.starts_with("tests/") {
+                if let Some(p) = PANICS.get() {
+                    p.lock()
+                        .unwrap_or_else(|e| e.into_inner())
+                        .push(format!("{info}"));
+                }
+            }
+            default(info)
+        }));
+        Mutex::new(Vec::new())
+    })
+}
+
+fn random_u32() -> u32 {
+    std::collections::hash_map::RandomState::new()
+        .build_hasher()
+        .finish() as u32
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn wrong_password_is_28p01_and_the_proxy_keeps_serving() {
+    let proxy = Proxy::start(pg_scram(), ProxyOpts::default()).await;
+    let err = proxy
+        .try_connect(USER, "not-the-password")
+        .await
+        .unwrap_err();
+    let (code, msg) = db_error(&err);
+    assert_eq!(code, SqlState::INVALID_PASSWORD, "{msg}");
+    assert_eq!(
+        msg,
+        format!("password authentication failed for user \"{USER}\"")
+    );
+    assert_serves(&proxy).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unknown_user_looks_exactly_like_a_wrong_password() {
+    let proxy = Proxy::start(pg_scram(), ProxyOpts::default()).await;
+    let err = proxy.try_connect("mallory", "whatever").await.unwrap_err();
+    let (code, msg) = db_error(&err);
+    assert_eq!(code, SqlState::INVALID_PASSWORD, "{msg}");
+    assert_eq!(msg, "password authentication failed for user \"mallory\"");
+    assert_serves(&proxy).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn upstream_down_then_back() {
+    let mut server = tokio::task::block_in_place(|| PgServer::start(PgOptions::default()))
+        .unwrap_or_else(|e| panic!("cannot start a throwaway PostgreSQL: {e:#}"));
+    let proxy = Proxy::start(&server, ProxyOpts::default()).await;
+    let a = proxy.connect().await;
+    a.simple_query("SELECT 1").await.unwrap();
+
+    tokio::task::block_in_place(|| server.stop()).unwrap();
+    let err = proxy.try_connect(USER, PASSWORD).await.unwrap_err();
+    let (code, msg) = db_error(&err);
+    assert_eq!(code, SqlState::CONNECTION_FAILURE, "{msg}");
+    assert!(
+        msg.contains("\"pg\""),
+        "the message names the target: {msg}"
+    );
+    let next = timeout(Duration::from_secs(10), a.simple_query("SELECT 1"))
+        .await
+        .expect("a query on a session whose database died must not hang");
+    assert!(next.is_err(), "a session whose database died cannot answer");
+
+    // Other targets do not care.
+    let other = Proxy::start(pg_scram(), ProxyOpts::default()).await;
+    assert_serves(&other).await;
+
+    tokio::task::block_in_place(|| server.restart()).unwrap();
+    assert_serves(&proxy).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn malformed_startup_packets_are_refused() {
+    let proxy = Proxy::start(pg_scram(), ProxyOpts::default()).await;
+
+    // A length below the minimum: closed without a session.
+    let mut s = TcpStream::connect(proxy.addr).await.unwrap();
+    s.write_all(&[0, 0, 0, 3]).await.unwrap();
+    let msgs = read_until_closed(&mut s, Duration::from_secs(5)).await;
+    assert!(msgs.iter().all(|(tag, _)| *tag == b'E'), "{msgs:?}");
+
+    // Protocol 9.9: told why, then closed.
+    let mut s = TcpStream::connect(proxy.addr).await.unwrap();
+    let mut packet = 8u32.to_be_bytes().to_vec();
+    packet.extend_from_slice(&((9u32 << 16) | 9).to_be_bytes());
+    s.write_all(&packet).await.unwrap();
+    let msgs = read_until_closed(&mut s, Duration::from_secs(5)).await;
+    assert_single_error(&msgs, "0A000");
+
+    assert_serves(&proxy).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn truncated_huge_and_unknown_messages_end_only_that_session() {
+    let panics = foreign_panics();
+    let proxy = Proxy::start(pg_scram(), ProxyOpts::default()).await;
+    let bystander = proxy.connect().await;
+
+    // (a) A Query claiming 100 bytes, 10 sent, then EOF.
+    let (mut s, _) = raw_login(proxy.addr).await;
+    let mut msg = vec![b'Q'];
+    msg.extend_from_slice(&100u32.to_be_bytes());
+    msg.extend_from_slice(b"SELECT 1;\0");
+    s.write_all(&msg).await.unwrap();
+    s.shutdown().await.unwrap();
+    let msgs = read_until_closed(&mut s, Duration::from_secs(5)).await;
+    assert!(msgs.iter().all(|(tag, _)| *tag == b'E'), "{msgs:?}");
+    assert_serves(&proxy).await;
+
+    // (b) A claimed 1 GiB message is refused at once, without waiting for it.
+    let (mut s, _) = raw_login(proxy.addr).await;
+    s.write_all(&[b'Q', 0x40, 0, 0, 0]).await.unwrap();
+    let msgs = read_until_closed(&mut s, Duration::from_secs(2)).await;
+    assert_single_error(&msgs, "08P01");
+    assert_serves(&proxy).await;
+
+    // (c) An unknown message type.
+    let (mut s, _) = raw_login(proxy.addr).await;
+    s.write_all(&[b'!', 0, 0, 0, 4]).await.unwrap();
+    let msgs = read_until_closed(&mut s, Duration::from_secs(5)).await;
+    assert_single_error(&msgs, "08P01");
+    assert_serves(&proxy).await;
+
+    let n: i32 = bystander.query_one("SELECT 7", &[]).await.unwrap().get(0);
+    assert_eq!(n, 7, "the other session was not disturbed");
+    let panics = panics.lock().unwrap().clone();
+    assert!(panics.is_empty(), "sluice panicked: {panics:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn plaintext_is_refused_when_tls_is_required() {
+    let proxy = Proxy::start(
+        pg_scram(),
+        ProxyOpts {
+            client_tls: Some(true),
+            ..ProxyOpts::default()
+        },
+    )
+    .await;
+    let err = proxy.try_connect(USER, PASSWORD).await.unwrap_err();
+    let (code, msg) = db_error(&err);
+    assert_eq!(code, SqlState::INVALID_AUTHORIZATION_SPECIFICATION, "{msg}");
+    assert!(msg.contains("TLS"), "{msg}");
+    let n: i32 = proxy
+        .connect_tls()
+        .await
+        .query_one("SELECT 3", &[])
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(n, 3);
+
+    let stderr = psql_select_1(&proxy.conn_str(USER, PASSWORD, "sslmode=disable"))
+        .expect_err("psql without TLS got in");
+    assert!(stderr.contains("TLS"), "{stderr}");
+    let tls = proxy.conn_str(USER, PASSWORD, "sslmode=require");
+    assert_eq!(psql_select_1(&tls).as_deref(), Ok("1"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_forged_cancel_key_cancels_nothing() {
+    let proxy = Proxy::start(pg_scram(), ProxyOpts::default()).await;
+    let (mut s, (pid, secret)) = raw_login(proxy.addr).await;
+
+    let started = Instant::now();
+    send_query(&mut s, "SELECT pg_sleep(2)").await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    send_cancel(proxy.addr, pid, secret ^ 0x5a5a_5a5a).await;
+    send_cancel(proxy.addr, random_u32() as i32, random_u32() as i32).await;
+    let msgs = read_until_ready(&mut s).await;
+    assert!(
+        msgs.iter().all(|(tag, _)| *tag != b'E'),
+        "the statement was disturbed: {msgs:?}"
+    );
+    assert!(
+        started.elapsed() >= Duration::from_millis(1900),
+        "{:?}",
+        started.elapsed()
+    );
+
+    // The control: the real key does cancel, so the forged ones were well-formed requests.
+    send_query(&mut s, "SELECT pg_sleep(20)").await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    send_cancel(proxy.addr, pid, secret).await;
+    let msgs = timeout(Duration::from_secs(5), read_until_ready(&mut s))
+        .await
+        .expect("the real key cancels");
+    let err = msgs.iter().find(|(tag, _)| *tag == b'E').expect("an error");
+    assert_eq!(sqlstate(&err.1), "57014");
+    send_query(&mut s, "SELECT 1").await;
+    assert_eq!(
+        read_until_ready(&mut s).await[0].0,
+        b'T',
+        "the session lives on"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn max_connections_is_enforced_and_freed() {
+    let proxy = Proxy::start(
+        pg_scram(),
+        ProxyOpts {
+            max_connections: 2,
+            ..ProxyOpts::default()
+        },
+    )
+    .await;
+    let first = proxy.connect().await;
+    let second = proxy.connect().await;
+    let err = proxy.try_connect(USER, PASSWORD).await.unwrap_err();
+    let (code, msg) = db_error(&err);
+    assert_eq!(code, SqlState::TOO_MANY_CONNECTIONS, "{msg}");
+
+    drop(first);
+    let deadline = Instant::now() + Duration::from_secs(2);
+    let third = loop {
+        match proxy.try_connect(USER, PASSWORD).await {
+            Ok(c) => break c,
+            Err(e) if Instant::now() < deadline => {
+                assert_eq!(db_error(&e).0, SqlState::TOO_MANY_CONNECTIONS);
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+            Err(e) => panic!("the slot was not freed within 2 s: {e}"),
+        }
+    };
+    for c in [&second, &third] {
+        c.simple_query("SELECT 1").await.unwrap();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn graceful_shutdown_finishes_running_statements_and_closes_idle_ones() {
+    let mut proxy = Proxy::start(
+        pg_scram(),
+        ProxyOpts {
+            shutdown_grace: "5s",
+            ..ProxyOpts::default()
+        },
+    )
+    .await;
+    let idle = proxy.connect().await;
+    let busy = proxy.connect().await;
+    let running = tokio::spawn(async move {
+        busy.query_one("SELECT pg_sleep(1)::text || 'slept'", &[])
+            .await
+            .map(|r| r.get::<_, String>(0))
+    });
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let began = Instant::now();
+    let left = proxy.shutdown().await;
+    assert_eq!(left, 0, "sessions left after shutdown");
+    assert!(
+        began.elapsed() < Duration::from_secs(3),
+        "shutdown took {:?}",
+        began.elapsed()
+    );
+    assert_eq!(running.await.unwrap().unwrap(), "slept");
+    let err = idle.simple_query("SELECT 1").await.unwrap_err();
+    assert!(err.is_closed() || err.code().is_some(), "{err:?}");
+    assert!(
+        TcpStream::connect(proxy.addr).await.is_err(),
+        "the listener is closed"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_database_restriction_is_enforced() {
+    let proxy = Proxy::start(
+        pg_scram(),
+        ProxyOpts {
+            database: Some("app".into()),
+            ..ProxyOpts::default()
+        },
+    )
+    .await;
+    let mut config = tokio_postgres::Config::new();
+    config
+        .host("127.0.0.1")
+        .port(proxy.port())
+        .user(USER)
+        .password(PASSWORD);
+    let err = config
+        .clone()
+        .dbname("postgres")
+        .connect(NoTls)
+        .await
+        .err()
+        .expect("dbname=postgres refused");
+    let (code, msg) = db_error(&err);
+    assert_eq!(code, SqlState::INVALID_CATALOG_NAME, "{msg}");
+    let (client, conn) = config.dbname("app").connect(NoTls).await.unwrap();
+    tokio::spawn(conn);
+    let db: String = client
+        .query_one("SELECT current_database()::text", &[])
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(db, "app");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn upstream_tls_policy_failures_are_08006() {
+    let untrusted = Proxy::start(
+        pg(PgAuth::Scram, true),
+        ProxyOpts {
+            upstream_tls: "verify-full",
+            upstream_ca_matches: false,
+            ..ProxyOpts::default()
+        },
+    )
+    .await;
+    let err = untrusted.try_connect(USER, PASSWORD).await.unwrap_err();
+    let (code, msg) = db_error(&err);
+    assert_eq!(code, SqlState::CONNECTION_FAILURE, "{msg}");
+    assert!(msg.contains("\"pg\""), "{msg}");
+
+    let no_tls = Proxy::start(
+        pg_scram(),
+        ProxyOpts {
+            upstream_tls: "require",
+            ..ProxyOpts::default()
+        },
+    )
+    .await;
+    let err = no_tls.try_connect(USER, PASSWORD).await.unwrap_err();
+    let (code, msg) = db_error(&err);
+    assert_eq!(code, SqlState::CONNECTION_FAILURE, "{msg}");
+    assert!(msg.contains("TLS"), "{msg}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn channel_binding_needs_tls() {
+    let proxy = Proxy::start(
+        pg_scram(),
+        ProxyOpts {
+            client_tls: Some(false),
+            ..ProxyOpts::default()
+        },
+    )
+    .await;
+    let bound = proxy.conn_str(USER, PASSWORD, "sslmode=require channel_binding=require");
+    assert_eq!(psql_select_1(&bound).as_deref(), Ok("1"));
+    let plain = proxy.conn_str(USER, PASSWORD, "sslmode=disable channel_binding=require");
+    let stderr = psql_select_1(&plain).expect_err("channel binding without TLS cannot succeed");
+    assert!(stderr.contains("channel binding"), "{stderr}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shutdown_closes_the_listener_before_returning() {
+    // With no sessions, shutdown() returns at once; the port must be closed by then. Repeated,
+    // because a listener that lingers does so only for a moment.
+    for round in 0..20 {
+        let mut proxy = Proxy::start(pg_scram(), ProxyOpts::default()).await;
+        assert_eq!(proxy.shutdown().await, 0);
+        assert!(
+            TcpStream::connect(proxy.addr).await.is_err(),
+            "round {round}: a connection was accepted after shutdown() returned"
+        );
+    }
+}
