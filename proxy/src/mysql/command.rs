@@ -8,7 +8,7 @@ pub mod com {
     pub const QUERY: u8 = 0x03;
     pub const FIELD_LIST: u8 = 0x04;
     pub const REFRESH: u8 = 0x07;
-    pub const STATISTICS: u8 = 0x08;
+    pub const STATISTICS: u8 = 0x09;
     pub const PROCESS_INFO: u8 = 0x0A;
     pub const PROCESS_KILL: u8 = 0x0C;
     pub const DEBUG: u8 = 0x0D;
@@ -210,5 +210,11 @@ mod tests {
         assert_eq!(response_kind(com::QUERY), Some(ResponseKind::TextResults));
         assert_eq!(response_kind(com::STMT_CLOSE), Some(ResponseKind::Nothing));
         assert_eq!(response_kind(0x12), None, "binlog dump is never relayed");
+        assert_eq!(response_kind(0x08), None, "COM_SHUTDOWN is never relayed");
+        assert_eq!(
+            response_kind(0x09),
+            Some(ResponseKind::Single),
+            "COM_STATISTICS"
+        );
     }
 }
