@@ -163,25 +163,29 @@ fn upstream_target(config: &Config, t: &TargetConfig) -> Result<UpstreamTarget, 
     })
 }
 
-/// `sluice check --live`: logs in to every `postgres` upstream with the target's credentials.
+/// `sluice check --live`: logs in to every upstream with the target's credentials.
 /// Returns one line a target; `Err` when any failed.
 pub async fn check_upstreams(config: &Config) -> Result<Vec<String>, Vec<String>> {
     tls::install_provider();
     let mut lines = Vec::new();
     let mut failed = false;
-    for t in config
-        .targets
-        .iter()
-        .filter(|t| t.protocol == Protocol::Postgres)
-    {
-        let result = match upstream_target(config, t) {
-            Ok(u) => {
+    for t in &config.targets {
+        let result = match (upstream_target(config, t), t.protocol) {
+            (Ok(u), Protocol::Postgres) => {
                 let database = t.database.clone().unwrap_or_else(|| t.user.clone());
                 pg::upstream::connect(&u, &[], &database)
                     .await
+                    .map(drop)
                     .map_err(|e| e.to_string())
             }
-            Err(e) => Err(e),
+            (Ok(u), Protocol::Mysql) => {
+                let client = mysql::client::ClientResponse::for_check();
+                mysql::upstream::connect(&u, &client, t.database.as_deref(), false)
+                    .await
+                    .map(drop)
+                    .map_err(|e| e.to_string())
+            }
+            (Err(e), _) => Err(e),
         };
         match result {
             Ok(_) => lines.push(format!(

@@ -220,3 +220,45 @@ fn demo_gives_a_working_psql_session_and_cleans_up_on_ctrl_c() {
     let data_dir = data_dir.expect("the demo names its data directory");
     assert!(!Path::new(&data_dir).exists(), "{data_dir} was not removed");
 }
+
+#[test]
+fn check_live_logs_in_to_every_upstream_and_names_the_one_that_fails() {
+    use sluice::launcher::{MariaDbOptions, MariaDbServer, PgOptions, PgServer};
+    let pg = PgServer::start(PgOptions::default()).unwrap();
+    let maria = MariaDbServer::start(MariaDbOptions::default()).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("pg.pw"), &pg.opts.password).unwrap();
+    std::fs::write(dir.path().join("my.pw"), &maria.opts.password).unwrap();
+    let target = |name: &str, proto: &str, upstream: &str, user: &str, pw: &str| {
+        format!(
+            "[[targets]]\nname = \"{name}\"\nprotocol = \"{proto}\"\nlisten = \"127.0.0.1:0\"\nupstream = \"{upstream}\"\nuser = \"{user}\"\npassword_file = \"{pw}\"\nupstream_tls = \"disable\"\nconnect_timeout = \"2s\"\n"
+        )
+    };
+    let good = target("pg", "postgres", &pg.addr(), &pg.opts.user, "pg.pw")
+        + &target("my", "mysql", &maria.addr(), &maria.opts.user, "my.pw");
+    let path = dir.path().join("sluice.toml");
+    std::fs::write(&path, &good).unwrap();
+    let out = Command::new(SLUICE)
+        .args(["check", "--live", "--config"])
+        .arg(&path)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{stdout}");
+    assert!(
+        stdout.contains("target \"pg\": logged in") && stdout.contains("target \"my\": logged in"),
+        "{stdout}"
+    );
+
+    // A wrong upstream password is a failure found: exit 1, the target named.
+    std::fs::write(dir.path().join("my.pw"), "not-the-password").unwrap();
+    let out = Command::new(SLUICE)
+        .args(["check", "--live", "--config"])
+        .arg(&path)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{stdout}");
+    assert!(stdout.contains("target \"my\": FAILED"), "{stdout}");
+    assert!(stdout.contains("target \"pg\": logged in"), "{stdout}");
+}

@@ -67,6 +67,22 @@ pub struct ClientResponse {
     pub attributes: Option<Vec<u8>>,
 }
 
+impl ClientResponse {
+    /// What `sluice check --live` logs in with: a plain protocol-4.1 client, utf8mb4.
+    pub fn for_check() -> ClientResponse {
+        ClientResponse {
+            capabilities: relayable_capabilities(),
+            max_packet: 16 << 20,
+            collation: 45,
+            user: String::new(),
+            auth: Vec::new(),
+            database: None,
+            plugin: None,
+            attributes: None,
+        }
+    }
+}
+
 /// A client that finished the handshake and authenticated.
 pub struct Authenticated {
     pub stream: BoxStream,
