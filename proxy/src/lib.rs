@@ -7,6 +7,7 @@
 //! - [`server`]: starts every target's listener and shuts down gracefully;
 //! - [`pg`]: the PostgreSQL protocol adapter (startup, TLS, SCRAM, upstream login, relay, cancel);
 //! - [`session`]: the protocol-neutral seams where policy, masking and audit plug in;
+//! - [`statement_gate`]: `[[rules]]` enforced through those seams, for both protocols;
 //! - [`auth`], [`tls`]: client authentication and TLS on both sides;
 //! - [`launcher`]: throwaway database servers for `sluice demo` and the end-to-end tests.
 
@@ -19,5 +20,6 @@ pub mod mysql;
 pub mod pg;
 pub mod server;
 pub mod session;
+pub mod statement_gate;
 pub mod tls;
 pub mod upstream;

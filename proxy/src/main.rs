@@ -142,6 +142,11 @@ async fn check(path: &Path, live: bool) -> ExitCode {
         config.targets.len(),
         config.users.len()
     );
+    if let Ok(rules) = config.rule_set() {
+        for warning in rules.warnings() {
+            println!("warning: [[rules]]: {warning}");
+        }
+    }
     let unenforced = config.unenforced_sections();
     if !unenforced.is_empty() {
         println!(

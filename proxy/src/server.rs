@@ -12,6 +12,7 @@ use crate::auth::UserDirectory;
 use crate::config::{split_host_port, Config, Protocol, TargetConfig, UpstreamTls};
 use crate::mysql::{self, sessions::SessionRegistry, MysqlShared, MysqlTarget};
 use crate::pg::{self, cancel::CancelRegistry, PgShared, PgTarget};
+use crate::statement_gate::StatementPolicy;
 use crate::tls::{self, ServerTls};
 use crate::upstream::UpstreamTarget;
 
@@ -36,13 +37,19 @@ pub async fn start(config: &Config) -> Result<RunningServer, String> {
         )?),
         None => None,
     };
+    let policy = match config.has_statement_policy() {
+        true => Some(StatementPolicy::new(config.rule_set()?)),
+        false => None,
+    };
     let pg_shared = Arc::new(PgShared {
+        policy: policy.clone(),
         users: Arc::clone(&users),
         tls: server_tls.clone(),
         cancels: Arc::new(CancelRegistry::default()),
         max_client_message: config.server.max_message_bytes,
     });
     let mysql_shared = Arc::new(MysqlShared {
+        policy,
         users,
         tls: server_tls,
         sessions: Arc::new(SessionRegistry::default()),

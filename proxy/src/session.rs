@@ -35,11 +35,21 @@ pub struct ColumnDesc {
 /// A decoded row: one entry per column, `None` for SQL NULL.
 pub type RowFields = Vec<Option<Vec<u8>>>;
 
+/// What happens to a statement that is about to run.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum StatementDecision {
+    /// Send it to the database.
+    Forward,
+    /// Never send it; the client gets a permission error with this message, and the session
+    /// behaves as if the database had refused it (transaction semantics included).
+    Refuse { message: String },
+}
+
 /// Observation and control points of one client session.
 pub trait SessionHooks: Send {
     /// A statement (simple query text, or the text of a statement being prepared) is about to be
     /// sent to the database.
-    fn on_statement(&mut self, sql: &str);
+    fn on_statement(&mut self, sql: &str) -> StatementDecision;
 
     /// A result's columns are about to stream. Return `true` to see (and possibly rewrite) each
     /// of its rows; `false` lets rows pass as raw bytes.
@@ -47,4 +57,7 @@ pub trait SessionHooks: Send {
 
     /// A row is about to be sent to the client; fields may be rewritten in place.
     fn on_row(&mut self, fields: &mut RowFields);
+
+    /// The session now acts for another user (MySQL COM_CHANGE_USER).
+    fn on_identity(&mut self, _user: &str, _groups: &[String]) {}
 }

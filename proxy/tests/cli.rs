@@ -98,18 +98,18 @@ fn check_accepts_the_spec_example_once_its_hashes_are_real() {
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(stdout.contains("ok (2 targets, 2 users)"), "{stdout}");
     assert!(
-        stdout.contains("[[rules]]"),
+        stdout.contains("[[masks]]"),
         "unenforced sections are listed: {stdout}"
     );
 }
 
 #[test]
-fn serve_refuses_rules_it_cannot_enforce_yet() {
+fn serve_refuses_masks_it_cannot_enforce_yet() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("sluice.toml");
     std::fs::write(
         &path,
-        "[[rules]]\nname = \"no-drop\"\nwhen = { statements = [\"drop\"] }\naction = \"block\"\n",
+        "[[masks]]\ncolumns = [\"*.*.ssn\"]\nfunction = \"null\"\n",
     )
     .unwrap();
     let out = Command::new(SLUICE)
@@ -118,7 +118,7 @@ fn serve_refuses_rules_it_cannot_enforce_yet() {
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(2));
-    assert!(String::from_utf8_lossy(&out.stderr).contains("[[rules]]"));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("[[masks]]"));
 }
 
 #[test]

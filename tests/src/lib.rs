@@ -127,6 +127,8 @@ pub struct ProxyOpts {
     /// MySQL: the plugin sluice's greeting proposes.
     pub mysql_plugin: Option<&'static str>,
     pub allow_local_infile: bool,
+    /// More TOML appended to the config (rules, `[policy]`).
+    pub extra_config: String,
 }
 
 impl Default for ProxyOpts {
@@ -141,6 +143,7 @@ impl Default for ProxyOpts {
             max_message_bytes: 256 << 20,
             mysql_plugin: None,
             allow_local_infile: false,
+            extra_config: String::new(),
         }
     }
 }
@@ -232,6 +235,8 @@ impl Proxy {
             };
             text += &format!("upstream_ca_file = {ca:?}\n");
         }
+        text += "\n";
+        text += &opts.extra_config;
         std::fs::write(dir.path().join("sluice.toml"), &text).map_err(|e| e.to_string())?;
         let config = Config::load(&dir.path().join("sluice.toml"))?;
         let server = sluice::server::start(&config).await?;

@@ -287,10 +287,27 @@ impl Config {
                 ));
             }
         }
+        self.rule_set()?;
         if self.server.max_message_bytes < 1024 {
             return Err("server.max_message_bytes must be at least 1024".into());
         }
         Ok(())
+    }
+
+    /// The compiled `[[rules]]` with `[policy] on_parse_error` (default: block, fail closed).
+    pub fn rule_set(&self) -> Result<policy::RuleSet, String> {
+        let on_parse_error = self
+            .policy
+            .as_ref()
+            .and_then(|p| p.on_parse_error)
+            .unwrap_or(RuleAction::Block);
+        policy::RuleSet::compile(&self.rules, on_parse_error).map_err(|e| format!("[[rules]]: {e}"))
+    }
+
+    /// Whether statements go through the rules at all: with no `[[rules]]` and no `[policy]`
+    /// section, sessions are pure relays.
+    pub fn has_statement_policy(&self) -> bool {
+        !self.rules.is_empty() || self.policy.is_some()
     }
 
     /// Sections present in the file that this build cannot enforce yet. `serve` refuses to run
@@ -311,12 +328,6 @@ impl Config {
         }
         if self.masking.is_some() {
             out.push("[masking]");
-        }
-        if !self.rules.is_empty() {
-            out.push("[[rules]]");
-        }
-        if self.policy.is_some() {
-            out.push("[policy]");
         }
         if self.approvals.is_some() {
             out.push("[approvals]");

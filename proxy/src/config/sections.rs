@@ -1,5 +1,6 @@
-//! Config sections that are parsed and checked strictly (so typos are caught), but that this build
-//! does not enforce yet: audit, JWT sign-in, masks, detectors, statement rules and approvals.
+//! Config sections other than server, users and targets. Statement rules are the policy crate's
+//! own types. The rest (audit, JWT sign-in, masks, detectors, approvals) is parsed and checked
+//! strictly (so typos are caught) but not enforced by this build yet.
 //! `sluice serve` refuses a file that uses them (fail closed: a DBA who writes a rule must never
 //! believe it is in force when it is not); `sluice check` accepts them.
 
@@ -81,38 +82,12 @@ pub struct MaskingConfig {
     pub on_unknown_column: Option<String>,
 }
 
-#[derive(Clone, Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct RuleConfig {
-    pub name: String,
-    pub when: RuleMatch,
-    pub action: RuleAction,
-    pub message: Option<String>,
-    pub mode: Option<String>,
-}
-
-#[derive(Clone, Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct RuleMatch {
-    pub statements: Option<Vec<String>>,
-    pub tables: Option<Vec<String>>,
-    pub groups: Option<Vec<String>>,
-    pub users: Option<Vec<String>>,
-    pub targets: Option<Vec<String>>,
-    pub without_where: Option<bool>,
-}
-
-#[derive(Clone, Copy, Debug, Deserialize, PartialEq, Eq)]
-#[serde(rename_all = "snake_case")]
-pub enum RuleAction {
-    Allow,
-    Block,
-    Review,
-}
+pub use policy::{RuleAction, RuleConfig, RuleMatch, RuleMode};
 
 #[derive(Clone, Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct PolicyConfig {
+    /// What happens to statements sqlparser cannot parse (default: block).
     pub on_parse_error: Option<RuleAction>,
 }
 

@@ -31,7 +31,12 @@ fn the_spec_example_parses() {
         PathBuf::from("/etc/sluice/certs/x.crt")
     );
     // Everything beyond the proxy itself is recognised but not yet enforced.
-    assert!(c.unenforced_sections().contains(&"[[rules]]"));
+    assert!(
+        !c.unenforced_sections().contains(&"[[rules]]"),
+        "rules are enforced"
+    );
+    assert!(c.unenforced_sections().contains(&"[[masks]]"));
+    assert_eq!(c.rule_set().unwrap().len(), 4);
 }
 
 #[test]
@@ -77,4 +82,11 @@ fn host_port_splitting() {
     assert_eq!(split_host_port("[::1]:5432"), Some(("::1", 5432)));
     assert_eq!(split_host_port("db"), None);
     assert_eq!(split_host_port(":5432"), None);
+}
+
+#[test]
+fn an_unknown_statement_kind_in_a_rule_is_refused() {
+    let text = "[[rules]]\nname = \"r\"\nwhen = { statements = [\"dorp\"] }\naction = \"block\"\n";
+    let err = Config::parse(text, PathBuf::new()).unwrap_err();
+    assert!(err.contains("dorp"), "{err}");
 }

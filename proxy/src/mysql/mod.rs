@@ -25,6 +25,8 @@ use tokio::sync::{watch, Semaphore};
 use tokio_util::task::TaskTracker;
 
 use crate::auth::UserDirectory;
+use crate::session::SessionHooks;
+use crate::statement_gate::{StatementGate, StatementPolicy};
 use crate::tls::ServerTls;
 use crate::upstream::UpstreamTarget;
 use client::{Greeting, HandshakeError};
@@ -34,6 +36,8 @@ use upstream::{ServerGreeting, UpstreamError};
 
 /// What every session of every MySQL listener shares.
 pub struct MysqlShared {
+    /// `[[rules]]`, when the config has any (otherwise sessions are pure relays).
+    pub policy: Option<Arc<StatementPolicy>>,
     pub users: Arc<UserDirectory>,
     pub tls: Option<ServerTls>,
     pub sessions: Arc<SessionRegistry>,
@@ -113,7 +117,17 @@ async fn handle_connection(
             .sessions
             .register(ctx.connection_id, &ctx.user, upstream.greeting.thread_id);
     let (id, user) = (ctx.connection_id, ctx.user.clone());
-    let end = relay::run(client, upstream.stream, ctx, None, shutdown).await;
+    let hooks = shared.policy.as_ref().map(|p| {
+        let gate = StatementGate::new(
+            Arc::clone(p),
+            policy::Dialect::MySql,
+            &ctx.user,
+            &ctx.groups,
+            &name,
+        );
+        Box::new(gate) as Box<dyn SessionHooks>
+    });
+    let end = relay::run(client, upstream.stream, ctx, hooks, shutdown).await;
     tracing::info!(target = %name, %peer, %user, id, end = ?end, "session ended");
 }
 
@@ -224,6 +238,7 @@ async fn establish(
         target: name.clone(),
         connection_id,
         user: authed.identity.user.clone(),
+        groups: authed.identity.groups.clone(),
         allow_local_infile: target.allow_local_infile,
         deprecate_eof: up
             .capabilities

@@ -18,7 +18,7 @@ use super::packet::{err_payload, ok_payload, write_packets, Packet, PacketCodec,
 use super::response::{column_def, ResponseTracker, Role};
 use super::sessions::SessionRegistry;
 use crate::auth::UserDirectory;
-use crate::session::{ColumnDesc, RowFields, SessionHooks};
+use crate::session::{ColumnDesc, RowFields, SessionHooks, StatementDecision};
 use crate::tls::BoxStream;
 
 const HIGH_WATER: usize = 256 * 1024;
@@ -32,6 +32,7 @@ pub struct RelayContext {
     pub target: String,
     pub connection_id: u32,
     pub user: String,
+    pub groups: Vec<String>,
     pub allow_local_infile: bool,
     pub deprecate_eof: bool,
     /// Largest command sluice assembles to inspect (COM_QUERY, COM_STMT_PREPARE).
@@ -293,8 +294,9 @@ impl Relay {
             }
             com::QUERY => {
                 let sql = String::from_utf8_lossy(&payload[1..]);
-                if let Some(h) = self.hooks.as_deref_mut() {
-                    h.on_statement(&sql);
+                if let Some(message) = self.refused(&sql) {
+                    self.local_err(1142, "42000", &message);
+                    return None;
                 }
                 match special(&sql) {
                     Some(Special::LoadDataLocal) if !self.ctx.allow_local_infile => {
@@ -334,8 +336,9 @@ impl Relay {
                 }
             }
             com::STMT_PREPARE => {
-                if let Some(h) = self.hooks.as_deref_mut() {
-                    h.on_statement(&String::from_utf8_lossy(&payload[1..]));
+                if let Some(message) = self.refused(&String::from_utf8_lossy(&payload[1..])) {
+                    self.local_err(1142, "42000", &message);
+                    return None;
                 }
                 self.forward(raw, ResponseKind::Prepare);
             }
@@ -350,6 +353,14 @@ impl Relay {
             },
         }
         None
+    }
+
+    /// The statement hook's verdict: `Some(message)` when the statement must not run.
+    fn refused(&mut self, sql: &str) -> Option<String> {
+        match self.hooks.as_deref_mut()?.on_statement(sql) {
+            StatementDecision::Forward => None,
+            StatementDecision::Refuse { message } => Some(message),
+        }
     }
 
     fn forward(&mut self, raw: BytesMut, kind: ResponseKind) {
@@ -518,6 +529,16 @@ impl Relay {
             }
         }
         self.ctx.sessions.rename(self.ctx.connection_id, &user);
+        let groups = self
+            .ctx
+            .users
+            .mysql(&user)
+            .map(|(_, e)| e.groups.clone())
+            .unwrap_or_default();
+        if let Some(h) = self.hooks.as_deref_mut() {
+            h.on_identity(&user, &groups);
+        }
+        self.ctx.groups = groups;
         tracing::info!(target = %self.ctx.target, from = %self.ctx.user, to = %user, "COM_CHANGE_USER");
         self.ctx.user = user;
         write_packets(&mut self.to_client, self.last_seq_to_client, &ok_payload(2));

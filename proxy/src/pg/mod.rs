@@ -24,7 +24,10 @@ use tokio::sync::{watch, OwnedSemaphorePermit, Semaphore};
 use tokio_util::task::TaskTracker;
 
 use crate::auth::scram::ChannelBinding;
+use crate::auth::Identity;
 use crate::auth::UserDirectory;
+use crate::session::SessionHooks;
+use crate::statement_gate::{StatementGate, StatementPolicy};
 use crate::tls::{BoxStream, ServerTls};
 use cancel::{CancelKey, CancelRegistry};
 use client::{send_fatal, Hello, Startup};
@@ -32,6 +35,8 @@ use upstream::{UpstreamError, UpstreamTarget};
 
 /// What every session of every PostgreSQL listener shares.
 pub struct PgShared {
+    /// `[[rules]]`, when the config has any (otherwise sessions are pure relays).
+    pub policy: Option<Arc<StatementPolicy>>,
     pub users: Arc<UserDirectory>,
     pub tls: Option<ServerTls>,
     pub cancels: Arc<CancelRegistry>,
@@ -84,7 +89,7 @@ const STARTUP_TIMEOUT: Duration = Duration::from_secs(60);
 struct Established {
     client: BoxStream,
     upstream: BoxStream,
-    user: String,
+    identity: Identity,
     /// Holds the session's `max_connections` slot and cancel key until it ends.
     _slot: OwnedSemaphorePermit,
     key: CancelKey,
@@ -114,7 +119,7 @@ async fn handle_connection(
     let Established {
         client,
         upstream,
-        user,
+        identity,
         key,
         _slot,
     } = established;
@@ -122,7 +127,18 @@ async fn handle_connection(
         target: name.clone(),
         max_client_message: shared.max_client_message,
     };
-    let end = relay::run(client, upstream, opts, None, shutdown).await;
+    let hooks = shared.policy.as_ref().map(|p| {
+        let gate = StatementGate::new(
+            Arc::clone(p),
+            policy::Dialect::Postgres,
+            &identity.user,
+            &identity.groups,
+            &name,
+        );
+        Box::new(gate) as Box<dyn SessionHooks>
+    });
+    let end = relay::run(client, upstream, opts, hooks, shutdown).await;
+    let user = identity.user;
     tracing::info!(target = %name, %peer, %user, pid = key.pid, end = ?end, "session ended");
 }
 
@@ -164,11 +180,11 @@ async fn establish(
         send_fatal(&mut startup.stream, code, &msg).await;
         return None;
     }
-    let (upstream, user, key) = login(&mut startup, peer, target, shared).await?;
+    let (upstream, identity, key) = login(&mut startup, peer, target, shared).await?;
     Some(Established {
         client: startup.stream,
         upstream,
-        user,
+        identity,
         _slot: slot,
         key,
     })
@@ -200,7 +216,7 @@ async fn login(
     peer: SocketAddr,
     target: &Arc<PgTarget>,
     shared: &PgShared,
-) -> Option<(BoxStream, String, CancelKey)> {
+) -> Option<(BoxStream, Identity, CancelKey)> {
     let name = &target.upstream.name;
     let user = startup.param("user").unwrap_or_default().to_string();
     let database = startup
@@ -267,7 +283,7 @@ async fn login(
         return None;
     }
     tracing::info!(target = %name, %peer, user = %identity.user, %database, tls = startup.tls, pid = key.pid, "session started");
-    Some((upstream.stream, identity.user, key))
+    Some((upstream.stream, identity, key))
 }
 
 /// What a client may learn about an upstream failure: where it failed, not with which secret.

@@ -16,7 +16,7 @@ use tokio_util::codec::FramedRead;
 
 use super::frame::{Frame, FrameCodec, Reader};
 use super::messages::{self, Severity};
-use crate::session::{ColumnDesc, ColumnOrigin, RowFields, SessionHooks};
+use crate::session::{ColumnDesc, ColumnOrigin, RowFields, SessionHooks, StatementDecision};
 use crate::tls::BoxStream;
 
 /// Stop reading from one side while this much is waiting to be written to the other.
@@ -81,6 +81,7 @@ pub async fn run(
     let mut draining = *shutdown.borrow();
     let mut inspect_rows = false;
     let mut upstream_said_fatal = false;
+    let mut refusals = Refusals::new();
 
     let end = loop {
         if draining && in_flight == 0 {
@@ -120,10 +121,14 @@ pub async fn run(
                         b'Q' | b'S' | b'F' => in_flight += 1,
                         _ => {}
                     }
-                    if let Some(h) = hooks.as_deref_mut() {
-                        statement_hook(h, &frame);
+                    let refused = hooks.as_deref_mut().and_then(|h| statement_hook(h, &frame));
+                    match refused {
+                        // The database itself is made to fail the statement at this very
+                        // position (see `Refusals`), so pipelines, discard-until-Sync and
+                        // transaction aborts behave exactly as PostgreSQL's own errors do.
+                        Some(message) => refusals.inject(&frame, message, &mut to_upstream),
+                        None => to_upstream.extend_from_slice(&frame.bytes),
                     }
-                    to_upstream.extend_from_slice(&frame.bytes);
                     if frame.tag == b'X' {
                         break SessionEnd::ClientClosed;
                     }
@@ -135,11 +140,16 @@ pub async fn run(
                 Some(Ok(frame)) => match (frame.tag, hooks.as_deref_mut()) {
                     (b'Z', _) => {
                         in_flight = in_flight.saturating_sub(1);
+                        if in_flight == 0 {
+                            refusals.clear();
+                        }
                         to_client.extend_from_slice(&frame.bytes);
                     }
                     (b'E', _) => {
                         upstream_said_fatal |= is_fatal(&frame);
-                        to_client.extend_from_slice(&frame.bytes);
+                        if !refusals.rewrite(&frame, &mut to_client) {
+                            to_client.extend_from_slice(&frame.bytes);
+                        }
                     }
                     (b'T', Some(h)) => {
                         inspect_rows = columns_hook(h, &frame);
@@ -221,15 +231,96 @@ fn is_fatal(frame: &Frame) -> bool {
     false
 }
 
-fn statement_hook(hooks: &mut dyn SessionHooks, frame: &Frame) {
+/// Query or Parse → the hook; `Some(message)` when the statement must not run.
+fn statement_hook(hooks: &mut dyn SessionHooks, frame: &Frame) -> Option<String> {
     let mut r = Reader(frame.body());
     let sql = match frame.tag {
         b'Q' => r.cstr(),
         b'P' => r.cstr().and_then(|_name| r.cstr()),
         _ => None,
-    };
-    if let Some(sql) = sql {
-        hooks.on_statement(sql);
+    }?;
+    match hooks.on_statement(sql) {
+        StatementDecision::Forward => None,
+        StatementDecision::Refuse { message } => Some(message),
+    }
+}
+
+/// Refused statements. Instead of the client's statement, the database gets one that fails at
+/// parse time with an error naming a per-session marker (`SELECT "sluice_blocked_<nonce>_<n>"`,
+/// SQLSTATE 42703); when that error comes back, sluice replaces it with its own 42501 and the
+/// rule's message. The error thus arrives exactly where the database would have put it, an open
+/// transaction is aborted by the database itself, and nothing of the statement ever ran.
+struct Refusals {
+    nonce: String,
+    next: u64,
+    pending: std::collections::HashMap<u64, String>,
+}
+
+impl Refusals {
+    fn new() -> Self {
+        let mut n = [0u8; 6];
+        crate::auth::scram::fill_random(&mut n);
+        Refusals {
+            nonce: n.iter().map(|b| format!("{b:02x}")).collect(),
+            next: 0,
+            pending: Default::default(),
+        }
+    }
+
+    fn marker(&self, n: u64) -> String {
+        format!("sluice_blocked_{}_{n}", self.nonce)
+    }
+
+    /// Queues the failing stand-in for a refused Query or Parse.
+    fn inject(&mut self, frame: &Frame, message: String, out: &mut BytesMut) {
+        let n = self.next;
+        self.next += 1;
+        let sql = format!("SELECT \"{}\"", self.marker(n));
+        self.pending.insert(n, message);
+        let start = out.len();
+        out.put_u8(frame.tag);
+        out.put_u32(0);
+        if frame.tag == b'P' {
+            let name = Reader(frame.body()).cstr().unwrap_or_default();
+            out.put_slice(name.as_bytes());
+            out.put_u8(0);
+            out.put_slice(sql.as_bytes());
+            out.put_u8(0);
+            out.put_i16(0);
+        } else {
+            out.put_slice(sql.as_bytes());
+            out.put_u8(0);
+        }
+        let len = (out.len() - start - 1) as u32;
+        out[start + 1..start + 5].copy_from_slice(&len.to_be_bytes());
+    }
+
+    /// Replaces the database's error for a stand-in with sluice's own; false for other errors.
+    fn rewrite(&mut self, frame: &Frame, out: &mut BytesMut) -> bool {
+        if self.pending.is_empty() {
+            return false;
+        }
+        let (_, message) = messages::parse_error_fields(frame.body());
+        let prefix = format!("sluice_blocked_{}_", self.nonce);
+        let Some(n) = message.split_once(&prefix).and_then(|(_, rest)| {
+            rest.split(|c: char| !c.is_ascii_digit())
+                .next()
+                .and_then(|d| d.parse::<u64>().ok())
+        }) else {
+            return false;
+        };
+        match self.pending.remove(&n) {
+            Some(text) => {
+                messages::error_response(out, Severity::Error, "42501", &text);
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Stand-ins the database skipped (after an earlier error) will never answer.
+    fn clear(&mut self) {
+        self.pending.clear();
     }
 }
 

@@ -1,0 +1,637 @@
+//! The parsed path: sqlparser's AST → [`StatementInfo`].
+//!
+//! Tables come from one AST walk (sqlparser's visitor) that records every relation read, every
+//! nested INSERT/UPDATE/DELETE/MERGE (data-modifying CTEs hide those inside SELECTs), and the
+//! CTE names in scope, so that a reference to a CTE is not mistaken for a table. DDL targets are
+//! added explicitly, because the visitor does not report all of them as relations.
+
+use std::collections::HashSet;
+use std::ops::ControlFlow;
+
+use sqlparser::ast::{
+    FromTable, ObjectName, Query, Statement, TableFactor, TableObject, TableWithJoins, Value,
+    ValueWithSpan, Visit, VisitMut, Visitor, VisitorMut,
+};
+use sqlparser::dialect::{MySqlDialect, PostgreSqlDialect};
+use sqlparser::parser::Parser;
+
+use crate::classify::{classify, ddl_targets, explain_runs, select_into_table};
+use crate::tautology::is_tautology;
+use crate::{Access, Dialect, StatementInfo, StatementKind, TableRef};
+
+/// How deep the parser may recurse. sqlparser's default (50) is kept: it is ample for real
+/// queries, and the AST walks, `Display` and `Drop` that follow all recurse along the same
+/// depth, so a small bound keeps every one of them safe on small thread stacks.
+pub(crate) const RECURSION_LIMIT: usize = 50;
+
+/// The most operators one expression may chain (`a + b + …`, `x AND y AND …`) before the text
+/// is left to the fallback. sqlparser builds such chains iteratively, but as a left-deep tree
+/// that `Clone`, `Display`, `Drop` and every visitor then walk recursively, one stack frame per
+/// operator; the recursion limit does not cover them. 1,000 leaves a wide margin on a 256 KiB
+/// stack in a debug build, and is far beyond what applications send.
+pub(crate) const MAX_OPERATOR_CHAIN: usize = 1_000;
+
+/// Parses `sql` into statements, or returns the parser's error message.
+pub(crate) fn parse_statements(dialect: Dialect, sql: &str) -> Result<Vec<Statement>, String> {
+    let chain = crate::lex::max_operator_chain(dialect, sql);
+    if chain > MAX_OPERATOR_CHAIN {
+        return Err(format!(
+            "statement too complex to analyze safely: {chain} chained operators (limit {MAX_OPERATOR_CHAIN})"
+        ));
+    }
+    let parse = |d: &dyn sqlparser::dialect::Dialect| {
+        Parser::new(d)
+            .with_recursion_limit(RECURSION_LIMIT)
+            .try_with_sql(sql)
+            .and_then(|mut p| p.parse_statements())
+            .map_err(|e| e.to_string())
+    };
+    match dialect {
+        Dialect::Postgres => parse(&PostgreSqlDialect {}),
+        Dialect::MySql => parse(&MySqlDialect {}),
+    }
+}
+
+/// Describes one parsed statement. The statement is consumed: its literals are redacted in
+/// place for the fingerprint (cloning a deep AST would cost stack for nothing).
+pub(crate) fn describe(dialect: Dialect, statement: &mut Statement) -> StatementInfo {
+    let mut info = describe_inner(dialect, statement);
+    let (fingerprint, placeholders) = fingerprint(statement);
+    info.fingerprint = fingerprint;
+    info.placeholders = placeholders;
+    info
+}
+
+fn describe_inner(dialect: Dialect, statement: &Statement) -> StatementInfo {
+    let mut walk = Walk {
+        dialect: Some(dialect),
+        ..Walk::default()
+    };
+    // The visitor never breaks, so the ControlFlow result carries nothing.
+    let _ = statement.visit(&mut walk);
+
+    walk.apply_fixups();
+    let (mut kind, mut has_where) = (classify(dialect, statement), None);
+    let mut writes: Vec<ObjectName> = Vec::new();
+    match statement {
+        // EXPLAIN ANALYZE runs the statement, so it is what it explains.
+        Statement::Explain {
+            statement: inner, ..
+        } if explain_runs(statement) => return describe_inner(dialect, inner),
+        Statement::Explain { .. } => {
+            // Plain EXPLAIN only plans: whatever the inner statement would write, it reads.
+            return finish(kind, None, walk.reads_with(&[]), Vec::new());
+        }
+        // PREPARE is where a later EXECUTE's statement can be seen, so it is judged as that.
+        Statement::Prepare {
+            statement: inner, ..
+        } => return describe_inner(dialect, inner),
+        _ => {}
+    }
+    if !walk.dml.is_empty()
+        && matches!(
+            kind,
+            StatementKind::Select
+                | StatementKind::Insert
+                | StatementKind::Update
+                | StatementKind::Delete
+                | StatementKind::Merge
+        )
+    {
+        // The most destructive DML in the statement decides its kind: `WITH d AS (DELETE …)
+        // SELECT …` deletes, whatever the outer statement looks like.
+        let worst = walk
+            .dml
+            .iter()
+            .map(|d| d.kind)
+            .max_by_key(|k| dml_severity(*k));
+        if let Some(worst) = worst {
+            kind = worst;
+        }
+        if matches!(kind, StatementKind::Update | StatementKind::Delete) {
+            let bounded = walk
+                .dml
+                .iter()
+                .filter(|d| matches!(d.kind, StatementKind::Update | StatementKind::Delete))
+                .all(|d| d.bounded);
+            has_where = Some(bounded);
+        }
+        for d in &walk.dml {
+            writes.extend(d.targets.iter().cloned());
+        }
+    }
+    writes.extend(ddl_targets(statement));
+    if let Statement::Query(query) = statement {
+        if let Some(into) = select_into_table(dialect, query) {
+            writes.push(into);
+        }
+    }
+    let mut extra_reads = Vec::new();
+    if let Statement::Copy {
+        source: sqlparser::ast::CopySource::Table { table_name, .. },
+        to,
+        ..
+    } = statement
+    {
+        if *to {
+            extra_reads.push(table_name.clone());
+        } else {
+            writes.push(table_name.clone());
+        }
+    }
+    let mut reads = walk.reads_with(&writes);
+    reads.extend(extra_reads);
+    finish(kind, has_where, reads, writes)
+}
+
+fn finish(
+    kind: StatementKind,
+    has_where: Option<bool>,
+    reads: Vec<ObjectName>,
+    writes: Vec<ObjectName>,
+) -> StatementInfo {
+    let mut tables: Vec<TableRef> = Vec::new();
+    let mut seen: HashSet<(Option<String>, String)> = HashSet::new();
+    // Writes first, so that a table both read and written is listed once, as written.
+    for (name, access) in writes
+        .iter()
+        .map(|n| (n, Access::Write))
+        .chain(reads.iter().map(|n| (n, Access::Read)))
+    {
+        if let Some((schema, table)) = split_name(name) {
+            if seen.insert((schema.clone(), table.clone())) {
+                tables.push(TableRef {
+                    schema,
+                    name: table,
+                    access,
+                });
+            }
+        }
+    }
+    StatementInfo {
+        kind,
+        tables,
+        has_where,
+        placeholders: 0,
+        fingerprint: String::new(),
+        parsed: true,
+        opaque_code: false,
+    }
+}
+
+fn dml_severity(kind: StatementKind) -> u8 {
+    match kind {
+        StatementKind::Delete => 4,
+        StatementKind::Update => 3,
+        StatementKind::Merge => 2,
+        StatementKind::Insert => 1,
+        _ => 0,
+    }
+}
+
+/// `(schema, table)` of an object name, normalized: unquoted parts lowercased.
+fn split_name(name: &ObjectName) -> Option<(Option<String>, String)> {
+    let parts: Vec<String> = name
+        .0
+        .iter()
+        .filter_map(|p| p.as_ident())
+        .map(normalize_ident)
+        .collect();
+    let (table, rest) = parts.split_last()?;
+    Some((rest.last().cloned(), table.clone()))
+}
+
+pub(crate) fn normalize_ident(ident: &sqlparser::ast::Ident) -> String {
+    match ident.quote_style {
+        Some(_) => ident.value.clone(),
+        None => ident.value.to_lowercase(),
+    }
+}
+
+/// One INSERT/UPDATE/DELETE/MERGE found anywhere in a statement.
+struct Dml {
+    kind: StatementKind,
+    targets: Vec<ObjectName>,
+    /// For UPDATE/DELETE: a WHERE that is not a tautology.
+    bounded: bool,
+}
+
+/// The CTEs of one `WITH`, and which of their bodies the walk is inside.
+struct CteScope {
+    names: Vec<String>,
+    recursive: bool,
+    bodies: Vec<*const Query>,
+    /// Index of the CTE whose body is being walked, if any: a non-recursive CTE sees only the
+    /// CTEs before it, so `WITH t AS (SELECT * FROM t)` reads the real table `t`.
+    inside: Option<usize>,
+}
+
+#[derive(Default)]
+struct Walk {
+    dialect: Option<Dialect>,
+    /// Names sqlparser got wrong, with the right ones (see [`misparsed_modifier`]).
+    fixups: Vec<(ObjectName, ObjectName)>,
+    reads: Vec<ObjectName>,
+    dml: Vec<Dml>,
+    scopes: Vec<CteScope>,
+    /// Queries that opened a scope, so that the matching post-visit closes it.
+    scope_owners: Vec<*const Query>,
+}
+
+impl Walk {
+    fn apply_fixups(&mut self) {
+        for (wrong, right) in std::mem::take(&mut self.fixups) {
+            let names = self
+                .reads
+                .iter_mut()
+                .chain(self.dml.iter_mut().flat_map(|d| d.targets.iter_mut()));
+            for name in names {
+                if *name == wrong {
+                    *name = right.clone();
+                }
+            }
+        }
+    }
+
+    fn is_cte_reference(&self, name: &ObjectName) -> bool {
+        let [part] = name.0.as_slice() else {
+            return false;
+        };
+        let Some(ident) = part.as_ident() else {
+            return false;
+        };
+        let name = normalize_ident(ident);
+        self.scopes.iter().any(|scope| {
+            let visible = match (scope.recursive, scope.inside) {
+                (false, Some(i)) => &scope.names[..i],
+                _ => &scope.names[..],
+            };
+            visible.contains(&name)
+        })
+    }
+
+    /// Reads that are not also written (those are reported once, as writes).
+    fn reads_with(&self, writes: &[ObjectName]) -> Vec<ObjectName> {
+        let written: HashSet<_> = writes.iter().filter_map(split_name).collect();
+        self.reads
+            .iter()
+            .filter(|r| split_name(r).is_none_or(|n| !written.contains(&n)))
+            .cloned()
+            .collect()
+    }
+}
+
+impl Visitor for Walk {
+    type Break = ();
+
+    fn pre_visit_query(&mut self, query: &Query) -> ControlFlow<()> {
+        let ptr: *const Query = query;
+        for scope in &mut self.scopes {
+            if let Some(i) = scope.bodies.iter().position(|b| *b == ptr) {
+                scope.inside = Some(i);
+            }
+        }
+        if let Some(with) = &query.with {
+            self.scopes.push(CteScope {
+                names: with
+                    .cte_tables
+                    .iter()
+                    .map(|c| normalize_ident(&c.alias.name))
+                    .collect(),
+                recursive: with.recursive,
+                bodies: with
+                    .cte_tables
+                    .iter()
+                    .map(|c| &*c.query as *const Query)
+                    .collect(),
+                inside: None,
+            });
+            self.scope_owners.push(ptr);
+        }
+        ControlFlow::Continue(())
+    }
+
+    fn post_visit_query(&mut self, query: &Query) -> ControlFlow<()> {
+        let ptr: *const Query = query;
+        if self.scope_owners.last() == Some(&ptr) {
+            self.scope_owners.pop();
+            self.scopes.pop();
+        }
+        for scope in &mut self.scopes {
+            if scope.inside.is_some_and(|i| scope.bodies[i] == ptr) {
+                scope.inside = None;
+            }
+        }
+        ControlFlow::Continue(())
+    }
+
+    fn pre_visit_table_factor(&mut self, factor: &TableFactor) -> ControlFlow<()> {
+        if let TableFactor::Table {
+            name,
+            alias: Some(alias),
+            ..
+        } = factor
+        {
+            if misparsed_modifier(self.dialect, name) {
+                let right = ObjectName::from(vec![alias.name.clone()]);
+                self.fixups.push((name.clone(), right));
+            }
+        }
+        ControlFlow::Continue(())
+    }
+
+    fn pre_visit_relation(&mut self, relation: &ObjectName) -> ControlFlow<()> {
+        if !self.is_cte_reference(relation) {
+            self.reads.push(relation.clone());
+        }
+        ControlFlow::Continue(())
+    }
+
+    fn pre_visit_statement(&mut self, statement: &Statement) -> ControlFlow<()> {
+        let dml = match statement {
+            Statement::Insert(insert) => Dml {
+                kind: StatementKind::Insert,
+                targets: match &insert.table {
+                    TableObject::TableName(name) => vec![name.clone()],
+                    _ => Vec::new(),
+                },
+                bounded: true,
+            },
+            Statement::Update(update) => Dml {
+                kind: StatementKind::Update,
+                targets: tables_of(std::slice::from_ref(&update.table)),
+                bounded: update.selection.as_ref().is_some_and(|w| !is_tautology(w)),
+            },
+            Statement::Delete(delete) => {
+                let from = match &delete.from {
+                    FromTable::WithFromKeyword(t) | FromTable::WithoutKeyword(t) => t,
+                };
+                let targets = if delete.tables.is_empty() {
+                    from.iter()
+                        .filter_map(|t| table_name(&t.relation))
+                        .collect()
+                } else {
+                    // MySQL multi-table DELETE names its targets, possibly by alias.
+                    let using = delete.using.as_deref().unwrap_or(&[]);
+                    delete
+                        .tables
+                        .iter()
+                        .map(|t| resolve_alias(t, from, using))
+                        .collect()
+                };
+                Dml {
+                    kind: StatementKind::Delete,
+                    targets,
+                    bounded: delete.selection.as_ref().is_some_and(|w| !is_tautology(w)),
+                }
+            }
+            Statement::Merge(merge) => Dml {
+                kind: StatementKind::Merge,
+                targets: table_name(&merge.table).into_iter().collect(),
+                bounded: true,
+            },
+            _ => return ControlFlow::Continue(()),
+        };
+        self.dml.push(dml);
+        ControlFlow::Continue(())
+    }
+}
+
+/// sqlparser reads `UPDATE ONLY t` (PostgreSQL) and `UPDATE LOW_PRIORITY t` (MySQL) as table
+/// `only` / `low_priority` with alias `t`. These words are reserved in their dialects, so an
+/// unquoted single-part table of that name is always such a misreading, and the alias is the
+/// real table.
+fn misparsed_modifier(dialect: Option<Dialect>, name: &ObjectName) -> bool {
+    let [part] = name.0.as_slice() else {
+        return false;
+    };
+    let Some(ident) = part.as_ident() else {
+        return false;
+    };
+    if ident.quote_style.is_some() {
+        return false;
+    }
+    let word = ident.value.to_ascii_uppercase();
+    match dialect {
+        Some(Dialect::Postgres) => word == "ONLY",
+        Some(Dialect::MySql) => matches!(word.as_str(), "LOW_PRIORITY" | "IGNORE" | "QUICK"),
+        None => false,
+    }
+}
+
+fn table_name(factor: &TableFactor) -> Option<ObjectName> {
+    match factor {
+        TableFactor::Table { name, .. } => Some(name.clone()),
+        _ => None,
+    }
+}
+
+/// Every table of a FROM-like list, joins included (a MySQL multi-table UPDATE may write any).
+fn tables_of(list: &[TableWithJoins]) -> Vec<ObjectName> {
+    list.iter()
+        .flat_map(|t| std::iter::once(&t.relation).chain(t.joins.iter().map(|j| &j.relation)))
+        .filter_map(table_name)
+        .collect()
+}
+
+fn resolve_alias(
+    name: &ObjectName,
+    from: &[TableWithJoins],
+    using: &[TableWithJoins],
+) -> ObjectName {
+    let [part] = name.0.as_slice() else {
+        return name.clone();
+    };
+    let Some(wanted) = part.as_ident().map(normalize_ident) else {
+        return name.clone();
+    };
+    from.iter()
+        .chain(using)
+        .flat_map(|t| std::iter::once(&t.relation).chain(t.joins.iter().map(|j| &j.relation)))
+        .find_map(|factor| match factor {
+            TableFactor::Table {
+                name: real,
+                alias: Some(alias),
+                ..
+            } if normalize_ident(&alias.name) == wanted => Some(real.clone()),
+            _ => None,
+        })
+        .unwrap_or_else(|| name.clone())
+}
+
+/// Literals → `?` (in place), then `Display`; also counts bind parameters on the way.
+fn fingerprint(statement: &mut Statement) -> (String, usize) {
+    struct Redact {
+        dollar_params: HashSet<String>,
+        question_marks: usize,
+    }
+    impl VisitorMut for Redact {
+        type Break = ();
+        fn pre_visit_value(&mut self, value: &mut ValueWithSpan) -> ControlFlow<()> {
+            match &value.value {
+                Value::Placeholder(p) if p.starts_with('$') => {
+                    self.dollar_params.insert(p.clone());
+                }
+                Value::Placeholder(_) => self.question_marks += 1,
+                Value::Null | Value::Boolean(_) => {}
+                _ => value.value = Value::Placeholder("?".into()),
+            }
+            ControlFlow::Continue(())
+        }
+    }
+    let mut redact = Redact {
+        dollar_params: HashSet::new(),
+        question_marks: 0,
+    };
+    let _ = VisitMut::visit(statement, &mut redact);
+    let placeholders = redact.dollar_params.len() + redact.question_marks;
+    (collapse_lists(&statement.to_string()), placeholders)
+}
+
+/// `IN (?, ?, ?)` → `IN (?)` and `VALUES (?), (?)` → `VALUES (?)`, so that statements that
+/// differ only in list length group together.
+pub(crate) fn collapse_lists(text: &str) -> String {
+    let mut out = text.to_string();
+    for (from, to) in [("?, ?", "?"), ("(?), (?)", "(?)")] {
+        while out.contains(from) {
+            out = out.replace(from, to);
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::{analyze, Access, Dialect, StatementKind as K};
+
+    fn one(d: Dialect, sql: &str) -> crate::StatementInfo {
+        let a = analyze(d, sql);
+        assert!(a.parse_error.is_none(), "{sql}: {:?}", a.parse_error);
+        assert_eq!(a.statements.len(), 1, "{sql}");
+        a.statements.into_iter().next().expect("one statement")
+    }
+
+    fn names(info: &crate::StatementInfo) -> Vec<(String, Access)> {
+        info.tables
+            .iter()
+            .map(|t| (t.qualified_name(), t.access))
+            .collect()
+    }
+
+    #[test]
+    fn dml_targets_are_writes_and_sources_reads() {
+        let i = one(
+            Dialect::Postgres,
+            "INSERT INTO a.t SELECT * FROM u JOIN v ON true",
+        );
+        assert_eq!(
+            names(&i),
+            [
+                ("a.t".into(), Access::Write),
+                ("u".into(), Access::Read),
+                ("v".into(), Access::Read)
+            ]
+        );
+        let i = one(
+            Dialect::Postgres,
+            "UPDATE t SET x = (SELECT max(x) FROM t) WHERE id = 1",
+        );
+        assert_eq!(names(&i), [("t".into(), Access::Write)]);
+        let i = one(
+            Dialect::MySql,
+            "DELETE a FROM t1 AS a JOIN t2 AS b ON a.id = b.id WHERE b.x = 1",
+        );
+        assert_eq!(i.kind, K::Delete);
+        assert_eq!(names(&i)[0], ("t1".into(), Access::Write));
+        assert!(names(&i).contains(&("t2".into(), Access::Read)));
+    }
+
+    #[test]
+    fn cte_names_are_not_tables_but_shadowed_tables_are() {
+        let i = one(
+            Dialect::Postgres,
+            "WITH x AS (SELECT * FROM t) SELECT * FROM x",
+        );
+        assert_eq!(names(&i), [("t".into(), Access::Read)]);
+        let i = one(
+            Dialect::Postgres,
+            "WITH t AS (SELECT * FROM t) SELECT * FROM t",
+        );
+        assert_eq!(names(&i), [("t".into(), Access::Read)]);
+        let i = one(
+            Dialect::Postgres,
+            "SELECT * FROM (WITH s AS (SELECT 1) SELECT * FROM s) q, s",
+        );
+        assert_eq!(names(&i), [("s".into(), Access::Read)]);
+    }
+
+    #[test]
+    fn data_modifying_ctes_decide_the_kind() {
+        let i = one(
+            Dialect::Postgres,
+            "WITH d AS (DELETE FROM t RETURNING *) SELECT * FROM d",
+        );
+        assert_eq!((i.kind, i.has_where), (K::Delete, Some(false)));
+        assert_eq!(names(&i), [("t".into(), Access::Write)]);
+        let i = one(
+            Dialect::Postgres,
+            "WITH d AS (DELETE FROM t WHERE id = 1 RETURNING *) INSERT INTO log SELECT * FROM d",
+        );
+        assert_eq!((i.kind, i.has_where), (K::Delete, Some(true)));
+    }
+
+    #[test]
+    fn explain_analyze_is_what_it_runs() {
+        let i = one(Dialect::Postgres, "EXPLAIN ANALYZE DELETE FROM t");
+        assert_eq!((i.kind, i.has_where), (K::Delete, Some(false)));
+        let i = one(
+            Dialect::Postgres,
+            "EXPLAIN (ANALYZE, BUFFERS) UPDATE t SET a = 1",
+        );
+        assert_eq!(i.kind, K::Update);
+        let i = one(Dialect::Postgres, "EXPLAIN DELETE FROM t");
+        assert_eq!(i.kind, K::Explain);
+        assert_eq!(names(&i), [("t".into(), Access::Read)]);
+    }
+
+    #[test]
+    fn ddl_targets_are_reported() {
+        let i = one(Dialect::Postgres, "DROP TABLE IF EXISTS a, b.c CASCADE");
+        assert_eq!(
+            names(&i),
+            [("a".into(), Access::Write), ("b.c".into(), Access::Write)]
+        );
+        let i = one(Dialect::Postgres, "TRUNCATE ONLY t");
+        assert_eq!(
+            (i.kind, names(&i)),
+            (K::Truncate, vec![("t".into(), Access::Write)])
+        );
+        let i = one(Dialect::Postgres, "ALTER TABLE t ADD COLUMN c int");
+        assert_eq!(
+            (i.kind, names(&i)),
+            (K::Alter, vec![("t".into(), Access::Write)])
+        );
+        let i = one(Dialect::Postgres, "CREATE TABLE n AS SELECT * FROM o");
+        assert_eq!(i.kind, K::Create);
+        assert_eq!(
+            names(&i),
+            [("n".into(), Access::Write), ("o".into(), Access::Read)]
+        );
+        let i = one(Dialect::Postgres, "SELECT * INTO n FROM o");
+        assert_eq!(i.kind, K::Create);
+        assert_eq!(names(&i)[0], ("n".into(), Access::Write));
+    }
+
+    #[test]
+    fn fingerprints_hide_literals_and_count_parameters() {
+        let i = one(
+            Dialect::Postgres,
+            "SELECT * FROM t WHERE a = 'secret' AND b IN (1, 2, 3) AND c = $1 AND d = $1",
+        );
+        assert!(!i.fingerprint.contains("secret"), "{}", i.fingerprint);
+        assert!(i.fingerprint.contains("IN (?)"), "{}", i.fingerprint);
+        assert_eq!(i.placeholders, 1);
+        let i = one(Dialect::MySql, "INSERT INTO t VALUES (?, ?), (?, ?)");
+        assert_eq!(i.placeholders, 4);
+    }
+}

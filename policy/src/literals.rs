@@ -1,0 +1,681 @@
+//! Literal masking for the audit log.
+//!
+//! The audit log records statement text, and statement text carries data: `WHERE ssn =
+//! '123-45-6789'`. Before a statement is recorded, literals that are compared with, assigned to
+//! or inserted into a sensitive column are replaced by `'***'`, and the positions of bind
+//! parameters in those places are reported so that the caller can mask the bound values too.
+//! Text the parser cannot read is redacted wholesale instead (fail closed).
+
+use std::collections::{HashMap, HashSet};
+use std::ops::ControlFlow;
+
+use sqlparser::ast::{
+    AssignmentTarget, BinaryOperator, Expr, Ident, ObjectName, OnConflictAction, OnInsert, SetExpr,
+    Statement, TableFactor, TableObject, Value, ValueWithSpan, Visit, VisitMut, Visitor,
+    VisitorMut,
+};
+
+use crate::analysis::{normalize_ident, parse_statements};
+use crate::glob::Glob;
+use crate::lex::{tokenize_spanned, Token};
+use crate::Dialect;
+
+/// How much of a statement's literals the audit log may see.
+///
+/// ```
+/// assert_ne!(policy::LiteralMode::Mask, policy::LiteralMode::Redact);
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum LiteralMode {
+    /// Literals tied to sensitive columns become `'***'`; the rest are kept.
+    Mask,
+    /// Every literal becomes `?`.
+    Redact,
+    /// Text is recorded as sent.
+    Keep,
+}
+
+/// Column patterns whose values must not reach the audit log.
+///
+/// Each pattern is `column`, `table.column` or `schema.table.column`; every part is a
+/// case-insensitive glob. A pattern with a schema also matches a table referenced without
+/// one, because the search path is not known here: masking too much is the safe mistake.
+///
+/// ```
+/// let s = policy::SensitiveColumns::new(["ssn", "public.employees.salary"]).unwrap();
+/// assert!(s.matches(None, Some("customers"), "SSN"));
+/// assert!(s.matches(None, Some("employees"), "salary"));
+/// assert!(!s.matches(Some("hr"), Some("employees"), "salary"));
+/// ```
+#[derive(Clone, Debug, Default)]
+pub struct SensitiveColumns {
+    patterns: Vec<ColumnPattern>,
+}
+
+#[derive(Clone, Debug)]
+struct ColumnPattern {
+    schema: Option<Glob>,
+    table: Option<Glob>,
+    column: Glob,
+}
+
+impl SensitiveColumns {
+    /// Compiles patterns; fails on empty parts or more than three parts.
+    ///
+    /// ```
+    /// assert!(policy::SensitiveColumns::new(["a.b.c.d"]).is_err());
+    /// ```
+    pub fn new<I, S>(patterns: I) -> Result<SensitiveColumns, String>
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<str>,
+    {
+        let mut compiled = Vec::new();
+        for pattern in patterns {
+            let pattern = pattern.as_ref();
+            let parts: Vec<&str> = pattern.split('.').collect();
+            let glob =
+                |p: &str| Glob::new(p).map_err(|e| format!("column pattern {pattern:?}: {e}"));
+            let (schema, table, column) = match parts.as_slice() {
+                [c] => (None, None, glob(c)?),
+                [t, c] => (None, Some(glob(t)?), glob(c)?),
+                [s, t, c] => (Some(glob(s)?), Some(glob(t)?), glob(c)?),
+                _ => return Err(format!("column pattern {pattern:?}: expected column, table.column or schema.table.column")),
+            };
+            compiled.push(ColumnPattern {
+                schema,
+                table,
+                column,
+            });
+        }
+        Ok(SensitiveColumns { patterns: compiled })
+    }
+
+    /// True when no pattern is configured.
+    ///
+    /// ```
+    /// assert!(policy::SensitiveColumns::default().is_empty());
+    /// ```
+    pub fn is_empty(&self) -> bool {
+        self.patterns.is_empty()
+    }
+
+    /// Whether `column` of `schema.table` is sensitive. `table = None` means the table is
+    /// unknown; only bare `column` patterns match then.
+    ///
+    /// ```
+    /// let s = policy::SensitiveColumns::new(["billing.*.card_*"]).unwrap();
+    /// assert!(s.matches(Some("billing"), Some("payments"), "card_number"));
+    /// ```
+    pub fn matches(&self, schema: Option<&str>, table: Option<&str>, column: &str) -> bool {
+        self.patterns.iter().any(|p| {
+            p.column.matches(column)
+                && match (&p.table, table) {
+                    (None, _) => true,
+                    (Some(_), None) => false,
+                    (Some(tg), Some(t)) => {
+                        tg.matches(t)
+                            && match (&p.schema, schema) {
+                                (Some(sg), Some(s)) => sg.matches(s),
+                                _ => true,
+                            }
+                    }
+                }
+        })
+    }
+
+    /// Whether any pattern could match some column of `schema.table`.
+    fn may_cover_table(&self, schema: Option<&str>, table: &str) -> bool {
+        self.patterns.iter().any(|p| match &p.table {
+            None => true,
+            Some(tg) => {
+                tg.matches(table)
+                    && match (&p.schema, schema) {
+                        (Some(sg), Some(s)) => sg.matches(s),
+                        _ => true,
+                    }
+            }
+        })
+    }
+}
+
+/// A statement made safe for the audit log.
+///
+/// ```
+/// let s = policy::SensitiveColumns::new(["ssn"]).unwrap();
+/// let m = policy::mask_literals(policy::Dialect::Postgres,
+///     "SELECT * FROM c WHERE ssn = $2 AND id = $1", &s, policy::LiteralMode::Mask);
+/// assert_eq!(m.masked_params, [2]);
+/// ```
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct MaskedStatement {
+    /// The text to record.
+    pub text: String,
+    /// 1-based positions of bind parameters bound to sensitive columns, ascending.
+    pub masked_params: Vec<usize>,
+}
+
+/// Masks `sql` for the audit log according to `mode`.
+///
+/// In `Mask` mode, a literal becomes `'***'` when it is compared with (`=`, `<>`, `<`, …,
+/// `IN (…)`, `LIKE`, `BETWEEN`), assigned to (`UPDATE … SET col = …`, `ON CONFLICT … SET`,
+/// `ON DUPLICATE KEY UPDATE`) or inserted into (`INSERT (cols) VALUES …`, by position) a
+/// sensitive column. An INSERT without a column list into a table that may hold sensitive
+/// columns has all of its values masked, since the positions are unknown. Text that does not
+/// parse is redacted instead.
+///
+/// ```
+/// use policy::{mask_literals, Dialect, LiteralMode, SensitiveColumns};
+/// let s = SensitiveColumns::new(["customers.ssn"]).unwrap();
+/// let m = mask_literals(Dialect::Postgres,
+///     "UPDATE customers SET ssn = '123-45-6789', name = 'Ann' WHERE id = 7", &s, LiteralMode::Mask);
+/// assert_eq!(m.text, "UPDATE customers SET ssn = '***', name = 'Ann' WHERE id = 7");
+/// let m = mask_literals(Dialect::Postgres, "SELECT 'x', 1", &s, LiteralMode::Redact);
+/// assert_eq!(m.text, "SELECT ?, ?");
+/// ```
+pub fn mask_literals(
+    dialect: Dialect,
+    sql: &str,
+    sensitive: &SensitiveColumns,
+    mode: LiteralMode,
+) -> MaskedStatement {
+    if mode == LiteralMode::Keep {
+        return MaskedStatement {
+            text: sql.to_string(),
+            masked_params: Vec::new(),
+        };
+    }
+    let expanded = match dialect {
+        Dialect::MySql => crate::lex::expand_mysql_executable_comments(sql),
+        Dialect::Postgres => std::borrow::Cow::Borrowed(sql),
+    };
+    let Ok(mut statements) = parse_statements(dialect, &expanded) else {
+        return MaskedStatement {
+            text: redact_tokens(dialect, &expanded),
+            masked_params: Vec::new(),
+        };
+    };
+    let question_marks = question_mark_ordinals(&statements);
+    let mut masked_params = HashSet::new();
+    for statement in &mut statements {
+        let scope = TableScope::of(statement);
+        let mut masker = Masker {
+            sensitive,
+            scope,
+            question_marks: &question_marks,
+            masked_params: &mut masked_params,
+        };
+        let _ = VisitMut::visit(statement, &mut masker);
+        if mode == LiteralMode::Redact {
+            let _ = VisitMut::visit(statement, &mut RedactAll);
+        }
+    }
+    let mut masked_params: Vec<usize> = masked_params.into_iter().collect();
+    masked_params.sort_unstable();
+    let text = statements
+        .iter()
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join("; ");
+    MaskedStatement {
+        text,
+        masked_params,
+    }
+}
+
+/// Token-level redaction for text that does not parse: literals become `?`, comments go
+/// (they may hold data too), everything else is kept as written.
+fn redact_tokens(dialect: Dialect, sql: &str) -> String {
+    let mut out = String::with_capacity(sql.len());
+    let mut previous_end = 0;
+    for s in tokenize_spanned(dialect, sql) {
+        if s.start > previous_end {
+            out.push(' ');
+        }
+        match s.token {
+            Token::Str | Token::Number => out.push('?'),
+            _ => out.push_str(sql.get(s.start..s.end).unwrap_or("?")),
+        }
+        previous_end = s.end;
+    }
+    out.trim().to_string()
+}
+
+/// MySQL `?` parameters are numbered by their position in the text; the AST walk does not
+/// always follow the text, so their source spans decide.
+fn question_mark_ordinals(statements: &[Statement]) -> HashMap<(u64, u64), usize> {
+    struct Collect(Vec<(u64, u64)>);
+    impl Visitor for Collect {
+        type Break = ();
+        fn pre_visit_value(&mut self, value: &ValueWithSpan) -> ControlFlow<()> {
+            if matches!(&value.value, Value::Placeholder(p) if p == "?") {
+                self.0
+                    .push((value.span.start.line, value.span.start.column));
+            }
+            ControlFlow::Continue(())
+        }
+    }
+    let mut collect = Collect(Vec::new());
+    for statement in statements {
+        let _ = statement.visit(&mut collect);
+    }
+    collect.0.sort_unstable();
+    collect.0.dedup();
+    collect
+        .0
+        .into_iter()
+        .enumerate()
+        .map(|(i, pos)| (pos, i + 1))
+        .collect()
+}
+
+struct RedactAll;
+
+impl VisitorMut for RedactAll {
+    type Break = ();
+    fn pre_visit_value(&mut self, value: &mut ValueWithSpan) -> ControlFlow<()> {
+        if !matches!(
+            value.value,
+            Value::Null | Value::Boolean(_) | Value::Placeholder(_)
+        ) {
+            value.value = Value::Placeholder("?".into());
+        }
+        ControlFlow::Continue(())
+    }
+}
+
+/// The tables a statement references, by alias and by name, to resolve column references.
+#[derive(Default)]
+struct TableScope {
+    /// alias or table name → (schema, table)
+    by_name: HashMap<String, (Option<String>, String)>,
+    all: Vec<(Option<String>, String)>,
+}
+
+impl TableScope {
+    fn of(statement: &Statement) -> TableScope {
+        struct Collect(TableScope);
+        impl Visitor for Collect {
+            type Break = ();
+            fn pre_visit_table_factor(&mut self, factor: &TableFactor) -> ControlFlow<()> {
+                if let TableFactor::Table { name, alias, .. } = factor {
+                    self.0.add(name, alias.as_ref().map(|a| &a.name));
+                }
+                ControlFlow::Continue(())
+            }
+            fn pre_visit_statement(&mut self, statement: &Statement) -> ControlFlow<()> {
+                if let Statement::Insert(insert) = statement {
+                    if let TableObject::TableName(name) = &insert.table {
+                        self.0.add(name, None);
+                    }
+                }
+                ControlFlow::Continue(())
+            }
+        }
+        let mut collect = Collect(TableScope::default());
+        let _ = statement.visit(&mut collect);
+        collect.0
+    }
+
+    fn add(&mut self, name: &ObjectName, alias: Option<&Ident>) {
+        let parts: Vec<String> = name
+            .0
+            .iter()
+            .filter_map(|p| p.as_ident())
+            .map(normalize_ident)
+            .collect();
+        let Some((table, rest)) = parts.split_last() else {
+            return;
+        };
+        let entry = (rest.last().cloned(), table.clone());
+        self.by_name.insert(table.to_lowercase(), entry.clone());
+        if let Some(alias) = alias {
+            self.by_name
+                .insert(normalize_ident(alias).to_lowercase(), entry.clone());
+        }
+        if !self.all.contains(&entry) {
+            self.all.push(entry);
+        }
+    }
+
+    /// Whether a column reference (`col`, `t.col`, `s.t.col`) is sensitive.
+    fn is_sensitive(&self, sensitive: &SensitiveColumns, parts: &[Ident]) -> bool {
+        let Some((column, qualifier)) = parts.split_last() else {
+            return false;
+        };
+        let column = normalize_ident(column);
+        match qualifier {
+            [] if self.all.is_empty() => sensitive.matches(None, None, &column),
+            // Unqualified: sensitive if it would be in any table of the statement.
+            [] => self
+                .all
+                .iter()
+                .any(|(s, t)| sensitive.matches(s.as_deref(), Some(t), &column)),
+            [.., table] => {
+                let key = normalize_ident(table).to_lowercase();
+                match self.by_name.get(&key) {
+                    Some((s, t)) => sensitive.matches(s.as_deref(), Some(t), &column),
+                    None => {
+                        let schema = qualifier
+                            .len()
+                            .checked_sub(2)
+                            .map(|i| normalize_ident(&qualifier[i]));
+                        sensitive.matches(schema.as_deref(), Some(&normalize_ident(table)), &column)
+                    }
+                }
+            }
+        }
+    }
+}
+
+struct Masker<'a> {
+    sensitive: &'a SensitiveColumns,
+    scope: TableScope,
+    question_marks: &'a HashMap<(u64, u64), usize>,
+    masked_params: &'a mut HashSet<usize>,
+}
+
+impl Masker<'_> {
+    /// Whether `expr` is, or is computed from, a sensitive column: `lower(ssn) = '…'` and
+    /// `ssn || '' = '…'` leak the value just as well as `ssn = '…'`.
+    fn column_is_sensitive(&self, expr: &Expr) -> bool {
+        let found = sqlparser::ast::visit_expressions(expr, |e| {
+            let sensitive = match e {
+                Expr::Identifier(ident) => self
+                    .scope
+                    .is_sensitive(self.sensitive, std::slice::from_ref(ident)),
+                Expr::CompoundIdentifier(parts) => self.scope.is_sensitive(self.sensitive, parts),
+                _ => false,
+            };
+            if sensitive {
+                ControlFlow::Break(())
+            } else {
+                ControlFlow::Continue(())
+            }
+        });
+        found.is_break()
+    }
+
+    fn name_is_sensitive(&self, name: &ObjectName) -> bool {
+        let parts: Vec<Ident> = name
+            .0
+            .iter()
+            .filter_map(|p| p.as_ident().cloned())
+            .collect();
+        self.scope.is_sensitive(self.sensitive, &parts)
+    }
+
+    /// Masks `expr` if it is a literal (possibly cast, negated or parenthesized); records it if
+    /// it is a bind parameter.
+    fn mask(&mut self, expr: &mut Expr) {
+        match expr {
+            Expr::Value(v) => match &v.value {
+                Value::Placeholder(p) => {
+                    let position = match p.strip_prefix('$') {
+                        Some(n) => n.parse::<usize>().ok(),
+                        None => self
+                            .question_marks
+                            .get(&(v.span.start.line, v.span.start.column))
+                            .copied(),
+                    };
+                    if let Some(position) = position {
+                        self.masked_params.insert(position);
+                    }
+                }
+                Value::Null => {}
+                _ => v.value = Value::SingleQuotedString("***".into()),
+            },
+            Expr::Nested(inner)
+            | Expr::Cast { expr: inner, .. }
+            | Expr::UnaryOp { expr: inner, .. } => self.mask(inner),
+            Expr::Tuple(items) | Expr::Array(sqlparser::ast::Array { elem: items, .. }) => {
+                for item in items {
+                    self.mask(item);
+                }
+            }
+            _ => {}
+        }
+    }
+
+    fn mask_assignments(&mut self, assignments: &mut [sqlparser::ast::Assignment]) {
+        for assignment in assignments {
+            let sensitive = match &assignment.target {
+                AssignmentTarget::ColumnName(name) => self.name_is_sensitive(name),
+                AssignmentTarget::Tuple(names) => names.iter().any(|n| self.name_is_sensitive(n)),
+            };
+            if sensitive {
+                self.mask(&mut assignment.value);
+            }
+        }
+    }
+}
+
+impl VisitorMut for Masker<'_> {
+    type Break = ();
+
+    fn pre_visit_expr(&mut self, expr: &mut Expr) -> ControlFlow<()> {
+        match expr {
+            Expr::BinaryOp {
+                left,
+                op:
+                    BinaryOperator::Eq
+                    | BinaryOperator::NotEq
+                    | BinaryOperator::Lt
+                    | BinaryOperator::LtEq
+                    | BinaryOperator::Gt
+                    | BinaryOperator::GtEq
+                    | BinaryOperator::Spaceship,
+                right,
+            }
+            | Expr::IsDistinctFrom(left, right)
+            | Expr::IsNotDistinctFrom(left, right) => {
+                if self.column_is_sensitive(left) {
+                    self.mask(right);
+                }
+                if self.column_is_sensitive(right) {
+                    self.mask(left);
+                }
+            }
+            Expr::InList { expr, list, .. } if self.column_is_sensitive(expr) => {
+                for item in list {
+                    self.mask(item);
+                }
+            }
+            Expr::Like { expr, pattern, .. }
+            | Expr::ILike { expr, pattern, .. }
+            | Expr::SimilarTo { expr, pattern, .. }
+                if self.column_is_sensitive(expr) =>
+            {
+                self.mask(pattern)
+            }
+            Expr::Between {
+                expr, low, high, ..
+            } if self.column_is_sensitive(expr) => {
+                self.mask(low);
+                self.mask(high);
+            }
+            Expr::AnyOp { left, right, .. } | Expr::AllOp { left, right, .. }
+                if self.column_is_sensitive(left) =>
+            {
+                self.mask(right)
+            }
+            _ => {}
+        }
+        ControlFlow::Continue(())
+    }
+
+    fn pre_visit_statement(&mut self, statement: &mut Statement) -> ControlFlow<()> {
+        match statement {
+            Statement::Update(update) => self.mask_assignments(&mut update.assignments),
+            Statement::Insert(insert) => {
+                self.mask_assignments(&mut insert.assignments);
+                match &mut insert.on {
+                    Some(OnInsert::DuplicateKeyUpdate(assignments)) => {
+                        self.mask_assignments(assignments)
+                    }
+                    Some(OnInsert::OnConflict(conflict)) => {
+                        if let OnConflictAction::DoUpdate(update) = &mut conflict.action {
+                            self.mask_assignments(&mut update.assignments);
+                        }
+                    }
+                    _ => {}
+                }
+                let columns: Vec<bool> = insert
+                    .columns
+                    .iter()
+                    .map(|c| self.name_is_sensitive(c))
+                    .collect();
+                // No column list: positions are unknown, so a table that may hold sensitive
+                // columns has every value masked.
+                let mask_all = insert.columns.is_empty()
+                    && match &insert.table {
+                        TableObject::TableName(name) => {
+                            let parts: Vec<String> = name
+                                .0
+                                .iter()
+                                .filter_map(|p| p.as_ident())
+                                .map(normalize_ident)
+                                .collect();
+                            match parts.split_last() {
+                                Some((t, rest)) => self
+                                    .sensitive
+                                    .may_cover_table(rest.last().map(String::as_str), t),
+                                None => true,
+                            }
+                        }
+                        _ => true,
+                    };
+                if let Some(source) = &mut insert.source {
+                    if let SetExpr::Values(values) = source.body.as_mut() {
+                        for row in &mut values.rows {
+                            for (i, value) in row.content.iter_mut().enumerate() {
+                                if mask_all || columns.get(i).copied().unwrap_or(false) {
+                                    self.mask(value);
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+            _ => {}
+        }
+        ControlFlow::Continue(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn mask(d: Dialect, sql: &str, cols: &[&str]) -> MaskedStatement {
+        let s = SensitiveColumns::new(cols).expect("patterns");
+        mask_literals(d, sql, &s, LiteralMode::Mask)
+    }
+
+    #[test]
+    fn comparisons_with_sensitive_columns_are_masked() {
+        let m = mask(Dialect::Postgres, "SELECT * FROM customers c WHERE c.ssn = '123' AND name = 'Ann' AND c.email IN ('a@x', 'b@x') AND ssn LIKE '1%' AND ssn BETWEEN '1' AND '2'", &["customers.ssn", "email"]);
+        assert!(
+            !m.text.contains("123") && !m.text.contains("a@x") && !m.text.contains("1%"),
+            "{}",
+            m.text
+        );
+        assert!(m.text.contains("'Ann'"), "{}", m.text);
+        let m = mask(
+            Dialect::Postgres,
+            "SELECT * FROM t WHERE '555' = ssn",
+            &["ssn"],
+        );
+        assert!(!m.text.contains("555"), "{}", m.text);
+        let m = mask(
+            Dialect::Postgres,
+            "SELECT * FROM other WHERE ssn = '555'",
+            &["customers.ssn"],
+        );
+        assert!(m.text.contains("555"), "{}", m.text);
+    }
+
+    #[test]
+    fn inserts_are_masked_by_position() {
+        let m = mask(
+            Dialect::MySql,
+            "INSERT INTO customers (name, ssn) VALUES ('Ann', '1'), ('Bob', ?)",
+            &["ssn"],
+        );
+        assert_eq!(
+            m.text,
+            "INSERT INTO customers (name, ssn) VALUES ('Ann', '***'), ('Bob', ?)"
+        );
+        assert_eq!(m.masked_params, [1]);
+        let m = mask(
+            Dialect::MySql,
+            "INSERT INTO customers VALUES ('Ann', '1')",
+            &["customers.ssn"],
+        );
+        assert!(!m.text.contains("Ann"), "{}", m.text);
+        let m = mask(
+            Dialect::MySql,
+            "INSERT INTO orders VALUES ('Ann', '1')",
+            &["customers.ssn"],
+        );
+        assert!(m.text.contains("Ann"), "{}", m.text);
+    }
+
+    #[test]
+    fn question_marks_are_numbered_by_text_position() {
+        let m = mask(
+            Dialect::MySql,
+            "UPDATE c SET name = ?, ssn = ? WHERE id = ? AND card = ?",
+            &["ssn", "card"],
+        );
+        assert_eq!(m.masked_params, [2, 4]);
+    }
+
+    #[test]
+    fn upserts_are_masked() {
+        let m = mask(
+            Dialect::Postgres,
+            "INSERT INTO c (id, ssn) VALUES (1, '9') ON CONFLICT (id) DO UPDATE SET ssn = '8'",
+            &["ssn"],
+        );
+        assert!(
+            !m.text.contains("'9'") && !m.text.contains("'8'"),
+            "{}",
+            m.text
+        );
+        let m = mask(
+            Dialect::MySql,
+            "INSERT INTO c (id, ssn) VALUES (1, '9') ON DUPLICATE KEY UPDATE ssn = '8'",
+            &["ssn"],
+        );
+        assert!(
+            !m.text.contains("'9'") && !m.text.contains("'8'"),
+            "{}",
+            m.text
+        );
+    }
+
+    #[test]
+    fn unparseable_text_is_redacted() {
+        let m = mask(
+            Dialect::Postgres,
+            "SELEKT ssn FROM t WHERE ssn = '123' -- secret",
+            &["ssn"],
+        );
+        assert_eq!(m.text, "SELEKT ssn FROM t WHERE ssn = ?");
+    }
+
+    #[test]
+    fn keep_and_redact() {
+        let s = SensitiveColumns::default();
+        let sql = "SELECT * FROM t WHERE a = 'x'";
+        assert_eq!(
+            mask_literals(Dialect::Postgres, sql, &s, LiteralMode::Keep).text,
+            sql
+        );
+        assert_eq!(
+            mask_literals(Dialect::Postgres, sql, &s, LiteralMode::Redact).text,
+            "SELECT * FROM t WHERE a = ?"
+        );
+    }
+}

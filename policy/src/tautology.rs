@@ -1,0 +1,385 @@
+//! Does a WHERE clause really bound the rows an UPDATE or DELETE touches?
+//!
+//! `DELETE FROM t WHERE 1=1` is the classic way to get an unbounded delete past a naive
+//! "must have a WHERE" check, so predicates are folded as constants. The folding is
+//! deliberately one-sided: it may call a bounded predicate a tautology (the statement then goes
+//! to review), but it must not call a tautology bounded. Recursion follows the parsed AST, whose
+//! depth the parser already limited.
+
+use sqlparser::ast::{BinaryOperator, Expr, UnaryOperator, Value};
+
+/// A constant value, as far as folding needs one.
+#[derive(Clone, Debug, PartialEq)]
+enum Const {
+    Bool(bool),
+    Number(f64),
+    Text(String),
+    Null,
+}
+
+impl Const {
+    /// SQL truthiness: MySQL treats non-zero numbers as true (`WHERE 1`), and so does this,
+    /// for both dialects, because PostgreSQL rejects such a WHERE anyway.
+    fn truthy(&self) -> Option<bool> {
+        match self {
+            Const::Bool(b) => Some(*b),
+            Const::Number(n) => Some(*n != 0.0),
+            Const::Text(t) => t.trim().parse::<f64>().ok().map(|n| n != 0.0),
+            Const::Null => None,
+        }
+    }
+}
+
+/// How deep constant folding may look. Deeper literal-only expressions (`1+1+…+1 = 500`) count
+/// as tautologies: an expression nobody writes by hand must not buy a pass.
+const MAX_FOLD_DEPTH: usize = 64;
+
+/// True when `predicate` holds for every row (or every row with non-NULL columns, which is
+/// still "every row" as far as an accidental mass update is concerned).
+pub(crate) fn is_tautology(predicate: &Expr) -> bool {
+    let mut folder = Folder::default();
+    let result = folder.is_tautology(predicate);
+    result || folder.too_deep
+}
+
+/// The operands of a chain of `op` (`a AND b AND c` → `[a, b, c]`), found iteratively:
+/// sqlparser builds long chains as left-deep trees, too deep to walk recursively.
+fn chain<'e>(expr: &'e Expr, op: &BinaryOperator) -> Vec<&'e Expr> {
+    let mut operands = Vec::new();
+    let mut pending = vec![expr];
+    while let Some(e) = pending.pop() {
+        match strip_parens(e) {
+            Expr::BinaryOp {
+                left,
+                op: this,
+                right,
+            } if this == op => {
+                pending.push(right);
+                pending.push(left);
+            }
+            other => operands.push(other),
+        }
+    }
+    operands
+}
+
+fn strip_parens(mut expr: &Expr) -> &Expr {
+    while let Expr::Nested(inner) = expr {
+        expr = inner;
+    }
+    expr
+}
+
+#[derive(Default)]
+struct Folder {
+    too_deep: bool,
+}
+
+impl Folder {
+    fn is_tautology(&mut self, predicate: &Expr) -> bool {
+        match strip_parens(predicate) {
+            e @ Expr::BinaryOp {
+                op: BinaryOperator::Or,
+                ..
+            } => chain(e, &BinaryOperator::Or)
+                .into_iter()
+                .any(|d| self.is_tautology_operand(d)),
+            e @ Expr::BinaryOp {
+                op: BinaryOperator::And,
+                ..
+            } => chain(e, &BinaryOperator::And)
+                .into_iter()
+                .all(|c| self.is_tautology_operand(c)),
+            other => self.is_tautology_operand(other),
+        }
+    }
+
+    /// A chain operand: never itself a chain of the same operator, so recursing into
+    /// `is_tautology` from here alternates AND/OR and stays as shallow as the parentheses,
+    /// which the parser's recursion limit bounds.
+    fn is_tautology_operand(&mut self, expr: &Expr) -> bool {
+        match strip_parens(expr) {
+            e @ Expr::BinaryOp {
+                op: BinaryOperator::Or | BinaryOperator::And,
+                ..
+            } => self.is_tautology(e),
+            // `x = x`, `x <= x`: true for every row where x is not NULL.
+            Expr::BinaryOp { left, op, right }
+                if matches!(
+                    op,
+                    BinaryOperator::Eq | BinaryOperator::LtEq | BinaryOperator::GtEq
+                ) && self.is_plain_column_or_const(left)
+                    && left == right =>
+            {
+                true
+            }
+            Expr::IsNotDistinctFrom(left, right)
+                if self.is_plain_column_or_const(left) && left == right =>
+            {
+                true
+            }
+            // `x LIKE '%'` matches every non-NULL x.
+            Expr::Like {
+                negated: false,
+                pattern,
+                ..
+            }
+            | Expr::ILike {
+                negated: false,
+                pattern,
+                ..
+            } if matches!(self.fold(pattern, 0), Some(Const::Text(p)) if !p.is_empty() && p.chars().all(|c| c == '%')) => {
+                true
+            }
+            other => self.fold(other, 0).and_then(|c| c.truthy()) == Some(true),
+        }
+    }
+
+    fn is_plain_column_or_const(&mut self, expr: &Expr) -> bool {
+        match strip_parens(expr) {
+            Expr::Identifier(_) | Expr::CompoundIdentifier(_) => true,
+            other => self.fold(other, 0).is_some(),
+        }
+    }
+
+    /// Folds an expression made only of literals into a constant.
+    fn fold(&mut self, expr: &Expr, depth: usize) -> Option<Const> {
+        if depth > MAX_FOLD_DEPTH {
+            self.too_deep = true;
+            return None;
+        }
+        let depth = depth + 1;
+        match expr {
+            Expr::Value(v) => match &v.value {
+                Value::Boolean(b) => Some(Const::Bool(*b)),
+                Value::Number(n, _) => n.parse::<f64>().ok().map(Const::Number),
+                Value::Null => Some(Const::Null),
+                Value::SingleQuotedString(s)
+                | Value::DoubleQuotedString(s)
+                | Value::EscapedStringLiteral(s)
+                | Value::NationalStringLiteral(s) => Some(Const::Text(s.clone())),
+                Value::DollarQuotedString(s) => Some(Const::Text(s.value.clone())),
+                _ => None,
+            },
+            Expr::Nested(inner) => self.fold(inner, depth),
+            Expr::Cast { expr, .. } => self.fold(expr, depth),
+            Expr::UnaryOp { op, expr } => {
+                let value = self.fold(expr, depth)?;
+                match op {
+                    UnaryOperator::Not => match value.truthy() {
+                        Some(b) => Some(Const::Bool(!b)),
+                        None => Some(Const::Null),
+                    },
+                    UnaryOperator::Minus => match value {
+                        Const::Number(n) => Some(Const::Number(-n)),
+                        _ => None,
+                    },
+                    UnaryOperator::Plus => Some(value),
+                    _ => None,
+                }
+            }
+            Expr::IsNull(inner) => self
+                .fold(inner, depth)
+                .map(|c| Const::Bool(c == Const::Null)),
+            Expr::IsNotNull(inner) => self
+                .fold(inner, depth)
+                .map(|c| Const::Bool(c != Const::Null)),
+            Expr::IsTrue(inner) => self
+                .fold(inner, depth)
+                .map(|c| Const::Bool(c.truthy() == Some(true))),
+            Expr::IsNotFalse(inner) => self
+                .fold(inner, depth)
+                .map(|c| Const::Bool(c.truthy() != Some(false))),
+            Expr::IsFalse(inner) => self
+                .fold(inner, depth)
+                .map(|c| Const::Bool(c.truthy() == Some(false))),
+            Expr::IsNotTrue(inner) => self
+                .fold(inner, depth)
+                .map(|c| Const::Bool(c.truthy() != Some(true))),
+            Expr::BinaryOp { left, op, right } => {
+                let left = self.fold(left, depth);
+                let right = self.fold(right, depth);
+                fold_binary(left, op, right)
+            }
+            Expr::InList {
+                expr,
+                list,
+                negated,
+            } => {
+                let needle = self.fold(expr, depth)?;
+                let mut found = false;
+                for item in list {
+                    if compare(&needle, &self.fold(item, depth)?)? == std::cmp::Ordering::Equal {
+                        found = true;
+                    }
+                }
+                Some(Const::Bool(found != *negated))
+            }
+            Expr::Between {
+                expr,
+                negated,
+                low,
+                high,
+            } => {
+                let value = self.fold(expr, depth)?;
+                let inside = compare(&value, &self.fold(low, depth)?)? != std::cmp::Ordering::Less
+                    && compare(&value, &self.fold(high, depth)?)? != std::cmp::Ordering::Greater;
+                Some(Const::Bool(inside != *negated))
+            }
+            _ => None,
+        }
+    }
+}
+
+fn fold_binary(left: Option<Const>, op: &BinaryOperator, right: Option<Const>) -> Option<Const> {
+    use std::cmp::Ordering::{Equal, Greater, Less};
+    match op {
+        // Short-circuit: `<anything> OR true` is true even when the other side is a column.
+        BinaryOperator::Or => {
+            let (l, r) = (
+                left.and_then(|c| c.truthy()),
+                right.and_then(|c| c.truthy()),
+            );
+            match (l, r) {
+                (Some(true), _) | (_, Some(true)) => Some(Const::Bool(true)),
+                (Some(false), Some(false)) => Some(Const::Bool(false)),
+                _ => None,
+            }
+        }
+        BinaryOperator::And => {
+            let (l, r) = (
+                left.and_then(|c| c.truthy()),
+                right.and_then(|c| c.truthy()),
+            );
+            match (l, r) {
+                (Some(false), _) | (_, Some(false)) => Some(Const::Bool(false)),
+                (Some(true), Some(true)) => Some(Const::Bool(true)),
+                _ => None,
+            }
+        }
+        _ => {
+            let (left, right) = (left?, right?);
+            let ordering = compare(&left, &right);
+            let result = match op {
+                BinaryOperator::Eq | BinaryOperator::Spaceship => ordering? == Equal,
+                BinaryOperator::NotEq => ordering? != Equal,
+                BinaryOperator::Lt => ordering? == Less,
+                BinaryOperator::LtEq => ordering? != Greater,
+                BinaryOperator::Gt => ordering? == Greater,
+                BinaryOperator::GtEq => ordering? != Less,
+                BinaryOperator::Plus | BinaryOperator::Minus | BinaryOperator::Multiply => {
+                    let (Const::Number(a), Const::Number(b)) = (left, right) else {
+                        return None;
+                    };
+                    return Some(Const::Number(match op {
+                        BinaryOperator::Plus => a + b,
+                        BinaryOperator::Minus => a - b,
+                        _ => a * b,
+                    }));
+                }
+                _ => return None,
+            };
+            Some(Const::Bool(result))
+        }
+    }
+}
+
+/// Compares two constants the way both databases would for the cases that matter here;
+/// `None` when NULL is involved or the types do not compare.
+fn compare(left: &Const, right: &Const) -> Option<std::cmp::Ordering> {
+    match (left, right) {
+        (Const::Number(a), Const::Number(b)) => a.partial_cmp(b),
+        (Const::Text(a), Const::Text(b)) => Some(a.cmp(b)),
+        (Const::Bool(a), Const::Bool(b)) => Some(a.cmp(b)),
+        // MySQL compares '1' = 1 numerically; PostgreSQL casts the unknown literal.
+        (Const::Text(t), Const::Number(n)) => t.trim().parse::<f64>().ok()?.partial_cmp(n),
+        (Const::Number(n), Const::Text(t)) => n.partial_cmp(&t.trim().parse::<f64>().ok()?),
+        (Const::Bool(b), Const::Number(n)) => f64::from(u8::from(*b)).partial_cmp(n),
+        (Const::Number(n), Const::Bool(b)) => n.partial_cmp(&f64::from(u8::from(*b))),
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use sqlparser::dialect::{MySqlDialect, PostgreSqlDialect};
+    use sqlparser::parser::Parser;
+
+    fn predicate(sql_where: &str) -> Expr {
+        let sql = format!("DELETE FROM t WHERE {sql_where}");
+        let stmts = Parser::parse_sql(&PostgreSqlDialect {}, &sql)
+            .or_else(|_| Parser::parse_sql(&MySqlDialect {}, &sql))
+            .expect("test predicate parses");
+        // Moved out, not cloned: cloning a deep expression costs a lot of stack in debug.
+        match stmts.into_iter().next() {
+            Some(sqlparser::ast::Statement::Delete(d)) => d.selection.expect("has where"),
+            _ => panic!("not a delete"),
+        }
+    }
+
+    #[test]
+    fn tautologies_are_recognized() {
+        for p in [
+            "1=1",
+            "true",
+            "'a'='a'",
+            "1",
+            "NOT false",
+            "id = 5 OR 1=1",
+            "(1=1)",
+            "2 > 1",
+            "1 <> 2",
+            "1 IN (1, 2)",
+            "3 BETWEEN 1 AND 5",
+            "NULL IS NULL",
+            "1 = 1 AND 2 = 2",
+            "id = id",
+            "name LIKE '%'",
+            "'1' = 1",
+            "1 + 1 = 2",
+            "true IS TRUE",
+            "NOT (1 = 2)",
+            "x > 3 OR true",
+            "CAST(1 AS int) = 1",
+            "-1 < 0",
+            "a = 1 OR b = 2 OR 1 = 1 OR c = 3",
+            "(a = 1 AND 1 = 1) OR (2 = 2 AND 3 = 3)",
+        ] {
+            assert!(is_tautology(&predicate(p)), "{p} should be a tautology");
+        }
+    }
+
+    #[test]
+    fn absurdly_deep_constant_expressions_count_as_tautologies() {
+        let p = predicate(&format!("{} = 100", "1 + ".repeat(99) + "1"));
+        assert!(is_tautology(&p));
+        let p = predicate(&format!("{} = 7", "1 + ".repeat(99) + "1"));
+        assert!(is_tautology(&p), "too deep to fold: treated as unbounded");
+        let p = predicate(&format!(
+            "id = 1 AND {}",
+            "x = 1 AND ".repeat(400) + "y = 2"
+        ));
+        assert!(!is_tautology(&p));
+    }
+
+    #[test]
+    fn real_predicates_bound_the_rows() {
+        for p in [
+            "id = 1",
+            "1 = 2",
+            "false",
+            "NULL",
+            "id = 1 AND 1 = 1",
+            "name LIKE 'a%'",
+            "id IN (1, 2)",
+            "x = y",
+            "1 = 1 AND id = 3",
+            "NOT true",
+            "0",
+            "id > 0 OR id < 0",
+        ] {
+            assert!(!is_tautology(&predicate(p)), "{p} should bound the rows");
+        }
+    }
+}
