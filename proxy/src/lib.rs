@@ -16,6 +16,7 @@ pub mod config;
 pub mod demo;
 pub mod launcher;
 pub mod mysql;
+pub mod net;
 
 pub mod pg;
 pub mod server;

@@ -262,3 +262,40 @@ fn check_live_logs_in_to_every_upstream_and_names_the_one_that_fails() {
     assert!(stdout.contains("target \"my\": FAILED"), "{stdout}");
     assert!(stdout.contains("target \"pg\": logged in"), "{stdout}");
 }
+
+#[test]
+fn check_warns_about_rules_that_can_never_match_and_names_bad_ones() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("sluice.toml");
+    std::fs::write(
+        &path,
+        "[[rules]]\nname = \"everything\"\nwhen = {}\naction = \"allow\"\n\n[[rules]]\nname = \"no-drop\"\nwhen = { statements = [\"drop\"] }\naction = \"block\"\n\n[[rules]]\nname = \"odd\"\nwhen = { statements = [\"select\"], without_where = true }\naction = \"block\"\n",
+    )
+    .unwrap();
+    let out = Command::new(SLUICE)
+        .args(["check", "--config"])
+        .arg(&path)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{stdout}");
+    assert!(stdout.contains("\"no-drop\" can never match"), "{stdout}");
+    assert!(stdout.contains("\"odd\" can never match"), "{stdout}");
+
+    std::fs::write(
+        &path,
+        "[[rules]]\nname = \"typo\"\nwhen = { statements = [\"trunacte\"] }\naction = \"block\"\n",
+    )
+    .unwrap();
+    let out = Command::new(SLUICE)
+        .args(["check", "--config"])
+        .arg(&path)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("typo") && stderr.contains("trunacte"),
+        "{stderr}"
+    );
+}

@@ -66,25 +66,18 @@ pub async fn run_listener(
     shutdown: watch::Receiver<bool>,
     tracker: TaskTracker,
 ) {
-    let mut stop = shutdown.clone();
-    loop {
-        tokio::select! {
-            // Stop first: no connection is accepted once shutdown has begun.
-            biased;
-            _ = async { let _ = stop.wait_for(|s| *s).await; } => break,
-            accepted = listener.accept() => match accepted {
-                Ok((tcp, peer)) => {
-                    let _ = tcp.set_nodelay(true);
-                    let (target, shared, shutdown) = (Arc::clone(&target), Arc::clone(&shared), shutdown.clone());
-                    tracker.spawn(handle_connection(tcp, peer, target, shared, shutdown));
-                }
-                Err(e) => {
-                    tracing::error!(target = %target.upstream.name, error = %e, "accept failed");
-                    tokio::time::sleep(Duration::from_millis(100)).await;
-                }
-            },
-        }
-    }
+    let name = target.upstream.name.clone();
+    let sessions = shutdown.clone();
+    crate::net::accept_loop(listener, &name, shutdown, tracker, |tcp, peer| {
+        handle_connection(
+            tcp,
+            peer,
+            Arc::clone(&target),
+            Arc::clone(&shared),
+            sessions.clone(),
+        )
+    })
+    .await;
 }
 
 /// Sends an ERR as the very first packet (as servers do for "too many connections").

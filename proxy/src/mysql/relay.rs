@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use bytes::{Buf, BytesMut};
 use futures_util::StreamExt;
-use tokio::io::{AsyncWrite, AsyncWriteExt};
+use tokio::io::AsyncWriteExt;
 use tokio::sync::watch;
 use tokio_util::codec::FramedRead;
 
@@ -18,6 +18,7 @@ use super::packet::{err_payload, ok_payload, write_packets, Packet, PacketCodec,
 use super::response::{column_def, ResponseTracker, Role};
 use super::sessions::SessionRegistry;
 use crate::auth::UserDirectory;
+use crate::net::{close, pump};
 use crate::session::{ColumnDesc, RowFields, SessionHooks, StatementDecision};
 use crate::tls::BoxStream;
 
@@ -155,20 +156,6 @@ pub async fn run(
     })
     .await;
     end
-}
-
-async fn pump<W: AsyncWrite + Unpin>(w: &mut W, pending: &[u8]) -> std::io::Result<Option<usize>> {
-    if pending.is_empty() {
-        w.flush().await.map(|()| None)
-    } else {
-        w.write(pending).await.map(Some)
-    }
-}
-
-async fn close<W: AsyncWrite + Unpin>(w: &mut W, pending: &[u8]) {
-    if w.write_all(pending).await.is_ok() && w.flush().await.is_ok() {
-        let _ = w.shutdown().await;
-    }
 }
 
 type UpstreamReader = FramedRead<tokio::io::ReadHalf<BoxStream>, PacketCodec>;

@@ -59,26 +59,18 @@ pub async fn run_listener(
     shutdown: watch::Receiver<bool>,
     tracker: TaskTracker,
 ) {
-    let mut stop = shutdown.clone();
-    loop {
-        tokio::select! {
-            // Stop first: no connection is accepted once shutdown has begun.
-            biased;
-            _ = async { let _ = stop.wait_for(|stop| *stop).await; } => break,
-            accepted = listener.accept() => match accepted {
-                Ok((tcp, peer)) => {
-                    let _ = tcp.set_nodelay(true);
-                    let (target, shared, shutdown) = (Arc::clone(&target), Arc::clone(&shared), shutdown.clone());
-                    tracker.spawn(handle_connection(tcp, peer, target, shared, shutdown));
-                }
-                Err(e) => {
-                    // Out of file descriptors and the like: back off instead of spinning.
-                    tracing::error!(target = %target.upstream.name, error = %e, "accept failed");
-                    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-                }
-            },
-        }
-    }
+    let name = target.upstream.name.clone();
+    let sessions = shutdown.clone();
+    crate::net::accept_loop(listener, &name, shutdown, tracker, |tcp, peer| {
+        handle_connection(
+            tcp,
+            peer,
+            Arc::clone(&target),
+            Arc::clone(&shared),
+            sessions.clone(),
+        )
+    })
+    .await;
 }
 
 /// How long a client may take from connecting to a ready session (TLS, startup, SCRAM, upstream

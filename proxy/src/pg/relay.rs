@@ -10,12 +10,12 @@ use std::time::Duration;
 
 use bytes::{Buf, BufMut, BytesMut};
 use futures_util::StreamExt;
-use tokio::io::{AsyncWrite, AsyncWriteExt};
 use tokio::sync::watch;
 use tokio_util::codec::FramedRead;
 
 use super::frame::{Frame, FrameCodec, Reader};
 use super::messages::{self, Severity};
+use crate::net::{close, pump};
 use crate::session::{ColumnDesc, ColumnOrigin, RowFields, SessionHooks, StatementDecision};
 use crate::tls::BoxStream;
 
@@ -188,22 +188,6 @@ pub async fn run(
     })
     .await;
     end
-}
-
-/// Writes some of `pending`, or flushes when nothing is pending. Cancel-safe: a write that did
-/// not complete wrote nothing, and a flush can be resumed.
-async fn pump<W: AsyncWrite + Unpin>(w: &mut W, pending: &[u8]) -> std::io::Result<Option<usize>> {
-    if pending.is_empty() {
-        w.flush().await.map(|()| None)
-    } else {
-        w.write(pending).await.map(Some)
-    }
-}
-
-async fn close<W: AsyncWrite + Unpin>(w: &mut W, pending: &[u8]) {
-    if w.write_all(pending).await.is_ok() && w.flush().await.is_ok() {
-        let _ = w.shutdown().await;
-    }
 }
 
 fn upstream_lost(
