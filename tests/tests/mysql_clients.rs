@@ -453,3 +453,36 @@ async fn change_user_reset_ping_and_admin_commands() {
     let ping = admin("ping");
     assert!(String::from_utf8_lossy(&ping.stdout).contains("alive"));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn caching_sha2_in_plaintext_with_mysql_async_and_the_cli() {
+    let opts = ProxyOpts {
+        mysql_plugin: Some("caching_sha2_password"),
+        ..ProxyOpts::default()
+    };
+    let proxy = Proxy::start_mysql(mariadb_native(), opts).await;
+    let mut conn = proxy.mysql().await;
+    let one: Option<i64> = conn.query_first("SELECT 1").await.unwrap();
+    assert_eq!(one, Some(1));
+    let out = mariadb_cli(
+        proxy.port(),
+        USER,
+        PASSWORD,
+        &["-N", "--default-auth=caching_sha2_password"],
+        "SELECT 7",
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "7");
+    let out = mariadb_cli(
+        proxy.port(),
+        USER,
+        "wrong",
+        &["--default-auth=caching_sha2_password"],
+        "SELECT 7",
+    );
+    assert!(String::from_utf8_lossy(&out.stderr).contains("ERROR 1045"));
+}

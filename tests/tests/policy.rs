@@ -324,3 +324,64 @@ async fn mysql_refuses_destructive_statements_however_they_are_sent() {
         "{stderr}"
     );
 }
+
+/// Collects every log line of this test binary (sluice runs in-process here).
+fn captured_logs() -> std::sync::Arc<std::sync::Mutex<Vec<u8>>> {
+    use std::sync::{Arc, Mutex, OnceLock};
+    struct Sink(Arc<Mutex<Vec<u8>>>);
+    impl std::io::Write for Sink {
+        fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(b);
+            Ok(b.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    static LOGS: OnceLock<Arc<Mutex<Vec<u8>>>> = OnceLock::new();
+    LOGS.get_or_init(|| {
+        let logs = Arc::new(Mutex::new(Vec::new()));
+        let sink = Arc::clone(&logs);
+        let subscriber = tracing_subscriber::fmt()
+            .with_ansi(false)
+            .with_writer(move || Sink(Arc::clone(&sink)))
+            .finish();
+        tracing::subscriber::set_global_default(subscriber).unwrap();
+        logs
+    })
+    .clone()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dry_run_rules_allow_and_report() {
+    let logs = captured_logs();
+    let upstream = pg_scram();
+    let proxy = Proxy::start(upstream, opts()).await;
+    let (direct, conn) = tokio_postgres::connect(&direct_conn_str(upstream), tokio_postgres::NoTls)
+        .await
+        .unwrap();
+    tokio::spawn(conn);
+    let report = unique("report");
+    direct
+        .batch_execute(&format!(
+            "CREATE TABLE {report} (n int); INSERT INTO {report} VALUES (5)"
+        ))
+        .await
+        .unwrap();
+    let client = proxy.connect().await;
+    let n: i32 = client
+        .query_one(&format!("SELECT n FROM {report}"), &[])
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(n, 5, "a dry-run block allows the statement");
+    let text = String::from_utf8_lossy(&logs.lock().unwrap()).to_string();
+    let line = text
+        .lines()
+        .find(|l| l.contains("dry-run rule matched") && l.contains("watch-reports"))
+        .unwrap_or_else(|| panic!("no dry-run report in the log:\n{text}"));
+    assert!(
+        line.contains("would=block") && line.contains("user=alice"),
+        "{line}"
+    );
+}

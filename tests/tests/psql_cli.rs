@@ -111,39 +111,49 @@ async fn the_corpus_gives_byte_identical_output_direct_and_through_sluice() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn psql_copy_gset_and_multi_statement_lines_work_through_sluice() {
     let upstream = PgServer::start(PgOptions::default()).unwrap();
-    let proxy = Proxy::start(&upstream, ProxyOpts::default()).await;
+    let proxy = Proxy::start(
+        &upstream,
+        ProxyOpts {
+            client_tls: Some(false),
+            ..ProxyOpts::default()
+        },
+    )
+    .await;
     let script = corpus("psql_features.sql");
     let dir = tempfile::tempdir().unwrap();
     let copyfile = dir.path().join("round trip.csv");
     let copyvar = format!("copyfile={}", copyfile.display());
     let vars = ["-v", "ON_ERROR_STOP=1", "-v", &copyvar];
 
-    reset_schema(&upstream);
-    let conn = proxy.conn_str(USER, PASSWORD, "");
-    let (ok, through) = tokio::task::block_in_place(|| run_script(&conn, &script, &vars));
-    assert!(ok, "psql failed through sluice:\n{through}");
-    assert!(
-        through.contains("copied_rows=50 copied_sum=1593.75 copied_labels=40"),
-        "{through}"
-    );
-    let csv = std::fs::read_to_string(&copyfile).unwrap();
-    assert_eq!(csv.lines().count(), 51, "\\copy wrote a header and 50 rows");
-    let last = through
-        .lines()
-        .rev()
-        .find(|l| l.contains('|'))
-        .unwrap_or_default();
-    let cells: Vec<&str> = last.split('|').map(str::trim).collect();
-    assert_eq!(
-        cells,
-        ["50", "1593.75", "10", "1", "t"],
-        "round-trip proof row"
-    );
-
-    // And exactly what a direct session prints.
+    // Exactly what a direct session prints.
     reset_schema(&upstream);
     let (ok, direct) =
         tokio::task::block_in_place(|| run_script(&direct_conn_str(&upstream), &script, &vars));
     assert!(ok);
-    assert_eq!(through, direct);
+
+    for extra in ["sslmode=disable", "sslmode=require"] {
+        std::fs::remove_file(&copyfile).ok();
+        reset_schema(&upstream);
+        let conn = proxy.conn_str(USER, PASSWORD, extra);
+        let (ok, through) = tokio::task::block_in_place(|| run_script(&conn, &script, &vars));
+        assert!(ok, "psql failed through sluice ({extra}):\n{through}");
+        assert!(
+            through.contains("copied_rows=50 copied_sum=1593.75 copied_labels=40"),
+            "{through}"
+        );
+        let csv = std::fs::read_to_string(&copyfile).unwrap();
+        assert_eq!(csv.lines().count(), 51, "\\copy wrote a header and 50 rows");
+        let last = through
+            .lines()
+            .rev()
+            .find(|l| l.contains('|'))
+            .unwrap_or_default();
+        let cells: Vec<&str> = last.split('|').map(str::trim).collect();
+        assert_eq!(
+            cells,
+            ["50", "1593.75", "10", "1", "t"],
+            "round-trip proof row"
+        );
+        assert_eq!(through, direct, "{extra}");
+    }
 }

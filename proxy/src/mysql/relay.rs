@@ -364,11 +364,16 @@ impl Relay {
 
     fn on_upstream_packet(&mut self, p: Packet) -> Option<SessionEnd> {
         if self.tracker.is_idle() {
-            match self.owed.pop_front() {
-                Some(Owed::Upstream(kind)) => self.tracker.begin(kind),
-                Some(Owed::Local(bytes)) => self.to_client.extend_from_slice(&bytes),
-                // Unsolicited: the server is closing the connection and says why.
-                None => {}
+            // sluice's own answers queued before this response go first; with none owed at
+            // all, the packet is unsolicited (the server closing the connection says why).
+            while let Some(owed) = self.owed.pop_front() {
+                match owed {
+                    Owed::Local(bytes) => self.to_client.extend_from_slice(&bytes),
+                    Owed::Upstream(kind) => {
+                        self.tracker.begin(kind);
+                        break;
+                    }
+                }
             }
         }
         self.last_seq_to_client = p.seq;
