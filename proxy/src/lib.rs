@@ -1,14 +1,14 @@
-//! sluice: a database wire-protocol proxy that sits between applications and PostgreSQL (and,
-//! later, MySQL/MariaDB), authenticates clients itself, logs in upstream with credentials the
-//! clients never see, and relays every protocol message.
+//! sluice: a database wire-protocol proxy that sits between applications and PostgreSQL or
+//! MySQL/MariaDB, authenticates clients itself, logs in upstream with credentials the clients
+//! never see, enforces statement rules, and relays every other protocol message untouched.
 //!
 //! The crate is the runtime of the `sluice` binary:
 //! - [`config`]: the strict TOML configuration;
 //! - [`server`]: starts every target's listener and shuts down gracefully;
-//! - [`pg`]: the PostgreSQL protocol adapter (startup, TLS, SCRAM, upstream login, relay, cancel);
-//! - [`session`]: the protocol-neutral seams where policy, masking and audit plug in;
-//! - [`statement_gate`]: `[[rules]]` enforced through those seams, for both protocols;
-//! - [`auth`], [`tls`]: client authentication and TLS on both sides;
+//! - [`pg`], [`mysql`]: the protocol adapters (startup, TLS, client auth, upstream login, relay,
+//!   cancel / KILL), which meet the core only through [`session`]'s protocol-neutral hooks;
+//! - [`statement_gate`]: `[[rules]]` (the `policy` crate) as such a hook;
+//! - [`auth`], [`tls`], [`upstream`], [`net`]: what both adapters share;
 //! - [`launcher`]: throwaway database servers for `sluice demo` and the end-to-end tests.
 
 pub mod auth;
