@@ -53,7 +53,7 @@ async fn run_inner(listen: &str, mysql_listen: &str) -> Result<(), String> {
     std::fs::write(dir.path().join("mariadb.pw"), &maria.opts.password)
         .map_err(|e| e.to_string())?;
     let mut text = format!(
-        "# Written by `sluice demo`; removed when the demo stops.\n[server.tls]\ncert_file = {:?}\nkey_file = {:?}\nrequire = false\n\n",
+        "# Written by `sluice demo`; removed when the demo stops.\n[server]\nadmin_listen = \"127.0.0.1:0\"\n\n[server.tls]\ncert_file = {:?}\nkey_file = {:?}\nrequire = false\n\n",
         pki.server_cert, pki.server_key
     );
     for (name, password, group) in DEMO_USERS {
@@ -90,6 +90,7 @@ async fn run_inner(listen: &str, mysql_listen: &str) -> Result<(), String> {
     let db = &pg.opts.database;
     let shop = &maria.opts.database;
     let ca = pki.ca_cert.display();
+    let admin = server.admin_addr();
     println!(
         "\nsluice demo is running.\n\
          \x20 PostgreSQL (throwaway): {} as {}, data under {}\n\
@@ -103,6 +104,7 @@ async fn run_inner(listen: &str, mysql_listen: &str) -> Result<(), String> {
          Then try:\n\
          \x20 SELECT name, email, ssn, card_number FROM customers LIMIT 5;\n\
          \x20 SELECT c.name, sum(o.amount) FROM customers c JOIN orders o ON o.customer_id = c.id GROUP BY 1 ORDER BY 2 DESC LIMIT 3;\n\n\
+         Admin API: http://{admin}/metrics, /healthz, /readyz\n\n\
          Press Ctrl-C to stop; everything the demo started is removed.",
         pg.addr(),
         pg.opts.user,

@@ -9,12 +9,15 @@
 //!   cancel / KILL), which meet the core only through [`session`]'s protocol-neutral hooks;
 //! - [`statement_gate`]: `[[rules]]` (the `policy` crate) as such a hook;
 //! - [`auth`], [`tls`], [`upstream`], [`net`]: what both adapters share;
+//! - [`admin`], [`metrics`]: `/healthz`, `/readyz` and Prometheus `/metrics`;
 //! - [`launcher`]: throwaway database servers for `sluice demo` and the end-to-end tests.
 
+pub mod admin;
 pub mod auth;
 pub mod config;
 pub mod demo;
 pub mod launcher;
+pub mod metrics;
 pub mod mysql;
 pub mod net;
 

@@ -2,14 +2,17 @@
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
 use tokio::net::TcpListener;
 use tokio::sync::{watch, Semaphore};
 use tokio_util::task::TaskTracker;
 
+use crate::admin::{self, AdminState};
 use crate::auth::UserDirectory;
 use crate::config::{split_host_port, Config, Protocol, TargetConfig, UpstreamTls};
+use crate::metrics::Metrics;
 use crate::mysql::{self, sessions::SessionRegistry, MysqlShared, MysqlTarget};
 use crate::pg::{self, cancel::CancelRegistry, PgShared, PgTarget};
 use crate::statement_gate::StatementPolicy;
@@ -19,6 +22,8 @@ use crate::upstream::UpstreamTarget;
 /// A running proxy: its listeners and sessions.
 pub struct RunningServer {
     addrs: HashMap<String, SocketAddr>,
+    admin_addr: SocketAddr,
+    admin: Arc<AdminState>,
     shutdown: watch::Sender<bool>,
     tracker: TaskTracker,
     grace: std::time::Duration,
@@ -69,7 +74,22 @@ pub async fn start(config: &Config) -> Result<RunningServer, String> {
         addrs.insert(t.name.clone(), addr);
         bound.push((listener, addr, upstream, t));
     }
+    let admin_listener = TcpListener::bind(&config.server.admin_listen)
+        .await
+        .map_err(|e| {
+            format!(
+                "server.admin_listen: cannot listen on {}: {e}",
+                config.server.admin_listen
+            )
+        })?;
+    let admin_addr = admin_listener.local_addr().map_err(|e| e.to_string())?;
+    let mut metrics = Metrics::default();
     for (listener, addr, upstream, t) in bound {
+        let protocol = match t.protocol {
+            Protocol::Postgres => "postgres",
+            Protocol::Mysql => "mysql",
+        };
+        let target_metrics = metrics.add_target(&t.name, protocol);
         tracing::info!(target = %t.name, protocol = ?t.protocol, %addr, "listening");
         let slots = Arc::new(Semaphore::new(t.max_connections));
         let (rx, tracker_clone) = (shutdown_rx.clone(), tracker.clone());
@@ -79,6 +99,7 @@ pub async fn start(config: &Config) -> Result<RunningServer, String> {
                     upstream,
                     slots,
                     max_connections: t.max_connections,
+                    metrics: target_metrics,
                 });
                 tracker.spawn(pg::run_listener(
                     listener,
@@ -99,6 +120,7 @@ pub async fn start(config: &Config) -> Result<RunningServer, String> {
                         _ => mysql::client::NATIVE,
                     },
                     server: Mutex::new(None),
+                    metrics: target_metrics,
                 });
                 tracker.spawn(mysql::run_listener(
                     listener,
@@ -110,8 +132,21 @@ pub async fn start(config: &Config) -> Result<RunningServer, String> {
             }
         }
     }
+    // Every listener is bound and accepting: ready.
+    let admin = Arc::new(AdminState {
+        metrics,
+        ready: AtomicBool::new(true),
+    });
+    tracing::info!(addr = %admin_addr, "admin API listening");
+    tracker.spawn(admin::serve(
+        admin_listener,
+        Arc::clone(&admin),
+        shutdown_rx.clone(),
+    ));
     Ok(RunningServer {
         addrs,
+        admin_addr,
+        admin,
         shutdown,
         tracker,
         grace: config.server.shutdown_grace.0,
@@ -119,6 +154,11 @@ pub async fn start(config: &Config) -> Result<RunningServer, String> {
 }
 
 impl RunningServer {
+    /// The admin API's address.
+    pub fn admin_addr(&self) -> SocketAddr {
+        self.admin_addr
+    }
+
     /// The address a target listens on (useful with port 0).
     pub fn addr(&self, target: &str) -> Option<SocketAddr> {
         self.addrs.get(target).copied()
@@ -128,6 +168,7 @@ impl RunningServer {
     /// once) for up to `server.shutdown_grace`, then returns. Returns the number of sessions
     /// still open when the grace period ran out.
     pub async fn shutdown(self) -> usize {
+        self.admin.ready.store(false, Ordering::Relaxed);
         let _ = self.shutdown.send(true);
         self.tracker.close();
         if tokio::time::timeout(self.grace, self.tracker.wait())

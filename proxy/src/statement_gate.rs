@@ -7,6 +7,7 @@ use std::sync::Arc;
 
 use policy::{AnalysisCache, Decision, Dialect, RuleSet, Subject, ON_PARSE_ERROR_RULE};
 
+use crate::metrics::TargetMetrics;
 use crate::session::{ColumnDesc, RowFields, SessionHooks, StatementDecision};
 
 /// What every session of a proxy shares for statement policy.
@@ -31,6 +32,7 @@ pub struct StatementGate {
     user: String,
     groups: Vec<String>,
     target: String,
+    metrics: Arc<TargetMetrics>,
 }
 
 impl StatementGate {
@@ -40,6 +42,7 @@ impl StatementGate {
         user: &str,
         groups: &[String],
         target: &str,
+        metrics: Arc<TargetMetrics>,
     ) -> Self {
         StatementGate {
             policy,
@@ -47,6 +50,7 @@ impl StatementGate {
             user: user.into(),
             groups: groups.to_vec(),
             target: target.into(),
+            metrics,
         }
     }
 }
@@ -80,6 +84,7 @@ impl SessionHooks for StatementGate {
                 verdict.message.as_deref().map(|m| format!(" ({m})")).unwrap_or_default()
             ),
         };
+        TargetMetrics::count(&self.metrics.statements_refused);
         tracing::warn!(target = %self.target, user = %self.user, %rule, decision = %verdict.decision, "statement refused");
         StatementDecision::Refuse { message }
     }
@@ -109,6 +114,7 @@ mod tests {
             "u",
             &groups,
             "t",
+            Default::default(),
         )
     }
 

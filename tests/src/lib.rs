@@ -179,7 +179,7 @@ impl Proxy {
         )
         .map_err(|e| e.to_string())?;
         let mut text = format!(
-            "[server]\nshutdown_grace = \"{}\"\nmax_message_bytes = {}\n",
+            "[server]\nadmin_listen = \"127.0.0.1:0\"\nshutdown_grace = \"{}\"\nmax_message_bytes = {}\n",
             opts.shutdown_grace, opts.max_message_bytes
         );
         let pki = match opts.client_tls {

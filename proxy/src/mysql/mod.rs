@@ -25,6 +25,7 @@ use tokio::sync::{watch, Semaphore};
 use tokio_util::task::TaskTracker;
 
 use crate::auth::UserDirectory;
+use crate::metrics::TargetMetrics;
 use crate::session::SessionHooks;
 use crate::statement_gate::{StatementGate, StatementPolicy};
 use crate::tls::ServerTls;
@@ -54,6 +55,7 @@ pub struct MysqlTarget {
     pub client_auth_plugin: &'static str,
     /// The server's latest greeting: its version and capabilities shape sluice's own.
     pub server: Mutex<Option<ServerGreeting>>,
+    pub metrics: Arc<TargetMetrics>,
 }
 
 const STARTUP_TIMEOUT: Duration = Duration::from_secs(60);
@@ -117,9 +119,11 @@ async fn handle_connection(
             &ctx.user,
             &ctx.groups,
             &name,
+            Arc::clone(&target.metrics),
         );
         Box::new(gate) as Box<dyn SessionHooks>
     });
+    let _counted = target.metrics.session();
     let end = relay::run(client, upstream.stream, ctx, hooks, shutdown).await;
     tracing::info!(target = %name, %peer, %user, id, end = ?end, "session ended");
 }
@@ -146,6 +150,7 @@ async fn establish(
             Ok(s) => s,
             Err(e) => {
                 tracing::error!(target = %name, %peer, error = %e, "upstream unavailable");
+                TargetMetrics::count(&target.metrics.upstream_failures);
                 let msg = format!("sluice: target \"{name}\" is unavailable: {e}");
                 refuse_at_greeting(tcp, 2003, "HY000", &msg).await;
                 return None;
@@ -172,6 +177,7 @@ async fn establish(
         Ok(a) => a,
         Err(HandshakeError::Auth { user, reason }) => {
             tracing::warn!(target = %name, %peer, %user, %reason, "authentication failed");
+            TargetMetrics::count(&target.metrics.auth_failures);
             return None;
         }
         Err(e) => {
@@ -208,6 +214,7 @@ async fn establish(
         }
         Err(e) => {
             tracing::error!(target = %name, %peer, error = %e, "upstream login failed");
+            TargetMetrics::count(&target.metrics.upstream_failures);
             let why = match e {
                 UpstreamError::Credentials(_) => {
                     "the database rejected sluice's credentials for this target".to_string()

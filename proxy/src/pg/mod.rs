@@ -26,6 +26,7 @@ use tokio_util::task::TaskTracker;
 use crate::auth::scram::ChannelBinding;
 use crate::auth::Identity;
 use crate::auth::UserDirectory;
+use crate::metrics::TargetMetrics;
 use crate::session::SessionHooks;
 use crate::statement_gate::{StatementGate, StatementPolicy};
 use crate::tls::{BoxStream, ServerTls};
@@ -49,6 +50,7 @@ pub struct PgTarget {
     /// `max_connections` permits.
     pub slots: Arc<Semaphore>,
     pub max_connections: usize,
+    pub metrics: Arc<TargetMetrics>,
 }
 
 /// Accepts connections until `shutdown` turns true; sessions are spawned on `tracker`.
@@ -126,9 +128,11 @@ async fn handle_connection(
             &identity.user,
             &identity.groups,
             &name,
+            Arc::clone(&target.metrics),
         );
         Box::new(gate) as Box<dyn SessionHooks>
     });
+    let _counted = target.metrics.session();
     let end = relay::run(client, upstream, opts, hooks, shutdown).await;
     let user = identity.user;
     tracing::info!(target = %name, %peer, %user, pid = key.pid, end = ?end, "session ended");
@@ -233,6 +237,7 @@ async fn login(
             Ok(identity) => identity,
             Err(e) => {
                 tracing::warn!(target = %name, %peer, %user, reason = %e, "authentication failed");
+                TargetMetrics::count(&target.metrics.auth_failures);
                 let msg = format!("password authentication failed for user \"{user}\"");
                 send_fatal(&mut startup.stream, "28P01", &msg).await;
                 return None;
@@ -255,6 +260,7 @@ async fn login(
         }
         Err(e) => {
             tracing::error!(target = %name, %peer, error = %e, "upstream connection failed");
+            TargetMetrics::count(&target.metrics.upstream_failures);
             let msg = format!(
                 "sluice: target \"{name}\" is unavailable: {}",
                 client_safe(&e)
