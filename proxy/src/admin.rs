@@ -7,18 +7,20 @@ use std::sync::Arc;
 use axum::extract::State;
 use axum::http::{header, StatusCode};
 use axum::response::IntoResponse;
-use axum::routing::get;
+use axum::routing::{get, post};
 use axum::Router;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
 use crate::metrics::Metrics;
+use crate::server::Reloader;
 
 /// What the admin routes read.
 pub struct AdminState {
     pub metrics: Metrics,
     /// Every target is listening and sluice is not shutting down.
     pub ready: AtomicBool,
+    pub reloader: Arc<Reloader>,
 }
 
 /// Serves the admin routes until `shutdown` turns true.
@@ -31,6 +33,7 @@ pub async fn serve(
         .route("/healthz", get(|| async { "ok\n" }))
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics))
+        .route("/api/reload", post(reload))
         .with_state(state);
     let stop = async move {
         let _ = shutdown.wait_for(|s| *s).await;
@@ -48,6 +51,17 @@ async fn readyz(State(state): State<Arc<AdminState>>) -> impl IntoResponse {
         (StatusCode::OK, "ready\n")
     } else {
         (StatusCode::SERVICE_UNAVAILABLE, "not ready\n")
+    }
+}
+
+/// Reloads users and rules; an invalid file is rejected with the reason and nothing changes.
+async fn reload(State(state): State<Arc<AdminState>>) -> impl IntoResponse {
+    match state.reloader.reload() {
+        Ok(summary) => (StatusCode::OK, format!("reloaded: {summary}\n")),
+        Err(e) => (
+            StatusCode::BAD_REQUEST,
+            format!("reload rejected, configuration unchanged: {e}\n"),
+        ),
     }
 }
 

@@ -17,6 +17,7 @@ pub mod auth;
 pub mod config;
 pub mod demo;
 pub mod launcher;
+pub mod live;
 pub mod metrics;
 pub mod mysql;
 pub mod net;

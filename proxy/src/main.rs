@@ -118,6 +118,17 @@ async fn serve(config: Config) -> ExitCode {
         Ok(s) => s,
         Err(e) => return usage_error(&e),
     };
+    let reloader = server.reloader();
+    tokio::spawn(async move {
+        let Ok(mut hup) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())
+        else {
+            return;
+        };
+        while hup.recv().await.is_some() {
+            // The outcome is logged by the reloader either way.
+            let _ = reloader.reload();
+        }
+    });
     sluice::server::stop_signal().await;
     tracing::info!(grace = ?config.server.shutdown_grace.0, "shutting down: no new connections, running statements may finish");
     tokio::select! {

@@ -12,6 +12,7 @@ use tokio_util::task::TaskTracker;
 use crate::admin::{self, AdminState};
 use crate::auth::UserDirectory;
 use crate::config::{split_host_port, Config, Protocol, TargetConfig, UpstreamTls};
+use crate::live::Live;
 use crate::metrics::Metrics;
 use crate::mysql::{self, sessions::SessionRegistry, MysqlShared, MysqlTarget};
 use crate::pg::{self, cancel::CancelRegistry, PgShared, PgTarget};
@@ -21,6 +22,7 @@ use crate::upstream::UpstreamTarget;
 
 /// A running proxy: its listeners and sessions.
 pub struct RunningServer {
+    reloader: Arc<Reloader>,
     addrs: HashMap<String, SocketAddr>,
     admin_addr: SocketAddr,
     admin: Arc<AdminState>,
@@ -33,7 +35,7 @@ pub struct RunningServer {
 /// password variable, an unreadable certificate, an address in use) and nothing is started.
 pub async fn start(config: &Config) -> Result<RunningServer, String> {
     tls::install_provider();
-    let users = Arc::new(UserDirectory::from_config(&config.users)?);
+    let reloader = Arc::new(Reloader::new(config)?);
     let server_tls = match &config.server.tls {
         Some(t) => Some(ServerTls::load(
             &config.path(&t.cert_file),
@@ -42,20 +44,14 @@ pub async fn start(config: &Config) -> Result<RunningServer, String> {
         )?),
         None => None,
     };
-    let policy = match config.has_statement_policy() {
-        true => Some(StatementPolicy::new(config.rule_set()?)),
-        false => None,
-    };
     let pg_shared = Arc::new(PgShared {
-        policy: policy.clone(),
-        users: Arc::clone(&users),
+        live: Arc::clone(&reloader.live),
         tls: server_tls.clone(),
         cancels: Arc::new(CancelRegistry::default()),
         max_client_message: config.server.max_message_bytes,
     });
     let mysql_shared = Arc::new(MysqlShared {
-        policy,
-        users,
+        live: Arc::clone(&reloader.live),
         tls: server_tls,
         sessions: Arc::new(SessionRegistry::default()),
         max_command: config.server.max_message_bytes as usize,
@@ -136,6 +132,7 @@ pub async fn start(config: &Config) -> Result<RunningServer, String> {
     let admin = Arc::new(AdminState {
         metrics,
         ready: AtomicBool::new(true),
+        reloader: Arc::clone(&reloader),
     });
     tracing::info!(addr = %admin_addr, "admin API listening");
     tracker.spawn(admin::serve(
@@ -144,6 +141,7 @@ pub async fn start(config: &Config) -> Result<RunningServer, String> {
         shutdown_rx.clone(),
     ));
     Ok(RunningServer {
+        reloader,
         addrs,
         admin_addr,
         admin,
@@ -153,7 +151,81 @@ pub async fn start(config: &Config) -> Result<RunningServer, String> {
     })
 }
 
+/// Re-reads the config file and swaps in its users and rules.
+pub struct Reloader {
+    path: Option<std::path::PathBuf>,
+    pub live: Arc<Live>,
+    /// What the running listeners were built from; a reload may not change it.
+    targets: String,
+}
+
+impl Reloader {
+    fn new(config: &Config) -> Result<Reloader, String> {
+        let (users, policy) = live_parts(config)?;
+        Ok(Reloader {
+            path: config.source.clone(),
+            live: Live::new(users, policy),
+            targets: format!("{:?}", config.targets),
+        })
+    }
+
+    /// Loads the file again; on any error the running configuration stays as it was.
+    pub fn reload(&self) -> Result<String, String> {
+        let result = self.try_reload();
+        if let Err(e) = &result {
+            tracing::error!(error = %e, "reload rejected; the running configuration is unchanged");
+        }
+        result
+    }
+
+    fn try_reload(&self) -> Result<String, String> {
+        let path = self
+            .path
+            .as_deref()
+            .ok_or("this server was not started from a file")?;
+        let config = Config::load(path)?;
+        let unenforced = config.unenforced_sections();
+        if !unenforced.is_empty() {
+            return Err(format!(
+                "this build cannot enforce {}",
+                unenforced.join(", ")
+            ));
+        }
+        if format!("{:?}", config.targets) != self.targets {
+            return Err(
+                "[[targets]] changed: listeners and upstreams change with a restart in this build"
+                    .into(),
+            );
+        }
+        let (users, policy) = live_parts(&config)?;
+        let summary = format!("{} users, {} rules", config.users.len(), config.rules.len());
+        self.live.replace(users, policy);
+        tracing::info!(path = %path.display(), %summary, "configuration reloaded");
+        Ok(summary)
+    }
+}
+
+/// The reloadable parts of a config.
+fn live_parts(config: &Config) -> Result<(UserDirectory, Option<Arc<StatementPolicy>>), String> {
+    let users = UserDirectory::from_config(&config.users)?;
+    let policy = match config.has_statement_policy() {
+        true => Some(StatementPolicy::new(config.rule_set()?)),
+        false => None,
+    };
+    Ok((users, policy))
+}
+
 impl RunningServer {
+    /// Reloads users and rules from the config file (as `POST /api/reload` and SIGHUP do).
+    pub fn reload(&self) -> Result<String, String> {
+        self.reloader.reload()
+    }
+
+    /// What SIGHUP calls.
+    pub fn reloader(&self) -> Arc<Reloader> {
+        Arc::clone(&self.reloader)
+    }
+
     /// The admin API's address.
     pub fn admin_addr(&self) -> SocketAddr {
         self.admin_addr

@@ -51,6 +51,12 @@ pub trait SessionHooks: Send {
     /// sent to the database.
     fn on_statement(&mut self, sql: &str) -> StatementDecision;
 
+    /// Whether [`SessionHooks::on_columns`] wants to be called at all; `false` spares decoding
+    /// column descriptions for hooks that only look at statements.
+    fn wants_columns(&self) -> bool {
+        true
+    }
+
     /// A result's columns are about to stream. Return `true` to see (and possibly rewrite) each
     /// of its rows; `false` lets rows pass as raw bytes.
     fn on_columns(&mut self, columns: &[ColumnDesc]) -> bool;

@@ -7,6 +7,7 @@ use std::sync::Arc;
 
 use policy::{AnalysisCache, Decision, Dialect, RuleSet, Subject, ON_PARSE_ERROR_RULE};
 
+use crate::live::Live;
 use crate::metrics::TargetMetrics;
 use crate::session::{ColumnDesc, RowFields, SessionHooks, StatementDecision};
 
@@ -25,9 +26,10 @@ impl StatementPolicy {
     }
 }
 
-/// One session's gate.
+/// One session's gate. It reads the rules in force at each statement, so a reload applies to
+/// open sessions from their next statement on.
 pub struct StatementGate {
-    policy: Arc<StatementPolicy>,
+    live: Arc<Live>,
     dialect: Dialect,
     user: String,
     groups: Vec<String>,
@@ -37,7 +39,7 @@ pub struct StatementGate {
 
 impl StatementGate {
     pub fn new(
-        policy: Arc<StatementPolicy>,
+        live: Arc<Live>,
         dialect: Dialect,
         user: &str,
         groups: &[String],
@@ -45,7 +47,7 @@ impl StatementGate {
         metrics: Arc<TargetMetrics>,
     ) -> Self {
         StatementGate {
-            policy,
+            live,
             dialect,
             user: user.into(),
             groups: groups.to_vec(),
@@ -57,13 +59,16 @@ impl StatementGate {
 
 impl SessionHooks for StatementGate {
     fn on_statement(&mut self, sql: &str) -> StatementDecision {
-        let analysis = self.policy.cache.get_or_analyze(self.dialect, sql);
+        let Some(policy) = self.live.policy() else {
+            return StatementDecision::Forward;
+        };
+        let analysis = policy.cache.get_or_analyze(self.dialect, sql);
         let subject = Subject {
             user: &self.user,
             groups: &self.groups,
             target: &self.target,
         };
-        let verdict = self.policy.rules.evaluate(&analysis, &subject);
+        let verdict = policy.rules.evaluate(&analysis, &subject);
         for (rule, would) in &verdict.dry_run {
             tracing::info!(target = %self.target, user = %self.user, %rule, would = %would, "dry-run rule matched; statement allowed");
         }
@@ -89,6 +94,10 @@ impl SessionHooks for StatementGate {
         StatementDecision::Refuse { message }
     }
 
+    fn wants_columns(&self) -> bool {
+        false
+    }
+
     fn on_columns(&mut self, _columns: &[ColumnDesc]) -> bool {
         false
     }
@@ -109,7 +118,10 @@ mod tests {
         let config = crate::config::Config::parse(rules, Default::default()).unwrap();
         let groups: Vec<String> = groups.iter().map(|g| g.to_string()).collect();
         StatementGate::new(
-            StatementPolicy::new(config.rule_set().unwrap()),
+            crate::live::Live::new(
+                crate::auth::UserDirectory::from_config(&[]).unwrap(),
+                Some(StatementPolicy::new(config.rule_set().unwrap())),
+            ),
             Dialect::Postgres,
             "u",
             &groups,

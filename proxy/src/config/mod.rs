@@ -42,6 +42,9 @@ pub struct Config {
     /// Directory of the config file; relative paths in it are resolved against this.
     #[serde(skip)]
     pub base_dir: PathBuf,
+    /// The file it was loaded from, for reloads.
+    #[serde(skip)]
+    pub source: Option<PathBuf>,
 }
 
 #[derive(Clone, Debug, Deserialize)]
@@ -193,7 +196,10 @@ impl Config {
         let text = std::fs::read_to_string(path)
             .map_err(|e| format!("cannot read config {}: {e}", path.display()))?;
         let base_dir = path.parent().map(Path::to_path_buf).unwrap_or_default();
-        Config::parse(&text, base_dir).map_err(|e| format!("config {}: {e}", path.display()))
+        let mut config = Config::parse(&text, base_dir)
+            .map_err(|e| format!("config {}: {e}", path.display()))?;
+        config.source = Some(path.to_path_buf());
+        Ok(config)
     }
 
     /// Parses and validates config text; `base_dir` anchors relative paths.

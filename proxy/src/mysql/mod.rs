@@ -24,10 +24,10 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{watch, Semaphore};
 use tokio_util::task::TaskTracker;
 
-use crate::auth::UserDirectory;
+use crate::live::Live;
 use crate::metrics::TargetMetrics;
 use crate::session::SessionHooks;
-use crate::statement_gate::{StatementGate, StatementPolicy};
+use crate::statement_gate::StatementGate;
 use crate::tls::ServerTls;
 use crate::upstream::UpstreamTarget;
 use client::{Greeting, HandshakeError};
@@ -37,9 +37,8 @@ use upstream::{ServerGreeting, UpstreamError};
 
 /// What every session of every MySQL listener shares.
 pub struct MysqlShared {
-    /// `[[rules]]`, when the config has any (otherwise sessions are pure relays).
-    pub policy: Option<Arc<StatementPolicy>>,
-    pub users: Arc<UserDirectory>,
+    /// Users and rules in force (reloadable).
+    pub live: Arc<Live>,
     pub tls: Option<ServerTls>,
     pub sessions: Arc<SessionRegistry>,
     pub max_command: usize,
@@ -112,9 +111,9 @@ async fn handle_connection(
             .sessions
             .register(ctx.connection_id, &ctx.user, upstream.greeting.thread_id);
     let (id, user) = (ctx.connection_id, ctx.user.clone());
-    let hooks = shared.policy.as_ref().map(|p| {
+    let hooks = {
         let gate = StatementGate::new(
-            Arc::clone(p),
+            Arc::clone(&shared.live),
             policy::Dialect::MySql,
             &ctx.user,
             &ctx.groups,
@@ -122,9 +121,9 @@ async fn handle_connection(
             Arc::clone(&target.metrics),
         );
         Box::new(gate) as Box<dyn SessionHooks>
-    });
+    };
     let _counted = target.metrics.session();
-    let end = relay::run(client, upstream.stream, ctx, hooks, shutdown).await;
+    let end = relay::run(client, upstream.stream, ctx, Some(hooks), shutdown).await;
     tracing::info!(target = %name, %peer, %user, id, end = ?end, "session ended");
 }
 
@@ -171,8 +170,13 @@ async fn establish(
         collation: server.collation,
         auth_plugin: target.client_auth_plugin,
     };
-    let mut authed = match client::handshake(tcp, &greeting, shared.tls.as_ref(), &shared.users)
-        .await
+    let mut authed = match client::handshake(
+        tcp,
+        &greeting,
+        shared.tls.as_ref(),
+        &shared.live.users(),
+    )
+    .await
     {
         Ok(a) => a,
         Err(HandshakeError::Auth { user, reason }) => {
@@ -245,7 +249,7 @@ async fn establish(
             .contains(CapabilityFlags::CLIENT_DEPRECATE_EOF),
         max_command: shared.max_command,
         sessions: Arc::clone(&shared.sessions),
-        users: Arc::clone(&shared.users),
+        live: Arc::clone(&shared.live),
         scramble: authed.scramble,
     };
     Some((authed.stream, up, ctx))

@@ -17,7 +17,7 @@ use super::command::{com, response_kind, special, ResponseKind, Special};
 use super::packet::{err_payload, ok_payload, write_packets, Packet, PacketCodec, Reader};
 use super::response::{column_def, ResponseTracker, Role};
 use super::sessions::SessionRegistry;
-use crate::auth::UserDirectory;
+use crate::live::Live;
 use crate::net::{close, pump};
 use crate::session::{ColumnDesc, RowFields, SessionHooks, StatementDecision};
 use crate::tls::BoxStream;
@@ -39,7 +39,7 @@ pub struct RelayContext {
     /// Largest command sluice assembles to inspect (COM_QUERY, COM_STMT_PREPARE).
     pub max_command: usize,
     pub sessions: Arc<SessionRegistry>,
-    pub users: Arc<UserDirectory>,
+    pub live: Arc<Live>,
     /// The scramble the client authenticated with; COM_CHANGE_USER answers are made with it.
     pub scramble: [u8; 20],
 }
@@ -384,7 +384,9 @@ impl Relay {
                 write_packets(&mut self.to_client, p.seq, &err_payload(1148, "42000", msg));
                 return Some(SessionEnd::UpstreamLost(msg.into()));
             }
-            Role::ColumnDef | Role::LastColumnDef if self.hooks.is_some() => {
+            Role::ColumnDef | Role::LastColumnDef
+                if self.hooks.as_deref().is_some_and(|h| h.wants_columns()) =>
+            {
                 if let Some(c) = column_def(p.payload()) {
                     self.columns.push(c);
                 }
@@ -474,7 +476,7 @@ impl Relay {
             .filter(|d| !d.is_empty());
         let _charset = r.u16();
         let plugin = r.cstr().map(|p| String::from_utf8_lossy(p).into_owned());
-        let ok = match (self.ctx.users.mysql(&user), plugin.as_deref()) {
+        let ok = match (self.ctx.live.users().mysql(&user), plugin.as_deref()) {
             (Some((v, _)), Some(super::client::CACHING_SHA2)) => {
                 v.check_sha2_fast(&self.ctx.scramble, &auth)
             }
@@ -523,7 +525,8 @@ impl Relay {
         self.ctx.sessions.rename(self.ctx.connection_id, &user);
         let groups = self
             .ctx
-            .users
+            .live
+            .users()
             .mysql(&user)
             .map(|(_, e)| e.groups.clone())
             .unwrap_or_default();

@@ -25,10 +25,10 @@ use tokio_util::task::TaskTracker;
 
 use crate::auth::scram::ChannelBinding;
 use crate::auth::Identity;
-use crate::auth::UserDirectory;
+use crate::live::Live;
 use crate::metrics::TargetMetrics;
 use crate::session::SessionHooks;
-use crate::statement_gate::{StatementGate, StatementPolicy};
+use crate::statement_gate::StatementGate;
 use crate::tls::{BoxStream, ServerTls};
 use cancel::{CancelKey, CancelRegistry};
 use client::{send_fatal, Hello, Startup};
@@ -36,9 +36,8 @@ use upstream::{UpstreamError, UpstreamTarget};
 
 /// What every session of every PostgreSQL listener shares.
 pub struct PgShared {
-    /// `[[rules]]`, when the config has any (otherwise sessions are pure relays).
-    pub policy: Option<Arc<StatementPolicy>>,
-    pub users: Arc<UserDirectory>,
+    /// Users and rules in force (reloadable).
+    pub live: Arc<Live>,
     pub tls: Option<ServerTls>,
     pub cancels: Arc<CancelRegistry>,
     pub max_client_message: u32,
@@ -121,9 +120,9 @@ async fn handle_connection(
         target: name.clone(),
         max_client_message: shared.max_client_message,
     };
-    let hooks = shared.policy.as_ref().map(|p| {
+    let hooks = {
         let gate = StatementGate::new(
-            Arc::clone(p),
+            Arc::clone(&shared.live),
             policy::Dialect::Postgres,
             &identity.user,
             &identity.groups,
@@ -131,9 +130,9 @@ async fn handle_connection(
             Arc::clone(&target.metrics),
         );
         Box::new(gate) as Box<dyn SessionHooks>
-    });
+    };
     let _counted = target.metrics.session();
-    let end = relay::run(client, upstream, opts, hooks, shutdown).await;
+    let end = relay::run(client, upstream, opts, Some(hooks), shutdown).await;
     let user = identity.user;
     tracing::info!(target = %name, %peer, %user, pid = key.pid, end = ?end, "session ended");
 }
@@ -232,17 +231,23 @@ async fn login(
         (Some(tls), true) => ChannelBinding::TlsServerEndPoint(tls.end_point_hash.clone()),
         _ => ChannelBinding::Unavailable,
     };
-    let identity =
-        match auth::authenticate(&mut startup.stream, &user, &shared.users, &binding).await {
-            Ok(identity) => identity,
-            Err(e) => {
-                tracing::warn!(target = %name, %peer, %user, reason = %e, "authentication failed");
-                TargetMetrics::count(&target.metrics.auth_failures);
-                let msg = format!("password authentication failed for user \"{user}\"");
-                send_fatal(&mut startup.stream, "28P01", &msg).await;
-                return None;
-            }
-        };
+    let identity = match auth::authenticate(
+        &mut startup.stream,
+        &user,
+        &shared.live.users(),
+        &binding,
+    )
+    .await
+    {
+        Ok(identity) => identity,
+        Err(e) => {
+            tracing::warn!(target = %name, %peer, %user, reason = %e, "authentication failed");
+            TargetMetrics::count(&target.metrics.auth_failures);
+            let msg = format!("password authentication failed for user \"{user}\"");
+            send_fatal(&mut startup.stream, "28P01", &msg).await;
+            return None;
+        }
+    };
     if let Some(only) = &target.upstream.database {
         if *only != database {
             let msg = format!("database \"{database}\" is not reachable through target \"{name}\" (only \"{only}\")");

@@ -151,7 +151,7 @@ pub async fn run(
                             to_client.extend_from_slice(&frame.bytes);
                         }
                     }
-                    (b'T', Some(h)) => {
+                    (b'T', Some(h)) if h.wants_columns() => {
                         inspect_rows = columns_hook(h, &frame);
                         to_client.extend_from_slice(&frame.bytes);
                     }
