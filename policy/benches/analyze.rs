@@ -1,8 +1,8 @@
-//! `analyze` cold (parse every time) and cached, on an OLTP statement mix.
+//! `analyze` cold (parse every time) and cached, and `lineage`, on an OLTP statement mix.
 //! Run: `cargo bench -p sluice-policy -- --quick`. Each iteration handles one statement.
 
 use criterion::{black_box, criterion_group, criterion_main, Criterion, Throughput};
-use policy::{analyze, AnalysisCache, Dialect};
+use policy::{analyze, lineage, AnalysisCache, Dialect};
 
 const MIX: [&str; 4] = [
     "SELECT id, name, email FROM customers WHERE id = $1",
@@ -27,6 +27,12 @@ fn bench(c: &mut Criterion) {
         b.iter(|| {
             i = (i + 1) % MIX.len();
             black_box(cache.get_or_analyze(Dialect::Postgres, black_box(MIX[i])))
+        })
+    });
+    group.bench_function("lineage", |b| {
+        b.iter(|| {
+            i = (i + 1) % MIX.len();
+            black_box(lineage(Dialect::Postgres, black_box(MIX[i])))
         })
     });
     group.finish();

@@ -26,6 +26,10 @@
 //!   `[policy] on_parse_error`.
 //! * [`mask_literals`] rewrites statement text for the audit log so that literals compared with
 //!   or written to sensitive columns are never recorded.
+//! * [`lineage`] follows every result column of a statement back to the source columns it
+//!   derives from (through aliases, joins, derived tables, CTEs, set operations and
+//!   functions), and reports the columns used as predicates and the values copied into
+//!   tables, files or user variables, for result masking.
 //! * [`AnalysisCache`] is a bounded LRU of analyses, because applications send the same few
 //!   hundred statement texts over and over.
 //!
@@ -49,12 +53,14 @@ mod classify;
 mod fallback;
 mod glob;
 mod lex;
+mod lineage;
 mod literals;
 mod rules;
 mod tautology;
 
 pub use cache::AnalysisCache;
 pub use glob::Glob;
+pub use lineage::{lineage, CopyTarget, Lineage, OutputColumn, Source};
 pub use literals::{mask_literals, LiteralMode, MaskedStatement, SensitiveColumns};
 pub use rules::{
     Decision, KindSelector, RuleAction, RuleConfig, RuleMatch, RuleMode, RuleSet, StatementVerdict,

@@ -124,8 +124,15 @@ impl SensitiveColumns {
         })
     }
 
-    /// Whether any pattern could match some column of `schema.table`.
-    fn may_cover_table(&self, schema: Option<&str>, table: &str) -> bool {
+    /// Whether any pattern could match some column of `schema.table` (`schema = None`: any
+    /// schema). Callers that cannot list the table's columns use this to fail closed.
+    ///
+    /// ```
+    /// let s = policy::SensitiveColumns::new(["public.customers.ssn"]).unwrap();
+    /// assert!(s.may_cover_table(None, "customers"));
+    /// assert!(!s.may_cover_table(Some("public"), "orders"));
+    /// ```
+    pub fn may_cover_table(&self, schema: Option<&str>, table: &str) -> bool {
         self.patterns.iter().any(|p| match &p.table {
             None => true,
             Some(tg) => {

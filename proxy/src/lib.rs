@@ -18,6 +18,7 @@ pub mod config;
 pub mod demo;
 pub mod launcher;
 pub mod live;
+pub mod masks;
 pub mod metrics;
 pub mod mysql;
 pub mod net;

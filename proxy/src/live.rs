@@ -1,23 +1,34 @@
 //! The parts of the configuration that can change while sluice runs (`POST /api/reload`,
-//! SIGHUP): users and statement rules. Sessions read them at the moment they need them, so a new
-//! statement sees the new rules while a statement in flight finishes under the old ones.
+//! SIGHUP): users, statement rules and masks. Sessions read them at the moment they need them,
+//! so a new statement sees the new rules while a statement in flight finishes under the old
+//! ones.
 
 use std::sync::{Arc, RwLock};
 
 use crate::auth::UserDirectory;
+use crate::masks::MaskPolicy;
 use crate::statement_gate::StatementPolicy;
 
-/// Users and rules in force now.
+/// What a reload swaps in at once.
+pub struct LiveParts {
+    pub users: UserDirectory,
+    pub policy: Option<Arc<StatementPolicy>>,
+    pub masks: Option<Arc<MaskPolicy>>,
+}
+
+/// Users, rules and masks in force now.
 pub struct Live {
     users: RwLock<Arc<UserDirectory>>,
     policy: RwLock<Option<Arc<StatementPolicy>>>,
+    masks: RwLock<Option<Arc<MaskPolicy>>>,
 }
 
 impl Live {
-    pub fn new(users: UserDirectory, policy: Option<Arc<StatementPolicy>>) -> Arc<Live> {
+    pub fn new(parts: LiveParts) -> Arc<Live> {
         Arc::new(Live {
-            users: RwLock::new(Arc::new(users)),
-            policy: RwLock::new(policy),
+            users: RwLock::new(Arc::new(parts.users)),
+            policy: RwLock::new(parts.policy),
+            masks: RwLock::new(parts.masks),
         })
     }
 
@@ -34,11 +45,18 @@ impl Live {
             .clone()
     }
 
-    /// Swaps in a new configuration's users and rules at once.
-    pub fn replace(&self, users: UserDirectory, policy: Option<Arc<StatementPolicy>>) {
+    /// The masks in force; `None` when the config has no masking sections.
+    pub fn masks(&self) -> Option<Arc<MaskPolicy>> {
+        self.masks.read().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    /// Swaps in a new configuration's users, rules and masks at once.
+    pub fn replace(&self, parts: LiveParts) {
         let mut u = self.users.write().unwrap_or_else(|p| p.into_inner());
         let mut p = self.policy.write().unwrap_or_else(|p| p.into_inner());
-        *u = Arc::new(users);
-        *p = policy;
+        let mut m = self.masks.write().unwrap_or_else(|p| p.into_inner());
+        *u = Arc::new(parts.users);
+        *p = parts.policy;
+        *m = parts.masks;
     }
 }

@@ -12,7 +12,8 @@ use tokio_util::task::TaskTracker;
 use crate::admin::{self, AdminState};
 use crate::auth::UserDirectory;
 use crate::config::{split_host_port, Config, Protocol, TargetConfig, UpstreamTls};
-use crate::live::Live;
+use crate::live::{Live, LiveParts};
+use crate::masks::MaskPolicy;
 use crate::metrics::Metrics;
 use crate::mysql::{self, sessions::SessionRegistry, MysqlShared, MysqlTarget};
 use crate::pg::{self, cancel::CancelRegistry, PgShared, PgTarget};
@@ -96,6 +97,7 @@ pub async fn start(config: &Config) -> Result<RunningServer, String> {
                     slots,
                     max_connections: t.max_connections,
                     metrics: target_metrics,
+                    catalogs: Default::default(),
                 });
                 tracker.spawn(pg::run_listener(
                     listener,
@@ -161,10 +163,9 @@ pub struct Reloader {
 
 impl Reloader {
     fn new(config: &Config) -> Result<Reloader, String> {
-        let (users, policy) = live_parts(config)?;
         Ok(Reloader {
             path: config.source.clone(),
-            live: Live::new(users, policy),
+            live: Live::new(live_parts(config)?),
             targets: format!("{:?}", config.targets),
         })
     }
@@ -197,22 +198,30 @@ impl Reloader {
                     .into(),
             );
         }
-        let (users, policy) = live_parts(&config)?;
-        let summary = format!("{} users, {} rules", config.users.len(), config.rules.len());
-        self.live.replace(users, policy);
+        let parts = live_parts(&config)?;
+        let summary = format!(
+            "{} users, {} rules, {} masks, {} detectors",
+            config.users.len(),
+            config.rules.len(),
+            config.masks.len(),
+            config.detectors.len()
+        );
+        self.live.replace(parts);
         tracing::info!(path = %path.display(), %summary, "configuration reloaded");
         Ok(summary)
     }
 }
 
 /// The reloadable parts of a config.
-fn live_parts(config: &Config) -> Result<(UserDirectory, Option<Arc<StatementPolicy>>), String> {
-    let users = UserDirectory::from_config(&config.users)?;
-    let policy = match config.has_statement_policy() {
-        true => Some(StatementPolicy::new(config.rule_set()?)),
-        false => None,
-    };
-    Ok((users, policy))
+fn live_parts(config: &Config) -> Result<LiveParts, String> {
+    Ok(LiveParts {
+        users: UserDirectory::from_config(&config.users)?,
+        policy: match config.has_statement_policy() {
+            true => Some(StatementPolicy::new(config.rule_set()?)),
+            false => None,
+        },
+        masks: MaskPolicy::compile(config)?,
+    })
 }
 
 impl RunningServer {

@@ -12,11 +12,20 @@ pub enum ColumnOrigin {
     Unknown,
     /// PostgreSQL: the table's OID and the attribute number (resolved through the catalog).
     PgAttribute { table_oid: u32, attnum: i16 },
-    /// MySQL: the original schema, table and column names (not aliases).
+    /// The original schema, table and column names (not aliases): MySQL says them, PostgreSQL's
+    /// are resolved through the catalog.
     Named {
         schema: String,
         table: String,
         column: String,
+    },
+    /// A column of a view: its value comes from `sources` (the view definition's lineage, as
+    /// resolved through the catalog).
+    View {
+        schema: String,
+        table: String,
+        column: String,
+        sources: std::sync::Arc<Vec<policy::Source>>,
     },
 }
 
@@ -30,6 +39,17 @@ pub struct ColumnDesc {
     pub type_code: u32,
     /// Whether values are in the protocol's binary format.
     pub binary: bool,
+    /// The type and wire encoding, as masking needs it.
+    pub value_type: masking::ColumnType,
+}
+
+/// Which statement a result comes from: the statement text sent (a simple query, a COM_QUERY
+/// or a prepared statement's text) and the statement's position in it, for multi-statement
+/// strings.
+#[derive(Clone, Copy, Debug)]
+pub struct ResultOf<'a> {
+    pub sql: &'a str,
+    pub index: usize,
 }
 
 /// A decoded row: one entry per column, `None` for SQL NULL.
@@ -58,8 +78,9 @@ pub trait SessionHooks: Send {
     }
 
     /// A result's columns are about to stream. Return `true` to see (and possibly rewrite) each
-    /// of its rows; `false` lets rows pass as raw bytes.
-    fn on_columns(&mut self, columns: &[ColumnDesc]) -> bool;
+    /// of its rows; `false` lets rows pass as raw bytes. `of` is `None` when the adapter cannot
+    /// tell which statement the result belongs to; the hook must then fail closed.
+    fn on_columns(&mut self, of: Option<ResultOf<'_>>, columns: &[ColumnDesc]) -> bool;
 
     /// A row is about to be sent to the client; fields may be rewritten in place.
     fn on_row(&mut self, fields: &mut RowFields);

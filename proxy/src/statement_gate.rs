@@ -1,6 +1,8 @@
-//! The statement policy as a session hook: every statement a client sends is analysed (cached by
-//! text) and evaluated against `[[rules]]` for the session's user, groups and target, before a
-//! byte of it reaches the database. Protocol-neutral: the adapters map a refusal to their own
+//! Statement policy and masking as one session hook: every statement a client sends is analysed
+//! (cached by text) and evaluated against `[[rules]]` for the session's user, groups and
+//! target, before a byte of it reaches the database; statements whose results could not be
+//! masked safely are refused too; and each result the session receives is masked per the
+//! `[[masks]]` that apply to it. Protocol-neutral: the adapters map a refusal to their own
 //! error (PostgreSQL 42501, MySQL 1142/42000).
 
 use std::sync::Arc;
@@ -8,8 +10,9 @@ use std::sync::Arc;
 use policy::{AnalysisCache, Decision, Dialect, RuleSet, Subject, ON_PARSE_ERROR_RULE};
 
 use crate::live::Live;
+use crate::masks::{RowPlan, SessionMasks};
 use crate::metrics::TargetMetrics;
-use crate::session::{ColumnDesc, RowFields, SessionHooks, StatementDecision};
+use crate::session::{ColumnDesc, ResultOf, RowFields, SessionHooks, StatementDecision};
 
 /// What every session of a proxy shares for statement policy.
 pub struct StatementPolicy {
@@ -35,6 +38,11 @@ pub struct StatementGate {
     groups: Vec<String>,
     target: String,
     metrics: Arc<TargetMetrics>,
+    /// The masks that apply to this session, narrowed from the policy in force.
+    masks: Option<SessionMasks>,
+    /// The plan of the result now streaming.
+    plan: Option<RowPlan>,
+    scratch: Vec<u8>,
 }
 
 impl StatementGate {
@@ -53,6 +61,36 @@ impl StatementGate {
             groups: groups.to_vec(),
             target: target.into(),
             metrics,
+            masks: None,
+            plan: None,
+            scratch: Vec::new(),
+        }
+    }
+
+    /// The session's masks under the policy in force now (re-narrowed after a reload or a
+    /// change of user); `None` when nothing is masked for it.
+    fn masks(&mut self) -> Option<&SessionMasks> {
+        let policy = self.live.masks()?;
+        if !self.masks.as_ref().is_some_and(|m| m.is_from(&policy)) {
+            self.masks = Some(policy.for_session(&self.groups, &self.target));
+        }
+        self.masks.as_ref().filter(|m| !m.is_empty())
+    }
+
+    fn refuse(&self, rule: &str, message: String) -> StatementDecision {
+        TargetMetrics::count(&self.metrics.statements_refused);
+        tracing::warn!(target = %self.target, user = %self.user, %rule, "statement refused");
+        StatementDecision::Refuse { message }
+    }
+
+    fn check_masks(&mut self, sql: &str) -> StatementDecision {
+        let dialect = self.dialect;
+        let Some(masks) = self.masks() else {
+            return StatementDecision::Forward;
+        };
+        match masks.check_statement(dialect, sql) {
+            Ok(()) => StatementDecision::Forward,
+            Err(message) => self.refuse("[[masks]]", message),
         }
     }
 }
@@ -60,7 +98,7 @@ impl StatementGate {
 impl SessionHooks for StatementGate {
     fn on_statement(&mut self, sql: &str) -> StatementDecision {
         let Some(policy) = self.live.policy() else {
-            return StatementDecision::Forward;
+            return self.check_masks(sql);
         };
         let analysis = policy.cache.get_or_analyze(self.dialect, sql);
         let subject = Subject {
@@ -74,7 +112,7 @@ impl SessionHooks for StatementGate {
         }
         let rule = verdict.rule.as_deref().unwrap_or_default();
         let message = match verdict.decision {
-            Decision::Allow => return StatementDecision::Forward,
+            Decision::Allow => return self.check_masks(sql),
             Decision::Block if rule == ON_PARSE_ERROR_RULE => format!(
                 "sluice: statement blocked by [policy] on_parse_error: it could not be parsed ({})",
                 analysis.parse_error.as_deref().unwrap_or("unknown syntax")
@@ -89,22 +127,35 @@ impl SessionHooks for StatementGate {
                 verdict.message.as_deref().map(|m| format!(" ({m})")).unwrap_or_default()
             ),
         };
-        TargetMetrics::count(&self.metrics.statements_refused);
-        tracing::warn!(target = %self.target, user = %self.user, %rule, decision = %verdict.decision, "statement refused");
-        StatementDecision::Refuse { message }
+        tracing::debug!(decision = %verdict.decision, "refusal");
+        self.refuse(rule, message)
     }
 
     fn wants_columns(&self) -> bool {
-        false
+        match self.live.masks() {
+            None => false,
+            Some(policy) => match &self.masks {
+                Some(m) if m.is_from(&policy) => !m.is_empty(),
+                // Not narrowed yet (or a reload since): decide when the columns come.
+                _ => true,
+            },
+        }
     }
 
-    fn on_columns(&mut self, _columns: &[ColumnDesc]) -> bool {
-        false
+    fn on_columns(&mut self, of: Option<ResultOf<'_>>, columns: &[ColumnDesc]) -> bool {
+        let dialect = self.dialect;
+        self.plan = self.masks().and_then(|m| m.plan(dialect, of, columns));
+        self.plan.is_some()
     }
 
-    fn on_row(&mut self, _fields: &mut RowFields) {}
+    fn on_row(&mut self, fields: &mut RowFields) {
+        if let (Some(masks), Some(plan)) = (self.masks.as_ref(), self.plan.as_ref()) {
+            masks.apply(plan, fields, &mut self.scratch);
+        }
+    }
 
     fn on_identity(&mut self, user: &str, groups: &[String]) {
+        self.masks = None;
         self.user = user.to_string();
         self.groups = groups.to_vec();
     }
@@ -118,10 +169,11 @@ mod tests {
         let config = crate::config::Config::parse(rules, Default::default()).unwrap();
         let groups: Vec<String> = groups.iter().map(|g| g.to_string()).collect();
         StatementGate::new(
-            crate::live::Live::new(
-                crate::auth::UserDirectory::from_config(&[]).unwrap(),
-                Some(StatementPolicy::new(config.rule_set().unwrap())),
-            ),
+            crate::live::Live::new(crate::live::LiveParts {
+                users: crate::auth::UserDirectory::from_config(&[]).unwrap(),
+                policy: Some(StatementPolicy::new(config.rule_set().unwrap())),
+                masks: crate::masks::MaskPolicy::compile(&config).unwrap(),
+            }),
             Dialect::Postgres,
             "u",
             &groups,

@@ -294,6 +294,7 @@ impl Config {
             }
         }
         self.rule_set()?;
+        crate::masks::MaskPolicy::validate(self)?;
         if self.server.max_message_bytes < 1024 {
             return Err("server.max_message_bytes must be at least 1024".into());
         }
@@ -325,15 +326,6 @@ impl Config {
         }
         if self.jwt.is_some() {
             out.push("[jwt]");
-        }
-        if !self.masks.is_empty() {
-            out.push("[[masks]]");
-        }
-        if !self.detectors.is_empty() {
-            out.push("[[detectors]]");
-        }
-        if self.masking.is_some() {
-            out.push("[masking]");
         }
         if self.approvals.is_some() {
             out.push("[approvals]");

@@ -60,6 +60,8 @@ pub struct MaskConfig {
     pub replacement: Option<String>,
     pub value: Option<String>,
     pub key_env: Option<String>,
+    /// *Extension*, `generalize` of timestamps: `"day"` (default) or `"year"`.
+    pub precision: Option<String>,
     #[serde(default)]
     pub except_groups: Vec<String>,
 }
@@ -72,6 +74,12 @@ pub struct DetectorConfig {
     pub targets: Option<Vec<String>>,
     #[serde(default)]
     pub except_groups: Vec<String>,
+    /// *Extension*: more regular expressions to find.
+    #[serde(default)]
+    pub patterns: Vec<String>,
+    /// *Extension*: words to find (case-insensitive, whole words).
+    #[serde(default)]
+    pub dictionary: Vec<String>,
 }
 
 #[derive(Clone, Debug, Default, Deserialize)]

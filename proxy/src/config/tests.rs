@@ -35,7 +35,11 @@ fn the_spec_example_parses() {
         !c.unenforced_sections().contains(&"[[rules]]"),
         "rules are enforced"
     );
-    assert!(c.unenforced_sections().contains(&"[[masks]]"));
+    assert!(
+        !c.unenforced_sections().contains(&"[[masks]]"),
+        "masks are enforced"
+    );
+    assert!(c.unenforced_sections().contains(&"[audit]"));
     assert_eq!(c.rule_set().unwrap().len(), 4);
 }
 

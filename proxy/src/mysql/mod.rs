@@ -10,6 +10,7 @@ pub mod command;
 pub mod packet;
 pub mod relay;
 pub mod response;
+pub mod rows;
 pub mod sessions;
 pub mod upstream;
 

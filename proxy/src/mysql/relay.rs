@@ -16,10 +16,14 @@ use tokio_util::codec::FramedRead;
 use super::command::{com, response_kind, special, ResponseKind, Special};
 use super::packet::{err_payload, ok_payload, write_packets, Packet, PacketCodec, Reader};
 use super::response::{column_def, ResponseTracker, Role};
+use super::rows::{
+    decode_binary_row, decode_text_row, encode_binary_row, encode_text_row, statement_id, Prepared,
+    PreparedStatements, Statement,
+};
 use super::sessions::SessionRegistry;
 use crate::live::Live;
 use crate::net::{close, pump};
-use crate::session::{ColumnDesc, RowFields, SessionHooks, StatementDecision};
+use crate::session::{ColumnDesc, ResultOf, SessionHooks, StatementDecision};
 use crate::tls::BoxStream;
 
 const HIGH_WATER: usize = 256 * 1024;
@@ -46,8 +50,8 @@ pub struct RelayContext {
 
 /// A response owed to the client, in order.
 enum Owed {
-    /// The database answers.
-    Upstream(ResponseKind),
+    /// The database answers, about this statement.
+    Upstream(ResponseKind, Statement),
     /// sluice answers itself (an ERR it decided on).
     Local(BytesMut),
 }
@@ -62,8 +66,13 @@ struct Relay {
     /// A multi-packet command being assembled: command byte, payload, raw packets.
     assembling: Option<(Vec<u8>, BytesMut)>,
     columns: Vec<ColumnDesc>,
+    /// The columns of the result streaming, when its rows are inspected.
+    result_columns: Vec<ColumnDesc>,
     inspect_rows: bool,
     last_seq_to_client: u8,
+    /// What the response in flight is about.
+    current: Statement,
+    prepared: PreparedStatements,
 }
 
 /// Relays until either side ends.
@@ -87,7 +96,10 @@ pub async fn run(
         owed: VecDeque::new(),
         assembling: None,
         columns: Vec::new(),
+        result_columns: Vec::new(),
         inspect_rows: false,
+        current: Statement::None,
+        prepared: PreparedStatements::new(),
         last_seq_to_client: 0,
     };
     let (mut client_dirty, mut upstream_dirty) = (false, false);
@@ -249,7 +261,13 @@ impl Relay {
             // A long command sluice need not read (COM_STMT_EXECUTE, SEND_LONG_DATA): stream it.
             if let Some(kind) = first.and_then(response_kind) {
                 if kind != ResponseKind::Nothing {
-                    self.owed.push_back(Owed::Upstream(kind));
+                    let stmt = match first {
+                        Some(com::STMT_EXECUTE) => {
+                            statement_id(p.payload()).map_or(Statement::None, Statement::Execute)
+                        }
+                        _ => Statement::None,
+                    };
+                    self.owed.push_back(Owed::Upstream(kind, stmt));
                 }
             }
             self.to_upstream.extend_from_slice(&p.bytes);
@@ -295,8 +313,10 @@ impl Relay {
                             let mut p = vec![com::QUERY];
                             p.extend_from_slice(text.as_bytes());
                             write_packets(&mut self.to_upstream, 0, &p);
-                            self.owed
-                                .push_back(Owed::Upstream(ResponseKind::TextResults));
+                            self.owed.push_back(Owed::Upstream(
+                                ResponseKind::TextResults,
+                                Statement::None,
+                            ));
                         }
                         Err(()) => self.local_err(
                             1094,
@@ -307,7 +327,10 @@ impl Relay {
                     Some(Special::KillOther) => {
                         self.local_err(1095, "HY000", "sluice allows only KILL [QUERY|CONNECTION] <connection id> of your own sessions");
                     }
-                    _ => self.forward(raw, ResponseKind::TextResults),
+                    _ => {
+                        let sql = Statement::Text(Arc::from(sql.as_ref()));
+                        self.forward_for(raw, ResponseKind::TextResults, sql);
+                    }
                 }
             }
             com::PROCESS_KILL => {
@@ -317,17 +340,36 @@ impl Relay {
                         let mut p = vec![com::PROCESS_KILL];
                         p.extend_from_slice(&thread.to_le_bytes());
                         write_packets(&mut self.to_upstream, 0, &p);
-                        self.owed.push_back(Owed::Upstream(ResponseKind::Single));
+                        self.owed
+                            .push_back(Owed::Upstream(ResponseKind::Single, Statement::None));
                     }
                     Err(()) => self.local_err(1094, "HY000", &format!("Unknown thread id: {id}")),
                 }
             }
             com::STMT_PREPARE => {
-                if let Some(message) = self.refused(&String::from_utf8_lossy(&payload[1..])) {
+                let sql = String::from_utf8_lossy(&payload[1..]);
+                if let Some(message) = self.refused(&sql) {
                     self.local_err(1142, "42000", &message);
                     return None;
                 }
-                self.forward(raw, ResponseKind::Prepare);
+                let sql = Statement::Prepare(Arc::from(sql.as_ref()));
+                self.forward_for(raw, ResponseKind::Prepare, sql);
+            }
+            com::STMT_EXECUTE | com::STMT_FETCH => {
+                let id = statement_id(payload);
+                let stmt = match (cmd, id) {
+                    (com::STMT_EXECUTE, Some(id)) => Statement::Execute(id),
+                    (_, Some(id)) => Statement::Fetch(id),
+                    _ => Statement::None,
+                };
+                let kind = response_kind(cmd).unwrap_or(ResponseKind::Single);
+                self.forward_for(raw, kind, stmt);
+            }
+            com::STMT_CLOSE => {
+                if let Some(id) = statement_id(payload) {
+                    self.prepared.remove(&id);
+                }
+                self.forward(raw, ResponseKind::Nothing);
             }
             com::CHANGE_USER => return self.change_user(payload, upstream_rd, upstream_wr).await,
             other => match response_kind(other) {
@@ -351,10 +393,43 @@ impl Relay {
     }
 
     fn forward(&mut self, raw: BytesMut, kind: ResponseKind) {
+        self.forward_for(raw, kind, Statement::None);
+    }
+
+    fn forward_for(&mut self, raw: BytesMut, kind: ResponseKind, stmt: Statement) {
         self.to_upstream.extend_from_slice(&raw);
         if kind != ResponseKind::Nothing {
-            self.owed.push_back(Owed::Upstream(kind));
+            self.owed.push_back(Owed::Upstream(kind, stmt));
         }
+    }
+
+    /// The statement text a result of the response in flight comes from.
+    fn result_of(&self) -> Option<(Arc<str>, usize)> {
+        match &self.current {
+            Statement::Text(sql) => Some((Arc::clone(sql), self.tracker.statement_index())),
+            Statement::Execute(id) | Statement::Fetch(id) => {
+                self.prepared.get(id).map(|p| (Arc::clone(&p.sql), 0))
+            }
+            _ => None,
+        }
+    }
+
+    /// A result's columns are complete: the hook decides whether its rows are inspected.
+    fn columns_known(&mut self, columns: Vec<ColumnDesc>) {
+        let of = self.result_of();
+        self.inspect_rows = self.hooks.as_deref_mut().is_some_and(|h| {
+            h.on_columns(
+                of.as_ref()
+                    .map(|(sql, index)| ResultOf { sql, index: *index }),
+                &columns,
+            )
+        });
+        if let Statement::Execute(id) = self.current {
+            if let Some(p) = self.prepared.get_mut(&id) {
+                p.columns = columns.clone();
+            }
+        }
+        self.result_columns = columns;
     }
 
     /// A sluice connection id of this user's → the upstream thread id.
@@ -369,14 +444,39 @@ impl Relay {
             while let Some(owed) = self.owed.pop_front() {
                 match owed {
                     Owed::Local(bytes) => self.to_client.extend_from_slice(&bytes),
-                    Owed::Upstream(kind) => {
+                    Owed::Upstream(kind, stmt) => {
                         self.tracker.begin(kind);
+                        self.current = stmt;
+                        // A cursor's rows come without column definitions: those of the
+                        // statement's execution apply.
+                        if let Statement::Fetch(id) = self.current {
+                            if self.hooks.as_deref().is_some_and(|h| h.wants_columns()) {
+                                let columns = self
+                                    .prepared
+                                    .get(&id)
+                                    .map(|p| p.columns.clone())
+                                    .unwrap_or_default();
+                                self.columns_known(columns);
+                            }
+                        }
                         break;
                     }
                 }
             }
         }
         self.last_seq_to_client = p.seq;
+        if self.tracker.awaiting_prepare_ok() && p.first() == Some(0x00) {
+            if let (Statement::Prepare(sql), Some(id)) = (&self.current, statement_id(p.payload()))
+            {
+                self.prepared.insert(
+                    id,
+                    Prepared {
+                        sql: Arc::clone(sql),
+                        columns: Vec::new(),
+                    },
+                );
+            }
+        }
         let role = self.tracker.on_packet(&p);
         match role {
             Role::LocalInfile if !self.ctx.allow_local_infile => {
@@ -387,26 +487,23 @@ impl Relay {
             Role::ColumnDef | Role::LastColumnDef
                 if self.hooks.as_deref().is_some_and(|h| h.wants_columns()) =>
             {
-                if let Some(c) = column_def(p.payload()) {
+                let binary = matches!(self.current, Statement::Execute(_) | Statement::Fetch(_));
+                if let Some(c) = column_def(p.payload(), binary) {
                     self.columns.push(c);
                 }
                 if role == Role::LastColumnDef {
                     let cols = std::mem::take(&mut self.columns);
-                    self.inspect_rows = self
-                        .hooks
-                        .as_deref_mut()
-                        .is_some_and(|h| h.on_columns(&cols));
+                    self.columns_known(cols);
                 }
             }
             Role::Row { binary } if self.inspect_rows => {
-                if binary {
-                    // Binary rows need the column types to decode; until masking lands, a row
-                    // that must be inspected and cannot be is refused, never passed.
-                    let msg = "sluice cannot inspect binary rows of this result";
+                if p.continues() || !self.masked_row(&p, binary) {
+                    // A row sluice must inspect and cannot (split over packets, or not matching
+                    // its columns) is refused, never passed.
+                    let msg = "sluice cannot inspect a row of this result, so it was not sent";
                     write_packets(&mut self.to_client, p.seq, &err_payload(1105, "HY000", msg));
                     return Some(SessionEnd::UpstreamLost(msg.into()));
                 }
-                self.text_row(&p);
                 self.after_upstream_packet();
                 return None;
             }
@@ -421,35 +518,28 @@ impl Relay {
         if self.tracker.is_idle() {
             self.inspect_rows = false;
             self.columns.clear();
+            self.result_columns.clear();
             self.drain_local();
         }
     }
 
-    fn text_row(&mut self, p: &Packet) {
-        let mut r = Reader(p.payload());
-        let mut fields: RowFields = Vec::new();
-        while !r.is_empty() {
-            if r.rest().first() == Some(&0xFB) {
-                let _ = r.u8();
-                fields.push(None);
-            } else {
-                fields.push(r.lenenc_bytes().map(<[u8]>::to_vec));
-            }
-        }
-        if let Some(h) = self.hooks.as_deref_mut() {
-            h.on_row(&mut fields);
-        }
+    /// Masks one row; false when it could not be decoded.
+    fn masked_row(&mut self, p: &Packet, binary: bool) -> bool {
+        let fields = match binary {
+            true => decode_binary_row(p.payload(), &self.result_columns),
+            false => Some(decode_text_row(p.payload())),
+        };
+        let (Some(mut fields), Some(h)) = (fields, self.hooks.as_deref_mut()) else {
+            return false;
+        };
+        h.on_row(&mut fields);
         let mut payload = Vec::with_capacity(p.payload().len());
-        for f in &fields {
-            match f {
-                Some(v) => {
-                    super::packet::put_lenenc(&mut payload, v.len() as u64);
-                    payload.extend_from_slice(v);
-                }
-                None => payload.push(0xFB),
-            }
+        match binary {
+            true => encode_binary_row(&fields, &self.result_columns, &mut payload),
+            false => encode_text_row(&fields, &mut payload),
         }
         write_packets(&mut self.to_client, p.seq, &payload);
+        true
     }
 
     /// COM_CHANGE_USER: the new user authenticates to sluice; upstream, the session is reset

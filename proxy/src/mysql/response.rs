@@ -60,6 +60,8 @@ pub struct ResponseTracker {
     state: State,
     deprecate_eof: bool,
     continuing: bool,
+    /// Statements of a multi-statement COM_QUERY answered so far (OK or a whole result set).
+    done: usize,
 }
 
 impl ResponseTracker {
@@ -68,7 +70,18 @@ impl ResponseTracker {
             state: State::Idle,
             deprecate_eof,
             continuing: false,
+            done: 0,
         }
+    }
+
+    /// The position, in its COM_QUERY, of the statement whose result is streaming.
+    pub fn statement_index(&self) -> usize {
+        self.done
+    }
+
+    /// Waiting for the first packet of a COM_STMT_PREPARE answer.
+    pub fn awaiting_prepare_ok(&self) -> bool {
+        self.state == State::PrepareHeader && !self.continuing
     }
 
     /// No response is in flight.
@@ -78,6 +91,7 @@ impl ResponseTracker {
 
     /// A command was sent; its response follows.
     pub fn begin(&mut self, kind: ResponseKind) {
+        self.done = 0;
         self.state = match kind {
             ResponseKind::Nothing => State::Idle,
             ResponseKind::Single => State::Single,
@@ -110,6 +124,12 @@ impl ResponseTracker {
         let (next, role) = match self.state {
             State::Idle | State::Single => (State::Idle, Role::Other),
             State::Results { binary, phase } => {
+                let ends = match phase {
+                    Phase::First => first == Some(0x00),
+                    Phase::Rows => is_terminator,
+                    _ => false,
+                };
+                self.done += usize::from(ends);
                 self.results(binary, phase, p, is_err, is_terminator)
             }
             State::FetchRows => match (is_err, is_terminator) {
@@ -284,7 +304,7 @@ fn settle(s: State) -> State {
 }
 
 /// Decodes a column definition packet (protocol 4.1).
-pub fn column_def(payload: &[u8]) -> Option<ColumnDesc> {
+pub fn column_def(payload: &[u8], binary: bool) -> Option<ColumnDesc> {
     let mut r = Reader(payload);
     let text = |b: &[u8]| String::from_utf8_lossy(b).into_owned();
     let _catalog = r.lenenc_bytes()?;
@@ -294,7 +314,7 @@ pub fn column_def(payload: &[u8]) -> Option<ColumnDesc> {
     let name = text(r.lenenc_bytes()?);
     let org_name = text(r.lenenc_bytes()?);
     r.lenenc()?;
-    let _charset = r.u16()?;
+    let charset = r.u16()?;
     let _length = r.u32()?;
     let column_type = r.u8()?;
     let origin = if org_table.is_empty() || org_name.is_empty() {
@@ -310,7 +330,8 @@ pub fn column_def(payload: &[u8]) -> Option<ColumnDesc> {
         name,
         origin,
         type_code: u32::from(column_type),
-        binary: false,
+        binary,
+        value_type: masking::ColumnType::mysql(column_type, charset, binary),
     })
 }
 

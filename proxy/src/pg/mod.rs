@@ -6,10 +6,12 @@
 
 pub mod auth;
 pub mod cancel;
+pub mod catalog;
 pub mod client;
 pub mod frame;
 pub mod messages;
 pub mod relay;
+pub mod results;
 pub mod upstream;
 
 use std::net::SocketAddr;
@@ -31,6 +33,7 @@ use crate::session::SessionHooks;
 use crate::statement_gate::StatementGate;
 use crate::tls::{BoxStream, ServerTls};
 use cancel::{CancelKey, CancelRegistry};
+use catalog::PgCatalog;
 use client::{send_fatal, Hello, Startup};
 use upstream::{UpstreamError, UpstreamTarget};
 
@@ -50,6 +53,19 @@ pub struct PgTarget {
     pub slots: Arc<Semaphore>,
     pub max_connections: usize,
     pub metrics: Arc<TargetMetrics>,
+    /// Column origins, per database.
+    pub catalogs: std::sync::Mutex<std::collections::HashMap<String, Arc<PgCatalog>>>,
+}
+
+impl PgTarget {
+    /// The catalog of one of the target's databases.
+    fn catalog(&self, database: &str) -> Arc<PgCatalog> {
+        let mut all = self.catalogs.lock().unwrap_or_else(|p| p.into_inner());
+        Arc::clone(
+            all.entry(database.to_string())
+                .or_insert_with(|| PgCatalog::new(Arc::clone(&self.upstream), database)),
+        )
+    }
 }
 
 /// Accepts connections until `shutdown` turns true; sessions are spawned on `tracker`.
@@ -83,6 +99,7 @@ struct Established {
     client: BoxStream,
     upstream: BoxStream,
     identity: Identity,
+    database: String,
     /// Holds the session's `max_connections` slot and cancel key until it ends.
     _slot: OwnedSemaphorePermit,
     key: CancelKey,
@@ -113,12 +130,14 @@ async fn handle_connection(
         client,
         upstream,
         identity,
+        database,
         key,
         _slot,
     } = established;
     let opts = relay::RelayOptions {
         target: name.clone(),
         max_client_message: shared.max_client_message,
+        catalog: target.catalog(&database),
     };
     let hooks = {
         let gate = StatementGate::new(
@@ -175,11 +194,12 @@ async fn establish(
         send_fatal(&mut startup.stream, code, &msg).await;
         return None;
     }
-    let (upstream, identity, key) = login(&mut startup, peer, target, shared).await?;
+    let (upstream, identity, key, database) = login(&mut startup, peer, target, shared).await?;
     Some(Established {
         client: startup.stream,
         upstream,
         identity,
+        database,
         _slot: slot,
         key,
     })
@@ -211,7 +231,7 @@ async fn login(
     peer: SocketAddr,
     target: &Arc<PgTarget>,
     shared: &PgShared,
-) -> Option<(BoxStream, Identity, CancelKey)> {
+) -> Option<(BoxStream, Identity, CancelKey, String)> {
     let name = &target.upstream.name;
     let user = startup.param("user").unwrap_or_default().to_string();
     let database = startup
@@ -286,7 +306,7 @@ async fn login(
         return None;
     }
     tracing::info!(target = %name, %peer, user = %identity.user, %database, tls = startup.tls, pid = key.pid, "session started");
-    Some((upstream.stream, identity, key))
+    Some((upstream.stream, identity, key, database))
 }
 
 /// What a client may learn about an upstream failure: where it failed, not with which secret.

@@ -13,10 +13,16 @@ use futures_util::StreamExt;
 use tokio::sync::watch;
 use tokio_util::codec::FramedRead;
 
+use std::sync::Arc;
+
+use super::catalog::PgCatalog;
 use super::frame::{Frame, FrameCodec, Reader};
 use super::messages::{self, Severity};
+use super::results::{Answer, ResultTracker};
 use crate::net::{close, pump};
-use crate::session::{ColumnDesc, ColumnOrigin, RowFields, SessionHooks, StatementDecision};
+use crate::session::{
+    ColumnDesc, ColumnOrigin, ResultOf, RowFields, SessionHooks, StatementDecision,
+};
 use crate::tls::BoxStream;
 
 /// Stop reading from one side while this much is waiting to be written to the other.
@@ -46,6 +52,8 @@ pub enum SessionEnd {
 pub struct RelayOptions {
     pub target: String,
     pub max_client_message: u32,
+    /// Where column origins are resolved (for masking).
+    pub catalog: Arc<PgCatalog>,
 }
 
 /// Relays until either side ends. `shutdown` turning true ends the session at the next moment
@@ -82,6 +90,7 @@ pub async fn run(
     let mut inspect_rows = false;
     let mut upstream_said_fatal = false;
     let mut refusals = Refusals::new();
+    let mut results = ResultTracker::default();
 
     let end = loop {
         if draining && in_flight == 0 {
@@ -122,6 +131,9 @@ pub async fn run(
                         _ => {}
                     }
                     let refused = hooks.as_deref_mut().and_then(|h| statement_hook(h, &frame));
+                    if let Some(h) = hooks.as_deref() {
+                        results.on_client(&frame, h.wants_columns(), &mut to_upstream);
+                    }
                     match refused {
                         // The database itself is made to fail the statement at this very
                         // position (see `Refusals`), so pipelines, discard-until-Sync and
@@ -137,27 +149,52 @@ pub async fn run(
             frame = upstream_rd.next(), if to_client.len() < HIGH_WATER => match frame {
                 None => break upstream_lost(&mut to_client, &opts.target, upstream_said_fatal, "the database closed the connection"),
                 Some(Err(e)) => break upstream_lost(&mut to_client, &opts.target, upstream_said_fatal, &e.to_string()),
-                Some(Ok(frame)) => match (frame.tag, hooks.as_deref_mut()) {
-                    (b'Z', _) => {
-                        in_flight = in_flight.saturating_sub(1);
-                        if in_flight == 0 {
-                            refusals.clear();
+                Some(Ok(frame)) => {
+                    let answer = match hooks {
+                        Some(_) => results.on_upstream(frame.tag),
+                        None => Answer::Forward,
+                    };
+                    match frame.tag {
+                        b'Z' => {
+                            in_flight = in_flight.saturating_sub(1);
+                            if in_flight == 0 {
+                                refusals.clear();
+                            }
                         }
-                        to_client.extend_from_slice(&frame.bytes);
+                        b'E' => upstream_said_fatal |= is_fatal(&frame),
+                        b'C' if changes_schema(&frame) => opts.catalog.invalidate(),
+                        _ => {}
                     }
-                    (b'E', _) => {
-                        upstream_said_fatal |= is_fatal(&frame);
-                        if !refusals.rewrite(&frame, &mut to_client) {
+                    match answer {
+                        Answer::Columns { sql, index, swallow } => {
+                            inspect_rows = match hooks.as_deref_mut() {
+                                Some(h) if h.wants_columns() => {
+                                    let of = sql.as_deref().map(|sql| ResultOf { sql, index });
+                                    columns_hook(h, &frame, of, &opts.catalog).await
+                                }
+                                _ => false,
+                            };
+                            if !swallow {
+                                to_client.extend_from_slice(&frame.bytes);
+                            }
+                        }
+                        Answer::Swallow => {}
+                        Answer::EndOfResult | Answer::Forward if frame.tag == b'E' => {
+                            inspect_rows = false;
+                            if !refusals.rewrite(&frame, &mut to_client) {
+                                to_client.extend_from_slice(&frame.bytes);
+                            }
+                        }
+                        Answer::EndOfResult => {
+                            inspect_rows = false;
                             to_client.extend_from_slice(&frame.bytes);
                         }
+                        Answer::Forward => match hooks.as_deref_mut() {
+                            Some(h) if frame.tag == b'D' && inspect_rows => row_hook(h, &frame, &mut to_client),
+                            _ => to_client.extend_from_slice(&frame.bytes),
+                        },
                     }
-                    (b'T', Some(h)) if h.wants_columns() => {
-                        inspect_rows = columns_hook(h, &frame);
-                        to_client.extend_from_slice(&frame.bytes);
-                    }
-                    (b'D', Some(h)) if inspect_rows => row_hook(h, &frame, &mut to_client),
-                    _ => to_client.extend_from_slice(&frame.bytes),
-                },
+                }
             },
             pumped = pump(&mut client_wr, &to_client), if client_dirty || !to_client.is_empty() => match pumped {
                 Ok(Some(n)) if n > 0 => { to_client.advance(n); client_dirty = true; }
@@ -308,8 +345,23 @@ impl Refusals {
     }
 }
 
-/// RowDescription → the hook; returns whether rows should be inspected.
-fn columns_hook(hooks: &mut dyn SessionHooks, frame: &Frame) -> bool {
+/// CommandComplete of a statement that may have renamed or redefined tables, columns or views:
+/// the catalog's answers may be stale.
+fn changes_schema(frame: &Frame) -> bool {
+    let tag = frame.body();
+    [&b"ALTER"[..], b"CREATE", b"DROP", b"COMMENT"]
+        .iter()
+        .any(|p| tag.starts_with(p))
+}
+
+/// RowDescription → origins resolved through the catalog → the hook; returns whether rows
+/// should be inspected.
+async fn columns_hook(
+    hooks: &mut dyn SessionHooks,
+    frame: &Frame,
+    of: Option<ResultOf<'_>>,
+    catalog: &PgCatalog,
+) -> bool {
     let mut r = Reader(frame.body());
     let count = r.i16().unwrap_or(0).max(0) as usize;
     let mut columns = Vec::with_capacity(count);
@@ -329,9 +381,12 @@ fn columns_hook(hooks: &mut dyn SessionHooks, frame: &Frame) -> bool {
             origin,
             type_code: type_oid,
             binary: format == 1,
+            value_type: masking::ColumnType::pg(type_oid, format == 1),
         });
     }
-    hooks.on_columns(&columns)
+    let mut origins: Vec<&mut ColumnOrigin> = columns.iter_mut().map(|c| &mut c.origin).collect();
+    catalog.resolve(&mut origins).await;
+    hooks.on_columns(of, &columns)
 }
 
 /// DataRow → the hook → a rebuilt DataRow.

@@ -222,7 +222,7 @@ pub async fn connect(
 }
 
 /// Reads one tagged message during startup, without reading ahead.
-async fn read_message(stream: &mut BoxStream) -> Result<(u8, BytesMut), UpstreamError> {
+pub(super) async fn read_message(stream: &mut BoxStream) -> Result<(u8, BytesMut), UpstreamError> {
     let tag = stream.read_u8().await?;
     let len = stream.read_u32().await?;
     if !(4..=1 << 20).contains(&len) {

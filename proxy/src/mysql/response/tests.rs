@@ -110,7 +110,7 @@ fn an_execute_that_opens_a_cursor_ends_after_the_metadata() {
 
 #[test]
 fn column_definitions_name_their_origin() {
-    let c = column_def(&column()).unwrap();
+    let c = column_def(&column(), false).unwrap();
     assert_eq!(c.name, "mail");
     assert_eq!(
         c.origin,
@@ -121,5 +121,5 @@ fn column_definitions_name_their_origin() {
         }
     );
     assert_eq!(c.type_code, 253);
-    assert!(column_def(&column()[..10]).is_none());
+    assert!(column_def(&column()[..10], false).is_none());
 }

@@ -1,0 +1,247 @@
+//! Column types and wire encodings, as far as masking cares.
+
+/// How a value is encoded on the wire.
+///
+/// The same logical value has different bytes depending on the protocol and on
+/// whether the column travels in text or binary format.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Wire {
+    /// PostgreSQL text format (`format code 0`).
+    PgText,
+    /// PostgreSQL binary format (`format code 1`).
+    PgBinary,
+    /// MySQL text-protocol row (`COM_QUERY` result sets).
+    MySqlText,
+    /// MySQL binary-protocol row (prepared-statement result sets).
+    MySqlBinary,
+}
+
+impl Wire {
+    /// Whether this is one of the text wires, where every value is its text form.
+    ///
+    /// ```
+    /// use masking::Wire;
+    /// assert!(Wire::PgText.is_text());
+    /// assert!(!Wire::MySqlBinary.is_text());
+    /// ```
+    pub fn is_text(self) -> bool {
+        matches!(self, Wire::PgText | Wire::MySqlText)
+    }
+}
+
+/// The type family of a column, as far as masking cares.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum TypeKind {
+    /// Character data (`text`, `varchar`, `char`, MySQL strings with a text charset).
+    Text,
+    /// `boolean`.
+    Bool,
+    /// A fixed-width integer of `bytes` bytes: 1, 2, 3 (MySQL `MEDIUMINT`, 4 bytes on the
+    /// binary wire), 4 or 8.
+    Int {
+        /// Width in bytes of the SQL type (3 for MySQL `INT24`).
+        bytes: u8,
+    },
+    /// An IEEE float of 4 or 8 bytes.
+    Float {
+        /// Width in bytes: 4 or 8.
+        bytes: u8,
+    },
+    /// Arbitrary-precision decimal (`numeric`, MySQL `DECIMAL`).
+    Numeric,
+    /// A calendar date.
+    Date,
+    /// A timestamp without time zone (MySQL `DATETIME` and `TIMESTAMP` too).
+    Timestamp,
+    /// A PostgreSQL `timestamptz`.
+    TimestampTz,
+    /// A time of day (MySQL: a signed duration).
+    Time,
+    /// A PostgreSQL `uuid`.
+    Uuid,
+    /// `json` or `jsonb` (MySQL `JSON`).
+    Json,
+    /// Binary strings (`bytea`, MySQL binary-charset strings and `BIT`).
+    Bytes,
+    /// Anything else; most functions turn these into SQL NULL.
+    Other,
+}
+
+/// The type of a result column together with its wire encoding.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct ColumnType {
+    /// The type family.
+    pub kind: TypeKind,
+    /// How values of the column are encoded.
+    pub wire: Wire,
+}
+
+/// PostgreSQL type OIDs that masking distinguishes.
+mod oid {
+    pub const BOOL: u32 = 16;
+    pub const BYTEA: u32 = 17;
+    pub const NAME: u32 = 19;
+    pub const INT8: u32 = 20;
+    pub const INT2: u32 = 21;
+    pub const INT4: u32 = 23;
+    pub const TEXT: u32 = 25;
+    pub const JSON: u32 = 114;
+    pub const FLOAT4: u32 = 700;
+    pub const FLOAT8: u32 = 701;
+    pub const BPCHAR: u32 = 1042;
+    pub const VARCHAR: u32 = 1043;
+    pub const DATE: u32 = 1082;
+    pub const TIME: u32 = 1083;
+    pub const TIMESTAMP: u32 = 1114;
+    pub const TIMESTAMPTZ: u32 = 1184;
+    pub const NUMERIC: u32 = 1700;
+    pub const UUID: u32 = 2950;
+    pub const JSONB: u32 = 3802;
+}
+
+/// The MySQL binary character set number.
+const MYSQL_BINARY_CHARSET: u16 = 63;
+
+impl ColumnType {
+    /// From a PostgreSQL type OID and whether the column is in binary format.
+    ///
+    /// Unknown OIDs (extension types such as `citext` included, whose OIDs vary
+    /// between databases) map to [`TypeKind::Other`].
+    ///
+    /// ```
+    /// use masking::{ColumnType, TypeKind, Wire};
+    /// assert_eq!(ColumnType::pg(23, true), ColumnType { kind: TypeKind::Int { bytes: 4 }, wire: Wire::PgBinary });
+    /// assert_eq!(ColumnType::pg(1043, false).kind, TypeKind::Text);
+    /// assert_eq!(ColumnType::pg(600, false).kind, TypeKind::Other); // point
+    /// ```
+    pub fn pg(type_oid: u32, binary: bool) -> ColumnType {
+        let kind = match type_oid {
+            oid::TEXT | oid::VARCHAR | oid::BPCHAR | oid::NAME => TypeKind::Text,
+            oid::INT2 => TypeKind::Int { bytes: 2 },
+            oid::INT4 => TypeKind::Int { bytes: 4 },
+            oid::INT8 => TypeKind::Int { bytes: 8 },
+            oid::FLOAT4 => TypeKind::Float { bytes: 4 },
+            oid::FLOAT8 => TypeKind::Float { bytes: 8 },
+            oid::NUMERIC => TypeKind::Numeric,
+            oid::BOOL => TypeKind::Bool,
+            oid::DATE => TypeKind::Date,
+            oid::TIMESTAMP => TypeKind::Timestamp,
+            oid::TIMESTAMPTZ => TypeKind::TimestampTz,
+            oid::TIME => TypeKind::Time,
+            oid::UUID => TypeKind::Uuid,
+            oid::JSON | oid::JSONB => TypeKind::Json,
+            oid::BYTEA => TypeKind::Bytes,
+            _ => TypeKind::Other,
+        };
+        let wire = if binary { Wire::PgBinary } else { Wire::PgText };
+        ColumnType { kind, wire }
+    }
+
+    /// From a MySQL column type byte (`MYSQL_TYPE_*`), the column's charset number
+    /// (63 = binary) and whether the row is a binary-protocol row.
+    ///
+    /// String and blob types are [`TypeKind::Text`] unless their charset is binary,
+    /// then [`TypeKind::Bytes`]. `ENUM`, `SET`, `GEOMETRY` and `NULL` are
+    /// [`TypeKind::Other`]. `YEAR` is a 2-byte integer.
+    ///
+    /// ```
+    /// use masking::{ColumnType, TypeKind, Wire};
+    /// assert_eq!(ColumnType::mysql(253, 45, false), ColumnType { kind: TypeKind::Text, wire: Wire::MySqlText });
+    /// assert_eq!(ColumnType::mysql(252, 63, true).kind, TypeKind::Bytes);
+    /// assert_eq!(ColumnType::mysql(9, 63, true).kind, TypeKind::Int { bytes: 3 });
+    /// ```
+    pub fn mysql(column_type: u8, charset: u16, binary_row: bool) -> ColumnType {
+        let kind = match column_type {
+            0 | 246 => TypeKind::Numeric,
+            1 => TypeKind::Int { bytes: 1 },
+            2 | 13 => TypeKind::Int { bytes: 2 },
+            3 => TypeKind::Int { bytes: 4 },
+            4 => TypeKind::Float { bytes: 4 },
+            5 => TypeKind::Float { bytes: 8 },
+            7 | 12 | 17 | 18 => TypeKind::Timestamp,
+            8 => TypeKind::Int { bytes: 8 },
+            9 => TypeKind::Int { bytes: 3 },
+            10 | 14 => TypeKind::Date,
+            11 | 19 => TypeKind::Time,
+            16 => TypeKind::Bytes,
+            245 => TypeKind::Json,
+            15 | 249..=254 => {
+                if charset == MYSQL_BINARY_CHARSET {
+                    TypeKind::Bytes
+                } else {
+                    TypeKind::Text
+                }
+            }
+            _ => TypeKind::Other,
+        };
+        let wire = if binary_row {
+            Wire::MySqlBinary
+        } else {
+            Wire::MySqlText
+        };
+        ColumnType { kind, wire }
+    }
+}
+
+/// What a mask did to one value.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum MaskOutcome {
+    /// Write the output buffer as the new value.
+    Value,
+    /// Send SQL NULL instead of a value.
+    Null,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pg_oids() {
+        let cases = [
+            (25, TypeKind::Text),
+            (1042, TypeKind::Text),
+            (19, TypeKind::Text),
+            (21, TypeKind::Int { bytes: 2 }),
+            (20, TypeKind::Int { bytes: 8 }),
+            (700, TypeKind::Float { bytes: 4 }),
+            (701, TypeKind::Float { bytes: 8 }),
+            (1700, TypeKind::Numeric),
+            (16, TypeKind::Bool),
+            (1082, TypeKind::Date),
+            (1114, TypeKind::Timestamp),
+            (1184, TypeKind::TimestampTz),
+            (1083, TypeKind::Time),
+            (2950, TypeKind::Uuid),
+            (114, TypeKind::Json),
+            (3802, TypeKind::Json),
+            (17, TypeKind::Bytes),
+            (0, TypeKind::Other),
+        ];
+        for (oid, kind) in cases {
+            assert_eq!(ColumnType::pg(oid, false).kind, kind, "oid {oid}");
+        }
+        assert_eq!(ColumnType::pg(25, false).wire, Wire::PgText);
+    }
+
+    #[test]
+    fn mysql_types() {
+        assert_eq!(ColumnType::mysql(246, 63, false).kind, TypeKind::Numeric);
+        assert_eq!(
+            ColumnType::mysql(1, 63, true).kind,
+            TypeKind::Int { bytes: 1 }
+        );
+        assert_eq!(
+            ColumnType::mysql(13, 63, true).kind,
+            TypeKind::Int { bytes: 2 }
+        );
+        assert_eq!(ColumnType::mysql(12, 63, true).kind, TypeKind::Timestamp);
+        assert_eq!(ColumnType::mysql(245, 63, true).kind, TypeKind::Json);
+        assert_eq!(ColumnType::mysql(254, 255, true).kind, TypeKind::Text);
+        assert_eq!(ColumnType::mysql(16, 63, false).kind, TypeKind::Bytes);
+        assert_eq!(ColumnType::mysql(247, 33, false).kind, TypeKind::Other);
+        assert_eq!(ColumnType::mysql(255, 63, false).kind, TypeKind::Other);
+        assert_eq!(ColumnType::mysql(6, 63, false).kind, TypeKind::Other);
+        assert_eq!(ColumnType::mysql(1, 63, true).wire, Wire::MySqlBinary);
+    }
+}

@@ -1,0 +1,473 @@
+//! `[[masks]]`, `[[detectors]]` and `[masking]`, compiled once per configuration and narrowed
+//! to each session (its user, groups and target). Protocol-neutral: the adapters hand over
+//! columns with their origins and rows as fields; this decides which values are masked and
+//! which statements are refused because their results could not be masked safely.
+//!
+//! How a result column is judged:
+//! * a column whose origin the wire (or the catalog) names is masked when a mask names that
+//!   origin — aliases and `SELECT *` are covered by construction;
+//! * a column of a view is judged by the sources the view definition gives it;
+//! * any other column (an expression, an aggregate, a column the catalog could not resolve) is
+//!   judged by the statement's lineage: if anything it is computed from is masked, so is it
+//!   (`on_derived = "mask"`), and when the lineage cannot be lined up with the result, every
+//!   source of every output counts (fail closed).
+
+mod plan;
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use masking::{DetectorKind, DetectorSet, MaskFunction, MaskSpec};
+use policy::{Dialect, Glob, Lineage, Source};
+
+use crate::config::{Config, DetectorConfig, MaskConfig};
+pub use plan::RowPlan;
+
+/// One `schema.table.column` pattern (each part a glob; fewer parts leave the rest open).
+#[derive(Debug)]
+struct ColumnPattern {
+    schema: Option<Glob>,
+    table: Option<Glob>,
+    column: Glob,
+}
+
+impl ColumnPattern {
+    fn parse(pattern: &str) -> Result<ColumnPattern, String> {
+        let glob = |p: &str| Glob::new(p).map_err(|e| format!("column {pattern:?}: {e}"));
+        let parts: Vec<&str> = pattern.split('.').collect();
+        let (schema, table, column) = match parts.as_slice() {
+            [c] => (None, None, glob(c)?),
+            [t, c] => (None, Some(glob(t)?), glob(c)?),
+            [s, t, c] => (Some(glob(s)?), Some(glob(t)?), glob(c)?),
+            _ => {
+                return Err(format!(
+                    "column {pattern:?}: expected schema.table.column (or table.column, column)"
+                ))
+            }
+        };
+        Ok(ColumnPattern {
+            schema,
+            table,
+            column,
+        })
+    }
+
+    /// `None` parts are unknown and match anything (fail closed).
+    fn covers(&self, schema: Option<&str>, table: Option<&str>) -> bool {
+        let part = |g: &Option<Glob>, v: Option<&str>| match (g, v) {
+            (Some(g), Some(v)) => g.matches(v),
+            _ => true,
+        };
+        part(&self.table, table) && part(&self.schema, schema)
+    }
+
+    fn matches(&self, schema: Option<&str>, table: Option<&str>, column: &str) -> bool {
+        self.column.matches(column) && self.covers(schema, table)
+    }
+}
+
+#[derive(Debug)]
+struct MaskRule {
+    columns: Vec<ColumnPattern>,
+    function: Arc<MaskFunction>,
+    except_groups: Vec<Glob>,
+}
+
+#[derive(Debug)]
+struct DetectorRule {
+    set: Arc<DetectorSet>,
+    function: Arc<MaskFunction>,
+    targets: Option<Vec<Glob>>,
+    except_groups: Vec<Glob>,
+}
+
+/// `[masking]`: what happens where a mask cannot simply be applied by origin.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct MaskSettings {
+    /// `on_derived = "block"`: refuse statements that compute outputs from masked columns.
+    pub derived_block: bool,
+    /// `on_predicate = "block"`: refuse statements that filter, join or sort on masked columns.
+    pub predicate_block: bool,
+    /// `on_unknown_column = "block"`: refuse statements whose output origins cannot be told.
+    pub unknown_block: bool,
+}
+
+/// Every mask of a configuration.
+#[derive(Debug)]
+pub struct MaskPolicy {
+    rules: Vec<MaskRule>,
+    detectors: Vec<DetectorRule>,
+    settings: MaskSettings,
+    /// What a value of unknowable origin gets.
+    fail_closed: Arc<MaskFunction>,
+    lineages: LineageCache,
+    analyses: policy::AnalysisCache,
+}
+
+fn globs(list: &[String], what: &str) -> Result<Vec<Glob>, String> {
+    list.iter()
+        .map(|g| Glob::new(g).map_err(|e| format!("{what} {g:?}: {e}")))
+        .collect()
+}
+
+fn setting(value: Option<&str>, key: &str, alternative: &str) -> Result<bool, String> {
+    match value {
+        None => Ok(false),
+        Some(v) if v == alternative => Ok(true),
+        Some("allow") if alternative == "block" && key != "on_derived" => Ok(false),
+        Some("mask") if key == "on_derived" => Ok(false),
+        Some(v) => Err(format!(
+            "[masking] {key} = {v:?}: expected {}",
+            if key == "on_derived" {
+                "\"mask\" or \"block\""
+            } else {
+                "\"allow\" or \"block\""
+            }
+        )),
+    }
+}
+
+/// Where mask keys come from: the environment when serving, a stand-in when only checking.
+type KeyLookup<'a> = &'a dyn Fn(&str) -> Option<Vec<u8>>;
+
+fn env_key(name: &str) -> Option<Vec<u8>> {
+    std::env::var(name)
+        .ok()
+        .filter(|v| !v.is_empty())
+        .map(String::into_bytes)
+}
+
+fn compile_function(m: &MaskConfig, what: &str, keys: KeyLookup) -> Result<MaskFunction, String> {
+    let key = match &m.key_env {
+        Some(env) => Some(keys(env).ok_or_else(|| format!("{what}: key_env {env:?} is not set"))?),
+        None => None,
+    };
+    let spec = MaskSpec {
+        function: m.function.clone(),
+        keep_first: m.keep_first,
+        keep_last: m.keep_last,
+        fill: m.fill.clone(),
+        step: m.step,
+        pattern: m.pattern.clone(),
+        replacement: m.replacement.clone(),
+        value: m.value.clone(),
+        key,
+        precision: m.precision.clone(),
+    };
+    MaskFunction::compile(&spec).map_err(|e| format!("{what}: {e}"))
+}
+
+fn plain_spec(function: &str) -> MaskSpec {
+    MaskSpec {
+        function: function.to_string(),
+        keep_first: None,
+        keep_last: None,
+        fill: None,
+        step: None,
+        pattern: None,
+        replacement: None,
+        value: None,
+        key: None,
+        precision: None,
+    }
+}
+
+fn compile_detector(d: &DetectorConfig, what: &str) -> Result<DetectorRule, String> {
+    let kinds = d
+        .kinds
+        .iter()
+        .map(|k| DetectorKind::parse(k).map_err(|e| format!("{what}: {e}")))
+        .collect::<Result<Vec<_>, _>>()?;
+    let set =
+        DetectorSet::new(&kinds, &d.patterns, &d.dictionary).map_err(|e| format!("{what}: {e}"))?;
+    let function =
+        MaskFunction::compile(&plain_spec(&d.function)).map_err(|e| format!("{what}: {e}"))?;
+    Ok(DetectorRule {
+        set: Arc::new(set),
+        function: Arc::new(function),
+        targets: d
+            .targets
+            .as_deref()
+            .map(|t| globs(t, "targets"))
+            .transpose()
+            .map_err(|e| format!("{what}: {e}"))?,
+        except_groups: globs(&d.except_groups, "except_groups")
+            .map_err(|e| format!("{what}: {e}"))?,
+    })
+}
+
+impl MaskPolicy {
+    /// Compiles the masking sections; `None` when the file has none (sessions then never
+    /// decode a row).
+    pub fn compile(config: &Config) -> Result<Option<Arc<MaskPolicy>>, String> {
+        Self::compile_with(config, &env_key)
+    }
+
+    /// Checks the masking sections without needing their keys (for `sluice check` and config
+    /// validation).
+    pub fn validate(config: &Config) -> Result<(), String> {
+        Self::compile_with(config, &|_| Some(b"key".to_vec())).map(|_| ())
+    }
+
+    fn compile_with(config: &Config, keys: KeyLookup) -> Result<Option<Arc<MaskPolicy>>, String> {
+        if config.masks.is_empty() && config.detectors.is_empty() && config.masking.is_none() {
+            return Ok(None);
+        }
+        let mut rules = Vec::new();
+        for (i, m) in config.masks.iter().enumerate() {
+            let what = format!("[[masks]] #{}", i + 1);
+            if m.columns.is_empty() {
+                return Err(format!("{what}: columns must name at least one column"));
+            }
+            rules.push(MaskRule {
+                columns: m
+                    .columns
+                    .iter()
+                    .map(|c| ColumnPattern::parse(c).map_err(|e| format!("{what}: {e}")))
+                    .collect::<Result<_, _>>()?,
+                function: Arc::new(compile_function(m, &what, keys)?),
+                except_groups: globs(&m.except_groups, "except_groups")
+                    .map_err(|e| format!("{what}: {e}"))?,
+            });
+        }
+        let detectors = config
+            .detectors
+            .iter()
+            .enumerate()
+            .map(|(i, d)| compile_detector(d, &format!("[[detectors]] #{}", i + 1)))
+            .collect::<Result<_, _>>()?;
+        let m = config.masking.clone().unwrap_or_default();
+        let settings = MaskSettings {
+            derived_block: setting(m.on_derived.as_deref(), "on_derived", "block")?,
+            predicate_block: setting(m.on_predicate.as_deref(), "on_predicate", "block")?,
+            unknown_block: setting(m.on_unknown_column.as_deref(), "on_unknown_column", "block")?,
+        };
+        let fail_closed =
+            MaskFunction::compile(&plain_spec("redact")).map_err(|e| format!("internal: {e}"))?;
+        Ok(Some(Arc::new(MaskPolicy {
+            rules,
+            detectors,
+            settings,
+            fail_closed: Arc::new(fail_closed),
+            lineages: LineageCache::default(),
+            analyses: policy::AnalysisCache::new(LINEAGE_CACHE),
+        })))
+    }
+
+    /// The masks that apply to one session.
+    pub fn for_session(self: &Arc<Self>, groups: &[String], target: &str) -> SessionMasks {
+        let exempt = |except: &[Glob]| except.iter().any(|g| groups.iter().any(|u| g.matches(u)));
+        let rules = (0..self.rules.len())
+            .filter(|&i| !exempt(&self.rules[i].except_groups))
+            .collect();
+        let detectors = (0..self.detectors.len())
+            .filter(|&i| {
+                let d = &self.detectors[i];
+                !exempt(&d.except_groups)
+                    && d.targets
+                        .as_ref()
+                        .is_none_or(|t| t.iter().any(|g| g.matches(target)))
+            })
+            .collect();
+        SessionMasks {
+            policy: Arc::clone(self),
+            rules,
+            detectors,
+        }
+    }
+}
+
+/// The masks in force for one session.
+#[derive(Debug)]
+pub struct SessionMasks {
+    policy: Arc<MaskPolicy>,
+    /// Indices into `policy.rules` / `policy.detectors`.
+    rules: Vec<usize>,
+    detectors: Vec<usize>,
+}
+
+impl SessionMasks {
+    /// Whether this session sees every value in clear.
+    pub fn is_empty(&self) -> bool {
+        self.rules.is_empty() && self.detectors.is_empty()
+    }
+
+    /// Whether this was narrowed from `policy` (a reload replaces the policy).
+    pub fn is_from(&self, policy: &Arc<MaskPolicy>) -> bool {
+        Arc::ptr_eq(&self.policy, policy)
+    }
+
+    fn rules(&self) -> impl Iterator<Item = &MaskRule> {
+        self.rules.iter().map(|&i| &self.policy.rules[i])
+    }
+
+    /// The mask for a column whose origin is known exactly.
+    fn origin_mask(&self, schema: &str, table: &str, column: &str) -> Option<&Arc<MaskFunction>> {
+        self.rules()
+            .find(|r| {
+                r.columns
+                    .iter()
+                    .any(|p| p.matches(Some(schema), Some(table), column))
+            })
+            .map(|r| &r.function)
+    }
+
+    /// The mask a value computed from `source` must get, if any. Unknown parts match
+    /// (fail closed): an unqualified table could be in any schema, a column with no table
+    /// could be in any table, a whole row holds every column.
+    fn source_mask(&self, source: &Source) -> Option<&Arc<MaskFunction>> {
+        match source {
+            Source::Column { tables, column } => self
+                .rules()
+                .find(|r| {
+                    r.columns.iter().any(|p| {
+                        if tables.is_empty() {
+                            p.matches(None, None, column)
+                        } else {
+                            tables
+                                .iter()
+                                .any(|(s, t)| p.matches(s.as_deref(), Some(t), column))
+                        }
+                    })
+                })
+                .map(|r| &r.function),
+            Source::AllColumns { schema, table } => self
+                .rules()
+                .find(|r| {
+                    r.columns
+                        .iter()
+                        .any(|p| p.covers(schema.as_deref(), Some(table)))
+                })
+                .map(|r| &r.function),
+            Source::Opaque => (!self.rules.is_empty()).then_some(&self.policy.fail_closed),
+        }
+    }
+
+    /// The first masked source among `sources`, as (its mask, a description for messages).
+    fn first_masked<'a>(
+        &self,
+        sources: impl IntoIterator<Item = &'a Source>,
+    ) -> Option<(&Arc<MaskFunction>, String)> {
+        sources
+            .into_iter()
+            .find_map(|s| self.source_mask(s).map(|f| (f, describe(s))))
+    }
+
+    /// The lineage of `sql`, cached by text.
+    pub fn lineage(&self, dialect: Dialect, sql: &str) -> Arc<Vec<Lineage>> {
+        self.policy.lineages.get(dialect, sql)
+    }
+
+    /// Statements whose results cannot be masked safely are refused before they run: copies of
+    /// masked data into tables, files or variables, and whatever `[masking]` says to block.
+    pub fn check_statement(&self, dialect: Dialect, sql: &str) -> Result<(), String> {
+        if self.rules.is_empty() {
+            return Ok(());
+        }
+        let settings = self.policy.settings;
+        let lineages = self.lineage(dialect, sql);
+        let analysis = self.policy.analyses.get_or_analyze(dialect, sql);
+        for (i, l) in lineages.iter().enumerate() {
+            let copy_out = analysis
+                .statements
+                .get(i)
+                .is_some_and(|s| s.kind == policy::StatementKind::CopyTo);
+            if let Some(target) = &l.copies_into {
+                if let Some((_, col)) = self.first_masked(&l.copied) {
+                    return Err(format!(
+                        "sluice: statement refused: it would copy the masked column {col} into {}",
+                        match target {
+                            policy::CopyTarget::Table => "a table",
+                            policy::CopyTarget::File => "a file",
+                            policy::CopyTarget::UserVariable => "a user variable",
+                        }
+                    ));
+                }
+            }
+            if copy_out && l.copies_into.is_none() {
+                if let Some((_, col)) = self.first_masked(&l.all_outputs) {
+                    return Err(format!("sluice: COPY refused: it would read the masked column {col}, and COPY data is not masked in this build; use SELECT"));
+                }
+            }
+            if settings.predicate_block {
+                if let Some((_, col)) = self.first_masked(&l.predicates) {
+                    return Err(format!("sluice: statement refused by [masking] on_predicate = \"block\": it filters, joins or sorts on the masked column {col}"));
+                }
+            }
+            if settings.unknown_block && l.all_outputs.contains(&Source::Opaque) {
+                return Err("sluice: statement refused by [masking] on_unknown_column = \"block\": the origin of its result columns cannot be established".into());
+            }
+            if settings.derived_block {
+                let derived: Vec<&Source> = match &l.columns {
+                    Some(cols) => cols
+                        .iter()
+                        .filter(|c| !c.direct)
+                        .flat_map(|c| c.sources.iter())
+                        .collect(),
+                    None => l
+                        .all_outputs
+                        .iter()
+                        .filter(|s| !matches!(s, Source::AllColumns { .. }))
+                        .collect(),
+                };
+                if let Some((_, col)) = self.first_masked(derived) {
+                    return Err(format!("sluice: statement refused by [masking] on_derived = \"block\": a result column is computed from the masked column {col}"));
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+fn describe(s: &Source) -> String {
+    match s {
+        Source::Column { tables, column } => match tables.as_slice() {
+            [(Some(schema), t)] => format!("{schema}.{t}.{column}"),
+            [(None, t)] => format!("{t}.{column}"),
+            _ => column.clone(),
+        },
+        Source::AllColumns {
+            schema: Some(s),
+            table,
+        } => format!("{s}.{table}.*"),
+        Source::AllColumns {
+            schema: None,
+            table,
+        } => format!("{table}.*"),
+        Source::Opaque => "(of unknown origin)".into(),
+    }
+}
+
+/// Lineages by statement text. Bounded: when full it starts over, which costs a few re-parses
+/// and never grows without limit.
+#[derive(Debug, Default)]
+struct LineageCache {
+    map: Mutex<HashMap<LineageKey, Arc<Vec<Lineage>>>>,
+}
+
+type LineageKey = (Dialect, Box<str>);
+
+const LINEAGE_CACHE: usize = 4096;
+/// Longer statements are analysed every time rather than kept.
+const LINEAGE_CACHE_MAX_TEXT: usize = 16 * 1024;
+
+impl LineageCache {
+    fn get(&self, dialect: Dialect, sql: &str) -> Arc<Vec<Lineage>> {
+        let key = (dialect, Box::<str>::from(sql));
+        if let Some(hit) = self.map.lock().unwrap_or_else(|p| p.into_inner()).get(&key) {
+            return Arc::clone(hit);
+        }
+        let lineage = Arc::new(policy::lineage(dialect, sql));
+        if sql.len() <= LINEAGE_CACHE_MAX_TEXT {
+            let mut map = self.map.lock().unwrap_or_else(|p| p.into_inner());
+            if map.len() >= LINEAGE_CACHE {
+                map.clear();
+            }
+            map.insert(key, Arc::clone(&lineage));
+        }
+        lineage
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,126 @@
+//! One result's masking plan: what happens to each column, decided once when the columns are
+//! known, then applied to every row with a reused scratch buffer.
+
+use std::sync::Arc;
+
+use masking::{ColumnType, MaskFunction, MaskOutcome, TypeKind};
+use policy::{Dialect, Source};
+
+use super::SessionMasks;
+use crate::session::{ColumnDesc, ColumnOrigin, ResultOf, RowFields};
+
+#[derive(Debug)]
+enum Action {
+    Pass,
+    Mask {
+        function: Arc<MaskFunction>,
+        ty: ColumnType,
+    },
+    /// A text value that no mask names: content detectors look inside it.
+    Detect,
+}
+
+/// What to do with each column of one result.
+#[derive(Debug)]
+pub struct RowPlan {
+    actions: Vec<Action>,
+}
+
+fn is_textual(ty: ColumnType) -> bool {
+    matches!(ty.kind, TypeKind::Text | TypeKind::Json | TypeKind::Other)
+}
+
+impl SessionMasks {
+    /// The plan for a result, or `None` when every value may pass as it is (the rows are then
+    /// forwarded raw, never decoded).
+    pub fn plan(
+        &self,
+        dialect: Dialect,
+        of: Option<ResultOf<'_>>,
+        columns: &[ColumnDesc],
+    ) -> Option<RowPlan> {
+        if self.is_empty() {
+            return None;
+        }
+        let lineages = of.map(|of| (self.lineage(dialect, of.sql), of.index));
+        let lineage = lineages.as_ref().and_then(|(l, i)| l.get(*i));
+        // When the statement's output columns cannot be lined up with the result (a `*`, a
+        // result the adapter could not attribute), every source of every output counts.
+        let per_column = lineage
+            .and_then(|l| l.columns.as_ref())
+            .filter(|c| c.len() == columns.len());
+        let opaque = [Source::Opaque];
+        let all: &[Source] = lineage.map_or(&opaque[..], |l| &l.all_outputs[..]);
+        let detect = !self.detectors.is_empty();
+        let mut any = false;
+        let actions = columns
+            .iter()
+            .enumerate()
+            .map(|(i, c)| {
+                let masked = match &c.origin {
+                    ColumnOrigin::Named {
+                        schema,
+                        table,
+                        column,
+                    } => self.origin_mask(schema, table, column).cloned(),
+                    ColumnOrigin::View {
+                        schema,
+                        table,
+                        column,
+                        sources,
+                    } => self
+                        .origin_mask(schema, table, column)
+                        .or_else(|| self.first_masked(sources.iter()).map(|(f, _)| f))
+                        .cloned(),
+                    ColumnOrigin::Unknown | ColumnOrigin::PgAttribute { .. } => {
+                        let sources = per_column.map_or(all, |cols| &cols[i].sources[..]);
+                        self.first_masked(sources).map(|(f, _)| Arc::clone(f))
+                    }
+                };
+                let action = match masked {
+                    Some(function) => Action::Mask {
+                        function,
+                        ty: c.value_type,
+                    },
+                    None if detect && is_textual(c.value_type) => Action::Detect,
+                    None => Action::Pass,
+                };
+                any |= !matches!(action, Action::Pass);
+                action
+            })
+            .collect();
+        any.then_some(RowPlan { actions })
+    }
+
+    /// Masks one row in place.
+    pub fn apply(&self, plan: &RowPlan, fields: &mut RowFields, scratch: &mut Vec<u8>) {
+        for (field, action) in fields.iter_mut().zip(&plan.actions) {
+            let Some(value) = field.as_mut() else {
+                continue;
+            };
+            match action {
+                Action::Pass => {}
+                Action::Mask { function, ty } => {
+                    scratch.clear();
+                    match function.apply(*ty, value, scratch) {
+                        MaskOutcome::Value => std::mem::swap(value, scratch),
+                        MaskOutcome::Null => *field = None,
+                    }
+                }
+                Action::Detect => {
+                    for &d in &self.detectors {
+                        let rule = &self.policy.detectors[d];
+                        scratch.clear();
+                        if rule.set.mask_hits(value, &rule.function, scratch) {
+                            std::mem::swap(value, scratch);
+                        }
+                    }
+                }
+            }
+        }
+        // A row with more fields than columns described is not the protocol; mask the rest.
+        for field in fields.iter_mut().skip(plan.actions.len()) {
+            *field = None;
+        }
+    }
+}

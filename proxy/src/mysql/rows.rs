@@ -1,0 +1,201 @@
+//! Rows sluice must look inside (a mask applies): text rows and binary-protocol rows decoded to
+//! fields and encoded again, and the bookkeeping that ties a result to the statement text it
+//! came from (COM_QUERY text, or the text a prepared statement was prepared from).
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use super::packet::{put_lenenc, Reader};
+use crate::session::{ColumnDesc, RowFields};
+
+/// The statement a response in flight belongs to.
+#[derive(Clone, Debug, Default)]
+pub enum Statement {
+    #[default]
+    None,
+    /// COM_QUERY.
+    Text(Arc<str>),
+    /// COM_STMT_PREPARE: the answer carries the statement id.
+    Prepare(Arc<str>),
+    /// COM_STMT_EXECUTE or COM_STMT_FETCH of a statement id.
+    Execute(u32),
+    Fetch(u32),
+}
+
+/// A prepared statement: its text, and the columns of its last execution (a cursor's fetches
+/// come without column definitions).
+#[derive(Debug)]
+pub struct Prepared {
+    pub sql: Arc<str>,
+    pub columns: Vec<ColumnDesc>,
+}
+
+/// Prepared statements by id.
+pub type PreparedStatements = HashMap<u32, Prepared>;
+
+/// The statement id in a COM_STMT_EXECUTE / FETCH / CLOSE payload (after the command byte).
+pub fn statement_id(payload: &[u8]) -> Option<u32> {
+    Reader(payload.get(1..)?).u32()
+}
+
+/// A text row's fields.
+pub fn decode_text_row(payload: &[u8]) -> RowFields {
+    let mut r = Reader(payload);
+    let mut fields: RowFields = Vec::new();
+    while !r.is_empty() {
+        if r.rest().first() == Some(&0xFB) {
+            let _ = r.u8();
+            fields.push(None);
+        } else {
+            fields.push(r.lenenc_bytes().map(<[u8]>::to_vec));
+        }
+    }
+    fields
+}
+
+pub fn encode_text_row(fields: &RowFields, out: &mut Vec<u8>) {
+    for f in fields {
+        match f {
+            Some(v) => {
+                put_lenenc(out, v.len() as u64);
+                out.extend_from_slice(v);
+            }
+            None => out.push(0xFB),
+        }
+    }
+}
+
+/// How a binary-protocol value of a MySQL column type is laid out.
+enum Layout {
+    Fixed(usize),
+    /// One length byte, then that many bytes (dates and times).
+    Short,
+    /// A length-encoded string.
+    Lenenc,
+    Nothing,
+}
+
+fn layout(column_type: u32) -> Layout {
+    match column_type {
+        1 => Layout::Fixed(1),
+        2 | 13 => Layout::Fixed(2),
+        3 | 4 | 9 => Layout::Fixed(4),
+        5 | 8 => Layout::Fixed(8),
+        6 => Layout::Nothing,
+        7 | 10 | 11 | 12 => Layout::Short,
+        _ => Layout::Lenenc,
+    }
+}
+
+/// A binary row's fields (`None` for NULL); `None` when the row does not match its columns.
+pub fn decode_binary_row(payload: &[u8], columns: &[ColumnDesc]) -> Option<RowFields> {
+    let n = columns.len();
+    let bitmap_len = (n + 7 + 2) / 8;
+    let mut r = Reader(payload);
+    if r.u8()? != 0x00 {
+        return None;
+    }
+    let bitmap = r.bytes(bitmap_len)?;
+    let mut fields = Vec::with_capacity(n);
+    for (i, c) in columns.iter().enumerate() {
+        let bit = i + 2;
+        if bitmap[bit / 8] & (1 << (bit % 8)) != 0 {
+            fields.push(None);
+            continue;
+        }
+        let value = match layout(c.type_code) {
+            Layout::Fixed(w) => r.bytes(w)?,
+            Layout::Short => {
+                let len = r.u8()?;
+                r.bytes(usize::from(len))?
+            }
+            Layout::Lenenc => r.lenenc_bytes()?,
+            Layout::Nothing => &[][..],
+        };
+        fields.push(Some(value.to_vec()));
+    }
+    r.is_empty().then_some(fields)
+}
+
+/// Encodes fields as a binary row of `columns`. A value whose length does not fit its column's
+/// fixed width is sent as NULL rather than as bytes a driver would misread.
+pub fn encode_binary_row(fields: &RowFields, columns: &[ColumnDesc], out: &mut Vec<u8>) {
+    let n = columns.len();
+    let bitmap_len = (n + 7 + 2) / 8;
+    out.push(0x00);
+    let bitmap_at = out.len();
+    out.resize(bitmap_at + bitmap_len, 0);
+    for (i, c) in columns.iter().enumerate() {
+        let value = fields.get(i).and_then(|f| f.as_deref());
+        let fits = match (layout(c.type_code), value) {
+            (_, None) => false,
+            (Layout::Fixed(w), Some(v)) => v.len() == w,
+            (Layout::Short, Some(v)) => v.len() <= 255,
+            (Layout::Nothing, _) => false,
+            (Layout::Lenenc, Some(_)) => true,
+        };
+        let Some(v) = value.filter(|_| fits) else {
+            let bit = i + 2;
+            out[bitmap_at + bit / 8] |= 1 << (bit % 8);
+            continue;
+        };
+        match layout(c.type_code) {
+            Layout::Fixed(_) => out.extend_from_slice(v),
+            Layout::Short => {
+                out.push(v.len() as u8);
+                out.extend_from_slice(v);
+            }
+            Layout::Lenenc => {
+                put_lenenc(out, v.len() as u64);
+                out.extend_from_slice(v);
+            }
+            Layout::Nothing => {}
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::session::ColumnOrigin;
+
+    fn col(t: u8) -> ColumnDesc {
+        ColumnDesc {
+            name: "c".into(),
+            origin: ColumnOrigin::Unknown,
+            type_code: u32::from(t),
+            binary: true,
+            value_type: masking::ColumnType::mysql(t, 33, true),
+        }
+    }
+
+    #[test]
+    fn binary_rows_round_trip() {
+        let columns = [col(3), col(253), col(10), col(8)];
+        // id=7, 'abc', NULL date, 9 as bigint.
+        let mut payload = vec![0x00, 0b0001_0000];
+        payload.extend_from_slice(&7u32.to_le_bytes());
+        payload.extend_from_slice(&[3, b'a', b'b', b'c']);
+        payload.extend_from_slice(&9u64.to_le_bytes());
+        let fields = decode_binary_row(&payload, &columns).unwrap();
+        assert_eq!(
+            fields,
+            vec![
+                Some(7u32.to_le_bytes().to_vec()),
+                Some(b"abc".to_vec()),
+                None,
+                Some(9u64.to_le_bytes().to_vec())
+            ]
+        );
+        let mut out = Vec::new();
+        encode_binary_row(&fields, &columns, &mut out);
+        assert_eq!(out, payload);
+        // A value that does not fit its width becomes NULL.
+        let mut bad = fields.clone();
+        bad[0] = Some(vec![1, 2]);
+        out.clear();
+        encode_binary_row(&bad, &columns, &mut out);
+        assert_eq!(out[1], 0b0001_0100);
+        assert!(decode_binary_row(&payload[..5], &columns).is_none());
+    }
+}

@@ -1,0 +1,290 @@
+//! Column origins through the catalog. A RowDescription names a column's table by OID and the
+//! column by attribute number; masks name `schema.table.column`. This resolves one to the other
+//! over a connection of sluice's own (never the client's session), caches the answers per
+//! database, and forgets them on DDL seen through sluice and after `TTL` (DDL that bypassed
+//! sluice).
+//!
+//! Views: a column of a view is resolved to the lineage of the view's definition, so a masked
+//! base column stays masked when it is read through a view.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use bytes::{BufMut, BytesMut};
+use tokio::io::AsyncWriteExt;
+
+use super::frame::Reader;
+use super::upstream::{self, read_message, UpstreamTarget};
+use crate::session::ColumnOrigin;
+use crate::tls::BoxStream;
+
+/// How long a cached relation is trusted when no DDL was seen through sluice.
+const TTL: Duration = Duration::from_secs(30);
+/// How long one catalog lookup may take before sluice gives up (and fails closed).
+const LOOKUP_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// A table or view, as far as masking cares.
+#[derive(Debug)]
+pub struct Relation {
+    pub schema: String,
+    pub name: String,
+    /// attnum → column name.
+    pub columns: HashMap<i16, String>,
+    /// For views: where each column's values come from.
+    pub view_sources: Option<ViewSources>,
+}
+
+/// The lineage of a view's definition.
+#[derive(Debug)]
+pub enum ViewSources {
+    /// attnum - 1 → the sources of that output column.
+    PerColumn(Vec<Arc<Vec<policy::Source>>>),
+    /// The definition's columns could not be lined up: every column depends on all of these.
+    All(Arc<Vec<policy::Source>>),
+}
+
+impl ViewSources {
+    fn of(&self, attnum: i16) -> Arc<Vec<policy::Source>> {
+        match self {
+            ViewSources::All(all) => Arc::clone(all),
+            ViewSources::PerColumn(cols) => usize::try_from(attnum - 1)
+                .ok()
+                .and_then(|i| cols.get(i).cloned())
+                .unwrap_or_else(|| Arc::new(vec![policy::Source::Opaque])),
+        }
+    }
+}
+
+/// The catalog of one database of one target.
+pub struct PgCatalog {
+    target: Arc<UpstreamTarget>,
+    database: String,
+    conn: tokio::sync::Mutex<Option<BoxStream>>,
+    cache: Mutex<Cache>,
+}
+
+struct Cache {
+    relations: HashMap<u32, Arc<Relation>>,
+    since: Instant,
+}
+
+impl PgCatalog {
+    pub fn new(target: Arc<UpstreamTarget>, database: &str) -> Arc<PgCatalog> {
+        Arc::new(PgCatalog {
+            target,
+            database: database.to_string(),
+            conn: tokio::sync::Mutex::new(None),
+            cache: Mutex::new(Cache {
+                relations: HashMap::new(),
+                since: Instant::now(),
+            }),
+        })
+    }
+
+    /// Forgets everything (after DDL).
+    pub fn invalidate(&self) {
+        let mut c = self.cache.lock().unwrap_or_else(|p| p.into_inner());
+        c.relations.clear();
+        c.since = Instant::now();
+    }
+
+    /// Resolves every `PgAttribute` origin in place. Origins that cannot be resolved (the
+    /// lookup failed, the relation vanished) become `Unknown`, which masking treats as
+    /// derived from anything (fail closed).
+    pub async fn resolve(&self, origins: &mut [&mut ColumnOrigin]) {
+        let wanted: Vec<u32> = origins
+            .iter()
+            .filter_map(|o| match **o {
+                ColumnOrigin::PgAttribute { table_oid, .. } => Some(table_oid),
+                _ => None,
+            })
+            .collect();
+        if wanted.is_empty() {
+            return;
+        }
+        let known = self.relations(&wanted).await;
+        for origin in origins.iter_mut() {
+            let ColumnOrigin::PgAttribute { table_oid, attnum } = **origin else {
+                continue;
+            };
+            let resolved = known.get(&table_oid).and_then(|rel| {
+                let column = rel.columns.get(&attnum)?.clone();
+                Some(match &rel.view_sources {
+                    None => ColumnOrigin::Named {
+                        schema: rel.schema.clone(),
+                        table: rel.name.clone(),
+                        column,
+                    },
+                    Some(views) => ColumnOrigin::View {
+                        schema: rel.schema.clone(),
+                        table: rel.name.clone(),
+                        column,
+                        sources: views.of(attnum),
+                    },
+                })
+            });
+            **origin = resolved.unwrap_or(ColumnOrigin::Unknown);
+        }
+    }
+
+    async fn relations(&self, oids: &[u32]) -> HashMap<u32, Arc<Relation>> {
+        let mut out = HashMap::new();
+        let mut missing = Vec::new();
+        {
+            let mut c = self.cache.lock().unwrap_or_else(|p| p.into_inner());
+            if c.since.elapsed() > TTL {
+                c.relations.clear();
+                c.since = Instant::now();
+            }
+            for oid in oids {
+                match c.relations.get(oid) {
+                    Some(r) => {
+                        out.insert(*oid, Arc::clone(r));
+                    }
+                    None if !missing.contains(oid) => missing.push(*oid),
+                    None => {}
+                }
+            }
+        }
+        if missing.is_empty() {
+            return out;
+        }
+        match tokio::time::timeout(LOOKUP_TIMEOUT, self.fetch(&missing)).await {
+            Ok(Ok(found)) => {
+                let mut c = self.cache.lock().unwrap_or_else(|p| p.into_inner());
+                for (oid, rel) in found {
+                    let rel = Arc::new(rel);
+                    c.relations.insert(oid, Arc::clone(&rel));
+                    out.insert(oid, rel);
+                }
+            }
+            Ok(Err(e)) => {
+                tracing::warn!(target = %self.target.name, error = %e, "catalog lookup failed; the columns are treated as of unknown origin");
+            }
+            Err(_) => {
+                tracing::warn!(target = %self.target.name, "catalog lookup timed out; the columns are treated as of unknown origin");
+            }
+        }
+        out
+    }
+
+    async fn fetch(&self, oids: &[u32]) -> Result<HashMap<u32, Relation>, String> {
+        let list = oids
+            .iter()
+            .map(u32::to_string)
+            .collect::<Vec<_>>()
+            .join(",");
+        let sql = format!(
+            "SELECT c.oid::int8, n.nspname, c.relname, c.relkind::text, a.attnum::int4, a.attname, \
+             CASE WHEN c.relkind IN ('v','m') AND a.attnum = 1 THEN pg_get_viewdef(c.oid) END \
+             FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace \
+             JOIN pg_attribute a ON a.attrelid = c.oid \
+             WHERE c.oid IN ({list}) AND a.attnum > 0 AND NOT a.attisdropped ORDER BY 1, 5"
+        );
+        let mut guard = self.conn.lock().await;
+        if guard.is_none() {
+            let up = upstream::connect(&self.target, &[], &self.database)
+                .await
+                .map_err(|e| e.to_string())?;
+            *guard = Some(up.stream);
+        }
+        let Some(stream) = guard.as_mut() else {
+            return Err("no catalog connection".into());
+        };
+        let rows = match simple_query(stream, &sql).await {
+            Ok(rows) => rows,
+            Err(e) => {
+                // The connection may be broken; the next lookup opens a new one.
+                *guard = None;
+                return Err(e);
+            }
+        };
+        let mut found: HashMap<u32, Relation> = HashMap::new();
+        for row in rows {
+            let field = |i: usize| row.get(i).and_then(|f| f.as_deref());
+            let (Some(oid), Some(schema), Some(name), Some(kind), Some(attnum), Some(attname)) = (
+                field(0).and_then(|v| v.parse::<u32>().ok()),
+                field(1),
+                field(2),
+                field(3),
+                field(4).and_then(|v| v.parse::<i16>().ok()),
+                field(5),
+            ) else {
+                continue;
+            };
+            let rel = found.entry(oid).or_insert_with(|| Relation {
+                schema: schema.to_string(),
+                name: name.to_string(),
+                columns: HashMap::new(),
+                // Until the definition is read, a view's columns come from anywhere.
+                view_sources: matches!(kind, "v" | "m")
+                    .then(|| ViewSources::All(Arc::new(vec![policy::Source::Opaque]))),
+            });
+            rel.columns.insert(attnum, attname.to_string());
+            if let Some(def) = field(6) {
+                rel.view_sources = Some(view_sources(def));
+            }
+        }
+        Ok(found)
+    }
+}
+
+/// The sources of each output column of a view definition; a definition the lineage cannot
+/// line up makes every column depend on everything it reads (fail closed).
+fn view_sources(definition: &str) -> ViewSources {
+    let lineage = policy::lineage(policy::Dialect::Postgres, definition);
+    match lineage.first() {
+        Some(l) => match &l.columns {
+            Some(cols) => {
+                ViewSources::PerColumn(cols.iter().map(|c| Arc::new(c.sources.clone())).collect())
+            }
+            None => ViewSources::All(Arc::new(l.all_outputs.clone())),
+        },
+        None => ViewSources::All(Arc::new(vec![policy::Source::Opaque])),
+    }
+}
+
+/// Runs one simple query; the rows' fields as text.
+async fn simple_query(
+    stream: &mut BoxStream,
+    sql: &str,
+) -> Result<Vec<Vec<Option<String>>>, String> {
+    let mut out = BytesMut::new();
+    out.put_u8(b'Q');
+    out.put_u32((4 + sql.len() + 1) as u32);
+    out.put_slice(sql.as_bytes());
+    out.put_u8(0);
+    stream.write_all(&out).await.map_err(|e| e.to_string())?;
+    stream.flush().await.map_err(|e| e.to_string())?;
+    let mut rows = Vec::new();
+    let mut error = None;
+    loop {
+        let (tag, frame) = read_message(stream).await.map_err(|e| e.to_string())?;
+        let body = &frame[5..];
+        match tag {
+            b'D' => {
+                let mut r = Reader(body);
+                let n = r.i16().unwrap_or(0).max(0) as usize;
+                let mut row = Vec::with_capacity(n);
+                for _ in 0..n {
+                    let len = r.i32().unwrap_or(-1);
+                    row.push(
+                        usize::try_from(len)
+                            .ok()
+                            .and_then(|l| r.bytes(l))
+                            .map(|b| String::from_utf8_lossy(b).into_owned()),
+                    );
+                }
+                rows.push(row);
+            }
+            b'E' => error = Some(super::messages::parse_error_fields(body).1),
+            b'Z' => break,
+            _ => {}
+        }
+    }
+    match error {
+        Some(e) => Err(format!("catalog query failed: {e}")),
+        None => Ok(rows),
+    }
+}
