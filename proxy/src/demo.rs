@@ -12,6 +12,36 @@ use crate::launcher::{MariaDbOptions, MariaDbServer, PgOptions, PgServer};
 const DEMO_USERS: [(&str, &str, &str); 2] =
     [("alice", "alice", "analysts"), ("dora", "dora", "dba")];
 
+/// The sample PII, masked for everyone but the dba group (dora).
+const DEMO_MASKS: &str = r#"
+[[masks]]
+columns = ["*.customers.ssn"]
+function = "partial"
+keep_last = 4
+except_groups = ["dba"]
+
+[[masks]]
+columns = ["*.customers.email"]
+function = "email"
+except_groups = ["dba"]
+
+[[masks]]
+columns = ["*.customers.card_number"]
+function = "hash"
+key_env = "SLUICE_DEMO_MASK_KEY"
+except_groups = ["dba"]
+
+[[masks]]
+columns = ["*.employees.salary"]
+function = "null"
+except_groups = ["dba"]
+
+[[masks]]
+columns = ["*.customers.birth_date"]
+function = "generalize"
+except_groups = ["dba"]
+"#;
+
 /// Runs the demo until Ctrl-C or SIGTERM.
 pub async fn run(listen: &str, mysql_listen: &str) -> ExitCode {
     match run_inner(listen, mysql_listen).await {
@@ -74,6 +104,11 @@ async fn run_inner(listen: &str, mysql_listen: &str) -> Result<(), String> {
         maria.opts.database,
         maria.opts.user
     );
+    text += DEMO_MASKS;
+    // The hash mask's key: fresh for every demo (set before any session can read it).
+    let mut key = [0u8; 16];
+    crate::auth::scram::fill_random(&mut key);
+    std::env::set_var("SLUICE_DEMO_MASK_KEY", hex::encode(key));
     let config_path = dir.path().join("sluice.toml");
     std::fs::write(&config_path, text).map_err(|e| e.to_string())?;
     let config = Config::load(&config_path)?;
@@ -101,8 +136,9 @@ async fn run_inner(listen: &str, mysql_listen: &str) -> Result<(), String> {
          \x20 psql \"host=localhost port={port} dbname={db} user=dora password=dora sslmode=verify-full sslrootcert={ca}\"\n\
          \x20 mariadb --no-defaults -h{} -P{} -ualice -palice {shop}\n\
          \x20 mariadb --no-defaults -hlocalhost --protocol=tcp -P{} -udora -pdora --ssl --ssl-ca={ca} --ssl-verify-server-cert {shop}\n\n\
-         Then try:\n\
-         \x20 SELECT name, email, ssn, card_number FROM customers LIMIT 5;\n\
+         Then try (alice sees ssn, email, card_number, birth_date and salary masked; dora sees them clear):\n\
+         \x20 SELECT name, email, ssn, card_number, birth_date FROM customers LIMIT 5;\n\
+         \x20 SELECT upper(ssn), row_to_json(c) FROM customers c LIMIT 2;\n\
          \x20 SELECT c.name, sum(o.amount) FROM customers c JOIN orders o ON o.customer_id = c.id GROUP BY 1 ORDER BY 2 DESC LIMIT 3;\n\n\
          Admin API: http://{admin}/metrics, /healthz, /readyz\n\n\
          Press Ctrl-C to stop; everything the demo started is removed.",

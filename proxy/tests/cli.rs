@@ -184,6 +184,22 @@ fn demo_gives_a_working_psql_session_and_cleans_up_on_ctrl_c() {
         String::from_utf8_lossy(&out.stderr)
     );
     assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "20");
+    // The demo masks the sample PII for alice.
+    let out = Command::new("psql")
+        .args([
+            "-X",
+            "-At",
+            &url,
+            "-c",
+            "SELECT ssn, email FROM customers ORDER BY id LIMIT 1",
+        ])
+        .output()
+        .unwrap();
+    let masked = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        masked.starts_with("*******") && masked.contains("***@"),
+        "{masked}"
+    );
 
     let mariadb_line = mariadb_line.expect("the demo prints a mariadb line");
     let mut args: Vec<&str> = mariadb_line.split_whitespace().skip(1).collect();
