@@ -132,7 +132,9 @@ pub async fn run(
                     }
                     let refused = hooks.as_deref_mut().and_then(|h| statement_hook(h, &frame));
                     if let Some(h) = hooks.as_deref() {
-                        results.on_client(&frame, h.wants_columns(), &mut to_upstream);
+                        // Only an Execute needs to know (it costs a lock to ask).
+                        let describe = frame.tag == b'E' && h.wants_columns();
+                        results.on_client(&frame, describe, &mut to_upstream);
                     }
                     match refused {
                         // The database itself is made to fail the statement at this very
