@@ -1,0 +1,1 @@
+//! sluice-audit: the tamper-evident audit log.
