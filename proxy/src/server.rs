@@ -108,6 +108,7 @@ pub async fn start(config: &Config) -> Result<RunningServer, String> {
                 ));
             }
             Protocol::Mysql => {
+                let catalog = Arc::new(mysql::catalog::MysqlCatalog::new(Arc::clone(&upstream)));
                 let target = Arc::new(MysqlTarget {
                     upstream,
                     slots,
@@ -119,6 +120,7 @@ pub async fn start(config: &Config) -> Result<RunningServer, String> {
                     },
                     server: Mutex::new(None),
                     metrics: target_metrics,
+                    catalog,
                 });
                 tracker.spawn(mysql::run_listener(
                     listener,

@@ -43,6 +43,47 @@ pub struct ColumnDesc {
     pub value_type: masking::ColumnType,
 }
 
+/// What the database's catalog says about the relation names statements may use: which are
+/// views (and what each view column is computed from), and which are base tables. Masking needs
+/// it to follow a column through a view, or to tell a MySQL derived-table alias from a table.
+#[derive(Debug, Default)]
+pub struct Relations {
+    /// (schema, view) → its columns, lowercased.
+    pub views: std::collections::HashMap<(String, String), std::sync::Arc<ViewColumns>>,
+    /// The base tables, when the adapter knows them: a result column attributed to any other
+    /// relation is judged by the statement's lineage instead.
+    pub tables: Option<std::collections::HashSet<(String, String)>>,
+}
+
+/// One view: each column's sources, in order, and all of them together.
+#[derive(Debug, Default)]
+pub struct ViewColumns {
+    pub columns: Vec<(Option<String>, Vec<policy::Source>)>,
+    pub all: Vec<policy::Source>,
+}
+
+impl ViewColumns {
+    /// From the lineage of the view's definition (its first statement).
+    pub fn from_definition(dialect: policy::Dialect, definition: &str) -> ViewColumns {
+        let lineage = policy::lineage(dialect, definition);
+        match lineage.into_iter().next() {
+            Some(l) => ViewColumns {
+                columns: l
+                    .columns
+                    .unwrap_or_default()
+                    .into_iter()
+                    .map(|c| (c.name, c.sources))
+                    .collect(),
+                all: l.all_outputs,
+            },
+            None => ViewColumns {
+                columns: Vec::new(),
+                all: vec![policy::Source::Opaque],
+            },
+        }
+    }
+}
+
 /// Which statement a result comes from: the statement text sent (a simple query, a COM_QUERY
 /// or a prepared statement's text) and the statement's position in it, for multi-statement
 /// strings.
@@ -84,6 +125,10 @@ pub trait SessionHooks: Send {
 
     /// A row is about to be sent to the client; fields may be rewritten in place.
     fn on_row(&mut self, fields: &mut RowFields);
+
+    /// The catalog's view of relation names, fresh enough for the statement about to run.
+    /// Adapters fetch it only while [`SessionHooks::wants_columns`] is true.
+    fn on_relations(&mut self, _relations: std::sync::Arc<Relations>) {}
 
     /// The session now acts for another user (MySQL COM_CHANGE_USER).
     fn on_identity(&mut self, _user: &str, _groups: &[String]) {}

@@ -12,7 +12,7 @@ use policy::{AnalysisCache, Decision, Dialect, RuleSet, Subject, ON_PARSE_ERROR_
 use crate::live::Live;
 use crate::masks::{RowPlan, SessionMasks};
 use crate::metrics::TargetMetrics;
-use crate::session::{ColumnDesc, ResultOf, RowFields, SessionHooks, StatementDecision};
+use crate::session::{ColumnDesc, Relations, ResultOf, RowFields, SessionHooks, StatementDecision};
 
 /// What every session of a proxy shares for statement policy.
 pub struct StatementPolicy {
@@ -42,6 +42,8 @@ pub struct StatementGate {
     masks: Option<SessionMasks>,
     /// The plan of the result now streaming.
     plan: Option<RowPlan>,
+    /// The catalog's relations, as last handed over by the adapter.
+    relations: Option<Arc<Relations>>,
     scratch: Vec<u8>,
 }
 
@@ -63,6 +65,7 @@ impl StatementGate {
             metrics,
             masks: None,
             plan: None,
+            relations: None,
             scratch: Vec::new(),
         }
     }
@@ -85,10 +88,11 @@ impl StatementGate {
 
     fn check_masks(&mut self, sql: &str) -> StatementDecision {
         let dialect = self.dialect;
+        let relations = self.relations.clone();
         let Some(masks) = self.masks() else {
             return StatementDecision::Forward;
         };
-        match masks.check_statement(dialect, sql) {
+        match masks.check_statement(dialect, sql, relations.as_deref()) {
             Ok(()) => StatementDecision::Forward,
             Err(message) => self.refuse("[[masks]]", message),
         }
@@ -144,8 +148,15 @@ impl SessionHooks for StatementGate {
 
     fn on_columns(&mut self, of: Option<ResultOf<'_>>, columns: &[ColumnDesc]) -> bool {
         let dialect = self.dialect;
-        self.plan = self.masks().and_then(|m| m.plan(dialect, of, columns));
+        let relations = self.relations.clone();
+        self.plan = self
+            .masks()
+            .and_then(|m| m.plan(dialect, of, columns, relations.as_deref()));
         self.plan.is_some()
+    }
+
+    fn on_relations(&mut self, relations: Arc<Relations>) {
+        self.relations = Some(relations);
     }
 
     fn on_row(&mut self, fields: &mut RowFields) {

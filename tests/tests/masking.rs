@@ -12,9 +12,11 @@ const EMAILS: [&str; 2] = ["alice.smith@example.com", "bob.jones@example.org"];
 const CARDS: [&str; 2] = ["4111111111111111", "5500005555555559"];
 const SALARY: &str = "123456.78";
 
-fn masks(schema: &str) -> String {
+/// The masks of the sample data; with `detectors`, content detectors too. The leak corpora run
+/// without detectors, so that what they prove is masking by origin and lineage alone.
+fn masks(schema: &str, detectors: bool) -> String {
     std::env::set_var("SLUICE_TEST_MASK_KEY", "test-mask-key");
-    format!(
+    let text = format!(
         r#"
 [[masks]]
 columns = ["{schema}.customers.ssn"]
@@ -48,7 +50,15 @@ kinds = ["credit_card", "email", "us_ssn"]
 function = "redact"
 except_groups = ["dba"]
 "#
-    )
+    );
+    match detectors {
+        true => text,
+        false => text
+            .split("[[detectors]]")
+            .next()
+            .unwrap_or_default()
+            .to_string(),
+    }
 }
 
 const PG_SCHEMA: &str = "
@@ -57,11 +67,20 @@ CREATE TABLE employees (id int PRIMARY KEY, name text, salary numeric(10,2));
 CREATE TABLE orders (id int PRIMARY KEY, customer_id int, total numeric(10,2));
 INSERT INTO customers VALUES
   (1, 'Alice Smith', '123-45-6789', 'alice.smith@example.com', '4111111111111111', '1985-07-23', 'VIP'),
-  (2, 'Bob Jones', '587-65-4321', 'bob.jones@example.org', '5500005555555559', '1990-01-15', 'reach me at bob.jones@example.org or 587-65-4321');
+  (2, 'Bob Jones', '587-65-4321', 'bob.jones@example.org', '5500005555555559', '1990-01-15', 'NOTES');
 INSERT INTO employees VALUES (1, 'Carol', 123456.78), (2, 'Dan', 65000.00);
 INSERT INTO orders VALUES (10, 1, 99.50), (11, 2, 12.00);
 CREATE VIEW customer_contacts AS SELECT id, name AS full_name, email, ssn AS tax_id FROM customers;
+CREATE VIEW contact_ids AS SELECT full_name, lower(tax_id) AS tid FROM customer_contacts;
 ";
+
+/// Free text in an unmasked column: with detectors on, it carries PII for them to find.
+fn free_text(detectors: bool) -> &'static str {
+    match detectors {
+        true => "reach me at bob.jones@example.org or 587-65-4321",
+        false => "reach me by phone",
+    }
+}
 
 /// Every clear sensitive value, as alice must never see it (and reversed, for `reverse()`).
 fn clear_values() -> Vec<String> {
@@ -139,6 +158,9 @@ fn pg_leak_corpus(s: &str) -> Vec<String> {
         "SELECT * FROM S.customer_contacts",
         "SELECT tax_id, email FROM S.customer_contacts",
         "SELECT upper(tax_id) FROM S.customer_contacts",
+        "SELECT * FROM S.contact_ids",
+        "SELECT upper(tid) FROM S.contact_ids",
+        "SELECT c.tid FROM S.contact_ids c JOIN S.orders o ON true",
         "SELECT salary FROM S.employees",
         "SELECT salary * 1 FROM S.employees",
         "SELECT sum(salary) FROM S.employees",
@@ -180,7 +202,7 @@ impl<'a> FromSql<'a> for Raw {
     }
 }
 
-async fn pg_setup() -> (Proxy, String) {
+async fn pg_setup(detectors: bool) -> (Proxy, String) {
     let upstream = pg_scram();
     let schema = unique("mask");
     let (direct, conn) = tokio_postgres::connect(&direct_conn_str(upstream), tokio_postgres::NoTls)
@@ -189,14 +211,15 @@ async fn pg_setup() -> (Proxy, String) {
     tokio::spawn(conn);
     direct
         .batch_execute(&format!(
-            "CREATE SCHEMA {schema}; SET search_path = {schema}; {PG_SCHEMA}"
+            "CREATE SCHEMA {schema}; SET search_path = {schema}; {}",
+            PG_SCHEMA.replace("NOTES", free_text(detectors))
         ))
         .await
         .unwrap();
     let proxy = Proxy::start(
         upstream,
         ProxyOpts {
-            extra_config: masks(&schema),
+            extra_config: masks(&schema, detectors),
             ..ProxyOpts::default()
         },
     )
@@ -206,7 +229,7 @@ async fn pg_setup() -> (Proxy, String) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn postgres_leak_corpus_finds_no_clear_value_in_text_or_binary() {
-    let (proxy, schema) = pg_setup().await;
+    let (proxy, schema) = pg_setup(false).await;
     let client = proxy.connect().await;
     let corpus = pg_leak_corpus(&schema);
     assert!(corpus.len() >= 60, "{} queries", corpus.len());
@@ -267,7 +290,7 @@ async fn postgres_leak_corpus_finds_no_clear_value_in_text_or_binary() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn postgres_masked_values_are_valid_for_their_types_and_exempt_groups_see_clear() {
-    let (proxy, s) = pg_setup().await;
+    let (proxy, s) = pg_setup(true).await;
     let alice = proxy.connect().await;
     let sql = format!(
         "SELECT id, name, ssn, email, card_number, birth_date, notes FROM {s}.customers ORDER BY id"
@@ -349,7 +372,7 @@ async fn postgres_masked_values_are_valid_for_their_types_and_exempt_groups_see_
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn postgres_refuses_what_it_cannot_mask_and_the_session_goes_on() {
-    let (proxy, s) = pg_setup().await;
+    let (proxy, s) = pg_setup(false).await;
     let alice = proxy.connect().await;
     for sql in [
         format!("CREATE TABLE {s}.stolen AS SELECT ssn FROM {s}.customers"),
@@ -395,8 +418,8 @@ struct MyNames {
     v: String,
 }
 
-fn my_masks(n: &MyNames) -> String {
-    masks("shop")
+fn my_masks(n: &MyNames, detectors: bool) -> String {
+    masks("shop", detectors)
         .replace("shop.customers.", &format!("shop.{}.", n.c))
         .replace("shop.employees.", &format!("shop.{}.", n.e))
 }
@@ -451,6 +474,9 @@ fn my_leak_corpus(n: &MyNames) -> Vec<String> {
         "SELECT * FROM VIEW",
         "SELECT tax_id, email FROM VIEW",
         "SELECT UPPER(tax_id) FROM VIEW",
+        "SELECT * FROM VIEW_ids",
+        "SELECT UPPER(tid) FROM VIEW_ids",
+        "SELECT x.tid FROM VIEW_ids x JOIN ORDR o ON TRUE",
         "SELECT salary FROM EMPL",
         "SELECT salary * 1 FROM EMPL",
         "SELECT SUM(salary) FROM EMPL",
@@ -477,7 +503,7 @@ fn my_leak_corpus(n: &MyNames) -> Vec<String> {
     .collect()
 }
 
-async fn my_setup() -> (Proxy, MyNames) {
+async fn my_setup(detectors: bool) -> (Proxy, MyNames) {
     let upstream = mariadb_native();
     let n = MyNames {
         c: unique("customers"),
@@ -492,10 +518,12 @@ async fn my_setup() -> (Proxy, MyNames) {
          CREATE TABLE {o} (id INT PRIMARY KEY, customer_id INT, total DECIMAL(10,2));
          INSERT INTO {c} VALUES
            (1, 'Alice Smith', '123-45-6789', 'alice.smith@example.com', '4111111111111111', '1985-07-23', 'VIP'),
-           (2, 'Bob Jones', '587-65-4321', 'bob.jones@example.org', '5500005555555559', '1990-01-15', 'reach me at bob.jones@example.org or 587-65-4321');
+           (2, 'Bob Jones', '587-65-4321', 'bob.jones@example.org', '5500005555555559', '1990-01-15', '{notes}');
          INSERT INTO {e} VALUES (1, 'Carol', 123456.78), (2, 'Dan', 65000.00);
          INSERT INTO {o} VALUES (10, 1, 99.50), (11, 2, 12.00);
-         CREATE VIEW {v} AS SELECT id, name AS full_name, email, ssn AS tax_id FROM {c};",
+         CREATE VIEW {v} AS SELECT id, name AS full_name, email, ssn AS tax_id FROM {c};
+         CREATE VIEW {v}_ids AS SELECT full_name, LOWER(tax_id) AS tid FROM {v};",
+        notes = free_text(detectors),
         c = n.c,
         e = n.e,
         o = n.o,
@@ -505,7 +533,7 @@ async fn my_setup() -> (Proxy, MyNames) {
     let proxy = Proxy::start_mysql(
         upstream,
         ProxyOpts {
-            extra_config: my_masks(&n),
+            extra_config: my_masks(&n, detectors),
             ..ProxyOpts::default()
         },
     )
@@ -523,7 +551,7 @@ fn my_value_text(v: &mysql_async::Value) -> String {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn mysql_leak_corpus_finds_no_clear_value_in_text_or_binary() {
-    let (proxy, n) = my_setup().await;
+    let (proxy, n) = my_setup(false).await;
     let mut conn = proxy.mysql().await;
     let corpus = my_leak_corpus(&n);
     assert!(corpus.len() >= 60, "{} queries", corpus.len());
@@ -582,7 +610,7 @@ async fn mysql_leak_corpus_finds_no_clear_value_in_text_or_binary() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn mysql_masked_values_decode_in_both_protocols_and_exempt_groups_see_clear() {
-    let (proxy, n) = my_setup().await;
+    let (proxy, n) = my_setup(true).await;
     let mut alice = proxy.mysql().await;
     let sql = format!(
         "SELECT id, name, ssn, email, birth_date FROM {} ORDER BY id",

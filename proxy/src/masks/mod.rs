@@ -21,6 +21,7 @@ use masking::{DetectorKind, DetectorSet, MaskFunction, MaskSpec};
 use policy::{Dialect, Glob, Lineage, Source};
 
 use crate::config::{Config, DetectorConfig, MaskConfig};
+use crate::session::{Relations, ViewColumns};
 pub use plan::RowPlan;
 
 /// One `schema.table.column` pattern (each part a glob; fewer parts leave the rest open).
@@ -343,14 +344,47 @@ impl SessionMasks {
         }
     }
 
+    /// Like [`SessionMasks::source_mask`], following sources through views: a column of a
+    /// view is computed from whatever the view definition computes it from.
+    fn source_mask_via(
+        &self,
+        source: &Source,
+        relations: Option<&Relations>,
+        depth: usize,
+    ) -> Option<&Arc<MaskFunction>> {
+        if let Some(f) = self.source_mask(source) {
+            return Some(f);
+        }
+        let relations = relations?;
+        if depth >= MAX_VIEW_DEPTH {
+            return self.source_mask(&Source::Opaque);
+        }
+        let deeper = |srcs: &[Source]| {
+            srcs.iter()
+                .find_map(|s| self.source_mask_via(s, Some(relations), depth + 1))
+        };
+        match source {
+            Source::Column { tables, column } => tables.iter().find_map(|(schema, table)| {
+                views_named(relations, schema.as_deref(), table)
+                    .find_map(|v| deeper(view_column(v, column)))
+            }),
+            Source::AllColumns { schema, table } => {
+                views_named(relations, schema.as_deref(), table).find_map(|v| deeper(&v.all))
+            }
+            Source::Opaque => None,
+        }
+    }
+
     /// The first masked source among `sources`, as (its mask, a description for messages).
     fn first_masked<'a>(
         &self,
         sources: impl IntoIterator<Item = &'a Source>,
+        relations: Option<&Relations>,
     ) -> Option<(&Arc<MaskFunction>, String)> {
-        sources
-            .into_iter()
-            .find_map(|s| self.source_mask(s).map(|f| (f, describe(s))))
+        sources.into_iter().find_map(|s| {
+            self.source_mask_via(s, relations, 0)
+                .map(|f| (f, describe(s)))
+        })
     }
 
     /// The lineage of `sql`, cached by text.
@@ -360,7 +394,12 @@ impl SessionMasks {
 
     /// Statements whose results cannot be masked safely are refused before they run: copies of
     /// masked data into tables, files or variables, and whatever `[masking]` says to block.
-    pub fn check_statement(&self, dialect: Dialect, sql: &str) -> Result<(), String> {
+    pub fn check_statement(
+        &self,
+        dialect: Dialect,
+        sql: &str,
+        relations: Option<&Relations>,
+    ) -> Result<(), String> {
         if self.rules.is_empty() {
             return Ok(());
         }
@@ -373,7 +412,7 @@ impl SessionMasks {
                 .get(i)
                 .is_some_and(|s| s.kind == policy::StatementKind::CopyTo);
             if let Some(target) = &l.copies_into {
-                if let Some((_, col)) = self.first_masked(&l.copied) {
+                if let Some((_, col)) = self.first_masked(&l.copied, relations) {
                     return Err(format!(
                         "sluice: statement refused: it would copy the masked column {col} into {}",
                         match target {
@@ -385,12 +424,12 @@ impl SessionMasks {
                 }
             }
             if copy_out && l.copies_into.is_none() {
-                if let Some((_, col)) = self.first_masked(&l.all_outputs) {
+                if let Some((_, col)) = self.first_masked(&l.all_outputs, relations) {
                     return Err(format!("sluice: COPY refused: it would read the masked column {col}, and COPY data is not masked in this build; use SELECT"));
                 }
             }
             if settings.predicate_block {
-                if let Some((_, col)) = self.first_masked(&l.predicates) {
+                if let Some((_, col)) = self.first_masked(&l.predicates, relations) {
                     return Err(format!("sluice: statement refused by [masking] on_predicate = \"block\": it filters, joins or sorts on the masked column {col}"));
                 }
             }
@@ -410,13 +449,42 @@ impl SessionMasks {
                         .filter(|s| !matches!(s, Source::AllColumns { .. }))
                         .collect(),
                 };
-                if let Some((_, col)) = self.first_masked(derived) {
+                if let Some((_, col)) = self.first_masked(derived, relations) {
                     return Err(format!("sluice: statement refused by [masking] on_derived = \"block\": a result column is computed from the masked column {col}"));
                 }
             }
         }
         Ok(())
     }
+}
+
+/// Views are followed this deep (a view of a view of …); deeper counts as unknown origin.
+const MAX_VIEW_DEPTH: usize = 8;
+
+/// The views a possibly unqualified name may denote.
+fn views_named<'r>(
+    relations: &'r Relations,
+    schema: Option<&'r str>,
+    table: &'r str,
+) -> impl Iterator<Item = &'r ViewColumns> + 'r {
+    relations
+        .views
+        .iter()
+        .filter(move |((s, t), _)| {
+            t.eq_ignore_ascii_case(table) && schema.is_none_or(|x| x.eq_ignore_ascii_case(s))
+        })
+        .map(|(_, v)| &**v)
+}
+
+/// What one column of a view is computed from (all of the view, if the name is not found).
+fn view_column<'v>(view: &'v ViewColumns, column: &str) -> &'v [Source] {
+    view.columns
+        .iter()
+        .find(|(name, _)| {
+            name.as_deref()
+                .is_some_and(|n| n.eq_ignore_ascii_case(column))
+        })
+        .map_or(&view.all[..], |(_, s)| &s[..])
 }
 
 fn describe(s: &Source) -> String {

@@ -7,7 +7,7 @@ use masking::{ColumnType, MaskFunction, MaskOutcome, TypeKind};
 use policy::{Dialect, Source};
 
 use super::SessionMasks;
-use crate::session::{ColumnDesc, ColumnOrigin, ResultOf, RowFields};
+use crate::session::{ColumnDesc, ColumnOrigin, Relations, ResultOf, RowFields};
 
 #[derive(Debug)]
 enum Action {
@@ -26,6 +26,17 @@ pub struct RowPlan {
     actions: Vec<Action>,
 }
 
+/// Whether `schema.table` is a base table, as far as the catalog says (no list: assume so).
+fn is_base_table(relations: &Relations, schema: &str, table: &str) -> bool {
+    match &relations.tables {
+        Some(tables) => tables.contains(&(schema.to_lowercase(), table.to_lowercase())),
+        None => !relations
+            .views
+            .keys()
+            .any(|(s, t)| s.eq_ignore_ascii_case(schema) && t.eq_ignore_ascii_case(table)),
+    }
+}
+
 fn is_textual(ty: ColumnType) -> bool {
     matches!(ty.kind, TypeKind::Text | TypeKind::Json | TypeKind::Other)
 }
@@ -38,6 +49,7 @@ impl SessionMasks {
         dialect: Dialect,
         of: Option<ResultOf<'_>>,
         columns: &[ColumnDesc],
+        relations: Option<&Relations>,
     ) -> Option<RowPlan> {
         if self.is_empty() {
             return None;
@@ -57,7 +69,16 @@ impl SessionMasks {
             .iter()
             .enumerate()
             .map(|(i, c)| {
+                let lineage_sources = || per_column.map_or(all, |cols| &cols[i].sources[..]);
                 let masked = match &c.origin {
+                    // A name the catalog does not know as a base table (a MySQL derived-table
+                    // alias, a view): the statement's lineage decides, through views.
+                    ColumnOrigin::Named { schema, table, .. }
+                        if relations.is_some_and(|r| !is_base_table(r, schema, table)) =>
+                    {
+                        self.first_masked(lineage_sources(), relations)
+                            .map(|(f, _)| Arc::clone(f))
+                    }
                     ColumnOrigin::Named {
                         schema,
                         table,
@@ -70,12 +91,11 @@ impl SessionMasks {
                         sources,
                     } => self
                         .origin_mask(schema, table, column)
-                        .or_else(|| self.first_masked(sources.iter()).map(|(f, _)| f))
+                        .or_else(|| self.first_masked(sources.iter(), relations).map(|(f, _)| f))
                         .cloned(),
-                    ColumnOrigin::Unknown | ColumnOrigin::PgAttribute { .. } => {
-                        let sources = per_column.map_or(all, |cols| &cols[i].sources[..]);
-                        self.first_masked(sources).map(|(f, _)| Arc::clone(f))
-                    }
+                    ColumnOrigin::Unknown | ColumnOrigin::PgAttribute { .. } => self
+                        .first_masked(lineage_sources(), relations)
+                        .map(|(f, _)| Arc::clone(f)),
                 };
                 let action = match masked {
                     Some(function) => Action::Mask {

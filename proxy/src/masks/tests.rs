@@ -28,7 +28,12 @@ fn named(table: &str, column: &str) -> ColumnOrigin {
 }
 
 fn masked_row(m: &SessionMasks, sql: &str, columns: &[ColumnDesc]) -> Option<RowFields> {
-    let plan = m.plan(Dialect::Postgres, Some(ResultOf { sql, index: 0 }), columns)?;
+    let plan = m.plan(
+        Dialect::Postgres,
+        Some(ResultOf { sql, index: 0 }),
+        columns,
+        None,
+    )?;
     let mut row: RowFields = columns
         .iter()
         .map(|_| Some(b"123-45-6789".to_vec()))
@@ -65,7 +70,7 @@ fn origin_decides_for_plain_columns_and_lineage_for_expressions() {
     assert!(masked_row(&m, "SELECT name FROM customers", &cols).is_none());
     // Without a statement, unknown origins fail closed.
     let cols = [text_column("x", ColumnOrigin::Unknown)];
-    assert!(m.plan(Dialect::Postgres, None, &cols).is_some());
+    assert!(m.plan(Dialect::Postgres, None, &cols, None).is_some());
 }
 
 #[test]
@@ -85,13 +90,20 @@ fn copies_of_masked_data_and_blocked_settings_are_refused() {
         "SELECT upper(ssn) FROM customers",
         "COPY customers TO STDOUT",
     ] {
-        assert!(m.check_statement(Dialect::Postgres, sql).is_err(), "{sql}");
+        assert!(
+            m.check_statement(Dialect::Postgres, sql, None).is_err(),
+            "{sql}"
+        );
     }
     for sql in [
         "SELECT ssn FROM customers",
         "SELECT name FROM customers WHERE id = 1",
     ] {
-        assert_eq!(m.check_statement(Dialect::Postgres, sql), Ok(()), "{sql}");
+        assert_eq!(
+            m.check_statement(Dialect::Postgres, sql, None),
+            Ok(()),
+            "{sql}"
+        );
     }
 }
 

@@ -5,6 +5,7 @@
 //! target's user with the client's capabilities → relay. Errors carry the codes MySQL clients
 //! know (1045, 1040, 2003, …) and end only that connection.
 
+pub mod catalog;
 pub mod client;
 pub mod command;
 pub mod packet;
@@ -56,6 +57,8 @@ pub struct MysqlTarget {
     /// The server's latest greeting: its version and capabilities shape sluice's own.
     pub server: Mutex<Option<ServerGreeting>>,
     pub metrics: Arc<TargetMetrics>,
+    /// Base tables and views, for masking.
+    pub catalog: Arc<catalog::MysqlCatalog>,
 }
 
 const STARTUP_TIMEOUT: Duration = Duration::from_secs(60);
@@ -252,6 +255,7 @@ async fn establish(
         sessions: Arc::clone(&shared.sessions),
         live: Arc::clone(&shared.live),
         scramble: authed.scramble,
+        catalog: Arc::clone(&target.catalog),
     };
     Some((authed.stream, up, ctx))
 }

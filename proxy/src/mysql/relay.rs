@@ -13,6 +13,7 @@ use tokio::io::AsyncWriteExt;
 use tokio::sync::watch;
 use tokio_util::codec::FramedRead;
 
+use super::catalog::MysqlCatalog;
 use super::command::{com, response_kind, special, ResponseKind, Special};
 use super::packet::{err_payload, ok_payload, write_packets, Packet, PacketCodec, Reader};
 use super::response::{column_def, ResponseTracker, Role};
@@ -23,7 +24,7 @@ use super::rows::{
 use super::sessions::SessionRegistry;
 use crate::live::Live;
 use crate::net::{close, pump};
-use crate::session::{ColumnDesc, ResultOf, SessionHooks, StatementDecision};
+use crate::session::{ColumnDesc, Relations, ResultOf, SessionHooks, StatementDecision};
 use crate::tls::BoxStream;
 
 const HIGH_WATER: usize = 256 * 1024;
@@ -46,6 +47,7 @@ pub struct RelayContext {
     pub live: Arc<Live>,
     /// The scramble the client authenticated with; COM_CHANGE_USER answers are made with it.
     pub scramble: [u8; 20],
+    pub catalog: Arc<MysqlCatalog>,
 }
 
 /// A response owed to the client, in order.
@@ -299,6 +301,7 @@ impl Relay {
             }
             com::QUERY => {
                 let sql = String::from_utf8_lossy(&payload[1..]);
+                self.catalog_for(&sql).await;
                 if let Some(message) = self.refused(&sql) {
                     self.local_err(1142, "42000", &message);
                     return None;
@@ -348,6 +351,7 @@ impl Relay {
             }
             com::STMT_PREPARE => {
                 let sql = String::from_utf8_lossy(&payload[1..]);
+                self.catalog_for(&sql).await;
                 if let Some(message) = self.refused(&sql) {
                     self.local_err(1142, "42000", &message);
                     return None;
@@ -382,6 +386,32 @@ impl Relay {
             },
         }
         None
+    }
+
+    /// Hands the hook the catalog it needs to judge `sql`'s results (when it masks anything),
+    /// after forgetting what DDL may have changed.
+    async fn catalog_for(&mut self, sql: &str) {
+        let Some(h) = self.hooks.as_deref_mut() else {
+            return;
+        };
+        let first = sql.split_whitespace().next().unwrap_or_default();
+        if ["CREATE", "ALTER", "DROP", "RENAME"]
+            .iter()
+            .any(|k| first.eq_ignore_ascii_case(k))
+        {
+            self.ctx.catalog.invalidate();
+        }
+        if h.wants_columns() {
+            // Without the catalog no column definition can be taken at its word (its table may
+            // be a derived table's alias or a view): every result is judged by lineage.
+            let r = self.ctx.catalog.relations().await.unwrap_or_else(|| {
+                Arc::new(Relations {
+                    tables: Some(Default::default()),
+                    ..Relations::default()
+                })
+            });
+            h.on_relations(r);
+        }
     }
 
     /// The statement hook's verdict: `Some(message)` when the statement must not run.

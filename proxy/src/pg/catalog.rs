@@ -16,7 +16,7 @@ use tokio::io::AsyncWriteExt;
 
 use super::frame::Reader;
 use super::upstream::{self, read_message, UpstreamTarget};
-use crate::session::ColumnOrigin;
+use crate::session::{ColumnOrigin, Relations, ViewColumns};
 use crate::tls::BoxStream;
 
 /// How long a cached relation is trusted when no DDL was seen through sluice.
@@ -62,6 +62,8 @@ pub struct PgCatalog {
     database: String,
     conn: tokio::sync::Mutex<Option<BoxStream>>,
     cache: Mutex<Cache>,
+    /// Every view of the database, by name, with when it was read.
+    views: Mutex<Option<(Instant, Arc<Relations>)>>,
 }
 
 struct Cache {
@@ -79,6 +81,7 @@ impl PgCatalog {
                 relations: HashMap::new(),
                 since: Instant::now(),
             }),
+            views: Mutex::new(None),
         })
     }
 
@@ -87,6 +90,66 @@ impl PgCatalog {
         let mut c = self.cache.lock().unwrap_or_else(|p| p.into_inner());
         c.relations.clear();
         c.since = Instant::now();
+        *self.views.lock().unwrap_or_else(|p| p.into_inner()) = None;
+    }
+
+    /// The database's views by name (read at most every `TTL`, and again after DDL). `None`
+    /// when they cannot be read: names are then judged without them, and a column read through
+    /// a view by an expression is of unknown origin only where its lineage says so.
+    pub async fn relations(&self) -> Option<Arc<Relations>> {
+        if let Some((at, r)) = &*self.views.lock().unwrap_or_else(|p| p.into_inner()) {
+            if at.elapsed() < TTL {
+                return Some(Arc::clone(r));
+            }
+        }
+        let sql = "SELECT n.nspname, c.relname, pg_get_viewdef(c.oid) FROM pg_class c \
+                   JOIN pg_namespace n ON n.oid = c.relnamespace \
+                   WHERE c.relkind IN ('v', 'm') AND n.nspname NOT IN ('pg_catalog', 'information_schema')";
+        let rows = match tokio::time::timeout(LOOKUP_TIMEOUT, self.query(sql)).await {
+            Ok(Ok(rows)) => rows,
+            Ok(Err(e)) => {
+                tracing::warn!(target = %self.target.name, error = %e, "reading the views failed");
+                return None;
+            }
+            Err(_) => {
+                tracing::warn!(target = %self.target.name, "reading the views timed out");
+                return None;
+            }
+        };
+        let mut relations = Relations::default();
+        for row in rows {
+            if let (Some(Some(schema)), Some(Some(name)), Some(Some(def))) =
+                (row.first(), row.get(1), row.get(2))
+            {
+                relations.views.insert(
+                    (schema.to_lowercase(), name.to_lowercase()),
+                    Arc::new(ViewColumns::from_definition(policy::Dialect::Postgres, def)),
+                );
+            }
+        }
+        let relations = Arc::new(relations);
+        *self.views.lock().unwrap_or_else(|p| p.into_inner()) =
+            Some((Instant::now(), Arc::clone(&relations)));
+        Some(relations)
+    }
+
+    /// Runs one query on sluice's own connection (opened on first use, again after a failure).
+    async fn query(&self, sql: &str) -> Result<Vec<Vec<Option<String>>>, String> {
+        let mut guard = self.conn.lock().await;
+        if guard.is_none() {
+            let up = upstream::connect(&self.target, &[], &self.database)
+                .await
+                .map_err(|e| e.to_string())?;
+            *guard = Some(up.stream);
+        }
+        let Some(stream) = guard.as_mut() else {
+            return Err("no catalog connection".into());
+        };
+        let result = simple_query(stream, sql).await;
+        if result.is_err() {
+            *guard = None;
+        }
+        result
     }
 
     /// Resolves every `PgAttribute` origin in place. Origins that cannot be resolved (the
@@ -103,7 +166,7 @@ impl PgCatalog {
         if wanted.is_empty() {
             return;
         }
-        let known = self.relations(&wanted).await;
+        let known = self.by_oid(&wanted).await;
         for origin in origins.iter_mut() {
             let ColumnOrigin::PgAttribute { table_oid, attnum } = **origin else {
                 continue;
@@ -128,7 +191,7 @@ impl PgCatalog {
         }
     }
 
-    async fn relations(&self, oids: &[u32]) -> HashMap<u32, Arc<Relation>> {
+    async fn by_oid(&self, oids: &[u32]) -> HashMap<u32, Arc<Relation>> {
         let mut out = HashMap::new();
         let mut missing = Vec::new();
         {
@@ -182,24 +245,7 @@ impl PgCatalog {
              JOIN pg_attribute a ON a.attrelid = c.oid \
              WHERE c.oid IN ({list}) AND a.attnum > 0 AND NOT a.attisdropped ORDER BY 1, 5"
         );
-        let mut guard = self.conn.lock().await;
-        if guard.is_none() {
-            let up = upstream::connect(&self.target, &[], &self.database)
-                .await
-                .map_err(|e| e.to_string())?;
-            *guard = Some(up.stream);
-        }
-        let Some(stream) = guard.as_mut() else {
-            return Err("no catalog connection".into());
-        };
-        let rows = match simple_query(stream, &sql).await {
-            Ok(rows) => rows,
-            Err(e) => {
-                // The connection may be broken; the next lookup opens a new one.
-                *guard = None;
-                return Err(e);
-            }
-        };
+        let rows = self.query(&sql).await?;
         let mut found: HashMap<u32, Relation> = HashMap::new();
         for row in rows {
             let field = |i: usize| row.get(i).and_then(|f| f.as_deref());

@@ -130,6 +130,13 @@ pub async fn run(
                         b'Q' | b'S' | b'F' => in_flight += 1,
                         _ => {}
                     }
+                    if let Some(h) = hooks.as_deref_mut() {
+                        if matches!(frame.tag, b'Q' | b'P') && h.wants_columns() {
+                            if let Some(r) = opts.catalog.relations().await {
+                                h.on_relations(r);
+                            }
+                        }
+                    }
                     let refused = hooks.as_deref_mut().and_then(|h| statement_hook(h, &frame));
                     if let Some(h) = hooks.as_deref() {
                         // Only an Execute needs to know (it costs a lock to ask).

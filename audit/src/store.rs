@@ -1,0 +1,472 @@
+//! Segment files: one redb database per segment, `segment-<first_seq:020>.redb`.
+//!
+//! Every segment has two tables: `records` (`u64` seq → stored JSON of the record, hash
+//! included) and `meta` (`&str` → `u64`: `format`, `first_seq`). Only the newest segment is open
+//! for writing. Segments are opened in redb's [`ConcurrencyMode::SingleWriter`], so other
+//! processes can open any segment read-only, the open one included, while the writer runs.
+
+use std::fs;
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use redb::{
+    ConcurrencyMode, Database, DatabaseError, ReadOnlyDatabase, ReadableDatabase, ReadableTable,
+    TableDefinition, TableError,
+};
+
+use crate::chain::{expected_hash, ChainHead};
+use crate::record::{Draft, Record, RecordBody};
+use crate::AuditError;
+
+/// `seq → stored record JSON`.
+pub(crate) const RECORDS: TableDefinition<u64, &[u8]> = TableDefinition::new("records");
+/// `name → value`: `format` (1) and `first_seq`.
+pub(crate) const META: TableDefinition<&str, u64> = TableDefinition::new("meta");
+const FORMAT: u64 = 1;
+const CACHE_BYTES: usize = 16 * 1024 * 1024;
+
+/// A segment file found in the audit directory.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SegmentFile {
+    /// Full path.
+    pub path: PathBuf,
+    /// File name, e.g. `segment-00000000000000000001.redb`.
+    pub name: String,
+    /// The seq of the segment's first record, from the name.
+    pub first_seq: u64,
+}
+
+/// The file name of the segment starting at `first_seq`.
+///
+/// ```
+/// assert_eq!(audit::segment_name(42), "segment-00000000000000000042.redb");
+/// ```
+pub fn segment_name(first_seq: u64) -> String {
+    format!("segment-{first_seq:020}.redb")
+}
+
+fn parse_segment_name(name: &str) -> Option<u64> {
+    let digits = name.strip_prefix("segment-")?.strip_suffix(".redb")?;
+    if digits.len() == 20 && digits.bytes().all(|b| b.is_ascii_digit()) {
+        digits.parse().ok()
+    } else {
+        None
+    }
+}
+
+/// The segments of `dir`, oldest first. A missing directory has none.
+///
+/// ```
+/// let dir = tempfile::tempdir().unwrap();
+/// assert!(audit::list_segments(dir.path()).unwrap().is_empty());
+/// ```
+pub fn list_segments(dir: &Path) -> std::io::Result<Vec<SegmentFile>> {
+    let entries = match fs::read_dir(dir) {
+        Ok(e) => e,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) => return Err(e),
+    };
+    let mut out = Vec::new();
+    for entry in entries {
+        let entry = entry?;
+        let name = entry.file_name().to_string_lossy().into_owned();
+        if let Some(first_seq) = parse_segment_name(&name) {
+            out.push(SegmentFile {
+                path: entry.path(),
+                name,
+                first_seq,
+            });
+        }
+    }
+    out.sort_by_key(|s| s.first_seq);
+    Ok(out)
+}
+
+fn builder() -> redb::Builder {
+    let mut b = Database::builder();
+    b.set_concurrency_mode(ConcurrencyMode::SingleWriter);
+    b.set_cache_size(CACHE_BYTES);
+    b
+}
+
+/// Why a segment could not be opened for reading.
+#[derive(Debug)]
+pub(crate) enum OpenError {
+    /// Another process holds it exclusively.
+    Locked,
+    /// Anything else: unreadable, corrupt, not a redb file.
+    Other(String),
+}
+
+/// Runs redb code that may panic on a corrupt file (debug assertions) and turns the panic into
+/// an error.
+pub(crate) fn guarded<T>(what: &str, f: impl FnOnce() -> Result<T, String>) -> Result<T, String> {
+    match catch_unwind(AssertUnwindSafe(f)) {
+        Ok(r) => r,
+        Err(_) => Err(format!("{what}: the storage engine panicked (corrupt file?)")),
+    }
+}
+
+/// Opens a segment read-only. A file left by a crashed writer needs a repair that a read-only
+/// open refuses; it is then read from a repaired temporary copy.
+pub(crate) fn open_read_only(path: &Path) -> Result<ReadSegment, OpenError> {
+    let attempt = catch_unwind(AssertUnwindSafe(|| builder().open_read_only(path)));
+    match attempt {
+        Ok(Ok(db)) => Ok(ReadSegment::Direct(db)),
+        Ok(Err(DatabaseError::DatabaseAlreadyOpen)) => Err(OpenError::Locked),
+        Ok(Err(DatabaseError::RepairAborted)) => repaired_copy(path),
+        Ok(Err(e)) => Err(OpenError::Other(e.to_string())),
+        Err(_) => Err(OpenError::Other(
+            "the storage engine panicked (corrupt file?)".into(),
+        )),
+    }
+}
+
+fn repaired_copy(path: &Path) -> Result<ReadSegment, OpenError> {
+    let tmp = tempfile_path(path);
+    let r = guarded("repair", || {
+        fs::copy(path, &tmp).map_err(|e| format!("copy for repair: {e}"))?;
+        let db = builder()
+            .create(&tmp)
+            .map_err(|e| format!("repair of a copy: {e}"))?;
+        Ok(db)
+    });
+    match r {
+        Ok(db) => Ok(ReadSegment::Repaired { db, tmp }),
+        Err(e) => {
+            let _ = fs::remove_file(&tmp);
+            Err(OpenError::Other(e))
+        }
+    }
+}
+
+fn tempfile_path(path: &Path) -> PathBuf {
+    use std::sync::atomic::AtomicU64;
+    static N: AtomicU64 = AtomicU64::new(0);
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    std::env::temp_dir().join(format!(
+        "sluice-audit-{}-{}-{name}",
+        std::process::id(),
+        N.fetch_add(1, Ordering::Relaxed)
+    ))
+}
+
+/// A segment open for reading.
+pub(crate) enum ReadSegment {
+    /// Opened in place.
+    Direct(ReadOnlyDatabase),
+    /// Opened from a repaired temporary copy, removed on drop.
+    Repaired { db: Database, tmp: PathBuf },
+}
+
+impl ReadSegment {
+    pub(crate) fn begin_read(&self) -> Result<redb::ReadTransaction, String> {
+        match self {
+            ReadSegment::Direct(db) => db.begin_read(),
+            ReadSegment::Repaired { db, .. } => db.begin_read(),
+        }
+        .map_err(|e| e.to_string())
+    }
+
+    /// The segment's records table; `None` for a segment without one (never committed).
+    pub(crate) fn records(&self) -> Result<Option<redb::ReadOnlyTable<u64, &'static [u8]>>, String> {
+        let txn = self.begin_read()?;
+        match txn.open_table(RECORDS) {
+            Ok(t) => Ok(Some(t)),
+            Err(TableError::TableDoesNotExist(_)) => Ok(None),
+            Err(e) => Err(e.to_string()),
+        }
+    }
+
+    /// The last record of the segment, parsed.
+    pub(crate) fn last(&self) -> Result<Option<Record>, String> {
+        guarded("read", || {
+            let Some(t) = self.records()? else {
+                return Ok(None);
+            };
+            match t.last().map_err(|e| e.to_string())? {
+                Some((_, v)) => Record::from_stored(v.value()).map(Some),
+                None => Ok(None),
+            }
+        })
+    }
+}
+
+impl Drop for ReadSegment {
+    fn drop(&mut self) {
+        if let ReadSegment::Repaired { tmp, .. } = self {
+            let _ = fs::remove_file(tmp);
+        }
+    }
+}
+
+/// Fault injection and slow-down hooks for tests.
+#[doc(hidden)]
+#[derive(Clone, Debug, Default)]
+pub struct TestHooks {
+    /// While set, every commit fails as a full disk would.
+    pub fail_commits: Option<Arc<AtomicBool>>,
+    /// Sleep this long before each commit.
+    pub commit_delay: Option<Duration>,
+}
+
+struct Current {
+    db: Database,
+    path: PathBuf,
+    opened: Instant,
+}
+
+/// The writer's side: the open segment and the committed chain head.
+pub(crate) struct Store {
+    dir: PathBuf,
+    key: Vec<u8>,
+    max_bytes: u64,
+    max_age: Duration,
+    hooks: TestHooks,
+    current: Option<Current>,
+    head: ChainHead,
+}
+
+fn storage(e: impl std::fmt::Display) -> AuditError {
+    AuditError::Storage(e.to_string())
+}
+
+impl Store {
+    /// Opens the directory, recovers and checks the chain head, and opens the newest segment if
+    /// it is small enough to go on with.
+    pub(crate) fn open(
+        dir: &Path,
+        key: &[u8],
+        max_bytes: u64,
+        max_age: Duration,
+        hooks: TestHooks,
+    ) -> Result<Store, AuditError> {
+        fs::create_dir_all(dir)?;
+        let segments = list_segments(dir)?;
+        let mut store = Store {
+            dir: dir.to_path_buf(),
+            key: key.to_vec(),
+            max_bytes,
+            max_age,
+            hooks,
+            current: None,
+            head: ChainHead::genesis(),
+        };
+        let Some(newest) = segments.last() else {
+            return Ok(store);
+        };
+        let db = open_writable(&newest.path)?;
+        let tail = guarded("open", || last_of(&db)).map_err(storage)?;
+        let small = fs::metadata(&newest.path)?.len() < max_bytes;
+        match tail {
+            Some(r) => store.head = checked_head(key, &r, &newest.name)?,
+            None => {
+                // An empty newest segment (crash before its first commit): the head is in the
+                // one before, and this one must start right after it.
+                if let Some(prev) = segments.len().checked_sub(2).map(|i| &segments[i]) {
+                    let seg = open_read_only(&prev.path).map_err(|e| match e {
+                        OpenError::Locked => AuditError::Storage(format!("{} is locked", prev.name)),
+                        OpenError::Other(s) => AuditError::Storage(s),
+                    })?;
+                    if let Some(r) = seg.last().map_err(storage)? {
+                        store.head = checked_head(key, &r, &prev.name)?;
+                    }
+                }
+                if newest.first_seq != store.head.seq + 1 {
+                    drop(db);
+                    fs::remove_file(&newest.path)?;
+                    return Ok(store);
+                }
+            }
+        }
+        if small {
+            store.current = Some(Current {
+                db,
+                path: newest.path.clone(),
+                opened: Instant::now(),
+            });
+        }
+        Ok(store)
+    }
+
+    /// The committed head.
+    pub(crate) fn head(&self) -> ChainHead {
+        self.head
+    }
+
+    /// The path of the segment open for writing, if any.
+    pub(crate) fn current_path(&self) -> Option<&Path> {
+        self.current.as_ref().map(|c| c.path.as_path())
+    }
+
+    /// Chains, signs and commits `drafts` in one durable transaction. On success returns the
+    /// seq of the first record; on failure nothing is written and the segment is reopened on
+    /// the next attempt.
+    pub(crate) fn append(&mut self, drafts: &[Draft]) -> Result<u64, AuditError> {
+        if drafts.is_empty() {
+            return Ok(self.head.seq + 1);
+        }
+        if let Some(d) = self.hooks.commit_delay {
+            std::thread::sleep(d);
+        }
+        let r = guarded("commit", || self.try_append(drafts).map_err(|e| e.to_string()));
+        match r {
+            Ok(head) => {
+                let first = self.head.seq + 1;
+                self.head = head;
+                self.maybe_rotate();
+                Ok(first)
+            }
+            Err(e) => {
+                self.current = None;
+                Err(AuditError::Storage(e))
+            }
+        }
+    }
+
+    fn try_append(&mut self, drafts: &[Draft]) -> Result<ChainHead, AuditError> {
+        let injected = self
+            .hooks
+            .fail_commits
+            .as_ref()
+            .is_some_and(|f| f.load(Ordering::SeqCst));
+        if injected {
+            return Err(AuditError::Storage(
+                "injected fault: no space left on device".into(),
+            ));
+        }
+        let fresh = self.current.is_none();
+        if fresh {
+            fs::create_dir_all(&self.dir)?;
+            let path = self.dir.join(segment_name(self.head.seq + 1));
+            let db = open_writable(&path)?;
+            self.current = Some(Current {
+                db,
+                path,
+                opened: Instant::now(),
+            });
+        }
+        let Some(cur) = self.current.as_ref() else {
+            return Err(AuditError::Storage("no open segment".into()));
+        };
+        let txn = cur.db.begin_write().map_err(storage)?;
+        let mut head = self.head;
+        {
+            let mut table = txn.open_table(RECORDS).map_err(storage)?;
+            for d in drafts {
+                let seq = head.seq + 1;
+                let (bytes, hash) = d.sign(&self.key, seq, &head.hash);
+                table.insert(seq, bytes.as_slice()).map_err(storage)?;
+                head = ChainHead { seq, hash };
+            }
+            let mut meta = txn.open_table(META).map_err(storage)?;
+            if meta.get("format").map_err(storage)?.is_none() {
+                meta.insert("format", FORMAT).map_err(storage)?;
+                meta.insert("first_seq", self.head.seq + 1).map_err(storage)?;
+            }
+        }
+        txn.commit().map_err(storage)?;
+        Ok(head)
+    }
+
+    fn maybe_rotate(&mut self) {
+        let Some(cur) = &self.current else { return };
+        let big = fs::metadata(&cur.path).map_or(false, |m| m.len() >= self.max_bytes);
+        if big || cur.opened.elapsed() >= self.max_age {
+            self.current = None;
+        }
+    }
+
+    /// Deletes the oldest closed segments whose newest record is older than `cutoff_micros`,
+    /// after committing a checkpoint that names the last pruned record. Returns the number of
+    /// segments removed and the last pruned seq.
+    pub(crate) fn prune(&mut self, cutoff_micros: i64) -> Result<(usize, Option<u64>), AuditError> {
+        let segments = list_segments(&self.dir)?;
+        let newest = segments.last().map(|s| s.path.clone());
+        let mut doomed = Vec::new();
+        let mut last: Option<Record> = None;
+        for seg in &segments {
+            if Some(&seg.path) == newest.as_ref() || Some(seg.path.as_path()) == self.current_path()
+            {
+                break;
+            }
+            let Ok(read) = open_read_only(&seg.path) else { break };
+            match read.last() {
+                Ok(Some(r)) if r.ts_micros < cutoff_micros => {
+                    last = Some(r);
+                    doomed.push(seg.path.clone());
+                }
+                _ => break,
+            }
+        }
+        let Some(last) = last else {
+            return Ok((0, None));
+        };
+        let checkpoint = Draft::new(
+            0,
+            "",
+            "sluice",
+            RecordBody::Checkpoint {
+                pruned_through_seq: last.seq,
+                chain_hash: last.hash,
+            },
+        );
+        self.append(&[checkpoint])?;
+        for p in &doomed {
+            fs::remove_file(p)?;
+        }
+        Ok((doomed.len(), Some(last.seq)))
+    }
+}
+
+fn open_writable(path: &Path) -> Result<Database, AuditError> {
+    let r = catch_unwind(AssertUnwindSafe(|| {
+        let mut b = builder();
+        b.set_check_integrity_on_open(path.exists());
+        b.create(path)
+    }));
+    match r {
+        Ok(Ok(db)) => Ok(db),
+        Ok(Err(DatabaseError::DatabaseAlreadyOpen)) => Err(AuditError::Storage(format!(
+            "{} is in use by another process (is another sluice writing to this audit dir?)",
+            path.display()
+        ))),
+        Ok(Err(e)) => Err(AuditError::Storage(format!("{}: {e}", path.display()))),
+        Err(_) => Err(AuditError::Storage(format!(
+            "{}: the storage engine panicked (corrupt file?)",
+            path.display()
+        ))),
+    }
+}
+
+fn last_of(db: &Database) -> Result<Option<Record>, String> {
+    let txn = db.begin_read().map_err(|e| e.to_string())?;
+    let table = match txn.open_table(RECORDS) {
+        Ok(t) => t,
+        Err(TableError::TableDoesNotExist(_)) => return Ok(None),
+        Err(e) => return Err(e.to_string()),
+    };
+    match table.last().map_err(|e| e.to_string())? {
+        Some((_, v)) => Record::from_stored(v.value()).map(Some),
+        None => Ok(None),
+    }
+}
+
+fn checked_head(key: &[u8], r: &Record, segment: &str) -> Result<ChainHead, AuditError> {
+    if expected_hash(key, r) != r.hash {
+        return Err(AuditError::Corrupt(format!(
+            "the last record (seq {}) of {segment} does not verify: wrong audit key, or the log was tampered with",
+            r.seq
+        )));
+    }
+    Ok(ChainHead {
+        seq: r.seq,
+        hash: r.hash,
+    })
+}

@@ -1,0 +1,642 @@
+//! The writer: a dedicated thread fed by a bounded channel, group-committing into the store.
+
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::mpsc::{self, Receiver, RecvTimeoutError, SyncSender, TryRecvError};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant, SystemTime};
+
+use crate::record::{Draft, RecordBody};
+use crate::store::{Store, TestHooks};
+use crate::AuditError;
+
+/// When a submitted record counts as acknowledged.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum Mode {
+    /// Acknowledged at submission; committed within `flush_interval`. A crash loses at most
+    /// the records of the last interval.
+    #[default]
+    Async,
+    /// [`Ticket::wait`] returns only once the record is durable.
+    Sync,
+}
+
+/// Configuration of an [`AuditLog`].
+///
+/// ```
+/// let cfg = audit::AuditConfig::new("/var/lib/sluice/audit", b"secret".to_vec());
+/// assert_eq!(cfg.queue, 8192);
+/// assert_eq!(cfg.segment_max_bytes, 64 * 1024 * 1024);
+/// ```
+#[derive(Clone, Debug)]
+pub struct AuditConfig {
+    /// Directory of the segment files.
+    pub dir: PathBuf,
+    /// Async or sync acknowledgement.
+    pub mode: Mode,
+    /// Longest time a record waits before its commit (async), and the retry period while
+    /// commits fail.
+    pub flush_interval: Duration,
+    /// HMAC key of the hash chain.
+    pub key: Vec<u8>,
+    /// Records older than this are pruned (whole segments), `None` keeps everything.
+    pub retention: Option<Duration>,
+    /// Capacity of the bounded submission queue; `record` blocks when it is full.
+    pub queue: usize,
+    /// Rotate to a new segment once the open one is at least this large.
+    pub segment_max_bytes: u64,
+    /// Rotate to a new segment once the open one has been written for this long.
+    pub segment_max_age: Duration,
+    /// Test-only fault injection.
+    #[doc(hidden)]
+    pub hooks: TestHooks,
+}
+
+impl AuditConfig {
+    /// Defaults: async, 10 ms flush interval, no retention, queue 8192, 64 MiB or 1 day
+    /// segments.
+    pub fn new(dir: impl Into<PathBuf>, key: Vec<u8>) -> AuditConfig {
+        AuditConfig {
+            dir: dir.into(),
+            mode: Mode::Async,
+            flush_interval: Duration::from_millis(10),
+            key,
+            retention: None,
+            queue: 8192,
+            segment_max_bytes: 64 * 1024 * 1024,
+            segment_max_age: Duration::from_secs(86_400),
+            hooks: TestHooks::default(),
+        }
+    }
+}
+
+/// Whether commits currently succeed.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Health {
+    /// The last commit succeeded.
+    Ok,
+    /// Commits fail since `since`; new statements are refused until a retry succeeds.
+    Failing {
+        /// When the first failing commit happened.
+        since: SystemTime,
+        /// The error.
+        reason: String,
+    },
+}
+
+/// Counters for metrics.
+#[derive(Clone, Debug, PartialEq, Eq, Default)]
+pub struct Stats {
+    /// Records committed since open.
+    pub records_written: u64,
+    /// Successful commits since open.
+    pub commits: u64,
+    /// Records submitted and not yet durable.
+    pub queue_len: u64,
+    /// Whether commits are failing.
+    pub failing: bool,
+    /// The most recent commit error, if any.
+    pub last_error: Option<String>,
+    /// The seq of the last committed record.
+    pub head_seq: u64,
+}
+
+/// What [`AuditLog::prune`] removed.
+#[derive(Clone, Debug, PartialEq, Eq, Default)]
+pub struct PruneReport {
+    /// Segment files deleted.
+    pub segments_removed: usize,
+    /// The last removed seq (named by the checkpoint record).
+    pub pruned_through_seq: Option<u64>,
+}
+
+#[derive(Clone, Debug)]
+enum TicketState {
+    Pending,
+    Durable(u64),
+    Failed(String),
+}
+
+struct TicketInner {
+    state: Mutex<TicketState>,
+    cv: Condvar,
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+impl TicketInner {
+    fn new() -> Arc<TicketInner> {
+        Arc::new(TicketInner {
+            state: Mutex::new(TicketState::Pending),
+            cv: Condvar::new(),
+        })
+    }
+
+    fn set(&self, s: TicketState) {
+        *lock(&self.state) = s;
+        self.cv.notify_all();
+    }
+
+    fn wait(&self) -> Result<u64, AuditError> {
+        let mut g = lock(&self.state);
+        loop {
+            match &*g {
+                TicketState::Pending => g = self.cv.wait(g).unwrap_or_else(|p| p.into_inner()),
+                TicketState::Durable(seq) => return Ok(*seq),
+                TicketState::Failed(e) => return Err(AuditError::Unavailable(e.clone())),
+            }
+        }
+    }
+}
+
+/// A submitted record's receipt.
+///
+/// ```
+/// # let dir = tempfile::tempdir().unwrap();
+/// # let log = audit::AuditLog::open(audit::AuditConfig::new(dir.path(), b"k".to_vec())).unwrap();
+/// let t = log.record(audit::Draft::new(1, "t", "u", audit::RecordBody::SessionEnd { reason: "x".into() })).unwrap();
+/// assert_eq!(t.wait_durable().unwrap(), 1);
+/// assert!(t.is_durable());
+/// ```
+pub struct Ticket {
+    inner: Arc<TicketInner>,
+    mode: Mode,
+}
+
+impl Ticket {
+    /// Waits as the log's mode asks: in sync mode until the record is durable (or its commit
+    /// failed: the record is then still queued and retried, but the caller must not proceed as
+    /// if it were durable); in async mode it returns at once. Blocking: call it from
+    /// `spawn_blocking` in async code.
+    pub fn wait(&self) -> Result<(), AuditError> {
+        match self.mode {
+            Mode::Async => Ok(()),
+            Mode::Sync => self.inner.wait().map(|_| ()),
+        }
+    }
+
+    /// Waits until the record is durable whatever the mode, and returns its seq; an error if
+    /// the commit attempt failed.
+    pub fn wait_durable(&self) -> Result<u64, AuditError> {
+        self.inner.wait()
+    }
+
+    /// Whether the record is durable, without blocking.
+    pub fn is_durable(&self) -> bool {
+        self.seq().is_some()
+    }
+
+    /// The record's seq once it is durable.
+    pub fn seq(&self) -> Option<u64> {
+        match &*lock(&self.inner.state) {
+            TicketState::Durable(s) => Some(*s),
+            _ => None,
+        }
+    }
+}
+
+enum Msg {
+    Record(Draft, Arc<TicketInner>),
+    Flush(Arc<TicketInner>),
+    Prune(i64, mpsc::Sender<Result<PruneReport, AuditError>>),
+    Close,
+}
+
+#[derive(Default)]
+struct Shared {
+    health: Mutex<Option<(SystemTime, String)>>,
+    failing: AtomicBool,
+    submitted: AtomicU64,
+    written: AtomicU64,
+    commits: AtomicU64,
+    head: AtomicU64,
+    last_error: Mutex<Option<String>>,
+}
+
+struct Inner {
+    tx: SyncSender<Msg>,
+    shared: Arc<Shared>,
+    thread: Mutex<Option<JoinHandle<Result<(), AuditError>>>>,
+    closed: AtomicBool,
+    mode: Mode,
+}
+
+impl Inner {
+    fn shutdown(&self) -> Result<(), AuditError> {
+        if self.closed.swap(true, Ordering::SeqCst) {
+            return Ok(());
+        }
+        let _ = self.tx.send(Msg::Close);
+        match lock(&self.thread).take() {
+            Some(h) => h
+                .join()
+                .unwrap_or_else(|_| Err(AuditError::Storage("audit writer panicked".into()))),
+            None => Ok(()),
+        }
+    }
+}
+
+impl Drop for Inner {
+    fn drop(&mut self) {
+        let _ = self.shutdown();
+    }
+}
+
+/// The audit log: submit records, and a writer thread chains and commits them.
+///
+/// Cloning is cheap (an `Arc`); all clones feed the same writer. Dropping the last clone
+/// flushes and stops the writer.
+///
+/// ```
+/// use audit::{AuditConfig, AuditLog, Draft, Health, RecordBody};
+/// let dir = tempfile::tempdir().unwrap();
+/// let log = AuditLog::open(AuditConfig::new(dir.path(), b"key".to_vec())).unwrap();
+/// log.record(Draft::new(1, "app-pg", "alice", RecordBody::SessionEnd { reason: "bye".into() })).unwrap();
+/// log.flush().unwrap();
+/// assert_eq!(log.stats().records_written, 1);
+/// assert_eq!(log.health(), Health::Ok);
+/// log.close().unwrap();
+/// assert_eq!(audit::verify(dir.path(), b"key").unwrap().records, 1);
+/// ```
+#[derive(Clone)]
+pub struct AuditLog {
+    inner: Arc<Inner>,
+}
+
+impl AuditLog {
+    /// Opens (or creates) the log in `config.dir`, recovers the chain head from the newest
+    /// segment (checking the last record's hash) and starts the writer thread.
+    pub fn open(config: AuditConfig) -> Result<AuditLog, AuditError> {
+        if config.key.is_empty() {
+            return Err(AuditError::Config("the audit key is empty".into()));
+        }
+        let store = Store::open(
+            &config.dir,
+            &config.key,
+            config.segment_max_bytes,
+            config.segment_max_age,
+            config.hooks.clone(),
+        )?;
+        let shared = Arc::new(Shared::default());
+        shared.head.store(store.head().seq, Ordering::SeqCst);
+        let (tx, rx) = mpsc::sync_channel(config.queue.max(1));
+        let mode = config.mode;
+        let sh = shared.clone();
+        let handle = std::thread::Builder::new()
+            .name("sluice-audit-writer".into())
+            .spawn(move || Writer::new(store, rx, sh, config).run())?;
+        Ok(AuditLog {
+            inner: Arc::new(Inner {
+                tx,
+                shared,
+                thread: Mutex::new(Some(handle)),
+                closed: AtomicBool::new(false),
+                mode,
+            }),
+        })
+    }
+
+    /// Submits a record. Blocks while the queue is full (back-pressure, never drops). While
+    /// commits fail, a new `Statement` record is refused at once with
+    /// [`AuditError::Unavailable`] so the caller refuses the statement; other records are queued
+    /// and kept until a retry succeeds.
+    pub fn record(&self, draft: Draft) -> Result<Ticket, AuditError> {
+        if self.inner.closed.load(Ordering::SeqCst) {
+            return Err(AuditError::Closed);
+        }
+        if matches!(draft.body, RecordBody::Statement { .. }) {
+            if let Health::Failing { reason, .. } = self.health() {
+                return Err(AuditError::Unavailable(reason));
+            }
+        }
+        let t = TicketInner::new();
+        self.inner.shared.submitted.fetch_add(1, Ordering::SeqCst);
+        if self.inner.tx.send(Msg::Record(draft, t.clone())).is_err() {
+            self.inner.shared.submitted.fetch_sub(1, Ordering::SeqCst);
+            return Err(AuditError::Closed);
+        }
+        Ok(Ticket {
+            inner: t,
+            mode: self.inner.mode,
+        })
+    }
+
+    /// Waits until everything submitted before the call is durable; an error if a commit
+    /// failed meanwhile (the records stay queued).
+    pub fn flush(&self) -> Result<(), AuditError> {
+        let t = TicketInner::new();
+        self.inner
+            .tx
+            .send(Msg::Flush(t.clone()))
+            .map_err(|_| AuditError::Closed)?;
+        t.wait().map(|_| ())
+    }
+
+    /// Removes whole segments whose newest record is older than `retention` before
+    /// `now_micros`, after committing a checkpoint record. Without retention, does nothing.
+    pub fn prune(&self, now_micros: i64) -> Result<PruneReport, AuditError> {
+        let (tx, rx) = mpsc::channel();
+        self.inner
+            .tx
+            .send(Msg::Prune(now_micros, tx))
+            .map_err(|_| AuditError::Closed)?;
+        rx.recv().unwrap_or(Err(AuditError::Closed))
+    }
+
+    /// Whether commits succeed.
+    pub fn health(&self) -> Health {
+        match &*lock(&self.inner.shared.health) {
+            None => Health::Ok,
+            Some((since, reason)) => Health::Failing {
+                since: *since,
+                reason: reason.clone(),
+            },
+        }
+    }
+
+    /// Counters for metrics.
+    pub fn stats(&self) -> Stats {
+        let s = &self.inner.shared;
+        let written = s.written.load(Ordering::SeqCst);
+        Stats {
+            records_written: written,
+            commits: s.commits.load(Ordering::SeqCst),
+            queue_len: s.submitted.load(Ordering::SeqCst).saturating_sub(written),
+            failing: s.failing.load(Ordering::SeqCst),
+            last_error: lock(&s.last_error).clone(),
+            head_seq: s.head.load(Ordering::SeqCst),
+        }
+    }
+
+    /// The acknowledgement mode.
+    pub fn mode(&self) -> Mode {
+        self.inner.mode
+    }
+
+    /// Flushes and stops the writer. Later calls of `record` return [`AuditError::Closed`].
+    /// Returns an error if queued records could not be committed.
+    pub fn close(&self) -> Result<(), AuditError> {
+        self.inner.shutdown()
+    }
+}
+
+/// Most records taken from the channel per loop turn, and the batch size that commits at once.
+const MAX_BATCH: usize = 8192;
+const AUTO_PRUNE_EVERY: Duration = Duration::from_secs(3600);
+
+struct Writer {
+    store: Store,
+    rx: Receiver<Msg>,
+    shared: Arc<Shared>,
+    cfg: AuditConfig,
+    pending: Vec<Draft>,
+    tickets: Vec<Arc<TicketInner>>,
+    flushers: Vec<Arc<TicketInner>>,
+    prunes: Vec<(Option<i64>, Option<mpsc::Sender<Result<PruneReport, AuditError>>>)>,
+    oldest: Option<Instant>,
+    failed_at: Option<Instant>,
+    force: bool,
+    closing: bool,
+    next_prune: Option<Instant>,
+}
+
+impl Writer {
+    fn new(store: Store, rx: Receiver<Msg>, shared: Arc<Shared>, cfg: AuditConfig) -> Writer {
+        let next_prune = cfg.retention.map(|_| Instant::now());
+        Writer {
+            store,
+            rx,
+            shared,
+            cfg,
+            pending: Vec::new(),
+            tickets: Vec::new(),
+            flushers: Vec::new(),
+            prunes: Vec::new(),
+            oldest: None,
+            failed_at: None,
+            force: false,
+            closing: false,
+            next_prune,
+        }
+    }
+
+    fn deadline(&self, now: Instant) -> Option<Instant> {
+        let mut d = None;
+        if !self.pending.is_empty() || !self.flushers.is_empty() || !self.prunes.is_empty() {
+            d = Some(match (self.failed_at, self.oldest) {
+                (Some(t), _) => t + self.cfg.flush_interval,
+                _ if self.force || self.cfg.mode == Mode::Sync => now,
+                (None, Some(o)) => o + self.cfg.flush_interval,
+                (None, None) => now,
+            });
+        }
+        match (d, self.next_prune) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
+    }
+
+    fn take(&mut self, msg: Msg) {
+        match msg {
+            Msg::Record(d, t) => {
+                if self.pending.is_empty() {
+                    self.oldest = Some(Instant::now());
+                }
+                self.pending.push(d);
+                self.tickets.push(t);
+            }
+            Msg::Flush(t) => {
+                self.flushers.push(t);
+                self.force = true;
+            }
+            Msg::Prune(now, reply) => {
+                self.prunes.push((Some(now), Some(reply)));
+                self.force = true;
+            }
+            Msg::Close => {
+                self.closing = true;
+                self.force = true;
+            }
+        }
+    }
+
+    fn run(mut self) -> Result<(), AuditError> {
+        loop {
+            let now = Instant::now();
+            if !self.closing {
+                let first = match self.deadline(now) {
+                    None => self.rx.recv().map_err(|_| TryRecvError::Disconnected),
+                    Some(d) if d > now => self.rx.recv_timeout(d - now).map_err(|e| match e {
+                        RecvTimeoutError::Timeout => TryRecvError::Empty,
+                        RecvTimeoutError::Disconnected => TryRecvError::Disconnected,
+                    }),
+                    Some(_) => self.rx.try_recv(),
+                };
+                match first {
+                    Ok(m) => self.take(m),
+                    Err(TryRecvError::Empty) => {}
+                    Err(TryRecvError::Disconnected) => self.closing = true,
+                }
+                let mut n = 0;
+                while n < MAX_BATCH && !self.closing {
+                    match self.rx.try_recv() {
+                        Ok(m) => self.take(m),
+                        Err(TryRecvError::Empty) => break,
+                        Err(TryRecvError::Disconnected) => self.closing = true,
+                    }
+                    n += 1;
+                }
+            }
+            let now = Instant::now();
+            if self.next_prune.is_some_and(|p| p <= now) {
+                self.next_prune = Some(now + AUTO_PRUNE_EVERY);
+                self.prunes.push((None, None));
+                self.force = true;
+            }
+            let due = !self.pending.is_empty()
+                && (self.force
+                    || self.closing
+                    || match self.failed_at {
+                        Some(t) => now >= t + self.cfg.flush_interval,
+                        None => {
+                            self.cfg.mode == Mode::Sync
+                                || self.pending.len() >= MAX_BATCH
+                                || self.oldest.is_some_and(|o| now >= o + self.cfg.flush_interval)
+                        }
+                    });
+            if due {
+                self.commit();
+            } else if self.pending.is_empty() {
+                for f in self.flushers.drain(..) {
+                    f.set(TicketState::Durable(self.store.head().seq));
+                }
+            }
+            self.force = false;
+            if !self.prunes.is_empty()
+                && (self.pending.is_empty() || self.closing || self.failed_at.is_some())
+            {
+                self.run_prunes();
+            }
+            if self.closing {
+                return self.finish();
+            }
+        }
+    }
+
+    fn commit(&mut self) {
+        match self.store.append(&self.pending) {
+            Ok(first) => {
+                let n = self.pending.len() as u64;
+                for (i, t) in self.tickets.drain(..).enumerate() {
+                    t.set(TicketState::Durable(first + i as u64));
+                }
+                self.pending.clear();
+                self.oldest = None;
+                let head = self.store.head().seq;
+                for f in self.flushers.drain(..) {
+                    f.set(TicketState::Durable(head));
+                }
+                self.shared.written.fetch_add(n, Ordering::SeqCst);
+                self.shared.commits.fetch_add(1, Ordering::SeqCst);
+                self.shared.head.store(head, Ordering::SeqCst);
+                if self.failed_at.take().is_some() {
+                    tracing::warn!(
+                        records = n,
+                        "audit log writes resumed; queued records were committed"
+                    );
+                    *lock(&self.shared.health) = None;
+                    self.shared.failing.store(false, Ordering::SeqCst);
+                }
+            }
+            Err(e) => {
+                let reason = format!("audit log write failed: {e}");
+                if self.failed_at.is_none() {
+                    tracing::error!(
+                        error = %e,
+                        queued = self.pending.len(),
+                        "AUDIT LOG WRITE FAILED: new statements are refused until it recovers"
+                    );
+                }
+                self.failed_at = Some(Instant::now());
+                {
+                    let mut h = lock(&self.shared.health);
+                    let since = h.as_ref().map_or_else(SystemTime::now, |(s, _)| *s);
+                    *h = Some((since, reason.clone()));
+                }
+                self.shared.failing.store(true, Ordering::SeqCst);
+                *lock(&self.shared.last_error) = Some(reason.clone());
+                for t in &self.tickets {
+                    t.set(TicketState::Failed(reason.clone()));
+                }
+                for f in self.flushers.drain(..) {
+                    f.set(TicketState::Failed(reason.clone()));
+                }
+            }
+        }
+    }
+
+    fn run_prunes(&mut self) {
+        for (now, reply) in std::mem::take(&mut self.prunes) {
+            let r = if self.failed_at.is_some() {
+                Err(AuditError::Unavailable("audit log writes are failing".into()))
+            } else {
+                match self.cfg.retention {
+                    None => Ok(PruneReport::default()),
+                    Some(ret) => {
+                        let now = now.unwrap_or_else(crate::record::now_micros);
+                        let ret = i64::try_from(ret.as_micros()).unwrap_or(i64::MAX);
+                        self.store
+                            .prune(now.saturating_sub(ret))
+                            .map(|(segments_removed, pruned_through_seq)| PruneReport {
+                                segments_removed,
+                                pruned_through_seq,
+                            })
+                    }
+                }
+            };
+            if let Ok(rep) = &r {
+                if rep.segments_removed > 0 {
+                    self.shared.written.fetch_add(1, Ordering::SeqCst);
+                    self.shared.submitted.fetch_add(1, Ordering::SeqCst);
+                    self.shared
+                        .head
+                        .store(self.store.head().seq, Ordering::SeqCst);
+                }
+            }
+            if let Some(reply) = reply {
+                let _ = reply.send(r);
+            } else if let Err(e) = r {
+                tracing::error!(error = %e, "audit retention prune failed");
+            }
+        }
+    }
+
+    fn finish(mut self) -> Result<(), AuditError> {
+        // Whatever is still in the channel (senders blocked while closing) is committed too.
+        while let Ok(m) = self.rx.try_recv() {
+            self.take(m);
+        }
+        if !self.pending.is_empty() {
+            self.commit();
+        }
+        for f in self.flushers.drain(..) {
+            f.set(TicketState::Durable(self.store.head().seq));
+        }
+        if self.pending.is_empty() {
+            Ok(())
+        } else {
+            let e = format!(
+                "{} audit records could not be written at close: {}",
+                self.pending.len(),
+                lock(&self.shared.last_error).clone().unwrap_or_default()
+            );
+            for t in self.tickets.drain(..) {
+                t.set(TicketState::Failed(e.clone()));
+            }
+            Err(AuditError::Unavailable(e))
+        }
+    }
+}
