@@ -50,6 +50,8 @@
 mod analysis;
 mod cache;
 mod classify;
+mod copy;
+mod cursor;
 mod fallback;
 mod glob;
 mod lex;
@@ -59,6 +61,8 @@ mod rules;
 mod tautology;
 
 pub use cache::AnalysisCache;
+pub use copy::{copy_out, CopyFormat, CopyOut};
+pub use cursor::{cursors, CursorStatement};
 pub use glob::Glob;
 pub use lineage::{lineage, CopyTarget, Lineage, OutputColumn, Source};
 pub use literals::{mask_literals, LiteralMode, MaskedStatement, SensitiveColumns};

@@ -294,38 +294,84 @@ fn upstream_target(config: &Config, t: &TargetConfig) -> Result<UpstreamTarget, 
     })
 }
 
-/// `sluice check --live`: logs in to every upstream with the target's credentials.
-/// Returns one line a target; `Err` when any failed.
+/// `sluice check --live`: logs in to every upstream with the target's credentials, and when
+/// the config has `[[masks]]`, lists every target's columns and names each mask column pattern
+/// that matches none of them (a typo would otherwise leave the data in clear).
+/// Returns one line a target (and one a pattern that matches nothing); `Err` when any failed.
 pub async fn check_upstreams(config: &Config) -> Result<Vec<String>, Vec<String>> {
     tls::install_provider();
+    let want_columns = !config.masks.is_empty();
     let mut lines = Vec::new();
     let mut failed = false;
+    let mut columns = Vec::new();
+    // Targets whose columns are not known: the masks cannot be judged without them.
+    let mut unlisted = Vec::new();
     for t in &config.targets {
         let result = match (upstream_target(config, t), t.protocol) {
             (Ok(u), Protocol::Postgres) => {
                 let database = t.database.clone().unwrap_or_else(|| t.user.clone());
-                pg::upstream::connect(&u, &[], &database)
-                    .await
-                    .map(drop)
-                    .map_err(|e| e.to_string())
+                match pg::upstream::connect(&u, &[], &database).await {
+                    Ok(mut up) => Ok(match want_columns {
+                        true => Some(with_list_timeout(pg_columns(&mut up.stream)).await),
+                        false => None,
+                    }),
+                    Err(e) => Err(e.to_string()),
+                }
             }
             (Ok(u), Protocol::Mysql) => {
                 let client = mysql::client::ClientResponse::for_check();
-                mysql::upstream::connect(&u, &client, t.database.as_deref(), false)
-                    .await
-                    .map(drop)
-                    .map_err(|e| e.to_string())
+                match mysql::upstream::connect(&u, &client, t.database.as_deref(), false).await {
+                    Ok(_) => Ok(match want_columns {
+                        true => Some(with_list_timeout(mysql_columns(&u)).await),
+                        false => None,
+                    }),
+                    Err(e) => Err(e.to_string()),
+                }
             }
             (Err(e), _) => Err(e),
         };
         match result {
-            Ok(_) => lines.push(format!(
-                "target {:?}: logged in to {} as {:?}",
-                t.name, t.upstream, t.user
-            )),
+            Ok(listed) => {
+                lines.push(format!(
+                    "target {:?}: logged in to {} as {:?}",
+                    t.name, t.upstream, t.user
+                ));
+                match listed {
+                    Some(Ok(mut found)) => columns.append(&mut found),
+                    Some(Err(e)) => {
+                        failed = true;
+                        unlisted.push(format!("{:?}", t.name));
+                        lines.push(format!(
+                            "target {:?}: FAILED: cannot list its columns to check [[masks]]: {e}",
+                            t.name
+                        ));
+                    }
+                    None => {}
+                }
+            }
             Err(e) => {
                 failed = true;
+                unlisted.push(format!("{:?}", t.name));
                 lines.push(format!("target {:?}: FAILED: {e}", t.name));
+            }
+        }
+    }
+    if want_columns {
+        if !unlisted.is_empty() {
+            lines.push(format!(
+                "[[masks]]: not checked against the live schemas: the columns of target {} could not be listed",
+                unlisted.join(", ")
+            ));
+        } else {
+            let unmatched = crate::masks::check::unmatched_mask_columns(config, &columns);
+            if unmatched.is_empty() {
+                lines.push(format!(
+                    "[[masks]]: every column pattern matches a column ({} columns listed)",
+                    columns.len()
+                ));
+            } else {
+                failed = true;
+                lines.extend(unmatched);
             }
         }
     }
@@ -334,6 +380,59 @@ pub async fn check_upstreams(config: &Config) -> Result<Vec<String>, Vec<String>
     } else {
         Ok(lines)
     }
+}
+
+/// A `(schema, table, column)` of a live schema.
+type ColumnTriple = (String, String, String);
+
+const LIST_COLUMNS_SQL: &str =
+    "SELECT table_schema, table_name, column_name FROM information_schema.columns";
+/// How long listing one target's columns may take.
+const LIST_COLUMNS_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
+
+async fn with_list_timeout(
+    list: impl std::future::Future<Output = Result<Vec<ColumnTriple>, String>>,
+) -> Result<Vec<ColumnTriple>, String> {
+    tokio::time::timeout(LIST_COLUMNS_TIMEOUT, list)
+        .await
+        .unwrap_or_else(|_| Err(format!("timed out after {LIST_COLUMNS_TIMEOUT:?}")))
+}
+
+fn column_triples(rows: Vec<Vec<Option<String>>>) -> Vec<ColumnTriple> {
+    rows.into_iter()
+        .filter_map(|row| {
+            let mut row = row.into_iter();
+            Some((row.next()??, row.next()??, row.next()??))
+        })
+        .collect()
+}
+
+/// Every column of the database `stream` is logged in to.
+async fn pg_columns(stream: &mut crate::tls::BoxStream) -> Result<Vec<ColumnTriple>, String> {
+    pg::catalog::simple_query(stream, LIST_COLUMNS_SQL)
+        .await
+        .map(column_triples)
+}
+
+/// Every column of every schema the target's user can see, over a connection like the one
+/// the MySQL catalog uses.
+async fn mysql_columns(u: &UpstreamTarget) -> Result<Vec<ColumnTriple>, String> {
+    let mut client = mysql::client::ClientResponse::for_check();
+    client
+        .capabilities
+        .remove(mysql_common::constants::CapabilityFlags::CLIENT_NO_SCHEMA);
+    let up = mysql::upstream::connect(u, &client, Some("information_schema"), false)
+        .await
+        .map_err(|e| e.to_string())?;
+    let mut conn = mysql::catalog::Conn {
+        deprecate_eof: up
+            .capabilities
+            .contains(mysql_common::constants::CapabilityFlags::CLIENT_DEPRECATE_EOF),
+        stream: up.stream,
+    };
+    mysql::catalog::text_query(&mut conn, LIST_COLUMNS_SQL)
+        .await
+        .map(column_triples)
 }
 
 /// Resolves on Ctrl-C or SIGTERM.

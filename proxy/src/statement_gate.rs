@@ -44,6 +44,8 @@ pub struct StatementGate {
     plan: Option<RowPlan>,
     /// The catalog's relations, as last handed over by the adapter.
     relations: Option<Arc<Relations>>,
+    /// Declared cursors → the query each runs (a FETCH returns what it selects).
+    cursors: std::collections::HashMap<String, String>,
     scratch: Vec<u8>,
 }
 
@@ -66,6 +68,7 @@ impl StatementGate {
             masks: None,
             plan: None,
             relations: None,
+            cursors: Default::default(),
             scratch: Vec::new(),
         }
     }
@@ -86,8 +89,46 @@ impl StatementGate {
         StatementDecision::Refuse { message }
     }
 
+    /// Remembers cursor declarations (only sessions with masks need them).
+    fn track_cursors(&mut self, sql: &str) {
+        if !mentions_cursor(sql) {
+            return;
+        }
+        for c in policy::cursors(self.dialect, sql).into_iter().flatten() {
+            match c {
+                policy::CursorStatement::Declare { name, query } => {
+                    self.cursors.insert(name, query);
+                }
+                policy::CursorStatement::Close { name: Some(name) } => {
+                    self.cursors.remove(&name);
+                }
+                policy::CursorStatement::Close { name: None } => self.cursors.clear(),
+                policy::CursorStatement::Fetch { .. } => {}
+            }
+        }
+    }
+
+    /// A FETCH's result is judged by its cursor's query; an unknown cursor by nothing (fail
+    /// closed).
+    fn fetched_query(&self, of: ResultOf<'_>) -> Option<Option<String>> {
+        if !mentions_cursor(of.sql) {
+            return None;
+        }
+        match policy::cursors(self.dialect, of.sql)
+            .into_iter()
+            .nth(of.index)
+            .flatten()
+        {
+            Some(policy::CursorStatement::Fetch { name }) => Some(self.cursors.get(&name).cloned()),
+            _ => None,
+        }
+    }
+
     fn check_masks(&mut self, sql: &str) -> StatementDecision {
         let dialect = self.dialect;
+        if self.masks().is_some() {
+            self.track_cursors(sql);
+        }
         let relations = self.relations.clone();
         let Some(masks) = self.masks() else {
             return StatementDecision::Forward;
@@ -149,6 +190,15 @@ impl SessionHooks for StatementGate {
     fn on_columns(&mut self, of: Option<ResultOf<'_>>, columns: &[ColumnDesc]) -> bool {
         let dialect = self.dialect;
         let relations = self.relations.clone();
+        let fetched = of.and_then(|of| self.fetched_query(of));
+        let of = match &fetched {
+            Some(Some(query)) => Some(ResultOf {
+                sql: query,
+                index: 0,
+            }),
+            Some(None) => None,
+            None => of,
+        };
         self.plan = self
             .masks()
             .and_then(|m| m.plan(dialect, of, columns, relations.as_deref()));
@@ -170,6 +220,14 @@ impl SessionHooks for StatementGate {
         self.user = user.to_string();
         self.groups = groups.to_vec();
     }
+}
+
+/// A cheap test before parsing: could `sql` declare, fetch from or close a cursor?
+fn mentions_cursor(sql: &str) -> bool {
+    let lower = sql.to_ascii_lowercase();
+    ["declare", "fetch", "close"]
+        .iter()
+        .any(|k| lower.contains(k))
 }
 
 #[cfg(test)]

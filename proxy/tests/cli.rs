@@ -311,3 +311,70 @@ fn check_warns_about_rules_that_can_never_match_and_names_bad_ones() {
         "{stderr}"
     );
 }
+
+#[test]
+fn check_live_names_the_mask_column_that_matches_no_live_column() {
+    use sluice::launcher::{MariaDbOptions, MariaDbServer, PgOptions, PgServer};
+    let pg = PgServer::start(PgOptions::default()).unwrap();
+    pg.load_sample_schema().unwrap();
+    let maria = MariaDbServer::start(MariaDbOptions::default()).unwrap();
+    maria.load_sample_schema().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("pg.pw"), &pg.opts.password).unwrap();
+    std::fs::write(dir.path().join("my.pw"), &maria.opts.password).unwrap();
+    let target = |name: &str, proto: &str, upstream: &str, user: &str, pw: &str| {
+        format!(
+            "[[targets]]\nname = \"{name}\"\nprotocol = \"{proto}\"\nlisten = \"127.0.0.1:0\"\nupstream = \"{upstream}\"\nuser = \"{user}\"\npassword_file = \"{pw}\"\nupstream_tls = \"disable\"\nconnect_timeout = \"2s\"\n"
+        )
+    };
+    // The PostgreSQL target has no `database`: it logs in to the one named like its user.
+    let targets = target("pg", "postgres", &pg.addr(), &pg.opts.user, "pg.pw")
+        + &target("my", "mysql", &maria.addr(), &maria.opts.user, "my.pw");
+    let mask =
+        |columns: &str| format!("\n[[masks]]\ncolumns = [{columns}]\nfunction = \"redact\"\n");
+    let check = |masks: &str| {
+        let path = dir.path().join("sluice.toml");
+        std::fs::write(&path, format!("{targets}{masks}")).unwrap();
+        let out = Command::new(SLUICE)
+            .args(["check", "--live", "--config"])
+            .arg(&path)
+            .output()
+            .unwrap();
+        let text = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        (out.status.code(), text)
+    };
+
+    // Each pattern matches on one protocol's target only; case does not matter, nor globs.
+    let good = mask("\"public.customers.email\", \"shop.customers.SSN\"")
+        + &mask("\"*.*.card_number\", \"Customers.birth_date\"");
+    let (code, out) = check(&good);
+    assert_eq!(code, Some(0), "{out}");
+    assert!(
+        out.contains("[[masks]]: every column pattern matches a column"),
+        "{out}"
+    );
+
+    // A typo is a failure found: exit 1, the mask and its pattern named, the others not.
+    let typo = mask("\"public.customers.email\"")
+        + &mask("\"public.customers.emial\", \"shop.customers.ssn\"");
+    let (code, out) = check(&typo);
+    assert_eq!(code, Some(1), "{out}");
+    assert!(
+        out.contains(
+            "[[masks]] #2: column \"public.customers.emial\" matches no column of any target"
+        ),
+        "{out}"
+    );
+    assert!(
+        !out.contains("#1:") && !out.contains("\"shop.customers.ssn\" matches"),
+        "{out}"
+    );
+    assert!(
+        out.contains("target \"pg\": logged in") && out.contains("target \"my\": logged in"),
+        "{out}"
+    );
+}

@@ -12,6 +12,7 @@
 //!   (`on_derived = "mask"`), and when the lineage cannot be lined up with the result, every
 //!   source of every output counts (fail closed).
 
+pub mod check;
 mod plan;
 
 use std::collections::HashMap;
@@ -406,11 +407,25 @@ impl SessionMasks {
         let settings = self.policy.settings;
         let lineages = self.lineage(dialect, sql);
         let analysis = self.policy.analyses.get_or_analyze(dialect, sql);
+        let copies = match analysis
+            .statements
+            .iter()
+            .any(|s| s.kind == policy::StatementKind::CopyTo)
+        {
+            true => policy::copy_out(dialect, sql),
+            false => Vec::new(),
+        };
         for (i, l) in lineages.iter().enumerate() {
-            let copy_out = analysis
+            // COPY to the client is masked field by field in text and CSV; binary COPY (or one
+            // sluice cannot read the options of) is refused if it reads masked columns.
+            let unmaskable_copy = analysis
                 .statements
                 .get(i)
-                .is_some_and(|s| s.kind == policy::StatementKind::CopyTo);
+                .is_some_and(|s| s.kind == policy::StatementKind::CopyTo)
+                && !matches!(
+                    copies.get(i),
+                    Some(Some(c)) if c.format != policy::CopyFormat::Binary
+                );
             if let Some(target) = &l.copies_into {
                 if let Some((_, col)) = self.first_masked(&l.copied, relations) {
                     return Err(format!(
@@ -423,9 +438,9 @@ impl SessionMasks {
                     ));
                 }
             }
-            if copy_out && l.copies_into.is_none() {
+            if unmaskable_copy && l.copies_into.is_none() {
                 if let Some((_, col)) = self.first_masked(&l.all_outputs, relations) {
-                    return Err(format!("sluice: COPY refused: it would read the masked column {col}, and COPY data is not masked in this build; use SELECT"));
+                    return Err(format!("sluice: COPY refused: it would read the masked column {col} in binary format, which sluice cannot mask; use the text or CSV format"));
                 }
             }
             if settings.predicate_block {

@@ -88,7 +88,7 @@ fn copies_of_masked_data_and_blocked_settings_are_refused() {
         "INSERT INTO t SELECT ssn FROM customers",
         "SELECT name FROM customers WHERE ssn = '1'",
         "SELECT upper(ssn) FROM customers",
-        "COPY customers TO STDOUT",
+        "COPY customers TO STDOUT (FORMAT binary)",
     ] {
         assert!(
             m.check_statement(Dialect::Postgres, sql, None).is_err(),

@@ -23,9 +23,11 @@ const LOOKUP_TIMEOUT: Duration = Duration::from_secs(5);
 /// The catalog's answers are small; anything larger is not what sluice asked for.
 const MAX_PACKET: usize = 1 << 24;
 
-struct Conn {
-    stream: BoxStream,
-    deprecate_eof: bool,
+/// A connection for [`text_query`].
+pub(crate) struct Conn {
+    pub(crate) stream: BoxStream,
+    /// Whether `CLIENT_DEPRECATE_EOF` is in force on it.
+    pub(crate) deprecate_eof: bool,
 }
 
 /// The catalog of one MySQL target.
@@ -161,7 +163,10 @@ fn is_eof(p: &[u8]) -> bool {
 }
 
 /// One COM_QUERY; the rows' fields as text.
-async fn text_query(conn: &mut Conn, sql: &str) -> Result<Vec<Vec<Option<String>>>, String> {
+pub(crate) async fn text_query(
+    conn: &mut Conn,
+    sql: &str,
+) -> Result<Vec<Vec<Option<String>>>, String> {
     let mut out = BytesMut::new();
     let mut payload = vec![0x03];
     payload.extend_from_slice(sql.as_bytes());

@@ -16,7 +16,7 @@ use tokio::io::AsyncWriteExt;
 
 use super::frame::Reader;
 use super::upstream::{self, read_message, UpstreamTarget};
-use crate::session::{ColumnOrigin, Relations, ViewColumns};
+use crate::session::{ColumnDesc, ColumnOrigin, Relations, ViewColumns};
 use crate::tls::BoxStream;
 
 /// How long a cached relation is trusted when no DDL was seen through sluice.
@@ -131,6 +131,41 @@ impl PgCatalog {
         *self.views.lock().unwrap_or_else(|p| p.into_inner()) =
             Some((Instant::now(), Arc::clone(&relations)));
         Some(relations)
+    }
+
+    /// The columns a query would return, origins resolved, without running it (Parse and
+    /// Describe on sluice's own connection). `None` when the database cannot describe it.
+    pub async fn describe(&self, sql: &str) -> Option<Vec<ColumnDesc>> {
+        let described = async {
+            let mut guard = self.conn.lock().await;
+            if guard.is_none() {
+                let up = upstream::connect(&self.target, &[], &self.database)
+                    .await
+                    .map_err(|e| e.to_string())?;
+                *guard = Some(up.stream);
+            }
+            let Some(stream) = guard.as_mut() else {
+                return Err("no catalog connection".to_string());
+            };
+            let result = describe_query(stream, sql).await;
+            if result.is_err() {
+                *guard = None;
+            }
+            result
+        };
+        let mut columns = match tokio::time::timeout(LOOKUP_TIMEOUT, described).await {
+            Ok(Ok(Some(columns))) => columns,
+            Ok(Ok(None)) => return None,
+            Ok(Err(e)) => {
+                tracing::warn!(target = %self.target.name, error = %e, "describing a COPY query failed");
+                return None;
+            }
+            Err(_) => return None,
+        };
+        let mut origins: Vec<&mut ColumnOrigin> =
+            columns.iter_mut().map(|c| &mut c.origin).collect();
+        self.resolve(&mut origins).await;
+        Some(columns)
     }
 
     /// Runs one query on sluice's own connection (opened on first use, again after a failure).
@@ -291,8 +326,36 @@ fn view_sources(definition: &str) -> ViewSources {
     }
 }
 
+/// Parse + Describe + Sync of `sql`: its RowDescription (`None`: it returns no rows, or the
+/// database refused it).
+async fn describe_query(
+    stream: &mut BoxStream,
+    sql: &str,
+) -> Result<Option<Vec<ColumnDesc>>, String> {
+    let mut out = BytesMut::new();
+    out.put_u8(b'P');
+    out.put_u32((4 + 1 + sql.len() + 1 + 2) as u32);
+    out.put_u8(0);
+    out.put_slice(sql.as_bytes());
+    out.put_u8(0);
+    out.put_i16(0);
+    out.put_slice(b"D\0\0\0\x06S\0");
+    out.put_slice(b"S\0\0\0\x04");
+    stream.write_all(&out).await.map_err(|e| e.to_string())?;
+    stream.flush().await.map_err(|e| e.to_string())?;
+    let mut columns = None;
+    loop {
+        let (tag, frame) = read_message(stream).await.map_err(|e| e.to_string())?;
+        match tag {
+            b'T' => columns = Some(super::messages::row_description(&frame[5..])),
+            b'Z' => return Ok(columns),
+            _ => {}
+        }
+    }
+}
+
 /// Runs one simple query; the rows' fields as text.
-async fn simple_query(
+pub(crate) async fn simple_query(
     stream: &mut BoxStream,
     sql: &str,
 ) -> Result<Vec<Vec<Option<String>>>, String> {

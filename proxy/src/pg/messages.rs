@@ -156,6 +156,35 @@ pub fn parse_error_fields(body: &[u8]) -> (String, String) {
     (code, message)
 }
 
+/// The columns of a RowDescription body. Origins are as the wire says (table OID and attribute
+/// number); the catalog resolves them to names.
+pub fn row_description(body: &[u8]) -> Vec<crate::session::ColumnDesc> {
+    use crate::session::{ColumnDesc, ColumnOrigin};
+    let mut r = super::frame::Reader(body);
+    let count = r.i16().unwrap_or(0).max(0) as usize;
+    let mut columns = Vec::with_capacity(count);
+    for _ in 0..count {
+        let (Some(name), Some(table_oid), Some(attnum), Some(type_oid)) =
+            (r.cstr(), r.u32(), r.i16(), r.u32())
+        else {
+            break;
+        };
+        let (_typlen, _typmod, format) = (r.i16(), r.i32(), r.i16().unwrap_or(0));
+        let origin = match (table_oid, attnum) {
+            (0, _) | (_, 0) => ColumnOrigin::Unknown,
+            (table_oid, attnum) => ColumnOrigin::PgAttribute { table_oid, attnum },
+        };
+        columns.push(ColumnDesc {
+            name: name.to_string(),
+            origin,
+            type_code: type_oid,
+            binary: format == 1,
+            value_type: masking::ColumnType::pg(type_oid, format == 1),
+        });
+    }
+    columns
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

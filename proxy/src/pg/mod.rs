@@ -8,6 +8,7 @@ pub mod auth;
 pub mod cancel;
 pub mod catalog;
 pub mod client;
+pub mod copy;
 pub mod frame;
 pub mod messages;
 pub mod relay;

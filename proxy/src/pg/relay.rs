@@ -16,6 +16,7 @@ use tokio_util::codec::FramedRead;
 use std::sync::Arc;
 
 use super::catalog::PgCatalog;
+use super::copy::CopyRows;
 use super::frame::{Frame, FrameCodec, Reader};
 use super::messages::{self, Severity};
 use super::results::{Answer, ResultTracker};
@@ -91,6 +92,8 @@ pub async fn run(
     let mut upstream_said_fatal = false;
     let mut refusals = Refusals::new();
     let mut results = ResultTracker::default();
+    // The COPY out whose rows are being masked.
+    let mut copy_rows: Option<CopyRows> = None;
 
     let end = loop {
         if draining && in_flight == 0 {
@@ -174,6 +177,16 @@ pub async fn run(
                         b'C' if changes_schema(&frame) => opts.catalog.invalidate(),
                         _ => {}
                     }
+                    match frame.tag {
+                        b'H' => {
+                            copy_rows = match hooks.as_deref_mut() {
+                                Some(h) if h.wants_columns() => copy_hook(h, &frame, results.current(), &opts.catalog).await,
+                                _ => None,
+                            };
+                        }
+                        b'c' | b'C' | b'E' => copy_rows = None,
+                        _ => {}
+                    }
                     match answer {
                         Answer::Columns { sql, index, swallow } => {
                             inspect_rows = match hooks.as_deref_mut() {
@@ -200,6 +213,10 @@ pub async fn run(
                         }
                         Answer::Forward => match hooks.as_deref_mut() {
                             Some(h) if frame.tag == b'D' && inspect_rows => row_hook(h, &frame, &mut to_client),
+                            Some(h) if frame.tag == b'd' => match copy_rows.as_mut() {
+                                Some(rows) => copy_row_hook(h, rows, &frame, &mut to_client),
+                                None => to_client.extend_from_slice(&frame.bytes),
+                            },
                             _ => to_client.extend_from_slice(&frame.bytes),
                         },
                     }
@@ -371,31 +388,92 @@ async fn columns_hook(
     of: Option<ResultOf<'_>>,
     catalog: &PgCatalog,
 ) -> bool {
-    let mut r = Reader(frame.body());
-    let count = r.i16().unwrap_or(0).max(0) as usize;
-    let mut columns = Vec::with_capacity(count);
-    for _ in 0..count {
-        let (Some(name), Some(table_oid), Some(column_attnum), Some(type_oid)) =
-            (r.cstr(), r.u32(), r.i16(), r.u32())
-        else {
-            break;
-        };
-        let (_typlen, _typmod, format) = (r.i16(), r.i32(), r.i16().unwrap_or(0));
-        let origin = match (table_oid, column_attnum) {
-            (0, _) | (_, 0) => ColumnOrigin::Unknown,
-            (table_oid, attnum) => ColumnOrigin::PgAttribute { table_oid, attnum },
-        };
-        columns.push(ColumnDesc {
-            name: name.to_string(),
-            origin,
-            type_code: type_oid,
-            binary: format == 1,
-            value_type: masking::ColumnType::pg(type_oid, format == 1),
-        });
-    }
+    let mut columns = messages::row_description(frame.body());
     let mut origins: Vec<&mut ColumnOrigin> = columns.iter_mut().map(|c| &mut c.origin).collect();
     catalog.resolve(&mut origins).await;
     hooks.on_columns(of, &columns)
+}
+
+/// CopyOutResponse of a session with masks: the rows of the COPY get the plan its query would
+/// get as a SELECT (described on sluice's own connection). `None`: rows pass as they are.
+async fn copy_hook(
+    hooks: &mut dyn SessionHooks,
+    frame: &Frame,
+    current: Option<(Arc<str>, usize)>,
+    catalog: &PgCatalog,
+) -> Option<CopyRows> {
+    let mut r = Reader(frame.body());
+    let binary = r.bytes(1) == Some(&[1][..]);
+    let count = r.i16().unwrap_or(0).max(0) as usize;
+    let copy = current.as_ref().and_then(|(sql, index)| {
+        policy::copy_out(policy::Dialect::Postgres, sql)
+            .into_iter()
+            .nth(*index)
+            .flatten()
+    });
+    let (select, columns) = match &copy {
+        Some(c) => (c.select.clone(), catalog.describe(&c.select).await),
+        None => (String::new(), None),
+    };
+    // Without a description every field is of unknown origin, judged by the statement's
+    // lineage (or masked outright when even the statement is unknown).
+    let columns = columns.unwrap_or_else(|| {
+        (0..count)
+            .map(|i| ColumnDesc {
+                name: format!("column{}", i + 1),
+                origin: ColumnOrigin::Unknown,
+                type_code: 25,
+                binary: false,
+                value_type: masking::ColumnType::pg(25, false),
+            })
+            .collect()
+    });
+    let of = match (&copy, &current) {
+        (Some(_), _) => Some(ResultOf {
+            sql: &select,
+            index: 0,
+        }),
+        (None, Some((sql, index))) => Some(ResultOf { sql, index: *index }),
+        (None, None) => None,
+    };
+    if !hooks.on_columns(of, &columns) {
+        return None;
+    }
+    let format = match copy {
+        Some(c) if !binary => c.format,
+        // Binary COPY of masked data is refused before it runs; should one get here, its rows
+        // are dropped rather than passed.
+        _ if binary => policy::CopyFormat::Binary,
+        _ => policy::CopyFormat::Text {
+            delimiter: '\t',
+            null: "\\N".into(),
+        },
+    };
+    Some(CopyRows::new(format))
+}
+
+/// One CopyData row of a masked COPY → the hook → a rebuilt CopyData.
+fn copy_row_hook(
+    hooks: &mut dyn SessionHooks,
+    rows: &mut CopyRows,
+    frame: &Frame,
+    out: &mut BytesMut,
+) {
+    if rows.take_header() {
+        out.extend_from_slice(&frame.bytes);
+        return;
+    }
+    let mut fields = rows.decode(frame.body());
+    if rows.is_binary() {
+        tracing::error!("a binary COPY of masked columns reached the relay; its rows are dropped");
+        return;
+    }
+    hooks.on_row(&mut fields);
+    let mut body = Vec::with_capacity(frame.body().len());
+    rows.encode(&fields, &mut body);
+    out.put_u8(b'd');
+    out.put_u32((4 + body.len()) as u32);
+    out.put_slice(&body);
 }
 
 /// DataRow → the hook → a rebuilt DataRow.

@@ -26,7 +26,7 @@ enum Pending {
         injected: bool,
         sql: Option<Arc<str>>,
     },
-    Execute,
+    Execute(Option<Arc<str>>),
     /// Sync or FunctionCall: answered by ReadyForQuery.
     Sync,
 }
@@ -107,7 +107,8 @@ impl ResultTracker {
                         sql: self.portals.get(portal).cloned(),
                     });
                 }
-                self.queue.push_back(Pending::Execute);
+                self.queue
+                    .push_back(Pending::Execute(self.portals.get(portal).cloned()));
             }
             b'C' => {
                 if let (Some(kind), Some(name)) = (r.bytes(1), r.cstr()) {
@@ -119,6 +120,15 @@ impl ResultTracker {
             }
             b'S' | b'F' => self.queue.push_back(Pending::Sync),
             _ => {}
+        }
+    }
+
+    /// The statement whose answer is arriving: its text and position in it.
+    pub fn current(&self) -> Option<(Arc<str>, usize)> {
+        match self.queue.front()? {
+            Pending::Query { sql, done } => Some((Arc::clone(sql), *done)),
+            Pending::Execute(Some(sql)) => Some((Arc::clone(sql), 0)),
+            _ => None,
         }
     }
 
@@ -157,7 +167,7 @@ impl ResultTracker {
             b'C' | b'I' => {
                 match self.queue.front_mut() {
                     Some(Pending::Query { done, .. }) => *done += 1,
-                    Some(Pending::Execute) => {
+                    Some(Pending::Execute(_)) => {
                         self.queue.pop_front();
                     }
                     _ => {}
@@ -165,7 +175,7 @@ impl ResultTracker {
                 Answer::EndOfResult
             }
             b's' => {
-                if matches!(self.queue.front(), Some(Pending::Execute)) {
+                if matches!(self.queue.front(), Some(Pending::Execute(_))) {
                     self.queue.pop_front();
                 }
                 Answer::EndOfResult
@@ -176,7 +186,7 @@ impl ResultTracker {
                 if !matches!(self.queue.front(), Some(Pending::Query { .. })) {
                     while matches!(
                         self.queue.front(),
-                        Some(Pending::Describe { .. } | Pending::Execute)
+                        Some(Pending::Describe { .. } | Pending::Execute(_))
                     ) {
                         self.queue.pop_front();
                     }
