@@ -106,7 +106,9 @@ pub(crate) enum OpenError {
 pub(crate) fn guarded<T>(what: &str, f: impl FnOnce() -> Result<T, String>) -> Result<T, String> {
     match catch_unwind(AssertUnwindSafe(f)) {
         Ok(r) => r,
-        Err(_) => Err(format!("{what}: the storage engine panicked (corrupt file?)")),
+        Err(_) => Err(format!(
+            "{what}: the storage engine panicked (corrupt file?)"
+        )),
     }
 }
 
@@ -175,7 +177,9 @@ impl ReadSegment {
     }
 
     /// The segment's records table; `None` for a segment without one (never committed).
-    pub(crate) fn records(&self) -> Result<Option<redb::ReadOnlyTable<u64, &'static [u8]>>, String> {
+    pub(crate) fn records(
+        &self,
+    ) -> Result<Option<redb::ReadOnlyTable<u64, &'static [u8]>>, String> {
         let txn = self.begin_read()?;
         match txn.open_table(RECORDS) {
             Ok(t) => Ok(Some(t)),
@@ -190,10 +194,12 @@ impl ReadSegment {
             let Some(t) = self.records()? else {
                 return Ok(None);
             };
-            match t.last().map_err(|e| e.to_string())? {
+            let last = t.last().map_err(|e| e.to_string())?;
+            let r = match last {
                 Some((_, v)) => Record::from_stored(v.value()).map(Some),
                 None => Ok(None),
-            }
+            };
+            r
         })
     }
 }
@@ -271,7 +277,9 @@ impl Store {
                 // one before, and this one must start right after it.
                 if let Some(prev) = segments.len().checked_sub(2).map(|i| &segments[i]) {
                     let seg = open_read_only(&prev.path).map_err(|e| match e {
-                        OpenError::Locked => AuditError::Storage(format!("{} is locked", prev.name)),
+                        OpenError::Locked => {
+                            AuditError::Storage(format!("{} is locked", prev.name))
+                        }
                         OpenError::Other(s) => AuditError::Storage(s),
                     })?;
                     if let Some(r) = seg.last().map_err(storage)? {
@@ -315,7 +323,9 @@ impl Store {
         if let Some(d) = self.hooks.commit_delay {
             std::thread::sleep(d);
         }
-        let r = guarded("commit", || self.try_append(drafts).map_err(|e| e.to_string()));
+        let r = guarded("commit", || {
+            self.try_append(drafts).map_err(|e| e.to_string())
+        });
         match r {
             Ok(head) => {
                 let first = self.head.seq + 1;
@@ -368,7 +378,8 @@ impl Store {
             let mut meta = txn.open_table(META).map_err(storage)?;
             if meta.get("format").map_err(storage)?.is_none() {
                 meta.insert("format", FORMAT).map_err(storage)?;
-                meta.insert("first_seq", self.head.seq + 1).map_err(storage)?;
+                meta.insert("first_seq", self.head.seq + 1)
+                    .map_err(storage)?;
             }
         }
         txn.commit().map_err(storage)?;
@@ -377,7 +388,7 @@ impl Store {
 
     fn maybe_rotate(&mut self) {
         let Some(cur) = &self.current else { return };
-        let big = fs::metadata(&cur.path).map_or(false, |m| m.len() >= self.max_bytes);
+        let big = fs::metadata(&cur.path).is_ok_and(|m| m.len() >= self.max_bytes);
         if big || cur.opened.elapsed() >= self.max_age {
             self.current = None;
         }
@@ -396,7 +407,9 @@ impl Store {
             {
                 break;
             }
-            let Ok(read) = open_read_only(&seg.path) else { break };
+            let Ok(read) = open_read_only(&seg.path) else {
+                break;
+            };
             match read.last() {
                 Ok(Some(r)) if r.ts_micros < cutoff_micros => {
                     last = Some(r);
@@ -452,10 +465,12 @@ fn last_of(db: &Database) -> Result<Option<Record>, String> {
         Err(TableError::TableDoesNotExist(_)) => return Ok(None),
         Err(e) => return Err(e.to_string()),
     };
-    match table.last().map_err(|e| e.to_string())? {
+    let last = table.last().map_err(|e| e.to_string())?;
+    let r = match last {
         Some((_, v)) => Record::from_stored(v.value()).map(Some),
         None => Ok(None),
-    }
+    };
+    r
 }
 
 fn checked_head(key: &[u8], r: &Record, segment: &str) -> Result<ChainHead, AuditError> {

@@ -21,6 +21,8 @@ pub struct AdminState {
     /// Every target is listening and sluice is not shutting down.
     pub ready: AtomicBool,
     pub reloader: Arc<Reloader>,
+    /// The audit log, with `[audit]`: its health is part of readiness.
+    pub audit: Option<Arc<crate::recorder::Auditor>>,
 }
 
 /// Serves the admin routes until `shutdown` turns true.
@@ -34,7 +36,11 @@ pub async fn serve(
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics))
         .route("/api/reload", post(reload))
-        .with_state(state);
+        .with_state(Arc::clone(&state));
+    let app = match &state.audit {
+        Some(a) => app.merge(crate::admin_audit::routes(a.dir().to_path_buf())),
+        None => app,
+    };
     let stop = async move {
         let _ = shutdown.wait_for(|s| *s).await;
     };
@@ -47,10 +53,15 @@ pub async fn serve(
 }
 
 async fn readyz(State(state): State<Arc<AdminState>>) -> impl IntoResponse {
-    if state.ready.load(Ordering::Relaxed) {
-        (StatusCode::OK, "ready\n")
-    } else {
-        (StatusCode::SERVICE_UNAVAILABLE, "not ready\n")
+    if !state.ready.load(Ordering::Relaxed) {
+        return (StatusCode::SERVICE_UNAVAILABLE, "not ready\n".to_string());
+    }
+    match state.audit.as_ref().map(|a| a.log().health()) {
+        Some(audit::Health::Failing { reason, .. }) => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            format!("not ready: the audit log cannot write: {reason}\n"),
+        ),
+        _ => (StatusCode::OK, "ready\n".to_string()),
     }
 }
 
@@ -68,6 +79,24 @@ async fn reload(State(state): State<Arc<AdminState>>) -> impl IntoResponse {
 async fn metrics(State(state): State<Arc<AdminState>>) -> impl IntoResponse {
     (
         [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
-        state.metrics.render(),
+        state.metrics.render() + &audit_metrics(state.audit.as_deref()),
+    )
+}
+
+/// The audit log's counters, in Prometheus text format.
+fn audit_metrics(audit: Option<&crate::recorder::Auditor>) -> String {
+    let Some(a) = audit else {
+        return String::new();
+    };
+    let s = a.log().stats();
+    format!(
+        "# HELP sluice_audit_records_total Audit records written durably.\n# TYPE sluice_audit_records_total counter\nsluice_audit_records_total {}\n\
+         # HELP sluice_audit_commits_total Audit log commits.\n# TYPE sluice_audit_commits_total counter\nsluice_audit_commits_total {}\n\
+         # HELP sluice_audit_queue Audit records waiting to be written.\n# TYPE sluice_audit_queue gauge\nsluice_audit_queue {}\n\
+         # HELP sluice_audit_failing 1 while the audit log cannot write.\n# TYPE sluice_audit_failing gauge\nsluice_audit_failing {}\n",
+        s.records_written,
+        s.commits,
+        s.queue_len,
+        u8::from(s.failing)
     )
 }

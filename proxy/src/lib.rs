@@ -13,6 +13,8 @@
 //! - [`launcher`]: throwaway database servers for `sluice demo` and the end-to-end tests.
 
 pub mod admin;
+pub mod admin_audit;
+pub mod audit_cli;
 pub mod auth;
 pub mod config;
 pub mod demo;
@@ -22,6 +24,7 @@ pub mod masks;
 pub mod metrics;
 pub mod mysql;
 pub mod net;
+pub mod recorder;
 
 pub mod pg;
 pub mod server;

@@ -4,7 +4,8 @@ use std::io::{BufRead, IsTerminal};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand};
+use clap::{Args, Parser, Subcommand};
+use sluice::audit_cli::{self, CliError, FilterArgs, LogSource};
 use sluice::config::{Config, LogFormat};
 
 /// Exit code for usage and configuration errors (CONTRACT.md).
@@ -51,6 +52,97 @@ enum Command {
         #[arg(long, default_value = "127.0.0.1:6033")]
         mysql_listen: String,
     },
+    /// Read the audit log: list sessions, replay one, export records, verify the hash chain.
+    Audit {
+        #[command(subcommand)]
+        command: AuditCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum AuditCommand {
+    /// List recorded sessions.
+    Sessions {
+        #[command(flatten)]
+        log: LogArgs,
+        #[command(flatten)]
+        filter: SelectArgs,
+        /// One JSON object a line instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Print a session as it happened: statements, decisions, masked result rows, timing.
+    Replay {
+        /// The session id (from `sluice audit sessions`).
+        session: u64,
+        /// Pace the events like the original: 1 = real time, 10 = ten times as fast.
+        #[arg(long)]
+        speed: Option<f64>,
+        #[command(flatten)]
+        log: LogArgs,
+    },
+    /// Stream records for a SIEM, one JSON object a line.
+    Export {
+        #[command(flatten)]
+        log: LogArgs,
+        #[command(flatten)]
+        filter: SelectArgs,
+        /// Only this session.
+        #[arg(long)]
+        session: Option<u64>,
+        /// Output format (jsonl is the only one).
+        #[arg(long, default_value = "jsonl")]
+        format: String,
+    },
+    /// Check the hash chain; exit 1 naming the first bad record.
+    Verify {
+        #[command(flatten)]
+        log: LogArgs,
+    },
+}
+
+/// Where the audit log is.
+#[derive(Args)]
+struct LogArgs {
+    /// The config file whose [audit] section names the log directory and its key.
+    #[arg(long, short, default_value = "sluice.toml")]
+    config: PathBuf,
+    /// Read this audit directory instead of the config's [audit] dir.
+    #[arg(long, conflicts_with = "config")]
+    dir: Option<PathBuf>,
+    /// The environment variable holding the HMAC key (default with --dir: SLUICE_AUDIT_KEY;
+    /// overrides the config's key).
+    #[arg(long, value_name = "NAME")]
+    key_env: Option<String>,
+}
+
+/// Which records or sessions.
+#[derive(Args)]
+struct SelectArgs {
+    /// From this time: RFC 3339 (2024-05-01T12:00:00Z) or a duration ago (1h, 7d).
+    #[arg(long, value_name = "T")]
+    since: Option<String>,
+    /// Up to this time, like --since.
+    #[arg(long, value_name = "T")]
+    until: Option<String>,
+    /// Only this sluice user.
+    #[arg(long, value_name = "U")]
+    user: Option<String>,
+    /// Only this target.
+    #[arg(long, value_name = "NAME")]
+    target: Option<String>,
+}
+
+impl SelectArgs {
+    fn into_filter(self, session: Option<u64>) -> FilterArgs {
+        FilterArgs {
+            since: self.since,
+            until: self.until,
+            user: self.user,
+            target: self.target,
+            session,
+        }
+    }
 }
 
 fn main() -> ExitCode {
@@ -72,6 +164,56 @@ fn main() -> ExitCode {
         } => {
             init_logging(LogFormat::Text);
             runtime().block_on(sluice::demo::run(&listen, &mysql_listen))
+        }
+        Command::Audit { command } => audit(command),
+    }
+}
+
+fn log_source(log: &LogArgs) -> Result<LogSource, CliError> {
+    match &log.dir {
+        Some(dir) => Ok(LogSource::from_dir(dir, log.key_env.as_deref())),
+        None => LogSource::from_config_file(&log.config, log.key_env.as_deref()),
+    }
+}
+
+fn audit(command: AuditCommand) -> ExitCode {
+    let stdout = std::io::stdout();
+    let mut out = std::io::BufWriter::new(stdout.lock());
+    let result = match command {
+        AuditCommand::Sessions { log, filter, json } => log_source(&log)
+            .and_then(|src| audit_cli::sessions(&src, &filter.into_filter(None), json, &mut out)),
+        AuditCommand::Replay {
+            session,
+            speed,
+            log,
+        } => log_source(&log).and_then(|src| audit_cli::replay(&src, session, speed, &mut out)),
+        AuditCommand::Export {
+            log,
+            filter,
+            session,
+            format,
+        } => log_source(&log).and_then(|src| {
+            audit_cli::export(&src, &filter.into_filter(session), &format, &mut out).map(drop)
+        }),
+        AuditCommand::Verify { log } => {
+            match log_source(&log).and_then(|src| audit_cli::verify(&src, &mut out)) {
+                Ok(code) => Err(CliError {
+                    code,
+                    message: String::new(),
+                }),
+                Err(e) => Err(e),
+            }
+        }
+    };
+    // A closed pipe is not worth a message.
+    let _ = std::io::Write::flush(&mut out);
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            if !e.message.is_empty() {
+                eprintln!("sluice: {}", e.message);
+            }
+            ExitCode::from(e.code)
         }
     }
 }

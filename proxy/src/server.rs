@@ -17,12 +17,14 @@ use crate::masks::MaskPolicy;
 use crate::metrics::Metrics;
 use crate::mysql::{self, sessions::SessionRegistry, MysqlShared, MysqlTarget};
 use crate::pg::{self, cancel::CancelRegistry, PgShared, PgTarget};
+use crate::recorder::Auditor;
 use crate::statement_gate::StatementPolicy;
 use crate::tls::{self, ServerTls};
 use crate::upstream::UpstreamTarget;
 
 /// A running proxy: its listeners and sessions.
 pub struct RunningServer {
+    auditor: Option<Arc<Auditor>>,
     reloader: Arc<Reloader>,
     addrs: HashMap<String, SocketAddr>,
     admin_addr: SocketAddr,
@@ -37,6 +39,8 @@ pub struct RunningServer {
 pub async fn start(config: &Config) -> Result<RunningServer, String> {
     tls::install_provider();
     let reloader = Arc::new(Reloader::new(config)?);
+    let auditor = Auditor::open(config)?;
+    let analyses = Arc::new(policy::AnalysisCache::new(4096));
     let server_tls = match &config.server.tls {
         Some(t) => Some(ServerTls::load(
             &config.path(&t.cert_file),
@@ -50,12 +54,16 @@ pub async fn start(config: &Config) -> Result<RunningServer, String> {
         tls: server_tls.clone(),
         cancels: Arc::new(CancelRegistry::default()),
         max_client_message: config.server.max_message_bytes,
+        audit: auditor.clone(),
+        analyses: Arc::clone(&analyses),
     });
     let mysql_shared = Arc::new(MysqlShared {
         live: Arc::clone(&reloader.live),
         tls: server_tls,
         sessions: Arc::new(SessionRegistry::default()),
         max_command: config.server.max_message_bytes as usize,
+        audit: auditor.clone(),
+        analyses,
     });
     let (shutdown, shutdown_rx) = watch::channel(false);
     let tracker = TaskTracker::new();
@@ -137,6 +145,7 @@ pub async fn start(config: &Config) -> Result<RunningServer, String> {
         metrics,
         ready: AtomicBool::new(true),
         reloader: Arc::clone(&reloader),
+        audit: auditor.clone(),
     });
     tracing::info!(addr = %admin_addr, "admin API listening");
     tracker.spawn(admin::serve(
@@ -145,6 +154,7 @@ pub async fn start(config: &Config) -> Result<RunningServer, String> {
         shutdown_rx.clone(),
     ));
     Ok(RunningServer {
+        auditor,
         reloader,
         addrs,
         admin_addr,
@@ -254,13 +264,24 @@ impl RunningServer {
         self.admin.ready.store(false, Ordering::Relaxed);
         let _ = self.shutdown.send(true);
         self.tracker.close();
-        if tokio::time::timeout(self.grace, self.tracker.wait())
-            .await
-            .is_err()
-        {
-            return self.tracker.len();
+        let left = match tokio::time::timeout(self.grace, self.tracker.wait()).await {
+            Ok(()) => 0,
+            Err(_) => self.tracker.len(),
+        };
+        // What the sessions recorded is made durable before sluice stops.
+        if let Some(a) = &self.auditor {
+            let log = a.log().clone();
+            let closed = tokio::task::spawn_blocking(move || log.close()).await;
+            if let Ok(Err(e)) = closed {
+                tracing::error!(error = %e, "the audit log could not be closed cleanly");
+            }
         }
-        0
+        left
+    }
+
+    /// The audit log, with `[audit]`.
+    pub fn auditor(&self) -> Option<&Arc<Auditor>> {
+        self.auditor.as_ref()
     }
 }
 

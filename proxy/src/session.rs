@@ -96,6 +96,21 @@ pub struct ResultOf<'a> {
 /// A decoded row: one entry per column, `None` for SQL NULL.
 pub type RowFields = Vec<Option<Vec<u8>>>;
 
+/// How a statement's result ended, as the adapter counted it.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ResultEnd {
+    /// Rows sent to the client.
+    pub rows: u64,
+    /// Bytes of those rows on the wire.
+    pub bytes: u64,
+    /// Rows inserted, updated or deleted, when the database said.
+    pub rows_affected: Option<u64>,
+}
+
+/// Work to finish before a statement may be forwarded (the audit log making its record
+/// durable); it blocks, so adapters run it off the async threads. `Err` refuses the statement.
+pub type Barrier = Box<dyn FnOnce() -> Result<(), String> + Send>;
+
 /// What happens to a statement that is about to run.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum StatementDecision {
@@ -125,6 +140,26 @@ pub trait SessionHooks: Send {
 
     /// A row is about to be sent to the client; fields may be rewritten in place.
     fn on_row(&mut self, fields: &mut RowFields);
+
+    /// Whether the rows of the current result still need to be seen (after `on_columns`
+    /// returned `true`); `false` lets the rest pass raw.
+    fn wants_rows(&self) -> bool {
+        true
+    }
+
+    /// What must finish before the statement just accepted by `on_statement` is forwarded.
+    fn take_barrier(&mut self) -> Option<Barrier> {
+        None
+    }
+
+    /// A statement's result (rows, or a command's completion) has been sent.
+    fn on_result_end(&mut self, _end: &ResultEnd) {}
+
+    /// The client received an error.
+    fn on_error(&mut self, _code: &str, _message: &str) {}
+
+    /// The session is over.
+    fn on_end(&mut self, _reason: &str) {}
 
     /// The catalog's view of relation names, fresh enough for the statement about to run.
     /// Adapters fetch it only while [`SessionHooks::wants_columns`] is true.

@@ -12,7 +12,10 @@ use policy::{AnalysisCache, Decision, Dialect, RuleSet, Subject, ON_PARSE_ERROR_
 use crate::live::Live;
 use crate::masks::{RowPlan, SessionMasks};
 use crate::metrics::TargetMetrics;
-use crate::session::{ColumnDesc, Relations, ResultOf, RowFields, SessionHooks, StatementDecision};
+use crate::recorder::SessionRecorder;
+use crate::session::{
+    Barrier, ColumnDesc, Relations, ResultEnd, ResultOf, RowFields, SessionHooks, StatementDecision,
+};
 
 /// What every session of a proxy shares for statement policy.
 pub struct StatementPolicy {
@@ -46,6 +49,14 @@ pub struct StatementGate {
     relations: Option<Arc<Relations>>,
     /// Declared cursors → the query each runs (a FETCH returns what it selects).
     cursors: std::collections::HashMap<String, String>,
+    /// The audit log's recorder for this session, with `[audit]`.
+    recorder: Option<SessionRecorder>,
+    /// Analyses for the audit records of sessions without rules.
+    analyses: Arc<AnalysisCache>,
+    /// The accepted statement's record must be durable before it runs (sync mode).
+    barrier: Option<Barrier>,
+    /// Rows of the current result the mask plan or the recorder must see.
+    recording_rows: bool,
     scratch: Vec<u8>,
 }
 
@@ -69,8 +80,23 @@ impl StatementGate {
             plan: None,
             relations: None,
             cursors: Default::default(),
+            recorder: None,
+            analyses: Arc::new(AnalysisCache::new(256)),
+            barrier: None,
+            recording_rows: false,
             scratch: Vec::new(),
         }
+    }
+
+    /// Records the session in the audit log.
+    pub fn with_recorder(
+        mut self,
+        recorder: Option<SessionRecorder>,
+        analyses: Arc<AnalysisCache>,
+    ) -> Self {
+        self.recorder = recorder;
+        self.analyses = analyses;
+        self
     }
 
     /// The session's masks under the policy in force now (re-narrowed after a reload or a
@@ -138,12 +164,11 @@ impl StatementGate {
             Err(message) => self.refuse("[[masks]]", message),
         }
     }
-}
 
-impl SessionHooks for StatementGate {
-    fn on_statement(&mut self, sql: &str) -> StatementDecision {
+    /// The rules' and masks' decision, with the rule that made it and its name for the log.
+    fn decide(&mut self, sql: &str) -> (StatementDecision, Option<String>, &'static str) {
         let Some(policy) = self.live.policy() else {
-            return self.check_masks(sql);
+            return self.masks_decision(sql);
         };
         let analysis = policy.cache.get_or_analyze(self.dialect, sql);
         let subject = Subject {
@@ -157,7 +182,7 @@ impl SessionHooks for StatementGate {
         }
         let rule = verdict.rule.as_deref().unwrap_or_default();
         let message = match verdict.decision {
-            Decision::Allow => return self.check_masks(sql),
+            Decision::Allow => return self.masks_decision(sql),
             Decision::Block if rule == ON_PARSE_ERROR_RULE => format!(
                 "sluice: statement blocked by [policy] on_parse_error: it could not be parsed ({})",
                 analysis.parse_error.as_deref().unwrap_or("unknown syntax")
@@ -172,11 +197,71 @@ impl SessionHooks for StatementGate {
                 verdict.message.as_deref().map(|m| format!(" ({m})")).unwrap_or_default()
             ),
         };
-        tracing::debug!(decision = %verdict.decision, "refusal");
-        self.refuse(rule, message)
+        let label = match verdict.decision {
+            Decision::Review => "review",
+            _ => "block",
+        };
+        (self.refuse(rule, message), Some(rule.to_string()), label)
+    }
+
+    fn masks_decision(&mut self, sql: &str) -> (StatementDecision, Option<String>, &'static str) {
+        match self.check_masks(sql) {
+            StatementDecision::Forward => (StatementDecision::Forward, None, "allow"),
+            refused => (refused, Some("[[masks]]".into()), "block"),
+        }
+    }
+
+    /// Records the statement and the decision; a statement the log cannot take is refused.
+    fn record(
+        &mut self,
+        sql: &str,
+        decision: StatementDecision,
+        rule: Option<String>,
+        label: &'static str,
+    ) -> StatementDecision {
+        let Some(recorder) = self.recorder.as_mut() else {
+            return decision;
+        };
+        let analysis = self.analyses.get_or_analyze(self.dialect, sql);
+        let masks = self.live.masks();
+        let forward = decision == StatementDecision::Forward;
+        match recorder.statement(
+            self.dialect,
+            sql,
+            &analysis,
+            masks.as_deref(),
+            rule.as_deref(),
+            label,
+        ) {
+            Ok(Some(ticket)) if forward => {
+                self.barrier = Some(Box::new(move || {
+                    ticket.wait().map_err(|e| {
+                        format!("sluice: the audit log could not make this statement's record durable ({e}); it was not run")
+                    })
+                }));
+                decision
+            }
+            Ok(_) => decision,
+            Err(message) if forward => self.refuse("[audit]", message),
+            Err(_) => decision,
+        }
+    }
+}
+
+impl SessionHooks for StatementGate {
+    fn on_statement(&mut self, sql: &str) -> StatementDecision {
+        let (decision, rule, label) = self.decide(sql);
+        self.record(sql, decision, rule, label)
+    }
+
+    fn take_barrier(&mut self) -> Option<Barrier> {
+        self.barrier.take()
     }
 
     fn wants_columns(&self) -> bool {
+        if self.recorder.is_some() {
+            return true;
+        }
         match self.live.masks() {
             None => false,
             Some(policy) => match &self.masks {
@@ -202,7 +287,32 @@ impl SessionHooks for StatementGate {
         self.plan = self
             .masks()
             .and_then(|m| m.plan(dialect, of, columns, relations.as_deref()));
-        self.plan.is_some()
+        self.recording_rows = self.recorder.as_mut().is_some_and(|r| r.columns(columns));
+        self.plan.is_some() || self.recording_rows
+    }
+
+    fn wants_rows(&self) -> bool {
+        self.plan.is_some() || self.recorder.as_ref().is_some_and(|r| r.wants_rows())
+    }
+
+    fn on_result_end(&mut self, end: &ResultEnd) {
+        self.plan = None;
+        if let Some(r) = self.recorder.as_mut() {
+            r.result_end(end);
+        }
+    }
+
+    fn on_error(&mut self, code: &str, message: &str) {
+        self.plan = None;
+        if let Some(r) = self.recorder.as_mut() {
+            r.error(code, message);
+        }
+    }
+
+    fn on_end(&mut self, reason: &str) {
+        if let Some(r) = self.recorder.as_mut() {
+            r.end(reason);
+        }
     }
 
     fn on_relations(&mut self, relations: Arc<Relations>) {
@@ -213,10 +323,16 @@ impl SessionHooks for StatementGate {
         if let (Some(masks), Some(plan)) = (self.masks.as_ref(), self.plan.as_ref()) {
             masks.apply(plan, fields, &mut self.scratch);
         }
+        if let Some(r) = self.recorder.as_mut().filter(|_| self.recording_rows) {
+            r.row(fields);
+        }
     }
 
     fn on_identity(&mut self, user: &str, groups: &[String]) {
         self.masks = None;
+        if let Some(r) = self.recorder.as_mut() {
+            r.set_identity(user, groups);
+        }
         self.user = user.to_string();
         self.groups = groups.to_vec();
     }

@@ -98,7 +98,9 @@ fn check_accepts_the_spec_example_once_its_hashes_are_real() {
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(stdout.contains("ok (2 targets, 2 users)"), "{stdout}");
     assert!(
-        stdout.contains("[audit]") && !stdout.contains("[[masks]]"),
+        stdout.contains("[approvals]")
+            && !stdout.contains("[[masks]]")
+            && !stdout.contains("[audit]"),
         "unenforced sections are listed: {stdout}"
     );
 }

@@ -321,9 +321,6 @@ impl Config {
     /// with any of them rather than pretend they are in force.
     pub fn unenforced_sections(&self) -> Vec<&'static str> {
         let mut out = Vec::new();
-        if self.audit.is_some() {
-            out.push("[audit]");
-        }
         if self.jwt.is_some() {
             out.push("[jwt]");
         }

@@ -104,6 +104,8 @@ pub struct MaskPolicy {
     fail_closed: Arc<MaskFunction>,
     lineages: LineageCache,
     analyses: policy::AnalysisCache,
+    /// Every masked column pattern, for masking literals in the audit log.
+    sensitive: policy::SensitiveColumns,
 }
 
 fn globs(list: &[String], what: &str) -> Result<Vec<Glob>, String> {
@@ -253,7 +255,30 @@ impl MaskPolicy {
             fail_closed: Arc::new(fail_closed),
             lineages: LineageCache::default(),
             analyses: policy::AnalysisCache::new(LINEAGE_CACHE),
+            sensitive: policy::SensitiveColumns::new(
+                config.masks.iter().flat_map(|m| m.columns.iter()),
+            )
+            .map_err(|e| format!("[[masks]]: {e}"))?,
         })))
+    }
+
+    /// Every masked column, for the audit log's literal masking (whoever the user is: the log
+    /// never holds a masked column's literal in clear).
+    pub fn sensitive_columns(&self) -> &policy::SensitiveColumns {
+        &self.sensitive
+    }
+
+    /// `text` with every detector hit (of any detector) redacted, for the audit log.
+    pub fn redact_detected(&self, text: &str) -> String {
+        let mut current = text.as_bytes().to_vec();
+        let mut out = Vec::new();
+        for d in &self.detectors {
+            out.clear();
+            if d.set.mask_hits(&current, &self.fail_closed, &mut out) {
+                std::mem::swap(&mut current, &mut out);
+            }
+        }
+        String::from_utf8_lossy(&current).into_owned()
     }
 
     /// The masks that apply to one session.

@@ -44,6 +44,10 @@ pub struct MysqlShared {
     pub tls: Option<ServerTls>,
     pub sessions: Arc<SessionRegistry>,
     pub max_command: usize,
+    /// `[audit]`, when configured.
+    pub audit: Option<Arc<crate::recorder::Auditor>>,
+    /// Statement analyses for audit records, shared by sessions.
+    pub analyses: Arc<policy::AnalysisCache>,
 }
 
 /// One `mysql` target at run time.
@@ -124,6 +128,18 @@ async fn handle_connection(
             &name,
             Arc::clone(&target.metrics),
         );
+        let recorder = shared.audit.as_ref().map(|a| {
+            a.session(crate::recorder::SessionInfo {
+                target: name.clone(),
+                user: ctx.user.clone(),
+                groups: ctx.groups.clone(),
+                client_addr: peer.to_string(),
+                tls: ctx.tls,
+                application_name: None,
+                database: ctx.database.clone(),
+            })
+        });
+        let gate = gate.with_recorder(recorder, Arc::clone(&shared.analyses));
         Box::new(gate) as Box<dyn SessionHooks>
     };
     let _counted = target.metrics.session();
@@ -186,6 +202,9 @@ async fn establish(
         Err(HandshakeError::Auth { user, reason }) => {
             tracing::warn!(target = %name, %peer, %user, %reason, "authentication failed");
             TargetMetrics::count(&target.metrics.auth_failures);
+            if let Some(a) = &shared.audit {
+                a.auth_failed(name, &user, &peer.to_string(), &reason);
+            }
             return None;
         }
         Err(e) => {
@@ -256,6 +275,8 @@ async fn establish(
         live: Arc::clone(&shared.live),
         scramble: authed.scramble,
         catalog: Arc::clone(&target.catalog),
+        tls: authed.tls,
+        database: database.clone(),
     };
     Some((authed.stream, up, ctx))
 }

@@ -24,7 +24,7 @@ use super::rows::{
 use super::sessions::SessionRegistry;
 use crate::live::Live;
 use crate::net::{close, pump};
-use crate::session::{ColumnDesc, Relations, ResultOf, SessionHooks, StatementDecision};
+use crate::session::{ColumnDesc, Relations, ResultEnd, ResultOf, SessionHooks, StatementDecision};
 use crate::tls::BoxStream;
 
 const HIGH_WATER: usize = 256 * 1024;
@@ -48,6 +48,9 @@ pub struct RelayContext {
     /// The scramble the client authenticated with; COM_CHANGE_USER answers are made with it.
     pub scramble: [u8; 20],
     pub catalog: Arc<MysqlCatalog>,
+    /// For the audit log's session record.
+    pub tls: bool,
+    pub database: Option<String>,
 }
 
 /// A response owed to the client, in order.
@@ -74,7 +77,21 @@ struct Relay {
     last_seq_to_client: u8,
     /// What the response in flight is about.
     current: Statement,
+    /// Rows and bytes of the response in flight.
+    counted: ResultEnd,
     prepared: PreparedStatements,
+}
+
+/// (code, message) of an ERR packet payload.
+fn err_fields(payload: &[u8]) -> (String, String) {
+    let mut r = Reader(payload.get(1..).unwrap_or_default());
+    let code = r.u16().unwrap_or(0).to_string();
+    let rest = r.rest();
+    let message = match rest.first() {
+        Some(b'#') => rest.get(6..).unwrap_or_default(),
+        _ => rest,
+    };
+    (code, String::from_utf8_lossy(message).into_owned())
 }
 
 /// Relays until either side ends.
@@ -101,6 +118,7 @@ pub async fn run(
         result_columns: Vec::new(),
         inspect_rows: false,
         current: Statement::None,
+        counted: ResultEnd::default(),
         prepared: PreparedStatements::new(),
         last_seq_to_client: 0,
     };
@@ -162,6 +180,9 @@ pub async fn run(
             },
         }
     };
+    if let Some(h) = r.hooks.as_deref_mut() {
+        h.on_end(&format!("{end:?}"));
+    }
     let _ = tokio::time::timeout(CLOSE_TIMEOUT, async {
         tokio::join!(
             close(&mut upstream_wr, &r.to_upstream),
@@ -302,7 +323,7 @@ impl Relay {
             com::QUERY => {
                 let sql = String::from_utf8_lossy(&payload[1..]);
                 self.catalog_for(&sql).await;
-                if let Some(message) = self.refused(&sql) {
+                if let Some(message) = self.refused(&sql).await {
                     self.local_err(1142, "42000", &message);
                     return None;
                 }
@@ -352,7 +373,7 @@ impl Relay {
             com::STMT_PREPARE => {
                 let sql = String::from_utf8_lossy(&payload[1..]);
                 self.catalog_for(&sql).await;
-                if let Some(message) = self.refused(&sql) {
+                if let Some(message) = self.refused(&sql).await {
                     self.local_err(1142, "42000", &message);
                     return None;
                 }
@@ -415,10 +436,20 @@ impl Relay {
     }
 
     /// The statement hook's verdict: `Some(message)` when the statement must not run.
-    fn refused(&mut self, sql: &str) -> Option<String> {
-        match self.hooks.as_deref_mut()?.on_statement(sql) {
-            StatementDecision::Forward => None,
-            StatementDecision::Refuse { message } => Some(message),
+    async fn refused(&mut self, sql: &str) -> Option<String> {
+        let h = self.hooks.as_deref_mut()?;
+        match h.on_statement(sql) {
+            StatementDecision::Forward => {}
+            StatementDecision::Refuse { message } => return Some(message),
+        }
+        // The audit record must be durable first (sync mode); blocking, so off the async threads.
+        let barrier = h.take_barrier()?;
+        match tokio::task::spawn_blocking(barrier).await {
+            Ok(Ok(())) => None,
+            Ok(Err(message)) => Some(message),
+            Err(_) => {
+                Some("sluice: the audit log did not answer; the statement was not run".into())
+            }
         }
     }
 
@@ -508,6 +539,23 @@ impl Relay {
             }
         }
         let role = self.tracker.on_packet(&p);
+        if let Some(h) = self.hooks.as_deref_mut() {
+            match (&role, p.first()) {
+                (Role::Row { .. }, _) => {
+                    self.counted.rows += 1;
+                    self.counted.bytes += p.bytes.len() as u64;
+                }
+                (Role::Other, Some(0xFF)) => {
+                    self.counted = ResultEnd::default();
+                    let (code, message) = err_fields(p.payload());
+                    h.on_error(&code, &message);
+                }
+                (Role::Other, Some(0x00)) if self.counted.rows == 0 => {
+                    self.counted.rows_affected = Reader(&p.payload()[1..]).lenenc();
+                }
+                _ => {}
+            }
+        }
         match role {
             Role::LocalInfile if !self.ctx.allow_local_infile => {
                 let msg = "the database asked for a local file, which sluice refuses";
@@ -526,7 +574,9 @@ impl Relay {
                     self.columns_known(cols);
                 }
             }
-            Role::Row { binary } if self.inspect_rows => {
+            Role::Row { binary }
+                if self.inspect_rows && self.hooks.as_deref().is_some_and(|h| h.wants_rows()) =>
+            {
                 if p.continues() || !self.masked_row(&p, binary) {
                     // A row sluice must inspect and cannot (split over packets, or not matching
                     // its columns) is refused, never passed.
@@ -546,6 +596,11 @@ impl Relay {
 
     fn after_upstream_packet(&mut self) {
         if self.tracker.is_idle() {
+            let counted = std::mem::take(&mut self.counted);
+            let ended_well = !matches!(self.current, Statement::None | Statement::Prepare(_));
+            if let Some(h) = self.hooks.as_deref_mut().filter(|_| ended_well) {
+                h.on_result_end(&counted);
+            }
             self.inspect_rows = false;
             self.columns.clear();
             self.result_columns.clear();

@@ -45,6 +45,10 @@ pub struct PgShared {
     pub tls: Option<ServerTls>,
     pub cancels: Arc<CancelRegistry>,
     pub max_client_message: u32,
+    /// `[audit]`, when configured.
+    pub audit: Option<Arc<crate::recorder::Auditor>>,
+    /// Statement analyses for audit records, shared by sessions.
+    pub analyses: Arc<policy::AnalysisCache>,
 }
 
 /// One `postgres` target at run time.
@@ -101,6 +105,8 @@ struct Established {
     upstream: BoxStream,
     identity: Identity,
     database: String,
+    tls: bool,
+    application_name: Option<String>,
     /// Holds the session's `max_connections` slot and cancel key until it ends.
     _slot: OwnedSemaphorePermit,
     key: CancelKey,
@@ -132,6 +138,8 @@ async fn handle_connection(
         upstream,
         identity,
         database,
+        tls,
+        application_name,
         key,
         _slot,
     } = established;
@@ -149,6 +157,18 @@ async fn handle_connection(
             &name,
             Arc::clone(&target.metrics),
         );
+        let recorder = shared.audit.as_ref().map(|a| {
+            a.session(crate::recorder::SessionInfo {
+                target: name.clone(),
+                user: identity.user.clone(),
+                groups: identity.groups.clone(),
+                client_addr: peer.to_string(),
+                tls,
+                application_name,
+                database: Some(database.clone()),
+            })
+        });
+        let gate = gate.with_recorder(recorder, Arc::clone(&shared.analyses));
         Box::new(gate) as Box<dyn SessionHooks>
     };
     let _counted = target.metrics.session();
@@ -197,6 +217,8 @@ async fn establish(
     }
     let (upstream, identity, key, database) = login(&mut startup, peer, target, shared).await?;
     Some(Established {
+        tls: startup.tls,
+        application_name: startup.param("application_name").map(str::to_string),
         client: startup.stream,
         upstream,
         identity,
@@ -264,6 +286,9 @@ async fn login(
         Err(e) => {
             tracing::warn!(target = %name, %peer, %user, reason = %e, "authentication failed");
             TargetMetrics::count(&target.metrics.auth_failures);
+            if let Some(a) = &shared.audit {
+                a.auth_failed(name, &user, &peer.to_string(), &e.to_string());
+            }
             let msg = format!("password authentication failed for user \"{user}\"");
             send_fatal(&mut startup.stream, "28P01", &msg).await;
             return None;

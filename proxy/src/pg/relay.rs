@@ -22,7 +22,7 @@ use super::messages::{self, Severity};
 use super::results::{Answer, ResultTracker};
 use crate::net::{close, pump};
 use crate::session::{
-    ColumnDesc, ColumnOrigin, ResultOf, RowFields, SessionHooks, StatementDecision,
+    ColumnDesc, ColumnOrigin, ResultEnd, ResultOf, RowFields, SessionHooks, StatementDecision,
 };
 use crate::tls::BoxStream;
 
@@ -94,6 +94,8 @@ pub async fn run(
     let mut results = ResultTracker::default();
     // The COPY out whose rows are being masked.
     let mut copy_rows: Option<CopyRows> = None;
+    // The result streaming: rows and bytes sent so far.
+    let mut counted = ResultEnd::default();
 
     let end = loop {
         if draining && in_flight == 0 {
@@ -140,7 +142,16 @@ pub async fn run(
                             }
                         }
                     }
-                    let refused = hooks.as_deref_mut().and_then(|h| statement_hook(h, &frame));
+                    let mut refused = hooks.as_deref_mut().and_then(|h| statement_hook(h, &frame));
+                    if let Some(barrier) = hooks.as_deref_mut().and_then(|h| h.take_barrier()) {
+                        if refused.is_none() {
+                            refused = match tokio::task::spawn_blocking(barrier).await {
+                                Ok(Ok(())) => None,
+                                Ok(Err(message)) => Some(message),
+                                Err(_) => Some("sluice: the audit log did not answer; the statement was not run".into()),
+                            };
+                        }
+                    }
                     if let Some(h) = hooks.as_deref() {
                         // Only an Execute needs to know (it costs a lock to ask).
                         let describe = frame.tag == b'E' && h.wants_columns();
@@ -187,6 +198,24 @@ pub async fn run(
                         b'c' | b'C' | b'E' => copy_rows = None,
                         _ => {}
                     }
+                    if let Some(h) = hooks.as_deref_mut() {
+                        match frame.tag {
+                            b'D' | b'd' => {
+                                counted.rows += 1;
+                                counted.bytes += frame.bytes.len() as u64;
+                            }
+                            b'C' | b's' => {
+                                counted.rows_affected = rows_affected(&frame);
+                                h.on_result_end(&std::mem::take(&mut counted));
+                            }
+                            b'E' if !refusals.is_refusal(&frame) => {
+                                counted = ResultEnd::default();
+                                let (code, message) = messages::parse_error_fields(frame.body());
+                                h.on_error(&code, &message);
+                            }
+                            _ => {}
+                        }
+                    }
                     match answer {
                         Answer::Columns { sql, index, swallow } => {
                             inspect_rows = match hooks.as_deref_mut() {
@@ -212,7 +241,7 @@ pub async fn run(
                             to_client.extend_from_slice(&frame.bytes);
                         }
                         Answer::Forward => match hooks.as_deref_mut() {
-                            Some(h) if frame.tag == b'D' && inspect_rows => row_hook(h, &frame, &mut to_client),
+                            Some(h) if frame.tag == b'D' && inspect_rows && h.wants_rows() => row_hook(h, &frame, &mut to_client),
                             Some(h) if frame.tag == b'd' => match copy_rows.as_mut() {
                                 Some(rows) => copy_row_hook(h, rows, &frame, &mut to_client),
                                 None => to_client.extend_from_slice(&frame.bytes),
@@ -241,6 +270,9 @@ pub async fn run(
             },
         }
     };
+    if let Some(h) = hooks.as_deref_mut() {
+        h.on_end(&format!("{end:?}"));
+    }
     // Deliver what is owed to each side, then close both; a peer that will not read does not
     // hold the session open.
     let _ = tokio::time::timeout(CLOSE_TIMEOUT, async {
@@ -342,6 +374,15 @@ impl Refusals {
         out[start + 1..start + 5].copy_from_slice(&len.to_be_bytes());
     }
 
+    /// Whether this ErrorResponse is the database failing one of sluice's stand-ins.
+    fn is_refusal(&self, frame: &Frame) -> bool {
+        if self.pending.is_empty() {
+            return false;
+        }
+        let (_, message) = messages::parse_error_fields(frame.body());
+        message.contains(&format!("sluice_blocked_{}_", self.nonce))
+    }
+
     /// Replaces the database's error for a stand-in with sluice's own; false for other errors.
     fn rewrite(&mut self, frame: &Frame, out: &mut BytesMut) -> bool {
         if self.pending.is_empty() {
@@ -368,6 +409,16 @@ impl Refusals {
     /// Stand-ins the database skipped (after an earlier error) will never answer.
     fn clear(&mut self) {
         self.pending.clear();
+    }
+}
+
+/// Rows a command changed, from its CommandComplete tag (`INSERT 0 5`, `UPDATE 3`, `COPY 2`).
+fn rows_affected(frame: &Frame) -> Option<u64> {
+    let tag = Reader(frame.body()).cstr()?;
+    let mut words = tag.split(' ');
+    match words.next()? {
+        "INSERT" | "UPDATE" | "DELETE" | "MERGE" | "COPY" => words.next_back()?.parse().ok(),
+        _ => None,
     }
 }
 

@@ -1,0 +1,290 @@
+//! The writer thread's loop: drain the channel, group-commit, signal, retry, prune.
+
+use std::sync::atomic::Ordering;
+use std::sync::mpsc::{Receiver, RecvTimeoutError, TryRecvError};
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime};
+
+use crate::record::Draft;
+use crate::store::Store;
+use crate::writer::{
+    lock, AuditConfig, Mode, Msg, PruneReply, PruneReport, Shared, TicketInner, TicketState,
+};
+use crate::AuditError;
+
+/// Largest batch held before committing (the queue capacity, up to this).
+const MAX_BATCH: usize = 8192;
+const AUTO_PRUNE_EVERY: Duration = Duration::from_secs(3600);
+
+pub(crate) struct Writer {
+    store: Store,
+    rx: Receiver<Msg>,
+    shared: Arc<Shared>,
+    cfg: AuditConfig,
+    pending: Vec<Draft>,
+    tickets: Vec<Arc<TicketInner>>,
+    flushers: Vec<Arc<TicketInner>>,
+    prunes: Vec<(Option<i64>, Option<PruneReply>)>,
+    oldest: Option<Instant>,
+    failed_at: Option<Instant>,
+    force: bool,
+    closing: bool,
+    next_prune: Option<Instant>,
+}
+
+impl Writer {
+    pub(crate) fn new(
+        store: Store,
+        rx: Receiver<Msg>,
+        shared: Arc<Shared>,
+        cfg: AuditConfig,
+    ) -> Writer {
+        let next_prune = cfg.retention.map(|_| Instant::now());
+        Writer {
+            store,
+            rx,
+            shared,
+            cfg,
+            pending: Vec::new(),
+            tickets: Vec::new(),
+            flushers: Vec::new(),
+            prunes: Vec::new(),
+            oldest: None,
+            failed_at: None,
+            force: false,
+            closing: false,
+            next_prune,
+        }
+    }
+
+    /// Records held in memory before the writer stops taking more from the channel (so that
+    /// a full queue blocks submitters) and commits at once.
+    fn cap(&self) -> usize {
+        self.cfg.queue.clamp(1, MAX_BATCH)
+    }
+
+    fn deadline(&self, now: Instant) -> Option<Instant> {
+        let mut d = None;
+        if !self.pending.is_empty() || !self.flushers.is_empty() || !self.prunes.is_empty() {
+            d = Some(match (self.failed_at, self.oldest) {
+                (Some(t), _) => t + self.cfg.flush_interval,
+                _ if self.force || self.cfg.mode == Mode::Sync => now,
+                (None, Some(o)) => o + self.cfg.flush_interval,
+                (None, None) => now,
+            });
+        }
+        match (d, self.next_prune) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
+    }
+
+    fn take(&mut self, msg: Msg) {
+        match msg {
+            Msg::Record(d, t) => {
+                if self.pending.is_empty() {
+                    self.oldest = Some(Instant::now());
+                }
+                self.pending.push(d);
+                self.tickets.push(t);
+            }
+            Msg::Flush(t) => {
+                self.flushers.push(t);
+                self.force = true;
+            }
+            Msg::Prune(now, reply) => {
+                self.prunes.push((Some(now), Some(reply)));
+                self.force = true;
+            }
+            Msg::Close => {
+                self.closing = true;
+                self.force = true;
+            }
+        }
+    }
+
+    pub(crate) fn run(mut self) -> Result<(), AuditError> {
+        loop {
+            let now = Instant::now();
+            if self.pending.len() >= self.cap() && !self.closing {
+                // Full: take nothing more (submitters block) until the batch is committed.
+                if let Some(d) = self.deadline(now).filter(|d| *d > now) {
+                    std::thread::sleep(d - now);
+                }
+            } else if !self.closing {
+                let first = match self.deadline(now) {
+                    None => self.rx.recv().map_err(|_| TryRecvError::Disconnected),
+                    Some(d) if d > now => self.rx.recv_timeout(d - now).map_err(|e| match e {
+                        RecvTimeoutError::Timeout => TryRecvError::Empty,
+                        RecvTimeoutError::Disconnected => TryRecvError::Disconnected,
+                    }),
+                    Some(_) => self.rx.try_recv(),
+                };
+                match first {
+                    Ok(m) => self.take(m),
+                    Err(TryRecvError::Empty) => {}
+                    Err(TryRecvError::Disconnected) => self.closing = true,
+                }
+                while self.pending.len() < self.cap() && !self.closing {
+                    match self.rx.try_recv() {
+                        Ok(m) => self.take(m),
+                        Err(TryRecvError::Empty) => break,
+                        Err(TryRecvError::Disconnected) => self.closing = true,
+                    }
+                }
+            }
+            let now = Instant::now();
+            if self.next_prune.is_some_and(|p| p <= now) {
+                self.next_prune = Some(now + AUTO_PRUNE_EVERY);
+                self.prunes.push((None, None));
+                self.force = true;
+            }
+            let due = !self.pending.is_empty()
+                && (self.force
+                    || self.closing
+                    || match self.failed_at {
+                        Some(t) => now >= t + self.cfg.flush_interval,
+                        None => {
+                            self.cfg.mode == Mode::Sync
+                                || self.pending.len() >= self.cap()
+                                || self
+                                    .oldest
+                                    .is_some_and(|o| now >= o + self.cfg.flush_interval)
+                        }
+                    });
+            if due {
+                self.commit();
+            } else if self.pending.is_empty() {
+                for f in self.flushers.drain(..) {
+                    f.set(TicketState::Durable(self.store.head().seq));
+                }
+            }
+            self.force = false;
+            if !self.prunes.is_empty()
+                && (self.pending.is_empty() || self.closing || self.failed_at.is_some())
+            {
+                self.run_prunes();
+            }
+            if self.closing {
+                return self.finish();
+            }
+        }
+    }
+
+    fn commit(&mut self) {
+        match self.store.append(&self.pending) {
+            Ok(first) => {
+                // Counters and health first, so that whoever a ticket wakes sees them.
+                let n = self.pending.len() as u64;
+                let head = self.store.head().seq;
+                self.shared.written.fetch_add(n, Ordering::SeqCst);
+                self.shared.commits.fetch_add(1, Ordering::SeqCst);
+                self.shared.head.store(head, Ordering::SeqCst);
+                if self.failed_at.take().is_some() {
+                    tracing::warn!(
+                        records = n,
+                        "audit log writes resumed; queued records were committed"
+                    );
+                    *lock(&self.shared.health) = None;
+                    self.shared.failing.store(false, Ordering::SeqCst);
+                }
+                for (i, t) in self.tickets.drain(..).enumerate() {
+                    t.set(TicketState::Durable(first + i as u64));
+                }
+                self.pending.clear();
+                self.oldest = None;
+                for f in self.flushers.drain(..) {
+                    f.set(TicketState::Durable(head));
+                }
+            }
+            Err(e) => {
+                let reason = format!("audit log write failed: {e}");
+                if self.failed_at.is_none() {
+                    tracing::error!(
+                        error = %e,
+                        queued = self.pending.len(),
+                        "AUDIT LOG WRITE FAILED: new statements are refused until it recovers"
+                    );
+                }
+                self.failed_at = Some(Instant::now());
+                {
+                    let mut h = lock(&self.shared.health);
+                    let since = h.as_ref().map_or_else(SystemTime::now, |(s, _)| *s);
+                    *h = Some((since, reason.clone()));
+                }
+                self.shared.failing.store(true, Ordering::SeqCst);
+                *lock(&self.shared.last_error) = Some(reason.clone());
+                for t in &self.tickets {
+                    t.set(TicketState::Failed(reason.clone()));
+                }
+                for f in self.flushers.drain(..) {
+                    f.set(TicketState::Failed(reason.clone()));
+                }
+            }
+        }
+    }
+
+    fn run_prunes(&mut self) {
+        for (now, reply) in std::mem::take(&mut self.prunes) {
+            let r = if self.failed_at.is_some() {
+                Err(AuditError::Unavailable(
+                    "audit log writes are failing".into(),
+                ))
+            } else {
+                match self.cfg.retention {
+                    None => Ok(PruneReport::default()),
+                    Some(ret) => {
+                        let now = now.unwrap_or_else(crate::time::now_micros);
+                        let ret = i64::try_from(ret.as_micros()).unwrap_or(i64::MAX);
+                        self.store.prune(now.saturating_sub(ret)).map(
+                            |(segments_removed, pruned_through_seq)| PruneReport {
+                                segments_removed,
+                                pruned_through_seq,
+                            },
+                        )
+                    }
+                }
+            };
+            if let Ok(rep) = &r {
+                if rep.segments_removed > 0 {
+                    self.shared.written.fetch_add(1, Ordering::SeqCst);
+                    self.shared.submitted.fetch_add(1, Ordering::SeqCst);
+                    self.shared
+                        .head
+                        .store(self.store.head().seq, Ordering::SeqCst);
+                }
+            }
+            if let Some(reply) = reply {
+                let _ = reply.send(r);
+            } else if let Err(e) = r {
+                tracing::error!(error = %e, "audit retention prune failed");
+            }
+        }
+    }
+
+    fn finish(mut self) -> Result<(), AuditError> {
+        // Whatever is still in the channel (senders blocked while closing) is committed too.
+        while let Ok(m) = self.rx.try_recv() {
+            self.take(m);
+        }
+        if !self.pending.is_empty() {
+            self.commit();
+        }
+        for f in self.flushers.drain(..) {
+            f.set(TicketState::Durable(self.store.head().seq));
+        }
+        if self.pending.is_empty() {
+            Ok(())
+        } else {
+            let e = format!(
+                "{} audit records could not be written at close: {}",
+                self.pending.len(),
+                lock(&self.shared.last_error).clone().unwrap_or_default()
+            );
+            for t in self.tickets.drain(..) {
+                t.set(TicketState::Failed(e.clone()));
+            }
+            Err(AuditError::Unavailable(e))
+        }
+    }
+}

@@ -1,0 +1,365 @@
+//! `[audit]` as a session's recorder: what each session does goes into the tamper-evident log
+//! of the `audit` crate, with statements' literals masked per `query_literals` and result rows
+//! exactly as the client received them (after masking), up to `record_rows` per result.
+//! Protocol-neutral: the session hook calls it.
+//!
+//! Nothing runs unaudited: while the log cannot write, new statements are refused with a
+//! clear error; in `sync` mode a statement reaches the database only once its record is
+//! durable.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+
+use audit::{AuditLog, Draft, RecordBody, ResultColumn, Ticket};
+use policy::{Dialect, LiteralMode};
+
+use crate::config::{AuditMode, Config, QueryLiterals};
+use crate::masks::MaskPolicy;
+use crate::session::{ColumnDesc, ColumnOrigin, ResultEnd, RowFields};
+
+/// Rows of one result kept for its record even when `record_rows = -1` (a record is written
+/// whole; an unbounded one would hold a whole result in memory).
+const MAX_RECORDED_ROWS: usize = 10_000;
+
+/// The proxy's audit log and how it records.
+pub struct Auditor {
+    log: AuditLog,
+    dir: std::path::PathBuf,
+    /// Rows recorded per result.
+    record_rows: usize,
+    literals: LiteralMode,
+    next_session: AtomicU64,
+}
+
+/// Who a session is, for its records.
+#[derive(Clone, Debug)]
+pub struct SessionInfo {
+    pub target: String,
+    pub user: String,
+    pub groups: Vec<String>,
+    pub client_addr: String,
+    pub tls: bool,
+    pub application_name: Option<String>,
+    pub database: Option<String>,
+}
+
+fn key(config: &Config, a: &crate::config::AuditConfig) -> Result<Vec<u8>, String> {
+    match (&a.key_env, &a.key_file) {
+        (Some(_), Some(_)) => Err("[audit]: set key_env or key_file, not both".into()),
+        (Some(env), None) => std::env::var(env)
+            .ok()
+            .filter(|k| !k.is_empty())
+            .map(String::into_bytes)
+            .ok_or_else(|| format!("[audit]: key_env {env:?} is not set")),
+        (None, Some(file)) => {
+            let path = config.path(std::path::Path::new(file));
+            let text = std::fs::read_to_string(&path)
+                .map_err(|e| format!("[audit]: cannot read key_file {}: {e}", path.display()))?;
+            let key = text.trim();
+            match key.is_empty() {
+                true => Err(format!("[audit]: key_file {} is empty", path.display())),
+                false => Ok(key.as_bytes().to_vec()),
+            }
+        }
+        (None, None) => {
+            Err("[audit]: key_env or key_file must name the HMAC key of the hash chain".into())
+        }
+    }
+}
+
+impl Auditor {
+    /// Opens the log of `[audit]`; `None` without that section.
+    pub fn open(config: &Config) -> Result<Option<Arc<Auditor>>, String> {
+        let Some(a) = &config.audit else {
+            return Ok(None);
+        };
+        let mut c =
+            audit::AuditConfig::new(config.path(std::path::Path::new(&a.dir)), key(config, a)?);
+        c.mode = match a.mode.unwrap_or(AuditMode::Async) {
+            AuditMode::Async => audit::Mode::Async,
+            AuditMode::Sync => audit::Mode::Sync,
+        };
+        if let Some(f) = &a.flush_interval {
+            c.flush_interval = f.0;
+        }
+        c.retention = a.retention.as_ref().map(|r| r.0);
+        std::fs::create_dir_all(&c.dir)
+            .map_err(|e| format!("[audit]: cannot create {}: {e}", c.dir.display()))?;
+        let dir = c.dir.clone();
+        let log = AuditLog::open(c).map_err(|e| format!("[audit]: {e}"))?;
+        let record_rows = match a.record_rows.unwrap_or(1000) {
+            n if n < 0 => MAX_RECORDED_ROWS,
+            n => usize::try_from(n)
+                .unwrap_or(MAX_RECORDED_ROWS)
+                .min(MAX_RECORDED_ROWS),
+        };
+        Ok(Some(Arc::new(Auditor {
+            log,
+            dir,
+            record_rows,
+            literals: match a.query_literals.unwrap_or(QueryLiterals::Mask) {
+                QueryLiterals::Mask => LiteralMode::Mask,
+                QueryLiterals::Redact => LiteralMode::Redact,
+                QueryLiterals::Keep => LiteralMode::Keep,
+            },
+            // Unique across restarts: sessions count up from the start time in microseconds.
+            next_session: AtomicU64::new(u64::try_from(audit::now_micros()).unwrap_or(1)),
+        })))
+    }
+
+    /// Where the log's segments are.
+    pub fn dir(&self) -> &std::path::Path {
+        &self.dir
+    }
+
+    /// The log itself (health, stats, flush).
+    pub fn log(&self) -> &AuditLog {
+        &self.log
+    }
+
+    /// Starts recording a session that has authenticated.
+    pub fn session(self: &Arc<Self>, info: SessionInfo) -> SessionRecorder {
+        let session = self.next_session.fetch_add(1, Ordering::Relaxed);
+        let mut r = SessionRecorder {
+            auditor: Arc::clone(self),
+            session,
+            info,
+            next_statement: 1,
+            result: None,
+        };
+        r.write(RecordBody::SessionStart {
+            tls: r.info.tls,
+            application_name: r.info.application_name.clone(),
+            database: r.info.database.clone(),
+        });
+        r.write(RecordBody::Auth {
+            ok: true,
+            method: "password".into(),
+            reason: None,
+        });
+        r
+    }
+
+    /// A failed login, under a session of its own.
+    pub fn auth_failed(&self, target: &str, user: &str, client_addr: &str, reason: &str) {
+        let session = self.next_session.fetch_add(1, Ordering::Relaxed);
+        let mut d = Draft::new(
+            session,
+            target,
+            user,
+            RecordBody::Auth {
+                ok: false,
+                method: "password".into(),
+                reason: Some(reason.into()),
+            },
+        );
+        d.client_addr = client_addr.into();
+        if let Err(e) = self.log.record(d) {
+            tracing::error!(error = %e, "the audit log could not record a failed login");
+        }
+    }
+}
+
+struct ResultInProgress {
+    statement_id: u64,
+    columns: Vec<ResultColumn>,
+    binary: Vec<bool>,
+    rows: Vec<Vec<Option<String>>>,
+    started: std::time::Instant,
+    truncated: bool,
+}
+
+/// One session's recorder.
+pub struct SessionRecorder {
+    auditor: Arc<Auditor>,
+    session: u64,
+    info: SessionInfo,
+    next_statement: u64,
+    result: Option<ResultInProgress>,
+}
+
+impl SessionRecorder {
+    fn draft(&self, body: RecordBody) -> Draft {
+        let mut d = Draft::new(self.session, &self.info.target, &self.info.user, body);
+        d.groups = self.info.groups.clone();
+        d.client_addr = self.info.client_addr.clone();
+        d
+    }
+
+    fn write(&mut self, body: RecordBody) -> Option<Ticket> {
+        match self.auditor.log.record(self.draft(body)) {
+            Ok(t) => Some(t),
+            Err(e) => {
+                tracing::error!(session = self.session, error = %e, "the audit log could not take a record");
+                None
+            }
+        }
+    }
+
+    /// The session acts for another user from now on.
+    pub fn set_identity(&mut self, user: &str, groups: &[String]) {
+        self.info.user = user.into();
+        self.info.groups = groups.to_vec();
+    }
+
+    /// Records a statement and the decision on it. `Err` when the log cannot take it: the
+    /// statement must then not run. In sync mode the ticket must be waited on before the
+    /// statement is forwarded.
+    #[allow(clippy::too_many_arguments)]
+    pub fn statement(
+        &mut self,
+        dialect: Dialect,
+        sql: &str,
+        analysis: &policy::Analysis,
+        masks: Option<&MaskPolicy>,
+        rule: Option<&str>,
+        decision: &str,
+    ) -> Result<Option<Ticket>, String> {
+        let empty = policy::SensitiveColumns::default();
+        let sensitive = masks.map_or(&empty, |m| m.sensitive_columns());
+        let mut text = policy::mask_literals(dialect, sql, sensitive, self.auditor.literals).text;
+        if self.auditor.literals != LiteralMode::Keep {
+            if let Some(m) = masks {
+                text = m.redact_detected(&text);
+            }
+        }
+        let statement_id = self.next_statement;
+        self.next_statement += 1;
+        let kinds: Vec<&str> = analysis
+            .statements
+            .iter()
+            .map(|s| s.kind.as_str())
+            .collect();
+        let mut tables: Vec<String> = analysis
+            .statements
+            .iter()
+            .flat_map(|s| s.tables.iter().map(|t| t.qualified_name()))
+            .collect();
+        tables.dedup();
+        let body = RecordBody::Statement {
+            statement_id,
+            text,
+            params: Vec::new(),
+            statement_kind: kinds.join(","),
+            tables,
+            rule: rule.map(str::to_string),
+            decision: decision.to_string(),
+        };
+        let sync = self.auditor.log.mode() == audit::Mode::Sync;
+        match self.auditor.log.record(self.draft(body)) {
+            Ok(ticket) => Ok(sync.then_some(ticket)),
+            Err(e) => Err(format!(
+                "sluice: the audit log cannot record statements right now ({e}); statements are refused until it recovers"
+            )),
+        }
+    }
+
+    /// A result's columns; `true` while its rows are wanted for the record.
+    pub fn columns(&mut self, columns: &[ColumnDesc]) -> bool {
+        let statement_id = self.next_statement.saturating_sub(1);
+        self.result = Some(ResultInProgress {
+            statement_id,
+            columns: columns
+                .iter()
+                .map(|c| ResultColumn {
+                    name: c.name.clone(),
+                    origin: match &c.origin {
+                        ColumnOrigin::Named {
+                            schema,
+                            table,
+                            column,
+                        }
+                        | ColumnOrigin::View {
+                            schema,
+                            table,
+                            column,
+                            ..
+                        } => Some(format!("{schema}.{table}.{column}")),
+                        _ => None,
+                    },
+                    type_name: format!("{:?}", c.value_type.kind),
+                })
+                .collect(),
+            binary: columns.iter().map(|c| c.binary).collect(),
+            rows: Vec::new(),
+            started: std::time::Instant::now(),
+            truncated: false,
+        });
+        self.auditor.record_rows > 0
+    }
+
+    /// Whether more rows of the current result are wanted.
+    pub fn wants_rows(&self) -> bool {
+        self.result
+            .as_ref()
+            .is_some_and(|r| r.rows.len() < self.auditor.record_rows)
+    }
+
+    /// A row as the client receives it.
+    pub fn row(&mut self, fields: &RowFields) {
+        let limit = self.auditor.record_rows;
+        let Some(r) = self.result.as_mut() else {
+            return;
+        };
+        if r.rows.len() >= limit {
+            r.truncated = true;
+            return;
+        }
+        let row = fields
+            .iter()
+            .enumerate()
+            .map(|(i, f)| {
+                f.as_ref()
+                    .map(|v| match r.binary.get(i).copied().unwrap_or(false) {
+                        false => String::from_utf8_lossy(v).into_owned(),
+                        true => format!("\\x{}", hex::encode(v)),
+                    })
+            })
+            .collect();
+        r.rows.push(row);
+    }
+
+    /// The statement's result is complete.
+    pub fn result_end(&mut self, end: &ResultEnd) {
+        let r = self.result.take();
+        let statement_id = r
+            .as_ref()
+            .map_or(self.next_statement.saturating_sub(1), |r| r.statement_id);
+        let (columns, rows, duration, truncated) = match r {
+            Some(r) => {
+                let truncated =
+                    r.truncated || (end.rows as usize) > r.rows.len() && !r.rows.is_empty();
+                (r.columns, r.rows, r.started.elapsed(), truncated)
+            }
+            None => (Vec::new(), Vec::new(), std::time::Duration::ZERO, false),
+        };
+        self.write(RecordBody::Result {
+            statement_id,
+            columns,
+            rows,
+            row_count: end.rows,
+            bytes: end.bytes,
+            duration_micros: u64::try_from(duration.as_micros()).unwrap_or(u64::MAX),
+            rows_affected: end.rows_affected,
+            truncated,
+        });
+    }
+
+    /// An error the client received.
+    pub fn error(&mut self, code: &str, message: &str) {
+        self.result = None;
+        let statement_id = Some(self.next_statement.saturating_sub(1)).filter(|&n| n > 0);
+        self.write(RecordBody::Error {
+            statement_id,
+            code: code.into(),
+            message: message.into(),
+        });
+    }
+
+    /// The session is over.
+    pub fn end(&mut self, reason: &str) {
+        self.write(RecordBody::SessionEnd {
+            reason: reason.into(),
+        });
+    }
+}

@@ -1,0 +1,450 @@
+//! The audit log end to end, both protocols: a scripted session through sluice, then the log is
+//! replayed, exported and verified; the clear sensitive values of the sample data appear
+//! nowhere in its files; and a log that cannot write refuses new statements until it can.
+
+use mysql_async::prelude::*;
+use sluice_tests::*;
+
+const KEY_ENV: &str = "SLUICE_TEST_AUDIT_KEY";
+const KEY: &str = "audit-test-key";
+const CLEAR: [&str; 5] = [
+    "123-45-6789",
+    "alice.smith@example.com",
+    "4111111111111111",
+    "587-65-4321",
+    "bob.jones@example.org",
+];
+
+fn config(schema: &str, extra: &str) -> String {
+    std::env::set_var(KEY_ENV, KEY);
+    format!(
+        r#"
+[audit]
+dir = "audit"
+mode = "async"
+flush_interval = "10ms"
+record_rows = 100
+query_literals = "mask"
+key_env = "{KEY_ENV}"
+{extra}
+
+[[masks]]
+columns = ["{schema}.customers.ssn"]
+function = "partial"
+keep_last = 4
+
+[[masks]]
+columns = ["{schema}.customers.email"]
+function = "email"
+
+[[masks]]
+columns = ["{schema}.customers.card_number"]
+function = "redact"
+
+[[detectors]]
+kinds = ["email", "us_ssn", "credit_card"]
+function = "redact"
+
+[[rules]]
+name = "no-drop"
+when = {{ statements = ["drop"] }}
+action = "block"
+message = "ask a DBA"
+"#
+    )
+}
+
+/// Every file under `dir`, concatenated.
+fn all_bytes(dir: &std::path::Path) -> Vec<u8> {
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir(dir).unwrap().flatten() {
+        let p = entry.path();
+        if p.is_file() {
+            out.extend(std::fs::read(&p).unwrap());
+        }
+    }
+    out
+}
+
+fn contains(hay: &[u8], needle: &str) -> bool {
+    hay.windows(needle.len()).any(|w| w == needle.as_bytes())
+}
+
+/// The exported records of the log, parsed.
+fn export(dir: &std::path::Path) -> Vec<serde_json::Value> {
+    let reader = audit::AuditReader::open(dir).unwrap();
+    let mut out = Vec::new();
+    audit::export_jsonl(&reader, &audit::Filter::default(), &mut out).unwrap();
+    String::from_utf8(out)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l}")))
+        .collect()
+}
+
+fn kinds_of(records: &[serde_json::Value], session: u64) -> Vec<String> {
+    records
+        .iter()
+        .filter(|r| r["session"].as_u64() == Some(session))
+        .map(|r| r["kind"].as_str().unwrap_or_default().to_string())
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_session_is_recorded_replayable_verifiable_and_free_of_clear_values() {
+    let upstream = pg_scram();
+    let s = unique("aud");
+    let (direct, conn) = tokio_postgres::connect(&direct_conn_str(upstream), tokio_postgres::NoTls)
+        .await
+        .unwrap();
+    tokio::spawn(conn);
+    direct
+        .batch_execute(&format!(
+            "CREATE SCHEMA {s}; CREATE TABLE {s}.customers (id int PRIMARY KEY, name text, ssn text, email text, card_number text);
+             INSERT INTO {s}.customers VALUES (1, 'Alice Smith', '123-45-6789', 'alice.smith@example.com', '4111111111111111'),
+                                              (2, 'Bob Jones', '587-65-4321', 'bob.jones@example.org', '4111111111111111');"
+        ))
+        .await
+        .unwrap();
+    let mut proxy = Proxy::start(
+        upstream,
+        ProxyOpts {
+            extra_config: config(&s, ""),
+            ..ProxyOpts::default()
+        },
+    )
+    .await;
+    let dir = proxy.dir.path().join("audit");
+    assert!(proxy.try_connect(USER, "wrong-password").await.is_err());
+    let client = proxy.connect().await;
+    // 1. A select of masked columns; 2. a literal bound to a masked column; 3. a prepared
+    // statement with a parameter; 4. a blocked statement; 5. a failing one; 6. COPY.
+    client
+        .simple_query(&format!(
+            "SELECT id, ssn, email FROM {s}.customers ORDER BY id"
+        ))
+        .await
+        .unwrap();
+    client
+        .simple_query(&format!(
+            "SELECT name FROM {s}.customers WHERE ssn = '123-45-6789'"
+        ))
+        .await
+        .unwrap();
+    let by_id = client
+        .prepare(&format!(
+            "SELECT name, card_number FROM {s}.customers WHERE id = $1"
+        ))
+        .await
+        .unwrap();
+    let row = client.query_one(&by_id, &[&2i32]).await.unwrap();
+    assert_eq!(row.get::<_, String>(0), "Bob Jones");
+    let blocked = client
+        .simple_query(&format!("DROP TABLE {s}.customers"))
+        .await;
+    assert!(blocked.is_err());
+    let failed = client
+        .simple_query("SELECT * FROM no_such_table_here")
+        .await;
+    assert!(failed.is_err());
+    let copied = client
+        .copy_out(&format!(
+            "COPY (SELECT id, ssn FROM {s}.customers ORDER BY id) TO STDOUT"
+        ))
+        .await
+        .unwrap();
+    let chunks: Vec<bytes::Bytes> = futures_util::TryStreamExt::try_collect(copied)
+        .await
+        .unwrap();
+    assert_eq!(chunks.concat(), b"1\t*******6789\n2\t*******4321\n");
+    drop(client);
+    proxy.shutdown().await;
+
+    // verify passes.
+    let report = audit::verify(&dir, KEY.as_bytes()).unwrap_or_else(|e| panic!("verify: {e}"));
+    assert!(report.records >= 12, "{report:?}");
+    // The clear values are nowhere in the files.
+    let bytes = all_bytes(&dir);
+    assert!(!bytes.is_empty());
+    for v in CLEAR {
+        assert!(!contains(&bytes, v), "{v} is in the audit files in clear");
+    }
+    // export: valid JSON lines with the contract's fields, in order.
+    let records = export(&dir);
+    for r in &records {
+        for field in [
+            "seq",
+            "session",
+            "ts",
+            "kind",
+            "target",
+            "user",
+            "groups",
+            "client_addr",
+            "prev",
+            "hash",
+        ] {
+            assert!(r.get(field).is_some(), "{field} missing in {r}");
+        }
+    }
+    let failed_login = records
+        .iter()
+        .find(|r| r["kind"] == "auth" && r["ok"] == false)
+        .expect("the failed login is recorded");
+    assert_eq!(failed_login["user"], USER);
+    let session = records
+        .iter()
+        .find(|r| r["kind"] == "session_start")
+        .and_then(|r| r["session"].as_u64())
+        .unwrap();
+    let kinds = kinds_of(&records, session);
+    assert_eq!(kinds.first().map(String::as_str), Some("session_start"));
+    assert_eq!(kinds.last().map(String::as_str), Some("session_end"));
+    let statements: Vec<&serde_json::Value> = records
+        .iter()
+        .filter(|r| r["session"].as_u64() == Some(session) && r["kind"] == "statement")
+        .collect();
+    let texts: Vec<&str> = statements
+        .iter()
+        .filter_map(|r| r["text"].as_str())
+        .collect();
+    assert!(
+        texts.iter().any(|t| t.contains("WHERE ssn = '***'")),
+        "{texts:?}"
+    );
+    let drop = statements
+        .iter()
+        .find(|r| r["text"].as_str().is_some_and(|t| t.starts_with("DROP")))
+        .expect("the blocked statement is recorded");
+    assert_eq!(drop["decision"], "block");
+    assert_eq!(drop["rule"], "no-drop");
+    assert!(
+        records
+            .iter()
+            .any(|r| r["kind"] == "error" && r["code"] == "42P01"),
+        "the failing statement's error is recorded"
+    );
+    let first_result = records
+        .iter()
+        .find(|r| {
+            r["session"].as_u64() == Some(session) && r["kind"] == "result" && r["row_count"] == 2
+        })
+        .expect("the first select's result");
+    assert_eq!(
+        first_result["rows"][0][1], "*******6789",
+        "rows are recorded as the client saw them"
+    );
+    // replay: a readable transcript in order.
+    let reader = audit::AuditReader::open(&dir).unwrap();
+    let mut out = Vec::new();
+    audit::replay(&reader, session, None, &mut out).unwrap();
+    let transcript = String::from_utf8_lossy(&out).to_string();
+    let at = |needle: &str| {
+        transcript
+            .find(needle)
+            .unwrap_or_else(|| panic!("{needle:?} not in the replay:\n{transcript}"))
+    };
+    assert!(at("SELECT id, ssn, email") < at("*******6789"));
+    assert!(at("*******6789") < at("WHERE ssn = '***'"));
+    assert!(at("DROP TABLE") < at("no_such_table_here"));
+    assert!(at("no_such_table_here") < at("COPY"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mysql_session_is_recorded_and_verifiable() {
+    let upstream = mariadb_native();
+    let t = unique("audc");
+    let mut direct = mysql_direct(upstream).await;
+    direct
+        .query_drop(format!(
+            "CREATE TABLE {t} (id INT PRIMARY KEY, name TEXT, ssn VARCHAR(11), email VARCHAR(64), card_number VARCHAR(19));
+             INSERT INTO {t} VALUES (1, 'Alice Smith', '123-45-6789', 'alice.smith@example.com', '4111111111111111')"
+        ))
+        .await
+        .unwrap();
+    let mut proxy = Proxy::start_mysql(
+        upstream,
+        ProxyOpts {
+            extra_config: config("shop", "").replace("shop.customers.", &format!("shop.{t}.")),
+            ..ProxyOpts::default()
+        },
+    )
+    .await;
+    let dir = proxy.dir.path().join("audit");
+    let mut conn = proxy.mysql().await;
+    let ssn: Option<String> = conn
+        .query_first(format!("SELECT ssn FROM {t}"))
+        .await
+        .unwrap();
+    assert_eq!(ssn.as_deref(), Some("*******6789"));
+    let email: Option<String> = conn
+        .exec_first(
+            format!("SELECT email FROM {t} WHERE ssn = ?"),
+            ("123-45-6789",),
+        )
+        .await
+        .unwrap();
+    assert_eq!(email.as_deref(), Some("a***@example.com"));
+    assert!(conn.query_drop(format!("DROP TABLE {t}")).await.is_err());
+    assert!(conn
+        .query_drop("SELECT * FROM no_such_table_here")
+        .await
+        .is_err());
+    conn.disconnect().await.unwrap();
+    proxy.shutdown().await;
+
+    audit::verify(&dir, KEY.as_bytes()).unwrap_or_else(|e| panic!("verify: {e}"));
+    let bytes = all_bytes(&dir);
+    for v in ["123-45-6789", "alice.smith@example.com", "4111111111111111"] {
+        assert!(!contains(&bytes, v), "{v} is in the audit files in clear");
+    }
+    let records = export(&dir);
+    let session = records
+        .iter()
+        .find(|r| r["kind"] == "session_start")
+        .and_then(|r| r["session"].as_u64())
+        .unwrap();
+    let kinds = kinds_of(&records, session);
+    for k in [
+        "session_start",
+        "statement",
+        "result",
+        "error",
+        "session_end",
+    ] {
+        assert!(kinds.iter().any(|x| x == k), "{k} missing from {kinds:?}");
+    }
+    assert!(records
+        .iter()
+        .any(|r| r["kind"] == "statement" && r["decision"] == "block"));
+    assert!(
+        records
+            .iter()
+            .any(|r| r["kind"] == "error" && r["code"] == "1146"),
+        "the failing statement's error"
+    );
+}
+
+/// A small filesystem of its own for the log (tmpfs; needs root, as CI and the build machine
+/// run). `None` where it cannot be mounted.
+struct SmallDisk {
+    path: std::path::PathBuf,
+    _dir: tempfile::TempDir,
+}
+
+impl SmallDisk {
+    fn mount(megabytes: u32) -> Option<SmallDisk> {
+        let dir = tempfile::tempdir().ok()?;
+        let path = dir.path().join("disk");
+        std::fs::create_dir(&path).ok()?;
+        let ok = std::process::Command::new("mount")
+            .args(["-t", "tmpfs", "-o", &format!("size={megabytes}m"), "tmpfs"])
+            .arg(&path)
+            .status()
+            .is_ok_and(|s| s.success());
+        ok.then_some(SmallDisk { path, _dir: dir })
+    }
+
+    /// Fills what is left of the disk; returns the filler's path.
+    fn fill(&self) -> std::path::PathBuf {
+        use std::io::Write;
+        let filler = self.path.join("filler");
+        let mut f = std::fs::File::create(&filler).unwrap();
+        let chunk = vec![0u8; 64 * 1024];
+        while f.write_all(&chunk).is_ok() {}
+        let _ = f.sync_all();
+        filler
+    }
+}
+
+impl Drop for SmallDisk {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("umount")
+            .arg("-l")
+            .arg(&self.path)
+            .status();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_full_disk_refuses_new_statements_and_service_resumes_when_space_returns() {
+    let Some(disk) = SmallDisk::mount(16) else {
+        panic!("this test needs to mount a tmpfs (run as root, as CI does)");
+    };
+    let upstream = pg_scram();
+    let t = unique("disk");
+    let (direct, conn) = tokio_postgres::connect(&direct_conn_str(upstream), tokio_postgres::NoTls)
+        .await
+        .unwrap();
+    tokio::spawn(conn);
+    direct
+        .batch_execute(&format!("CREATE TABLE {t} (n int)"))
+        .await
+        .unwrap();
+    std::env::set_var(KEY_ENV, KEY);
+    let mut proxy = Proxy::start(
+        upstream,
+        ProxyOpts {
+            extra_config: format!(
+                "[audit]\ndir = {:?}\nflush_interval = \"10ms\"\nkey_env = \"{KEY_ENV}\"\n",
+                disk.path.join("audit")
+            ),
+            ..ProxyOpts::default()
+        },
+    )
+    .await;
+    let client = proxy.connect().await;
+    client
+        .batch_execute(&format!("INSERT INTO {t} VALUES (0)"))
+        .await
+        .unwrap();
+    let filler = disk.fill();
+    // Big statements fill what redb has left; soon the log cannot commit and refuses.
+    let padding = "x".repeat(256 * 1024);
+    let mut refused = None;
+    for n in 1..200 {
+        let sql = format!("INSERT INTO {t} VALUES ({n}) /* {padding} */");
+        match client.batch_execute(&sql).await {
+            Ok(()) => tokio::time::sleep(std::time::Duration::from_millis(20)).await,
+            Err(e) => {
+                refused = Some((n, e));
+                break;
+            }
+        }
+    }
+    let (n, err) = refused.expect("a full disk must make sluice refuse statements");
+    let msg = err
+        .as_db_error()
+        .map(|d| d.message().to_string())
+        .unwrap_or_default();
+    assert!(msg.contains("audit log"), "{msg}");
+    // The refused statement did not run.
+    let ran: i64 = direct
+        .query_one(&format!("SELECT count(*) FROM {t} WHERE n = {n}"), &[])
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(ran, 0, "a statement the log could not record ran anyway");
+    // Space returns: the log catches up and statements run again.
+    std::fs::remove_file(&filler).unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        match client
+            .batch_execute(&format!("INSERT INTO {t} VALUES (1000)"))
+            .await
+        {
+            Ok(()) => break,
+            Err(e) => {
+                assert!(
+                    std::time::Instant::now() < deadline,
+                    "service did not resume: {e}"
+                );
+                tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+            }
+        }
+    }
+    drop(client);
+    proxy.shutdown().await;
+    audit::verify(&disk.path.join("audit"), KEY.as_bytes())
+        .unwrap_or_else(|e| panic!("verify after the full disk: {e}"));
+}
