@@ -355,6 +355,11 @@ impl Store {
         if fresh {
             fs::create_dir_all(&self.dir)?;
             let path = self.dir.join(segment_name(self.head.seq + 1));
+            // A segment is named by its first record, so one named after the next record holds
+            // nothing committed: it is what a failed attempt (a full disk) left half-made.
+            if path.exists() {
+                fs::remove_file(&path)?;
+            }
             let db = open_writable(&path)?;
             self.current = Some(Current {
                 db,

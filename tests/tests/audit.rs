@@ -437,7 +437,8 @@ async fn a_full_disk_refuses_new_statements_and_service_resumes_when_space_retur
             Err(e) => {
                 assert!(
                     std::time::Instant::now() < deadline,
-                    "service did not resume: {e}"
+                    "service did not resume: {:?}",
+                    e.as_db_error().map(|d| d.message().to_string())
                 );
                 tokio::time::sleep(std::time::Duration::from_millis(100)).await;
             }
