@@ -254,6 +254,62 @@ impl SessionRecorder {
         }
     }
 
+    /// A prepared statement runs with these parameters: recorded as a statement of its own,
+    /// its text and parameters masked as `query_literals` says (a parameter bound to a masked
+    /// column is `***`; detector hits are redacted).
+    pub fn execution(
+        &mut self,
+        dialect: Dialect,
+        sql: &str,
+        params: &[Option<String>],
+        analysis: &policy::Analysis,
+        masks: Option<&MaskPolicy>,
+    ) {
+        let empty = policy::SensitiveColumns::default();
+        let sensitive = masks.map_or(&empty, |m| m.sensitive_columns());
+        let masked = policy::mask_literals(dialect, sql, sensitive, self.auditor.literals);
+        let mut text = masked.text;
+        let params: Vec<Option<String>> = params
+            .iter()
+            .enumerate()
+            .map(|(i, p)| match self.auditor.literals {
+                LiteralMode::Keep => p.clone(),
+                LiteralMode::Redact => p.as_ref().map(|_| "?".to_string()),
+                LiteralMode::Mask if masked.masked_params.contains(&(i + 1)) => {
+                    p.as_ref().map(|_| "***".to_string())
+                }
+                LiteralMode::Mask => p
+                    .as_ref()
+                    .map(|v| masks.map_or_else(|| v.clone(), |m| m.redact_detected(v))),
+            })
+            .collect();
+        if self.auditor.literals != LiteralMode::Keep {
+            if let Some(m) = masks {
+                text = m.redact_detected(&text);
+            }
+        }
+        let statement_id = self.next_statement;
+        self.next_statement += 1;
+        let kinds: Vec<&str> = analysis
+            .statements
+            .iter()
+            .map(|s| s.kind.as_str())
+            .collect();
+        self.write(RecordBody::Statement {
+            statement_id,
+            text,
+            params,
+            statement_kind: kinds.join(","),
+            tables: analysis
+                .statements
+                .iter()
+                .flat_map(|s| s.tables.iter().map(|t| t.qualified_name()))
+                .collect(),
+            rule: None,
+            decision: "allow".into(),
+        });
+    }
+
     /// A result's columns; `true` while its rows are wanted for the record.
     pub fn columns(&mut self, columns: &[ColumnDesc]) -> bool {
         let statement_id = self.next_statement.saturating_sub(1);

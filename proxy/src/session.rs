@@ -152,6 +152,15 @@ pub trait SessionHooks: Send {
         None
     }
 
+    /// Whether [`SessionHooks::on_bind`] wants to be called (it costs decoding parameters).
+    fn wants_binds(&self) -> bool {
+        false
+    }
+
+    /// A prepared statement (`sql`, when known) is about to run with these parameters
+    /// (text, or `\x`-hex for binary values).
+    fn on_bind(&mut self, _sql: Option<&str>, _params: &[Option<String>]) {}
+
     /// A statement's result (rows, or a command's completion) has been sent.
     fn on_result_end(&mut self, _end: &ResultEnd) {}
 

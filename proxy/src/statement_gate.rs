@@ -295,6 +295,20 @@ impl SessionHooks for StatementGate {
         self.plan.is_some() || self.recorder.as_ref().is_some_and(|r| r.wants_rows())
     }
 
+    fn wants_binds(&self) -> bool {
+        self.recorder.is_some()
+    }
+
+    fn on_bind(&mut self, sql: Option<&str>, params: &[Option<String>]) {
+        let Some(recorder) = self.recorder.as_mut() else {
+            return;
+        };
+        let sql = sql.unwrap_or("(a prepared statement sluice did not see prepared)");
+        let analysis = self.analyses.get_or_analyze(self.dialect, sql);
+        let masks = self.live.masks();
+        recorder.execution(self.dialect, sql, params, &analysis, masks.as_deref());
+    }
+
     fn on_result_end(&mut self, end: &ResultEnd) {
         self.plan = None;
         if let Some(r) = self.recorder.as_mut() {

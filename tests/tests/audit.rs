@@ -139,6 +139,14 @@ async fn postgres_session_is_recorded_replayable_verifiable_and_free_of_clear_va
         .unwrap();
     let row = client.query_one(&by_id, &[&2i32]).await.unwrap();
     assert_eq!(row.get::<_, String>(0), "Bob Jones");
+    let by_ssn = client
+        .query_one(
+            &format!("SELECT name FROM {s}.customers WHERE ssn = $1"),
+            &[&"123-45-6789"],
+        )
+        .await
+        .unwrap();
+    assert_eq!(by_ssn.get::<_, String>(0), "Alice Smith");
     let blocked = client
         .simple_query(&format!("DROP TABLE {s}.customers"))
         .await;
@@ -211,6 +219,25 @@ async fn postgres_session_is_recorded_replayable_verifiable_and_free_of_clear_va
     assert!(
         texts.iter().any(|t| t.contains("WHERE ssn = '***'")),
         "{texts:?}"
+    );
+    // Executions of prepared statements are recorded with their parameters, masked where
+    // they are bound to a masked column.
+    let executions: Vec<(&str, &serde_json::Value)> = statements
+        .iter()
+        .filter(|r| r["params"].as_array().is_some_and(|p| !p.is_empty()))
+        .map(|r| (r["text"].as_str().unwrap_or_default(), &r["params"]))
+        .collect();
+    assert!(
+        executions
+            .iter()
+            .any(|(t, p)| t.contains("WHERE id = $1") && p[0] == "\\x00000002"),
+        "{executions:?}"
+    );
+    assert!(
+        executions
+            .iter()
+            .any(|(t, p)| t.contains("WHERE ssn = $1") && p[0] == "***"),
+        "{executions:?}"
     );
     let drop = statements
         .iter()
@@ -285,6 +312,11 @@ async fn mysql_session_is_recorded_and_verifiable() {
         .await
         .unwrap();
     assert_eq!(email.as_deref(), Some("a***@example.com"));
+    let by_id: Option<String> = conn
+        .exec_first(format!("SELECT name FROM {t} WHERE id = ?"), (1,))
+        .await
+        .unwrap();
+    assert_eq!(by_id.as_deref(), Some("Alice Smith"));
     assert!(conn.query_drop(format!("DROP TABLE {t}")).await.is_err());
     assert!(conn
         .query_drop("SELECT * FROM no_such_table_here")
@@ -323,6 +355,14 @@ async fn mysql_session_is_recorded_and_verifiable() {
             .any(|r| r["kind"] == "error" && r["code"] == "1146"),
         "the failing statement's error"
     );
+    let params: Vec<&serde_json::Value> = records
+        .iter()
+        .filter(|r| r["kind"] == "statement")
+        .map(|r| &r["params"])
+        .filter(|p| p.as_array().is_some_and(|a| !a.is_empty()))
+        .collect();
+    assert!(params.iter().any(|p| p[0] == "***"), "{params:?}");
+    assert!(params.iter().any(|p| p[0] == "1"), "{params:?}");
 }
 
 /// A small filesystem of its own for the log (tmpfs; needs root, as CI and the build machine

@@ -18,8 +18,8 @@ use super::command::{com, response_kind, special, ResponseKind, Special};
 use super::packet::{err_payload, ok_payload, write_packets, Packet, PacketCodec, Reader};
 use super::response::{column_def, ResponseTracker, Role};
 use super::rows::{
-    decode_binary_row, decode_text_row, encode_binary_row, encode_text_row, statement_id, Prepared,
-    PreparedStatements, Statement,
+    decode_binary_row, decode_params, decode_text_row, encode_binary_row, encode_text_row,
+    statement_id, Prepared, PreparedStatements, Statement,
 };
 use super::sessions::SessionRegistry;
 use crate::live::Live;
@@ -382,6 +382,9 @@ impl Relay {
             }
             com::STMT_EXECUTE | com::STMT_FETCH => {
                 let id = statement_id(payload);
+                if cmd == com::STMT_EXECUTE {
+                    self.bind_hook(id, payload);
+                }
                 let stmt = match (cmd, id) {
                     (com::STMT_EXECUTE, Some(id)) => Statement::Execute(id),
                     (_, Some(id)) => Statement::Fetch(id),
@@ -407,6 +410,23 @@ impl Relay {
             },
         }
         None
+    }
+
+    /// COM_STMT_EXECUTE → the hook: the statement's text and its parameters.
+    fn bind_hook(&mut self, id: Option<u32>, payload: &[u8]) {
+        let Some(h) = self.hooks.as_deref_mut().filter(|h| h.wants_binds()) else {
+            return;
+        };
+        let prepared = id.and_then(|id| self.prepared.get_mut(&id));
+        let (sql, params) = match prepared {
+            Some(p) => {
+                let params = decode_params(payload, p.params, &mut p.param_types)
+                    .unwrap_or_else(|| vec![Some("(parameters not decoded)".into())]);
+                (Some(Arc::clone(&p.sql)), params)
+            }
+            None => (None, Vec::new()),
+        };
+        h.on_bind(sql.as_deref(), &params);
     }
 
     /// Hands the hook the catalog it needs to judge `sql`'s results (when it masks anything),
@@ -529,11 +549,17 @@ impl Relay {
         if self.tracker.awaiting_prepare_ok() && p.first() == Some(0x00) {
             if let (Statement::Prepare(sql), Some(id)) = (&self.current, statement_id(p.payload()))
             {
+                // COM_STMT_PREPARE_OK: id, columns, parameters.
+                let params = Reader(p.payload().get(7..).unwrap_or_default())
+                    .u16()
+                    .unwrap_or(0);
                 self.prepared.insert(
                     id,
                     Prepared {
                         sql: Arc::clone(sql),
                         columns: Vec::new(),
+                        params,
+                        param_types: Vec::new(),
                     },
                 );
             }

@@ -28,6 +28,9 @@ pub enum Statement {
 pub struct Prepared {
     pub sql: Arc<str>,
     pub columns: Vec<ColumnDesc>,
+    /// How many parameters it takes, and their types as last bound (type, flags).
+    pub params: u16,
+    pub param_types: Vec<(u8, u8)>,
 }
 
 /// Prepared statements by id.
@@ -154,6 +157,72 @@ pub fn encode_binary_row(fields: &RowFields, columns: &[ColumnDesc], out: &mut V
     }
 }
 
+/// The parameters of a COM_STMT_EXECUTE payload, rendered as text (`None` for NULL). The types
+/// come with the first execution and are remembered in `types`. `None` when the payload does not
+/// parse (long data, a malformed packet): the parameters are then not known.
+pub fn decode_params(
+    payload: &[u8],
+    count: u16,
+    types: &mut Vec<(u8, u8)>,
+) -> Option<Vec<Option<String>>> {
+    let n = usize::from(count);
+    let mut r = Reader(payload.get(1..)?);
+    let (_id, _flags, _iterations) = (r.u32()?, r.u8()?, r.u32()?);
+    if n == 0 {
+        return Some(Vec::new());
+    }
+    let bitmap = r.bytes(n.div_ceil(8))?.to_vec();
+    if r.u8()? == 1 {
+        types.clear();
+        for _ in 0..n {
+            types.push((r.u8()?, r.u8()?));
+        }
+    }
+    if types.len() != n {
+        return None;
+    }
+    let mut out = Vec::with_capacity(n);
+    for (i, &(t, flags)) in types.iter().enumerate() {
+        if bitmap[i / 8] & (1 << (i % 8)) != 0 {
+            out.push(None);
+            continue;
+        }
+        let unsigned = flags & 0x80 != 0;
+        let text = match layout(u32::from(t)) {
+            Layout::Fixed(w) => {
+                let v = r.bytes(w)?;
+                match (t, w) {
+                    (4, 4) => f32::from_le_bytes(v.try_into().ok()?).to_string(),
+                    (5, 8) => f64::from_le_bytes(v.try_into().ok()?).to_string(),
+                    _ => {
+                        let mut b = [0u8; 8];
+                        b[..w].copy_from_slice(v);
+                        let raw = u64::from_le_bytes(b);
+                        if unsigned {
+                            raw.to_string()
+                        } else {
+                            // Sign-extend from the value's width.
+                            let shift = 64 - 8 * w as u32;
+                            (((raw << shift) as i64) >> shift).to_string()
+                        }
+                    }
+                }
+            }
+            Layout::Short => {
+                let len = r.u8()?;
+                format!("\\x{}", hex::encode(r.bytes(usize::from(len))?))
+            }
+            Layout::Lenenc => String::from_utf8_lossy(r.lenenc_bytes()?).into_owned(),
+            Layout::Nothing => {
+                out.push(None);
+                continue;
+            }
+        };
+        out.push(Some(text));
+    }
+    Some(out)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -197,5 +266,30 @@ mod tests {
         encode_binary_row(&bad, &columns, &mut out);
         assert_eq!(out[1], 0b0001_0100);
         assert!(decode_binary_row(&payload[..5], &columns).is_none());
+    }
+
+    #[test]
+    fn execute_parameters_decode_with_types_remembered() {
+        // COM_STMT_EXECUTE id 1: ('123-45-6789', -2 as TINY, NULL LONG).
+        let mut p = vec![
+            0x17, 1, 0, 0, 0, 0, 1, 0, 0, 0, 0b100, 1, 253, 0, 1, 0, 3, 0,
+        ];
+        p.push(11);
+        p.extend_from_slice(b"123-45-6789");
+        p.push(0xFE);
+        let mut types = Vec::new();
+        let params = decode_params(&p, 3, &mut types).unwrap();
+        assert_eq!(
+            params,
+            vec![Some("123-45-6789".into()), Some("-2".into()), None]
+        );
+        // A second execution sends no types.
+        let mut again = vec![0x17, 1, 0, 0, 0, 0, 1, 0, 0, 0, 0b110, 0, 2, b'a', b'b'];
+        again.truncate(15);
+        assert_eq!(
+            decode_params(&again, 3, &mut types),
+            Some(vec![Some("ab".into()), None, None])
+        );
+        assert!(decode_params(&p[..12], 3, &mut types).is_none());
     }
 }

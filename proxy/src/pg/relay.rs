@@ -152,6 +152,9 @@ pub async fn run(
                             };
                         }
                     }
+                    if let Some(h) = hooks.as_deref_mut().filter(|h| frame.tag == b'B' && h.wants_binds()) {
+                        bind_hook(h, &frame, &results);
+                    }
                     if let Some(h) = hooks.as_deref() {
                         // Only an Execute needs to know (it costs a lock to ask).
                         let describe = frame.tag == b'E' && h.wants_columns();
@@ -525,6 +528,37 @@ fn copy_row_hook(
     out.put_u8(b'd');
     out.put_u32((4 + body.len()) as u32);
     out.put_slice(&body);
+}
+
+/// Bind → the hook: the statement's text and its parameters.
+fn bind_hook(hooks: &mut dyn SessionHooks, frame: &Frame, results: &ResultTracker) {
+    let mut r = Reader(frame.body());
+    let (Some(_portal), Some(stmt)) = (r.cstr(), r.cstr()) else {
+        return;
+    };
+    let n_formats = r.i16().unwrap_or(0).max(0) as usize;
+    let formats: Vec<i16> = (0..n_formats).filter_map(|_| r.i16()).collect();
+    let n = r.i16().unwrap_or(0).max(0) as usize;
+    let mut params = Vec::with_capacity(n);
+    for i in 0..n {
+        let len = r.i32().unwrap_or(-1);
+        let value = usize::try_from(len).ok().and_then(|l| r.bytes(l));
+        // One format code applies to all parameters; none means text.
+        let binary = match formats.len() {
+            0 => false,
+            1 => formats[0] == 1,
+            _ => formats.get(i) == Some(&1),
+        };
+        // Binary text values are their UTF-8 bytes: shown as text, so that the log's masking
+        // and detectors see them; other binary values as hex.
+        params.push(value.map(|v| match (binary, std::str::from_utf8(v)) {
+            (false, _) => String::from_utf8_lossy(v).into_owned(),
+            (true, Ok(t)) if !t.chars().any(char::is_control) => t.to_string(),
+            (true, _) => format!("\\x{}", hex::encode(v)),
+        }));
+    }
+    let sql = results.statement(stmt);
+    hooks.on_bind(sql.as_deref(), &params);
 }
 
 /// DataRow → the hook → a rebuilt DataRow.

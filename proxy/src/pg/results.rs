@@ -123,6 +123,11 @@ impl ResultTracker {
         }
     }
 
+    /// The text of a prepared statement.
+    pub fn statement(&self, name: &str) -> Option<Arc<str>> {
+        self.statements.get(name).cloned()
+    }
+
     /// The statement whose answer is arriving: its text and position in it.
     pub fn current(&self) -> Option<(Arc<str>, usize)> {
         match self.queue.front()? {
