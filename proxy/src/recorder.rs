@@ -202,27 +202,40 @@ impl SessionRecorder {
         self.info.groups = groups.to_vec();
     }
 
-    /// Records a statement and the decision on it. `Err` when the log cannot take it: the
-    /// statement must then not run. In sync mode the ticket must be waited on before the
-    /// statement is forwarded.
+    /// A statement record: the text (and an execution's parameters) masked as
+    /// `query_literals` says: a literal or parameter bound to a masked column is `***`, and
+    /// detector hits are redacted.
     #[allow(clippy::too_many_arguments)]
-    pub fn statement(
+    fn statement_body(
         &mut self,
         dialect: Dialect,
         sql: &str,
+        params: &[Option<String>],
         analysis: &policy::Analysis,
         masks: Option<&MaskPolicy>,
         rule: Option<&str>,
         decision: &str,
-    ) -> Result<Option<Ticket>, String> {
+    ) -> RecordBody {
+        let mode = self.auditor.literals;
         let empty = policy::SensitiveColumns::default();
         let sensitive = masks.map_or(&empty, |m| m.sensitive_columns());
-        let mut text = policy::mask_literals(dialect, sql, sensitive, self.auditor.literals).text;
-        if self.auditor.literals != LiteralMode::Keep {
-            if let Some(m) = masks {
-                text = m.redact_detected(&text);
-            }
-        }
+        let masked = policy::mask_literals(dialect, sql, sensitive, mode);
+        let detected = |v: &str| match (mode, masks) {
+            (LiteralMode::Keep, _) | (_, None) => v.to_string(),
+            (_, Some(m)) => m.redact_detected(v),
+        };
+        let params = params
+            .iter()
+            .enumerate()
+            .map(|(i, p)| {
+                p.as_ref().map(|v| match mode {
+                    LiteralMode::Keep => v.clone(),
+                    LiteralMode::Redact => "?".to_string(),
+                    LiteralMode::Mask if masked.masked_params.contains(&(i + 1)) => "***".into(),
+                    LiteralMode::Mask => detected(v),
+                })
+            })
+            .collect();
         let statement_id = self.next_statement;
         self.next_statement += 1;
         let kinds: Vec<&str> = analysis
@@ -236,15 +249,30 @@ impl SessionRecorder {
             .flat_map(|s| s.tables.iter().map(|t| t.qualified_name()))
             .collect();
         tables.dedup();
-        let body = RecordBody::Statement {
+        RecordBody::Statement {
             statement_id,
-            text,
-            params: Vec::new(),
+            text: detected(&masked.text),
+            params,
             statement_kind: kinds.join(","),
             tables,
             rule: rule.map(str::to_string),
             decision: decision.to_string(),
-        };
+        }
+    }
+
+    /// Records a statement and the decision on it. `Err` when the log cannot take it: the
+    /// statement must then not run. In sync mode the ticket must be waited on before the
+    /// statement is forwarded.
+    pub fn statement(
+        &mut self,
+        dialect: Dialect,
+        sql: &str,
+        analysis: &policy::Analysis,
+        masks: Option<&MaskPolicy>,
+        rule: Option<&str>,
+        decision: &str,
+    ) -> Result<Option<Ticket>, String> {
+        let body = self.statement_body(dialect, sql, &[], analysis, masks, rule, decision);
         let sync = self.auditor.log.mode() == audit::Mode::Sync;
         match self.auditor.log.record(self.draft(body)) {
             Ok(ticket) => Ok(sync.then_some(ticket)),
@@ -254,9 +282,7 @@ impl SessionRecorder {
         }
     }
 
-    /// A prepared statement runs with these parameters: recorded as a statement of its own,
-    /// its text and parameters masked as `query_literals` says (a parameter bound to a masked
-    /// column is `***`; detector hits are redacted).
+    /// A prepared statement runs with these parameters: recorded as a statement of its own.
     pub fn execution(
         &mut self,
         dialect: Dialect,
@@ -265,49 +291,8 @@ impl SessionRecorder {
         analysis: &policy::Analysis,
         masks: Option<&MaskPolicy>,
     ) {
-        let empty = policy::SensitiveColumns::default();
-        let sensitive = masks.map_or(&empty, |m| m.sensitive_columns());
-        let masked = policy::mask_literals(dialect, sql, sensitive, self.auditor.literals);
-        let mut text = masked.text;
-        let params: Vec<Option<String>> = params
-            .iter()
-            .enumerate()
-            .map(|(i, p)| match self.auditor.literals {
-                LiteralMode::Keep => p.clone(),
-                LiteralMode::Redact => p.as_ref().map(|_| "?".to_string()),
-                LiteralMode::Mask if masked.masked_params.contains(&(i + 1)) => {
-                    p.as_ref().map(|_| "***".to_string())
-                }
-                LiteralMode::Mask => p
-                    .as_ref()
-                    .map(|v| masks.map_or_else(|| v.clone(), |m| m.redact_detected(v))),
-            })
-            .collect();
-        if self.auditor.literals != LiteralMode::Keep {
-            if let Some(m) = masks {
-                text = m.redact_detected(&text);
-            }
-        }
-        let statement_id = self.next_statement;
-        self.next_statement += 1;
-        let kinds: Vec<&str> = analysis
-            .statements
-            .iter()
-            .map(|s| s.kind.as_str())
-            .collect();
-        self.write(RecordBody::Statement {
-            statement_id,
-            text,
-            params,
-            statement_kind: kinds.join(","),
-            tables: analysis
-                .statements
-                .iter()
-                .flat_map(|s| s.tables.iter().map(|t| t.qualified_name()))
-                .collect(),
-            rule: None,
-            decision: "allow".into(),
-        });
+        let body = self.statement_body(dialect, sql, params, analysis, masks, None, "allow");
+        self.write(body);
     }
 
     /// A result's columns; `true` while its rows are wanted for the record.

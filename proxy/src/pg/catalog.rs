@@ -137,19 +137,13 @@ impl PgCatalog {
     /// Describe on sluice's own connection). `None` when the database cannot describe it.
     pub async fn describe(&self, sql: &str) -> Option<Vec<ColumnDesc>> {
         let described = async {
-            let mut guard = self.conn.lock().await;
-            if guard.is_none() {
-                let up = upstream::connect(&self.target, &[], &self.database)
-                    .await
-                    .map_err(|e| e.to_string())?;
-                *guard = Some(up.stream);
-            }
-            let Some(stream) = guard.as_mut() else {
-                return Err("no catalog connection".to_string());
+            let mut conn = self.conn().await?;
+            let result = match conn.as_mut() {
+                Some(stream) => describe_query(stream, sql).await,
+                None => Err("no catalog connection".into()),
             };
-            let result = describe_query(stream, sql).await;
             if result.is_err() {
-                *guard = None;
+                *conn = None;
             }
             result
         };
@@ -168,8 +162,22 @@ impl PgCatalog {
         Some(columns)
     }
 
-    /// Runs one query on sluice's own connection (opened on first use, again after a failure).
+    /// Runs one query on sluice's own connection.
     async fn query(&self, sql: &str) -> Result<Vec<Vec<Option<String>>>, String> {
+        let mut conn = self.conn().await?;
+        let result = match conn.as_mut() {
+            Some(stream) => simple_query(stream, sql).await,
+            None => Err("no catalog connection".into()),
+        };
+        if result.is_err() {
+            // It may be broken: the next lookup opens a new one.
+            *conn = None;
+        }
+        result
+    }
+
+    /// sluice's own connection, opened on first use (and after a failure dropped it).
+    async fn conn(&self) -> Result<tokio::sync::MutexGuard<'_, Option<BoxStream>>, String> {
         let mut guard = self.conn.lock().await;
         if guard.is_none() {
             let up = upstream::connect(&self.target, &[], &self.database)
@@ -177,14 +185,7 @@ impl PgCatalog {
                 .map_err(|e| e.to_string())?;
             *guard = Some(up.stream);
         }
-        let Some(stream) = guard.as_mut() else {
-            return Err("no catalog connection".into());
-        };
-        let result = simple_query(stream, sql).await;
-        if result.is_err() {
-            *guard = None;
-        }
-        result
+        Ok(guard)
     }
 
     /// Resolves every `PgAttribute` origin in place. Origins that cannot be resolved (the
