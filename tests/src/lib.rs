@@ -390,3 +390,187 @@ pub async fn mysql_direct(server: &MariaDbServer) -> mysql_async::Conn {
     .await
     .unwrap_or_else(|e| panic!("direct mysql connect: {e}"))
 }
+
+/// Raw MySQL packets, for tests that speak the protocol byte by byte (malformed input, cursors,
+/// authentication exchanges no driver makes on purpose).
+pub mod mysql_wire {
+    use std::sync::Arc;
+
+    use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+    use tokio::net::TcpStream;
+    use tokio_rustls::client::TlsStream;
+
+    use super::Proxy;
+
+    pub const CLIENT_LONG_PASSWORD: u32 = 0x1;
+    pub const CLIENT_CONNECT_WITH_DB: u32 = 0x8;
+    pub const CLIENT_COMPRESS: u32 = 0x20;
+    pub const CLIENT_PROTOCOL_41: u32 = 0x200;
+    pub const CLIENT_SSL: u32 = 0x800;
+    pub const CLIENT_TRANSACTIONS: u32 = 0x2000;
+    pub const CLIENT_SECURE_CONNECTION: u32 = 0x8000;
+    pub const CLIENT_MULTI_RESULTS: u32 = 0x20000;
+    pub const CLIENT_PLUGIN_AUTH: u32 = 0x80000;
+    pub const CLIENT_PLUGIN_AUTH_LENENC: u32 = 0x200000;
+
+    /// What the raw client announces: protocol 4.1 with plugin auth, no DEPRECATE_EOF.
+    pub const BASE_CAPS: u32 = CLIENT_LONG_PASSWORD
+        | CLIENT_CONNECT_WITH_DB
+        | CLIENT_PROTOCOL_41
+        | CLIENT_TRANSACTIONS
+        | CLIENT_SECURE_CONNECTION
+        | CLIENT_MULTI_RESULTS
+        | CLIENT_PLUGIN_AUTH
+        | CLIENT_PLUGIN_AUTH_LENENC;
+
+    /// Reads one packet: (seq, payload).
+    pub async fn read_packet<S: AsyncRead + Unpin>(s: &mut S) -> std::io::Result<(u8, Vec<u8>)> {
+        let mut header = [0u8; 4];
+        s.read_exact(&mut header).await?;
+        let len =
+            usize::from(header[0]) | usize::from(header[1]) << 8 | usize::from(header[2]) << 16;
+        let mut payload = vec![0u8; len];
+        s.read_exact(&mut payload).await?;
+        Ok((header[3], payload))
+    }
+
+    /// One packet, header included.
+    pub fn packet(seq: u8, payload: &[u8]) -> Vec<u8> {
+        let mut p = (payload.len() as u32).to_le_bytes()[..3].to_vec();
+        p.push(seq);
+        p.extend_from_slice(payload);
+        p
+    }
+
+    pub async fn write_packet<S: AsyncWrite + Unpin>(
+        s: &mut S,
+        seq: u8,
+        payload: &[u8],
+    ) -> std::io::Result<()> {
+        s.write_all(&packet(seq, payload)).await?;
+        s.flush().await
+    }
+
+    /// The capability flags of a HandshakeV10.
+    pub fn greeting_caps(greeting: &[u8]) -> u32 {
+        assert_eq!(greeting[0], 10, "HandshakeV10");
+        let version_end = 1 + greeting[1..].iter().position(|&b| b == 0).unwrap();
+        let at = version_end + 1 + 4 + 8 + 1;
+        let low = u32::from(u16::from_le_bytes([greeting[at], greeting[at + 1]]));
+        let high = u32::from(u16::from_le_bytes([greeting[at + 5], greeting[at + 6]]));
+        low | high << 16
+    }
+
+    /// A HandshakeResponse41.
+    pub fn handshake_response(
+        caps: u32,
+        user: &str,
+        auth: &[u8],
+        db: &str,
+        plugin: &str,
+    ) -> Vec<u8> {
+        let mut p = caps.to_le_bytes().to_vec();
+        p.extend_from_slice(&(16u32 << 20).to_le_bytes());
+        p.push(45);
+        p.extend_from_slice(&[0u8; 23]);
+        p.extend_from_slice(user.as_bytes());
+        p.push(0);
+        p.push(auth.len() as u8);
+        p.extend_from_slice(auth);
+        p.extend_from_slice(db.as_bytes());
+        p.push(0);
+        p.extend_from_slice(plugin.as_bytes());
+        p.push(0);
+        p
+    }
+
+    /// Connects to sluice, asks for TLS and sends a HandshakeResponse41 for `plugin` with `auth`
+    /// inside it (seq 2). The caller reads sluice's answer.
+    pub async fn tls_handshake(
+        proxy: &Proxy,
+        user: &str,
+        auth: &[u8],
+        plugin: &str,
+    ) -> TlsStream<TcpStream> {
+        let mut tcp = TcpStream::connect(proxy.addr).await.unwrap();
+        let (seq, greeting) = read_packet(&mut tcp).await.unwrap();
+        assert_eq!(seq, 0);
+        assert!(greeting_caps(&greeting) & CLIENT_SSL != 0, "TLS offered");
+        let caps = BASE_CAPS | CLIENT_SSL;
+        let mut ssl_request = caps.to_le_bytes().to_vec();
+        ssl_request.extend_from_slice(&(16u32 << 20).to_le_bytes());
+        ssl_request.push(45);
+        ssl_request.extend_from_slice(&[0u8; 23]);
+        write_packet(&mut tcp, 1, &ssl_request).await.unwrap();
+        let connector =
+            tokio_rustls::TlsConnector::from(Arc::new(super::client_tls_config(&proxy.ca_file())));
+        let name = rustls::pki_types::ServerName::try_from("localhost").unwrap();
+        let mut tls = connector.connect(name, tcp).await.unwrap();
+        let response = handshake_response(caps, user, auth, "shop", plugin);
+        write_packet(&mut tls, 2, &response).await.unwrap();
+        tls
+    }
+
+    /// Logs in over TLS through `caching_sha2_password` full authentication: a fast-path
+    /// response that does not verify, then the password itself when sluice asks for it.
+    /// Returns the answer to the password (OK or ERR) and the stream.
+    pub async fn full_auth_login(
+        proxy: &Proxy,
+        user: &str,
+        password: &str,
+    ) -> (Vec<u8>, TlsStream<TcpStream>) {
+        let mut tls = tls_handshake(proxy, user, &[0x5A; 32], "caching_sha2_password").await;
+        let (seq, more) = read_packet(&mut tls).await.unwrap();
+        assert_eq!(
+            (seq, more.as_slice()),
+            (3, &[0x01, 0x04][..]),
+            "perform_full_authentication"
+        );
+        let mut pw = password.as_bytes().to_vec();
+        pw.push(0);
+        write_packet(&mut tls, 4, &pw).await.unwrap();
+        let (seq, answer) = read_packet(&mut tls).await.unwrap();
+        assert_eq!(seq, 5);
+        (answer, tls)
+    }
+
+    /// Reads a text result set of a client without DEPRECATE_EOF: the rows' values.
+    pub async fn read_text_rows<S: AsyncRead + Unpin>(s: &mut S) -> Vec<Vec<Option<String>>> {
+        let (_, count) = read_packet(s).await.unwrap();
+        assert_ne!(
+            count[0],
+            0xFF,
+            "an error: {}",
+            String::from_utf8_lossy(&count)
+        );
+        let columns = usize::from(count[0]);
+        for _ in 0..columns {
+            read_packet(s).await.unwrap();
+        }
+        let (_, eof) = read_packet(s).await.unwrap();
+        assert_eq!(eof[0], 0xFE, "EOF after the column definitions");
+        let mut rows = Vec::new();
+        loop {
+            let (_, p) = read_packet(s).await.unwrap();
+            if p[0] == 0xFE && p.len() < 9 {
+                return rows;
+            }
+            let mut row = Vec::new();
+            let mut at = 0;
+            for _ in 0..columns {
+                if p[at] == 0xFB {
+                    row.push(None);
+                    at += 1;
+                } else {
+                    let n = usize::from(p[at]);
+                    assert!(n < 0xFB, "short values only");
+                    row.push(Some(
+                        String::from_utf8_lossy(&p[at + 1..at + 1 + n]).into_owned(),
+                    ));
+                    at += 1 + n;
+                }
+            }
+            rows.push(row);
+        }
+    }
+}

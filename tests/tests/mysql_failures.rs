@@ -232,3 +232,91 @@ async fn the_database_restriction_is_enforced() {
         "no database asked: the target's"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn malformed_packets_after_login_end_only_that_session() {
+    use sluice_tests::mysql_wire::{
+        full_auth_login, read_packet as read_any, read_text_rows, write_packet,
+    };
+    let proxy = Proxy::start_mysql(
+        mariadb_native(),
+        ProxyOpts {
+            client_tls: Some(false),
+            ..ProxyOpts::default()
+        },
+    )
+    .await;
+    let mut bystander = proxy.mysql().await;
+    bystander.query_drop("SET @mark = 7").await.unwrap();
+    async fn bystander_ok(conn: &mut mysql_async::Conn) {
+        let mark: Option<i64> = conn.query_first("SELECT @mark").await.unwrap();
+        assert_eq!(mark, Some(7), "the bystander's session is intact");
+    }
+    /// Waits for sluice to end the connection; whatever it sent first is returned.
+    async fn ended<S: tokio::io::AsyncRead + Unpin>(s: &mut S) -> Vec<u8> {
+        let mut rest = Vec::new();
+        let closed = tokio::time::timeout(Duration::from_secs(5), s.read_to_end(&mut rest)).await;
+        assert!(closed.is_ok(), "sluice closes the connection");
+        rest
+    }
+
+    // An unknown command byte is answered with an error, and the session goes on.
+    let (ok, mut s) = full_auth_login(&proxy, USER, PASSWORD).await;
+    assert_eq!(ok[0], 0x00);
+    write_packet(&mut s, 0, &[0xEE, 1, 2, 3]).await.unwrap();
+    let (_, err) = read_any(&mut s).await.unwrap();
+    assert_eq!(&err[..3], &[0xFF, 0x17, 0x04], "ERR 1047 unknown command");
+    write_packet(&mut s, 0, b"\x03SELECT 'still here'")
+        .await
+        .unwrap();
+    assert_eq!(
+        read_text_rows(&mut s).await,
+        vec![vec![Some("still here".into())]]
+    );
+    bystander_ok(&mut bystander).await;
+
+    // A COM_QUERY whose length header promises more than is sent, then the client closes.
+    let (_, mut s) = full_auth_login(&proxy, USER, PASSWORD).await;
+    s.write_all(&[100, 0, 0, 0, 0x03, b'S', b'E', b'L'])
+        .await
+        .unwrap();
+    s.flush().await.unwrap();
+    s.shutdown().await.unwrap();
+    ended(&mut s).await;
+    bystander_ok(&mut bystander).await;
+
+    // A command packet with an out-of-order sequence id: the database's "packets out of
+    // order" error, then the end of that session; never an answer as if it were a command.
+    let (_, mut s) = full_auth_login(&proxy, USER, PASSWORD).await;
+    write_packet(&mut s, 5, b"\x03SELECT 'out of order'")
+        .await
+        .unwrap();
+    let (_, err) = tokio::time::timeout(Duration::from_secs(5), read_any(&mut s))
+        .await
+        .expect("an answer within 5 s")
+        .unwrap();
+    assert_eq!(
+        &err[..3],
+        &[0xFF, 0x84, 0x04],
+        "ERR 1156: {}",
+        String::from_utf8_lossy(&err)
+    );
+    ended(&mut s).await;
+    bystander_ok(&mut bystander).await;
+
+    // Garbage straight after the handshake: a length of 16 MiB - 1 and random bytes, then EOF.
+    let (_, mut s) = full_auth_login(&proxy, USER, PASSWORD).await;
+    let garbage: Vec<u8> = (0..5000u32)
+        .map(|i| (i.wrapping_mul(2_654_435_761) >> 7) as u8)
+        .collect();
+    s.write_all(&[0xFF, 0xFF, 0xFF, 0]).await.unwrap();
+    s.write_all(&garbage).await.unwrap();
+    s.flush().await.unwrap();
+    s.shutdown().await.unwrap();
+    ended(&mut s).await;
+
+    bystander_ok(&mut bystander).await;
+    let two: Option<i64> = bystander.query_first("SELECT 2").await.unwrap();
+    assert_eq!(two, Some(2));
+    still_serves(&proxy).await;
+}
