@@ -17,10 +17,7 @@
 //! Usage: `stream-rss [--rows N] [--limit-mb MB]` (defaults: 1,000,000 rows, 100 MB).
 //! Build sluice first: `cargo build --release -p sluice`.
 
-use std::fmt::Write as _;
-use std::net::TcpStream;
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, ExitCode, Stdio};
+use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
@@ -28,30 +25,13 @@ use futures_util::{pin_mut, TryStreamExt};
 use mysql_async::prelude::Queryable;
 use mysql_async::Value;
 use sluice::launcher::{MariaDbOptions, MariaDbServer, PgOptions, PgServer};
-use tempfile::TempDir;
+use sluice_benches::{grouped, sluice_bin, Proto, Sluice, Upstream, PASSWORD, USER};
 use tokio_postgres::types::{FromSql, Type};
 use tokio_postgres::{NoTls, SimpleQueryMessage};
 
-const USER: &str = "alice";
-const PASSWORD: &str = "alice-pw";
 const SQL: &str = "SELECT id, name, ssn, email, birth_date FROM people";
 /// How many RSS samples to take during a run (besides idle and peak).
 const SAMPLES: u64 = 10;
-
-#[derive(Clone, Copy, PartialEq, Eq, Debug)]
-enum Proto {
-    Postgres,
-    Mysql,
-}
-
-impl Proto {
-    fn name(self) -> &'static str {
-        match self {
-            Proto::Postgres => "PostgreSQL",
-            Proto::Mysql => "MySQL (MariaDB)",
-        }
-    }
-}
 
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 enum Format {
@@ -376,18 +356,6 @@ async fn run_mysql(
     Ok(out)
 }
 
-/// A database with the `people` table, and how sluice reaches it.
-struct Upstream {
-    proto: Proto,
-    addr: String,
-    user: String,
-    password: String,
-    database: String,
-    port: u16,
-    /// The schema (PostgreSQL) or database (MySQL) part of mask column names.
-    schema: &'static str,
-}
-
 fn pg_upstream(rows: u64) -> Result<(PgServer, Upstream)> {
     let pg = PgServer::start(PgOptions::default()).context("starting PostgreSQL")?;
     // SET ROLE: the app user owns the table.
@@ -446,103 +414,14 @@ fn mysql_upstream(rows: u64) -> Result<(MariaDbServer, Upstream)> {
     Ok((my, up))
 }
 
-/// `sluice serve` in its own process, killed on drop.
-struct Sluice {
-    child: Child,
-    port: u16,
-    _dir: TempDir,
-}
-
-impl Sluice {
-    fn start(bin: &Path, up: &Upstream, masked: bool) -> Result<Sluice> {
-        let dir = tempfile::tempdir().context("temp dir for sluice")?;
-        std::fs::write(dir.path().join("upstream.pw"), format!("{}\n", up.password))?;
-        let port = sluice::launcher::free_port()?;
-        let protocol = match up.proto {
-            Proto::Postgres => "postgres",
-            Proto::Mysql => "mysql",
-        };
-        let mut cfg = format!(
-            "[server]\nadmin_listen = \"127.0.0.1:0\"\n\n\
-             [[users]]\nname = \"{USER}\"\npassword_hash = \"{}\"\ngroups = [\"analysts\"]\n\n\
-             [[targets]]\nname = \"bench\"\nprotocol = \"{protocol}\"\nlisten = \"127.0.0.1:{port}\"\n\
-             upstream = \"{}\"\nuser = \"{}\"\npassword_file = \"upstream.pw\"\n\
-             upstream_tls = \"disable\"\n\n",
-            sluice::auth::hash_password(PASSWORD),
-            up.addr,
-            up.user,
-        );
-        if masked {
-            let s = up.schema;
-            let _ = write!(
-                cfg,
-                "[[masks]]\ncolumns = [\"{s}.people.ssn\"]\nfunction = \"partial\"\nkeep_last = 4\n\n\
-                 [[masks]]\ncolumns = [\"{s}.people.email\"]\nfunction = \"email\"\n\n\
-                 [[masks]]\ncolumns = [\"{s}.people.birth_date\"]\nfunction = \"generalize\"\n"
-            );
-        }
-        let cfg_path = dir.path().join("sluice.toml");
-        std::fs::write(&cfg_path, cfg)?;
-        let log_path = dir.path().join("sluice.log");
-        let log = std::fs::File::create(&log_path)?;
-        let child = Command::new(bin)
-            .arg("serve")
-            .arg("--config")
-            .arg(&cfg_path)
-            .env("SLUICE_LOG", "warn")
-            .stdin(Stdio::null())
-            .stdout(Stdio::from(log.try_clone()?))
-            .stderr(Stdio::from(log))
-            .spawn()
-            .with_context(|| format!("spawning {}", bin.display()))?;
-        let mut s = Sluice {
-            child,
-            port,
-            _dir: dir,
-        };
-        let deadline = Instant::now() + Duration::from_secs(20);
-        loop {
-            if let Some(status) = s.child.try_wait()? {
-                let log = std::fs::read_to_string(&log_path).unwrap_or_default();
-                bail!("sluice exited ({status}) before listening:\n{log}");
-            }
-            if TcpStream::connect(("127.0.0.1", port)).is_ok() {
-                return Ok(s);
-            }
-            if Instant::now() > deadline {
-                bail!("sluice did not listen on port {port} within 20 s");
-            }
-            std::thread::sleep(Duration::from_millis(25));
-        }
-    }
-
-    fn probe(&self) -> Probe {
-        Probe(Some(self.child.id()))
-    }
-}
-
-impl Drop for Sluice {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// The sluice binary: `SLUICE_BIN`, else `sluice` next to this program.
-fn sluice_bin() -> Result<PathBuf> {
-    if let Some(p) = std::env::var_os("SLUICE_BIN") {
-        return Ok(PathBuf::from(p));
-    }
-    let me = std::env::current_exe().context("locating this program")?;
-    let bin = me.with_file_name("sluice");
-    if !bin.exists() {
-        bail!(
-            "{} not found: run `cargo build --release -p sluice` first (same target dir), \
-             or set SLUICE_BIN",
-            bin.display()
-        );
-    }
-    Ok(bin)
+/// The `[[masks]]` of the `masked` route: `ssn`, `email` and `birth_date` of `people`.
+fn masks_config(up: &Upstream) -> String {
+    let s = up.schema;
+    format!(
+        "[[masks]]\ncolumns = [\"{s}.people.ssn\"]\nfunction = \"partial\"\nkeep_last = 4\n\n\
+         [[masks]]\ncolumns = [\"{s}.people.email\"]\nfunction = \"email\"\n\n\
+         [[masks]]\ncolumns = [\"{s}.people.birth_date\"]\nfunction = \"generalize\"\n"
+    )
 }
 
 struct Record {
@@ -554,19 +433,6 @@ struct Record {
 
 fn mb(kb: u64) -> String {
     format!("{:.1}", kb as f64 / 1024.0)
-}
-
-/// Thousands separators for row counts.
-fn grouped(n: u64) -> String {
-    let s = n.to_string();
-    let mut out = String::new();
-    for (i, c) in s.chars().enumerate() {
-        if i > 0 && (s.len() - i) % 3 == 0 {
-            out.push(',');
-        }
-        out.push(c);
-    }
-    out
 }
 
 fn args() -> Result<(u64, u64)> {
@@ -623,7 +489,8 @@ async fn bench(rows: u64, limit_mb: u64) -> Result<bool> {
             for path in [Route::Direct, Route::Raw, Route::Masked] {
                 let sluice = match path {
                     Route::Direct => None,
-                    _ => Some(Sluice::start(&bin, &up, path == Route::Masked)?),
+                    Route::Raw => Some(Sluice::start(&bin, &up, "", &[])?),
+                    Route::Masked => Some(Sluice::start(&bin, &up, &masks_config(&up), &[])?),
                 };
                 let (ep, probe) = match &sluice {
                     None => (
@@ -642,7 +509,7 @@ async fn bench(rows: u64, limit_mb: u64) -> Result<bool> {
                             password: PASSWORD.into(),
                             database: up.database.clone(),
                         },
-                        s.probe(),
+                        Probe(Some(s.pid())),
                     ),
                 };
                 let masked = path == Route::Masked;
