@@ -273,6 +273,12 @@ impl SessionRecorder {
         decision: &str,
     ) -> Result<Option<Ticket>, String> {
         let body = self.statement_body(dialect, sql, &[], analysis, masks, rule, decision);
+        self.submit(body)
+    }
+
+    /// Submits a statement record: `Err` when the log cannot take it; in sync mode, the ticket
+    /// to wait on before the statement runs.
+    fn submit(&mut self, body: RecordBody) -> Result<Option<Ticket>, String> {
         let sync = self.auditor.log.mode() == audit::Mode::Sync;
         match self.auditor.log.record(self.draft(body)) {
             Ok(ticket) => Ok(sync.then_some(ticket)),
@@ -282,7 +288,8 @@ impl SessionRecorder {
         }
     }
 
-    /// A prepared statement runs with these parameters: recorded as a statement of its own.
+    /// A prepared statement runs with these parameters: recorded as a statement of its own,
+    /// with the same guarantees as [`SessionRecorder::statement`].
     pub fn execution(
         &mut self,
         dialect: Dialect,
@@ -290,9 +297,9 @@ impl SessionRecorder {
         params: &[Option<String>],
         analysis: &policy::Analysis,
         masks: Option<&MaskPolicy>,
-    ) {
+    ) -> Result<Option<Ticket>, String> {
         let body = self.statement_body(dialect, sql, params, analysis, masks, None, "allow");
-        self.write(body);
+        self.submit(body)
     }
 
     /// A result's columns; `true` while its rows are wanted for the record.

@@ -158,8 +158,11 @@ pub trait SessionHooks: Send {
     }
 
     /// A prepared statement (`sql`, when known) is about to run with these parameters
-    /// (text, or `\x`-hex for binary values).
-    fn on_bind(&mut self, _sql: Option<&str>, _params: &[Option<String>]) {}
+    /// (text, or `\x`-hex for binary values). A refusal means it must not run; a barrier
+    /// ([`SessionHooks::take_barrier`]) must finish before it is forwarded.
+    fn on_bind(&mut self, _sql: Option<&str>, _params: &[Option<String>]) -> StatementDecision {
+        StatementDecision::Forward
+    }
 
     /// A statement's result (rows, or a command's completion) has been sent.
     fn on_result_end(&mut self, _end: &ResultEnd) {}

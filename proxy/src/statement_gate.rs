@@ -224,15 +224,26 @@ impl StatementGate {
         };
         let analysis = self.analyses.get_or_analyze(self.dialect, sql);
         let masks = self.live.masks();
-        let forward = decision == StatementDecision::Forward;
-        match recorder.statement(
+        let recorded = recorder.statement(
             self.dialect,
             sql,
             &analysis,
             masks.as_deref(),
             rule.as_deref(),
             label,
-        ) {
+        );
+        self.admit(recorded, decision)
+    }
+
+    /// A statement the log took runs (after its barrier, in sync mode); one it could not take
+    /// is refused.
+    fn admit(
+        &mut self,
+        recorded: Result<Option<audit::Ticket>, String>,
+        decision: StatementDecision,
+    ) -> StatementDecision {
+        let forward = decision == StatementDecision::Forward;
+        match recorded {
             Ok(Some(ticket)) if forward => {
                 self.barrier = Some(Box::new(move || {
                     ticket.wait().map_err(|e| {
@@ -299,14 +310,15 @@ impl SessionHooks for StatementGate {
         self.recorder.is_some()
     }
 
-    fn on_bind(&mut self, sql: Option<&str>, params: &[Option<String>]) {
+    fn on_bind(&mut self, sql: Option<&str>, params: &[Option<String>]) -> StatementDecision {
         let Some(recorder) = self.recorder.as_mut() else {
-            return;
+            return StatementDecision::Forward;
         };
         let sql = sql.unwrap_or("(a prepared statement sluice did not see prepared)");
         let analysis = self.analyses.get_or_analyze(self.dialect, sql);
         let masks = self.live.masks();
-        recorder.execution(self.dialect, sql, params, &analysis, masks.as_deref());
+        let recorded = recorder.execution(self.dialect, sql, params, &analysis, masks.as_deref());
+        self.admit(recorded, StatementDecision::Forward)
     }
 
     fn on_result_end(&mut self, end: &ResultEnd) {

@@ -438,6 +438,10 @@ async fn a_full_disk_refuses_new_statements_and_service_resumes_when_space_retur
         .batch_execute(&format!("INSERT INTO {t} VALUES (0)"))
         .await
         .unwrap();
+    let insert = client
+        .prepare(&format!("INSERT INTO {t} VALUES ($1)"))
+        .await
+        .unwrap();
     let filler = disk.fill();
     // Big statements fill what redb has left; soon the log cannot commit and refuses.
     let padding = "x".repeat(256 * 1024);
@@ -465,6 +469,19 @@ async fn a_full_disk_refuses_new_statements_and_service_resumes_when_space_retur
         .unwrap()
         .get(0);
     assert_eq!(ran, 0, "a statement the log could not record ran anyway");
+    // An execution of a statement prepared earlier is refused the same way.
+    let err = client.execute(&insert, &[&5000i32]).await.unwrap_err();
+    let msg = err
+        .as_db_error()
+        .map(|d| d.message().to_string())
+        .unwrap_or_default();
+    assert!(msg.contains("audit log"), "{msg}");
+    let ran: i64 = direct
+        .query_one(&format!("SELECT count(*) FROM {t} WHERE n = 5000"), &[])
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(ran, 0, "an execution the log could not record ran anyway");
     // Space returns: the log catches up and statements run again.
     std::fs::remove_file(&filler).unwrap();
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);

@@ -82,6 +82,16 @@ struct Relay {
     prepared: PreparedStatements,
 }
 
+/// The audit record must be durable first (sync mode); blocking, so off the async threads.
+async fn run_barrier(h: &mut dyn SessionHooks) -> Option<String> {
+    let barrier = h.take_barrier()?;
+    match tokio::task::spawn_blocking(barrier).await {
+        Ok(Ok(())) => None,
+        Ok(Err(message)) => Some(message),
+        Err(_) => Some("sluice: the audit log did not answer; the statement was not run".into()),
+    }
+}
+
 /// (code, message) of an ERR packet payload.
 fn err_fields(payload: &[u8]) -> (String, String) {
     let mut r = Reader(payload.get(1..).unwrap_or_default());
@@ -383,7 +393,10 @@ impl Relay {
             com::STMT_EXECUTE | com::STMT_FETCH => {
                 let id = statement_id(payload);
                 if cmd == com::STMT_EXECUTE {
-                    self.bind_hook(id, payload);
+                    if let Some(message) = self.bind_hook(id, payload).await {
+                        self.local_err(1142, "42000", &message);
+                        return None;
+                    }
                 }
                 let stmt = match (cmd, id) {
                     (com::STMT_EXECUTE, Some(id)) => Statement::Execute(id),
@@ -412,11 +425,10 @@ impl Relay {
         None
     }
 
-    /// COM_STMT_EXECUTE → the hook: the statement's text and its parameters.
-    fn bind_hook(&mut self, id: Option<u32>, payload: &[u8]) {
-        let Some(h) = self.hooks.as_deref_mut().filter(|h| h.wants_binds()) else {
-            return;
-        };
+    /// COM_STMT_EXECUTE → the hook: the statement's text and its parameters. `Some(message)`
+    /// when the execution must not run.
+    async fn bind_hook(&mut self, id: Option<u32>, payload: &[u8]) -> Option<String> {
+        let h = self.hooks.as_deref_mut().filter(|h| h.wants_binds())?;
         let prepared = id.and_then(|id| self.prepared.get_mut(&id));
         let (sql, params) = match prepared {
             Some(p) => {
@@ -426,7 +438,10 @@ impl Relay {
             }
             None => (None, Vec::new()),
         };
-        h.on_bind(sql.as_deref(), &params);
+        if let StatementDecision::Refuse { message } = h.on_bind(sql.as_deref(), &params) {
+            return Some(message);
+        }
+        run_barrier(h).await
     }
 
     /// Hands the hook the catalog it needs to judge `sql`'s results (when it masks anything),
@@ -462,15 +477,7 @@ impl Relay {
             StatementDecision::Forward => {}
             StatementDecision::Refuse { message } => return Some(message),
         }
-        // The audit record must be durable first (sync mode); blocking, so off the async threads.
-        let barrier = h.take_barrier()?;
-        match tokio::task::spawn_blocking(barrier).await {
-            Ok(Ok(())) => None,
-            Ok(Err(message)) => Some(message),
-            Err(_) => {
-                Some("sluice: the audit log did not answer; the statement was not run".into())
-            }
-        }
+        run_barrier(h).await
     }
 
     fn forward(&mut self, raw: BytesMut, kind: ResponseKind) {

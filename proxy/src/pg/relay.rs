@@ -142,7 +142,11 @@ pub async fn run(
                             }
                         }
                     }
-                    let mut refused = hooks.as_deref_mut().and_then(|h| statement_hook(h, &frame));
+                    let mut refused = match hooks.as_deref_mut() {
+                        Some(h) if frame.tag == b'B' && h.wants_binds() => bind_hook(h, &frame, &results),
+                        Some(h) => statement_hook(h, &frame),
+                        None => None,
+                    };
                     if let Some(barrier) = hooks.as_deref_mut().and_then(|h| h.take_barrier()) {
                         if refused.is_none() {
                             refused = match tokio::task::spawn_blocking(barrier).await {
@@ -152,9 +156,7 @@ pub async fn run(
                             };
                         }
                     }
-                    if let Some(h) = hooks.as_deref_mut().filter(|h| frame.tag == b'B' && h.wants_binds()) {
-                        bind_hook(h, &frame, &results);
-                    }
+
                     if let Some(h) = hooks.as_deref() {
                         // Only an Execute needs to know (it costs a lock to ask).
                         let describe = frame.tag == b'E' && h.wants_columns();
@@ -369,6 +371,17 @@ impl Refusals {
             out.put_slice(sql.as_bytes());
             out.put_u8(0);
             out.put_i16(0);
+        } else if frame.tag == b'B' {
+            // A Bind of a statement that does not exist, named by the marker: the database
+            // fails it ("prepared statement … does not exist") where the Bind would have run.
+            let portal = Reader(frame.body()).cstr().unwrap_or_default();
+            out.put_slice(portal.as_bytes());
+            out.put_u8(0);
+            out.put_slice(self.marker(n).as_bytes());
+            out.put_u8(0);
+            out.put_i16(0);
+            out.put_i16(0);
+            out.put_i16(0);
         } else {
             out.put_slice(sql.as_bytes());
             out.put_u8(0);
@@ -530,11 +543,16 @@ fn copy_row_hook(
     out.put_slice(&body);
 }
 
-/// Bind → the hook: the statement's text and its parameters.
-fn bind_hook(hooks: &mut dyn SessionHooks, frame: &Frame, results: &ResultTracker) {
+/// Bind → the hook: the statement's text and its parameters; `Some(message)` when the
+/// execution must not run.
+fn bind_hook(
+    hooks: &mut dyn SessionHooks,
+    frame: &Frame,
+    results: &ResultTracker,
+) -> Option<String> {
     let mut r = Reader(frame.body());
     let (Some(_portal), Some(stmt)) = (r.cstr(), r.cstr()) else {
-        return;
+        return None;
     };
     let n_formats = r.i16().unwrap_or(0).max(0) as usize;
     let formats: Vec<i16> = (0..n_formats).filter_map(|_| r.i16()).collect();
@@ -558,7 +576,10 @@ fn bind_hook(hooks: &mut dyn SessionHooks, frame: &Frame, results: &ResultTracke
         }));
     }
     let sql = results.statement(stmt);
-    hooks.on_bind(sql.as_deref(), &params);
+    match hooks.on_bind(sql.as_deref(), &params) {
+        StatementDecision::Forward => None,
+        StatementDecision::Refuse { message } => Some(message),
+    }
 }
 
 /// DataRow → the hook → a rebuilt DataRow.
