@@ -95,6 +95,15 @@ fn kind_of(dialect: Dialect, tokens: &[Token]) -> (StatementKind, usize, bool) {
                 }
             }
             "DO" if dialect == Dialect::Postgres => return (K::Other, pos, true),
+            // MariaDB `ANALYZE [FORMAT=JSON] <statement>` runs the statement (and reports its
+            // plan), so it is what it runs. `ANALYZE TABLE t` is table maintenance.
+            "ANALYZE" if dialect == Dialect::MySql => match analyzed_statement(tokens, pos + 1) {
+                Some(next) => {
+                    pos = next;
+                    continue;
+                }
+                None => K::Other,
+            },
             "WITH" => {
                 most_severe_dml(tokens, pos).unwrap_or_else(|| select_kind(dialect, tokens, pos))
             }
@@ -150,6 +159,25 @@ fn explained_statement(tokens: &[Token], mut pos: usize) -> Option<usize> {
         }
     }
     (analyze && pos < tokens.len()).then_some(pos)
+}
+
+/// After MariaDB's `ANALYZE`: where the statement it runs starts (past an optional
+/// `FORMAT = JSON`), or None for `ANALYZE [NO_WRITE_TO_BINLOG | LOCAL] TABLE …`.
+fn analyzed_statement(tokens: &[Token], mut pos: usize) -> Option<usize> {
+    if kw(tokens, pos) == "FORMAT" {
+        pos += 1;
+        if tokens.get(pos) == Some(&Token::Punct('=')) {
+            pos += 1;
+        }
+        pos += 1; // JSON
+    }
+    // `TABLE` here is the maintenance form, not MySQL 8's `TABLE t` query.
+    let starts_statement = tokens.get(pos) == Some(&Token::LParen)
+        || matches!(
+            kw(tokens, pos).as_str(),
+            "SELECT" | "INSERT" | "REPLACE" | "UPDATE" | "DELETE" | "WITH" | "VALUES"
+        );
+    starts_statement.then_some(pos)
 }
 
 fn matching_paren(tokens: &[Token], open: usize) -> usize {
@@ -531,6 +559,28 @@ mod tests {
             K::Explain
         );
         assert_eq!(kind(pg, "EXPLAIN DELETE FROM t ((("), K::Explain);
+        let my = Dialect::MySql;
+        assert_eq!(kind(my, "ANALYZE DELETE FROM t"), K::Delete);
+        assert_eq!(
+            kind(my, "analyze format=json UPDATE t SET a = 1"),
+            K::Update
+        );
+        assert_eq!(
+            kind(my, "ANALYZE FORMAT = JSON INSERT INTO t SELECT 1"),
+            K::Insert
+        );
+        assert_eq!(kind(my, "ANALYZE SELECT * FROM t"), K::Select);
+        assert_eq!(kind(my, "ANALYZE NO_WRITE_TO_BINLOG TABLE t"), K::Other);
+        assert_eq!(kind(my, "ANALYZE TABLE t"), K::Other);
+        assert_eq!(kind(pg, "ANALYZE DELETE FROM t"), K::Other);
+        assert_eq!(
+            classify_one(my, "ANALYZE DELETE FROM t WHERE 1 = 1").has_where,
+            Some(false)
+        );
+        assert_eq!(
+            classify_one(my, "ANALYZE DELETE FROM t WHERE id = 1").has_where,
+            Some(true)
+        );
         assert_eq!(
             kind(pg, "PREPARE p (int) AS DELETE FROM t WHERE ((("),
             K::Delete

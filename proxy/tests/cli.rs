@@ -315,6 +315,45 @@ fn check_warns_about_rules_that_can_never_match_and_names_bad_ones() {
 }
 
 #[test]
+fn check_refuses_bad_globs_and_unknown_kinds_naming_the_rule() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("sluice.toml");
+    for (rule, when, named) in [
+        ("empty-table-glob", "tables = [\"\"]", "when.tables"),
+        ("control-char-user", "users = [\"al\\tice\"]", "when.users"),
+        ("empty-group-glob", "groups = [\"\"]", "when.groups"),
+        (
+            "bad-kind",
+            "statements = [\"delete\", \"upsert\"]",
+            "upsert",
+        ),
+    ] {
+        std::fs::write(
+            &path,
+            format!(
+                "[[rules]]\nname = \"fine\"\nwhen = {{ statements = [\"drop\"] }}\naction = \"block\"\n\n[[rules]]\nname = \"{rule}\"\nwhen = {{ {when} }}\naction = \"block\"\n"
+            ),
+        )
+        .unwrap();
+        let out = Command::new(SLUICE)
+            .args(["check", "--config"])
+            .arg(&path)
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{rule}: {stderr}");
+        assert!(
+            stderr.contains(&format!("rule \"{rule}\"")) && stderr.contains(named),
+            "{rule}: {stderr}"
+        );
+        assert!(
+            !stderr.contains("\"fine\""),
+            "only the bad rule is named: {stderr}"
+        );
+    }
+}
+
+#[test]
 fn check_live_names_the_mask_column_that_matches_no_live_column() {
     use sluice::launcher::{MariaDbOptions, MariaDbServer, PgOptions, PgServer};
     let pg = PgServer::start(PgOptions::default()).unwrap();

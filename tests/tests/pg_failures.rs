@@ -70,11 +70,25 @@ fn assert_single_error(msgs: &[(u8, Vec<u8>)], code: &str) {
 /// Logs in as alice on a raw socket, SCRAM done by hand; returns the socket, ready for a query,
 /// and the BackendKeyData (pid, secret) sluice issued.
 async fn raw_login(addr: SocketAddr) -> (TcpStream, (i32, i32)) {
+    let (s, key) = raw_login_as(addr, USER, PASSWORD).await;
+    match key {
+        Ok(key) => (s, key),
+        Err(body) => panic!("login failed: {}", String::from_utf8_lossy(&body)),
+    }
+}
+
+/// Logs in as `user` on a raw socket; the BackendKeyData on success, else the ErrorResponse
+/// body sluice answered with.
+async fn raw_login_as(
+    addr: SocketAddr,
+    user: &str,
+    password: &str,
+) -> (TcpStream, Result<(i32, i32), Vec<u8>>) {
     let mut s = TcpStream::connect(addr).await.unwrap();
     let mut buf = BytesMut::new();
-    frontend::startup_message([("user", USER), ("database", "app")], &mut buf).unwrap();
+    frontend::startup_message([("user", user), ("database", "app")], &mut buf).unwrap();
     s.write_all(&buf).await.unwrap();
-    let mut scram = ScramSha256::new(PASSWORD.as_bytes(), ChannelBinding::unsupported());
+    let mut scram = ScramSha256::new(password.as_bytes(), ChannelBinding::unsupported());
     let mut key = None;
     loop {
         let (tag, body) = read_msg(&mut s).await.unwrap();
@@ -98,8 +112,8 @@ async fn raw_login(addr: SocketAddr) -> (TcpStream, (i32, i32)) {
                 let n = |i: usize| i32::from_be_bytes(body[i..i + 4].try_into().unwrap());
                 key = Some((n(0), n(4)));
             }
-            b'Z' => return (s, key.expect("BackendKeyData before ReadyForQuery")),
-            b'E' => panic!("login failed: {}", String::from_utf8_lossy(&body)),
+            b'Z' => return (s, Ok(key.expect("BackendKeyData before ReadyForQuery"))),
+            b'E' => return (s, Err(body)),
             _ => {}
         }
         if !buf.is_empty() {
@@ -531,4 +545,194 @@ async fn shutdown_closes_the_listener_before_returning() {
             "round {round}: a connection was accepted after shutdown() returned"
         );
     }
+}
+
+/// One frontend message: tag, length, body.
+fn frame(tag: u8, body: &[u8]) -> Vec<u8> {
+    let mut out = vec![tag];
+    out.extend_from_slice(&((body.len() + 4) as u32).to_be_bytes());
+    out.extend_from_slice(body);
+    out
+}
+
+/// Parse + Bind + Execute + Sync for `sql`, with no parameters and text results.
+fn extended_group(statement: &str, portal: &str, sql: Option<&str>) -> Vec<u8> {
+    let cstr = |s: &str| [s.as_bytes(), b"\0"].concat();
+    let mut out = Vec::new();
+    if let Some(sql) = sql {
+        out.extend(frame(
+            b'P',
+            &[cstr(statement), cstr(sql), 0u16.to_be_bytes().to_vec()].concat(),
+        ));
+    }
+    // Bind: no parameter formats, no parameters, no result formats.
+    out.extend(frame(
+        b'B',
+        &[cstr(portal), cstr(statement), vec![0; 6]].concat(),
+    ));
+    out.extend(frame(
+        b'E',
+        &[cstr(portal), 0u32.to_be_bytes().to_vec()].concat(),
+    ));
+    out.extend(frame(b'S', &[]));
+    out
+}
+
+/// The message field `code` (`M` message, `C` SQLSTATE…) of an ErrorResponse body.
+fn error_field(body: &[u8], code: u8) -> String {
+    body.split(|&b| b == 0)
+        .find(|f| f.first() == Some(&code))
+        .map(|f| String::from_utf8_lossy(&f[1..]).into_owned())
+        .unwrap_or_default()
+}
+
+/// The first column of a DataRow body, as text.
+fn first_cell(body: &[u8]) -> String {
+    let len = i32::from_be_bytes(body[2..6].try_into().unwrap()) as usize;
+    String::from_utf8_lossy(&body[6..6 + len]).into_owned()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refused_parse_discards_its_sync_group_and_the_session_lives_on() {
+    let upstream = pg_scram();
+    let proxy = Proxy::start(
+        upstream,
+        ProxyOpts {
+            extra_config: "[[rules]]\nname = \"no-drop\"\nwhen = { statements = [\"drop\"] }\naction = \"block\"\nmessage = \"no drops\"\n".into(),
+            ..ProxyOpts::default()
+        },
+    )
+    .await;
+    let (direct, conn) = tokio_postgres::connect(&direct_conn_str(upstream), NoTls)
+        .await
+        .unwrap();
+    tokio::spawn(conn);
+    let v = unique("parse_victim");
+    direct
+        .batch_execute(&format!(
+            "CREATE TABLE {v} (n int); INSERT INTO {v} VALUES (1), (2), (3)"
+        ))
+        .await
+        .unwrap();
+
+    let (mut s, _) = raw_login(proxy.addr).await;
+    // Three Sync groups in one write: the refused one (named statement and portal), a working
+    // one, and one that binds the refused statement's name, which must not exist upstream.
+    let mut pipeline = extended_group("s1", "p1", Some(&format!("DROP TABLE {v}")));
+    pipeline.extend(extended_group("", "", Some("SELECT 41 + 1")));
+    pipeline.extend(extended_group("s1", "p2", None));
+    s.write_all(&pipeline).await.unwrap();
+
+    let refused = timeout(Duration::from_secs(10), read_until_ready(&mut s))
+        .await
+        .expect("the refused group is answered");
+    let tags: Vec<char> = refused.iter().map(|(t, _)| char::from(*t)).collect();
+    assert_eq!(
+        tags,
+        ['E', 'Z'],
+        "one error, then the rest of the group is discarded: {refused:?}"
+    );
+    assert_eq!(sqlstate(&refused[0].1), "42501");
+    assert!(
+        error_field(&refused[0].1, b'M').contains("no-drop"),
+        "{:?}",
+        String::from_utf8_lossy(&refused[0].1)
+    );
+    assert_eq!(refused[1].1, b"I", "not in a transaction");
+
+    let working = read_until_ready(&mut s).await;
+    let tags: Vec<char> = working.iter().map(|(t, _)| char::from(*t)).collect();
+    assert_eq!(tags, ['1', '2', 'D', 'C', 'Z'], "{working:?}");
+    assert_eq!(first_cell(&working[2].1), "42");
+
+    let missing = read_until_ready(&mut s).await;
+    let tags: Vec<char> = missing.iter().map(|(t, _)| char::from(*t)).collect();
+    assert_eq!(tags, ['E', 'Z'], "{missing:?}");
+    assert_eq!(
+        sqlstate(&missing[0].1),
+        "26000",
+        "the refused statement was never prepared: {:?}",
+        String::from_utf8_lossy(&missing[0].1)
+    );
+
+    send_query(&mut s, &format!("SELECT count(*) FROM {v}")).await;
+    let rows = read_until_ready(&mut s).await;
+    let tags: Vec<char> = rows.iter().map(|(t, _)| char::from(*t)).collect();
+    assert_eq!(tags, ['T', 'D', 'C', 'Z'], "{rows:?}");
+    assert_eq!(first_cell(&rows[1].1), "3", "the table is untouched");
+    let n: i64 = direct
+        .query_one(&format!("SELECT count(*) FROM {v}"), &[])
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(n, 3);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_backend_key_the_client_sees_is_sluices_own() {
+    let proxy = Proxy::start(pg_scram(), ProxyOpts::default()).await;
+    let mut seen = Vec::new();
+    for _ in 0..3 {
+        let (mut s, (pid, _secret)) = raw_login(proxy.addr).await;
+        send_query(&mut s, "SELECT pg_backend_pid()").await;
+        let msgs = read_until_ready(&mut s).await;
+        let row = msgs
+            .iter()
+            .find(|(tag, _)| *tag == b'D')
+            .unwrap_or_else(|| panic!("no row: {msgs:?}"));
+        let upstream_pid: i32 = first_cell(&row.1).parse().unwrap();
+        seen.push((pid, upstream_pid, s));
+    }
+    let upstream_pids: Vec<i32> = seen.iter().map(|(_, u, _)| *u).collect();
+    for (pid, upstream_pid, _) in &seen {
+        assert!(
+            !upstream_pids.contains(pid),
+            "BackendKeyData pid {pid} is an upstream backend pid (this session's is {upstream_pid})"
+        );
+    }
+    let mut pids: Vec<i32> = seen.iter().map(|(p, _, _)| *p).collect();
+    pids.sort();
+    pids.dedup();
+    assert_eq!(pids.len(), 3, "each session gets its own key");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failed_login_is_logged_with_the_peer_address_and_the_reason() {
+    let logs = captured_logs();
+    let proxy = Proxy::start(pg_scram(), ProxyOpts::default()).await;
+    for (user, password, reason) in [
+        (USER, "not-the-password", "password authentication failed"),
+        // An unknown user is run through a mock verifier, so the log gives the same reason.
+        ("mallory", "whatever", "password authentication failed"),
+    ] {
+        let (s, result) = raw_login_as(proxy.addr, user, password).await;
+        let body = result.expect_err("the login must fail");
+        assert_eq!(sqlstate(&body), "28P01");
+        // The client is told nothing more than 28P01; the log says why.
+        assert_eq!(
+            error_field(&body, b'M'),
+            format!("password authentication failed for user \"{user}\"")
+        );
+        let peer = s.local_addr().unwrap();
+        let text = String::from_utf8_lossy(&logs.lock().unwrap()).to_string();
+        let line = text
+            .lines()
+            // Other tests log failed logins too, and ports are reused: the newest line for this
+            // peer and user is this login's.
+            .rev()
+            .find(|l| {
+                l.contains("authentication failed")
+                    && l.contains(&format!("peer={peer} "))
+                    && l.contains(&format!("user={user} "))
+            })
+            .unwrap_or_else(|| panic!("no log line for the failed login from {peer}:\n{text}"));
+        assert!(
+            line.contains("WARN")
+                && line.contains(&format!("user={user} "))
+                && line.contains(&format!("reason={reason}"))
+                && line.contains("target=pg"),
+            "{line}"
+        );
+    }
+    assert_serves(&proxy).await;
 }

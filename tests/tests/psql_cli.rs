@@ -111,8 +111,49 @@ async fn the_corpus_gives_byte_identical_output_direct_and_through_sluice() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn psql_copy_gset_and_multi_statement_lines_work_through_sluice() {
     let upstream = PgServer::start(PgOptions::default()).unwrap();
+    psql_features_through_sluice(&upstream).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn psql_works_through_sluice_to_an_md5_upstream() {
+    let upstream = PgServer::start(PgOptions {
+        auth: PgAuth::Md5,
+        ..PgOptions::default()
+    })
+    .unwrap();
+    assert_eq!(
+        upstream_auth_request(&upstream),
+        5,
+        "the upstream asks for AuthenticationMD5Password"
+    );
+    psql_features_through_sluice(&upstream).await;
+}
+
+/// The authentication request code the upstream answers a startup for its app user with.
+fn upstream_auth_request(upstream: &PgServer) -> u32 {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect(upstream.addr()).unwrap();
+    let mut buf = bytes::BytesMut::new();
+    postgres_protocol::message::frontend::startup_message(
+        [
+            ("user", upstream.opts.user.as_str()),
+            ("database", upstream.opts.database.as_str()),
+        ],
+        &mut buf,
+    )
+    .unwrap();
+    s.write_all(&buf).unwrap();
+    let mut head = [0u8; 9];
+    s.read_exact(&mut head).unwrap();
+    assert_eq!(head[0], b'R', "{head:?}");
+    u32::from_be_bytes(head[5..9].try_into().unwrap())
+}
+
+/// Runs `psql_features.sql` directly and through sluice (plaintext and TLS to sluice); the
+/// outputs must be identical, and the script's own proofs must hold.
+async fn psql_features_through_sluice(upstream: &PgServer) {
     let proxy = Proxy::start(
-        &upstream,
+        upstream,
         ProxyOpts {
             client_tls: Some(false),
             ..ProxyOpts::default()
@@ -126,14 +167,14 @@ async fn psql_copy_gset_and_multi_statement_lines_work_through_sluice() {
     let vars = ["-v", "ON_ERROR_STOP=1", "-v", &copyvar];
 
     // Exactly what a direct session prints.
-    reset_schema(&upstream);
+    reset_schema(upstream);
     let (ok, direct) =
-        tokio::task::block_in_place(|| run_script(&direct_conn_str(&upstream), &script, &vars));
+        tokio::task::block_in_place(|| run_script(&direct_conn_str(upstream), &script, &vars));
     assert!(ok);
 
     for extra in ["sslmode=disable", "sslmode=require"] {
         std::fs::remove_file(&copyfile).ok();
-        reset_schema(&upstream);
+        reset_schema(upstream);
         let conn = proxy.conn_str(USER, PASSWORD, extra);
         let (ok, through) = tokio::task::block_in_place(|| run_script(&conn, &script, &vars));
         assert!(ok, "psql failed through sluice ({extra}):\n{through}");
