@@ -49,6 +49,7 @@
 
 mod analysis;
 mod cache;
+mod canonical;
 mod classify;
 mod copy;
 mod cursor;
@@ -61,6 +62,7 @@ mod rules;
 mod tautology;
 
 pub use cache::AnalysisCache;
+pub use canonical::canonical_text;
 pub use copy::{copy_out, CopyFormat, CopyOut};
 pub use cursor::{cursors, CursorStatement};
 pub use glob::Glob;

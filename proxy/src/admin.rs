@@ -23,6 +23,8 @@ pub struct AdminState {
     pub reloader: Arc<Reloader>,
     /// The audit log, with `[audit]`: its health is part of readiness.
     pub audit: Option<Arc<crate::recorder::Auditor>>,
+    /// `[approvals]`: its routes and metrics.
+    pub approvals: Option<Arc<crate::approvals::Approvals>>,
 }
 
 /// Serves the admin routes until `shutdown` turns true.
@@ -39,6 +41,13 @@ pub async fn serve(
         .with_state(Arc::clone(&state));
     let app = match &state.audit {
         Some(a) => app.merge(crate::admin_audit::routes(a.dir().to_path_buf())),
+        None => app,
+    };
+    let app = match &state.approvals {
+        Some(a) => app.merge(crate::approvals::routes::routes(
+            Arc::clone(a),
+            Arc::clone(&state.reloader.live),
+        )),
         None => app,
     };
     let stop = async move {
@@ -79,7 +88,13 @@ async fn reload(State(state): State<Arc<AdminState>>) -> impl IntoResponse {
 async fn metrics(State(state): State<Arc<AdminState>>) -> impl IntoResponse {
     (
         [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
-        state.metrics.render() + &audit_metrics(state.audit.as_deref()),
+        state.metrics.render()
+            + &audit_metrics(state.audit.as_deref())
+            + &state
+                .approvals
+                .as_deref()
+                .map(crate::approvals::render_metrics)
+                .unwrap_or_default(),
     )
 }
 

@@ -14,6 +14,7 @@
 
 pub mod admin;
 pub mod admin_audit;
+pub mod approvals;
 pub mod audit_cli;
 pub mod auth;
 pub mod config;

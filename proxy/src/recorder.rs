@@ -169,6 +169,37 @@ struct ResultInProgress {
     truncated: bool,
 }
 
+/// A statement's text and parameters as the log shows them, per `mode`: a literal or
+/// parameter bound to a masked column is `***`, and detector hits are redacted.
+pub fn masked_statement(
+    mode: LiteralMode,
+    dialect: Dialect,
+    sql: &str,
+    params: &[Option<String>],
+    masks: Option<&MaskPolicy>,
+) -> (String, Vec<Option<String>>) {
+    let empty = policy::SensitiveColumns::default();
+    let sensitive = masks.map_or(&empty, |m| m.sensitive_columns());
+    let masked = policy::mask_literals(dialect, sql, sensitive, mode);
+    let detected = |v: &str| match (mode, masks) {
+        (LiteralMode::Keep, _) | (_, None) => v.to_string(),
+        (_, Some(m)) => m.redact_detected(v),
+    };
+    let params = params
+        .iter()
+        .enumerate()
+        .map(|(i, p)| {
+            p.as_ref().map(|v| match mode {
+                LiteralMode::Keep => v.clone(),
+                LiteralMode::Redact => "?".to_string(),
+                LiteralMode::Mask if masked.masked_params.contains(&(i + 1)) => "***".into(),
+                LiteralMode::Mask => detected(v),
+            })
+        })
+        .collect();
+    (detected(&masked.text), params)
+}
+
 /// One session's recorder.
 pub struct SessionRecorder {
     auditor: Arc<Auditor>,
@@ -196,6 +227,16 @@ impl SessionRecorder {
         }
     }
 
+    /// The session's id in the log.
+    pub fn id(&self) -> u64 {
+        self.session
+    }
+
+    /// How statements' literals are shown.
+    pub fn literals(&self) -> LiteralMode {
+        self.auditor.literals
+    }
+
     /// The session acts for another user from now on.
     pub fn set_identity(&mut self, user: &str, groups: &[String]) {
         self.info.user = user.into();
@@ -216,26 +257,7 @@ impl SessionRecorder {
         rule: Option<&str>,
         decision: &str,
     ) -> RecordBody {
-        let mode = self.auditor.literals;
-        let empty = policy::SensitiveColumns::default();
-        let sensitive = masks.map_or(&empty, |m| m.sensitive_columns());
-        let masked = policy::mask_literals(dialect, sql, sensitive, mode);
-        let detected = |v: &str| match (mode, masks) {
-            (LiteralMode::Keep, _) | (_, None) => v.to_string(),
-            (_, Some(m)) => m.redact_detected(v),
-        };
-        let params = params
-            .iter()
-            .enumerate()
-            .map(|(i, p)| {
-                p.as_ref().map(|v| match mode {
-                    LiteralMode::Keep => v.clone(),
-                    LiteralMode::Redact => "?".to_string(),
-                    LiteralMode::Mask if masked.masked_params.contains(&(i + 1)) => "***".into(),
-                    LiteralMode::Mask => detected(v),
-                })
-            })
-            .collect();
+        let (text, params) = masked_statement(self.auditor.literals, dialect, sql, params, masks);
         let statement_id = self.next_statement;
         self.next_statement += 1;
         let kinds: Vec<&str> = analysis
@@ -251,7 +273,7 @@ impl SessionRecorder {
         tables.dedup();
         RecordBody::Statement {
             statement_id,
-            text: detected(&masked.text),
+            text,
             params,
             statement_kind: kinds.join(","),
             tables,

@@ -40,6 +40,10 @@ pub async fn start(config: &Config) -> Result<RunningServer, String> {
     tls::install_provider();
     let reloader = Arc::new(Reloader::new(config)?);
     let auditor = Auditor::open(config)?;
+    let approvals = match crate::approvals::Settings::load(config)? {
+        Some(s) => Some(crate::approvals::Approvals::open(s, auditor.clone())?),
+        None => None,
+    };
     let analyses = Arc::new(policy::AnalysisCache::new(4096));
     let server_tls = match &config.server.tls {
         Some(t) => Some(ServerTls::load(
@@ -56,6 +60,7 @@ pub async fn start(config: &Config) -> Result<RunningServer, String> {
         max_client_message: config.server.max_message_bytes,
         audit: auditor.clone(),
         analyses: Arc::clone(&analyses),
+        approvals: approvals.clone(),
     });
     let mysql_shared = Arc::new(MysqlShared {
         live: Arc::clone(&reloader.live),
@@ -64,9 +69,14 @@ pub async fn start(config: &Config) -> Result<RunningServer, String> {
         max_command: config.server.max_message_bytes as usize,
         audit: auditor.clone(),
         analyses,
+        approvals: approvals.clone(),
     });
     let (shutdown, shutdown_rx) = watch::channel(false);
     let tracker = TaskTracker::new();
+    if let Some(a) = &approvals {
+        crate::approvals::spawn_sweeper(a, &tracker, shutdown_rx.clone());
+        crate::approvals::webhook::spawn_worker(a, &tracker, shutdown_rx.clone());
+    }
     // Bind everything first: a config whose second listener cannot bind starts nothing.
     let mut bound = Vec::new();
     let mut addrs = HashMap::new();
@@ -146,6 +156,7 @@ pub async fn start(config: &Config) -> Result<RunningServer, String> {
         ready: AtomicBool::new(true),
         reloader: Arc::clone(&reloader),
         audit: auditor.clone(),
+        approvals,
     });
     tracing::info!(addr = %admin_addr, "admin API listening");
     tracker.spawn(admin::serve(

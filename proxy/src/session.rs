@@ -127,6 +127,13 @@ pub trait SessionHooks: Send {
     /// sent to the database.
     fn on_statement(&mut self, sql: &str) -> StatementDecision;
 
+    /// A statement is about to be prepared (PostgreSQL Parse, MySQL COM_STMT_PREPARE): nothing
+    /// of it runs yet. Hooks that judge executions (an approval needs the parameters) may let
+    /// it through and decide in [`SessionHooks::on_bind`].
+    fn on_prepare(&mut self, sql: &str) -> StatementDecision {
+        self.on_statement(sql)
+    }
+
     /// Whether [`SessionHooks::on_columns`] wants to be called at all; `false` spares decoding
     /// column descriptions for hooks that only look at statements.
     fn wants_columns(&self) -> bool {

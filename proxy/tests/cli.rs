@@ -98,7 +98,8 @@ fn check_accepts_the_spec_example_once_its_hashes_are_real() {
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(stdout.contains("ok (2 targets, 2 users)"), "{stdout}");
     assert!(
-        stdout.contains("[approvals]")
+        stdout.contains("[jwt]")
+            && !stdout.contains("[approvals]")
             && !stdout.contains("[[masks]]")
             && !stdout.contains("[audit]"),
         "unenforced sections are listed: {stdout}"
@@ -109,14 +110,18 @@ fn check_accepts_the_spec_example_once_its_hashes_are_real() {
 fn serve_refuses_sections_it_cannot_enforce_yet() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("sluice.toml");
-    std::fs::write(&path, "[approvals]\nmode = \"hold\"\n").unwrap();
+    std::fs::write(
+        &path,
+        "[jwt]\nissuer = \"https://idp.example.com/\"\naudience = \"sluice\"\n",
+    )
+    .unwrap();
     let out = Command::new(SLUICE)
         .args(["serve", "--config"])
         .arg(&path)
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(2));
-    assert!(String::from_utf8_lossy(&out.stderr).contains("[approvals]"));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("[jwt]"));
 }
 
 #[test]

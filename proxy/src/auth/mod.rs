@@ -9,6 +9,7 @@ use std::str::FromStr;
 
 use crate::config::UserConfig;
 use mysql::MysqlVerifier;
+pub use scram::constant_time_eq;
 use scram::ScramVerifier;
 
 /// A `[[users]]` `password_hash`: PostgreSQL's SCRAM verifier, optionally followed by the MySQL
@@ -126,6 +127,19 @@ impl UserDirectory {
         }
     }
 
+    /// The user and groups whose password this is (HTTP basic auth on the admin API); `None`
+    /// for a wrong password, an unknown user or one without a password.
+    pub fn check_password(&self, user: &str, password: &str) -> Option<Identity> {
+        let entry = self.users.get(user)?;
+        let hash = entry.hash.as_ref()?;
+        hash.scram
+            .check_cleartext(password.as_bytes())
+            .then(|| Identity {
+                user: user.to_string(),
+                groups: entry.groups.clone(),
+            })
+    }
+
     /// The user's MySQL verifier and entry, when the user exists and has one.
     pub fn mysql(&self, user: &str) -> Option<(&MysqlVerifier, &UserEntry)> {
         let entry = self.users.get(user)?;
@@ -145,5 +159,19 @@ mod tests {
         assert!(scram_only.mysql.is_none());
         let bad = format!("{};mysql_native=00", scram::hash_password("pw"));
         assert!(bad.parse::<PasswordHash>().is_err());
+    }
+
+    #[test]
+    fn cleartext_passwords_are_checked_against_the_scram_verifier() {
+        let users = UserDirectory::from_config(&[UserConfig {
+            name: "ann".into(),
+            password_hash: Some(hash_password("s3cret")),
+            groups: vec!["dba".into()],
+        }])
+        .unwrap();
+        let who = users.check_password("ann", "s3cret").unwrap();
+        assert_eq!(who.groups, vec!["dba".to_string()]);
+        assert!(users.check_password("ann", "s3creT").is_none());
+        assert!(users.check_password("bob", "s3cret").is_none());
     }
 }

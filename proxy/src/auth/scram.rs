@@ -76,6 +76,25 @@ impl FromStr for ScramVerifier {
 }
 
 impl ScramVerifier {
+    /// Whether `password` (sent in the clear, as over the admin API's HTTP basic auth) is the
+    /// one this verifier was made from. The password is used as its UTF-8 bytes: PostgreSQL's
+    /// SASLprep leaves ASCII passwords unchanged.
+    pub fn check_cleartext(&self, password: &[u8]) -> bool {
+        let Some(iterations) = std::num::NonZeroU32::new(self.iterations) else {
+            return false;
+        };
+        let mut salted = [0u8; 32];
+        ring::pbkdf2::derive(
+            ring::pbkdf2::PBKDF2_HMAC_SHA256,
+            iterations,
+            &self.salt,
+            password,
+            &mut salted,
+        );
+        let client_key = hmac(&salted, b"Client Key");
+        constant_time_eq(Sha256::digest(client_key).as_slice(), &self.stored_key)
+    }
+
     /// A verifier for a user that does not exist. The exchange runs to the end and then fails
     /// exactly like a wrong password, so probing cannot tell unknown users from known ones. The
     /// salt is derived from `secret` and the name, so it is stable for the same name.
@@ -264,7 +283,8 @@ fn hmac(key: &[u8], data: &[u8]) -> [u8; 32] {
     mac.finalize().into_bytes().into()
 }
 
-fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+/// Compares secrets without leaking where they differ.
+pub fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 

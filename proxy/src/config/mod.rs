@@ -295,6 +295,9 @@ impl Config {
         }
         self.rule_set()?;
         crate::masks::MaskPolicy::validate(self)?;
+        if let Some(a) = &self.approvals {
+            crate::approvals::Settings::validate(a)?;
+        }
         if self.server.max_message_bytes < 1024 {
             return Err("server.max_message_bytes must be at least 1024".into());
         }
@@ -323,9 +326,6 @@ impl Config {
         let mut out = Vec::new();
         if self.jwt.is_some() {
             out.push("[jwt]");
-        }
-        if self.approvals.is_some() {
-            out.push("[approvals]");
         }
         out
     }

@@ -1,8 +1,7 @@
 //! Config sections other than server, users and targets. Statement rules are the policy crate's
-//! own types. The rest (audit, JWT sign-in, masks, detectors, approvals) is parsed and checked
-//! strictly (so typos are caught) but not enforced by this build yet.
-//! `sluice serve` refuses a file that uses them (fail closed: a DBA who writes a rule must never
-//! believe it is in force when it is not); `sluice check` accepts them.
+//! own types. Every section is parsed strictly (so typos are caught); `[jwt]` is not enforced
+//! by this build yet, and `sluice serve` refuses a file that uses it (fail closed: a DBA who
+//! writes a setting must never believe it is in force when it is not); `sluice check` accepts it.
 
 use serde::Deserialize;
 
@@ -102,7 +101,7 @@ pub struct PolicyConfig {
 #[derive(Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ApprovalsConfig {
-    pub mode: Option<String>,
+    pub mode: Option<ApprovalMode>,
     pub timeout: Option<HumanDuration>,
     pub ticket_ttl: Option<HumanDuration>,
     pub required: Option<u32>,
@@ -110,6 +109,20 @@ pub struct ApprovalsConfig {
     pub approver_groups: Vec<String>,
     #[serde(default)]
     pub webhooks: Vec<WebhookConfig>,
+    /// *Extension*: where requests, tickets and the webhook outbox are kept (redb), relative
+    /// to the config file; default `data/approvals`.
+    pub dir: Option<String>,
+    /// *Extension*: the admin listener's address as approvers reach it, for the links in
+    /// webhooks; default `http://<server.admin_listen>`.
+    pub public_url: Option<String>,
+}
+
+/// `hold`: the client waits; `ticket`: the client gets an error with a ticket id.
+#[derive(Clone, Copy, Debug, Deserialize, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ApprovalMode {
+    Hold,
+    Ticket,
 }
 
 #[derive(Clone, Debug, Deserialize)]
@@ -118,4 +131,14 @@ pub struct WebhookConfig {
     pub url: String,
     pub secret_env: Option<String>,
     pub secret_file: Option<String>,
+    /// *Extension*: `"json"` (default, the contract's body) or `"slack"` (a Slack message
+    /// with the links; the signature header is sent all the same).
+    pub format: Option<WebhookFormat>,
+}
+
+#[derive(Clone, Copy, Debug, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum WebhookFormat {
+    Json,
+    Slack,
 }

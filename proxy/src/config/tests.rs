@@ -39,7 +39,11 @@ fn the_spec_example_parses() {
         !c.unenforced_sections().contains(&"[[masks]]"),
         "masks are enforced"
     );
-    assert!(c.unenforced_sections().contains(&"[approvals]"));
+    assert!(
+        !c.unenforced_sections().contains(&"[approvals]"),
+        "approvals are enforced"
+    );
+    assert!(c.unenforced_sections().contains(&"[jwt]"));
     assert!(
         !c.unenforced_sections().contains(&"[audit]"),
         "audit is enforced"

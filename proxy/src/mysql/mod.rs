@@ -48,6 +48,8 @@ pub struct MysqlShared {
     pub audit: Option<Arc<crate::recorder::Auditor>>,
     /// Statement analyses for audit records, shared by sessions.
     pub analyses: Arc<policy::AnalysisCache>,
+    /// `[approvals]`, when configured.
+    pub approvals: Option<Arc<crate::approvals::Approvals>>,
 }
 
 /// One `mysql` target at run time.
@@ -139,7 +141,13 @@ async fn handle_connection(
                 database: ctx.database.clone(),
             })
         });
-        let gate = gate.with_recorder(recorder, Arc::clone(&shared.analyses));
+        let gate = gate
+            .with_recorder(recorder, Arc::clone(&shared.analyses))
+            .with_approvals(
+                shared.approvals.clone(),
+                format!("mysql:{id}"),
+                peer.to_string(),
+            );
         Box::new(gate) as Box<dyn SessionHooks>
     };
     let _counted = target.metrics.session();
@@ -277,6 +285,7 @@ async fn establish(
         catalog: Arc::clone(&target.catalog),
         tls: authed.tls,
         database: database.clone(),
+        approvals: shared.approvals.clone(),
     };
     Some((authed.stream, up, ctx))
 }

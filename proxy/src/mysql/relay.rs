@@ -51,6 +51,8 @@ pub struct RelayContext {
     /// For the audit log's session record.
     pub tls: bool,
     pub database: Option<String>,
+    /// A `KILL` of a session whose statement is held for approval withdraws the request.
+    pub approvals: Option<Arc<crate::approvals::Approvals>>,
 }
 
 /// A response owed to the client, in order.
@@ -88,7 +90,7 @@ async fn run_barrier(h: &mut dyn SessionHooks) -> Option<String> {
     match tokio::task::spawn_blocking(barrier).await {
         Ok(Ok(())) => None,
         Ok(Err(message)) => Some(message),
-        Err(_) => Some("sluice: the audit log did not answer; the statement was not run".into()),
+        Err(_) => Some("sluice: the statement's hold did not complete; it was not run".into()),
     }
 }
 
@@ -383,7 +385,7 @@ impl Relay {
             com::STMT_PREPARE => {
                 let sql = String::from_utf8_lossy(&payload[1..]);
                 self.catalog_for(&sql).await;
-                if let Some(message) = self.refused(&sql).await {
+                if let Some(message) = self.refused_prepare(&sql).await {
                     self.local_err(1142, "42000", &message);
                     return None;
                 }
@@ -480,6 +482,16 @@ impl Relay {
         run_barrier(h).await
     }
 
+    /// Like [`Relay::refused`], for a statement being prepared.
+    async fn refused_prepare(&mut self, sql: &str) -> Option<String> {
+        let h = self.hooks.as_deref_mut()?;
+        match h.on_prepare(sql) {
+            StatementDecision::Forward => {}
+            StatementDecision::Refuse { message } => return Some(message),
+        }
+        run_barrier(h).await
+    }
+
     fn forward(&mut self, raw: BytesMut, kind: ResponseKind) {
         self.forward_for(raw, kind, Statement::None);
     }
@@ -522,7 +534,12 @@ impl Relay {
 
     /// A sluice connection id of this user's → the upstream thread id.
     fn translate_kill(&self, id: u32) -> Result<u32, ()> {
-        self.ctx.sessions.thread_of(id, &self.ctx.user).ok_or(())
+        let thread = self.ctx.sessions.thread_of(id, &self.ctx.user).ok_or(())?;
+        if let Some(a) = &self.ctx.approvals {
+            // Quick (one small commit), and a KILL is rare: done in place.
+            a.withdraw_held(&format!("mysql:{id}"));
+        }
+        Ok(thread)
     }
 
     fn on_upstream_packet(&mut self, p: Packet) -> Option<SessionEnd> {

@@ -82,6 +82,12 @@ impl CancelRegistry {
         }
     }
 
+    /// Whether `(pid, secret)` is a live session's key.
+    pub fn is_live(&self, pid: u32, secret: u32) -> bool {
+        let map = self.sessions.lock().unwrap_or_else(|p| p.into_inner());
+        map.get(&pid).is_some_and(|e| e.secret == secret)
+    }
+
     /// Forwards a cancel if `(pid, secret)` is a live session's key. Returns whether it was.
     pub async fn cancel(&self, pid: u32, secret: u32) -> bool {
         let found = {

@@ -49,6 +49,8 @@ pub struct PgShared {
     pub audit: Option<Arc<crate::recorder::Auditor>>,
     /// Statement analyses for audit records, shared by sessions.
     pub analyses: Arc<policy::AnalysisCache>,
+    /// `[approvals]`, when configured.
+    pub approvals: Option<Arc<crate::approvals::Approvals>>,
 }
 
 /// One `postgres` target at run time.
@@ -168,7 +170,13 @@ async fn handle_connection(
                 database: Some(database.clone()),
             })
         });
-        let gate = gate.with_recorder(recorder, Arc::clone(&shared.analyses));
+        let gate = gate
+            .with_recorder(recorder, Arc::clone(&shared.analyses))
+            .with_approvals(
+                shared.approvals.clone(),
+                format!("pg:{}", key.pid),
+                peer.to_string(),
+            );
         Box::new(gate) as Box<dyn SessionHooks>
     };
     let _counted = target.metrics.session();
@@ -196,6 +204,15 @@ async fn establish(
     };
     let mut startup = match hello {
         Hello::Cancel { pid, secret } => {
+            // A statement held for approval is withdrawn; one running upstream is cancelled.
+            if let Some(a) = shared
+                .approvals
+                .as_ref()
+                .filter(|_| shared.cancels.is_live(pid, secret))
+            {
+                let (a, key) = (Arc::clone(a), format!("pg:{pid}"));
+                let _ = tokio::task::spawn_blocking(move || a.withdraw_held(&key)).await;
+            }
             shared.cancels.cancel(pid, secret).await;
             return None;
         }

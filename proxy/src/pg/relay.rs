@@ -152,7 +152,7 @@ pub async fn run(
                             refused = match tokio::task::spawn_blocking(barrier).await {
                                 Ok(Ok(())) => None,
                                 Ok(Err(message)) => Some(message),
-                                Err(_) => Some("sluice: the audit log did not answer; the statement was not run".into()),
+                                Err(_) => Some("sluice: the statement's hold did not complete; it was not run".into()),
                             };
                         }
                     }
@@ -323,7 +323,11 @@ fn statement_hook(hooks: &mut dyn SessionHooks, frame: &Frame) -> Option<String>
         b'P' => r.cstr().and_then(|_name| r.cstr()),
         _ => None,
     }?;
-    match hooks.on_statement(sql) {
+    let decision = match frame.tag {
+        b'P' => hooks.on_prepare(sql),
+        _ => hooks.on_statement(sql),
+    };
+    match decision {
         StatementDecision::Forward => None,
         StatementDecision::Refuse { message } => Some(message),
     }

@@ -9,6 +9,8 @@ use std::sync::Arc;
 
 use policy::{AnalysisCache, Decision, Dialect, RuleSet, Subject, ON_PARSE_ERROR_RULE};
 
+mod review;
+
 use crate::live::Live;
 use crate::masks::{RowPlan, SessionMasks};
 use crate::metrics::TargetMetrics;
@@ -58,6 +60,10 @@ pub struct StatementGate {
     /// Rows of the current result the mask plan or the recorder must see.
     recording_rows: bool,
     scratch: Vec<u8>,
+    /// `[approvals]`, and how this session is named to them.
+    review: Option<review::Reviewer>,
+    /// Prepared statements whose executions need approval (judged with their parameters).
+    review_at_execute: std::collections::HashSet<String>,
 }
 
 impl StatementGate {
@@ -85,7 +91,24 @@ impl StatementGate {
             barrier: None,
             recording_rows: false,
             scratch: Vec::new(),
+            review: None,
+            review_at_execute: Default::default(),
         }
+    }
+
+    /// Sends `review` verdicts to `[approvals]`; `hold_key` names this session to cancels.
+    pub fn with_approvals(
+        mut self,
+        approvals: Option<Arc<crate::approvals::Approvals>>,
+        hold_key: String,
+        client_addr: String,
+    ) -> Self {
+        self.review = approvals.map(|approvals| review::Reviewer {
+            approvals,
+            hold_key,
+            client_addr,
+        });
+        self
     }
 
     /// Records the session in the audit log.
@@ -166,7 +189,7 @@ impl StatementGate {
     }
 
     /// The rules' and masks' decision, with the rule that made it and its name for the log.
-    fn decide(&mut self, sql: &str) -> (StatementDecision, Option<String>, &'static str) {
+    fn decide(&mut self, sql: &str) -> Verdict {
         let Some(policy) = self.live.policy() else {
             return self.masks_decision(sql);
         };
@@ -191,9 +214,23 @@ impl StatementGate {
                 Some(m) => format!("sluice: statement blocked by rule \"{rule}\": {m}"),
                 None => format!("sluice: statement blocked by rule \"{rule}\""),
             },
-            // Until approvals land, a statement that needs one is refused and says so.
+            // Masks still apply to what an approved statement returns: judge them first.
+            Decision::Review if self.review.is_some() => {
+                return match self.masks_decision(sql) {
+                    Verdict {
+                        decision: StatementDecision::Forward,
+                        ..
+                    } => Verdict {
+                        decision: StatementDecision::Forward,
+                        rule: Some(rule.to_string()),
+                        label: "review",
+                        review: Some(verdict.message.clone()),
+                    },
+                    refused => refused,
+                }
+            }
             Decision::Review => format!(
-                "sluice: statement requires approval under rule \"{rule}\"{}; approvals are not available in this build, so it was not run",
+                "sluice: statement requires approval under rule \"{rule}\"{}, and this sluice has no [approvals] section; it was not run",
                 verdict.message.as_deref().map(|m| format!(" ({m})")).unwrap_or_default()
             ),
         };
@@ -201,13 +238,28 @@ impl StatementGate {
             Decision::Review => "review",
             _ => "block",
         };
-        (self.refuse(rule, message), Some(rule.to_string()), label)
+        Verdict {
+            decision: self.refuse(rule, message),
+            rule: Some(rule.to_string()),
+            label,
+            review: None,
+        }
     }
 
-    fn masks_decision(&mut self, sql: &str) -> (StatementDecision, Option<String>, &'static str) {
+    fn masks_decision(&mut self, sql: &str) -> Verdict {
         match self.check_masks(sql) {
-            StatementDecision::Forward => (StatementDecision::Forward, None, "allow"),
-            refused => (refused, Some("[[masks]]".into()), "block"),
+            StatementDecision::Forward => Verdict {
+                decision: StatementDecision::Forward,
+                rule: None,
+                label: "allow",
+                review: None,
+            },
+            refused => Verdict {
+                decision: refused,
+                rule: Some("[[masks]]".into()),
+                label: "block",
+                review: None,
+            },
         }
     }
 
@@ -261,8 +313,25 @@ impl StatementGate {
 
 impl SessionHooks for StatementGate {
     fn on_statement(&mut self, sql: &str) -> StatementDecision {
-        let (decision, rule, label) = self.decide(sql);
-        self.record(sql, decision, rule, label)
+        let v = self.decide(sql);
+        let decision = self.record(sql, v.decision, v.rule.clone(), v.label);
+        match (v.review, decision) {
+            (Some(message), StatementDecision::Forward) => {
+                let rule = v.rule.unwrap_or_default();
+                self.ask_approval(sql, &[], &rule, message.as_deref())
+            }
+            (_, decision) => decision,
+        }
+    }
+
+    fn on_prepare(&mut self, sql: &str) -> StatementDecision {
+        let v = self.decide(sql);
+        if v.review.is_some() {
+            // Nothing runs at prepare time: each execution asks, with its parameters.
+            self.review_at_execute.insert(sql.to_string());
+            return self.record(sql, StatementDecision::Forward, v.rule, "review_at_execute");
+        }
+        self.record(sql, v.decision, v.rule, v.label)
     }
 
     fn take_barrier(&mut self) -> Option<Barrier> {
@@ -307,18 +376,37 @@ impl SessionHooks for StatementGate {
     }
 
     fn wants_binds(&self) -> bool {
-        self.recorder.is_some()
+        self.recorder.is_some() || !self.review_at_execute.is_empty()
     }
 
     fn on_bind(&mut self, sql: Option<&str>, params: &[Option<String>]) -> StatementDecision {
-        let Some(recorder) = self.recorder.as_mut() else {
-            return StatementDecision::Forward;
+        let review = sql.filter(|s| self.review_at_execute.contains(*s));
+        let decision = match self.recorder.as_mut() {
+            None => StatementDecision::Forward,
+            Some(recorder) => {
+                let sql = sql.unwrap_or("(a prepared statement sluice did not see prepared)");
+                let analysis = self.analyses.get_or_analyze(self.dialect, sql);
+                let masks = self.live.masks();
+                let recorded =
+                    recorder.execution(self.dialect, sql, params, &analysis, masks.as_deref());
+                self.admit(recorded, StatementDecision::Forward)
+            }
         };
-        let sql = sql.unwrap_or("(a prepared statement sluice did not see prepared)");
-        let analysis = self.analyses.get_or_analyze(self.dialect, sql);
-        let masks = self.live.masks();
-        let recorded = recorder.execution(self.dialect, sql, params, &analysis, masks.as_deref());
-        self.admit(recorded, StatementDecision::Forward)
+        match (review, decision) {
+            (Some(sql), StatementDecision::Forward) => {
+                // The rules in force now decide whether this execution still needs approval.
+                let sql = sql.to_string();
+                let v = self.decide(&sql);
+                match v.review {
+                    Some(message) => {
+                        let rule = v.rule.unwrap_or_default();
+                        self.ask_approval(&sql, params, &rule, message.as_deref())
+                    }
+                    None => v.decision,
+                }
+            }
+            (_, decision) => decision,
+        }
     }
 
     fn on_result_end(&mut self, end: &ResultEnd) {
@@ -362,6 +450,17 @@ impl SessionHooks for StatementGate {
         self.user = user.to_string();
         self.groups = groups.to_vec();
     }
+}
+
+/// What the rules and masks decided about a statement.
+struct Verdict {
+    decision: StatementDecision,
+    /// The rule that decided, for the log.
+    rule: Option<String>,
+    /// The decision's name in the log.
+    label: &'static str,
+    /// `Some(rule message)`: the statement needs approval (and `[approvals]` is configured).
+    review: Option<Option<String>>,
 }
 
 /// A cheap test before parsing: could `sql` declare, fetch from or close a cursor?
