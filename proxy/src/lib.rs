@@ -15,6 +15,7 @@
 pub mod admin;
 pub mod admin_audit;
 pub mod approvals;
+pub mod approvals_cli;
 pub mod audit_cli;
 pub mod auth;
 pub mod config;

@@ -57,6 +57,46 @@ enum Command {
         #[command(subcommand)]
         command: AuditCommand,
     },
+    /// Act on statements held for approval, through the admin API. The password comes from
+    /// SLUICE_PASSWORD or the terminal.
+    Approvals {
+        /// The admin API (host:port or URL); default: the config's server.admin_listen.
+        #[arg(long, global = true)]
+        admin: Option<String>,
+        /// The config file to read server.admin_listen from.
+        #[arg(long, short, global = true, default_value = "sluice.toml")]
+        config: PathBuf,
+        /// The sluice user to act as (an approver to decide).
+        #[arg(long, short, global = true, env = "SLUICE_USER")]
+        user: Option<String>,
+        #[command(subcommand)]
+        command: ApprovalsCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum ApprovalsCommand {
+    /// List requests (default: pending ones).
+    List {
+        /// pending, approved, denied, expired, cancelled, used or all.
+        #[arg(long, default_value = "pending")]
+        state: String,
+        /// The API's JSON instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Approve a request.
+    Approve {
+        id: String,
+        #[arg(long)]
+        reason: Option<String>,
+    },
+    /// Deny a request; the client is told the reason.
+    Deny {
+        id: String,
+        #[arg(long)]
+        reason: String,
+    },
 }
 
 #[derive(Subcommand)]
@@ -166,6 +206,56 @@ fn main() -> ExitCode {
             runtime().block_on(sluice::demo::run(&listen, &mysql_listen))
         }
         Command::Audit { command } => audit(command),
+        Command::Approvals {
+            admin,
+            config,
+            user,
+            command,
+        } => runtime().block_on(approvals(admin, config, user, command)),
+    }
+}
+
+async fn approvals(
+    admin: Option<String>,
+    config: PathBuf,
+    user: Option<String>,
+    command: ApprovalsCommand,
+) -> ExitCode {
+    use sluice::approvals_cli::{AdminClient, ApprovalsAction};
+    let client = (|| {
+        let user = user.ok_or_else(|| {
+            CliError::usage("name the sluice user to act as with --user (or SLUICE_USER)")
+        })?;
+        Ok::<_, CliError>(AdminClient {
+            base: AdminClient::base_url(admin.as_deref(), &config)?,
+            password: AdminClient::password(&user)?,
+            user,
+        })
+    })();
+    let action = match command {
+        ApprovalsCommand::List { state, json } => ApprovalsAction::List { state, json },
+        ApprovalsCommand::Approve { id, reason } => ApprovalsAction::Decide {
+            id,
+            approve: true,
+            reason,
+        },
+        ApprovalsCommand::Deny { id, reason } => ApprovalsAction::Decide {
+            id,
+            approve: false,
+            reason: Some(reason),
+        },
+    };
+    let mut out = std::io::stdout();
+    let result = match client {
+        Ok(c) => c.run(action, &mut out).await,
+        Err(e) => Err(e),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("sluice: {}", e.message);
+            ExitCode::from(e.code)
+        }
     }
 }
 

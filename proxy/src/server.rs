@@ -40,7 +40,16 @@ pub async fn start(config: &Config) -> Result<RunningServer, String> {
     tls::install_provider();
     let reloader = Arc::new(Reloader::new(config)?);
     let auditor = Auditor::open(config)?;
-    let approvals = match crate::approvals::Settings::load(config)? {
+    let admin_listener = TcpListener::bind(&config.server.admin_listen)
+        .await
+        .map_err(|e| {
+            format!(
+                "server.admin_listen: cannot listen on {}: {e}",
+                config.server.admin_listen
+            )
+        })?;
+    let admin_addr = admin_listener.local_addr().map_err(|e| e.to_string())?;
+    let approvals = match crate::approvals::Settings::load(config, admin_addr)? {
         Some(s) => Some(crate::approvals::Approvals::open(s, auditor.clone())?),
         None => None,
     };
@@ -89,15 +98,6 @@ pub async fn start(config: &Config) -> Result<RunningServer, String> {
         addrs.insert(t.name.clone(), addr);
         bound.push((listener, addr, upstream, t));
     }
-    let admin_listener = TcpListener::bind(&config.server.admin_listen)
-        .await
-        .map_err(|e| {
-            format!(
-                "server.admin_listen: cannot listen on {}: {e}",
-                config.server.admin_listen
-            )
-        })?;
-    let admin_addr = admin_listener.local_addr().map_err(|e| e.to_string())?;
     let mut metrics = Metrics::default();
     for (listener, addr, upstream, t) in bound {
         let protocol = match t.protocol {

@@ -299,6 +299,22 @@ impl Proxy {
         client
     }
 
+    /// Stops sluice (if running) and starts it again from the same config and directory, as
+    /// an operator's restart would; listeners get new ports.
+    pub async fn restart(&mut self) {
+        self.shutdown().await;
+        let server = sluice::server::start(&self.config)
+            .await
+            .unwrap_or_else(|e| panic!("sluice did not restart: {e}"));
+        let name = if self.config.targets[0].protocol == sluice::config::Protocol::Mysql {
+            "my"
+        } else {
+            "pg"
+        };
+        self.addr = server.addr(name).expect("the target listens again");
+        self.server = Some(server);
+    }
+
     /// Stops sluice gracefully; returns the sessions left open after the grace period.
     pub async fn shutdown(&mut self) -> usize {
         match self.server.take() {

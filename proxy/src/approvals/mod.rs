@@ -101,7 +101,11 @@ impl Settings {
     }
 
     /// The settings of `config`, with webhook secrets read; `None` without `[approvals]`.
-    pub fn load(config: &Config) -> Result<Option<Settings>, String> {
+    /// Links default to the admin listener's bound address.
+    pub fn load(
+        config: &Config,
+        admin_addr: std::net::SocketAddr,
+    ) -> Result<Option<Settings>, String> {
         let Some(a) = &config.approvals else {
             return Ok(None);
         };
@@ -158,7 +162,7 @@ impl Settings {
             public_url: a
                 .public_url
                 .clone()
-                .unwrap_or_else(|| format!("http://{}", config.server.admin_listen))
+                .unwrap_or_else(|| format!("http://{admin_addr}"))
                 .trim_end_matches('/')
                 .to_string(),
         }))

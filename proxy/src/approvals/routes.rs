@@ -119,6 +119,22 @@ fn cookie(headers: &HeaderMap) -> Option<String> {
         })
 }
 
+/// A caller turned away: the status, why, and whether to ask for basic credentials.
+struct Turned(StatusCode, String, bool);
+
+impl IntoResponse for Turned {
+    fn into_response(self) -> Response {
+        let mut r = error(self.0, &self.1);
+        if self.2 {
+            r.headers_mut().insert(
+                header::WWW_AUTHENTICATE,
+                header::HeaderValue::from_static("Basic realm=\"sluice\""),
+            );
+        }
+        r
+    }
+}
+
 /// Who is calling, and the CSRF token they must echo when they came by cookie.
 enum Caller {
     Basic(Identity),
@@ -134,15 +150,14 @@ impl Caller {
 }
 
 impl ApprovalRoutes {
-    fn caller(&self, headers: &HeaderMap) -> Result<Option<Caller>, Response> {
+    fn caller(&self, headers: &HeaderMap) -> Result<Option<Caller>, Turned> {
         if let Some(auth) = headers.get(header::AUTHORIZATION) {
             let bad = || {
-                let mut r = error(StatusCode::UNAUTHORIZED, "wrong user name or password");
-                r.headers_mut().insert(
-                    header::WWW_AUTHENTICATE,
-                    header::HeaderValue::from_static("Basic realm=\"sluice\""),
-                );
-                r
+                Turned(
+                    StatusCode::UNAUTHORIZED,
+                    "wrong user name or password".into(),
+                    true,
+                )
             };
             let text = auth.to_str().map_err(|_| bad())?;
             let encoded = text.strip_prefix("Basic ").ok_or_else(bad)?;
@@ -171,31 +186,32 @@ impl ApprovalRoutes {
     }
 
     /// An approver, or the response refusing the caller.
-    fn approver(&self, headers: &HeaderMap, csrf: Option<&str>) -> Result<Identity, Response> {
+    fn approver(&self, headers: &HeaderMap, csrf: Option<&str>) -> Result<Identity, Turned> {
         let caller = self.caller(headers)?.ok_or_else(|| {
-            let mut r = error(
+            Turned(
                 StatusCode::UNAUTHORIZED,
-                "authenticate as a sluice user (HTTP basic)",
-            );
-            r.headers_mut().insert(
-                header::WWW_AUTHENTICATE,
-                header::HeaderValue::from_static("Basic realm=\"sluice\""),
-            );
-            r
+                "authenticate as a sluice user (HTTP basic)".into(),
+                true,
+            )
         })?;
         if let Caller::Cookie(_, expected) = &caller {
             let sent = csrf
                 .map(str::to_string)
                 .or_else(|| header_str(headers, "x-sluice-csrf"));
             if sent.as_deref() != Some(expected.as_str()) {
-                return Err(error(StatusCode::FORBIDDEN, "missing or wrong CSRF token"));
+                return Err(Turned(
+                    StatusCode::FORBIDDEN,
+                    "missing or wrong CSRF token".into(),
+                    false,
+                ));
             }
         }
         let who = caller.who().clone();
         if !self.approvals.is_approver(&who) {
-            return Err(error(
+            return Err(Turned(
                 StatusCode::FORBIDDEN,
-                &format!("{} is not an approver", who.user),
+                format!("{} is not an approver", who.user),
+                false,
             ));
         }
         Ok(who)
@@ -218,7 +234,7 @@ async fn list(
         _ => None,
     };
     if let Err(r) = s.approver(&headers, csrf.as_deref()) {
-        return r;
+        return r.into_response();
     }
     let state = match q.get("state").map(String::as_str) {
         None | Some("pending") => Some(RequestState::Pending),
@@ -247,7 +263,7 @@ async fn one(
         _ => None,
     };
     if let Err(r) = s.approver(&headers, csrf.as_deref()) {
-        return r;
+        return r.into_response();
     }
     match s.approvals.get(&id) {
         Some(r) => json(StatusCode::OK, r.to_json()),
@@ -274,7 +290,7 @@ async fn api_decide(
     };
     let who = match s.approver(&headers, None) {
         Ok(w) => w,
-        Err(r) => return r,
+        Err(r) => return r.into_response(),
     };
     let reason = match body.trim() {
         "" => None,
@@ -442,7 +458,7 @@ async fn link_decide(
     let form = pairs(&body);
     let who = match s.approver(&headers, form.get("csrf").map(String::as_str)) {
         Ok(w) => w,
-        Err(r) => return r,
+        Err(r) => return r.into_response(),
     };
     let token = form.get("token").cloned().unwrap_or_default();
     let reason = form.get("reason").cloned();

@@ -158,6 +158,16 @@ async fn deliver_due(a: &Arc<Approvals>, client: &reqwest::Client) -> Option<Dur
             let _ = tokio::task::spawn_blocking(move || s.store().remove_delivery(&key)).await;
             continue;
         }
+        if a.get(&d.request_id)
+            .is_none_or(|r| r.state != super::RequestState::Pending)
+        {
+            // Decided (or withdrawn) before it could be announced: nothing left to approve.
+            tracing::info!(id = %d.request_id, "webhook dropped: the request is no longer pending");
+            let key = d.key();
+            let s = Arc::clone(a);
+            let _ = tokio::task::spawn_blocking(move || s.store().remove_delivery(&key)).await;
+            continue;
+        }
         if d.next_at > now {
             next = Some(next.map_or(d.next_at, |n| n.min(d.next_at)));
             continue;
