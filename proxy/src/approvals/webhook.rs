@@ -240,6 +240,57 @@ mod tests {
     }
 
     #[test]
+    fn slack_messages_carry_the_links_and_escape_user_text() {
+        let dir = tempfile::tempdir().unwrap();
+        let settings = Settings {
+            mode: super::super::ApprovalMode::Hold,
+            timeout: Duration::from_secs(60),
+            ticket_ttl: Duration::from_secs(60),
+            required: 1,
+            approver_groups: vec!["dba".into()],
+            webhooks: Vec::new(),
+            dir: dir.path().to_path_buf(),
+            public_url: "https://sluice.example.com".into(),
+        };
+        let a = Approvals::open(settings, None).unwrap();
+        let r = a
+            .request(super::super::NewRequest {
+                target: "pg",
+                user: "<ann>",
+                groups: &[],
+                client_addr: "10.0.0.1:5000",
+                session: 1,
+                dialect: policy::Dialect::Postgres,
+                sql: "DELETE FROM t",
+                params: &[],
+                masked: "DELETE FROM t".into(),
+                rule: "unbounded",
+                reason: None,
+                hold_key: None,
+            })
+            .unwrap();
+        let body = body(&a.settings, WebhookFormat::Slack, &r, "tok");
+        let v: serde_json::Value = serde_json::from_str(&body).unwrap();
+        assert!(v["text"].as_str().unwrap().contains("needs approval"));
+        let section = v["blocks"][0]["text"]["text"].as_str().unwrap();
+        assert!(section.contains("&lt;ann&gt;") && section.contains("DELETE FROM t"));
+        let urls: Vec<&str> = v["blocks"][1]["elements"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| e["url"].as_str().unwrap())
+            .collect();
+        assert_eq!(
+            urls,
+            [
+                format!("https://sluice.example.com/approvals/{}/approve?token=tok", r.id),
+                format!("https://sluice.example.com/approvals/{}/deny?token=tok", r.id),
+                "https://sluice.example.com/approvals".to_string(),
+            ]
+        );
+    }
+
+    #[test]
     fn backoff_doubles_and_is_capped() {
         assert_eq!(backoff(1), Duration::from_millis(500));
         assert_eq!(backoff(2), Duration::from_secs(1));
