@@ -339,13 +339,6 @@ fn init_logging(format: LogFormat) {
 }
 
 async fn serve(config: Config) -> ExitCode {
-    let unenforced = config.unenforced_sections();
-    if !unenforced.is_empty() {
-        return usage_error(&format!(
-            "this build cannot enforce {} yet; refusing to start rather than run without them (remove them to proxy without them)",
-            unenforced.join(", ")
-        ));
-    }
     let server = match sluice::server::start(&config).await {
         Ok(s) => s,
         Err(e) => return usage_error(&e),
@@ -389,13 +382,6 @@ async fn check(path: &Path, live: bool) -> ExitCode {
         for warning in rules.warnings() {
             println!("warning: [[rules]]: {warning}");
         }
-    }
-    let unenforced = config.unenforced_sections();
-    if !unenforced.is_empty() {
-        println!(
-            "note: not enforced by this build yet, `serve` will refuse them: {}",
-            unenforced.join(", ")
-        );
     }
     if !live {
         return ExitCode::SUCCESS;

@@ -111,6 +111,7 @@ pub async fn start(config: &Config) -> Result<RunningServer, String> {
         match t.protocol {
             Protocol::Postgres => {
                 let target = Arc::new(PgTarget {
+                    allowed_groups: t.allowed_groups.clone(),
                     upstream,
                     slots,
                     max_connections: t.max_connections,
@@ -128,6 +129,7 @@ pub async fn start(config: &Config) -> Result<RunningServer, String> {
             Protocol::Mysql => {
                 let catalog = Arc::new(mysql::catalog::MysqlCatalog::new(Arc::clone(&upstream)));
                 let target = Arc::new(MysqlTarget {
+                    allowed_groups: t.allowed_groups.clone(),
                     upstream,
                     slots,
                     max_connections: t.max_connections,
@@ -208,13 +210,6 @@ impl Reloader {
             .as_deref()
             .ok_or("this server was not started from a file")?;
         let config = Config::load(path)?;
-        let unenforced = config.unenforced_sections();
-        if !unenforced.is_empty() {
-            return Err(format!(
-                "this build cannot enforce {}",
-                unenforced.join(", ")
-            ));
-        }
         if format!("{:?}", config.targets) != self.targets {
             return Err(
                 "[[targets]] changed: listeners and upstreams change with a restart in this build"
@@ -238,7 +233,8 @@ impl Reloader {
 /// The reloadable parts of a config.
 fn live_parts(config: &Config) -> Result<LiveParts, String> {
     Ok(LiveParts {
-        users: UserDirectory::from_config(&config.users)?,
+        users: UserDirectory::from_config(&config.users)?
+            .with_jwt(crate::auth::jwt::JwtVerifier::load(config)?),
         policy: match config.has_statement_policy() {
             true => Some(StatementPolicy::new(config.rule_set()?)),
             false => None,

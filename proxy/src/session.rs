@@ -184,6 +184,12 @@ pub trait SessionHooks: Send {
     /// Adapters fetch it only while [`SessionHooks::wants_columns`] is true.
     fn on_relations(&mut self, _relations: std::sync::Arc<Relations>) {}
 
+    /// Asked when a new statement begins: `Some(why)` ends the session here, cleanly (a
+    /// token-signed session past its deadline). Work already running is never cut short.
+    fn session_over(&mut self) -> Option<String> {
+        None
+    }
+
     /// The session now acts for another user (MySQL COM_CHANGE_USER).
     fn on_identity(&mut self, _user: &str, _groups: &[String]) {}
 }

@@ -283,8 +283,14 @@ mod tests {
         assert_eq!(
             urls,
             [
-                format!("https://sluice.example.com/approvals/{}/approve?token=tok", r.id),
-                format!("https://sluice.example.com/approvals/{}/deny?token=tok", r.id),
+                format!(
+                    "https://sluice.example.com/approvals/{}/approve?token=tok",
+                    r.id
+                ),
+                format!(
+                    "https://sluice.example.com/approvals/{}/deny?token=tok",
+                    r.id
+                ),
                 "https://sluice.example.com/approvals".to_string(),
             ]
         );

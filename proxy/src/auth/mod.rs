@@ -1,6 +1,7 @@
 //! Client authentication to sluice itself. Clients never authenticate to the database: they
 //! prove who they are to sluice, which then logs in upstream with the target's credentials.
 
+pub mod jwt;
 pub mod mysql;
 pub mod scram;
 
@@ -68,6 +69,11 @@ pub fn hash_password(password: &str) -> String {
     )
 }
 
+/// Whether `groups` meets an `allowed_groups` list (an empty list allows everyone).
+pub fn in_any(groups: &[String], allowed: &[String]) -> bool {
+    allowed.is_empty() || groups.iter().any(|g| allowed.contains(g))
+}
+
 /// Who a client proved to be.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Identity {
@@ -86,6 +92,8 @@ pub struct UserEntry {
 #[derive(Debug)]
 pub struct UserDirectory {
     users: HashMap<String, UserEntry>,
+    /// `[jwt]`: tokens accepted as passwords for users not listed in `[[users]]`.
+    jwt: Option<std::sync::Arc<jwt::JwtVerifier>>,
     /// Salts mock exchanges for unknown users; per process, never stored.
     mock_secret: [u8; 32],
 }
@@ -114,8 +122,25 @@ impl UserDirectory {
         scram::fill_random(&mut mock_secret);
         Ok(UserDirectory {
             users: map,
+            jwt: None,
             mock_secret,
         })
+    }
+
+    /// Accepts tokens as `verifier` says.
+    pub fn with_jwt(mut self, verifier: Option<jwt::JwtVerifier>) -> Self {
+        self.jwt = verifier.map(std::sync::Arc::new);
+        self
+    }
+
+    /// The token verifier, with `[jwt]`.
+    pub fn jwt(&self) -> Option<&std::sync::Arc<jwt::JwtVerifier>> {
+        self.jwt.as_ref()
+    }
+
+    /// Whether `user` signs in with a password of `[[users]]` (then never with a token).
+    pub fn is_local(&self, user: &str) -> bool {
+        self.users.get(user).is_some_and(|e| e.hash.is_some())
     }
 
     /// The SCRAM verifier to run an exchange against: the user's own, or a mock one that always

@@ -151,6 +151,9 @@ pub struct TargetConfig {
     /// MySQL: allow `LOAD DATA LOCAL INFILE` (off: refused with a clear error).
     #[serde(default)]
     pub allow_local_infile: bool,
+    /// *Extension*: when not empty, only members of these groups may use the target.
+    #[serde(default)]
+    pub allowed_groups: Vec<String>,
     /// MySQL: the plugin sluice's greeting proposes (`mysql_native_password` or
     /// `caching_sha2_password`); clients may answer with either.
     pub client_auth_plugin: Option<String>,
@@ -295,6 +298,9 @@ impl Config {
         }
         self.rule_set()?;
         crate::masks::MaskPolicy::validate(self)?;
+        if let Some(j) = &self.jwt {
+            crate::auth::jwt::JwtVerifier::validate(j)?;
+        }
         if let Some(a) = &self.approvals {
             crate::approvals::Settings::validate(a)?;
         }
@@ -318,16 +324,6 @@ impl Config {
     /// section, sessions are pure relays.
     pub fn has_statement_policy(&self) -> bool {
         !self.rules.is_empty() || self.policy.is_some()
-    }
-
-    /// Sections present in the file that this build cannot enforce yet. `serve` refuses to run
-    /// with any of them rather than pretend they are in force.
-    pub fn unenforced_sections(&self) -> Vec<&'static str> {
-        let mut out = Vec::new();
-        if self.jwt.is_some() {
-            out.push("[jwt]");
-        }
-        out
     }
 }
 

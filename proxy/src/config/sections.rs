@@ -44,6 +44,10 @@ pub struct JwtConfig {
     pub jwks_url: Option<String>,
     pub user_claim: Option<String>,
     pub groups_claim: Option<String>,
+    /// *Extension*: how long a session may outlive its token (default `5m`).
+    pub session_grace: Option<HumanDuration>,
+    /// *Extension*: when set, a token-signed session ends this long after sign-in instead.
+    pub max_session: Option<HumanDuration>,
 }
 
 #[derive(Clone, Debug, Deserialize)]

@@ -16,6 +16,8 @@ use crate::tls::{BoxStream, ServerTls};
 
 pub const NATIVE: &str = "mysql_native_password";
 pub const CACHING_SHA2: &str = "caching_sha2_password";
+/// The plugin a client sends its password (here: a token) with, in clear; TLS only.
+pub const CLEAR_PASSWORD: &str = "mysql_clear_password";
 
 /// Capabilities sluice can relay. Compression, query attributes, optional metadata and
 /// progress reports are never offered: sluice would have to rewrite every packet for them.
@@ -88,6 +90,8 @@ pub struct Authenticated {
     pub stream: BoxStream,
     pub response: ClientResponse,
     pub identity: Identity,
+    /// A token-signed session ends at its first statement after this.
+    pub deadline: Option<i64>,
     pub tls: bool,
     /// The sequence id of the next packet sluice sends (the final OK is still to be sent).
     pub next_seq: u8,
@@ -309,6 +313,42 @@ pub async fn handshake(
         .plugin
         .clone()
         .unwrap_or_else(|| NATIVE.to_string());
+    if let Some(jwt) = users.jwt().filter(|_| verifier.is_none() && is_tls) {
+        // Not a local user, over TLS: the password is a token, sent with mysql_clear_password.
+        let token = if client_plugin == CLEAR_PASSWORD {
+            response.auth.clone()
+        } else {
+            let mut switch = vec![0xFE];
+            switch.extend_from_slice(CLEAR_PASSWORD.as_bytes());
+            switch.push(0);
+            send(&mut framed, seq, &switch).await?;
+            let (s, data) = next_packet(&mut framed).await?;
+            seq = s.wrapping_add(1);
+            data
+        };
+        let token = token.strip_suffix(&[0]).unwrap_or(&token);
+        let verified = match std::str::from_utf8(token) {
+            Ok(t) => jwt.verify(t, &user).await.map_err(|e| e.to_string()),
+            Err(_) => Err("the token is not UTF-8".to_string()),
+        };
+        let mut stream = framed.into_inner();
+        return match verified {
+            Ok(t) => Ok(Authenticated {
+                stream,
+                deadline: Some(jwt.session_deadline(&t, super::super::auth::jwt::now_secs())),
+                identity: t.identity,
+                response,
+                tls: is_tls,
+                next_seq: seq,
+                scramble,
+            }),
+            Err(reason) => {
+                let msg = format!("Access denied for user '{user}' (using password: YES)");
+                refuse(&mut stream, seq, 1045, "28000", &msg).await;
+                Err(fail(&format!("token refused: {reason}")))
+            }
+        };
+    }
     let (mut plugin, mut scramble, mut auth) = (client_plugin, scramble, response.auth.clone());
     if plugin != NATIVE && plugin != CACHING_SHA2 {
         // The client started with a plugin sluice does not verify: switch it to the greeting's.
@@ -367,6 +407,7 @@ pub async fn handshake(
             user: response.user.clone(),
             groups,
         },
+        deadline: None,
         response,
         tls: is_tls,
         next_seq: seq,

@@ -55,6 +55,8 @@ pub struct MysqlShared {
 /// One `mysql` target at run time.
 pub struct MysqlTarget {
     pub upstream: Arc<UpstreamTarget>,
+    /// When not empty, only members of these groups may log in.
+    pub allowed_groups: Vec<String>,
     pub slots: Arc<Semaphore>,
     pub max_connections: usize,
     pub allow_local_infile: bool,
@@ -147,7 +149,8 @@ async fn handle_connection(
                 shared.approvals.clone(),
                 format!("mysql:{id}"),
                 peer.to_string(),
-            );
+            )
+            .with_deadline(ctx.deadline);
         Box::new(gate) as Box<dyn SessionHooks>
     };
     let _counted = target.metrics.session();
@@ -221,6 +224,23 @@ async fn establish(
         }
     };
     let seq = authed.next_seq;
+    if !crate::auth::in_any(&authed.identity.groups, &target.allowed_groups) {
+        let reason = format!(
+            "not in the target's allowed_groups {:?}",
+            target.allowed_groups
+        );
+        tracing::warn!(target = %name, %peer, user = %authed.identity.user, %reason, "login refused");
+        TargetMetrics::count(&target.metrics.auth_failures);
+        if let Some(a) = &shared.audit {
+            a.auth_failed(name, &authed.identity.user, &peer.to_string(), &reason);
+        }
+        let msg = format!(
+            "Access denied for user '{}' to target \"{name}\"",
+            authed.identity.user
+        );
+        client::refuse(&mut authed.stream, seq, 1045, "28000", &msg).await;
+        return None;
+    }
     let database = match (&target.upstream.database, &authed.response.database) {
         (Some(only), Some(asked)) if only != asked => {
             let msg = format!("Access denied for user '{}' to database '{asked}' (target \"{name}\" serves only '{only}')", authed.identity.user);
@@ -286,6 +306,7 @@ async fn establish(
         tls: authed.tls,
         database: database.clone(),
         approvals: shared.approvals.clone(),
+        deadline: authed.deadline,
     };
     Some((authed.stream, up, ctx))
 }

@@ -53,6 +53,8 @@ pub struct RelayContext {
     pub database: Option<String>,
     /// A `KILL` of a session whose statement is held for approval withdraws the request.
     pub approvals: Option<Arc<crate::approvals::Approvals>>,
+    /// A token-signed session ends at its first statement after this.
+    pub deadline: Option<i64>,
 }
 
 /// A response owed to the client, in order.
@@ -327,6 +329,13 @@ impl Relay {
             self.local_err(1047, "08S01", "Unknown command");
             return None;
         };
+        if matches!(cmd, com::QUERY | com::STMT_PREPARE | com::STMT_EXECUTE) {
+            if let Some(why) = self.hooks.as_deref_mut().and_then(|h| h.session_over()) {
+                self.local_err(1045, "28000", &why);
+                self.to_upstream.extend_from_slice(&COM_QUIT);
+                return Some(SessionEnd::Expired(why));
+            }
+        }
         match cmd {
             com::QUIT => {
                 self.to_upstream.extend_from_slice(&raw);

@@ -1,4 +1,6 @@
-//! SCRAM-SHA-256(-PLUS) authentication of a PostgreSQL client against sluice's `[[users]]`.
+//! Authentication of a PostgreSQL client: SCRAM-SHA-256(-PLUS) against sluice's `[[users]]`,
+//! or, over TLS and for users not listed there, an OIDC/JWT token sent as a cleartext password
+//! (`[jwt]`).
 
 use bytes::BytesMut;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -23,6 +25,8 @@ pub enum AuthFailure {
     Protocol(String),
     #[error("client went away: {0}")]
     Io(#[from] std::io::Error),
+    #[error("token refused: {0}")]
+    Token(#[from] crate::auth::jwt::TokenError),
 }
 
 /// Runs the SASL exchange and, on success, sends AuthenticationOk.
@@ -71,6 +75,27 @@ pub async fn authenticate(
         user: user.to_string(),
         groups: entry.groups.clone(),
     })
+}
+
+/// Asks for the password in clear (the connection is TLS) and verifies it as a token.
+pub async fn authenticate_token(
+    stream: &mut BoxStream,
+    user: &str,
+    verifier: &crate::auth::jwt::JwtVerifier,
+) -> Result<crate::auth::jwt::TokenIdentity, AuthFailure> {
+    let mut out = BytesMut::new();
+    messages::authentication(&mut out, 3, &[]);
+    stream.write_all(&out).await?;
+    stream.flush().await?;
+    let body = read_password_message(stream).await?;
+    let token = Reader(&body)
+        .cstr()
+        .ok_or_else(|| protocol("PasswordMessage without a password"))?;
+    let signed = verifier.verify(token, user).await?;
+    out.clear();
+    messages::authentication(&mut out, 0, &[]);
+    stream.write_all(&out).await?;
+    Ok(signed)
 }
 
 fn protocol(what: &str) -> AuthFailure {

@@ -56,6 +56,8 @@ pub struct PgShared {
 /// One `postgres` target at run time.
 pub struct PgTarget {
     pub upstream: Arc<UpstreamTarget>,
+    /// When not empty, only members of these groups may log in.
+    pub allowed_groups: Vec<String>,
     /// `max_connections` permits.
     pub slots: Arc<Semaphore>,
     pub max_connections: usize,
@@ -106,6 +108,8 @@ struct Established {
     client: BoxStream,
     upstream: BoxStream,
     identity: Identity,
+    /// A token-signed session ends at its first statement after this.
+    deadline: Option<i64>,
     database: String,
     tls: bool,
     application_name: Option<String>,
@@ -139,6 +143,7 @@ async fn handle_connection(
         client,
         upstream,
         identity,
+        deadline,
         database,
         tls,
         application_name,
@@ -176,7 +181,8 @@ async fn handle_connection(
                 shared.approvals.clone(),
                 format!("pg:{}", key.pid),
                 peer.to_string(),
-            );
+            )
+            .with_deadline(deadline);
         Box::new(gate) as Box<dyn SessionHooks>
     };
     let _counted = target.metrics.session();
@@ -232,8 +238,10 @@ async fn establish(
         send_fatal(&mut startup.stream, code, &msg).await;
         return None;
     }
-    let (upstream, identity, key, database) = login(&mut startup, peer, target, shared).await?;
+    let (upstream, (identity, deadline), key, database) =
+        login(&mut startup, peer, target, shared).await?;
     Some(Established {
+        deadline,
         tls: startup.tls,
         application_name: startup.param("application_name").map(str::to_string),
         client: startup.stream,
@@ -271,7 +279,7 @@ async fn login(
     peer: SocketAddr,
     target: &Arc<PgTarget>,
     shared: &PgShared,
-) -> Option<(BoxStream, Identity, CancelKey, String)> {
+) -> Option<(BoxStream, (Identity, Option<i64>), CancelKey, String)> {
     let name = &target.upstream.name;
     let user = startup.param("user").unwrap_or_default().to_string();
     let database = startup
@@ -291,15 +299,30 @@ async fn login(
         (Some(tls), true) => ChannelBinding::TlsServerEndPoint(tls.end_point_hash.clone()),
         _ => ChannelBinding::Unavailable,
     };
-    let identity = match auth::authenticate(
-        &mut startup.stream,
-        &user,
-        &shared.live.users(),
-        &binding,
-    )
-    .await
-    {
-        Ok(identity) => identity,
+    let users = shared.live.users();
+    let signed_in = match users.jwt().filter(|_| !users.is_local(&user)) {
+        // A token travels in clear: only inside TLS.
+        Some(jwt) if startup.tls => auth::authenticate_token(&mut startup.stream, &user, jwt)
+            .await
+            .map(|t| {
+                let deadline = jwt.session_deadline(&t, crate::auth::jwt::now_secs());
+                (t.identity, Some(deadline))
+            }),
+        Some(_) => auth::authenticate(&mut startup.stream, &user, &users, &binding)
+            .await
+            .map(|i| (i, None))
+            .map_err(|e| match e {
+                auth::AuthFailure::UnknownUser => auth::AuthFailure::Protocol(
+                    "unknown user; a token is accepted only over TLS".into(),
+                ),
+                other => other,
+            }),
+        None => auth::authenticate(&mut startup.stream, &user, &users, &binding)
+            .await
+            .map(|i| (i, None)),
+    };
+    let (identity, deadline) = match signed_in {
+        Ok(signed) => signed,
         Err(e) => {
             tracing::warn!(target = %name, %peer, %user, reason = %e, "authentication failed");
             TargetMetrics::count(&target.metrics.auth_failures);
@@ -311,6 +334,20 @@ async fn login(
             return None;
         }
     };
+    if !crate::auth::in_any(&identity.groups, &target.allowed_groups) {
+        let reason = format!(
+            "not in the target's allowed_groups {:?}",
+            target.allowed_groups
+        );
+        tracing::warn!(target = %name, %peer, user = %identity.user, %reason, "login refused");
+        TargetMetrics::count(&target.metrics.auth_failures);
+        if let Some(a) = &shared.audit {
+            a.auth_failed(name, &identity.user, &peer.to_string(), &reason);
+        }
+        let msg = format!("user \"{}\" may not use target \"{name}\"", identity.user);
+        send_fatal(&mut startup.stream, "28000", &msg).await;
+        return None;
+    }
     if let Some(only) = &target.upstream.database {
         if *only != database {
             let msg = format!("database \"{database}\" is not reachable through target \"{name}\" (only \"{only}\")");
@@ -349,7 +386,7 @@ async fn login(
         return None;
     }
     tracing::info!(target = %name, %peer, user = %identity.user, %database, tls = startup.tls, pid = key.pid, "session started");
-    Some((upstream.stream, identity, key, database))
+    Some((upstream.stream, (identity, deadline), key, database))
 }
 
 /// What a client may learn about an upstream failure: where it failed, not with which secret.

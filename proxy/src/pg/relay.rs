@@ -47,6 +47,8 @@ pub enum SessionEnd {
     UpstreamLost(String),
     /// sluice is shutting down and the session was idle.
     Shutdown,
+    /// The session's sign-in expired; it ended at a statement boundary.
+    Expired(String),
 }
 
 /// Per-session settings for the relay.
@@ -130,6 +132,13 @@ pub async fn run(
                         messages::error_response(&mut to_client, Severity::Fatal, "08P01", &why);
                         to_upstream.extend_from_slice(&messages::TERMINATE);
                         break SessionEnd::ClientProtocol(why);
+                    }
+                    if matches!(frame.tag, b'Q' | b'P' | b'F') {
+                        if let Some(why) = hooks.as_deref_mut().and_then(|h| h.session_over()) {
+                            messages::error_response(&mut to_client, Severity::Fatal, "28000", &why);
+                            to_upstream.extend_from_slice(&messages::TERMINATE);
+                            break SessionEnd::Expired(why);
+                        }
                     }
                     match frame.tag {
                         b'Q' | b'S' | b'F' => in_flight += 1,

@@ -64,6 +64,8 @@ pub struct StatementGate {
     review: Option<review::Reviewer>,
     /// Prepared statements whose executions need approval (judged with their parameters).
     review_at_execute: std::collections::HashSet<String>,
+    /// A token-signed session ends at its first statement after this (seconds since epoch).
+    deadline: Option<i64>,
 }
 
 impl StatementGate {
@@ -93,7 +95,14 @@ impl StatementGate {
             scratch: Vec::new(),
             review: None,
             review_at_execute: Default::default(),
+            deadline: None,
         }
+    }
+
+    /// Ends the session at its first statement after `deadline` (seconds since the epoch).
+    pub fn with_deadline(mut self, deadline: Option<i64>) -> Self {
+        self.deadline = deadline;
+        self
     }
 
     /// Sends `review` verdicts to `[approvals]`; `hold_key` names this session to cancels.
@@ -442,7 +451,20 @@ impl SessionHooks for StatementGate {
         }
     }
 
+    fn session_over(&mut self) -> Option<String> {
+        let deadline = self.deadline?;
+        (crate::auth::jwt::now_secs() >= deadline).then(|| {
+            tracing::info!(target = %self.target, user = %self.user, "token-signed session ended at its deadline");
+            format!(
+                "sluice: your sign-in token expired (session deadline {}); sign in again with a fresh token",
+                audit::format_rfc3339_micros(deadline.saturating_mul(1_000_000))
+            )
+        })
+    }
+
     fn on_identity(&mut self, user: &str, groups: &[String]) {
+        // COM_CHANGE_USER signs in with a password of [[users]]: no token deadline.
+        self.deadline = None;
         self.masks = None;
         if let Some(r) = self.recorder.as_mut() {
             r.set_identity(user, groups);
