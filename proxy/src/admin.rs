@@ -25,6 +25,9 @@ pub struct AdminState {
     pub audit: Option<Arc<crate::recorder::Auditor>>,
     /// `[approvals]`: its routes and metrics.
     pub approvals: Option<Arc<crate::approvals::Approvals>>,
+    /// Who may call the operational routes, and which paths are open to all.
+    pub admin_groups: Vec<String>,
+    pub admin_public: Vec<String>,
 }
 
 /// Serves the admin routes until `shutdown` turns true.
@@ -50,6 +53,10 @@ pub async fn serve(
         )),
         None => app,
     };
+    let app = app.layer(axum::middleware::from_fn_with_state(
+        Arc::clone(&state),
+        guard,
+    ));
     let stop = async move {
         let _ = shutdown.wait_for(|s| *s).await;
     };
@@ -58,6 +65,60 @@ pub async fn serve(
         .await
     {
         tracing::error!(error = %e, "admin listener failed");
+    }
+}
+
+/// Lets public paths through, leaves the approvers' routes to their own checks (approvers need
+/// not be admins), and requires an admin for everything else.
+async fn guard(
+    State(state): State<Arc<AdminState>>,
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    let path = request.uri().path();
+    let approvals = path == "/approvals"
+        || path.starts_with("/approvals/")
+        || path == "/api/approvals"
+        || path.starts_with("/api/approvals/");
+    if state.admin_public.iter().any(|p| p == path) || approvals {
+        return next.run(request).await;
+    }
+    let users = state.reloader.live.users();
+    let refuse = |status: StatusCode, message: String| {
+        let body = serde_json::json!({ "error": message }).to_string();
+        let mut r = (status, [(header::CONTENT_TYPE, "application/json")], body).into_response();
+        if status == StatusCode::UNAUTHORIZED {
+            r.headers_mut().insert(
+                header::WWW_AUTHENTICATE,
+                header::HeaderValue::from_static("Basic realm=\"sluice\""),
+            );
+        }
+        r
+    };
+    match crate::admin_auth::authenticate(&users, request.headers()).await {
+        Ok(Some(who)) if crate::auth::in_any(&who.groups, &state.admin_groups) => {
+            tracing::info!(user = %who.user, %path, "admin API call");
+            next.run(request).await
+        }
+        Ok(Some(who)) => refuse(
+            StatusCode::FORBIDDEN,
+            format!(
+                "{} is not in server.admin_groups {:?}",
+                who.user, state.admin_groups
+            ),
+        ),
+        Ok(None) => refuse(
+            StatusCode::UNAUTHORIZED,
+            "authenticate as a sluice user in server.admin_groups (HTTP basic or a bearer token)"
+                .into(),
+        ),
+        Err(crate::admin_auth::AuthError::Bad(why)) => {
+            tracing::warn!(%path, reason = %why, "admin API: authentication failed");
+            refuse(
+                StatusCode::UNAUTHORIZED,
+                "wrong user name, password or token".into(),
+            )
+        }
     }
 }
 

@@ -14,6 +14,7 @@
 
 pub mod admin;
 pub mod admin_audit;
+pub mod admin_auth;
 pub mod approvals;
 pub mod approvals_cli;
 pub mod audit_cli;

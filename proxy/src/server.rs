@@ -159,6 +159,8 @@ pub async fn start(config: &Config) -> Result<RunningServer, String> {
         reloader: Arc::clone(&reloader),
         audit: auditor.clone(),
         approvals,
+        admin_groups: config.server.admin_groups.clone(),
+        admin_public: config.server.admin_public.clone(),
     });
     tracing::info!(addr = %admin_addr, "admin API listening");
     tracker.spawn(admin::serve(

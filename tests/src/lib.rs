@@ -129,6 +129,8 @@ pub struct ProxyOpts {
     pub allow_local_infile: bool,
     /// More TOML appended to the config (rules, `[policy]`).
     pub extra_config: String,
+    /// More keys of `[server]`.
+    pub server_extra: String,
 }
 
 impl Default for ProxyOpts {
@@ -144,6 +146,7 @@ impl Default for ProxyOpts {
             mysql_plugin: None,
             allow_local_infile: false,
             extra_config: String::new(),
+            server_extra: String::new(),
         }
     }
 }
@@ -179,8 +182,8 @@ impl Proxy {
         )
         .map_err(|e| e.to_string())?;
         let mut text = format!(
-            "[server]\nadmin_listen = \"127.0.0.1:0\"\nshutdown_grace = \"{}\"\nmax_message_bytes = {}\n",
-            opts.shutdown_grace, opts.max_message_bytes
+            "[server]\nadmin_listen = \"127.0.0.1:0\"\nshutdown_grace = \"{}\"\nmax_message_bytes = {}\n{}\n",
+            opts.shutdown_grace, opts.max_message_bytes, opts.server_extra
         );
         let pki = match opts.client_tls {
             Some(require) => {

@@ -67,11 +67,24 @@ async fn health_readiness_and_metrics() {
     );
 }
 
-/// A plain HTTP/1.1 POST with an empty body; returns (status, body).
-async fn post(addr: std::net::SocketAddr, path: &str) -> (u16, String) {
+/// A plain HTTP/1.1 request with an empty body, optionally with basic credentials; returns
+/// (status, body).
+async fn request(
+    addr: std::net::SocketAddr,
+    method: &str,
+    path: &str,
+    auth: Option<(&str, &str)>,
+) -> (u16, String) {
     let mut s = TcpStream::connect(addr).await.unwrap();
+    let auth = auth
+        .map(|(u, p)| {
+            use base64::Engine;
+            let b = base64::engine::general_purpose::STANDARD.encode(format!("{u}:{p}"));
+            format!("Authorization: Basic {b}\r\n")
+        })
+        .unwrap_or_default();
     s.write_all(
-        format!("POST {path} HTTP/1.1\r\nHost: sluice\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
+        format!("{method} {path} HTTP/1.1\r\nHost: sluice\r\n{auth}Content-Length: 0\r\nConnection: close\r\n\r\n")
             .as_bytes(),
     )
     .await
@@ -91,9 +104,57 @@ async fn post(addr: std::net::SocketAddr, path: &str) -> (u16, String) {
     (status, body)
 }
 
+/// `POST` as bob, who is in `admin_groups` in these tests.
+async fn post(addr: std::net::SocketAddr, path: &str) -> (u16, String) {
+    request(addr, "POST", path, Some((OTHER_USER, OTHER_PASSWORD))).await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_admin_api_requires_an_admin_except_for_health_and_metrics() {
+    let opts = ProxyOpts {
+        server_extra: "admin_groups = [\"dba\"]\n".into(),
+        ..ProxyOpts::default()
+    };
+    let mut proxy = Proxy::start(pg_scram(), opts).await;
+    let admin = proxy.server.as_ref().unwrap().admin_addr();
+    for path in ["/healthz", "/readyz", "/metrics"] {
+        assert_eq!(
+            request(admin, "GET", path, None).await.0,
+            200,
+            "{path} is public"
+        );
+    }
+    let (status, body) = request(admin, "POST", "/api/reload", None).await;
+    assert_eq!(status, 401, "{body}");
+    let (status, _) = request(admin, "POST", "/api/reload", Some((OTHER_USER, "wrong"))).await;
+    assert_eq!(status, 401);
+    let (status, body) = request(admin, "POST", "/api/reload", Some((USER, PASSWORD))).await;
+    assert_eq!(status, 403, "alice is no admin: {body}");
+    assert!(body.contains("admin_groups"), "{body}");
+    let (status, body) = post(admin, "/api/reload").await;
+    assert_eq!(status, 200, "bob is: {body}");
+    proxy.shutdown().await;
+
+    // admin_public = [] protects the metrics too.
+    let opts = ProxyOpts {
+        server_extra: "admin_groups = [\"dba\"]\nadmin_public = [\"/healthz\"]\n".into(),
+        ..ProxyOpts::default()
+    };
+    let mut proxy = Proxy::start(pg_scram(), opts).await;
+    let admin = proxy.server.as_ref().unwrap().admin_addr();
+    assert_eq!(request(admin, "GET", "/healthz", None).await.0, 200);
+    assert_eq!(request(admin, "GET", "/metrics", None).await.0, 401);
+    let (status, body) =
+        request(admin, "GET", "/metrics", Some((OTHER_USER, OTHER_PASSWORD))).await;
+    assert_eq!(status, 200);
+    assert!(body.contains("sluice_sessions_total"), "{body}");
+    proxy.shutdown().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn reload_changes_rules_and_users_without_dropping_sessions() {
     let opts = ProxyOpts {
+        server_extra: "admin_groups = [\"dba\"]\n".into(),
         extra_config: "[[rules]]\nname = \"no-drop\"\nwhen = { statements = [\"drop\"] }\naction = \"block\"\n".into(),
         ..ProxyOpts::default()
     };

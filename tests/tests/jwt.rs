@@ -140,6 +140,7 @@ fn opts(schema: &str, grace: &str) -> ProxyOpts {
     std::fs::write(&jwks, &idp().jwks).unwrap();
     ProxyOpts {
         client_tls: Some(false),
+        server_extra: "admin_groups = [\"support\"]\n".into(),
         extra_config: format!(
             r#"
 [jwt]
@@ -245,6 +246,20 @@ async fn postgres_tokens_sign_in_and_their_groups_apply() {
             "the client learns nothing specific: {}",
             db.message()
         );
+    }
+    // Bearer tokens authenticate to the admin API as well.
+    let admin = format!(
+        "http://{}/api/reload",
+        proxy.server.as_ref().unwrap().admin_addr()
+    );
+    let http = reqwest::Client::new();
+    for (bearer, status) in [
+        (token(SUPPORT, &["support"]), 200),
+        (token(CONTRACTOR, &["contractors"]), 403),
+        (sign(&claims(SUPPORT, &["support"], -600)), 401),
+    ] {
+        let r = http.post(&admin).bearer_auth(bearer).send().await.unwrap();
+        assert_eq!(r.status().as_u16(), status, "{}", r.text().await.unwrap());
     }
     // The log says why each was refused; the client was told nothing more than 28P01.
     let text = String::from_utf8_lossy(&logs.lock().unwrap()).to_string();

@@ -21,7 +21,6 @@ use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::Router;
-use base64::Engine;
 
 use super::{page, Approvals, DecideError, RequestState};
 use crate::auth::Identity;
@@ -150,27 +149,18 @@ impl Caller {
 }
 
 impl ApprovalRoutes {
-    fn caller(&self, headers: &HeaderMap) -> Result<Option<Caller>, Turned> {
-        if let Some(auth) = headers.get(header::AUTHORIZATION) {
-            let bad = || {
-                Turned(
-                    StatusCode::UNAUTHORIZED,
-                    "wrong user name or password".into(),
-                    true,
-                )
-            };
-            let text = auth.to_str().map_err(|_| bad())?;
-            let encoded = text.strip_prefix("Basic ").ok_or_else(bad)?;
-            let decoded = base64::engine::general_purpose::STANDARD
-                .decode(encoded.trim())
-                .map_err(|_| bad())?;
-            let decoded = String::from_utf8(decoded).map_err(|_| bad())?;
-            let (user, password) = decoded.split_once(':').ok_or_else(bad)?;
-            return match self.live.users().check_password(user, password) {
-                Some(who) => Ok(Some(Caller::Basic(who))),
-                None => {
-                    tracing::warn!(%user, "admin API: failed basic authentication");
-                    Err(bad())
+    async fn caller(&self, headers: &HeaderMap) -> Result<Option<Caller>, Turned> {
+        if headers.contains_key(header::AUTHORIZATION) {
+            let users = self.live.users();
+            return match crate::admin_auth::authenticate(&users, headers).await {
+                Ok(who) => Ok(who.map(Caller::Basic)),
+                Err(crate::admin_auth::AuthError::Bad(why)) => {
+                    tracing::warn!(reason = %why, "admin API: authentication failed");
+                    Err(Turned(
+                        StatusCode::UNAUTHORIZED,
+                        "wrong user name, password or token".into(),
+                        true,
+                    ))
                 }
             };
         }
@@ -186,8 +176,8 @@ impl ApprovalRoutes {
     }
 
     /// An approver, or the response refusing the caller.
-    fn approver(&self, headers: &HeaderMap, csrf: Option<&str>) -> Result<Identity, Turned> {
-        let caller = self.caller(headers)?.ok_or_else(|| {
+    async fn approver(&self, headers: &HeaderMap, csrf: Option<&str>) -> Result<Identity, Turned> {
+        let caller = self.caller(headers).await?.ok_or_else(|| {
             Turned(
                 StatusCode::UNAUTHORIZED,
                 "authenticate as a sluice user (HTTP basic)".into(),
@@ -229,11 +219,11 @@ async fn list(
 ) -> Response {
     let q = pairs(q.as_deref().unwrap_or(""));
     // Reading is a GET: no CSRF token needed (SameSite=Strict keeps the cookie same-site).
-    let csrf = match s.caller(&headers) {
+    let csrf = match s.caller(&headers).await {
         Ok(Some(Caller::Cookie(_, c))) => Some(c),
         _ => None,
     };
-    if let Err(r) = s.approver(&headers, csrf.as_deref()) {
+    if let Err(r) = s.approver(&headers, csrf.as_deref()).await {
         return r.into_response();
     }
     let state = match q.get("state").map(String::as_str) {
@@ -258,11 +248,11 @@ async fn one(
     headers: HeaderMap,
     Path(id): Path<String>,
 ) -> Response {
-    let csrf = match s.caller(&headers) {
+    let csrf = match s.caller(&headers).await {
         Ok(Some(Caller::Cookie(_, c))) => Some(c),
         _ => None,
     };
-    if let Err(r) = s.approver(&headers, csrf.as_deref()) {
+    if let Err(r) = s.approver(&headers, csrf.as_deref()).await {
         return r.into_response();
     }
     match s.approvals.get(&id) {
@@ -288,7 +278,7 @@ async fn api_decide(
     let Some(approve) = action(&act) else {
         return error(StatusCode::NOT_FOUND, "use /approve or /deny");
     };
-    let who = match s.approver(&headers, None) {
+    let who = match s.approver(&headers, None).await {
         Ok(w) => w,
         Err(r) => return r.into_response(),
     };
@@ -320,7 +310,7 @@ async fn api_decide(
 }
 
 async fn page_index(State(s): State<Arc<ApprovalRoutes>>, headers: HeaderMap) -> Response {
-    match s.caller(&headers) {
+    match s.caller(&headers).await {
         Ok(Some(Caller::Cookie(who, csrf))) => html(
             StatusCode::OK,
             page::index(&who, &csrf, s.approvals.is_approver(&who)),
@@ -431,7 +421,7 @@ async fn link_page(
             return html(status, page::message("This link cannot be used", &m));
         }
     };
-    match s.caller(&headers) {
+    match s.caller(&headers).await {
         Ok(Some(Caller::Cookie(who, csrf))) => html(
             StatusCode::OK,
             page::link(&request, approve, &token, &csrf, &who),
@@ -456,7 +446,10 @@ async fn link_decide(
         );
     };
     let form = pairs(&body);
-    let who = match s.approver(&headers, form.get("csrf").map(String::as_str)) {
+    let who = match s
+        .approver(&headers, form.get("csrf").map(String::as_str))
+        .await
+    {
         Ok(w) => w,
         Err(r) => return r.into_response(),
     };

@@ -224,6 +224,19 @@ impl JwtVerifier {
 
     /// Verifies `token` for a client that logged in as `login`.
     pub async fn verify(&self, token: &str, login: &str) -> Result<TokenIdentity, TokenError> {
+        self.verify_for(token, Some(login)).await
+    }
+
+    /// Verifies a bearer token: whoever its user claim names.
+    pub async fn verify_bearer(&self, token: &str) -> Result<TokenIdentity, TokenError> {
+        self.verify_for(token, None).await
+    }
+
+    async fn verify_for(
+        &self,
+        token: &str,
+        login: Option<&str>,
+    ) -> Result<TokenIdentity, TokenError> {
         let header = decode_header(token).map_err(|e| TokenError::Malformed(e.to_string()))?;
         let alg = header.alg;
         if !ACCEPTED.contains(&alg) {
@@ -274,7 +287,7 @@ impl JwtVerifier {
             .get(&self.user_claim)
             .and_then(|u| u.as_str())
             .ok_or_else(|| TokenError::MissingClaim(self.user_claim.clone()))?;
-        if user != login {
+        if let Some(login) = login.filter(|l| *l != user) {
             return Err(TokenError::UserMismatch {
                 token: user.to_string(),
                 login: login.to_string(),

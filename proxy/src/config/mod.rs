@@ -61,6 +61,14 @@ pub struct ServerConfig {
     /// Largest client protocol message accepted, in bytes; larger ones close the connection.
     #[serde(default = "default_max_message_bytes")]
     pub max_message_bytes: u32,
+    /// *Extension*: groups whose members may call the admin API's operational routes
+    /// (reload, audit reads). Default `["admin"]`.
+    #[serde(default = "default_admin_groups")]
+    pub admin_groups: Vec<String>,
+    /// *Extension*: admin paths served without authentication. Default `/healthz`, `/readyz`,
+    /// `/metrics`; `[]` protects them too.
+    #[serde(default = "default_admin_public")]
+    pub admin_public: Vec<String>,
 }
 
 impl Default for ServerConfig {
@@ -71,8 +79,19 @@ impl Default for ServerConfig {
             tls: None,
             shutdown_grace: default_shutdown_grace(),
             max_message_bytes: default_max_message_bytes(),
+            admin_groups: default_admin_groups(),
+            admin_public: default_admin_public(),
         }
     }
+}
+
+fn default_admin_groups() -> Vec<String> {
+    vec!["admin".into()]
+}
+fn default_admin_public() -> Vec<String> {
+    ["/healthz", "/readyz", "/metrics"]
+        .map(String::from)
+        .to_vec()
 }
 
 fn default_admin_listen() -> String {
