@@ -172,8 +172,11 @@ impl Writer {
     }
 
     fn commit(&mut self) {
+        let started = std::time::Instant::now();
         match self.store.append(&self.pending) {
             Ok(first) => {
+                let took = u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX);
+                self.shared.commit_micros.fetch_add(took, Ordering::SeqCst);
                 // Counters and health first, so that whoever a ticket wakes sees them.
                 let n = self.pending.len() as u64;
                 let head = self.store.head().seq;

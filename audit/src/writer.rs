@@ -92,6 +92,8 @@ pub struct Stats {
     pub records_written: u64,
     /// Successful commits since open.
     pub commits: u64,
+    /// Time spent in those commits, in microseconds.
+    pub commit_micros: u64,
     /// Records submitted and not yet durable.
     pub queue_len: u64,
     /// Whether commits are failing.
@@ -216,6 +218,7 @@ pub(crate) struct Shared {
     pub(crate) submitted: AtomicU64,
     pub(crate) written: AtomicU64,
     pub(crate) commits: AtomicU64,
+    pub(crate) commit_micros: AtomicU64,
     pub(crate) head: AtomicU64,
     pub(crate) last_error: Mutex<Option<String>>,
 }
@@ -368,6 +371,7 @@ impl AuditLog {
         Stats {
             records_written: written,
             commits: s.commits.load(Ordering::SeqCst),
+            commit_micros: s.commit_micros.load(Ordering::SeqCst),
             queue_len: s.submitted.load(Ordering::SeqCst).saturating_sub(written),
             failing: s.failing.load(Ordering::SeqCst),
             last_error: lock(&s.last_error).clone(),

@@ -98,6 +98,17 @@ pub enum HitKind {
     Dictionary,
 }
 
+impl HitKind {
+    /// A label for counting: the built-in detector's name, `pattern` or `dictionary`.
+    pub fn name(&self) -> &'static str {
+        match self {
+            HitKind::Builtin(k) => k.name(),
+            HitKind::Pattern(_) => "pattern",
+            HitKind::Dictionary => "dictionary",
+        }
+    }
+}
+
 /// One piece of sensitive content inside a value.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct Hit {
@@ -389,10 +400,32 @@ impl DetectorSet {
     /// assert!(!set.mask_hits(b"nothing here", &redact, &mut out));
     /// ```
     pub fn mask_hits(&self, text: &[u8], function: &MaskFunction, out: &mut Vec<u8>) -> bool {
+        self.mask_hits_seen(text, function, out, |_| {})
+    }
+
+    /// Like [`DetectorSet::mask_hits`], telling `seen` about every hit (for counting).
+    ///
+    /// ```
+    /// use masking::{DetectorKind, DetectorSet, MaskFunction, MaskSpec};
+    /// let set = DetectorSet::new(&[DetectorKind::Email], &[], &[]).unwrap();
+    /// let redact = MaskFunction::compile(&MaskSpec { function: "redact".into(), ..Default::default() }).unwrap();
+    /// let mut kinds = Vec::new();
+    /// let mut out = Vec::new();
+    /// set.mask_hits_seen(b"mail a@b.example", &redact, &mut out, |h| kinds.push(h.kind.name()));
+    /// assert_eq!(kinds, ["email"]);
+    /// ```
+    pub fn mask_hits_seen(
+        &self,
+        text: &[u8],
+        function: &MaskFunction,
+        out: &mut Vec<u8>,
+        mut seen: impl FnMut(&Hit),
+    ) -> bool {
         let hits = self.find(text);
         if hits.is_empty() {
             return false;
         }
+        hits.iter().for_each(&mut seen);
         const TEXT: ColumnType = ColumnType {
             kind: TypeKind::Text,
             wire: Wire::PgText,

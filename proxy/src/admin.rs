@@ -168,9 +168,12 @@ fn audit_metrics(audit: Option<&crate::recorder::Auditor>) -> String {
     format!(
         "# HELP sluice_audit_records_total Audit records written durably.\n# TYPE sluice_audit_records_total counter\nsluice_audit_records_total {}\n\
          # HELP sluice_audit_commits_total Audit log commits.\n# TYPE sluice_audit_commits_total counter\nsluice_audit_commits_total {}\n\
+         # HELP sluice_audit_commit_seconds Time spent committing the audit log.\n# TYPE sluice_audit_commit_seconds summary\nsluice_audit_commit_seconds_sum {:.6}\nsluice_audit_commit_seconds_count {}\n\
          # HELP sluice_audit_queue Audit records waiting to be written.\n# TYPE sluice_audit_queue gauge\nsluice_audit_queue {}\n\
          # HELP sluice_audit_failing 1 while the audit log cannot write.\n# TYPE sluice_audit_failing gauge\nsluice_audit_failing {}\n",
         s.records_written,
+        s.commits,
+        s.commit_micros as f64 / 1e6,
         s.commits,
         s.queue_len,
         u8::from(s.failing)

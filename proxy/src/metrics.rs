@@ -1,9 +1,10 @@
 //! Counters every target keeps, rendered in the Prometheus text format for `GET /metrics`.
 //! Plain atomics: the hot path pays one relaxed increment per session or refusal, never a lock.
 
+use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 /// One target's counters.
 #[derive(Debug, Default)]
@@ -13,6 +14,27 @@ pub struct TargetMetrics {
     pub auth_failures: AtomicU64,
     pub upstream_failures: AtomicU64,
     pub statements_refused: AtomicU64,
+    /// Connections turned away before a session (max_connections, startup, allowed_groups).
+    pub connections_refused: AtomicU64,
+    /// Upstream logins and the time they took (connect, TLS, authentication).
+    pub upstream_connects: AtomicU64,
+    pub upstream_connect_micros: AtomicU64,
+    /// Bytes sent to the database, and to clients.
+    pub bytes_from_clients: AtomicU64,
+    pub bytes_to_clients: AtomicU64,
+    /// Counters with labels of their own; updated once a statement or a result, not a row.
+    pub labelled: Mutex<Labelled>,
+}
+
+/// Per-label counts of one target.
+#[derive(Debug, Default)]
+pub struct Labelled {
+    /// (statement kind, verdict) → statements.
+    pub statements: BTreeMap<(String, String), u64>,
+    /// Mask function → values masked.
+    pub masked: BTreeMap<String, u64>,
+    /// Detector kind → hits.
+    pub detected: BTreeMap<String, u64>,
 }
 
 impl TargetMetrics {
@@ -25,6 +47,21 @@ impl TargetMetrics {
 
     pub fn count(counter: &AtomicU64) {
         counter.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// An upstream login that started at `since` succeeded.
+    pub fn upstream_connected(&self, since: std::time::Instant) {
+        Self::count(&self.upstream_connects);
+        let micros = u64::try_from(since.elapsed().as_micros()).unwrap_or(u64::MAX);
+        Self::add(&self.upstream_connect_micros, micros);
+    }
+
+    pub fn add(counter: &AtomicU64, n: u64) {
+        counter.fetch_add(n, Ordering::Relaxed);
+    }
+
+    pub fn labelled(&self) -> std::sync::MutexGuard<'_, Labelled> {
+        self.labelled.lock().unwrap_or_else(|p| p.into_inner())
     }
 }
 
@@ -62,7 +99,7 @@ impl Metrics {
 
     /// The Prometheus text exposition.
     pub fn render(&self) -> String {
-        let families: [Family; 5] = [
+        let families: [Family; 8] = [
             (
                 "sluice_sessions_active",
                 "gauge",
@@ -90,8 +127,26 @@ impl Metrics {
             (
                 "sluice_statements_refused_total",
                 "counter",
-                "Statements refused by [[rules]].",
+                "Statements refused (by [[rules]], [[masks]], approvals or the audit log).",
                 |m| m.statements_refused.load(Ordering::Relaxed) as i64,
+            ),
+            (
+                "sluice_connections_refused_total",
+                "counter",
+                "Connections turned away before a session started (limits, startup, allowed_groups).",
+                |m| m.connections_refused.load(Ordering::Relaxed) as i64,
+            ),
+            (
+                "sluice_upstream_bytes_sent_total",
+                "counter",
+                "Bytes sent to the database (what clients sent, and sluice's own messages).",
+                |m| m.bytes_from_clients.load(Ordering::Relaxed) as i64,
+            ),
+            (
+                "sluice_client_bytes_sent_total",
+                "counter",
+                "Bytes sent to clients.",
+                |m| m.bytes_to_clients.load(Ordering::Relaxed) as i64,
             ),
         ];
         let mut out = String::new();
@@ -103,6 +158,61 @@ impl Metrics {
                     "{name}{{target=\"{target}\",protocol=\"{protocol}\"}} {}",
                     value(m)
                 );
+            }
+        }
+        let name = "sluice_upstream_connect_seconds";
+        let _ = writeln!(out, "# HELP {name} Time upstream logins took (connect, TLS, authentication).\n# TYPE {name} summary");
+        for (target, protocol, m) in &self.targets {
+            let labels = format!("target=\"{target}\",protocol=\"{protocol}\"");
+            let sum = m.upstream_connect_micros.load(Ordering::Relaxed) as f64 / 1e6;
+            let count = m.upstream_connects.load(Ordering::Relaxed);
+            let _ = writeln!(
+                out,
+                "{name}_sum{{{labels}}} {sum:.6}\n{name}_count{{{labels}}} {count}"
+            );
+        }
+        type Pick = fn(&Labelled) -> Vec<(String, u64)>;
+        let labelled: [(&str, &str, Pick); 3] = [
+            (
+                "sluice_statements_total",
+                "Statements by kind and verdict (allow, block, review, refused).",
+                |l| {
+                    l.statements
+                        .iter()
+                        .map(|((k, v), n)| (format!("kind=\"{k}\",verdict=\"{v}\""), *n))
+                        .collect()
+                },
+            ),
+            (
+                "sluice_masked_values_total",
+                "Values masked, by mask function.",
+                |l| {
+                    l.masked
+                        .iter()
+                        .map(|(f, n)| (format!("mask=\"{f}\""), *n))
+                        .collect()
+                },
+            ),
+            (
+                "sluice_detector_hits_total",
+                "Sensitive content found by [[detectors]], by kind.",
+                |l| {
+                    l.detected
+                        .iter()
+                        .map(|(k, n)| (format!("kind=\"{k}\""), *n))
+                        .collect()
+                },
+            ),
+        ];
+        for (name, help, pick) in labelled {
+            let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} counter");
+            for (target, protocol, m) in &self.targets {
+                for (labels, n) in pick(&m.labelled()) {
+                    let _ = writeln!(
+                        out,
+                        "{name}{{target=\"{target}\",protocol=\"{protocol}\",{labels}}} {n}"
+                    );
+                }
             }
         }
         out

@@ -234,3 +234,106 @@ async fn reload_changes_rules_and_users_without_dropping_sessions() {
         .expect("the rule removed by the reload no longer applies");
     proxy.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn metrics_count_what_a_scripted_workload_did() {
+    let upstream = pg_scram();
+    let schema = unique("metrics");
+    let (direct, conn) = tokio_postgres::connect(&direct_conn_str(upstream), tokio_postgres::NoTls)
+        .await
+        .unwrap();
+    tokio::spawn(conn);
+    direct
+        .batch_execute(&format!(
+            "CREATE SCHEMA {schema}; CREATE TABLE {schema}.people (ssn text, note text);
+             INSERT INTO {schema}.people VALUES ('123-45-6789', 'write to ann@example.com'), ('987-65-4321', 'nothing')"
+        ))
+        .await
+        .unwrap();
+    let opts = ProxyOpts {
+        max_connections: 2,
+        extra_config: format!(
+            r#"
+[[rules]]
+name = "no-drop"
+when = {{ statements = ["drop"] }}
+action = "block"
+
+[[masks]]
+columns = ["{schema}.people.ssn"]
+function = "partial"
+keep_last = 4
+
+[[detectors]]
+kinds = ["email"]
+function = "redact"
+"#
+        ),
+        ..ProxyOpts::default()
+    };
+    let mut proxy = Proxy::start(upstream, opts).await;
+    let admin = proxy.server.as_ref().unwrap().admin_addr();
+
+    let a = proxy.connect().await;
+    let b = proxy.connect().await;
+    assert!(
+        proxy.try_connect(USER, PASSWORD).await.is_err(),
+        "over max_connections"
+    );
+    drop(b);
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    assert!(proxy.try_connect(USER, "wrong").await.is_err());
+    for _ in 0..3 {
+        a.simple_query("SELECT 1").await.unwrap();
+    }
+    assert!(a.batch_execute("DROP TABLE nothing_here").await.is_err());
+    a.batch_execute(&format!(
+        "INSERT INTO {schema}.people VALUES ('000-00-0000', 'x')"
+    ))
+    .await
+    .unwrap();
+    let rows = a
+        .simple_query(&format!(
+            "SELECT ssn, note FROM {schema}.people WHERE ssn <> '000-00-0000'"
+        ))
+        .await
+        .unwrap();
+    let rows = rows
+        .iter()
+        .filter(|m| matches!(m, tokio_postgres::SimpleQueryMessage::Row(_)))
+        .count();
+    assert_eq!(rows, 2);
+
+    let (status, body) = request(admin, "GET", "/metrics", None).await;
+    assert_eq!(status, 200);
+    let l = "target=\"pg\",protocol=\"postgres\"";
+    for line in [
+        format!("sluice_sessions_active{{{l}}} 1"),
+        format!("sluice_sessions_total{{{l}}} 2"),
+        format!("sluice_auth_failures_total{{{l}}} 1"),
+        format!("sluice_connections_refused_total{{{l}}} 1"),
+        format!("sluice_statements_refused_total{{{l}}} 1"),
+        format!("sluice_statements_total{{{l},kind=\"select\",verdict=\"allow\"}} 4"),
+        format!("sluice_statements_total{{{l},kind=\"drop\",verdict=\"block\"}} 1"),
+        format!("sluice_statements_total{{{l},kind=\"insert\",verdict=\"allow\"}} 1"),
+        format!("sluice_masked_values_total{{{l},mask=\"partial\"}} 2"),
+        format!("sluice_detector_hits_total{{{l},kind=\"email\"}} 1"),
+        format!("sluice_upstream_connect_seconds_count{{{l}}} 2"),
+    ] {
+        assert!(
+            body.lines().any(|x| x == line),
+            "missing {line:?} in\n{body}"
+        );
+    }
+    let value = |name: &str| -> f64 {
+        body.lines()
+            .find_map(|x| x.strip_prefix(&format!("{name}{{{l}}} ")))
+            .and_then(|v| v.parse().ok())
+            .unwrap_or_else(|| panic!("no {name} in\n{body}"))
+    };
+    assert!(value("sluice_upstream_connect_seconds_sum") > 0.0);
+    assert!(value("sluice_client_bytes_sent_total") > 100.0);
+    assert!(value("sluice_upstream_bytes_sent_total") > 100.0);
+    drop(a);
+    proxy.shutdown().await;
+}

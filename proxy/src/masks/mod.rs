@@ -23,7 +23,7 @@ use policy::{Dialect, Glob, Lineage, Source};
 
 use crate::config::{Config, DetectorConfig, MaskConfig};
 use crate::session::{Relations, ViewColumns};
-pub use plan::RowPlan;
+pub use plan::{MaskCounts, RowPlan};
 
 /// One `schema.table.column` pattern (each part a glob; fewer parts leave the rest open).
 #[derive(Debug)]

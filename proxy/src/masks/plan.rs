@@ -20,6 +20,34 @@ enum Action {
     Detect,
 }
 
+/// Values masked and detector hits in the rows of one result, kept in the session and added to
+/// the target's metrics when the result ends (no shared counter is touched per row).
+#[derive(Debug, Default)]
+pub struct MaskCounts {
+    pub masked: Vec<(String, u64)>,
+    pub detected: Vec<(&'static str, u64)>,
+}
+
+impl MaskCounts {
+    fn masked(&mut self, function: &str) {
+        match self.masked.iter_mut().find(|(f, _)| f == function) {
+            Some((_, n)) => *n += 1,
+            None => self.masked.push((function.to_string(), 1)),
+        }
+    }
+
+    fn detected(&mut self, kind: &'static str) {
+        match self.detected.iter_mut().find(|(k, _)| *k == kind) {
+            Some((_, n)) => *n += 1,
+            None => self.detected.push((kind, 1)),
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.masked.is_empty() && self.detected.is_empty()
+    }
+}
+
 /// What to do with each column of one result.
 #[derive(Debug)]
 pub struct RowPlan {
@@ -112,8 +140,14 @@ impl SessionMasks {
         any.then_some(RowPlan { actions })
     }
 
-    /// Masks one row in place.
-    pub fn apply(&self, plan: &RowPlan, fields: &mut RowFields, scratch: &mut Vec<u8>) {
+    /// Masks one row in place, counting what it did.
+    pub fn apply(
+        &self,
+        plan: &RowPlan,
+        fields: &mut RowFields,
+        scratch: &mut Vec<u8>,
+        counts: &mut MaskCounts,
+    ) {
         for (field, action) in fields.iter_mut().zip(&plan.actions) {
             let Some(value) = field.as_mut() else {
                 continue;
@@ -121,6 +155,7 @@ impl SessionMasks {
             match action {
                 Action::Pass => {}
                 Action::Mask { function, ty } => {
+                    counts.masked(function.name());
                     scratch.clear();
                     match function.apply(*ty, value, scratch) {
                         MaskOutcome::Value => std::mem::swap(value, scratch),
@@ -131,7 +166,12 @@ impl SessionMasks {
                     for &d in &self.detectors {
                         let rule = &self.policy.detectors[d];
                         scratch.clear();
-                        if rule.set.mask_hits(value, &rule.function, scratch) {
+                        if rule
+                            .set
+                            .mask_hits_seen(value, &rule.function, scratch, |h| {
+                                counts.detected(h.kind.name())
+                            })
+                        {
                             std::mem::swap(value, scratch);
                         }
                     }

@@ -38,7 +38,7 @@ fn masked_row(m: &SessionMasks, sql: &str, columns: &[ColumnDesc]) -> Option<Row
         .iter()
         .map(|_| Some(b"123-45-6789".to_vec()))
         .collect();
-    m.apply(&plan, &mut row, &mut Vec::new());
+    m.apply(&plan, &mut row, &mut Vec::new(), &mut Default::default());
     Some(row)
 }
 

@@ -111,6 +111,7 @@ async fn handle_connection(
     let name = target.upstream.name.clone();
     let Ok(_slot) = Arc::clone(&target.slots).try_acquire_owned() else {
         tracing::warn!(target = %name, %peer, "max_connections reached");
+        TargetMetrics::count(&target.metrics.connections_refused);
         return refuse_at_greeting(tcp, 1040, "08004", "Too many connections").await;
     };
     let established =
@@ -230,7 +231,7 @@ async fn establish(
             target.allowed_groups
         );
         tracing::warn!(target = %name, %peer, user = %authed.identity.user, %reason, "login refused");
-        TargetMetrics::count(&target.metrics.auth_failures);
+        TargetMetrics::count(&target.metrics.connections_refused);
         if let Some(a) = &shared.audit {
             a.auth_failed(name, &authed.identity.user, &peer.to_string(), &reason);
         }
@@ -250,6 +251,7 @@ async fn establish(
         (Some(only), _) => Some(only.clone()),
         (None, asked) => asked.clone(),
     };
+    let connecting = std::time::Instant::now();
     let up = match upstream::connect(
         &target.upstream,
         &authed.response,
@@ -258,7 +260,10 @@ async fn establish(
     )
     .await
     {
-        Ok(u) => u,
+        Ok(u) => {
+            target.metrics.upstream_connected(connecting);
+            u
+        }
         Err(UpstreamError::Refused { payload, message }) => {
             tracing::info!(target = %name, %peer, reason = %message, "database refused the session");
             let mut out = BytesMut::new();
@@ -307,6 +312,7 @@ async fn establish(
         database: database.clone(),
         approvals: shared.approvals.clone(),
         deadline: authed.deadline,
+        metrics: Arc::clone(&target.metrics),
     };
     Some((authed.stream, up, ctx))
 }

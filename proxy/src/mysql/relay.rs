@@ -23,6 +23,7 @@ use super::rows::{
 };
 use super::sessions::SessionRegistry;
 use crate::live::Live;
+use crate::metrics::TargetMetrics;
 use crate::net::{close, pump};
 use crate::session::{ColumnDesc, Relations, ResultEnd, ResultOf, SessionHooks, StatementDecision};
 use crate::tls::BoxStream;
@@ -55,6 +56,8 @@ pub struct RelayContext {
     pub approvals: Option<Arc<crate::approvals::Approvals>>,
     /// A token-signed session ends at its first statement after this.
     pub deadline: Option<i64>,
+    /// The target's counters (bytes each way).
+    pub metrics: Arc<crate::metrics::TargetMetrics>,
 }
 
 /// A response owed to the client, in order.
@@ -176,7 +179,7 @@ pub async fn run(
                 }
             },
             pumped = pump(&mut client_wr, &r.to_client), if client_dirty || !r.to_client.is_empty() => match pumped {
-                Ok(Some(n)) if n > 0 => { r.to_client.advance(n); client_dirty = true; }
+                Ok(Some(n)) if n > 0 => { r.to_client.advance(n); client_dirty = true; TargetMetrics::add(&r.ctx.metrics.bytes_to_clients, n as u64); }
                 Ok(None) => client_dirty = false,
                 _ => {
                     r.to_client.clear();
@@ -185,7 +188,7 @@ pub async fn run(
                 }
             },
             pumped = pump(&mut upstream_wr, &r.to_upstream), if upstream_dirty || !r.to_upstream.is_empty() => match pumped {
-                Ok(Some(n)) if n > 0 => { r.to_upstream.advance(n); upstream_dirty = true; }
+                Ok(Some(n)) if n > 0 => { r.to_upstream.advance(n); upstream_dirty = true; TargetMetrics::add(&r.ctx.metrics.bytes_from_clients, n as u64); }
                 Ok(None) => upstream_dirty = false,
                 _ => {
                     r.to_upstream.clear();

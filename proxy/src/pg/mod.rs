@@ -154,6 +154,7 @@ async fn handle_connection(
         target: name.clone(),
         max_client_message: shared.max_client_message,
         catalog: target.catalog(&database),
+        metrics: Arc::clone(&target.metrics),
     };
     let hooks = {
         let gate = StatementGate::new(
@@ -230,10 +231,12 @@ async fn establish(
             target.max_connections
         );
         tracing::warn!(target = %name, %peer, "max_connections reached");
+        TargetMetrics::count(&target.metrics.connections_refused);
         send_fatal(&mut startup.stream, "53300", &msg).await;
         return None;
     };
     if let Err((code, msg)) = check_startup(&startup) {
+        TargetMetrics::count(&target.metrics.connections_refused);
         tracing::info!(target = %name, %peer, reason = %msg, "startup refused");
         send_fatal(&mut startup.stream, code, &msg).await;
         return None;
@@ -340,7 +343,7 @@ async fn login(
             target.allowed_groups
         );
         tracing::warn!(target = %name, %peer, user = %identity.user, %reason, "login refused");
-        TargetMetrics::count(&target.metrics.auth_failures);
+        TargetMetrics::count(&target.metrics.connections_refused);
         if let Some(a) = &shared.audit {
             a.auth_failed(name, &identity.user, &peer.to_string(), &reason);
         }
@@ -355,8 +358,12 @@ async fn login(
             return None;
         }
     }
+    let connecting = std::time::Instant::now();
     let upstream = match upstream::connect(&target.upstream, &startup.params, &database).await {
-        Ok(u) => u,
+        Ok(u) => {
+            target.metrics.upstream_connected(connecting);
+            u
+        }
         Err(UpstreamError::Refused { frame, message }) => {
             tracing::info!(target = %name, %peer, user = %identity.user, reason = %message, "database refused the session");
             let _ = startup.stream.write_all(&frame).await;

@@ -15,6 +15,8 @@ use tokio_util::codec::FramedRead;
 
 use std::sync::Arc;
 
+use crate::metrics::TargetMetrics;
+
 use super::catalog::PgCatalog;
 use super::copy::CopyRows;
 use super::frame::{Frame, FrameCodec, Reader};
@@ -57,6 +59,8 @@ pub struct RelayOptions {
     pub max_client_message: u32,
     /// Where column origins are resolved (for masking).
     pub catalog: Arc<PgCatalog>,
+    /// The target's counters (bytes each way).
+    pub metrics: Arc<crate::metrics::TargetMetrics>,
 }
 
 /// Relays until either side ends. `shutdown` turning true ends the session at the next moment
@@ -266,7 +270,7 @@ pub async fn run(
                 }
             },
             pumped = pump(&mut client_wr, &to_client), if client_dirty || !to_client.is_empty() => match pumped {
-                Ok(Some(n)) if n > 0 => { to_client.advance(n); client_dirty = true; }
+                Ok(Some(n)) if n > 0 => { to_client.advance(n); client_dirty = true; TargetMetrics::add(&opts.metrics.bytes_to_clients, n as u64); }
                 Ok(None) => client_dirty = false,
                 _ => {
                     to_upstream.extend_from_slice(&messages::TERMINATE);
@@ -275,7 +279,7 @@ pub async fn run(
                 }
             },
             pumped = pump(&mut upstream_wr, &to_upstream), if upstream_dirty || !to_upstream.is_empty() => match pumped {
-                Ok(Some(n)) if n > 0 => { to_upstream.advance(n); upstream_dirty = true; }
+                Ok(Some(n)) if n > 0 => { to_upstream.advance(n); upstream_dirty = true; TargetMetrics::add(&opts.metrics.bytes_from_clients, n as u64); }
                 Ok(None) => upstream_dirty = false,
                 _ => {
                     to_upstream.clear();

@@ -12,7 +12,7 @@ use policy::{AnalysisCache, Decision, Dialect, RuleSet, Subject, ON_PARSE_ERROR_
 mod review;
 
 use crate::live::Live;
-use crate::masks::{RowPlan, SessionMasks};
+use crate::masks::{MaskCounts, RowPlan, SessionMasks};
 use crate::metrics::TargetMetrics;
 use crate::recorder::SessionRecorder;
 use crate::session::{
@@ -66,6 +66,8 @@ pub struct StatementGate {
     review_at_execute: std::collections::HashSet<String>,
     /// A token-signed session ends at its first statement after this (seconds since epoch).
     deadline: Option<i64>,
+    /// What masking did to the result now streaming, for the metrics.
+    counts: MaskCounts,
 }
 
 impl StatementGate {
@@ -96,6 +98,36 @@ impl StatementGate {
             review: None,
             review_at_execute: Default::default(),
             deadline: None,
+            counts: MaskCounts::default(),
+        }
+    }
+
+    /// Adds the result's mask counts to the target's metrics.
+    fn flush_counts(&mut self) {
+        if self.counts.is_empty() {
+            return;
+        }
+        let mut l = self.metrics.labelled();
+        for (f, n) in self.counts.masked.drain(..) {
+            *l.masked.entry(f).or_default() += n;
+        }
+        for (k, n) in self.counts.detected.drain(..) {
+            *l.detected.entry(k.to_string()).or_default() += n;
+        }
+    }
+
+    /// Counts a statement by kind and verdict.
+    fn count_statement(&self, sql: &str, label: &str, decision: &StatementDecision) {
+        let verdict = match (decision, label) {
+            (StatementDecision::Refuse { .. }, "allow") => "refused",
+            (_, l) => l,
+        };
+        let analysis = self.analyses.get_or_analyze(self.dialect, sql);
+        let mut l = self.metrics.labelled();
+        for s in &analysis.statements {
+            *l.statements
+                .entry((s.kind.as_str().to_string(), verdict.to_string()))
+                .or_default() += 1;
         }
     }
 
@@ -323,14 +355,17 @@ impl StatementGate {
 impl SessionHooks for StatementGate {
     fn on_statement(&mut self, sql: &str) -> StatementDecision {
         let v = self.decide(sql);
+        let label = v.label;
         let decision = self.record(sql, v.decision, v.rule.clone(), v.label);
-        match (v.review, decision) {
+        let decision = match (v.review, decision) {
             (Some(message), StatementDecision::Forward) => {
                 let rule = v.rule.unwrap_or_default();
                 self.ask_approval(sql, &[], &rule, message.as_deref())
             }
             (_, decision) => decision,
-        }
+        };
+        self.count_statement(sql, label, &decision);
+        decision
     }
 
     fn on_prepare(&mut self, sql: &str) -> StatementDecision {
@@ -338,9 +373,15 @@ impl SessionHooks for StatementGate {
         if v.review.is_some() {
             // Nothing runs at prepare time: each execution asks, with its parameters.
             self.review_at_execute.insert(sql.to_string());
-            return self.record(sql, StatementDecision::Forward, v.rule, "review_at_execute");
+            let decision =
+                self.record(sql, StatementDecision::Forward, v.rule, "review_at_execute");
+            self.count_statement(sql, "review", &decision);
+            return decision;
         }
-        self.record(sql, v.decision, v.rule, v.label)
+        let label = v.label;
+        let decision = self.record(sql, v.decision, v.rule, v.label);
+        self.count_statement(sql, label, &decision);
+        decision
     }
 
     fn take_barrier(&mut self) -> Option<Barrier> {
@@ -420,6 +461,7 @@ impl SessionHooks for StatementGate {
 
     fn on_result_end(&mut self, end: &ResultEnd) {
         self.plan = None;
+        self.flush_counts();
         if let Some(r) = self.recorder.as_mut() {
             r.result_end(end);
         }
@@ -427,12 +469,14 @@ impl SessionHooks for StatementGate {
 
     fn on_error(&mut self, code: &str, message: &str) {
         self.plan = None;
+        self.flush_counts();
         if let Some(r) = self.recorder.as_mut() {
             r.error(code, message);
         }
     }
 
     fn on_end(&mut self, reason: &str) {
+        self.flush_counts();
         if let Some(r) = self.recorder.as_mut() {
             r.end(reason);
         }
@@ -444,7 +488,7 @@ impl SessionHooks for StatementGate {
 
     fn on_row(&mut self, fields: &mut RowFields) {
         if let (Some(masks), Some(plan)) = (self.masks.as_ref(), self.plan.as_ref()) {
-            masks.apply(plan, fields, &mut self.scratch);
+            masks.apply(plan, fields, &mut self.scratch, &mut self.counts);
         }
         if let Some(r) = self.recorder.as_mut().filter(|_| self.recording_rows) {
             r.row(fields);
