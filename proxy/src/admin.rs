@@ -17,7 +17,7 @@ use crate::server::Reloader;
 
 /// What the admin routes read.
 pub struct AdminState {
-    pub metrics: Metrics,
+    pub metrics: Arc<Metrics>,
     /// Every target is listening and sluice is not shutting down.
     pub ready: AtomicBool,
     pub reloader: Arc<Reloader>,
@@ -98,6 +98,8 @@ async fn guard(
     match crate::admin_auth::authenticate(&users, request.headers()).await {
         Ok(Some(who)) if crate::auth::in_any(&who.groups, &state.admin_groups) => {
             tracing::info!(user = %who.user, %path, "admin API call");
+            let mut request = request;
+            request.extensions_mut().insert(who);
             next.run(request).await
         }
         Ok(Some(who)) => refuse(
@@ -136,8 +138,12 @@ async fn readyz(State(state): State<Arc<AdminState>>) -> impl IntoResponse {
 }
 
 /// Reloads users and rules; an invalid file is rejected with the reason and nothing changes.
-async fn reload(State(state): State<Arc<AdminState>>) -> impl IntoResponse {
-    match state.reloader.reload() {
+async fn reload(
+    State(state): State<Arc<AdminState>>,
+    who: Option<axum::Extension<crate::auth::Identity>>,
+) -> impl IntoResponse {
+    let by = who.map_or_else(|| "admin API".to_string(), |w| w.0.user);
+    match state.reloader.reload(&by).await {
         Ok(summary) => (StatusCode::OK, format!("reloaded: {summary}\n")),
         Err(e) => (
             StatusCode::BAD_REQUEST,

@@ -351,7 +351,7 @@ async fn serve(config: Config) -> ExitCode {
         };
         while hup.recv().await.is_some() {
             // The outcome is logged by the reloader either way.
-            let _ = reloader.reload();
+            let _ = reloader.reload("SIGHUP").await;
         }
     });
     sluice::server::stop_signal().await;

@@ -85,20 +85,32 @@ type Family = (
 /// All targets' counters.
 #[derive(Debug, Default)]
 pub struct Metrics {
-    targets: Vec<(String, &'static str, Arc<TargetMetrics>)>,
+    targets: Mutex<Vec<(String, &'static str, Arc<TargetMetrics>)>>,
 }
 
 impl Metrics {
-    /// Registers a target (at start-up) and returns its counters.
-    pub fn add_target(&mut self, name: &str, protocol: &'static str) -> Arc<TargetMetrics> {
+    /// A target's counters, registered on first use; a target restarted by a reload keeps
+    /// counting where it was.
+    pub fn target(&self, name: &str, protocol: &'static str) -> Arc<TargetMetrics> {
+        let mut targets = self.targets.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some((_, _, m)) = targets.iter().find(|(n, p, _)| n == name && *p == protocol) {
+            return Arc::clone(m);
+        }
         let m = Arc::new(TargetMetrics::default());
-        self.targets
-            .push((name.to_string(), protocol, Arc::clone(&m)));
+        targets.push((name.to_string(), protocol, Arc::clone(&m)));
         m
+    }
+
+    fn snapshot(&self) -> Vec<(String, &'static str, Arc<TargetMetrics>)> {
+        self.targets
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
     }
 
     /// The Prometheus text exposition.
     pub fn render(&self) -> String {
+        let targets = self.snapshot();
         let families: [Family; 8] = [
             (
                 "sluice_sessions_active",
@@ -152,7 +164,7 @@ impl Metrics {
         let mut out = String::new();
         for (name, kind, help, value) in families {
             let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}");
-            for (target, protocol, m) in &self.targets {
+            for (target, protocol, m) in &targets {
                 let _ = writeln!(
                     out,
                     "{name}{{target=\"{target}\",protocol=\"{protocol}\"}} {}",
@@ -162,7 +174,7 @@ impl Metrics {
         }
         let name = "sluice_upstream_connect_seconds";
         let _ = writeln!(out, "# HELP {name} Time upstream logins took (connect, TLS, authentication).\n# TYPE {name} summary");
-        for (target, protocol, m) in &self.targets {
+        for (target, protocol, m) in &targets {
             let labels = format!("target=\"{target}\",protocol=\"{protocol}\"");
             let sum = m.upstream_connect_micros.load(Ordering::Relaxed) as f64 / 1e6;
             let count = m.upstream_connects.load(Ordering::Relaxed);
@@ -206,7 +218,7 @@ impl Metrics {
         ];
         for (name, help, pick) in labelled {
             let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} counter");
-            for (target, protocol, m) in &self.targets {
+            for (target, protocol, m) in &targets {
                 for (labels, n) in pick(&m.labelled()) {
                     let _ = writeln!(
                         out,
@@ -225,8 +237,8 @@ mod tests {
 
     #[test]
     fn renders_every_family_for_every_target() {
-        let mut metrics = Metrics::default();
-        let pg = metrics.add_target("app-pg", "postgres");
+        let metrics = Metrics::default();
+        let pg = metrics.target("app-pg", "postgres");
         let guard = pg.session();
         TargetMetrics::count(&pg.auth_failures);
         let text = metrics.render();

@@ -15,17 +15,20 @@ pub async fn accept_loop<F, Fut>(
     listener: TcpListener,
     target: &str,
     shutdown: watch::Receiver<bool>,
+    stop: watch::Receiver<bool>,
     tracker: TaskTracker,
     mut handle: F,
 ) where
     F: FnMut(TcpStream, SocketAddr) -> Fut,
     Fut: Future<Output = ()> + Send + 'static,
 {
-    let mut stop = shutdown;
+    let (mut shutdown, mut stop) = (shutdown, stop);
     loop {
         tokio::select! {
-            // Stop first: no connection is accepted once shutdown has begun.
+            // Stop first: no connection is accepted once shutdown (or this listener's removal)
+            // has begun.
             biased;
+            _ = async { let _ = shutdown.wait_for(|s| *s).await; } => break,
             _ = async { let _ = stop.wait_for(|s| *s).await; } => break,
             accepted = listener.accept() => match accepted {
                 Ok((tcp, peer)) => {

@@ -140,6 +140,21 @@ impl Auditor {
         r
     }
 
+    /// A reload of the configuration (`config_hash`: the file's SHA-256), asked for by `by`.
+    pub fn reload(&self, by: &str, config_hash: &str) {
+        let d = Draft::new(
+            0,
+            "",
+            by,
+            RecordBody::Reload {
+                config_hash: config_hash.to_string(),
+            },
+        );
+        if let Err(e) = self.log.record(d) {
+            tracing::error!(error = %e, "the audit log could not record a reload");
+        }
+    }
+
     /// A failed login, under a session of its own.
     pub fn auth_failed(&self, target: &str, user: &str, client_addr: &str, reason: &str) {
         let session = self.next_session.fetch_add(1, Ordering::Relaxed);

@@ -1,22 +1,21 @@
 //! Runs every target of a config, and shuts them down gracefully.
 
-use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use tokio::net::TcpListener;
-use tokio::sync::{watch, Semaphore};
+use tokio::sync::watch;
 use tokio_util::task::TaskTracker;
 
 use crate::admin::{self, AdminState};
 use crate::auth::UserDirectory;
 use crate::config::{split_host_port, Config, Protocol, TargetConfig, UpstreamTls};
+use crate::listeners::Listeners;
 use crate::live::{Live, LiveParts};
 use crate::masks::MaskPolicy;
-use crate::metrics::Metrics;
-use crate::mysql::{self, sessions::SessionRegistry, MysqlShared, MysqlTarget};
-use crate::pg::{self, cancel::CancelRegistry, PgShared, PgTarget};
+use crate::mysql::{self, sessions::SessionRegistry, MysqlShared};
+use crate::pg::{self, cancel::CancelRegistry, PgShared};
 use crate::recorder::Auditor;
 use crate::statement_gate::StatementPolicy;
 use crate::tls::{self, ServerTls};
@@ -26,7 +25,7 @@ use crate::upstream::UpstreamTarget;
 pub struct RunningServer {
     auditor: Option<Arc<Auditor>>,
     reloader: Arc<Reloader>,
-    addrs: HashMap<String, SocketAddr>,
+    listeners: Arc<Listeners>,
     admin_addr: SocketAddr,
     admin: Arc<AdminState>,
     shutdown: watch::Sender<bool>,
@@ -87,74 +86,17 @@ pub async fn start(config: &Config) -> Result<RunningServer, String> {
         crate::approvals::webhook::spawn_worker(a, &tracker, shutdown_rx.clone());
     }
     // Bind everything first: a config whose second listener cannot bind starts nothing.
-    let mut bound = Vec::new();
-    let mut addrs = HashMap::new();
-    for t in &config.targets {
-        let upstream = Arc::new(upstream_target(config, t)?);
-        let listener = TcpListener::bind(&t.listen)
-            .await
-            .map_err(|e| format!("target {:?}: cannot listen on {}: {e}", t.name, t.listen))?;
-        let addr = listener.local_addr().map_err(|e| e.to_string())?;
-        addrs.insert(t.name.clone(), addr);
-        bound.push((listener, addr, upstream, t));
-    }
-    let mut metrics = Metrics::default();
-    for (listener, addr, upstream, t) in bound {
-        let protocol = match t.protocol {
-            Protocol::Postgres => "postgres",
-            Protocol::Mysql => "mysql",
-        };
-        let target_metrics = metrics.add_target(&t.name, protocol);
-        tracing::info!(target = %t.name, protocol = ?t.protocol, %addr, "listening");
-        let slots = Arc::new(Semaphore::new(t.max_connections));
-        let (rx, tracker_clone) = (shutdown_rx.clone(), tracker.clone());
-        match t.protocol {
-            Protocol::Postgres => {
-                let target = Arc::new(PgTarget {
-                    allowed_groups: t.allowed_groups.clone(),
-                    upstream,
-                    slots,
-                    max_connections: t.max_connections,
-                    metrics: target_metrics,
-                    catalogs: Default::default(),
-                });
-                tracker.spawn(pg::run_listener(
-                    listener,
-                    target,
-                    Arc::clone(&pg_shared),
-                    rx,
-                    tracker_clone,
-                ));
-            }
-            Protocol::Mysql => {
-                let catalog = Arc::new(mysql::catalog::MysqlCatalog::new(Arc::clone(&upstream)));
-                let target = Arc::new(MysqlTarget {
-                    allowed_groups: t.allowed_groups.clone(),
-                    upstream,
-                    slots,
-                    max_connections: t.max_connections,
-                    allow_local_infile: t.allow_local_infile,
-                    client_auth_plugin: match t.client_auth_plugin.as_deref() {
-                        Some("caching_sha2_password") => mysql::client::CACHING_SHA2,
-                        _ => mysql::client::NATIVE,
-                    },
-                    server: Mutex::new(None),
-                    metrics: target_metrics,
-                    catalog,
-                });
-                tracker.spawn(mysql::run_listener(
-                    listener,
-                    target,
-                    Arc::clone(&mysql_shared),
-                    rx,
-                    tracker_clone,
-                ));
-            }
-        }
-    }
+    let listeners = Arc::new(Listeners::new(
+        Arc::clone(&pg_shared),
+        Arc::clone(&mysql_shared),
+        tracker.clone(),
+        shutdown_rx.clone(),
+    ));
+    listeners.apply(config).await?;
+    reloader.attach(Arc::clone(&listeners), auditor.clone());
     // Every listener is bound and accepting: ready.
     let admin = Arc::new(AdminState {
-        metrics,
+        metrics: Arc::clone(&listeners.metrics),
         ready: AtomicBool::new(true),
         reloader: Arc::clone(&reloader),
         audit: auditor.clone(),
@@ -171,7 +113,7 @@ pub async fn start(config: &Config) -> Result<RunningServer, String> {
     Ok(RunningServer {
         auditor,
         reloader,
-        addrs,
+        listeners,
         admin_addr,
         admin,
         shutdown,
@@ -180,12 +122,13 @@ pub async fn start(config: &Config) -> Result<RunningServer, String> {
     })
 }
 
-/// Re-reads the config file and swaps in its users and rules.
+/// Re-reads the config file and swaps in what changed: users, rules, masks, detectors, JWT
+/// settings and the targets' listeners.
 pub struct Reloader {
     path: Option<std::path::PathBuf>,
     pub live: Arc<Live>,
-    /// What the running listeners were built from; a reload may not change it.
-    targets: String,
+    listeners: std::sync::OnceLock<Arc<Listeners>>,
+    auditor: std::sync::OnceLock<Arc<Auditor>>,
 }
 
 impl Reloader {
@@ -193,42 +136,71 @@ impl Reloader {
         Ok(Reloader {
             path: config.source.clone(),
             live: Live::new(live_parts(config)?),
-            targets: format!("{:?}", config.targets),
+            listeners: Default::default(),
+            auditor: Default::default(),
         })
     }
 
-    /// Loads the file again; on any error the running configuration stays as it was.
-    pub fn reload(&self) -> Result<String, String> {
-        let result = self.try_reload();
-        if let Err(e) = &result {
-            tracing::error!(error = %e, "reload rejected; the running configuration is unchanged");
+    fn attach(&self, listeners: Arc<Listeners>, auditor: Option<Arc<Auditor>>) {
+        let _ = self.listeners.set(listeners);
+        if let Some(a) = auditor {
+            let _ = self.auditor.set(a);
         }
-        result
     }
 
-    fn try_reload(&self) -> Result<String, String> {
+    /// Loads the file again; on any error the running configuration stays as it was. `by`
+    /// names who asked (an admin user, `SIGHUP`); each reload is an audit record with the
+    /// file's SHA-256.
+    pub async fn reload(&self, by: &str) -> Result<String, String> {
+        let result = self.try_reload().await;
+        let hash = match &result {
+            Ok((_, hash)) => Some(hash.clone()),
+            Err(_) => None,
+        };
+        if let (Some(a), Some(hash)) = (self.auditor.get(), &hash) {
+            a.reload(by, hash);
+        }
+        match result {
+            Ok((summary, _)) => Ok(summary),
+            Err(e) => {
+                tracing::error!(error = %e, %by, "reload rejected; the running configuration is unchanged");
+                Err(e)
+            }
+        }
+    }
+
+    async fn try_reload(&self) -> Result<(String, String), String> {
         let path = self
             .path
             .as_deref()
             .ok_or("this server was not started from a file")?;
+        let bytes = std::fs::read(path).map_err(|e| format!("config {}: {e}", path.display()))?;
+        let hash = {
+            use sha2::Digest;
+            hex::encode(sha2::Sha256::digest(&bytes))
+        };
         let config = Config::load(path)?;
-        if format!("{:?}", config.targets) != self.targets {
-            return Err(
-                "[[targets]] changed: listeners and upstreams change with a restart in this build"
-                    .into(),
-            );
-        }
         let parts = live_parts(&config)?;
-        let summary = format!(
+        let changes = match self.listeners.get() {
+            Some(l) => l.apply(&config).await?,
+            None => Default::default(),
+        };
+        let mut summary = format!(
             "{} users, {} rules, {} masks, {} detectors",
             config.users.len(),
             config.rules.len(),
             config.masks.len(),
             config.detectors.len()
         );
+        if !changes.is_empty() {
+            summary += &format!(
+                "; targets added {:?}, removed {:?}, restarted {:?}",
+                changes.added, changes.removed, changes.restarted
+            );
+        }
         self.live.replace(parts);
-        tracing::info!(path = %path.display(), %summary, "configuration reloaded");
-        Ok(summary)
+        tracing::info!(path = %path.display(), %summary, sha256 = %hash, "configuration reloaded");
+        Ok((summary, hash))
     }
 }
 
@@ -246,9 +218,9 @@ fn live_parts(config: &Config) -> Result<LiveParts, String> {
 }
 
 impl RunningServer {
-    /// Reloads users and rules from the config file (as `POST /api/reload` and SIGHUP do).
-    pub fn reload(&self) -> Result<String, String> {
-        self.reloader.reload()
+    /// Reloads the config file (as `POST /api/reload` and SIGHUP do).
+    pub async fn reload(&self) -> Result<String, String> {
+        self.reloader.reload("api").await
     }
 
     /// What SIGHUP calls.
@@ -263,7 +235,7 @@ impl RunningServer {
 
     /// The address a target listens on (useful with port 0).
     pub fn addr(&self, target: &str) -> Option<SocketAddr> {
-        self.addrs.get(target).copied()
+        self.listeners.addr(target)
     }
 
     /// Stops accepting, lets sessions finish their running statements (idle ones are closed at
@@ -294,8 +266,8 @@ impl RunningServer {
     }
 }
 
-/// The run-time view of a `postgres` target: address, credentials and TLS config resolved.
-fn upstream_target(config: &Config, t: &TargetConfig) -> Result<UpstreamTarget, String> {
+/// The run-time view of a target: address, credentials and TLS config resolved.
+pub(crate) fn upstream_target(config: &Config, t: &TargetConfig) -> Result<UpstreamTarget, String> {
     let (host, port) =
         split_host_port(&t.upstream).ok_or_else(|| format!("target {:?}: bad upstream", t.name))?;
     let tls_config = match t.upstream_tls {

@@ -337,3 +337,132 @@ function = "redact"
     drop(a);
     proxy.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reload_changes_masks_and_listeners_under_open_sessions_and_is_audited() {
+    let upstream = pg_scram();
+    let schema = unique("reload");
+    let (direct, conn) = tokio_postgres::connect(&direct_conn_str(upstream), tokio_postgres::NoTls)
+        .await
+        .unwrap();
+    tokio::spawn(conn);
+    direct
+        .batch_execute(&format!(
+            "CREATE SCHEMA {schema}; CREATE TABLE {schema}.people (ssn text); INSERT INTO {schema}.people VALUES ('123-45-6789')"
+        ))
+        .await
+        .unwrap();
+    std::env::set_var("SLUICE_TEST_RELOAD_AUDIT_KEY", "reload-key");
+    let mask = |function: &str| {
+        format!("\n[[masks]]\ncolumns = [\"{schema}.people.ssn\"]\nfunction = \"{function}\"\n")
+    };
+    let opts = ProxyOpts {
+        server_extra: "admin_groups = [\"dba\"]\n".into(),
+        extra_config: format!(
+            "[audit]\ndir = \"audit\"\nflush_interval = \"10ms\"\nkey_env = \"SLUICE_TEST_RELOAD_AUDIT_KEY\"\n{}",
+            mask("redact")
+        ),
+        ..ProxyOpts::default()
+    };
+    let mut proxy = Proxy::start(upstream, opts).await;
+    let admin = proxy.server.as_ref().unwrap().admin_addr();
+    let file = proxy.dir.path().join("sluice.toml");
+    let original = std::fs::read_to_string(&file).unwrap();
+    let client = proxy.connect().await;
+    let select = format!("SELECT ssn FROM {schema}.people");
+    let first: String = client.query_one(&select, &[]).await.unwrap().get(0);
+    assert_ne!(first, "123-45-6789");
+
+    // A changed mask applies to the open session's next statement.
+    let partial = original.replace(
+        &mask("redact"),
+        &format!("{}keep_last = 4\n", mask("partial")),
+    );
+    std::fs::write(&file, &partial).unwrap();
+    let (status, body) = post(admin, "/api/reload").await;
+    assert_eq!(status, 200, "{body}");
+    let second: String = client.query_one(&select, &[]).await.unwrap().get(0);
+    assert!(
+        second.ends_with("6789") && second != "123-45-6789",
+        "{second}"
+    );
+
+    // A new target starts listening; the open session is not dropped.
+    let block = partial
+        .split("[[targets]]")
+        .nth(1)
+        .and_then(|t| t.split("\n\n").next())
+        .unwrap()
+        .to_string();
+    let second_target = format!(
+        "\n[[targets]]{}\n",
+        block.replace("name = \"pg\"", "name = \"pg2\"")
+    );
+    std::fs::write(&file, format!("{partial}{second_target}")).unwrap();
+    let (status, body) = post(admin, "/api/reload").await;
+    assert_eq!(status, 200, "{body}");
+    assert!(body.contains("added [\"pg2\"]"), "{body}");
+    let pg2 = proxy
+        .server
+        .as_ref()
+        .unwrap()
+        .addr("pg2")
+        .expect("pg2 listens");
+    let conn_str = format!(
+        "host=127.0.0.1 port={} user={USER} password={PASSWORD} dbname=app",
+        pg2.port()
+    );
+    let (on_pg2, conn) = tokio_postgres::connect(&conn_str, tokio_postgres::NoTls)
+        .await
+        .unwrap();
+    tokio::spawn(conn);
+    let masked: String = on_pg2.query_one(&select, &[]).await.unwrap().get(0);
+    assert!(masked.ends_with("6789") && masked != "123-45-6789");
+
+    // Removed again: it stops accepting, its open session goes on.
+    std::fs::write(&file, &partial).unwrap();
+    let (status, body) = post(admin, "/api/reload").await;
+    assert_eq!(status, 200, "{body}");
+    assert!(body.contains("removed [\"pg2\"]"), "{body}");
+    assert!(tokio_postgres::connect(&conn_str, tokio_postgres::NoTls)
+        .await
+        .is_err());
+    let one: i32 = on_pg2.query_one("SELECT 1", &[]).await.unwrap().get(0);
+    assert_eq!(one, 1);
+    let one: i32 = client.query_one("SELECT 1", &[]).await.unwrap().get(0);
+    assert_eq!(one, 1);
+
+    // A file that does not parse changes nothing: the partial mask is still in force.
+    std::fs::write(
+        &file,
+        format!("{partial}\n[[masks]]\ncolumns = []\nfunction = \"nope\"\n"),
+    )
+    .unwrap();
+    let (status, _) = post(admin, "/api/reload").await;
+    assert_eq!(status, 400);
+    let still: String = client.query_one(&select, &[]).await.unwrap().get(0);
+    assert_eq!(still, second);
+
+    // Each accepted reload is an audit record carrying the file's SHA-256, by the admin.
+    use sha2::Digest;
+    let hash = hex::encode(sha2::Sha256::digest(partial.as_bytes()));
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    let reader = audit::AuditReader::open(proxy.dir.path().join("audit")).unwrap();
+    let filter = audit::Filter::default();
+    let reloads: Vec<(String, String)> = reader
+        .records(&filter)
+        .filter_map(Result::ok)
+        .filter_map(|r| match r.body {
+            audit::RecordBody::Reload { config_hash } => Some((r.user, config_hash)),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(reloads.len(), 3, "{reloads:?}");
+    assert!(
+        reloads.iter().all(|(by, _)| by == OTHER_USER),
+        "{reloads:?}"
+    );
+    assert_eq!(reloads[2].1, hash);
+    drop((client, on_pg2));
+    proxy.shutdown().await;
+}

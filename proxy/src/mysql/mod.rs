@@ -77,11 +77,12 @@ pub async fn run_listener(
     target: Arc<MysqlTarget>,
     shared: Arc<MysqlShared>,
     shutdown: watch::Receiver<bool>,
+    stop: watch::Receiver<bool>,
     tracker: TaskTracker,
 ) {
     let name = target.upstream.name.clone();
     let sessions = shutdown.clone();
-    crate::net::accept_loop(listener, &name, shutdown, tracker, |tcp, peer| {
+    crate::net::accept_loop(listener, &name, shutdown, stop, tracker, |tcp, peer| {
         handle_connection(
             tcp,
             peer,
