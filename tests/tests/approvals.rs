@@ -226,7 +226,7 @@ async fn postgres_hold_waits_for_approval_and_refuses_on_deny_cancel_or_timeout(
 async fn mysql_hold_waits_for_approval_and_kill_query_withdraws_it() {
     let server = mariadb_native();
     let hook = HookReceiver::start(200).await;
-    let proxy = Proxy::start_mysql(server, approvals_opts("hold", "30s", 1, &hook)).await;
+    let proxy = Proxy::start_mysql(server, approvals_opts("hold", "5s", 1, &hook)).await;
     let admin = Admin::of(&proxy);
     let mut direct = mysql_direct(server).await;
     let t = unique("held");
@@ -284,7 +284,7 @@ async fn mysql_hold_waits_for_approval_and_kill_query_withdraws_it() {
         .wait_pending(&format!("DELETE FROM {t} WHERE 1 = 1"))
         .await;
     other.query_drop(format!("KILL QUERY {id}")).await.unwrap();
-    let (result, _held) = tokio::time::timeout(Duration::from_secs(10), run)
+    let (result, mut held) = tokio::time::timeout(Duration::from_secs(10), run)
         .await
         .unwrap()
         .unwrap();
@@ -298,6 +298,21 @@ async fn mysql_hold_waits_for_approval_and_kill_query_withdraws_it() {
         .await
         .unwrap();
     assert_eq!(count, Some(3));
+
+    // No decision in time: a clear error, and the session stays usable.
+    let started = std::time::Instant::now();
+    let err = held
+        .query_drop(format!("UPDATE {t} SET n = 0"))
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(
+        started.elapsed() >= Duration::from_secs(4),
+        "held until the timeout"
+    );
+    assert!(err.contains("1142") && err.contains("timed out"), "{err}");
+    let one: Option<i64> = held.query_first("SELECT 1").await.unwrap();
+    assert_eq!(one, Some(1));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
