@@ -93,7 +93,11 @@ pub async fn start(config: &Config) -> Result<RunningServer, String> {
         shutdown_rx.clone(),
     ));
     listeners.apply(config).await?;
-    reloader.attach(Arc::clone(&listeners), auditor.clone());
+    reloader.attach(
+        Arc::clone(&listeners),
+        auditor.clone(),
+        (approvals.clone(), admin_addr),
+    );
     // Every listener is bound and accepting: ready.
     let admin = Arc::new(AdminState {
         metrics: Arc::clone(&listeners.metrics),
@@ -129,6 +133,8 @@ pub struct Reloader {
     pub live: Arc<Live>,
     listeners: std::sync::OnceLock<Arc<Listeners>>,
     auditor: std::sync::OnceLock<Arc<Auditor>>,
+    /// `[approvals]` and the admin address its links default to.
+    approvals: std::sync::OnceLock<(Option<Arc<crate::approvals::Approvals>>, SocketAddr)>,
 }
 
 impl Reloader {
@@ -138,11 +144,18 @@ impl Reloader {
             live: Live::new(live_parts(config)?),
             listeners: Default::default(),
             auditor: Default::default(),
+            approvals: Default::default(),
         })
     }
 
-    fn attach(&self, listeners: Arc<Listeners>, auditor: Option<Arc<Auditor>>) {
+    fn attach(
+        &self,
+        listeners: Arc<Listeners>,
+        auditor: Option<Arc<Auditor>>,
+        approvals: (Option<Arc<crate::approvals::Approvals>>, SocketAddr),
+    ) {
         let _ = self.listeners.set(listeners);
+        let _ = self.approvals.set(approvals);
         if let Some(a) = auditor {
             let _ = self.auditor.set(a);
         }
@@ -181,6 +194,27 @@ impl Reloader {
         };
         let config = Config::load(path)?;
         let parts = live_parts(&config)?;
+        let approvals = match self.approvals.get() {
+            Some((running, admin_addr)) => {
+                match (
+                    running,
+                    crate::approvals::Settings::load(&config, *admin_addr)?,
+                ) {
+                    (Some(a), Some(s)) if s.dir != a.settings().dir => {
+                        return Err("[approvals] dir changed: that needs a restart".into())
+                    }
+                    (Some(a), Some(s)) => Some((Arc::clone(a), s)),
+                    (None, None) => None,
+                    (Some(_), None) => {
+                        return Err("[approvals] was removed: that needs a restart".into())
+                    }
+                    (None, Some(_)) => {
+                        return Err("[approvals] was added: that needs a restart".into())
+                    }
+                }
+            }
+            None => None,
+        };
         let changes = match self.listeners.get() {
             Some(l) => l.apply(&config).await?,
             None => Default::default(),
@@ -199,6 +233,9 @@ impl Reloader {
             );
         }
         self.live.replace(parts);
+        if let Some((a, s)) = approvals {
+            a.replace_settings(s)?;
+        }
         tracing::info!(path = %path.display(), %summary, sha256 = %hash, "configuration reloaded");
         Ok((summary, hash))
     }

@@ -513,6 +513,22 @@ async fn two_approvals_from_distinct_approvers_and_single_use_links() {
     .await
     .unwrap();
     assert_eq!(out.trim(), format!("{id}: denied (0 of 2 approvals)"));
+    // A reload that lowers `required` applies to new requests.
+    let file = proxy.dir.path().join("sluice.toml");
+    let text = std::fs::read_to_string(&file).unwrap();
+    std::fs::write(&file, text.replace("required = 2", "required = 1")).unwrap();
+    let (status, body) = admin.reload().await;
+    assert_eq!(status, 200, "{body}");
+    let err = alice
+        .batch_execute(&format!("UPDATE {t} SET n = 3"))
+        .await
+        .unwrap_err();
+    let id = ticket_id(err.as_db_error().unwrap().message());
+    let (_, body) = admin.decide(&id, "approve", None).await;
+    assert_eq!(
+        body["state"], "approved",
+        "one approval suffices now: {body}"
+    );
     let wrong = cli(
         &admin,
         OTHER_USER,

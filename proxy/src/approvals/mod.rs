@@ -44,7 +44,7 @@ const KEEP_DECIDED: Duration = Duration::from_secs(7 * 24 * 3600);
 
 /// The approvals of a running proxy.
 pub struct Approvals {
-    pub settings: Settings,
+    settings: std::sync::RwLock<Arc<Settings>>,
     store: Store,
     requests: Mutex<HashMap<String, ApprovalRequest>>,
     changed: Condvar,
@@ -100,6 +100,7 @@ impl Approvals {
         auditor: Option<Arc<Auditor>>,
     ) -> Result<Arc<Approvals>, String> {
         let store = Store::open(&settings.dir)?;
+        let settings = std::sync::RwLock::new(Arc::new(settings));
         let mut map = HashMap::new();
         let mut forget = Vec::new();
         let horizon = now() - micros(KEEP_DECIDED);
@@ -143,6 +144,21 @@ impl Approvals {
         }
         a.expire_due();
         Ok(a)
+    }
+
+    /// The settings in force (a reload may replace them).
+    pub fn settings(&self) -> Arc<Settings> {
+        Arc::clone(&self.settings.read().unwrap_or_else(|p| p.into_inner()))
+    }
+
+    /// Swaps in reloaded settings. New requests follow them; pending ones keep their expiry
+    /// and the approvals they need. The store's directory cannot change while running.
+    pub fn replace_settings(&self, settings: Settings) -> Result<(), String> {
+        if settings.dir != self.settings().dir {
+            return Err("[approvals] dir changed: that needs a restart".into());
+        }
+        *self.settings.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(settings);
+        Ok(())
     }
 
     fn lock(&self) -> MutexGuard<'_, HashMap<String, ApprovalRequest>> {
@@ -200,7 +216,7 @@ impl Approvals {
         let token = random_hex(24);
         let r = ApprovalRequest {
             id: format!("apr_{}", random_hex(8)),
-            mode: self.settings.mode,
+            mode: self.settings().mode,
             state: RequestState::Pending,
             target: n.target.into(),
             user: n.user.into(),
@@ -210,8 +226,8 @@ impl Approvals {
             rule: n.rule.into(),
             reason: n.reason.map(str::to_string),
             created_at: created,
-            expires_at: created.saturating_add(micros(self.settings.timeout)),
-            required: self.settings.required,
+            expires_at: created.saturating_add(micros(self.settings().timeout)),
+            required: self.settings().required,
             approvals: Vec::new(),
             decided_by: None,
             decision_reason: None,
@@ -224,14 +240,14 @@ impl Approvals {
             hold_key: n.hold_key,
         };
         let deliveries: Vec<Delivery> = self
-            .settings
+            .settings()
             .webhooks
             .iter()
             .enumerate()
             .map(|(i, w)| Delivery {
                 request_id: r.id.clone(),
                 webhook: i,
-                body: webhook::body(&self.settings, w.format, &r, &token),
+                body: webhook::body(&self.settings(), w.format, &r, &token),
                 attempts: 0,
                 next_at: created,
                 expires_at: r.expires_at,
@@ -297,7 +313,7 @@ impl Approvals {
     pub fn is_approver(&self, who: &Identity) -> bool {
         who.groups
             .iter()
-            .any(|g| self.settings.approver_groups.contains(g))
+            .any(|g| self.settings().approver_groups.contains(g))
     }
 
     /// An approver approves or denies.
@@ -312,7 +328,8 @@ impl Approvals {
         if !self.is_approver(who) {
             return Err(DecideError::Forbidden(format!(
                 "{} is not in approver_groups {:?}",
-                who.user, self.settings.approver_groups
+                who.user,
+                self.settings().approver_groups
             )));
         }
         let r = self.get(id).ok_or(DecideError::NotFound)?;
@@ -374,7 +391,7 @@ impl Approvals {
             return Ok(r);
         }
         if r.mode == ApprovalMode::Ticket {
-            r.ticket_expires_at = Some(now().saturating_add(micros(self.settings.ticket_ttl)));
+            r.ticket_expires_at = Some(now().saturating_add(micros(self.settings().ticket_ttl)));
         }
         // The last approval decides: saved with the ticket's expiry, then moved to approved.
         self.save(&mut map, r, &[]).map_err(unavailable)?;

@@ -109,9 +109,6 @@ pub fn spawn_worker(
     tracker: &tokio_util::task::TaskTracker,
     mut shutdown: tokio::sync::watch::Receiver<bool>,
 ) {
-    if approvals.settings.webhooks.is_empty() {
-        return;
-    }
     let a = Arc::clone(approvals);
     tracker.spawn(async move {
         let client = match reqwest::Client::builder()
@@ -172,7 +169,8 @@ async fn deliver_due(a: &Arc<Approvals>, client: &reqwest::Client) -> Option<Dur
             next = Some(next.map_or(d.next_at, |n| n.min(d.next_at)));
             continue;
         }
-        let Some(hook) = a.settings.webhooks.get(d.webhook) else {
+        let settings = a.settings();
+        let Some(hook) = settings.webhooks.get(d.webhook) else {
             // The config no longer has this webhook (a restart with fewer): nothing to send to.
             let key = d.key();
             let s = Arc::clone(a);
@@ -220,7 +218,7 @@ async fn deliver_due(a: &Arc<Approvals>, client: &reqwest::Client) -> Option<Dur
 }
 
 fn url_of(a: &Approvals, d: &Delivery) -> String {
-    a.settings
+    a.settings()
         .webhooks
         .get(d.webhook)
         .map_or_else(|| "?".into(), |w| w.url.clone())
@@ -269,7 +267,7 @@ mod tests {
                 hold_key: None,
             })
             .unwrap();
-        let body = body(&a.settings, WebhookFormat::Slack, &r, "tok");
+        let body = body(&a.settings(), WebhookFormat::Slack, &r, "tok");
         let v: serde_json::Value = serde_json::from_str(&body).unwrap();
         assert!(v["text"].as_str().unwrap().contains("needs approval"));
         let section = v["blocks"][0]["text"]["text"].as_str().unwrap();

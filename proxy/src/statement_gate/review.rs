@@ -32,8 +32,8 @@ fn ticket_message(a: &Approvals, r: &ApprovalRequest, rule: &str, again: bool) -
     format!(
         "sluice: this statement {state} under rule \"{rule}\"{why}: ticket {id}; approve it at {url}/approvals/{id}, then run the identical statement again within {ttl}s (it runs once)",
         id = r.id,
-        url = a.settings.public_url,
-        ttl = a.settings.ticket_ttl.as_secs(),
+        url = a.settings().public_url,
+        ttl = a.settings().ticket_ttl.as_secs(),
     )
 }
 
@@ -91,7 +91,7 @@ impl StatementGate {
         let not_stored = |e: String| {
             format!("sluice: this statement needs approval under rule \"{rule}\", but the request could not be stored ({e}); it was not run")
         };
-        match approvals.settings.mode {
+        match approvals.settings().mode {
             ApprovalMode::Ticket => {
                 let outcome = approvals.redeem(&request);
                 let refusal = match outcome {

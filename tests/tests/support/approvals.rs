@@ -48,6 +48,7 @@ secret_env = "{HOOK_SECRET_ENV}"
 "#,
             hook.addr
         ),
+        server_extra: "admin_groups = [\"dba\"]\n".into(),
         ..ProxyOpts::default()
     }
 }
@@ -334,6 +335,18 @@ impl Admin {
             .unwrap();
         let status = r.status().as_u16();
         (status, r.json().await.unwrap_or(serde_json::Value::Null))
+    }
+
+    /// `POST /api/reload` as bob (an admin in these tests); the status.
+    pub async fn reload(&self) -> (u16, String) {
+        let r = self
+            .http
+            .post(format!("{}/api/reload", self.base))
+            .basic_auth(OTHER_USER, Some(OTHER_PASSWORD))
+            .send()
+            .await
+            .unwrap();
+        (r.status().as_u16(), r.text().await.unwrap())
     }
 
     pub async fn metrics(&self) -> String {
