@@ -68,7 +68,18 @@ enum Owed {
     Local(BytesMut),
 }
 
+/// What packets with a sequence id other than 0 the client may send now.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Continuation {
+    None,
+    /// The rest of a command longer than one packet, being streamed.
+    LongCommand,
+    /// A file the database asked for (allowed LOAD DATA LOCAL), up to its empty packet.
+    LocalInfile,
+}
+
 struct Relay {
+    client_continues: Continuation,
     ctx: RelayContext,
     hooks: Option<Box<dyn SessionHooks>>,
     to_client: BytesMut,
@@ -124,6 +135,7 @@ pub async fn run(
     let mut client_rd = FramedRead::with_capacity(client_rd, PacketCodec, 16 * 1024);
     let mut upstream_rd = FramedRead::with_capacity(upstream_rd, PacketCodec, 64 * 1024);
     let mut r = Relay {
+        client_continues: Continuation::None,
         tracker: ResponseTracker::new(ctx.deprecate_eof),
         ctx,
         hooks,
@@ -288,7 +300,30 @@ impl Relay {
                 .await;
         }
         if p.seq != 0 {
-            // LOCAL INFILE data or the rest of a long command already forwarded.
+            // Only LOCAL INFILE data or the rest of a long command already forwarded may come
+            // with a sequence id: anything else would reach the database unexamined.
+            match self.client_continues {
+                Continuation::None => {
+                    let msg = "Got packets out of order";
+                    write_packets(
+                        &mut self.to_client,
+                        p.seq.wrapping_add(1),
+                        &err_payload(1156, "08S01", msg),
+                    );
+                    self.to_upstream.extend_from_slice(&COM_QUIT);
+                    return Some(SessionEnd::ClientProtocol(format!(
+                        "{msg}: a packet with sequence id {} outside a command",
+                        p.seq
+                    )));
+                }
+                Continuation::LongCommand if !p.continues() => {
+                    self.client_continues = Continuation::None;
+                }
+                Continuation::LocalInfile if p.payload().is_empty() => {
+                    self.client_continues = Continuation::None;
+                }
+                _ => {}
+            }
             self.to_upstream.extend_from_slice(&p.bytes);
             return None;
         }
@@ -310,6 +345,7 @@ impl Relay {
                     self.owed.push_back(Owed::Upstream(kind, stmt));
                 }
             }
+            self.client_continues = Continuation::LongCommand;
             self.to_upstream.extend_from_slice(&p.bytes);
             return None;
         }
@@ -624,6 +660,7 @@ impl Relay {
                 write_packets(&mut self.to_client, p.seq, &err_payload(1148, "42000", msg));
                 return Some(SessionEnd::UpstreamLost(msg.into()));
             }
+            Role::LocalInfile => self.client_continues = Continuation::LocalInfile,
             Role::ColumnDef | Role::LastColumnDef
                 if self.hooks.as_deref().is_some_and(|h| h.wants_columns()) =>
             {
