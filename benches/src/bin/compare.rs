@@ -1,0 +1,701 @@
+//! `compare`: sluice side by side with a direct connection and PgBouncer, on this machine, in
+//! one run. Writes a markdown report (default `docs/benchmarks.md`) whose tables are the
+//! README's figures: regenerate, never hand-type.
+//!
+//! - PostgreSQL, `pgbench -S` (select-only) at 1, 8 and 32 clients in `-M simple`, `extended`
+//!   and `prepared`, and the default TPC-B-like script at 8 clients; for each: direct,
+//!   PgBouncer (session pooling), sluice passthrough (no rules), sluice full (rules, masks,
+//!   detectors, async audit) and sluice full with sync audit. TPS is pgbench's (without
+//!   connection time); latency is pgbench's average. sluice's CPU per statement is its
+//!   utime+stime from `/proc` over the statements the run made.
+//! - MySQL (MariaDB), `sysbench oltp_point_select` and `oltp_read_only` at 1 and 8 threads:
+//!   direct, sluice passthrough and sluice full.
+//! - A large result: 100,000 rows × 10 columns, 3 of them masked, fetched with `psql` and with
+//!   the `mariadb` CLI: wall time direct, through sluice passthrough, and masked.
+//!
+//! Every figure is the median of `--reps` runs (default 3), configurations interleaved.
+//! PgBouncer and sysbench come from Debian packages (`pgbouncer`, `sysbench`); a missing one
+//! is reported and its rows are left out. Build sluice first: `cargo build --release -p sluice`.
+//!
+//! Usage: `compare [--duration S] [--reps N] [--scale N] [--out FILE] [--only pg|mysql|large]`.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::process::{Command, ExitCode, Stdio};
+use std::time::Instant;
+
+use anyhow::{bail, Context, Result};
+use sluice::launcher::{MariaDbOptions, MariaDbServer, PgOptions, PgServer};
+use sluice_benches::{sluice_bin, Proto, Sluice, Upstream, PASSWORD, USER};
+
+const AUDIT_KEY_ENV: &str = "SLUICE_BENCH_AUDIT_KEY";
+
+struct Args {
+    duration: u32,
+    reps: usize,
+    scale: u32,
+    out: PathBuf,
+    only: Option<String>,
+}
+
+fn args() -> Result<Args> {
+    let mut a = Args {
+        duration: 5,
+        reps: 3,
+        scale: 10,
+        out: PathBuf::from("docs/benchmarks.md"),
+        only: None,
+    };
+    let mut it = std::env::args().skip(1);
+    while let Some(flag) = it.next() {
+        let mut value = || it.next().with_context(|| format!("{flag} needs a value"));
+        match flag.as_str() {
+            "--duration" => a.duration = value()?.parse()?,
+            "--reps" => a.reps = value()?.parse()?,
+            "--scale" => a.scale = value()?.parse()?,
+            "--out" => a.out = PathBuf::from(value()?),
+            "--only" => a.only = Some(value()?),
+            other => bail!("unknown argument {other}"),
+        }
+    }
+    Ok(a)
+}
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(|a, b| a.total_cmp(b));
+    match v.len() {
+        0 => f64::NAN,
+        n if n % 2 == 1 => v[n / 2],
+        n => (v[n / 2 - 1] + v[n / 2]) / 2.0,
+    }
+}
+
+/// CPU time (user + system) of a process, in seconds.
+fn cpu_seconds(pid: u32) -> f64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    let after = stat.rsplit_once(')').map(|(_, r)| r).unwrap_or("");
+    let f: Vec<&str> = after.split_whitespace().collect();
+    let ticks: f64 = [11, 12]
+        .iter()
+        .filter_map(|i| f.get(*i).and_then(|v| v.parse::<f64>().ok()))
+        .sum();
+    let hz = Command::new("getconf")
+        .arg("CLK_TCK")
+        .output()
+        .ok()
+        .and_then(|o| {
+            String::from_utf8_lossy(&o.stdout)
+                .trim()
+                .parse::<f64>()
+                .ok()
+        })
+        .unwrap_or(100.0);
+    ticks / hz
+}
+
+/// The sluice configurations compared.
+fn full_config(mode: Option<&str>, proto: Proto) -> String {
+    let (schema, table, col) = match proto {
+        Proto::Postgres => ("public", "pgbench_accounts", "abalance"),
+        Proto::Mysql => ("sbtest", "sbtest1", "c"),
+    };
+    let mut c = format!(
+        r#"
+[[rules]]
+name = "no-drop"
+when = {{ statements = ["drop", "truncate"] }}
+action = "block"
+
+[[rules]]
+name = "unbounded-writes"
+when = {{ statements = ["update", "delete"], without_where = true }}
+action = "block"
+
+[[masks]]
+columns = ["{schema}.{table}.{col}"]
+function = "redact"
+except_groups = ["dba"]
+
+[[detectors]]
+kinds = ["credit_card", "email", "us_ssn"]
+function = "redact"
+"#
+    );
+    if let Some(mode) = mode {
+        c += &format!(
+            "\n[audit]\ndir = \"audit\"\nmode = \"{mode}\"\nflush_interval = \"10ms\"\nkey_env = \"{AUDIT_KEY_ENV}\"\n"
+        );
+    }
+    c
+}
+
+/// Where a benchmark client connects.
+struct Endpoint {
+    name: &'static str,
+    port: u16,
+    user: String,
+    password: String,
+    /// sluice's process, for its CPU time.
+    pid: Option<u32>,
+}
+
+struct PgBouncer {
+    child: std::process::Child,
+    port: u16,
+    _dir: tempfile::TempDir,
+}
+
+impl Drop for PgBouncer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn start_pgbouncer(pg: &PgServer) -> Result<PgBouncer> {
+    let bin = ["/usr/sbin/pgbouncer", "/usr/bin/pgbouncer"]
+        .into_iter()
+        .find(|p| std::path::Path::new(p).exists())
+        .context("pgbouncer is not installed (apt-get install pgbouncer)")?;
+    let dir = tempfile::tempdir()?;
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o777))?;
+    let port = sluice::launcher::free_port()?;
+    let o = &pg.opts;
+    std::fs::write(
+        dir.path().join("userlist.txt"),
+        format!("\"{}\" \"{}\"\n", o.user, o.password),
+    )?;
+    let ini = dir.path().join("pgbouncer.ini");
+    std::fs::write(
+        &ini,
+        format!(
+            "[databases]\n{db} = host=127.0.0.1 port={pgport} dbname={db} user={user} password={pw}\n\n\
+             [pgbouncer]\nlisten_addr = 127.0.0.1\nlisten_port = {port}\nunix_socket_dir =\n\
+             auth_type = trust\nauth_file = {auth}\npool_mode = session\nmax_client_conn = 500\n\
+             default_pool_size = 64\nlogfile = {log}\npidfile = {pid}\n",
+            db = o.database,
+            pgport = pg.port,
+            user = o.user,
+            pw = o.password,
+            auth = dir.path().join("userlist.txt").display(),
+            log = dir.path().join("pgbouncer.log").display(),
+            pid = dir.path().join("pgbouncer.pid").display(),
+        ),
+    )?;
+    for f in ["userlist.txt", "pgbouncer.ini"] {
+        std::fs::set_permissions(dir.path().join(f), std::fs::Permissions::from_mode(0o644))?;
+    }
+    // PgBouncer will not run as root.
+    let root = Command::new("id").arg("-u").output()?.stdout == b"0\n";
+    let mut cmd = if root {
+        let mut c = Command::new("runuser");
+        c.args(["-u", "postgres", "--", bin]);
+        c
+    } else {
+        Command::new(bin)
+    };
+    let child = cmd
+        .arg(&ini)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .context("starting pgbouncer")?;
+    let b = PgBouncer {
+        child,
+        port,
+        _dir: dir,
+    };
+    let deadline = Instant::now() + std::time::Duration::from_secs(10);
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        if Instant::now() > deadline {
+            bail!("pgbouncer did not listen within 10 s");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    Ok(b)
+}
+
+/// One pgbench run: (tps, average latency in ms, transactions).
+fn pgbench(e: &Endpoint, db: &str, args: &[&str], duration: u32) -> Result<(f64, f64, f64)> {
+    let out = Command::new("pgbench")
+        .args([
+            "-h",
+            "127.0.0.1",
+            "-p",
+            &e.port.to_string(),
+            "-U",
+            &e.user,
+            "-n",
+        ])
+        .args(["-T", &duration.to_string()])
+        .args(args)
+        .arg(db)
+        .env("PGPASSWORD", &e.password)
+        .output()
+        .context("running pgbench")?;
+    let text = String::from_utf8_lossy(&out.stdout).to_string();
+    let find = |prefix: &str| -> Option<f64> {
+        text.lines()
+            .find_map(|l| l.trim().strip_prefix(prefix))
+            .and_then(|v| v.split_whitespace().next())
+            .and_then(|v| v.parse().ok())
+    };
+    match (
+        find("tps = "),
+        find("latency average = "),
+        find("number of transactions actually processed: "),
+    ) {
+        (Some(t), Some(l), Some(n)) => Ok((t, l, n)),
+        _ => bail!(
+            "pgbench via {} failed: {}{}",
+            e.name,
+            text,
+            String::from_utf8_lossy(&out.stderr)
+        ),
+    }
+}
+
+/// One sysbench run: (transactions/s, average latency ms, queries).
+fn sysbench(
+    e: &Endpoint,
+    test: &str,
+    threads: u32,
+    duration: u32,
+    db: &str,
+) -> Result<(f64, f64, f64)> {
+    let out = Command::new("sysbench")
+        .arg(test)
+        .args(sysbench_conn(e, db))
+        .args([
+            format!("--threads={threads}"),
+            format!("--time={duration}"),
+            "--tables=1".into(),
+            "--table-size=10000".into(),
+        ])
+        .arg("run")
+        .output()
+        .context("running sysbench")?;
+    let text = String::from_utf8_lossy(&out.stdout).to_string();
+    let per_sec = |label: &str| -> Option<f64> {
+        text.lines()
+            .find(|l| l.trim_start().starts_with(label))
+            .and_then(|l| l.split('(').nth(1)?.split_whitespace().next()?.parse().ok())
+    };
+    let count = |label: &str| -> Option<f64> {
+        text.lines()
+            .find(|l| l.trim_start().starts_with(label))
+            .and_then(|l| l.split(':').nth(1)?.split_whitespace().next()?.parse().ok())
+    };
+    let avg = text
+        .lines()
+        .find(|l| l.trim_start().starts_with("avg:"))
+        .and_then(|l| l.split(':').nth(1)?.trim().parse().ok());
+    match (per_sec("transactions:"), avg, count("queries:")) {
+        (Some(t), Some(a), Some(q)) => Ok((t, a, q)),
+        _ => bail!(
+            "sysbench via {} failed: {text}{}",
+            e.name,
+            String::from_utf8_lossy(&out.stderr)
+        ),
+    }
+}
+
+fn sysbench_conn(e: &Endpoint, db: &str) -> Vec<String> {
+    vec![
+        "--db-driver=mysql".into(),
+        "--mysql-host=127.0.0.1".into(),
+        format!("--mysql-port={}", e.port),
+        format!("--mysql-user={}", e.user),
+        format!("--mysql-password={}", e.password),
+        format!("--mysql-db={db}"),
+        "--mysql-ssl=off".into(),
+    ]
+}
+
+/// Results: workload → configuration → samples (value, latency, cpu µs per statement).
+type Samples = BTreeMap<String, BTreeMap<&'static str, Vec<(f64, f64, Option<f64>)>>>;
+
+fn cpu_per_statement(pid: Option<u32>, before: f64, statements: f64) -> Option<f64> {
+    pid.map(|p| (cpu_seconds(p) - before) * 1e6 / statements.max(1.0))
+}
+
+fn table(samples: &Samples, order: &[&'static str], reference: &str, unit: &str) -> String {
+    let mut out = format!("| workload | {} | sluice full / {reference} | sluice passthrough / {reference} | sluice CPU µs/statement (pass, full) |\n|---|", order.join(" | "));
+    out += &"---|".repeat(order.len() + 3);
+    out.push('\n');
+    for (workload, by) in samples {
+        let m = |name: &str, i: usize| -> Option<f64> {
+            by.get(name).map(|v| {
+                median(
+                    v.iter()
+                        .filter_map(|s| match i {
+                            0 => Some(s.0),
+                            1 => Some(s.1),
+                            _ => s.2,
+                        })
+                        .collect(),
+                )
+            })
+        };
+        let cells: Vec<String> = order
+            .iter()
+            .map(|c| match (m(c, 0), m(c, 1)) {
+                (Some(v), Some(l)) => format!("{v:.0} {unit} ({l:.3} ms)"),
+                _ => "–".into(),
+            })
+            .collect();
+        let ratio = |a: &str| match (m(a, 0), m(reference, 0)) {
+            (Some(x), Some(y)) if y > 0.0 => format!("{:.2}×", x / y),
+            _ => "–".into(),
+        };
+        let cpu = |c: &str| {
+            m(c, 2)
+                .filter(|v| v.is_finite())
+                .map_or("–".into(), |v| format!("{v:.1}"))
+        };
+        out += &format!(
+            "| {workload} | {} | {} | {} | {}, {} |\n",
+            cells.join(" | "),
+            ratio("sluice full"),
+            ratio("sluice passthrough"),
+            cpu("sluice passthrough"),
+            cpu("sluice full")
+        );
+    }
+    out
+}
+
+fn postgres(a: &Args, bin: &std::path::Path, report: &mut String) -> Result<()> {
+    std::env::set_var(AUDIT_KEY_ENV, "compare-bench-key");
+    let pg = PgServer::start(PgOptions::default())?;
+    let o = pg.opts.clone();
+    let direct = Endpoint {
+        name: "direct",
+        port: pg.port,
+        user: o.user.clone(),
+        password: o.password.clone(),
+        pid: None,
+    };
+    let init = Command::new("pgbench")
+        .args([
+            "-i",
+            "-q",
+            "-s",
+            &a.scale.to_string(),
+            "-h",
+            "127.0.0.1",
+            "-p",
+            &pg.port.to_string(),
+            "-U",
+            &o.user,
+            &o.database,
+        ])
+        .env("PGPASSWORD", &o.password)
+        .output()?;
+    if !init.status.success() {
+        bail!(
+            "pgbench -i failed: {}",
+            String::from_utf8_lossy(&init.stderr)
+        );
+    }
+    let up = Upstream {
+        proto: Proto::Postgres,
+        addr: format!("127.0.0.1:{}", pg.port),
+        user: o.user.clone(),
+        password: o.password.clone(),
+        database: o.database.clone(),
+        port: pg.port,
+        schema: "public",
+    };
+    let env = [(AUDIT_KEY_ENV, "compare-bench-key")];
+    let pass = Sluice::start(bin, &up, "", &env)?;
+    let full = Sluice::start(bin, &up, &full_config(Some("async"), Proto::Postgres), &env)?;
+    let sync = Sluice::start(bin, &up, &full_config(Some("sync"), Proto::Postgres), &env)?;
+    let bouncer = match start_pgbouncer(&pg) {
+        Ok(b) => Some(b),
+        Err(e) => {
+            eprintln!("compare: no PgBouncer rows: {e:#}");
+            None
+        }
+    };
+    let via = |name: &'static str, s: &Sluice| Endpoint {
+        name,
+        port: s.port,
+        user: USER.into(),
+        password: PASSWORD.into(),
+        pid: Some(s.pid()),
+    };
+    let mut endpoints = vec![direct];
+    if let Some(b) = &bouncer {
+        endpoints.push(Endpoint {
+            name: "PgBouncer",
+            port: b.port,
+            user: o.user.clone(),
+            password: o.password.clone(),
+            pid: None,
+        });
+    }
+    endpoints.push(via("sluice passthrough", &pass));
+    endpoints.push(via("sluice full", &full));
+    endpoints.push(via("sluice full, sync audit", &sync));
+    let mut workloads: Vec<(String, Vec<String>, f64)> = Vec::new();
+    for clients in [1u32, 8, 32] {
+        for mode in ["simple", "extended", "prepared"] {
+            let jobs = clients.min(2).to_string();
+            workloads.push((
+                format!(
+                    "select-only, {clients} client{}, {mode}",
+                    if clients == 1 { "" } else { "s" }
+                ),
+                vec![
+                    "-S".into(),
+                    "-M".into(),
+                    mode.into(),
+                    "-c".into(),
+                    clients.to_string(),
+                    "-j".into(),
+                    jobs,
+                ],
+                1.0,
+            ));
+        }
+    }
+    workloads.push((
+        "TPC-B-like, 8 clients, simple".into(),
+        vec!["-c".into(), "8".into(), "-j".into(), "2".into()],
+        7.0,
+    ));
+    let mut samples: Samples = BTreeMap::new();
+    for rep in 0..a.reps {
+        for (name, args, per_txn) in &workloads {
+            for e in &endpoints {
+                let before = e.pid.map(cpu_seconds).unwrap_or(0.0);
+                let argv: Vec<&str> = args.iter().map(String::as_str).collect();
+                let (tps, lat, txns) = pgbench(e, &o.database, &argv, a.duration)?;
+                let cpu = cpu_per_statement(e.pid, before, txns * per_txn);
+                eprintln!(
+                    "compare: rep {rep} {name} via {}: {tps:.0} tps, {lat:.3} ms",
+                    e.name
+                );
+                samples
+                    .entry(name.clone())
+                    .or_default()
+                    .entry(e.name)
+                    .or_default()
+                    .push((tps, lat, cpu));
+            }
+        }
+    }
+    let order: Vec<&'static str> = endpoints.iter().map(|e| e.name).collect();
+    *report += &format!("\n## PostgreSQL: pgbench (scale {}, {} s per run, median of {})\n\nTPS (average latency). `sluice full` = rules, a mask on `pgbench_accounts.abalance`, detectors and the async audit log.\n\n", a.scale, a.duration, a.reps);
+    *report += &table(&samples, &order, "direct", "tps");
+    if bouncer.is_some() {
+        *report += "\nsluice full / PgBouncer:\n\n| workload | ratio |\n|---|---|\n";
+        for (w, by) in &samples {
+            let m = |n: &str| by.get(n).map(|v| median(v.iter().map(|s| s.0).collect()));
+            if let (Some(f), Some(b)) = (m("sluice full"), m("PgBouncer")) {
+                *report += &format!("| {w} | {:.2}× |\n", f / b);
+            }
+        }
+    }
+    Ok(())
+}
+
+fn mysql(a: &Args, bin: &std::path::Path, report: &mut String) -> Result<()> {
+    if Command::new("sysbench").arg("--version").output().is_err() {
+        eprintln!("compare: sysbench is not installed (apt-get install sysbench): no MySQL rows");
+        return Ok(());
+    }
+    let my = MariaDbServer::start(MariaDbOptions::default())?;
+    let o = my.opts.clone();
+    my.sql_root(None, &format!("CREATE DATABASE IF NOT EXISTS sbtest; GRANT ALL ON sbtest.* TO '{}'@'127.0.0.1', '{}'@'localhost';", o.user, o.user))?;
+    let direct = Endpoint {
+        name: "direct",
+        port: my.port,
+        user: o.user.clone(),
+        password: o.password.clone(),
+        pid: None,
+    };
+    let prep = Command::new("sysbench")
+        .arg("oltp_read_only")
+        .args(sysbench_conn(&direct, "sbtest"))
+        .args(["--tables=1", "--table-size=10000", "prepare"])
+        .output()?;
+    if !prep.status.success() {
+        bail!(
+            "sysbench prepare failed: {}",
+            String::from_utf8_lossy(&prep.stderr)
+        );
+    }
+    let up = Upstream {
+        proto: Proto::Mysql,
+        addr: format!("127.0.0.1:{}", my.port),
+        user: o.user.clone(),
+        password: o.password.clone(),
+        database: "sbtest".into(),
+        port: my.port,
+        schema: "sbtest",
+    };
+    let env = [(AUDIT_KEY_ENV, "compare-bench-key")];
+    let pass = Sluice::start(bin, &up, "", &env)?;
+    let full = Sluice::start(bin, &up, &full_config(Some("async"), Proto::Mysql), &env)?;
+    let via = |name: &'static str, s: &Sluice| Endpoint {
+        name,
+        port: s.port,
+        user: USER.into(),
+        password: PASSWORD.into(),
+        pid: Some(s.pid()),
+    };
+    let endpoints = [
+        direct,
+        via("sluice passthrough", &pass),
+        via("sluice full", &full),
+    ];
+    let mut samples: Samples = BTreeMap::new();
+    for rep in 0..a.reps {
+        for test in ["oltp_point_select", "oltp_read_only"] {
+            for threads in [1u32, 8] {
+                let name = format!(
+                    "{test}, {threads} thread{}",
+                    if threads == 1 { "" } else { "s" }
+                );
+                for e in &endpoints {
+                    let before = e.pid.map(cpu_seconds).unwrap_or(0.0);
+                    let (tps, lat, queries) = sysbench(e, test, threads, a.duration, "sbtest")?;
+                    let cpu = cpu_per_statement(e.pid, before, queries);
+                    eprintln!(
+                        "compare: rep {rep} {name} via {}: {tps:.0} tps, {lat:.3} ms",
+                        e.name
+                    );
+                    samples
+                        .entry(name.clone())
+                        .or_default()
+                        .entry(e.name)
+                        .or_default()
+                        .push((tps, lat, cpu));
+                }
+            }
+        }
+    }
+    let order: Vec<&'static str> = endpoints.iter().map(|e| e.name).collect();
+    *report += &format!("\n## MySQL (MariaDB): sysbench ({} s per run, median of {})\n\nTransactions/s (average latency). `sluice full` = rules, a mask on `sbtest1.c`, detectors and the async audit log.\n\n", a.duration, a.reps);
+    *report += &table(&samples, &order, "direct", "tps");
+    Ok(())
+}
+
+/// 100,000 rows × 10 columns, 3 masked, through each CLI.
+fn large(a: &Args, bin: &std::path::Path, report: &mut String) -> Result<()> {
+    let pg = PgServer::start(PgOptions::default())?;
+    let o = pg.opts.clone();
+    let create = "CREATE TABLE wide AS SELECT g AS id, md5(g::text) AS c1, md5((g+1)::text) AS c2, md5((g+2)::text) AS c3, g * 2 AS n1, g * 3 AS n4, now() AS t1, 'text ' || g AS c5, g % 7 AS n5, md5((g+3)::text) AS c6 FROM generate_series(1, 100000) g";
+    let psql = |port: u16, user: &str, pw: &str, sql: &str| -> Result<f64> {
+        let started = Instant::now();
+        let out = Command::new("psql")
+            .args([
+                "-h",
+                "127.0.0.1",
+                "-p",
+                &port.to_string(),
+                "-U",
+                user,
+                "-d",
+                &o.database,
+                "-X",
+                "-q",
+                "-A",
+                "-t",
+                "-c",
+                sql,
+            ])
+            .env("PGPASSWORD", pw)
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .output()?;
+        if !out.status.success() {
+            bail!("psql failed: {}", String::from_utf8_lossy(&out.stderr));
+        }
+        Ok(started.elapsed().as_secs_f64())
+    };
+    psql(pg.port, &o.user, &o.password, create)?;
+    let up = Upstream {
+        proto: Proto::Postgres,
+        addr: format!("127.0.0.1:{}", pg.port),
+        user: o.user.clone(),
+        password: o.password.clone(),
+        database: o.database.clone(),
+        port: pg.port,
+        schema: "public",
+    };
+    let masks = "[[masks]]\ncolumns = [\"public.wide.c1\", \"public.wide.c2\"]\nfunction = \"redact\"\n\n[[masks]]\ncolumns = [\"public.wide.n1\"]\nfunction = \"null\"\n";
+    let pass = Sluice::start(bin, &up, "", &[])?;
+    let masked = Sluice::start(bin, &up, masks, &[])?;
+    let sql = "SELECT * FROM wide";
+    let mut t: BTreeMap<&str, Vec<f64>> = BTreeMap::new();
+    for _ in 0..a.reps {
+        t.entry("direct")
+            .or_default()
+            .push(psql(pg.port, &o.user, &o.password, sql)?);
+        t.entry("passthrough")
+            .or_default()
+            .push(psql(pass.port, USER, PASSWORD, sql)?);
+        t.entry("masked")
+            .or_default()
+            .push(psql(masked.port, USER, PASSWORD, sql)?);
+    }
+    let m = |k: &str| median(t.get(k).cloned().unwrap_or_default());
+    *report += &format!(
+        "\n## Large result: 100,000 rows × 10 columns (3 masked), `psql` (median of {})\n\n| | wall time | / direct |\n|---|---|---|\n| direct | {:.3} s | 1.00× |\n| sluice passthrough | {:.3} s | {:.2}× |\n| sluice masked | {:.3} s | {:.2}× |\n",
+        a.reps,
+        m("direct"),
+        m("passthrough"),
+        m("passthrough") / m("direct"),
+        m("masked"),
+        m("masked") / m("direct"),
+    );
+    Ok(())
+}
+
+fn run() -> Result<()> {
+    let a = args()?;
+    let bin = sluice_bin()?;
+    let machine = std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|c| {
+            c.lines()
+                .find(|l| l.starts_with("model name"))
+                .map(|l| l.split(':').nth(1).unwrap_or("").trim().to_string())
+        })
+        .unwrap_or_default();
+    let cpus = std::thread::available_parallelism().map_or(0, |n| n.get());
+    let mut report = format!(
+        "# sluice benchmarks\n\nGenerated by `cargo run --release -p sluice-benches --bin compare -- --duration {} --reps {}` on {cpus} CPUs ({machine}). Client, proxy and servers share the machine; every figure is a same-run median.\n",
+        a.duration, a.reps
+    );
+    let only = a.only.as_deref();
+    if only.is_none_or(|o| o == "pg") {
+        postgres(&a, &bin, &mut report)?;
+    }
+    if only.is_none_or(|o| o == "mysql") {
+        mysql(&a, &bin, &mut report)?;
+    }
+    if only.is_none_or(|o| o == "large") {
+        large(&a, &bin, &mut report)?;
+    }
+    if let Some(dir) = a.out.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir)?;
+    }
+    std::fs::write(&a.out, &report).with_context(|| format!("writing {}", a.out.display()))?;
+    println!("{report}");
+    Ok(())
+}
+
+fn main() -> ExitCode {
+    match run() {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("compare: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
