@@ -362,6 +362,16 @@ pub fn direct_conn_str(upstream: &PgServer) -> String {
     )
 }
 
+/// A direct `tokio-postgres` connection to the upstream as its app user (to set up and check
+/// data behind sluice's back).
+pub async fn pg_direct(upstream: &PgServer) -> Client {
+    let (client, conn) = tokio_postgres::connect(&direct_conn_str(upstream), NoTls)
+        .await
+        .unwrap_or_else(|e| panic!("direct connection to PostgreSQL: {e}"));
+    tokio::spawn(conn);
+    client
+}
+
 /// A per-test name, so tests sharing a server do not collide.
 pub fn unique(prefix: &str) -> String {
     use std::sync::atomic::{AtomicU32, Ordering};

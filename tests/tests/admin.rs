@@ -239,10 +239,7 @@ async fn reload_changes_rules_and_users_without_dropping_sessions() {
 async fn metrics_count_what_a_scripted_workload_did() {
     let upstream = pg_scram();
     let schema = unique("metrics");
-    let (direct, conn) = tokio_postgres::connect(&direct_conn_str(upstream), tokio_postgres::NoTls)
-        .await
-        .unwrap();
-    tokio::spawn(conn);
+    let direct = pg_direct(upstream).await;
     direct
         .batch_execute(&format!(
             "CREATE SCHEMA {schema}; CREATE TABLE {schema}.people (ssn text, note text);
@@ -342,10 +339,7 @@ function = "redact"
 async fn reload_changes_masks_and_listeners_under_open_sessions_and_is_audited() {
     let upstream = pg_scram();
     let schema = unique("reload");
-    let (direct, conn) = tokio_postgres::connect(&direct_conn_str(upstream), tokio_postgres::NoTls)
-        .await
-        .unwrap();
-    tokio::spawn(conn);
+    let direct = pg_direct(upstream).await;
     direct
         .batch_execute(&format!(
             "CREATE SCHEMA {schema}; CREATE TABLE {schema}.people (ssn text); INSERT INTO {schema}.people VALUES ('123-45-6789')"

@@ -183,10 +183,7 @@ async fn pg_token(
 async fn postgres_tokens_sign_in_and_their_groups_apply() {
     let upstream = pg_scram();
     let schema = unique("jwt");
-    let (direct, conn) = tokio_postgres::connect(&direct_conn_str(upstream), tokio_postgres::NoTls)
-        .await
-        .unwrap();
-    tokio::spawn(conn);
+    let direct = pg_direct(upstream).await;
     direct
         .batch_execute(&format!(
             "CREATE SCHEMA {schema}; CREATE TABLE {schema}.people (name text, secret text); INSERT INTO {schema}.people VALUES ('x', '{SECRET}')"

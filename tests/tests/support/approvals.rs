@@ -61,14 +61,6 @@ pub fn extra_user(name: &str, password: &str, group: &str) -> String {
     )
 }
 
-pub async fn pg_direct(upstream: &PgServer) -> tokio_postgres::Client {
-    let (c, conn) = tokio_postgres::connect(&direct_conn_str(upstream), tokio_postgres::NoTls)
-        .await
-        .unwrap();
-    tokio::spawn(conn);
-    c
-}
-
 /// `apr_…` in a ticket-mode error message.
 pub fn ticket_id(message: &str) -> String {
     let start = message
