@@ -25,6 +25,8 @@ pub struct AdminState {
     pub audit: Option<Arc<crate::recorder::Auditor>>,
     /// `[approvals]`: its routes and metrics.
     pub approvals: Option<Arc<crate::approvals::Approvals>>,
+    /// The targets, for readiness (their upstreams must be reachable).
+    pub listeners: Option<Arc<crate::listeners::Listeners>>,
     /// Who may call the operational routes, and which paths are open to all.
     pub admin_groups: Vec<String>,
     pub admin_public: Vec<String>,
@@ -128,13 +130,40 @@ async fn readyz(State(state): State<Arc<AdminState>>) -> impl IntoResponse {
     if !state.ready.load(Ordering::Relaxed) {
         return (StatusCode::SERVICE_UNAVAILABLE, "not ready\n".to_string());
     }
-    match state.audit.as_ref().map(|a| a.log().health()) {
-        Some(audit::Health::Failing { reason, .. }) => (
+    if let Some(audit::Health::Failing { reason, .. }) =
+        state.audit.as_ref().map(|a| a.log().health())
+    {
+        return (
             StatusCode::SERVICE_UNAVAILABLE,
             format!("not ready: the audit log cannot write: {reason}\n"),
-        ),
-        _ => (StatusCode::OK, "ready\n".to_string()),
+        );
     }
+    // Every target's database must accept a TCP connection (a login is not attempted).
+    let upstreams = state
+        .listeners
+        .as_ref()
+        .map(|l| l.upstreams())
+        .unwrap_or_default();
+    let checks = upstreams.into_iter().map(|(name, addr)| async move {
+        let connect = tokio::net::TcpStream::connect(addr.clone());
+        match tokio::time::timeout(std::time::Duration::from_secs(2), connect).await {
+            Ok(Ok(_)) => None,
+            Ok(Err(e)) => Some(format!("target \"{name}\": {addr}: {e}")),
+            Err(_) => Some(format!("target \"{name}\": {addr}: no answer within 2 s")),
+        }
+    });
+    let down: Vec<String> = futures_util::future::join_all(checks)
+        .await
+        .into_iter()
+        .flatten()
+        .collect();
+    if !down.is_empty() {
+        return (
+            StatusCode::SERVICE_UNAVAILABLE,
+            format!("not ready: upstream unreachable: {}\n", down.join("; ")),
+        );
+    }
+    (StatusCode::OK, "ready\n".to_string())
 }
 
 /// Reloads users and rules; an invalid file is rejected with the reason and nothing changes.

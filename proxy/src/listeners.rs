@@ -21,6 +21,8 @@ struct Running {
     /// What it was built from; a different value means the target changed.
     spec: String,
     listen: String,
+    /// The database's `host:port`.
+    upstream: String,
     addr: SocketAddr,
     stop: watch::Sender<bool>,
     task: JoinHandle<()>,
@@ -92,6 +94,14 @@ impl Listeners {
     /// Where target `name` listens.
     pub fn addr(&self, name: &str) -> Option<SocketAddr> {
         self.lock().get(name).map(|r| r.addr)
+    }
+
+    /// Every target's name and upstream `host:port`.
+    pub fn upstreams(&self) -> Vec<(String, String)> {
+        self.lock()
+            .iter()
+            .map(|(n, r)| (n.clone(), r.upstream.clone()))
+            .collect()
     }
 
     /// Every target's address.
@@ -249,6 +259,7 @@ impl Listeners {
             Running {
                 spec: spec(t),
                 listen: t.listen.clone(),
+                upstream: t.upstream.clone(),
                 addr,
                 stop,
                 task,

@@ -105,6 +105,7 @@ pub async fn start(config: &Config) -> Result<RunningServer, String> {
         reloader: Arc::clone(&reloader),
         audit: auditor.clone(),
         approvals,
+        listeners: Some(Arc::clone(&listeners)),
         admin_groups: config.server.admin_groups.clone(),
         admin_public: config.server.admin_public.clone(),
     });

@@ -460,3 +460,30 @@ async fn reload_changes_masks_and_listeners_under_open_sessions_and_is_audited()
     drop((client, on_pg2));
     proxy.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn readiness_says_which_upstream_is_unreachable() {
+    let port = sluice::launcher::free_port().unwrap();
+    let spec = UpstreamSpec {
+        protocol: "postgres",
+        addr: format!("127.0.0.1:{port}"),
+        user: "app".into(),
+        password: "pw".into(),
+        database: "app".into(),
+        ca: None,
+    };
+    let mut proxy = Proxy::try_start(spec, ProxyOpts::default()).await.unwrap();
+    let admin = proxy.server.as_ref().unwrap().admin_addr();
+    let (status, body) = request(admin, "GET", "/readyz", None).await;
+    assert_eq!(status, 503, "{body}");
+    assert!(
+        body.contains("target \"pg\"") && body.contains(&port.to_string()),
+        "{body}"
+    );
+    assert_eq!(
+        request(admin, "GET", "/healthz", None).await.0,
+        200,
+        "alive all the same"
+    );
+    proxy.shutdown().await;
+}
