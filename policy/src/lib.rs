@@ -366,6 +366,29 @@ impl Analysis {
 /// assert_eq!(a.statements[0].kind, StatementKind::Delete);
 /// ```
 pub fn analyze(dialect: Dialect, sql: &str) -> Analysis {
+    analyze_text(dialect, sql)
+}
+
+/// The kind of each statement in `sql`, from its keywords alone: one tokenizer pass, no
+/// parse. For counting (metrics), where a full [`analyze`] would cost more than the count is
+/// worth; never for deciding what may run.
+///
+/// ```
+/// use policy::{classify, Dialect, StatementKind};
+/// assert_eq!(classify(Dialect::Postgres, "SELECT 1; DROP TABLE t"), [StatementKind::Select, StatementKind::Drop]);
+/// ```
+pub fn classify(dialect: Dialect, sql: &str) -> Vec<StatementKind> {
+    let expanded = match dialect {
+        Dialect::MySql => lex::expand_mysql_executable_comments(sql),
+        Dialect::Postgres => std::borrow::Cow::Borrowed(sql),
+    };
+    lex::split_statements(dialect, &expanded)
+        .into_iter()
+        .map(|s| fallback::classify_one(dialect, s).kind)
+        .collect()
+}
+
+fn analyze_text(dialect: Dialect, sql: &str) -> Analysis {
     let expanded = match dialect {
         Dialect::MySql => lex::expand_mysql_executable_comments(sql),
         Dialect::Postgres => std::borrow::Cow::Borrowed(sql),

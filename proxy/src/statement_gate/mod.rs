@@ -122,11 +122,17 @@ impl StatementGate {
             (StatementDecision::Refuse { .. }, "allow") => "refused",
             (_, l) => l,
         };
-        let analysis = self.analyses.get_or_analyze(self.dialect, sql);
+        // The analysis the rules or the recorder made (a cache hit); otherwise a keyword pass,
+        // so that a session without rules never parses statements just to count them.
+        let kinds: Vec<policy::StatementKind> = match (self.live.policy(), &self.recorder) {
+            (Some(p), _) => kinds_of(&p.cache.get_or_analyze(self.dialect, sql)),
+            (None, Some(_)) => kinds_of(&self.analyses.get_or_analyze(self.dialect, sql)),
+            (None, None) => policy::classify(self.dialect, sql),
+        };
         let mut l = self.metrics.labelled();
-        for s in &analysis.statements {
+        for kind in kinds {
             *l.statements
-                .entry((s.kind.as_str().to_string(), verdict.to_string()))
+                .entry((kind.as_str().to_string(), verdict.to_string()))
                 .or_default() += 1;
         }
     }
@@ -516,6 +522,10 @@ impl SessionHooks for StatementGate {
         self.user = user.to_string();
         self.groups = groups.to_vec();
     }
+}
+
+fn kinds_of(a: &policy::Analysis) -> Vec<policy::StatementKind> {
+    a.statements.iter().map(|s| s.kind).collect()
 }
 
 /// What the rules and masks decided about a statement.
