@@ -30,7 +30,7 @@ pub struct TargetMetrics {
 #[derive(Debug, Default)]
 pub struct Labelled {
     /// (statement kind, verdict) → statements.
-    pub statements: BTreeMap<(String, String), u64>,
+    pub statements: BTreeMap<(&'static str, &'static str), u64>,
     /// Mask function → values masked.
     pub masked: BTreeMap<String, u64>,
     /// Detector kind → hits.

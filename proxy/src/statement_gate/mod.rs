@@ -117,7 +117,7 @@ impl StatementGate {
     }
 
     /// Counts a statement by kind and verdict.
-    fn count_statement(&self, sql: &str, label: &str, decision: &StatementDecision) {
+    fn count_statement(&self, sql: &str, label: &'static str, decision: &StatementDecision) {
         let verdict = match (decision, label) {
             (StatementDecision::Refuse { .. }, "allow") => "refused",
             (_, l) => l,
@@ -131,9 +131,7 @@ impl StatementGate {
         };
         let mut l = self.metrics.labelled();
         for kind in kinds {
-            *l.statements
-                .entry((kind.as_str().to_string(), verdict.to_string()))
-                .or_default() += 1;
+            *l.statements.entry((kind.as_str(), verdict)).or_default() += 1;
         }
     }
 
