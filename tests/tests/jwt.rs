@@ -295,12 +295,12 @@ async fn postgres_tokens_sign_in_and_their_groups_apply() {
 async fn a_postgres_session_outliving_its_token_finishes_its_statement_then_ends() {
     let upstream = pg_scram();
     let proxy = Proxy::start(upstream, opts("public", "0s")).await;
-    let short = sign(&claims(SUPPORT, &["support"], 3));
+    let short = sign(&claims(SUPPORT, &["support"], 6));
     let client = pg_token(&proxy, SUPPORT, &short).await.unwrap();
     let started = std::time::Instant::now();
-    client.batch_execute("SELECT pg_sleep(5)").await.unwrap();
+    client.batch_execute("SELECT pg_sleep(8)").await.unwrap();
     assert!(
-        started.elapsed() >= Duration::from_secs(5),
+        started.elapsed() >= Duration::from_secs(8),
         "the running statement ran to its end"
     );
     let err = client.query_one("SELECT 1", &[]).await.unwrap_err();
@@ -385,11 +385,11 @@ async fn mysql_tokens_sign_in_with_clear_password_over_tls() {
     assert!(plaintext.is_err(), "a token over plaintext is refused");
 
     // A session outliving its token finishes the statement it runs, then ends.
-    let short = sign(&claims(SUPPORT, &["support"], 3));
+    let short = sign(&claims(SUPPORT, &["support"], 6));
     let mut brief = mysql_async::Conn::new(my_opts(&proxy, SUPPORT, &short, true))
         .await
         .unwrap();
-    let slept: Option<i64> = brief.query_first("SELECT SLEEP(5)").await.unwrap();
+    let slept: Option<i64> = brief.query_first("SELECT SLEEP(8)").await.unwrap();
     assert_eq!(slept, Some(0));
     let err = brief.query_drop("SELECT 1").await.unwrap_err();
     assert!(err.to_string().contains("token expired"), "{err}");
