@@ -368,6 +368,19 @@ fn table(samples: &Samples, order: &[&'static str], reference: &str, unit: &str)
     out
 }
 
+/// How sluice reaches a throwaway PostgreSQL.
+fn pg_upstream(pg: &PgServer) -> Upstream {
+    Upstream {
+        proto: Proto::Postgres,
+        addr: format!("127.0.0.1:{}", pg.port),
+        user: pg.opts.user.clone(),
+        password: pg.opts.password.clone(),
+        database: pg.opts.database.clone(),
+        port: pg.port,
+        schema: "public",
+    }
+}
+
 fn postgres(a: &Args, bin: &std::path::Path, report: &mut String) -> Result<()> {
     std::env::set_var(AUDIT_KEY_ENV, "compare-bench-key");
     let pg = PgServer::start(PgOptions::default())?;
@@ -401,15 +414,7 @@ fn postgres(a: &Args, bin: &std::path::Path, report: &mut String) -> Result<()> 
             String::from_utf8_lossy(&init.stderr)
         );
     }
-    let up = Upstream {
-        proto: Proto::Postgres,
-        addr: format!("127.0.0.1:{}", pg.port),
-        user: o.user.clone(),
-        password: o.password.clone(),
-        database: o.database.clone(),
-        port: pg.port,
-        schema: "public",
-    };
+    let up = pg_upstream(&pg);
     let env = [(AUDIT_KEY_ENV, "compare-bench-key")];
     let pass = Sluice::start(bin, &up, "", &env)?;
     let full = Sluice::start(bin, &up, &full_config(Some("async"), Proto::Postgres), &env)?;
@@ -620,15 +625,7 @@ fn large(a: &Args, bin: &std::path::Path, report: &mut String) -> Result<()> {
         Ok(started.elapsed().as_secs_f64())
     };
     psql(pg.port, &o.user, &o.password, create)?;
-    let up = Upstream {
-        proto: Proto::Postgres,
-        addr: format!("127.0.0.1:{}", pg.port),
-        user: o.user.clone(),
-        password: o.password.clone(),
-        database: o.database.clone(),
-        port: pg.port,
-        schema: "public",
-    };
+    let up = pg_upstream(&pg);
     let masks = "[[masks]]\ncolumns = [\"public.wide.c1\", \"public.wide.c2\"]\nfunction = \"redact\"\n\n[[masks]]\ncolumns = [\"public.wide.n1\"]\nfunction = \"null\"\n";
     let pass = Sluice::start(bin, &up, "", &[])?;
     let masked = Sluice::start(bin, &up, masks, &[])?;
