@@ -125,9 +125,8 @@ impl StatementGate {
         // The analysis the rules or the recorder made (a cache hit); otherwise a keyword pass,
         // so that a session without rules never parses statements just to count them.
         let kinds: Vec<policy::StatementKind> = match (self.live.policy(), &self.recorder) {
-            (Some(p), _) => kinds_of(&p.cache.get_or_analyze(self.dialect, sql)),
-            (None, Some(_)) => kinds_of(&self.analyses.get_or_analyze(self.dialect, sql)),
             (None, None) => policy::classify(self.dialect, sql),
+            _ => kinds_of(&analysis_of(&self.live, &self.analyses, self.dialect, sql)),
         };
         let mut l = self.metrics.labelled();
         for kind in kinds {
@@ -319,7 +318,7 @@ impl StatementGate {
         let Some(recorder) = self.recorder.as_mut() else {
             return decision;
         };
-        let analysis = self.analyses.get_or_analyze(self.dialect, sql);
+        let analysis = analysis_of(&self.live, &self.analyses, self.dialect, sql);
         let masks = self.live.masks();
         let recorded = recorder.statement(
             self.dialect,
@@ -439,7 +438,7 @@ impl SessionHooks for StatementGate {
             None => StatementDecision::Forward,
             Some(recorder) => {
                 let sql = sql.unwrap_or("(a prepared statement sluice did not see prepared)");
-                let analysis = self.analyses.get_or_analyze(self.dialect, sql);
+                let analysis = analysis_of(&self.live, &self.analyses, self.dialect, sql);
                 let masks = self.live.masks();
                 let recorded =
                     recorder.execution(self.dialect, sql, params, &analysis, masks.as_deref());
@@ -519,6 +518,20 @@ impl SessionHooks for StatementGate {
         }
         self.user = user.to_string();
         self.groups = groups.to_vec();
+    }
+}
+
+/// A statement's analysis: from the rules' cache when there are rules (where `decide` just put
+/// it), so that a statement is parsed once for rules, audit and metrics alike.
+fn analysis_of(
+    live: &Live,
+    analyses: &AnalysisCache,
+    dialect: Dialect,
+    sql: &str,
+) -> Arc<policy::Analysis> {
+    match live.policy() {
+        Some(p) => p.cache.get_or_analyze(dialect, sql),
+        None => analyses.get_or_analyze(dialect, sql),
     }
 }
 
