@@ -20,7 +20,7 @@ pub struct TargetMetrics {
     pub upstream_connects: AtomicU64,
     pub upstream_connect_micros: AtomicU64,
     /// Bytes sent to the database, and to clients.
-    pub bytes_from_clients: AtomicU64,
+    pub bytes_to_upstream: AtomicU64,
     pub bytes_to_clients: AtomicU64,
     /// Counters with labels of their own; updated once a statement or a result, not a row.
     pub labelled: Mutex<Labelled>,
@@ -152,7 +152,7 @@ impl Metrics {
                 "sluice_upstream_bytes_sent_total",
                 "counter",
                 "Bytes sent to the database (what clients sent, and sluice's own messages).",
-                |m| m.bytes_from_clients.load(Ordering::Relaxed) as i64,
+                |m| m.bytes_to_upstream.load(Ordering::Relaxed) as i64,
             ),
             (
                 "sluice_client_bytes_sent_total",

@@ -318,6 +318,26 @@ fn sysbench_conn(e: &Endpoint, db: &str) -> Vec<String> {
 /// Results: workload → configuration → samples (value, latency, cpu µs per statement).
 type Samples = BTreeMap<String, BTreeMap<&'static str, Vec<(f64, f64, Option<f64>)>>>;
 
+/// Keeps one run's figures, and says them on stderr as the run goes.
+fn add_sample(
+    samples: &mut Samples,
+    rep: usize,
+    workload: &str,
+    e: &Endpoint,
+    sample: (f64, f64, Option<f64>),
+) {
+    eprintln!(
+        "compare: rep {rep} {workload} via {}: {:.0} tps, {:.3} ms",
+        e.name, sample.0, sample.1
+    );
+    samples
+        .entry(workload.to_string())
+        .or_default()
+        .entry(e.name)
+        .or_default()
+        .push(sample);
+}
+
 fn cpu_per_statement(pid: Option<u32>, before: f64, statements: f64) -> Option<f64> {
     pid.map(|p| (cpu_seconds(p) - before) * 1e6 / statements.max(1.0))
 }
@@ -481,16 +501,7 @@ fn postgres(a: &Args, bin: &std::path::Path, report: &mut String) -> Result<()> 
                 let argv: Vec<&str> = args.iter().map(String::as_str).collect();
                 let (tps, lat, txns) = pgbench(e, &o.database, &argv, a.duration)?;
                 let cpu = cpu_per_statement(e.pid, before, txns * per_txn);
-                eprintln!(
-                    "compare: rep {rep} {name} via {}: {tps:.0} tps, {lat:.3} ms",
-                    e.name
-                );
-                samples
-                    .entry(name.clone())
-                    .or_default()
-                    .entry(e.name)
-                    .or_default()
-                    .push((tps, lat, cpu));
+                add_sample(&mut samples, rep, name, e, (tps, lat, cpu));
             }
         }
     }
@@ -571,16 +582,7 @@ fn mysql(a: &Args, bin: &std::path::Path, report: &mut String) -> Result<()> {
                     let before = e.pid.map(cpu_seconds).unwrap_or(0.0);
                     let (tps, lat, queries) = sysbench(e, test, threads, a.duration, "sbtest")?;
                     let cpu = cpu_per_statement(e.pid, before, queries);
-                    eprintln!(
-                        "compare: rep {rep} {name} via {}: {tps:.0} tps, {lat:.3} ms",
-                        e.name
-                    );
-                    samples
-                        .entry(name.clone())
-                        .or_default()
-                        .entry(e.name)
-                        .or_default()
-                        .push((tps, lat, cpu));
+                    add_sample(&mut samples, rep, &name, e, (tps, lat, cpu));
                 }
             }
         }

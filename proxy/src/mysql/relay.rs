@@ -200,7 +200,7 @@ pub async fn run(
                 }
             },
             pumped = pump(&mut upstream_wr, &r.to_upstream), if upstream_dirty || !r.to_upstream.is_empty() => match pumped {
-                Ok(Some(n)) if n > 0 => { r.to_upstream.advance(n); upstream_dirty = true; TargetMetrics::add(&r.ctx.metrics.bytes_from_clients, n as u64); }
+                Ok(Some(n)) if n > 0 => { r.to_upstream.advance(n); upstream_dirty = true; TargetMetrics::add(&r.ctx.metrics.bytes_to_upstream, n as u64); }
                 Ok(None) => upstream_dirty = false,
                 _ => {
                     r.to_upstream.clear();

@@ -279,7 +279,7 @@ pub async fn run(
                 }
             },
             pumped = pump(&mut upstream_wr, &to_upstream), if upstream_dirty || !to_upstream.is_empty() => match pumped {
-                Ok(Some(n)) if n > 0 => { to_upstream.advance(n); upstream_dirty = true; TargetMetrics::add(&opts.metrics.bytes_from_clients, n as u64); }
+                Ok(Some(n)) if n > 0 => { to_upstream.advance(n); upstream_dirty = true; TargetMetrics::add(&opts.metrics.bytes_to_upstream, n as u64); }
                 Ok(None) => upstream_dirty = false,
                 _ => {
                     to_upstream.clear();
