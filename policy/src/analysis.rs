@@ -16,7 +16,7 @@ use sqlparser::dialect::{MySqlDialect, PostgreSqlDialect};
 use sqlparser::parser::Parser;
 
 use crate::classify::{classify, ddl_targets, explain_runs, select_into_table};
-use crate::tautology::is_tautology;
+use crate::tautology::{depends_on_literals, is_tautology};
 use crate::{Access, Dialect, StatementInfo, StatementKind, TableRef};
 
 /// How deep the parser may recurse. sqlparser's default (50) is kept: it is ample for real
@@ -141,7 +141,9 @@ fn describe_inner(dialect: Dialect, statement: &Statement) -> StatementInfo {
     }
     let mut reads = walk.reads_with(&writes);
     reads.extend(extra_reads);
-    finish(kind, has_where, reads, writes)
+    let mut info = finish(kind, has_where, reads, writes);
+    info.literal_dependent = walk.literal_dependent;
+    info
 }
 
 fn finish(
@@ -176,6 +178,7 @@ fn finish(
         fingerprint: String::new(),
         parsed: true,
         opaque_code: false,
+        literal_dependent: false,
     }
 }
 
@@ -236,6 +239,8 @@ struct Walk {
     scopes: Vec<CteScope>,
     /// Queries that opened a scope, so that the matching post-visit closes it.
     scope_owners: Vec<*const Query>,
+    /// A WHERE clause whose verdict could change with its literals' values.
+    literal_dependent: bool,
 }
 
 impl Walk {
@@ -357,11 +362,15 @@ impl Visitor for Walk {
                 },
                 bounded: true,
             },
-            Statement::Update(update) => Dml {
-                kind: StatementKind::Update,
-                targets: tables_of(std::slice::from_ref(&update.table)),
-                bounded: update.selection.as_ref().is_some_and(|w| !is_tautology(w)),
-            },
+            Statement::Update(update) => {
+                self.literal_dependent |=
+                    update.selection.as_ref().is_some_and(depends_on_literals);
+                Dml {
+                    kind: StatementKind::Update,
+                    targets: tables_of(std::slice::from_ref(&update.table)),
+                    bounded: update.selection.as_ref().is_some_and(|w| !is_tautology(w)),
+                }
+            }
             Statement::Delete(delete) => {
                 let from = match &delete.from {
                     FromTable::WithFromKeyword(t) | FromTable::WithoutKeyword(t) => t,
@@ -379,6 +388,8 @@ impl Visitor for Walk {
                         .map(|t| resolve_alias(t, from, using))
                         .collect()
                 };
+                self.literal_dependent |=
+                    delete.selection.as_ref().is_some_and(depends_on_literals);
                 Dml {
                     kind: StatementKind::Delete,
                     targets,

@@ -1,16 +1,24 @@
 //! A bounded LRU of analyses.
 //!
 //! Applications send the same statement texts over and over (ORMs, prepared statements), so
-//! parsing each once is most of the win. Hand-written rather than a crate: a `HashMap` from key
+//! parsing each once is most of the win. Statements that differ only in their literals share one
+//! entry, keyed by their [`Shape`](crate::Shape), when their analysis does not depend on those
+//! literals ([`Analysis::shape_invariant`]); anything else is keyed by its exact text. Hand-written rather than a crate: a `HashMap` from key
 //! to slot plus an intrusive doubly linked list over a slab of slots gives O(1) hits, inserts
 //! and evictions without `unsafe`.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, PoisonError};
 
-use crate::{analyze, Analysis, Dialect};
+use crate::{analyze, shape, Analysis, Dialect};
 
-type Key = (Dialect, Arc<str>);
+/// Exact texts and shape keys live apart: a text that happens to contain the markers a shape
+/// key uses must never find a shape's entry.
+#[derive(Clone, PartialEq, Eq, Hash)]
+enum Key {
+    Text(Dialect, Arc<str>),
+    Shape(Dialect, Arc<str>),
+}
 
 const NONE: usize = usize::MAX;
 
@@ -99,16 +107,16 @@ impl Lru {
     }
 }
 
-/// A thread-safe, bounded LRU cache from `(dialect, sql text)` to its [`Analysis`].
+/// A thread-safe, bounded LRU cache from `(dialect, sql text or shape)` to its [`Analysis`].
 ///
 /// ```
 /// use policy::{AnalysisCache, Dialect};
 /// let cache = AnalysisCache::new(2);
-/// let a = cache.get_or_analyze(Dialect::Postgres, "SELECT 1");
-/// let b = cache.get_or_analyze(Dialect::Postgres, "SELECT 1");
+/// let a = cache.get_or_analyze(Dialect::Postgres, "SELECT a FROM t");
+/// let b = cache.get_or_analyze(Dialect::Postgres, "SELECT a FROM t");
 /// assert!(std::sync::Arc::ptr_eq(&a, &b));
-/// cache.get_or_analyze(Dialect::Postgres, "SELECT 2");
-/// cache.get_or_analyze(Dialect::Postgres, "SELECT 3");
+/// cache.get_or_analyze(Dialect::Postgres, "SELECT b FROM t");
+/// cache.get_or_analyze(Dialect::Postgres, "SELECT c FROM t");
 /// assert_eq!(cache.len(), 2);
 /// ```
 pub struct AnalysisCache {
@@ -143,12 +151,36 @@ impl AnalysisCache {
     /// let a = cache.get_or_analyze(policy::Dialect::MySql, "DELETE FROM t");
     /// assert_eq!(a.statements[0].has_where, Some(false));
     /// ```
+    ///
+    /// Statements of one shape share an analysis when it holds for all of them:
+    ///
+    /// ```
+    /// let cache = policy::AnalysisCache::new(8);
+    /// let d = policy::Dialect::Postgres;
+    /// let a = cache.get_or_analyze(d, "DELETE FROM t WHERE id = 1");
+    /// let b = cache.get_or_analyze(d, "DELETE FROM t WHERE id = 2");
+    /// assert!(std::sync::Arc::ptr_eq(&a, &b));
+    /// // A WHERE made of literals is judged by their values, text by text.
+    /// assert_eq!(cache.get_or_analyze(d, "DELETE FROM t WHERE 1 = 2").statements[0].has_where, Some(true));
+    /// assert_eq!(cache.get_or_analyze(d, "DELETE FROM t WHERE 1 = 1").statements[0].has_where, Some(false));
+    /// ```
     pub fn get_or_analyze(&self, dialect: Dialect, sql: &str) -> Arc<Analysis> {
-        let key: Key = (dialect, Arc::from(sql));
-        if let Some(hit) = self.lock().get(&key) {
-            return hit;
+        let shaped = shape(dialect, sql).map(|s| Key::Shape(dialect, Arc::from(s.key())));
+        let text = Key::Text(dialect, Arc::from(sql));
+        {
+            let mut lru = self.lock();
+            if let Some(hit) = shaped.as_ref().and_then(|k| lru.get(k)) {
+                return hit;
+            }
+            if let Some(hit) = lru.get(&text) {
+                return hit;
+            }
         }
         let analysis = Arc::new(analyze(dialect, sql));
+        let key = match shaped {
+            Some(k) if analysis.shape_invariant() => k,
+            _ => text,
+        };
         self.lock().insert(key, Arc::clone(&analysis));
         analysis
     }
@@ -204,15 +236,15 @@ mod tests {
     fn least_recently_used_is_evicted_first() {
         let cache = AnalysisCache::new(2);
         let pg = Dialect::Postgres;
-        let one = cache.get_or_analyze(pg, "SELECT 1");
-        cache.get_or_analyze(pg, "SELECT 2");
-        // Touch 1 so that 2 is the oldest.
-        assert!(Arc::ptr_eq(&one, &cache.get_or_analyze(pg, "SELECT 1")));
-        cache.get_or_analyze(pg, "SELECT 3");
+        let one = cache.get_or_analyze(pg, "SELECT a");
+        cache.get_or_analyze(pg, "SELECT b");
+        // Touch a so that b is the oldest.
+        assert!(Arc::ptr_eq(&one, &cache.get_or_analyze(pg, "SELECT a")));
+        cache.get_or_analyze(pg, "SELECT c");
         assert_eq!(cache.len(), 2);
-        assert!(Arc::ptr_eq(&one, &cache.get_or_analyze(pg, "SELECT 1")));
-        let two = cache.get_or_analyze(pg, "SELECT 2");
-        assert!(!Arc::ptr_eq(&two, &cache.get_or_analyze(pg, "SELECT 3")));
+        assert!(Arc::ptr_eq(&one, &cache.get_or_analyze(pg, "SELECT a")));
+        let two = cache.get_or_analyze(pg, "SELECT b");
+        assert!(!Arc::ptr_eq(&two, &cache.get_or_analyze(pg, "SELECT c")));
     }
 
     #[test]
@@ -234,7 +266,7 @@ mod tests {
                 let cache = Arc::clone(&cache);
                 std::thread::spawn(move || {
                     for i in 0..200 {
-                        let sql = format!("SELECT {}", (i * 7 + t) % 40);
+                        let sql = format!("SELECT c{}", (i * 7 + t) % 40);
                         let a = cache.get_or_analyze(Dialect::Postgres, &sql);
                         assert_eq!(a.statements.len(), 1);
                     }
@@ -245,5 +277,43 @@ mod tests {
             h.join().expect("thread");
         }
         assert_eq!(cache.len(), 16);
+    }
+
+    #[test]
+    fn one_shape_one_entry_unless_the_literals_matter() {
+        let cache = AnalysisCache::new(64);
+        let pg = Dialect::Postgres;
+        for i in 0..20 {
+            let a = cache.get_or_analyze(
+                pg,
+                &format!("UPDATE t SET a = a + {i} WHERE id = {i} AND name = 'n{i}'"),
+            );
+            assert_eq!(a.statements[0].has_where, Some(true));
+        }
+        assert_eq!(cache.len(), 1);
+        // Tautologies and bounds alternate under one shape: each is judged on its own.
+        for (sql, bounded) in [
+            ("DELETE FROM t WHERE 1 = 2", true),
+            ("DELETE FROM t WHERE 1 = 1", false),
+            ("DELETE FROM t WHERE 'a' = 'b'", true),
+            ("DELETE FROM t WHERE 'a' = 'a'", false),
+            ("DELETE FROM t WHERE id = 3 OR 0", true),
+            ("DELETE FROM t WHERE id = 3 OR 1", false),
+            ("DELETE FROM t WHERE name LIKE 'a%'", true),
+            ("DELETE FROM t WHERE name LIKE '%'", false),
+        ] {
+            for _ in 0..2 {
+                let a = cache.get_or_analyze(pg, sql);
+                assert_eq!(a.statements[0].has_where, Some(bounded), "{sql}");
+            }
+        }
+        // Statements that give literals meaning are never shared across a shape.
+        let my = Dialect::MySql;
+        let a = cache.get_or_analyze(my, "PREPARE s FROM 'SELECT 1'");
+        let b = cache.get_or_analyze(my, "PREPARE s FROM 'DROP TABLE t'");
+        assert!(!Arc::ptr_eq(&a, &b));
+        let a = cache.get_or_analyze(pg, "CREATE TABLE t1 (a int DEFAULT 1)");
+        let b = cache.get_or_analyze(pg, "CREATE TABLE t1 (a int DEFAULT 2)");
+        assert!(!Arc::ptr_eq(&a, &b));
     }
 }

@@ -54,6 +54,7 @@ pub(crate) fn classify_one(dialect: Dialect, sql: &str) -> StatementInfo {
         fingerprint: fingerprint(&tokens),
         parsed: false,
         opaque_code,
+        literal_dependent: true,
     }
 }
 

@@ -57,8 +57,10 @@ mod fallback;
 mod glob;
 mod lex;
 mod lineage;
+mod literal_plan;
 mod literals;
 mod rules;
+mod shape;
 mod tautology;
 
 pub use cache::AnalysisCache;
@@ -67,11 +69,13 @@ pub use copy::{copy_out, CopyFormat, CopyOut};
 pub use cursor::{cursors, CursorStatement};
 pub use glob::Glob;
 pub use lineage::{lineage, CopyTarget, Lineage, OutputColumn, Source};
+pub use literal_plan::LiteralPlan;
 pub use literals::{mask_literals, LiteralMode, MaskedStatement, SensitiveColumns};
 pub use rules::{
     Decision, KindSelector, RuleAction, RuleConfig, RuleMatch, RuleMode, RuleSet, StatementVerdict,
     Subject, ON_PARSE_ERROR_RULE,
 };
+pub use shape::{shape, Shape};
 
 /// The SQL dialect of the target database, which decides quoting, comments and placeholders.
 ///
@@ -322,6 +326,9 @@ pub struct StatementInfo {
     /// and MySQL `PREPARE … FROM @variable`. Such statements are `Other` and never `parsed`;
     /// rules can select them with the `"do"` statement name.
     pub opaque_code: bool,
+    /// The analysis could change with the values of the statement's literals (a WHERE clause
+    /// folded as constants), so it must not be shared across one [`Shape`].
+    pub(crate) literal_dependent: bool,
 }
 
 /// The result of analyzing one SQL string, which may hold several statements.
@@ -343,6 +350,33 @@ pub struct Analysis {
 }
 
 impl Analysis {
+    /// True when this analysis holds for every text of the same [`Shape`]: everything parsed,
+    /// every statement is a plain SELECT, INSERT, UPDATE or DELETE, and nothing in it depended
+    /// on a literal's value. Other statements (DDL, `SET`, `COPY`, `PREPARE`, `DO`, …) can give
+    /// literals meaning, so they are analysed text by text.
+    ///
+    /// ```
+    /// use policy::{analyze, Dialect};
+    /// assert!(analyze(Dialect::Postgres, "DELETE FROM t WHERE id = 7").shape_invariant());
+    /// assert!(!analyze(Dialect::Postgres, "DELETE FROM t WHERE 1 = 2").shape_invariant());
+    /// assert!(!analyze(Dialect::MySql, "PREPARE s FROM 'SELECT 1'").shape_invariant());
+    /// ```
+    pub fn shape_invariant(&self) -> bool {
+        self.parsed()
+            && !self.statements.is_empty()
+            && self.statements.iter().all(|s| {
+                !s.literal_dependent
+                    && !s.opaque_code
+                    && matches!(
+                        s.kind,
+                        StatementKind::Select
+                            | StatementKind::Insert
+                            | StatementKind::Update
+                            | StatementKind::Delete
+                    )
+            })
+    }
+
     /// True when every statement was understood by the parser.
     ///
     /// ```

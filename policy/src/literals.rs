@@ -211,6 +211,7 @@ pub fn mask_literals(
             scope,
             question_marks: &question_marks,
             masked_params: &mut masked_params,
+            masked_at: Vec::new(),
         };
         let _ = VisitMut::visit(statement, &mut masker);
         if mode == LiteralMode::Redact {
@@ -250,7 +251,7 @@ fn redact_tokens(dialect: Dialect, sql: &str) -> String {
 
 /// MySQL `?` parameters are numbered by their position in the text; the AST walk does not
 /// always follow the text, so their source spans decide.
-fn question_mark_ordinals(statements: &[Statement]) -> HashMap<(u64, u64), usize> {
+pub(crate) fn question_mark_ordinals(statements: &[Statement]) -> HashMap<(u64, u64), usize> {
     struct Collect(Vec<(u64, u64)>);
     impl Visitor for Collect {
         type Break = ();
@@ -293,14 +294,14 @@ impl VisitorMut for RedactAll {
 
 /// The tables a statement references, by alias and by name, to resolve column references.
 #[derive(Default)]
-struct TableScope {
+pub(crate) struct TableScope {
     /// alias or table name → (schema, table)
     by_name: HashMap<String, (Option<String>, String)>,
     all: Vec<(Option<String>, String)>,
 }
 
 impl TableScope {
-    fn of(statement: &Statement) -> TableScope {
+    pub(crate) fn of(statement: &Statement) -> TableScope {
         struct Collect(TableScope);
         impl Visitor for Collect {
             type Break = ();
@@ -375,11 +376,13 @@ impl TableScope {
     }
 }
 
-struct Masker<'a> {
-    sensitive: &'a SensitiveColumns,
-    scope: TableScope,
-    question_marks: &'a HashMap<(u64, u64), usize>,
-    masked_params: &'a mut HashSet<usize>,
+pub(crate) struct Masker<'a> {
+    pub(crate) sensitive: &'a SensitiveColumns,
+    pub(crate) scope: TableScope,
+    pub(crate) question_marks: &'a HashMap<(u64, u64), usize>,
+    pub(crate) masked_params: &'a mut HashSet<usize>,
+    /// Where each masked literal starts (line, column), for [`crate::LiteralPlan`].
+    pub(crate) masked_at: Vec<(u64, u64)>,
 }
 
 impl Masker<'_> {
@@ -430,7 +433,11 @@ impl Masker<'_> {
                     }
                 }
                 Value::Null => {}
-                _ => v.value = Value::SingleQuotedString("***".into()),
+                _ => {
+                    self.masked_at
+                        .push((v.span.start.line, v.span.start.column));
+                    v.value = Value::SingleQuotedString("***".into());
+                }
             },
             Expr::Nested(inner)
             | Expr::Cast { expr: inner, .. }

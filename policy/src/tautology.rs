@@ -42,6 +42,95 @@ pub(crate) fn is_tautology(predicate: &Expr) -> bool {
     result || folder.too_deep
 }
 
+/// True when whether `predicate` is a tautology could depend on the values of its number or
+/// string literals, so that statements differing only in those literals (one
+/// [`crate::Shape`]) must not share the verdict: `1 = 1` and `1 = 2`, `x LIKE '%'` and
+/// `x LIKE 'a%'`, `x OR 1` and `x OR 0`. The one literal that never matters is an operand
+/// of a comparison whose other side is a plain column (`aid = 17`, `id IN (1, 2)`,
+/// `d BETWEEN 1 AND 5`): the folder never treats such a comparison as constant.
+pub(crate) fn depends_on_literals(predicate: &Expr) -> bool {
+    use sqlparser::ast::Visit;
+    use std::collections::HashSet;
+    use std::ops::ControlFlow;
+
+    fn is_column(e: &Expr) -> bool {
+        matches!(
+            strip_parens(e),
+            Expr::Identifier(_) | Expr::CompoundIdentifier(_)
+        )
+    }
+    /// A literal, possibly negated: `17`, `'x'`, `-3`.
+    fn literal(e: &Expr) -> Option<&Expr> {
+        match e {
+            Expr::Value(_) => Some(e),
+            Expr::UnaryOp {
+                op: UnaryOperator::Minus | UnaryOperator::Plus,
+                expr,
+            } if matches!(**expr, Expr::Value(_)) => Some(expr),
+            _ => None,
+        }
+    }
+    #[derive(Default)]
+    struct Finder {
+        /// Literals compared with a plain column, by address.
+        harmless: HashSet<usize>,
+        found: bool,
+    }
+    impl sqlparser::ast::Visitor for Finder {
+        type Break = ();
+        fn pre_visit_expr(&mut self, expr: &Expr) -> ControlFlow<()> {
+            let mut harmless = |e: &Expr| {
+                if let Some(l) = literal(e) {
+                    self.harmless.insert(std::ptr::from_ref(l) as usize);
+                }
+            };
+            match expr {
+                Expr::BinaryOp { left, op, right }
+                    if matches!(
+                        op,
+                        BinaryOperator::Eq
+                            | BinaryOperator::NotEq
+                            | BinaryOperator::Lt
+                            | BinaryOperator::LtEq
+                            | BinaryOperator::Gt
+                            | BinaryOperator::GtEq
+                    ) =>
+                {
+                    if is_column(left) {
+                        harmless(right);
+                    }
+                    if is_column(right) {
+                        harmless(left);
+                    }
+                }
+                Expr::InList { expr, list, .. } if is_column(expr) => {
+                    list.iter().for_each(harmless)
+                }
+                Expr::Between {
+                    expr, low, high, ..
+                } if is_column(expr) => {
+                    harmless(low);
+                    harmless(high);
+                }
+                Expr::Value(v)
+                    if !matches!(
+                        v.value,
+                        Value::Boolean(_) | Value::Null | Value::Placeholder(_)
+                    ) && !self.harmless.contains(&(std::ptr::from_ref(expr) as usize)) =>
+                {
+                    self.found = true;
+                    return ControlFlow::Break(());
+                }
+                _ => {}
+            }
+            ControlFlow::Continue(())
+        }
+    }
+    let mut finder = Finder::default();
+    let _ = predicate.visit(&mut finder);
+    finder.found
+}
+
 /// The operands of a chain of `op` (`a AND b AND c` → `[a, b, c]`), found iteratively:
 /// sqlparser builds long chains as left-deep trees, too deep to walk recursively.
 fn chain<'e>(expr: &'e Expr, op: &BinaryOperator) -> Vec<&'e Expr> {
@@ -315,6 +404,31 @@ mod tests {
         match stmts.into_iter().next() {
             Some(sqlparser::ast::Statement::Delete(d)) => d.selection.expect("has where"),
             _ => panic!("not a delete"),
+        }
+    }
+
+    #[test]
+    fn literal_dependence() {
+        for p in [
+            "aid = 17",
+            "17 = aid",
+            "t.id <> -3 AND name = 'x'",
+            "id IN (1, 2, 3) OR d BETWEEN 1 AND 5",
+            "a = $1 AND b IS NULL AND c = true",
+        ] {
+            assert!(!depends_on_literals(&predicate(p)), "{p}");
+        }
+        for p in [
+            "1 = 1",
+            "1 = 2",
+            "id = 5 OR 1",
+            "name LIKE '%'",
+            "a + 1 = 2",
+            "id = 5 OR 'a' = 'a'",
+            "f(1) = id",
+            "id IN (1, 2 + 0)",
+        ] {
+            assert!(depends_on_literals(&predicate(p)), "{p}");
         }
     }
 

@@ -195,7 +195,18 @@ pub fn masked_statement(
 ) -> (String, Vec<Option<String>>) {
     let empty = policy::SensitiveColumns::default();
     let sensitive = masks.map_or(&empty, |m| m.sensitive_columns());
-    let masked = policy::mask_literals(dialect, sql, sensitive, mode);
+    // Plain text is masked by its shape's plan, without a parse; with nothing sensitive there
+    // is nothing to plan. Anything else is masked by a full parse.
+    let planned = match policy::shape(dialect, sql) {
+        Some(shape) if mode != LiteralMode::Keep => match masks {
+            Some(m) if !sensitive.is_empty() => m
+                .literal_plan(dialect, sql, &shape)
+                .map(|plan| plan.render(sql, &shape, mode)),
+            _ => Some(policy::LiteralPlan::nothing_sensitive(&shape).render(sql, &shape, mode)),
+        },
+        _ => None,
+    };
+    let masked = planned.unwrap_or_else(|| policy::mask_literals(dialect, sql, sensitive, mode));
     let detected = |v: &str| match (mode, masks) {
         (LiteralMode::Keep, _) | (_, None) => v.to_string(),
         (_, Some(m)) => m.redact_detected(v),

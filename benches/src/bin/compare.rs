@@ -17,7 +17,9 @@
 //! PgBouncer and sysbench come from Debian packages (`pgbouncer`, `sysbench`); a missing one
 //! is reported and its rows are left out. Build sluice first: `cargo build --release -p sluice`.
 //!
-//! Usage: `compare [--duration S] [--reps N] [--scale N] [--out FILE] [--only pg|mysql|large]`.
+//! Usage: `compare [--duration S] [--reps N] [--scale N] [--out FILE] [--only pg|mysql|large]
+//! [--serve]`. `--serve` starts the PostgreSQL side (servers, PgBouncer, the three sluices),
+//! prints where each listens and waits, for profiling.
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -36,6 +38,9 @@ struct Args {
     scale: u32,
     out: PathBuf,
     only: Option<String>,
+    /// Start the PostgreSQL servers and sluices, print where they listen, and wait (for
+    /// profiling with perf or callgrind against a steady workload).
+    serve: bool,
 }
 
 fn args() -> Result<Args> {
@@ -45,6 +50,7 @@ fn args() -> Result<Args> {
         scale: 10,
         out: PathBuf::from("docs/benchmarks.md"),
         only: None,
+        serve: false,
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
@@ -55,6 +61,7 @@ fn args() -> Result<Args> {
             "--scale" => a.scale = value()?.parse()?,
             "--out" => a.out = PathBuf::from(value()?),
             "--only" => a.only = Some(value()?),
+            "--serve" => a.serve = true,
             other => bail!("unknown argument {other}"),
         }
     }
@@ -466,6 +473,17 @@ fn postgres(a: &Args, bin: &std::path::Path, report: &mut String) -> Result<()> 
     endpoints.push(via("sluice passthrough", &pass));
     endpoints.push(via("sluice full", &full));
     endpoints.push(via("sluice full, sync audit", &sync));
+    if a.serve {
+        for e in &endpoints {
+            println!(
+                "{}: port {} user {} password {} pid {:?} database {}",
+                e.name, e.port, e.user, e.password, e.pid, o.database
+            );
+        }
+        loop {
+            std::thread::sleep(std::time::Duration::from_secs(3600));
+        }
+    }
     let mut workloads: Vec<(String, Vec<String>, f64)> = Vec::new();
     for clients in [1u32, 8, 32] {
         for mode in ["simple", "extended", "prepared"] {

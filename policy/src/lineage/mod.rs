@@ -134,9 +134,24 @@ pub struct Lineage {
     pub copies_into: Option<CopyTarget>,
     /// The sources whose values are copied by `copies_into`.
     pub copied: Vec<Source>,
+    /// Holds for every text of the statement's [`crate::Shape`]: a plain SELECT, INSERT,
+    /// UPDATE or DELETE whose lineage no literal's value decided. False by default.
+    pub(crate) shape_invariant: bool,
 }
 
 impl Lineage {
+    /// True when this lineage holds for every statement of the same [`crate::Shape`].
+    ///
+    /// ```
+    /// use policy::{lineage, Dialect};
+    /// assert!(lineage(Dialect::Postgres, "SELECT ssn FROM c WHERE id = 3")[0].shape_invariant());
+    /// // `ORDER BY 1` names an output column by a literal's value.
+    /// assert!(!lineage(Dialect::Postgres, "SELECT ssn, id FROM c ORDER BY 1")[0].shape_invariant());
+    /// ```
+    pub fn shape_invariant(&self) -> bool {
+        self.shape_invariant
+    }
+
     fn opaque() -> Lineage {
         Lineage {
             columns: None,
@@ -297,6 +312,7 @@ fn statement(dialect: Dialect, statement: &Statement) -> Lineage {
                 } else {
                     Vec::new()
                 },
+                shape_invariant: false,
             };
         }
         // PREPARE returns nothing, but what it prepares is what EXECUTE will return.
@@ -363,12 +379,17 @@ fn statement(dialect: Dialect, statement: &Statement) -> Lineage {
         Shape::Metadata => (None, Vec::new()),
         Shape::Opaque => (None, vec![Source::Opaque]),
     };
+    let plain = matches!(
+        statement,
+        Statement::Query(_) | Statement::Insert(_) | Statement::Update(_) | Statement::Delete(_)
+    );
     Lineage {
         columns,
         all_outputs,
         predicates: ctx.predicates.into_vec(),
         copies_into: ctx.copies_into,
         copied: ctx.copied.into_vec(),
+        shape_invariant: plain && !ctx.literal_dependent,
     }
 }
 

@@ -31,6 +31,8 @@ pub(super) struct Ctx {
     pub(super) copied: Sources,
     /// A `SELECT … INTO` sends its rows somewhere else instead of to the client.
     pub(super) rows_diverted: bool,
+    /// A literal's value decided something (`ORDER BY 2` names an output column).
+    pub(super) literal_dependent: bool,
 }
 
 impl Ctx {
@@ -42,6 +44,7 @@ impl Ctx {
             copies_into: None,
             copied: Sources::default(),
             rows_diverted: false,
+            literal_dependent: false,
         }
     }
 
@@ -322,6 +325,7 @@ impl Ctx {
         }
         if let Expr::Value(v) = e {
             if let Value::Number(n, _) = &v.value {
+                self.literal_dependent = true;
                 if let Ok(position) = n.parse::<usize>() {
                     match out.columns() {
                         Some(columns) => {

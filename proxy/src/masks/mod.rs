@@ -12,17 +12,18 @@
 //!   (`on_derived = "mask"`), and when the lineage cannot be lined up with the result, every
 //!   source of every output counts (fail closed).
 
+mod caches;
 pub mod check;
 mod plan;
 
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use masking::{DetectorKind, DetectorSet, MaskFunction, MaskSpec};
 use policy::{Dialect, Glob, Lineage, Source};
 
 use crate::config::{Config, DetectorConfig, MaskConfig};
 use crate::session::{Relations, ViewColumns};
+use caches::{LineageCache, LiteralPlanCache, LINEAGE_CACHE};
 pub use plan::{MaskCounts, RowPlan};
 
 /// One `schema.table.column` pattern (each part a glob; fewer parts leave the rest open).
@@ -104,6 +105,7 @@ pub struct MaskPolicy {
     fail_closed: Arc<MaskFunction>,
     lineages: LineageCache,
     analyses: policy::AnalysisCache,
+    literal_plans: LiteralPlanCache,
     /// Every masked column pattern, for masking literals in the audit log.
     sensitive: policy::SensitiveColumns,
 }
@@ -255,6 +257,7 @@ impl MaskPolicy {
             fail_closed: Arc::new(fail_closed),
             lineages: LineageCache::default(),
             analyses: policy::AnalysisCache::new(LINEAGE_CACHE),
+            literal_plans: LiteralPlanCache::default(),
             sensitive: policy::SensitiveColumns::new(
                 config.masks.iter().flat_map(|m| m.columns.iter()),
             )
@@ -266,6 +269,17 @@ impl MaskPolicy {
     /// never holds a masked column's literal in clear).
     pub fn sensitive_columns(&self) -> &policy::SensitiveColumns {
         &self.sensitive
+    }
+
+    /// How to mask the literals of every statement shaped like `sql` for the audit log,
+    /// planned once per shape; `None` when it must be masked by a full parse.
+    pub fn literal_plan(
+        &self,
+        dialect: Dialect,
+        sql: &str,
+        shape: &policy::Shape,
+    ) -> Option<Arc<policy::LiteralPlan>> {
+        self.literal_plans.get(dialect, sql, shape, &self.sensitive)
     }
 
     /// `text` with every detector hit (of any detector) redacted, for the audit log.
@@ -543,37 +557,6 @@ fn describe(s: &Source) -> String {
             table,
         } => format!("{table}.*"),
         Source::Opaque => "(of unknown origin)".into(),
-    }
-}
-
-/// Lineages by statement text. Bounded: when full it starts over, which costs a few re-parses
-/// and never grows without limit.
-#[derive(Debug, Default)]
-struct LineageCache {
-    map: Mutex<HashMap<LineageKey, Arc<Vec<Lineage>>>>,
-}
-
-type LineageKey = (Dialect, Box<str>);
-
-const LINEAGE_CACHE: usize = 4096;
-/// Longer statements are analysed every time rather than kept.
-const LINEAGE_CACHE_MAX_TEXT: usize = 16 * 1024;
-
-impl LineageCache {
-    fn get(&self, dialect: Dialect, sql: &str) -> Arc<Vec<Lineage>> {
-        let key = (dialect, Box::<str>::from(sql));
-        if let Some(hit) = self.map.lock().unwrap_or_else(|p| p.into_inner()).get(&key) {
-            return Arc::clone(hit);
-        }
-        let lineage = Arc::new(policy::lineage(dialect, sql));
-        if sql.len() <= LINEAGE_CACHE_MAX_TEXT {
-            let mut map = self.map.lock().unwrap_or_else(|p| p.into_inner());
-            if map.len() >= LINEAGE_CACHE {
-                map.clear();
-            }
-            map.insert(key, Arc::clone(&lineage));
-        }
-        lineage
     }
 }
 
