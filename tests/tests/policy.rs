@@ -420,3 +420,90 @@ async fn mysql_dry_run_rules_allow_and_report() {
         );
     }
 }
+
+/// Statements that differ only in literals share one analysis (the cache is keyed by shape),
+/// except where the literals decide: a WHERE made of literals is judged by their values, each
+/// time, whichever text of the shape came first.
+const SAME_SHAPE: [(&str, bool); 8] = [
+    ("DELETE FROM {v} WHERE n = 100", true),
+    ("DELETE FROM {v} WHERE 1 = 2", true),
+    ("DELETE FROM {v} WHERE 1 = 1", false),
+    ("DELETE FROM {v} WHERE n = 101", true),
+    ("DELETE FROM {v} WHERE 'a' = 'b'", true),
+    ("DELETE FROM {v} WHERE 'a' = 'a'", false),
+    ("DELETE FROM {v} WHERE n = 102 OR 2 = 3", true),
+    ("DELETE FROM {v} WHERE n = 102 OR 3 = 3", false),
+];
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn statements_of_one_shape_are_each_judged_by_their_literals() {
+    let upstream = pg_scram();
+    let proxy = Proxy::start(upstream, opts()).await;
+    let (direct, conn) = tokio_postgres::connect(&direct_conn_str(upstream), tokio_postgres::NoTls)
+        .await
+        .unwrap();
+    tokio::spawn(conn);
+    let v = unique("shaped");
+    direct
+        .batch_execute(&format!(
+            "CREATE TABLE {v} (n int); INSERT INTO {v} VALUES (1), (2), (3)"
+        ))
+        .await
+        .unwrap();
+    let client = proxy.connect().await;
+    // Twice over: the second round meets every shape already cached.
+    for _ in 0..2 {
+        for (sql, allowed) in SAME_SHAPE {
+            let sql = sql.replace("{v}", &v);
+            match client.simple_query(&sql).await {
+                Ok(_) => assert!(allowed, "{sql} ran"),
+                Err(e) => {
+                    assert!(!allowed, "{sql} was refused: {e}");
+                    assert_eq!(
+                        e.code(),
+                        Some(&SqlState::INSUFFICIENT_PRIVILEGE),
+                        "{sql}: {e}"
+                    );
+                }
+            }
+        }
+    }
+    let n: i64 = direct
+        .query_one(&format!("SELECT count(*) FROM {v}"), &[])
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(n, 3, "no unbounded delete reached the database");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mysql_statements_of_one_shape_are_each_judged_by_their_literals() {
+    let server = mariadb_native();
+    let proxy = Proxy::start_mysql(server, opts()).await;
+    let mut direct = mysql_direct(server).await;
+    let v = unique("shaped");
+    direct
+        .query_drop(format!(
+            "CREATE TABLE {v} (n INT); INSERT INTO {v} VALUES (1), (2), (3)"
+        ))
+        .await
+        .unwrap();
+    let mut conn = proxy.mysql().await;
+    for _ in 0..2 {
+        for (sql, allowed) in SAME_SHAPE {
+            let sql = sql.replace("{v}", &v);
+            match conn.query_drop(&sql).await {
+                Ok(()) => assert!(allowed, "{sql} ran"),
+                Err(e) => {
+                    assert!(!allowed, "{sql} was refused: {e}");
+                    assert!(e.to_string().contains("1142"), "{sql}: {e}");
+                }
+            }
+        }
+    }
+    let n: Option<i64> = direct
+        .query_first(format!("SELECT COUNT(*) FROM {v}"))
+        .await
+        .unwrap();
+    assert_eq!(n, Some(3), "no unbounded delete reached the database");
+}
