@@ -10,8 +10,9 @@
 //!   utime+stime from `/proc` over the statements the run made.
 //! - MySQL (MariaDB), `sysbench oltp_point_select` and `oltp_read_only` at 1 and 8 threads:
 //!   direct, sluice passthrough and sluice full.
-//! - A large result: 100,000 rows × 10 columns, 3 of them masked, fetched with `psql` and with
-//!   the `mariadb` CLI: wall time direct, through sluice passthrough, and masked.
+//! - A large result: 100,000 rows × 10 columns, 3 of them masked, fetched with `psql`,
+//!   tokio-postgres (streamed, binary rows) and the `mariadb` CLI: wall time direct, through
+//!   sluice passthrough, and masked. Peak RSS while streaming 1,000,000 rows is `stream-rss`'s.
 //!
 //! Every figure is the median of `--reps` runs (default 3), configurations interleaved.
 //! PgBouncer and sysbench come from Debian packages (`pgbouncer`, `sysbench`); a missing one
@@ -611,67 +612,192 @@ fn mysql(a: &Args, bin: &std::path::Path, report: &mut String) -> Result<()> {
     Ok(())
 }
 
-/// 100,000 rows × 10 columns, 3 masked, through each CLI.
-fn large(a: &Args, bin: &std::path::Path, report: &mut String) -> Result<()> {
-    let pg = PgServer::start(PgOptions::default())?;
-    let o = pg.opts.clone();
-    let create = "CREATE TABLE wide AS SELECT g AS id, md5(g::text) AS c1, md5((g+1)::text) AS c2, md5((g+2)::text) AS c3, g * 2 AS n1, g * 3 AS n4, now() AS t1, 'text ' || g AS c5, g % 7 AS n5, md5((g+3)::text) AS c6 FROM generate_series(1, 100000) g";
-    let psql = |port: u16, user: &str, pw: &str, sql: &str| -> Result<f64> {
-        let started = Instant::now();
-        let out = Command::new("psql")
-            .args([
-                "-h",
-                "127.0.0.1",
-                "-p",
-                &port.to_string(),
-                "-U",
-                user,
-                "-d",
-                &o.database,
-                "-X",
-                "-q",
-                "-A",
-                "-t",
-                "-c",
-                sql,
-            ])
-            .env("PGPASSWORD", pw)
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .output()?;
-        if !out.status.success() {
-            bail!("psql failed: {}", String::from_utf8_lossy(&out.stderr));
-        }
-        Ok(started.elapsed().as_secs_f64())
-    };
-    psql(pg.port, &o.user, &o.password, create)?;
-    let up = pg_upstream(&pg);
-    let masks = "[[masks]]\ncolumns = [\"public.wide.c1\", \"public.wide.c2\"]\nfunction = \"redact\"\n\n[[masks]]\ncolumns = [\"public.wide.n1\"]\nfunction = \"null\"\n";
-    let pass = Sluice::start(bin, &up, "", &[])?;
-    let masked = Sluice::start(bin, &up, masks, &[])?;
-    let sql = "SELECT * FROM wide";
-    let mut t: BTreeMap<&str, Vec<f64>> = BTreeMap::new();
-    for _ in 0..a.reps {
-        t.entry("direct")
-            .or_default()
-            .push(psql(pg.port, &o.user, &o.password, sql)?);
-        t.entry("passthrough")
-            .or_default()
-            .push(psql(pass.port, USER, PASSWORD, sql)?);
-        t.entry("masked")
-            .or_default()
-            .push(psql(masked.port, USER, PASSWORD, sql)?);
+/// Runs `program` with `args` (and `env`), output discarded; its wall time in seconds.
+fn timed(program: &str, args: &[&str], env: (&str, &str)) -> Result<f64> {
+    let started = Instant::now();
+    let out = Command::new(program)
+        .args(args)
+        .env(env.0, env.1)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .output()
+        .with_context(|| format!("running {program}"))?;
+    if !out.status.success() {
+        bail!("{program} failed: {}", String::from_utf8_lossy(&out.stderr));
     }
-    let m = |k: &str| median(t.get(k).cloned().unwrap_or_default());
-    *report += &format!(
-        "\n## Large result: 100,000 rows × 10 columns (3 masked), `psql` (median of {})\n\n| | wall time | / direct |\n|---|---|---|\n| direct | {:.3} s | 1.00× |\n| sluice passthrough | {:.3} s | {:.2}× |\n| sluice masked | {:.3} s | {:.2}× |\n",
-        a.reps,
-        m("direct"),
-        m("passthrough"),
-        m("passthrough") / m("direct"),
-        m("masked"),
-        m("masked") / m("direct"),
+    Ok(started.elapsed().as_secs_f64())
+}
+
+/// Every row of `sql` through tokio-postgres (extended protocol, binary rows, streamed); its
+/// wall time, connection included, and the row count.
+fn tokio_postgres_fetch(
+    port: u16,
+    user: &str,
+    password: &str,
+    db: &str,
+    sql: &str,
+) -> Result<(f64, u64)> {
+    use futures_util::TryStreamExt;
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    rt.block_on(async {
+        let started = Instant::now();
+        let (client, conn) = tokio_postgres::connect(
+            &format!("host=127.0.0.1 port={port} user={user} password={password} dbname={db}"),
+            tokio_postgres::NoTls,
+        )
+        .await?;
+        let conn = tokio::spawn(conn);
+        let rows = client.query_raw(sql, std::iter::empty::<i32>()).await?;
+        futures_util::pin_mut!(rows);
+        let mut n = 0u64;
+        while rows.try_next().await?.is_some() {
+            n += 1;
+        }
+        drop(client);
+        let _ = conn.await;
+        Ok((started.elapsed().as_secs_f64(), n))
+    })
+}
+
+/// Large-result samples: client → configuration → wall times.
+type LargeSamples = BTreeMap<&'static str, BTreeMap<&'static str, Vec<f64>>>;
+
+fn large_table(t: &LargeSamples, samples: usize) -> String {
+    let mut out = format!(
+        "\n## Large result: 100,000 rows × 10 columns (3 masked) (median of {samples})\n\nWall time of the whole client run, connection included.\n\n| client | direct | sluice passthrough | sluice masked | passthrough / direct | masked / direct |\n|---|---|---|---|---|---|\n"
     );
+    for (client, by) in t {
+        let m = |k: &str| median(by.get(k).cloned().unwrap_or_default());
+        out += &format!(
+            "| {client} | {:.3} s | {:.3} s | {:.3} s | {:.2}× | {:.2}× |\n",
+            m("direct"),
+            m("passthrough"),
+            m("masked"),
+            m("passthrough") / m("direct"),
+            m("masked") / m("direct"),
+        );
+    }
+    out
+}
+
+/// 100,000 rows × 10 columns, 3 masked, through `psql`, tokio-postgres and the `mariadb` CLI.
+/// Each sample is short (a fraction of a second), so there are at least nine of them.
+fn large(a: &Args, bin: &std::path::Path, report: &mut String) -> Result<()> {
+    let samples = (a.reps * 3).max(9);
+    let mut t: LargeSamples = BTreeMap::new();
+    let sql = "SELECT * FROM wide";
+    {
+        let pg = PgServer::start(PgOptions::default())?;
+        let o = pg.opts.clone();
+        let psql = |port: u16, user: &str, pw: &str, sql: &str| -> Result<f64> {
+            let port = port.to_string();
+            timed(
+                "psql",
+                &[
+                    "-h",
+                    "127.0.0.1",
+                    "-p",
+                    &port,
+                    "-U",
+                    user,
+                    "-d",
+                    &o.database,
+                    "-X",
+                    "-q",
+                    "-A",
+                    "-t",
+                    "-c",
+                    sql,
+                ],
+                ("PGPASSWORD", pw),
+            )
+        };
+        let create = "CREATE TABLE wide AS SELECT g AS id, md5(g::text) AS c1, md5((g+1)::text) AS c2, md5((g+2)::text) AS c3, g * 2 AS n1, g * 3 AS n4, now() AS t1, 'text ' || g AS c5, g % 7 AS n5, md5((g+3)::text) AS c6 FROM generate_series(1, 100000) g";
+        psql(pg.port, &o.user, &o.password, create)?;
+        let up = pg_upstream(&pg);
+        let masks = "[[masks]]\ncolumns = [\"public.wide.c1\", \"public.wide.c2\"]\nfunction = \"redact\"\n\n[[masks]]\ncolumns = [\"public.wide.n1\"]\nfunction = \"null\"\n";
+        let pass = Sluice::start(bin, &up, "", &[])?;
+        let masked = Sluice::start(bin, &up, masks, &[])?;
+        let configs = [
+            ("direct", pg.port, o.user.as_str(), o.password.as_str()),
+            ("passthrough", pass.port, USER, PASSWORD),
+            ("masked", masked.port, USER, PASSWORD),
+        ];
+        for _ in 0..samples {
+            for (name, port, user, pw) in configs {
+                let s = psql(port, user, pw, sql)?;
+                t.entry("psql")
+                    .or_default()
+                    .entry(name)
+                    .or_default()
+                    .push(s);
+                let (s, rows) = tokio_postgres_fetch(port, user, pw, &o.database, sql)?;
+                if rows != 100_000 {
+                    bail!("tokio-postgres through {name} read {rows} rows, not 100000");
+                }
+                t.entry("tokio-postgres")
+                    .or_default()
+                    .entry(name)
+                    .or_default()
+                    .push(s);
+            }
+        }
+    }
+    match MariaDbServer::start(MariaDbOptions::default()) {
+        Err(e) => eprintln!("compare: no mariadb CLI rows: {e:#}"),
+        Ok(my) => {
+            let o = my.opts.clone();
+            my.sql_root(None, &format!("CREATE DATABASE IF NOT EXISTS wide; GRANT ALL ON wide.* TO '{}'@'127.0.0.1', '{}'@'localhost'; CREATE TABLE wide.wide AS SELECT seq AS id, md5(seq) AS c1, md5(seq + 1) AS c2, md5(seq + 2) AS c3, seq * 2 AS n1, seq * 3 AS n4, now() AS t1, concat('text ', seq) AS c5, seq % 7 AS n5, md5(seq + 3) AS c6 FROM wide.seq_1_to_100000", o.user, o.user))?;
+            let up = Upstream {
+                proto: Proto::Mysql,
+                addr: format!("127.0.0.1:{}", my.port),
+                user: o.user.clone(),
+                password: o.password.clone(),
+                database: "wide".into(),
+                port: my.port,
+                schema: "wide",
+            };
+            let masks = "[[masks]]\ncolumns = [\"wide.wide.c1\", \"wide.wide.c2\"]\nfunction = \"redact\"\n\n[[masks]]\ncolumns = [\"wide.wide.n1\"]\nfunction = \"null\"\n";
+            let pass = Sluice::start(bin, &up, "", &[])?;
+            let masked = Sluice::start(bin, &up, masks, &[])?;
+            let configs = [
+                ("direct", my.port, o.user.as_str(), o.password.as_str()),
+                ("passthrough", pass.port, USER, PASSWORD),
+                ("masked", masked.port, USER, PASSWORD),
+            ];
+            for _ in 0..samples {
+                for (name, port, user, pw) in configs {
+                    let port = port.to_string();
+                    let s = timed(
+                        "mariadb",
+                        &[
+                            "-h",
+                            "127.0.0.1",
+                            "-P",
+                            &port,
+                            "-u",
+                            user,
+                            "--skip-ssl",
+                            "-B",
+                            "-N",
+                            "wide",
+                            "-e",
+                            sql,
+                        ],
+                        ("MYSQL_PWD", pw),
+                    )?;
+                    t.entry("mariadb CLI")
+                        .or_default()
+                        .entry(name)
+                        .or_default()
+                        .push(s);
+                }
+            }
+        }
+    }
+    *report += &large_table(&t, samples);
     Ok(())
 }
 
