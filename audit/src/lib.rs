@@ -79,7 +79,7 @@ pub use replay::replay;
 pub use store::{list_segments, segment_name, SegmentFile, TestHooks};
 pub use time::{format_rfc3339_micros, now_micros, parse_rfc3339};
 pub use verify::{verify, VerifyError, VerifyReport};
-pub use writer::{AuditConfig, AuditLog, Health, Mode, PruneReport, Stats, Ticket};
+pub use writer::{AuditConfig, AuditLog, Durable, Health, Mode, PruneReport, Stats, Ticket};
 
 /// Errors of the audit log.
 #[derive(Debug)]

@@ -79,6 +79,16 @@ impl Writer {
         }
     }
 
+    /// An async batch is open and nothing asks for it sooner than its deadline.
+    fn batching(&self) -> bool {
+        self.cfg.mode == Mode::Async
+            && !self.pending.is_empty()
+            && !self.force
+            && self.failed_at.is_none()
+            && self.flushers.is_empty()
+            && self.prunes.is_empty()
+    }
+
     fn take(&mut self, msg: Msg) {
         match msg {
             Msg::Record(d, t) => {
@@ -114,6 +124,13 @@ impl Writer {
             } else if !self.closing {
                 let first = match self.deadline(now) {
                     None => self.rx.recv().map_err(|_| TryRecvError::Disconnected),
+                    // An open async batch: let records pile up in the channel until it is due,
+                    // instead of waking for each one (a context switch per record). A flush or
+                    // close sent meanwhile waits at most `flush_interval`.
+                    Some(d) if d > now && self.batching() => {
+                        std::thread::sleep(d - now);
+                        self.rx.try_recv()
+                    }
                     Some(d) if d > now => self.rx.recv_timeout(d - now).map_err(|e| match e {
                         RecvTimeoutError::Timeout => TryRecvError::Empty,
                         RecvTimeoutError::Disconnected => TryRecvError::Disconnected,

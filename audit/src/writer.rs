@@ -125,6 +125,8 @@ pub(crate) enum TicketState {
 pub(crate) struct TicketInner {
     state: Mutex<TicketState>,
     cv: Condvar,
+    /// The task awaiting [`Ticket::durable`], woken when the state settles.
+    waker: Mutex<Option<std::task::Waker>>,
 }
 
 pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -136,12 +138,16 @@ impl TicketInner {
         Arc::new(TicketInner {
             state: Mutex::new(TicketState::Pending),
             cv: Condvar::new(),
+            waker: Mutex::new(None),
         })
     }
 
     pub(crate) fn set(&self, s: TicketState) {
         *lock(&self.state) = s;
         self.cv.notify_all();
+        if let Some(w) = lock(&self.waker).take() {
+            w.wake();
+        }
     }
 
     fn wait(&self) -> Result<u64, AuditError> {
@@ -182,6 +188,26 @@ impl Ticket {
         }
     }
 
+    /// [`Ticket::wait`] for async code: a future that settles when the ticket does (at once in
+    /// async mode), without blocking a thread.
+    ///
+    /// ```
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// # let mut cfg = audit::AuditConfig::new(dir.path(), b"k".to_vec());
+    /// # cfg.mode = audit::Mode::Sync;
+    /// # let log = audit::AuditLog::open(cfg).unwrap();
+    /// let t = log.record(audit::Draft::new(1, "t", "u", audit::RecordBody::SessionEnd { reason: "x".into() })).unwrap();
+    /// # let waker = std::task::Waker::noop();
+    /// # let mut cx = std::task::Context::from_waker(&waker);
+    /// let mut durable = std::pin::pin!(t.durable());
+    /// # let ready = loop { if let std::task::Poll::Ready(r) = durable.as_mut().poll(&mut cx) { break r; } std::thread::yield_now(); };
+    /// # use std::future::Future;
+    /// assert!(ready.is_ok() && t.is_durable());
+    /// ```
+    pub fn durable(&self) -> Durable<'_> {
+        Durable { ticket: self }
+    }
+
     /// Waits until the record is durable whatever the mode, and returns its seq; an error if
     /// the commit attempt failed.
     pub fn wait_durable(&self) -> Result<u64, AuditError> {
@@ -198,6 +224,41 @@ impl Ticket {
         match &*lock(&self.inner.state) {
             TicketState::Durable(s) => Some(*s),
             _ => None,
+        }
+    }
+}
+
+/// The future of [`Ticket::durable`].
+pub struct Durable<'t> {
+    ticket: &'t Ticket,
+}
+
+impl std::future::Future for Durable<'_> {
+    type Output = Result<(), AuditError>;
+
+    fn poll(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Self::Output> {
+        use std::task::Poll;
+        let inner = &self.ticket.inner;
+        let settled = |state: &TicketState| match state {
+            TicketState::Pending => None,
+            TicketState::Durable(_) => Some(Ok(())),
+            TicketState::Failed(e) => Some(Err(AuditError::Unavailable(e.clone()))),
+        };
+        if self.ticket.mode == Mode::Async {
+            return Poll::Ready(Ok(()));
+        }
+        if let Some(r) = settled(&lock(&inner.state)) {
+            return Poll::Ready(r);
+        }
+        // Register, then look again: a `set` in between has either seen the waker or left a
+        // state this second look sees.
+        *lock(&inner.waker) = Some(cx.waker().clone());
+        match settled(&lock(&inner.state)) {
+            Some(r) => Poll::Ready(r),
+            None => Poll::Pending,
         }
     }
 }

@@ -141,10 +141,7 @@ fn byte_offset(sql: &str, starts: &[usize], line: u64, column: u64) -> Option<us
     let start = *starts.get(usize::try_from(line).ok()?.checked_sub(1)?)?;
     let column = usize::try_from(column).ok()?.checked_sub(1)?;
     let rest = sql.get(start..)?;
-    match rest.char_indices().nth(column) {
-        Some((i, _)) => Some(start + i),
-        None => None,
-    }
+    rest.char_indices().nth(column).map(|(i, _)| start + i)
 }
 
 #[cfg(test)]

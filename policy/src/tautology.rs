@@ -85,17 +85,17 @@ pub(crate) fn depends_on_literals(predicate: &Expr) -> bool {
                 }
             };
             match expr {
-                Expr::BinaryOp { left, op, right }
-                    if matches!(
-                        op,
+                Expr::BinaryOp {
+                    left,
+                    op:
                         BinaryOperator::Eq
-                            | BinaryOperator::NotEq
-                            | BinaryOperator::Lt
-                            | BinaryOperator::LtEq
-                            | BinaryOperator::Gt
-                            | BinaryOperator::GtEq
-                    ) =>
-                {
+                        | BinaryOperator::NotEq
+                        | BinaryOperator::Lt
+                        | BinaryOperator::LtEq
+                        | BinaryOperator::Gt
+                        | BinaryOperator::GtEq,
+                    right,
+                } => {
                     if is_column(left) {
                         harmless(right);
                     }

@@ -181,6 +181,78 @@ fn mysql_corpus() {
     assert!(run(Dialect::MySql, "mysql.txt") > 100);
 }
 
+/// Every corpus statement whose analysis is shared by shape must analyse identically with
+/// other literal values in the same places: zero, one and large numbers,
+/// empty, numeric, wildcard and keyword-looking strings. The same for lineage.
+fn shapes_hold_for_every_literal(dialect: Dialect, file: &str) -> usize {
+    let numbers = ["0", "1", "987654321"];
+    let strings = [
+        "''",
+        "'1'",
+        "'%'",
+        "'x'",
+        "'DROP TABLE t'",
+        "'a'' OR ''1''=''1'",
+    ];
+    let mut shared = 0;
+    for entry in load(file) {
+        let Some(shape) = policy::shape(dialect, &entry.sql) else {
+            continue;
+        };
+        let original = analyze(dialect, &entry.sql);
+        let lineage = policy::lineage(dialect, &entry.sql);
+        let analysis_shared = original.shape_invariant();
+        let lineage_shared = lineage.iter().all(policy::Lineage::shape_invariant);
+        if !analysis_shared && !lineage_shared {
+            continue;
+        }
+        shared += 1;
+        for round in 0..numbers.len().max(strings.len()) {
+            let mut variant = String::new();
+            let mut copied = 0;
+            for (i, range) in shape.literals().iter().enumerate() {
+                let literal = &entry.sql[range.clone()];
+                let pick = round + i;
+                let replacement = match literal.starts_with('\'') {
+                    true => strings[pick % strings.len()],
+                    false => numbers[pick % numbers.len()],
+                };
+                variant.push_str(&entry.sql[copied..range.start]);
+                variant.push_str(replacement);
+                copied = range.end;
+            }
+            variant.push_str(&entry.sql[copied..]);
+            let again = policy::shape(dialect, &variant).expect("a variant has a shape");
+            assert_eq!(again.key(), shape.key(), "{file}:{}: {variant}", entry.line);
+            if analysis_shared {
+                assert_eq!(
+                    analyze(dialect, &variant),
+                    original,
+                    "{file}:{}: {} vs {variant}",
+                    entry.line,
+                    entry.sql
+                );
+            }
+            if lineage_shared {
+                assert_eq!(
+                    policy::lineage(dialect, &variant),
+                    lineage,
+                    "{file}:{}: {} vs {variant}",
+                    entry.line,
+                    entry.sql
+                );
+            }
+        }
+    }
+    shared
+}
+
+#[test]
+fn shared_analyses_hold_for_every_literal_of_the_shape() {
+    assert!(shapes_hold_for_every_literal(Dialect::Postgres, "postgres.txt") > 20);
+    assert!(shapes_hold_for_every_literal(Dialect::MySql, "mysql.txt") > 20);
+}
+
 #[test]
 fn dialects_disagree_where_the_servers_do() {
     // PostgreSQL comments are only comments.

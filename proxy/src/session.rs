@@ -107,9 +107,41 @@ pub struct ResultEnd {
     pub rows_affected: Option<u64>,
 }
 
-/// Work to finish before a statement may be forwarded (the audit log making its record
-/// durable); it blocks, so adapters run it off the async threads. `Err` refuses the statement.
-pub type Barrier = Box<dyn FnOnce() -> Result<(), String> + Send>;
+/// Work to finish before a statement may be forwarded: the audit log making its record durable
+/// (sync mode), or an approval hold. `Err` refuses the statement.
+pub enum Barrier {
+    /// Blocking work (an approval hold), run off the async threads.
+    Blocking(Box<dyn FnOnce() -> Result<(), String> + Send>),
+    /// The statement's audit record must be durable: awaited, no thread blocks.
+    Durable(audit::Ticket),
+}
+
+impl Barrier {
+    /// Waits for the barrier from async code.
+    pub async fn wait(self) -> Result<(), String> {
+        match self {
+            Barrier::Blocking(work) => match tokio::task::spawn_blocking(work).await {
+                Ok(done) => done,
+                Err(_) => {
+                    Err("sluice: the statement's hold did not complete; it was not run".into())
+                }
+            },
+            Barrier::Durable(ticket) => ticket.durable().await.map_err(not_durable),
+        }
+    }
+
+    /// Waits for the barrier on a thread that may block.
+    pub fn wait_blocking(self) -> Result<(), String> {
+        match self {
+            Barrier::Blocking(work) => work(),
+            Barrier::Durable(ticket) => ticket.wait().map_err(not_durable),
+        }
+    }
+}
+
+fn not_durable(e: audit::AuditError) -> String {
+    format!("sluice: the audit log could not make this statement's record durable ({e}); it was not run")
+}
 
 /// What happens to a statement that is about to run.
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -59,8 +59,11 @@ impl LineageCache {
 /// Literal plans for the audit log, by shape (`None`: mask that shape by a full parse).
 #[derive(Debug, Default)]
 pub(super) struct LiteralPlanCache {
-    map: Mutex<HashMap<(Dialect, Box<str>), Option<Arc<LiteralPlan>>>>,
+    map: Mutex<HashMap<(Dialect, Box<str>), PlanOrParse>>,
 }
+
+/// A shape's plan, or `None`: mask that shape by a full parse.
+type PlanOrParse = Option<Arc<LiteralPlan>>;
 
 impl LiteralPlanCache {
     pub(super) fn get(

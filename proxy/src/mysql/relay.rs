@@ -100,14 +100,9 @@ struct Relay {
     prepared: PreparedStatements,
 }
 
-/// The audit record must be durable first (sync mode); blocking, so off the async threads.
+/// The audit record must be durable first (sync mode), or an approval hold must end.
 async fn run_barrier(h: &mut dyn SessionHooks) -> Option<String> {
-    let barrier = h.take_barrier()?;
-    match tokio::task::spawn_blocking(barrier).await {
-        Ok(Ok(())) => None,
-        Ok(Err(message)) => Some(message),
-        Err(_) => Some("sluice: the statement's hold did not complete; it was not run".into()),
-    }
+    h.take_barrier()?.wait().await.err()
 }
 
 /// (code, message) of an ERR packet payload.

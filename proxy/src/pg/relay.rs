@@ -162,11 +162,7 @@ pub async fn run(
                     };
                     if let Some(barrier) = hooks.as_deref_mut().and_then(|h| h.take_barrier()) {
                         if refused.is_none() {
-                            refused = match tokio::task::spawn_blocking(barrier).await {
-                                Ok(Ok(())) => None,
-                                Ok(Err(message)) => Some(message),
-                                Err(_) => Some("sluice: the statement's hold did not complete; it was not run".into()),
-                            };
+                            refused = barrier.wait().await.err();
                         }
                     }
 

@@ -19,6 +19,9 @@ use crate::session::{
     Barrier, ColumnDesc, Relations, ResultEnd, ResultOf, RowFields, SessionHooks, StatementDecision,
 };
 
+/// How many statement shapes a session without rules remembers the kinds of.
+const KINDS_REMEMBERED: usize = 256;
+
 /// What every session of a proxy shares for statement policy.
 pub struct StatementPolicy {
     pub rules: RuleSet,
@@ -68,6 +71,10 @@ pub struct StatementGate {
     deadline: Option<i64>,
     /// What masking did to the result now streaming, for the metrics.
     counts: MaskCounts,
+    /// The last statement's analysis: rules, audit and metrics each ask for it.
+    last: Option<(String, Arc<policy::Analysis>)>,
+    /// Statement kinds by shape, for counting in sessions without rules or audit.
+    kinds: std::collections::HashMap<Box<str>, Vec<policy::StatementKind>>,
 }
 
 impl StatementGate {
@@ -99,7 +106,50 @@ impl StatementGate {
             review_at_execute: Default::default(),
             deadline: None,
             counts: MaskCounts::default(),
+            last: None,
+            kinds: Default::default(),
         }
+    }
+
+    /// The kinds of `sql`'s statements by keyword, remembered by shape (keywords are the same
+    /// for every text of one shape).
+    fn classified(&mut self, sql: &str) -> Vec<policy::StatementKind> {
+        let Some(shape) = policy::shape(self.dialect, sql) else {
+            return policy::classify(self.dialect, sql);
+        };
+        if let Some(kinds) = self.kinds.get(shape.key()) {
+            return kinds.clone();
+        }
+        let kinds = policy::classify(self.dialect, sql);
+        if self.kinds.len() >= KINDS_REMEMBERED {
+            self.kinds.clear();
+        }
+        self.kinds.insert(shape.key().into(), kinds.clone());
+        kinds
+    }
+
+    /// `sql`'s analysis: from the rules' cache when there are rules, so that a statement is
+    /// parsed once for rules, audit and metrics alike; remembered for the statement's next ask.
+    fn analysis(&mut self, sql: &str) -> Arc<policy::Analysis> {
+        if let Some((text, analysis)) = &self.last {
+            if text == sql {
+                return Arc::clone(analysis);
+            }
+        }
+        let analysis = match self.live.policy() {
+            Some(p) => p.cache.get_or_analyze(self.dialect, sql),
+            None => self.analyses.get_or_analyze(self.dialect, sql),
+        };
+        let text = match self.last.take() {
+            Some((mut text, _)) => {
+                text.clear();
+                text.push_str(sql);
+                text
+            }
+            None => sql.to_string(),
+        };
+        self.last = Some((text, Arc::clone(&analysis)));
+        analysis
     }
 
     /// Adds the result's mask counts to the target's metrics.
@@ -117,17 +167,18 @@ impl StatementGate {
     }
 
     /// Counts a statement by kind and verdict.
-    fn count_statement(&self, sql: &str, label: &'static str, decision: &StatementDecision) {
+    fn count_statement(&mut self, sql: &str, label: &'static str, decision: &StatementDecision) {
         let verdict = match (decision, label) {
             (StatementDecision::Refuse { .. }, "allow") => "refused",
             (_, l) => l,
         };
         // The analysis the rules or the recorder made (a cache hit); otherwise a keyword pass,
         // so that a session without rules never parses statements just to count them.
-        let kinds: Vec<policy::StatementKind> = match (self.live.policy(), &self.recorder) {
-            (None, None) => policy::classify(self.dialect, sql),
-            _ => kinds_of(&analysis_of(&self.live, &self.analyses, self.dialect, sql)),
-        };
+        let kinds: Vec<policy::StatementKind> =
+            match self.live.policy().is_none() && self.recorder.is_none() {
+                true => self.classified(sql),
+                false => kinds_of(&self.analysis(sql)),
+            };
         let mut l = self.metrics.labelled();
         for kind in kinds {
             *l.statements.entry((kind.as_str(), verdict)).or_default() += 1;
@@ -237,7 +288,7 @@ impl StatementGate {
         let Some(policy) = self.live.policy() else {
             return self.masks_decision(sql);
         };
-        let analysis = policy.cache.get_or_analyze(self.dialect, sql);
+        let analysis = self.analysis(sql);
         let subject = Subject {
             user: &self.user,
             groups: &self.groups,
@@ -315,10 +366,13 @@ impl StatementGate {
         rule: Option<String>,
         label: &'static str,
     ) -> StatementDecision {
+        if self.recorder.is_none() {
+            return decision;
+        }
+        let analysis = self.analysis(sql);
         let Some(recorder) = self.recorder.as_mut() else {
             return decision;
         };
-        let analysis = analysis_of(&self.live, &self.analyses, self.dialect, sql);
         let masks = self.live.masks();
         let recorded = recorder.statement(
             self.dialect,
@@ -341,11 +395,7 @@ impl StatementGate {
         let forward = decision == StatementDecision::Forward;
         match recorded {
             Ok(Some(ticket)) if forward => {
-                self.barrier = Some(Box::new(move || {
-                    ticket.wait().map_err(|e| {
-                        format!("sluice: the audit log could not make this statement's record durable ({e}); it was not run")
-                    })
-                }));
+                self.barrier = Some(Barrier::Durable(ticket));
                 decision
             }
             Ok(_) => decision,
@@ -434,16 +484,20 @@ impl SessionHooks for StatementGate {
 
     fn on_bind(&mut self, sql: Option<&str>, params: &[Option<String>]) -> StatementDecision {
         let review = sql.filter(|s| self.review_at_execute.contains(*s));
-        let decision = match self.recorder.as_mut() {
-            None => StatementDecision::Forward,
-            Some(recorder) => {
-                let sql = sql.unwrap_or("(a prepared statement sluice did not see prepared)");
-                let analysis = analysis_of(&self.live, &self.analyses, self.dialect, sql);
+        let sql_or_unseen = sql.unwrap_or("(a prepared statement sluice did not see prepared)");
+        let analysis = self
+            .recorder
+            .is_some()
+            .then(|| self.analysis(sql_or_unseen));
+        let decision = match (self.recorder.as_mut(), analysis) {
+            (Some(recorder), Some(analysis)) => {
+                let sql = sql_or_unseen;
                 let masks = self.live.masks();
                 let recorded =
                     recorder.execution(self.dialect, sql, params, &analysis, masks.as_deref());
                 self.admit(recorded, StatementDecision::Forward)
             }
+            _ => StatementDecision::Forward,
         };
         match (review, decision) {
             (Some(sql), StatementDecision::Forward) => {
@@ -521,20 +575,6 @@ impl SessionHooks for StatementGate {
     }
 }
 
-/// A statement's analysis: from the rules' cache when there are rules (where `decide` just put
-/// it), so that a statement is parsed once for rules, audit and metrics alike.
-fn analysis_of(
-    live: &Live,
-    analyses: &AnalysisCache,
-    dialect: Dialect,
-    sql: &str,
-) -> Arc<policy::Analysis> {
-    match live.policy() {
-        Some(p) => p.cache.get_or_analyze(dialect, sql),
-        None => analyses.get_or_analyze(dialect, sql),
-    }
-}
-
 fn kinds_of(a: &policy::Analysis) -> Vec<policy::StatementKind> {
     a.statements.iter().map(|s| s.kind).collect()
 }
@@ -552,10 +592,11 @@ struct Verdict {
 
 /// A cheap test before parsing: could `sql` declare, fetch from or close a cursor?
 fn mentions_cursor(sql: &str) -> bool {
-    let lower = sql.to_ascii_lowercase();
-    ["declare", "fetch", "close"]
-        .iter()
-        .any(|k| lower.contains(k))
+    [b"declare".as_slice(), b"fetch", b"close"].iter().any(|k| {
+        sql.as_bytes()
+            .windows(k.len())
+            .any(|w| w.eq_ignore_ascii_case(k))
+    })
 }
 
 #[cfg(test)]

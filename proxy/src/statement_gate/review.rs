@@ -8,7 +8,7 @@ use policy::LiteralMode;
 
 use super::StatementGate;
 use crate::approvals::{ApprovalMode, ApprovalRequest, Approvals, NewRequest, Redeemed};
-use crate::session::StatementDecision;
+use crate::session::{Barrier, StatementDecision};
 
 /// A session's link to `[approvals]`.
 pub(crate) struct Reviewer {
@@ -112,13 +112,13 @@ impl StatementGate {
             ApprovalMode::Hold => match approvals.request(request) {
                 Ok(r) => {
                     let audit = self.barrier.take();
-                    self.barrier = Some(Box::new(move || {
+                    self.barrier = Some(Barrier::Blocking(Box::new(move || {
                         approvals.wait(&r.id)?;
                         match audit {
-                            Some(durable) => durable(),
+                            Some(durable) => durable.wait_blocking(),
                             None => Ok(()),
                         }
-                    }));
+                    })));
                     StatementDecision::Forward
                 }
                 Err(e) => {
