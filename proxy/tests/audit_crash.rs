@@ -108,8 +108,10 @@ fn recorded(s: &Setup) -> std::collections::HashSet<i64> {
         .filter(|r| r["kind"] == "statement" && r["decision"] == "allow")
         .filter_map(|r| {
             let text = r["text"].as_str()?.to_string();
+            // Recorded as sent (psql sends the `;`).
             let n = text
                 .strip_prefix("INSERT INTO crash VALUES (")?
+                .trim_end_matches(';')
                 .strip_suffix(")")?;
             n.parse().ok()
         })

@@ -323,6 +323,62 @@ fn sysbench_conn(e: &Endpoint, db: &str) -> Vec<String> {
     ]
 }
 
+/// The targets as rows of a markdown table: measure, target, measured, met.
+#[derive(Default)]
+struct Targets(Vec<String>);
+
+impl Targets {
+    /// A ratio that should be at least (`at_least`) or at most `bound`.
+    fn ratio(&mut self, measure: &str, value: Option<f64>, bound: f64, at_least: bool) {
+        let target = format!("{} {bound:.2}×", if at_least { "≥" } else { "≤" });
+        self.row(
+            measure,
+            &target,
+            value.map(|v| {
+                (
+                    format!("{v:.2}×"),
+                    if at_least { v >= bound } else { v <= bound },
+                )
+            }),
+        );
+    }
+
+    fn row(&mut self, measure: &str, target: &str, measured: Option<(String, bool)>) {
+        let (value, met) = match measured {
+            Some((v, true)) => (v, "met"),
+            Some((v, false)) => (v, "**not met**"),
+            None => ("–".into(), "not measured"),
+        };
+        self.0
+            .push(format!("| {measure} | {target} | {value} | {met} |"));
+    }
+
+    fn table(&self) -> String {
+        format!(
+            "\n## Against the targets\n\nSame-run medians from the tables below.\n\n| measure | target | measured | |\n|---|---|---|---|\n{}\n",
+            self.0.join("\n")
+        )
+    }
+}
+
+/// The median of one figure (0 value, 1 latency) of `workload` via `endpoint`.
+fn median_of(samples: &Samples, workload: &str, endpoint: &str, figure: usize) -> Option<f64> {
+    let v = samples.get(workload)?.get(endpoint)?;
+    Some(median(
+        v.iter()
+            .map(|s| if figure == 0 { s.0 } else { s.1 })
+            .collect(),
+    ))
+}
+
+fn ratio_of(samples: &Samples, workload: &str, a: &str, b: &str) -> Option<f64> {
+    let (x, y) = (
+        median_of(samples, workload, a, 0)?,
+        median_of(samples, workload, b, 0)?,
+    );
+    (y > 0.0).then(|| x / y)
+}
+
 /// Results: workload → configuration → samples (value, latency, cpu µs per statement).
 type Samples = BTreeMap<String, BTreeMap<&'static str, Vec<(f64, f64, Option<f64>)>>>;
 
@@ -409,7 +465,12 @@ fn pg_upstream(pg: &PgServer) -> Upstream {
     }
 }
 
-fn postgres(a: &Args, bin: &std::path::Path, report: &mut String) -> Result<()> {
+fn postgres(
+    a: &Args,
+    bin: &std::path::Path,
+    report: &mut String,
+    targets: &mut Targets,
+) -> Result<()> {
     std::env::set_var(AUDIT_KEY_ENV, "compare-bench-key");
     let pg = PgServer::start(PgOptions::default())?;
     let o = pg.opts.clone();
@@ -524,6 +585,52 @@ fn postgres(a: &Args, bin: &std::path::Path, report: &mut String) -> Result<()> 
             }
         }
     }
+    let simple8 = "select-only, 8 clients, simple";
+    targets.ratio(
+        &format!("{simple8}: full / PgBouncer"),
+        ratio_of(&samples, simple8, "sluice full", "PgBouncer"),
+        1.0,
+        true,
+    );
+    targets.ratio(
+        &format!("{simple8}: full / direct"),
+        ratio_of(&samples, simple8, "sluice full", "direct"),
+        0.75,
+        true,
+    );
+    targets.ratio(
+        &format!(
+            "{simple8}: passthrough / direct (PgBouncer / direct: {})",
+            ratio_of(&samples, simple8, "PgBouncer", "direct")
+                .map_or("–".into(), |r| format!("{r:.2}×"))
+        ),
+        ratio_of(&samples, simple8, "sluice passthrough", "direct"),
+        0.85,
+        true,
+    );
+    let prepared8 = "select-only, 8 clients, prepared";
+    targets.ratio(
+        &format!("{prepared8}: full / direct"),
+        ratio_of(&samples, prepared8, "sluice full", "direct"),
+        0.8,
+        true,
+    );
+    let simple1 = "select-only, 1 client, simple";
+    let added = median_of(&samples, simple1, "sluice full", 1)
+        .zip(median_of(&samples, simple1, "direct", 1))
+        .map(|(f, d)| (f - d) * 1000.0);
+    targets.row(
+        &format!("{simple1}: latency full adds (pgbench's average)"),
+        "≤ 40 µs",
+        added.map(|us| (format!("{us:.0} µs"), us <= 40.0)),
+    );
+    let tpcb = "TPC-B-like, 8 clients, simple";
+    targets.ratio(
+        &format!("{tpcb}: sync / async audit"),
+        ratio_of(&samples, tpcb, "sluice full, sync audit", "sluice full"),
+        0.6,
+        true,
+    );
     let order: Vec<&'static str> = endpoints.iter().map(|e| e.name).collect();
     *report += &format!("\n## PostgreSQL: pgbench (scale {}, {} s per run, median of {})\n\nTPS (average latency). `sluice full` = rules, a mask on `pgbench_accounts.filler` (planned for every result; pgbench never selects it, so no value is rewritten), detectors and the async audit log. The large-result table below measures row masking.\n\n", a.scale, a.duration, a.reps);
     *report += &table(&samples, &order, "direct", "tps");
@@ -539,7 +646,12 @@ fn postgres(a: &Args, bin: &std::path::Path, report: &mut String) -> Result<()> 
     Ok(())
 }
 
-fn mysql(a: &Args, bin: &std::path::Path, report: &mut String) -> Result<()> {
+fn mysql(
+    a: &Args,
+    bin: &std::path::Path,
+    report: &mut String,
+    targets: &mut Targets,
+) -> Result<()> {
     if Command::new("sysbench").arg("--version").output().is_err() {
         eprintln!("compare: sysbench is not installed (apt-get install sysbench): no MySQL rows");
         return Ok(());
@@ -609,6 +721,13 @@ fn mysql(a: &Args, bin: &std::path::Path, report: &mut String) -> Result<()> {
     let order: Vec<&'static str> = endpoints.iter().map(|e| e.name).collect();
     *report += &format!("\n## MySQL (MariaDB): sysbench ({} s per run, median of {})\n\nTransactions/s (average latency). `sluice full` = rules, a mask on `sbtest1.c`, detectors and the async audit log.\n\n", a.duration, a.reps);
     *report += &table(&samples, &order, "direct", "tps");
+    let point8 = "oltp_point_select, 8 threads";
+    targets.ratio(
+        &format!("MySQL {point8}: full / direct"),
+        ratio_of(&samples, point8, "sluice full", "direct"),
+        0.75,
+        true,
+    );
     Ok(())
 }
 
@@ -684,7 +803,12 @@ fn large_table(t: &LargeSamples, samples: usize) -> String {
 
 /// 100,000 rows × 10 columns, 3 masked, through `psql`, tokio-postgres and the `mariadb` CLI.
 /// Each sample is short (a fraction of a second), so there are at least nine of them.
-fn large(a: &Args, bin: &std::path::Path, report: &mut String) -> Result<()> {
+fn large(
+    a: &Args,
+    bin: &std::path::Path,
+    report: &mut String,
+    targets: &mut Targets,
+) -> Result<()> {
     let samples = (a.reps * 3).max(9);
     let mut t: LargeSamples = BTreeMap::new();
     let sql = "SELECT * FROM wide";
@@ -798,6 +922,22 @@ fn large(a: &Args, bin: &std::path::Path, report: &mut String) -> Result<()> {
         }
     }
     *report += &large_table(&t, samples);
+    for (client, by) in &t {
+        let m = |k: &str| by.get(k).map(|v| median(v.clone()));
+        let vs = |k: &str| m(k).zip(m("direct")).map(|(x, d)| x / d);
+        targets.ratio(
+            &format!("100,000 rows × 10 columns via {client}: passthrough / direct"),
+            vs("passthrough"),
+            1.1,
+            false,
+        );
+        targets.ratio(
+            &format!("100,000 rows × 10 columns via {client}: masked / direct"),
+            vs("masked"),
+            1.3,
+            false,
+        );
+    }
     Ok(())
 }
 
@@ -818,14 +958,22 @@ fn run() -> Result<()> {
         a.duration, a.reps
     );
     let only = a.only.as_deref();
+    let mut targets = Targets::default();
+    let mut tables = String::new();
     if only.is_none_or(|o| o == "pg") {
-        postgres(&a, &bin, &mut report)?;
+        postgres(&a, &bin, &mut tables, &mut targets)?;
     }
     if only.is_none_or(|o| o == "mysql") {
-        mysql(&a, &bin, &mut report)?;
+        mysql(&a, &bin, &mut tables, &mut targets)?;
     }
     if only.is_none_or(|o| o == "large") {
-        large(&a, &bin, &mut report)?;
+        large(&a, &bin, &mut tables, &mut targets)?;
+    }
+    let headline = targets.table();
+    report += &headline;
+    report += &tables;
+    if only.is_none() {
+        update_readme(&headline)?;
     }
     if let Some(dir) = a.out.parent().filter(|d| !d.as_os_str().is_empty()) {
         std::fs::create_dir_all(dir)?;
@@ -833,6 +981,28 @@ fn run() -> Result<()> {
     std::fs::write(&a.out, &report).with_context(|| format!("writing {}", a.out.display()))?;
     println!("{report}");
     Ok(())
+}
+
+const README_START: &str = "<!-- compare: targets -->";
+const README_END: &str = "<!-- /compare: targets -->";
+
+/// Rewrites the README's targets table (between its markers) with this run's.
+fn update_readme(headline: &str) -> Result<()> {
+    let path = std::path::Path::new("README.md");
+    let Ok(text) = std::fs::read_to_string(path) else {
+        return Ok(());
+    };
+    let (Some(start), Some(end)) = (text.find(README_START), text.find(README_END)) else {
+        eprintln!("compare: README.md has no {README_START} markers: not updated");
+        return Ok(());
+    };
+    let table: String = headline
+        .lines()
+        .filter(|l| l.starts_with('|'))
+        .map(|l| format!("{l}\n"))
+        .collect();
+    let updated = format!("{}{README_START}\n{table}{}", &text[..start], &text[end..]);
+    std::fs::write(path, updated).context("writing README.md")
 }
 
 fn main() -> ExitCode {
