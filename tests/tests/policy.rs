@@ -93,21 +93,28 @@ fn refused_statements(v: &str, mysql: bool) -> Vec<(String, &'static str)> {
     list
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn postgres_refuses_destructive_statements_however_they_are_sent() {
+/// sluice in front of a SCRAM PostgreSQL, a direct client, and a fresh table (`n int`) of
+/// three rows.
+async fn pg_with_three_rows(name: &str) -> (Proxy, tokio_postgres::Client, String) {
     let upstream = pg_scram();
     let proxy = Proxy::start(upstream, opts()).await;
     let (direct, conn) = tokio_postgres::connect(&direct_conn_str(upstream), tokio_postgres::NoTls)
         .await
         .unwrap();
     tokio::spawn(conn);
-    let v = unique("victims");
+    let v = unique(name);
     direct
         .batch_execute(&format!(
             "CREATE TABLE {v} (n int); INSERT INTO {v} VALUES (1), (2), (3)"
         ))
         .await
         .unwrap();
+    (proxy, direct, v)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_refuses_destructive_statements_however_they_are_sent() {
+    let (proxy, direct, v) = pg_with_three_rows("victims").await;
 
     let client = proxy.connect().await;
     for (sql, rule) in refused_statements(&v, false) {
@@ -437,19 +444,7 @@ const SAME_SHAPE: [(&str, bool); 8] = [
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn statements_of_one_shape_are_each_judged_by_their_literals() {
-    let upstream = pg_scram();
-    let proxy = Proxy::start(upstream, opts()).await;
-    let (direct, conn) = tokio_postgres::connect(&direct_conn_str(upstream), tokio_postgres::NoTls)
-        .await
-        .unwrap();
-    tokio::spawn(conn);
-    let v = unique("shaped");
-    direct
-        .batch_execute(&format!(
-            "CREATE TABLE {v} (n int); INSERT INTO {v} VALUES (1), (2), (3)"
-        ))
-        .await
-        .unwrap();
+    let (proxy, direct, v) = pg_with_three_rows("shaped").await;
     let client = proxy.connect().await;
     // Twice over: the second round meets every shape already cached.
     for _ in 0..2 {

@@ -452,6 +452,19 @@ fn table(samples: &Samples, order: &[&'static str], reference: &str, unit: &str)
     out
 }
 
+/// How sluice reaches database `db` of a throwaway MariaDB.
+fn mysql_upstream(my: &MariaDbServer, db: &'static str) -> Upstream {
+    Upstream {
+        proto: Proto::Mysql,
+        addr: format!("127.0.0.1:{}", my.port),
+        user: my.opts.user.clone(),
+        password: my.opts.password.clone(),
+        database: db.into(),
+        port: my.port,
+        schema: db,
+    }
+}
+
 /// How sluice reaches a throwaway PostgreSQL.
 fn pg_upstream(pg: &PgServer) -> Upstream {
     Upstream {
@@ -677,15 +690,7 @@ fn mysql(
             String::from_utf8_lossy(&prep.stderr)
         );
     }
-    let up = Upstream {
-        proto: Proto::Mysql,
-        addr: format!("127.0.0.1:{}", my.port),
-        user: o.user.clone(),
-        password: o.password.clone(),
-        database: "sbtest".into(),
-        port: my.port,
-        schema: "sbtest",
-    };
+    let up = mysql_upstream(&my, "sbtest");
     let env = [(AUDIT_KEY_ENV, "compare-bench-key")];
     let pass = Sluice::start(bin, &up, "", &env)?;
     let full = Sluice::start(bin, &up, &full_config(Some("async"), Proto::Mysql), &env)?;
@@ -874,15 +879,7 @@ fn large(
         Ok(my) => {
             let o = my.opts.clone();
             my.sql_root(None, &format!("CREATE DATABASE IF NOT EXISTS wide; GRANT ALL ON wide.* TO '{}'@'127.0.0.1', '{}'@'localhost'; CREATE TABLE wide.wide AS SELECT seq AS id, md5(seq) AS c1, md5(seq + 1) AS c2, md5(seq + 2) AS c3, seq * 2 AS n1, seq * 3 AS n4, now() AS t1, concat('text ', seq) AS c5, seq % 7 AS n5, md5(seq + 3) AS c6 FROM wide.seq_1_to_100000", o.user, o.user))?;
-            let up = Upstream {
-                proto: Proto::Mysql,
-                addr: format!("127.0.0.1:{}", my.port),
-                user: o.user.clone(),
-                password: o.password.clone(),
-                database: "wide".into(),
-                port: my.port,
-                schema: "wide",
-            };
+            let up = mysql_upstream(&my, "wide");
             let masks = "[[masks]]\ncolumns = [\"wide.wide.c1\", \"wide.wide.c2\"]\nfunction = \"redact\"\n\n[[masks]]\ncolumns = [\"wide.wide.n1\"]\nfunction = \"null\"\n";
             let pass = Sluice::start(bin, &up, "", &[])?;
             let masked = Sluice::start(bin, &up, masks, &[])?;
