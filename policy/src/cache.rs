@@ -166,15 +166,13 @@ impl AnalysisCache {
     /// ```
     pub fn get_or_analyze(&self, dialect: Dialect, sql: &str) -> Arc<Analysis> {
         let shaped = shape(dialect, sql).map(|s| Key::Shape(dialect, Arc::from(s.key())));
+        if let Some(hit) = shaped.as_ref().and_then(|k| self.lock().get(k)) {
+            return hit;
+        }
+        // Only now the text key: a shape hit (the common case) needs no copy of the text.
         let text = Key::Text(dialect, Arc::from(sql));
-        {
-            let mut lru = self.lock();
-            if let Some(hit) = shaped.as_ref().and_then(|k| lru.get(k)) {
-                return hit;
-            }
-            if let Some(hit) = lru.get(&text) {
-                return hit;
-            }
+        if let Some(hit) = self.lock().get(&text) {
+            return hit;
         }
         let analysis = Arc::new(analyze(dialect, sql));
         let key = match shaped {

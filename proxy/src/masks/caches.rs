@@ -29,17 +29,17 @@ impl LineageCache {
     pub(super) fn get(&self, dialect: Dialect, sql: &str) -> Arc<Vec<Lineage>> {
         let shaped =
             policy::shape(dialect, sql).map(|s| LineageKey::Shape(dialect, s.key().into()));
-        let text = LineageKey::Text(dialect, sql.into());
-        {
+        let text = {
             let map = self.map.lock().unwrap_or_else(|p| p.into_inner());
-            if let Some(hit) = shaped
-                .as_ref()
-                .and_then(|k| map.get(k))
-                .or_else(|| map.get(&text))
-            {
+            if let Some(hit) = shaped.as_ref().and_then(|k| map.get(k)) {
                 return Arc::clone(hit);
             }
-        }
+            let text = LineageKey::Text(dialect, sql.into());
+            if let Some(hit) = map.get(&text) {
+                return Arc::clone(hit);
+            }
+            text
+        };
         let lineage = Arc::new(policy::lineage(dialect, sql));
         if sql.len() <= LINEAGE_CACHE_MAX_TEXT {
             let key = match shaped {
