@@ -15,8 +15,9 @@
 //!   sluice passthrough, and masked. Peak RSS while streaming 1,000,000 rows is `stream-rss`'s.
 //!
 //! Every figure is the median of `--reps` runs (default 3), configurations interleaved.
-//! PgBouncer and sysbench come from Debian packages (`pgbouncer`, `sysbench`); a missing one
-//! is reported and its rows are left out. Build sluice first: `cargo build --release -p sluice`.
+//! PgBouncer and sysbench come from Debian packages (`pgbouncer`, `sysbench`). When one is
+//! missing, compare installs it with apt-get if it runs as root; otherwise it reports it and
+//! leaves its rows out. Build sluice first: `cargo build --release -p sluice`.
 //!
 //! Usage: `compare [--duration S] [--reps N] [--scale N] [--out FILE] [--only pg|mysql|large]
 //! [--serve]`. `--serve` starts the PostgreSQL side (servers, PgBouncer, the three sluices),
@@ -162,8 +163,33 @@ impl Drop for PgBouncer {
     }
 }
 
+/// Installs Debian package `package` unless `present()` already holds; only as root, and
+/// never asking (the harness may run without a terminal).
+fn install_if_missing(package: &str, present: impl Fn() -> bool) {
+    if present() {
+        return;
+    }
+    let root = Command::new("id")
+        .arg("-u")
+        .output()
+        .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).trim() == "0");
+    if !root {
+        return;
+    }
+    eprintln!("compare: installing {package} (apt-get)");
+    let _ = Command::new("apt-get")
+        .args(["install", "-y", "-q", package])
+        .env("DEBIAN_FRONTEND", "noninteractive")
+        .stdout(Stdio::null())
+        .status();
+}
+
 fn start_pgbouncer(pg: &PgServer) -> Result<PgBouncer> {
-    let bin = ["/usr/sbin/pgbouncer", "/usr/bin/pgbouncer"]
+    let candidates = ["/usr/sbin/pgbouncer", "/usr/bin/pgbouncer"];
+    install_if_missing("pgbouncer", || {
+        candidates.iter().any(|p| std::path::Path::new(p).exists())
+    });
+    let bin = candidates
         .into_iter()
         .find(|p| std::path::Path::new(p).exists())
         .context("pgbouncer is not installed (apt-get install pgbouncer)")?;
@@ -665,7 +691,9 @@ fn mysql(
     report: &mut String,
     targets: &mut Targets,
 ) -> Result<()> {
-    if Command::new("sysbench").arg("--version").output().is_err() {
+    let sysbench_present = || Command::new("sysbench").arg("--version").output().is_ok();
+    install_if_missing("sysbench", sysbench_present);
+    if !sysbench_present() {
         eprintln!("compare: sysbench is not installed (apt-get install sysbench): no MySQL rows");
         return Ok(());
     }
