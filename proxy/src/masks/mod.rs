@@ -427,7 +427,7 @@ impl SessionMasks {
         })
     }
 
-    /// The lineage of `sql`, cached by text.
+    /// The lineage of `sql`, cached by text or shape.
     pub fn lineage(&self, dialect: Dialect, sql: &str) -> Arc<Vec<Lineage>> {
         self.policy.lineages.get(dialect, sql)
     }
