@@ -1,9 +1,8 @@
 //! Statement policy and masking as one session hook: every statement a client sends is analysed
 //! (cached by text, or by shape for statements that differ only in literals) and evaluated
 //! against `[[rules]]` for the session's user, groups and target, before a byte of it reaches
-//! the database; statements whose results could not be
-//! masked safely are refused too; and each result the session receives is masked per the
-//! `[[masks]]` that apply to it. Protocol-neutral: the adapters map a refusal to their own
+//! the database; statements whose results could not be masked safely are refused too; and each
+//! result the session receives is masked per the `[[masks]]` that apply to it. Protocol-neutral: the adapters map a refusal to their own
 //! error (PostgreSQL 42501, MySQL 1142/42000).
 
 use std::sync::Arc;
