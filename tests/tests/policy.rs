@@ -263,18 +263,24 @@ async fn a_refusal_inside_a_transaction_aborts_it_as_postgres_would() {
     assert_eq!(n, 1);
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn mysql_refuses_destructive_statements_however_they_are_sent() {
+/// sluice in front of a MariaDB, a direct connection, and a fresh table (`n INT`) of three rows.
+async fn mysql_with_three_rows(name: &str) -> (Proxy, mysql_async::Conn, String) {
     let server = mariadb_native();
     let proxy = Proxy::start_mysql(server, opts()).await;
     let mut direct = mysql_direct(server).await;
-    let v = unique("victims");
+    let v = unique(name);
     direct
         .query_drop(format!(
             "CREATE TABLE {v} (n INT); INSERT INTO {v} VALUES (1), (2), (3)"
         ))
         .await
         .unwrap();
+    (proxy, direct, v)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mysql_refuses_destructive_statements_however_they_are_sent() {
+    let (proxy, mut direct, v) = mysql_with_three_rows("victims").await;
 
     let mut conn = proxy.mysql().await;
     for (sql, rule) in refused_statements(&v, true) {
@@ -473,16 +479,7 @@ async fn statements_of_one_shape_are_each_judged_by_their_literals() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn mysql_statements_of_one_shape_are_each_judged_by_their_literals() {
-    let server = mariadb_native();
-    let proxy = Proxy::start_mysql(server, opts()).await;
-    let mut direct = mysql_direct(server).await;
-    let v = unique("shaped");
-    direct
-        .query_drop(format!(
-            "CREATE TABLE {v} (n INT); INSERT INTO {v} VALUES (1), (2), (3)"
-        ))
-        .await
-        .unwrap();
+    let (proxy, mut direct, v) = mysql_with_three_rows("shaped").await;
     let mut conn = proxy.mysql().await;
     for _ in 0..2 {
         for (sql, allowed) in SAME_SHAPE {

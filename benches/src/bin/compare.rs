@@ -816,6 +816,19 @@ fn tokio_postgres_fetch(
 /// Large-result samples: client → configuration → wall times.
 type LargeSamples = BTreeMap<&'static str, BTreeMap<&'static str, Vec<f64>>>;
 
+fn add_large(t: &mut LargeSamples, client: &'static str, config: &'static str, seconds: f64) {
+    t.entry(client)
+        .or_default()
+        .entry(config)
+        .or_default()
+        .push(seconds);
+}
+
+/// The large result's three masked columns of `schema.wide`.
+fn wide_masks(schema: &str) -> String {
+    format!("[[masks]]\ncolumns = [\"{schema}.wide.c1\", \"{schema}.wide.c2\"]\nfunction = \"redact\"\n\n[[masks]]\ncolumns = [\"{schema}.wide.n1\"]\nfunction = \"null\"\n")
+}
+
 fn large_table(t: &LargeSamples, samples: usize) -> String {
     let mut out = format!(
         "\n## Large result: 100,000 rows × 10 columns (3 masked) (median of {samples})\n\nWall time of the whole client run, connection included.\n\n| client | direct | sluice passthrough | sluice masked | passthrough / direct | masked / direct |\n|---|---|---|---|---|---|\n"
@@ -874,9 +887,8 @@ fn large(
         let create = "CREATE TABLE wide AS SELECT g AS id, md5(g::text) AS c1, md5((g+1)::text) AS c2, md5((g+2)::text) AS c3, g * 2 AS n1, g * 3 AS n4, now() AS t1, 'text ' || g AS c5, g % 7 AS n5, md5((g+3)::text) AS c6 FROM generate_series(1, 100000) g";
         psql(pg.port, &o.user, &o.password, create)?;
         let up = pg_upstream(&pg);
-        let masks = "[[masks]]\ncolumns = [\"public.wide.c1\", \"public.wide.c2\"]\nfunction = \"redact\"\n\n[[masks]]\ncolumns = [\"public.wide.n1\"]\nfunction = \"null\"\n";
         let pass = Sluice::start(bin, &up, "", &[])?;
-        let masked = Sluice::start(bin, &up, masks, &[])?;
+        let masked = Sluice::start(bin, &up, &wide_masks("public"), &[])?;
         let configs = [
             ("direct", pg.port, o.user.as_str(), o.password.as_str()),
             ("passthrough", pass.port, USER, PASSWORD),
@@ -885,20 +897,12 @@ fn large(
         for _ in 0..samples {
             for (name, port, user, pw) in configs {
                 let s = psql(port, user, pw, sql)?;
-                t.entry("psql")
-                    .or_default()
-                    .entry(name)
-                    .or_default()
-                    .push(s);
+                add_large(&mut t, "psql", name, s);
                 let (s, rows) = tokio_postgres_fetch(port, user, pw, &o.database, sql)?;
                 if rows != 100_000 {
                     bail!("tokio-postgres through {name} read {rows} rows, not 100000");
                 }
-                t.entry("tokio-postgres")
-                    .or_default()
-                    .entry(name)
-                    .or_default()
-                    .push(s);
+                add_large(&mut t, "tokio-postgres", name, s);
             }
         }
     }
@@ -908,9 +912,8 @@ fn large(
             let o = my.opts.clone();
             my.sql_root(None, &format!("CREATE DATABASE IF NOT EXISTS wide; GRANT ALL ON wide.* TO '{}'@'127.0.0.1', '{}'@'localhost'; CREATE TABLE wide.wide AS SELECT seq AS id, md5(seq) AS c1, md5(seq + 1) AS c2, md5(seq + 2) AS c3, seq * 2 AS n1, seq * 3 AS n4, now() AS t1, concat('text ', seq) AS c5, seq % 7 AS n5, md5(seq + 3) AS c6 FROM wide.seq_1_to_100000", o.user, o.user))?;
             let up = mysql_upstream(&my, "wide");
-            let masks = "[[masks]]\ncolumns = [\"wide.wide.c1\", \"wide.wide.c2\"]\nfunction = \"redact\"\n\n[[masks]]\ncolumns = [\"wide.wide.n1\"]\nfunction = \"null\"\n";
             let pass = Sluice::start(bin, &up, "", &[])?;
-            let masked = Sluice::start(bin, &up, masks, &[])?;
+            let masked = Sluice::start(bin, &up, &wide_masks("wide"), &[])?;
             let configs = [
                 ("direct", my.port, o.user.as_str(), o.password.as_str()),
                 ("passthrough", pass.port, USER, PASSWORD),
@@ -937,11 +940,7 @@ fn large(
                         ],
                         ("MYSQL_PWD", pw),
                     )?;
-                    t.entry("mariadb CLI")
-                        .or_default()
-                        .entry(name)
-                        .or_default()
-                        .push(s);
+                    add_large(&mut t, "mariadb CLI", name, s);
                 }
             }
         }
