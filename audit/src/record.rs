@@ -265,16 +265,6 @@ struct Canonical<'a> {
     prev: &'a [u8; 32],
 }
 
-/// Borrowed view of a record with `hash`: the stored encoding, byte for byte the same as
-/// [`Record::stored_bytes`].
-#[derive(Serialize)]
-struct Stored<'a> {
-    #[serde(flatten)]
-    canonical: Canonical<'a>,
-    #[serde(with = "hex32")]
-    hash: &'a [u8; 32],
-}
-
 impl Draft {
     fn canonical<'a>(&'a self, seq: u64, prev: &'a [u8; 32]) -> Canonical<'a> {
         Canonical {
@@ -293,14 +283,19 @@ impl Draft {
     /// Signs the draft as record `seq` after `prev` without copying it: returns the stored
     /// bytes and the hash.
     pub(crate) fn sign(&self, key: &[u8], seq: u64, prev: &[u8; 32]) -> (Vec<u8>, [u8; 32]) {
-        let canonical = self.canonical(seq, prev);
-        let bytes = serde_json::to_vec(&canonical).unwrap_or_default();
+        let mut bytes = serde_json::to_vec(&self.canonical(seq, prev)).unwrap_or_default();
         let hash = crate::chain::chain_hash(key, prev, &bytes);
-        let stored = Stored {
-            canonical,
-            hash: &hash,
-        };
-        (serde_json::to_vec(&stored).unwrap_or_default(), hash)
+        // The stored encoding is the canonical object with `hash` as its last field
+        // ([`Record::stored_bytes`]): append it instead of serializing everything again.
+        if bytes.pop() == Some(b'}') {
+            bytes.extend_from_slice(b",\"hash\":\"");
+            let at = bytes.len();
+            bytes.resize(at + 64, 0);
+            // 64 bytes for 32 bytes of hex: cannot fail.
+            let _ = hex::encode_to_slice(hash, &mut bytes[at..]);
+            bytes.extend_from_slice(b"\"}");
+        }
+        (bytes, hash)
     }
 }
 
@@ -408,7 +403,10 @@ pub(crate) mod hex32 {
     use serde::{Deserialize, Deserializer, Serializer};
 
     pub fn serialize<S: Serializer>(v: &[u8; 32], s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_str(&hex::encode(v))
+        let mut buf = [0u8; 64];
+        // 64 bytes hold 32 bytes of hex, and hex is ASCII: neither can fail.
+        let _ = hex::encode_to_slice(v, &mut buf);
+        s.serialize_str(std::str::from_utf8(&buf).unwrap_or_default())
     }
 
     pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<[u8; 32], D::Error> {
@@ -422,6 +420,25 @@ pub(crate) mod hex32 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn signing_stores_what_the_record_encodes() {
+        let d = Draft::new(
+            3,
+            "t\"x",
+            "u",
+            RecordBody::Error {
+                statement_id: Some(2),
+                code: "42501".into(),
+                message: "no \\ \u{1} é".into(),
+            },
+        );
+        let (bytes, hash) = d.sign(b"key", 9, &[5; 32]);
+        let mut r = d.into_record(9, [5; 32]);
+        r.hash = hash;
+        assert_eq!(bytes, r.stored_bytes());
+        assert_eq!(crate::chain::expected_hash(b"key", &r), hash);
+    }
 
     #[test]
     fn stored_roundtrip_all_kinds() {

@@ -185,6 +185,11 @@ impl SelectArgs {
     }
 }
 
+// glibc's allocator is slow at what sluice does all day: buffers allocated on the session
+// threads and freed on the audit writer's thread. mimalloc's per-thread free lists handle it.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
