@@ -6,6 +6,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use redb::ReadOnlyTable;
 
+use crate::journal;
 use crate::record::Record;
 use crate::store::{guarded, list_segments, open_read_only, OpenError, ReadSegment, SegmentFile};
 use crate::AuditError;
@@ -122,6 +123,8 @@ impl AuditReader {
             idx: 0,
             cur: None,
             buf: VecDeque::new(),
+            last_seq: None,
+            journal_read: false,
         }
     }
 
@@ -147,6 +150,10 @@ pub struct Entries<'a> {
     idx: usize,
     cur: Option<Open>,
     buf: VecDeque<Entry>,
+    /// The seq of the last entry yielded.
+    last_seq: Option<u64>,
+    /// Whether the sync journal's records beyond the segments were taken.
+    journal_read: bool,
 }
 
 impl Entries<'_> {
@@ -164,6 +171,30 @@ impl Entries<'_> {
             locked,
             reason,
         }
+    }
+
+    /// Queues the records a sync-mode writer made durable in its journal and has not yet
+    /// put into a segment: those that continue the segments' last record.
+    fn journal_tail(&mut self) -> Result<(), String> {
+        let path = journal::path(&self.reader.dir);
+        let frames = journal::scan(&path).map_err(|e| format!("{}: {e}", path.display()))?;
+        let after = self.last_seq.unwrap_or(0);
+        let mut tail = frames.into_iter().filter(|f| f.seq > after).peekable();
+        // Frames that do not start right after the segments were indexed (into a segment this
+        // reader listed too late to see) since it read them.
+        if self.last_seq.is_some() && tail.peek().is_some_and(|f| f.seq != after + 1) {
+            return Ok(());
+        }
+        let segment_index = self.reader.segments.len();
+        for f in tail {
+            self.buf.push_back(Entry {
+                segment: journal::JOURNAL_FILE.to_string(),
+                segment_index,
+                seq: f.seq,
+                bytes: f.bytes,
+            });
+        }
+        Ok(())
     }
 
     fn fill(&mut self) -> Result<(), String> {
@@ -216,6 +247,7 @@ impl Iterator for Entries<'_> {
     fn next(&mut self) -> Option<Self::Item> {
         loop {
             if let Some(e) = self.buf.pop_front() {
+                self.last_seq = Some(e.seq);
                 return Some(Ok(e));
             }
             if self.cur.is_some() {
@@ -229,7 +261,16 @@ impl Iterator for Entries<'_> {
                 }
                 continue;
             }
-            let seg = self.reader.segments.get(self.idx)?;
+            let Some(seg) = self.reader.segments.get(self.idx) else {
+                if self.journal_read {
+                    return None;
+                }
+                self.journal_read = true;
+                if let Err(e) = self.journal_tail() {
+                    return Some(Err(self.issue(None, false, e)));
+                }
+                continue;
+            };
             match open_read_only(&seg.path) {
                 Err(OpenError::Locked) => {
                     let issue = self.issue(None, true, "locked by another process".into());

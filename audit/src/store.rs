@@ -4,6 +4,10 @@
 //! included) and `meta` (`&str` → `u64`: `format`, `first_seq`). Only the newest segment is open
 //! for writing. Segments are opened in redb's [`ConcurrencyMode::SingleWriter`], so other
 //! processes can open any segment read-only, the open one included, while the writer runs.
+//!
+//! In sync mode the store first makes records durable in the [journal](crate::journal) and
+//! commits them into the open segment later ([`Store::index`]), in one transaction with
+//! whatever it commits next.
 
 use std::fs;
 use std::panic::{catch_unwind, AssertUnwindSafe};
@@ -18,6 +22,7 @@ use redb::{
 };
 
 use crate::chain::{expected_hash, ChainHead};
+use crate::journal::{self, Journal};
 use crate::record::{Draft, Record, RecordBody};
 use crate::AuditError;
 
@@ -236,7 +241,11 @@ pub(crate) struct Store {
     max_age: Duration,
     hooks: TestHooks,
     current: Option<Current>,
+    /// The last durable record: in a segment, or in the sync journal.
     head: ChainHead,
+    /// Records durable in the journal and not yet in a segment, oldest first.
+    staged: Vec<(u64, Vec<u8>)>,
+    journal: Option<Journal>,
 }
 
 fn storage(e: impl std::fmt::Display) -> AuditError {
@@ -244,9 +253,21 @@ fn storage(e: impl std::fmt::Display) -> AuditError {
 }
 
 impl Store {
-    /// Opens the directory, recovers and checks the chain head, and opens the newest segment if
-    /// it is small enough to go on with.
+    /// Opens the directory, recovers and checks the chain head, opens the newest segment if
+    /// it is small enough to go on with, and indexes what the sync journal holds beyond it.
     pub(crate) fn open(
+        dir: &Path,
+        key: &[u8],
+        max_bytes: u64,
+        max_age: Duration,
+        hooks: TestHooks,
+    ) -> Result<Store, AuditError> {
+        let mut store = Store::open_segments(dir, key, max_bytes, max_age, hooks)?;
+        store.recover_journal()?;
+        Ok(store)
+    }
+
+    fn open_segments(
         dir: &Path,
         key: &[u8],
         max_bytes: u64,
@@ -263,6 +284,8 @@ impl Store {
             hooks,
             current: None,
             head: ChainHead::genesis(),
+            staged: Vec::new(),
+            journal: None,
         };
         let Some(newest) = segments.last() else {
             return Ok(store);
@@ -313,48 +336,174 @@ impl Store {
         self.current.as_ref().map(|c| c.path.as_path())
     }
 
-    /// Chains, signs and commits `drafts` in one durable transaction. On success returns the
-    /// seq of the first record; on failure nothing is written and the segment is reopened on
-    /// the next attempt.
+    /// Records of the journal beyond the segments (left by a crash) go into a segment now.
+    fn recover_journal(&mut self) -> Result<(), AuditError> {
+        let mut head = self.head;
+        let mut found = Vec::new();
+        for f in journal::scan(&journal::path(&self.dir))? {
+            if f.seq <= head.seq {
+                continue;
+            }
+            let r = Record::from_stored(&f.bytes).map_err(AuditError::Corrupt)?;
+            if r.seq != head.seq + 1
+                || r.prev != head.hash
+                || expected_hash(&self.key, &r) != r.hash
+            {
+                return Err(AuditError::Corrupt(format!(
+                    "{}: record {} does not continue the chain after seq {}: wrong audit key, or the log was tampered with",
+                    journal::JOURNAL_FILE,
+                    r.seq,
+                    head.seq
+                )));
+            }
+            head = ChainHead {
+                seq: r.seq,
+                hash: r.hash,
+            };
+            found.push((f.seq, f.bytes));
+        }
+        if found.is_empty() {
+            return Ok(());
+        }
+        tracing::info!(
+            records = found.len(),
+            "audit: indexing records the sync journal held beyond the segments"
+        );
+        self.staged = found;
+        self.head = head;
+        self.index()
+    }
+
+    /// Signs `drafts` as the records after the head: their seqs and stored bytes, and the head
+    /// after them.
+    fn sign(&self, drafts: &[Draft]) -> (Vec<(u64, Vec<u8>)>, ChainHead) {
+        let mut head = self.head;
+        let signed = drafts
+            .iter()
+            .map(|d| {
+                let seq = head.seq + 1;
+                let (bytes, hash) = d.sign(&self.key, seq, &head.hash);
+                head = ChainHead { seq, hash };
+                (seq, bytes)
+            })
+            .collect();
+        (signed, head)
+    }
+
+    fn injected_fault(&self) -> Result<(), AuditError> {
+        if self.hooks.commit_delay.is_some() || self.hooks.fail_commits.is_some() {
+            if let Some(d) = self.hooks.commit_delay {
+                std::thread::sleep(d);
+            }
+            let failing = self
+                .hooks
+                .fail_commits
+                .as_ref()
+                .is_some_and(|f| f.load(Ordering::SeqCst));
+            if failing {
+                return Err(AuditError::Storage(
+                    "injected fault: no space left on device".into(),
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// Chains, signs and commits `drafts` in one durable transaction, after whatever the
+    /// journal holds that is not yet in a segment. On success returns the seq of the first
+    /// draft; on failure nothing is written and the segment is reopened on the next attempt.
     pub(crate) fn append(&mut self, drafts: &[Draft]) -> Result<u64, AuditError> {
-        if drafts.is_empty() {
-            return Ok(self.head.seq + 1);
+        let first = self.head.seq + 1;
+        if drafts.is_empty() && self.staged.is_empty() {
+            return Ok(first);
         }
-        if let Some(d) = self.hooks.commit_delay {
-            std::thread::sleep(d);
-        }
+        let (signed, head) = self.sign(drafts);
+        let staged = std::mem::take(&mut self.staged);
         let r = guarded("commit", || {
-            self.try_append(drafts).map_err(|e| e.to_string())
+            self.try_write(&staged, &signed).map_err(|e| e.to_string())
         });
         match r {
-            Ok(head) => {
-                let first = self.head.seq + 1;
+            Ok(()) => {
                 self.head = head;
+                if let Some(j) = self.journal.as_mut() {
+                    j.restart();
+                }
                 self.maybe_rotate();
                 Ok(first)
             }
             Err(e) => {
+                self.staged = staged;
                 self.current = None;
+                // Sync records go into the journal only while segments can be written too:
+                // the next journal write indexes first, and fails while this does.
+                self.journal = None;
                 Err(AuditError::Storage(e))
             }
         }
     }
 
-    fn try_append(&mut self, drafts: &[Draft]) -> Result<ChainHead, AuditError> {
-        let injected = self
-            .hooks
-            .fail_commits
-            .as_ref()
-            .is_some_and(|f| f.load(Ordering::SeqCst));
-        if injected {
-            return Err(AuditError::Storage(
-                "injected fault: no space left on device".into(),
-            ));
+    /// Makes `drafts` durable in the sync journal (one write, one `fdatasync`); they go into a
+    /// segment at the next [`index`](Store::index). Returns the seq of the first.
+    pub(crate) fn journal(&mut self, drafts: &[Draft]) -> Result<u64, AuditError> {
+        let first = self.head.seq + 1;
+        if drafts.is_empty() {
+            return Ok(first);
         }
+        self.injected_fault()?;
+        let (signed, head) = self.sign(drafts);
+        let size = signed
+            .iter()
+            .map(|(_, b)| Journal::frame_len(b.len()))
+            .sum::<usize>();
+        // The journal is written from its start only once what it holds is in a segment.
+        let full = self
+            .journal
+            .as_ref()
+            .is_none_or(|j| !j.fits(size) && !j.is_empty());
+        if full {
+            self.index()?;
+        }
+        let journal = match self.journal.as_mut() {
+            Some(j) => j,
+            None => self.journal.insert(Journal::create(&self.dir)?),
+        };
+        if let Err(e) = journal.append(&signed) {
+            // Where a failed sync left the file is unknown: take it over afresh, after the
+            // next index.
+            self.journal = None;
+            return Err(e.into());
+        }
+        self.head = head;
+        self.staged.extend(signed);
+        Ok(first)
+    }
+
+    /// Whether the journal holds records not yet in a segment.
+    pub(crate) fn has_staged(&self) -> bool {
+        !self.staged.is_empty()
+    }
+
+    /// Commits the journaled records into the open segment; the journal then starts again.
+    pub(crate) fn index(&mut self) -> Result<(), AuditError> {
+        if self.staged.is_empty() {
+            return Ok(());
+        }
+        let head = self.head;
+        self.append(&[])?;
+        debug_assert_eq!(head, self.head);
+        Ok(())
+    }
+
+    /// Writes signed records (`a`, then `b`) in one durable transaction.
+    fn try_write(&mut self, a: &[(u64, Vec<u8>)], b: &[(u64, Vec<u8>)]) -> Result<(), AuditError> {
+        self.injected_fault()?;
+        let Some(first_seq) = a.first().or(b.first()).map(|(seq, _)| *seq) else {
+            return Ok(());
+        };
         let fresh = self.current.is_none();
         if fresh {
             fs::create_dir_all(&self.dir)?;
-            let path = self.dir.join(segment_name(self.head.seq + 1));
+            let path = self.dir.join(segment_name(first_seq));
             // A segment is named by its first record, so one named after the next record holds
             // nothing committed: it is what a failed attempt (a full disk) left half-made.
             if path.exists() {
@@ -371,24 +520,19 @@ impl Store {
             return Err(AuditError::Storage("no open segment".into()));
         };
         let txn = cur.db.begin_write().map_err(storage)?;
-        let mut head = self.head;
         {
             let mut table = txn.open_table(RECORDS).map_err(storage)?;
-            for d in drafts {
-                let seq = head.seq + 1;
-                let (bytes, hash) = d.sign(&self.key, seq, &head.hash);
-                table.insert(seq, bytes.as_slice()).map_err(storage)?;
-                head = ChainHead { seq, hash };
+            for (seq, bytes) in a.iter().chain(b) {
+                table.insert(*seq, bytes.as_slice()).map_err(storage)?;
             }
             let mut meta = txn.open_table(META).map_err(storage)?;
             if meta.get("format").map_err(storage)?.is_none() {
                 meta.insert("format", FORMAT).map_err(storage)?;
-                meta.insert("first_seq", self.head.seq + 1)
-                    .map_err(storage)?;
+                meta.insert("first_seq", first_seq).map_err(storage)?;
             }
         }
         txn.commit().map_err(storage)?;
-        Ok(head)
+        Ok(())
     }
 
     fn maybe_rotate(&mut self) {

@@ -14,6 +14,11 @@ use crate::AuditError;
 
 /// Largest batch held before committing (the queue capacity, up to this).
 const MAX_BATCH: usize = 8192;
+/// Longest sleep of an open async batch, so that a close or flush is never kept waiting for
+/// a long `flush_interval`.
+const BATCH_NAP: Duration = Duration::from_millis(20);
+/// The longest journaled records wait for a segment, unless the journal fills first.
+const INDEX_EVERY: Duration = Duration::from_secs(1);
 const AUTO_PRUNE_EVERY: Duration = Duration::from_secs(3600);
 
 pub(crate) struct Writer {
@@ -26,6 +31,8 @@ pub(crate) struct Writer {
     flushers: Vec<Arc<TicketInner>>,
     prunes: Vec<(Option<i64>, Option<PruneReply>)>,
     oldest: Option<Instant>,
+    /// When the oldest record journaled and not yet in a segment was journaled (sync mode).
+    staged_since: Option<Instant>,
     failed_at: Option<Instant>,
     force: bool,
     closing: bool,
@@ -50,6 +57,7 @@ impl Writer {
             flushers: Vec::new(),
             prunes: Vec::new(),
             oldest: None,
+            staged_since: None,
             failed_at: None,
             force: false,
             closing: false,
@@ -73,10 +81,40 @@ impl Writer {
                 (None, None) => now,
             });
         }
+        if let Some(s) = self.staged_since.filter(|_| self.store.has_staged()) {
+            let i = match self.failed_at {
+                Some(t) => t + self.cfg.flush_interval,
+                None => s + self.index_interval(),
+            };
+            d = Some(d.map_or(i, |d| d.min(i)));
+        }
         match (d, self.next_prune) {
             (Some(a), Some(b)) => Some(a.min(b)),
             (a, b) => a.or(b),
         }
+    }
+
+    /// Whether journaled records should go into a segment now: at the index interval, on a
+    /// flush or close, and at the retry period while failing.
+    fn index_due(&self, now: Instant) -> bool {
+        self.store.has_staged()
+            && match self.failed_at {
+                Some(t) => now >= t + self.cfg.flush_interval,
+                None => {
+                    self.force
+                        || self.closing
+                        || self
+                            .staged_since
+                            .is_none_or(|s| now >= s + self.index_interval())
+                }
+            }
+    }
+
+    /// How long journaled records may wait for a segment. Readers see them in the journal
+    /// meanwhile, so this only trades the index's two `fsync`s (during which sync statements
+    /// wait) against the memory the waiting records hold.
+    fn index_interval(&self) -> Duration {
+        self.cfg.flush_interval.max(INDEX_EVERY)
     }
 
     /// An async batch is open and nothing asks for it sooner than its deadline.
@@ -126,9 +164,9 @@ impl Writer {
                     None => self.rx.recv().map_err(|_| TryRecvError::Disconnected),
                     // An open async batch: let records pile up in the channel until it is due,
                     // instead of waking for each one (a context switch per record). A flush or
-                    // close sent meanwhile waits at most `flush_interval`.
+                    // close sent meanwhile waits at most `BATCH_NAP`.
                     Some(d) if d > now && self.batching() => {
-                        std::thread::sleep(d - now);
+                        std::thread::sleep((d - now).min(BATCH_NAP));
                         self.rx.try_recv()
                     }
                     Some(d) if d > now => self.rx.recv_timeout(d - now).map_err(|e| match e {
@@ -176,6 +214,9 @@ impl Writer {
                     f.set(TicketState::Durable(self.store.head().seq));
                 }
             }
+            if self.index_due(Instant::now()) {
+                self.index();
+            }
             self.force = false;
             if !self.prunes.is_empty()
                 && (self.pending.is_empty() || self.closing || self.failed_at.is_some())
@@ -190,8 +231,16 @@ impl Writer {
 
     fn commit(&mut self) {
         let started = std::time::Instant::now();
-        match self.store.append(&self.pending) {
+        let written = match self.cfg.mode {
+            Mode::Sync => self.store.journal(&self.pending),
+            Mode::Async => self.store.append(&self.pending),
+        };
+        match written {
             Ok(first) => {
+                self.staged_since = match self.store.has_staged() {
+                    true => self.staged_since.or(Some(started)),
+                    false => None,
+                };
                 let took = u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX);
                 self.shared.commit_micros.fetch_add(took, Ordering::SeqCst);
                 // Counters and health first, so that whoever a ticket wakes sees them.
@@ -200,14 +249,7 @@ impl Writer {
                 self.shared.written.fetch_add(n, Ordering::SeqCst);
                 self.shared.commits.fetch_add(1, Ordering::SeqCst);
                 self.shared.head.store(head, Ordering::SeqCst);
-                if self.failed_at.take().is_some() {
-                    tracing::warn!(
-                        records = n,
-                        "audit log writes resumed; queued records were committed"
-                    );
-                    *lock(&self.shared.health) = None;
-                    self.shared.failing.store(false, Ordering::SeqCst);
-                }
+                self.recovered(n);
                 for (i, t) in self.tickets.drain(..).enumerate() {
                     t.set(TicketState::Durable(first + i as u64));
                 }
@@ -217,30 +259,54 @@ impl Writer {
                     f.set(TicketState::Durable(head));
                 }
             }
-            Err(e) => {
-                let reason = format!("audit log write failed: {e}");
-                if self.failed_at.is_none() {
-                    tracing::error!(
-                        error = %e,
-                        queued = self.pending.len(),
-                        "AUDIT LOG WRITE FAILED: new statements are refused until it recovers"
-                    );
-                }
-                self.failed_at = Some(Instant::now());
-                {
-                    let mut h = lock(&self.shared.health);
-                    let since = h.as_ref().map_or_else(SystemTime::now, |(s, _)| *s);
-                    *h = Some((since, reason.clone()));
-                }
-                self.shared.failing.store(true, Ordering::SeqCst);
-                *lock(&self.shared.last_error) = Some(reason.clone());
-                for t in &self.tickets {
-                    t.set(TicketState::Failed(reason.clone()));
-                }
-                for f in self.flushers.drain(..) {
-                    f.set(TicketState::Failed(reason.clone()));
-                }
+            Err(e) => self.failed(e),
+        }
+    }
+
+    /// Journaled records go into a segment.
+    fn index(&mut self) {
+        match self.store.index() {
+            Ok(()) => {
+                self.staged_since = None;
+                self.recovered(0);
             }
+            Err(e) => self.failed(e),
+        }
+    }
+
+    fn recovered(&mut self, records: u64) {
+        if self.failed_at.take().is_some() {
+            tracing::warn!(
+                records,
+                "audit log writes resumed; queued records were committed"
+            );
+            *lock(&self.shared.health) = None;
+            self.shared.failing.store(false, Ordering::SeqCst);
+        }
+    }
+
+    fn failed(&mut self, e: AuditError) {
+        let reason = format!("audit log write failed: {e}");
+        if self.failed_at.is_none() {
+            tracing::error!(
+                error = %e,
+                queued = self.pending.len(),
+                "AUDIT LOG WRITE FAILED: new statements are refused until it recovers"
+            );
+        }
+        self.failed_at = Some(Instant::now());
+        {
+            let mut h = lock(&self.shared.health);
+            let since = h.as_ref().map_or_else(SystemTime::now, |(s, _)| *s);
+            *h = Some((since, reason.clone()));
+        }
+        self.shared.failing.store(true, Ordering::SeqCst);
+        *lock(&self.shared.last_error) = Some(reason.clone());
+        for t in &self.tickets {
+            t.set(TicketState::Failed(reason.clone()));
+        }
+        for f in self.flushers.drain(..) {
+            f.set(TicketState::Failed(reason.clone()));
         }
     }
 
@@ -290,11 +356,20 @@ impl Writer {
         if !self.pending.is_empty() {
             self.commit();
         }
+        if self.store.has_staged() {
+            self.index();
+        }
         for f in self.flushers.drain(..) {
             f.set(TicketState::Durable(self.store.head().seq));
         }
-        if self.pending.is_empty() {
+        if self.pending.is_empty() && !self.store.has_staged() {
             Ok(())
+        } else if self.pending.is_empty() {
+            // Durable in the journal: the next open indexes them.
+            Err(AuditError::Unavailable(format!(
+                "the sync journal's records could not be indexed at close (the next start does it): {}",
+                lock(&self.shared.last_error).clone().unwrap_or_default()
+            )))
         } else {
             let e = format!(
                 "{} audit records could not be written at close: {}",

@@ -226,17 +226,32 @@ fn crash_child() {
     let Some(dir) = std::env::var_os("AUDIT_CRASH_CHILD_DIR") else {
         return;
     };
-    let log = AuditLog::open(config(Path::new(&dir))).unwrap();
+    let mut cfg = config(Path::new(&dir));
+    let sync = std::env::var("AUDIT_CRASH_CHILD_MODE").is_ok_and(|m| m == "sync");
+    if sync {
+        cfg.mode = Mode::Sync;
+        // Long enough that most records are only in the journal when the kill comes.
+        cfg.flush_interval = Duration::from_millis(200);
+    }
+    let log = AuditLog::open(cfg).unwrap();
     let l2 = log.clone();
     std::thread::spawn(move || {
         for i in 0.. {
-            l2.record(typical(2, i)).unwrap();
+            let t = l2.record(typical(2, i)).unwrap();
+            if sync {
+                t.wait_durable().unwrap();
+            }
         }
     });
     let mut out = std::io::stdout();
     for i in 0.. {
-        log.record(typical(1, i)).unwrap();
-        if i % 50 == 0 {
+        let t = log.record(typical(1, i)).unwrap();
+        if sync {
+            // Each record, as a statement waits for it.
+            let seq = t.wait_durable().unwrap();
+            writeln!(out, "DURABLE {seq}").unwrap();
+            out.flush().unwrap();
+        } else if i % 50 == 0 {
             log.flush().unwrap();
             writeln!(out, "DURABLE {}", log.stats().head_seq).unwrap();
             out.flush().unwrap();
@@ -246,10 +261,26 @@ fn crash_child() {
 
 #[test]
 fn kill_9_loses_nothing_durable() {
+    kill_9_under_load("async");
+}
+
+#[test]
+fn kill_9_in_sync_mode_loses_no_acknowledged_record() {
+    let dir = kill_9_under_load("sync");
+    // The journal's records went into a segment at the reopen: the segments alone hold the
+    // whole chain now.
+    std::fs::remove_file(dir.path().join("sync-journal")).unwrap();
+    let r = audit::verify(dir.path(), KEY).unwrap();
+    assert_eq!(r.first_seq, Some(1));
+    assert!(r.records > 1);
+}
+
+fn kill_9_under_load(mode: &str) -> tempfile::TempDir {
     let dir = tempfile::tempdir().unwrap();
     let mut child = Command::new(std::env::current_exe().unwrap())
         .args(["--exact", "crash_child", "--nocapture", "--test-threads=1"])
         .env("AUDIT_CRASH_CHILD_DIR", dir.path())
+        .env("AUDIT_CRASH_CHILD_MODE", mode)
         .stdout(Stdio::piped())
         .spawn()
         .unwrap();
@@ -296,5 +327,90 @@ fn kill_9_loses_nothing_durable() {
         (r.first_seq, r.last_seq, r.records),
         (Some(1), Some(head + 1), head + 1)
     );
-    eprintln!("crash test: reported durable {durable}, recovered {head}");
+    eprintln!("crash test ({mode}): reported durable {durable}, recovered {head}");
+    dir
+}
+
+#[test]
+fn sync_records_are_durable_in_the_journal_then_indexed() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut cfg = config(dir.path());
+    cfg.mode = Mode::Sync;
+    cfg.flush_interval = Duration::from_secs(3600);
+    let log = AuditLog::open(cfg.clone()).unwrap();
+    for i in 1..=5u64 {
+        assert_eq!(
+            log.record(typical(1, i)).unwrap().wait_durable().unwrap(),
+            i
+        );
+    }
+    // Durable, and readable, before any segment holds them.
+    let segments = audit::list_segments(dir.path()).unwrap();
+    assert!(segments.is_empty(), "{segments:?}");
+    let reader = AuditReader::open(dir.path()).unwrap();
+    let seqs: Vec<u64> = reader
+        .records(&Filter::default())
+        .map(|r| r.unwrap().seq)
+        .collect();
+    assert_eq!(seqs, [1, 2, 3, 4, 5]);
+    assert_eq!(audit::verify(dir.path(), KEY).unwrap().records, 5);
+
+    // A flush puts them into a segment; the journal then starts again from its beginning.
+    log.flush().unwrap();
+    assert_eq!(audit::list_segments(dir.path()).unwrap().len(), 1);
+    log.record(typical(1, 6)).unwrap().wait_durable().unwrap();
+    let r = audit::verify(dir.path(), KEY).unwrap();
+    assert_eq!((r.records, r.last_seq), (6, Some(6)));
+    log.close().unwrap();
+
+    // Closing indexed the last one too.
+    std::fs::remove_file(dir.path().join("sync-journal")).unwrap();
+    assert_eq!(audit::verify(dir.path(), KEY).unwrap().last_seq, Some(6));
+}
+
+#[test]
+fn reopen_refuses_an_edited_journal() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut cfg = config(dir.path());
+    cfg.mode = Mode::Sync;
+    let log = AuditLog::open(cfg.clone()).unwrap();
+    log.record(typical(1, 1)).unwrap().wait_durable().unwrap();
+    log.flush().unwrap();
+    let marker = "EDIT-ME-LATER";
+    let mut d = typical(1, 2);
+    d.client_addr = marker.into();
+    log.record(d).unwrap().wait_durable().unwrap();
+    // A journal as a crash would leave it: the second record not yet in a segment.
+    let journal = std::fs::read(dir.path().join("sync-journal")).unwrap();
+    log.close().unwrap();
+    let at = journal
+        .windows(marker.len())
+        .position(|w| w == marker.as_bytes())
+        .expect("the record is in the journal");
+    let mut edited = journal.clone();
+    edited[at] = b'X';
+    let last_seg = audit::list_segments(dir.path()).unwrap().pop().unwrap();
+    // Put the log back as it was before the close indexed record 2.
+    let db = redb::Database::open(&last_seg.path).unwrap();
+    let txn = db.begin_write().unwrap();
+    {
+        let mut t = txn
+            .open_table(redb::TableDefinition::<u64, &[u8]>::new("records"))
+            .unwrap();
+        t.remove(2).unwrap();
+    }
+    txn.commit().unwrap();
+    drop(db);
+    std::fs::write(dir.path().join("sync-journal"), &edited).unwrap();
+    match AuditLog::open(cfg.clone()) {
+        Err(AuditError::Corrupt(m)) => assert!(m.contains("sync-journal"), "{m}"),
+        Err(e) => panic!("wrong error: {e}"),
+        Ok(_) => panic!("an edited journal was taken"),
+    }
+    // Unedited, the record is recovered.
+    std::fs::write(dir.path().join("sync-journal"), &journal).unwrap();
+    let log = AuditLog::open(cfg).unwrap();
+    assert_eq!(log.stats().head_seq, 2);
+    log.close().unwrap();
+    assert_eq!(audit::verify(dir.path(), KEY).unwrap().records, 2);
 }

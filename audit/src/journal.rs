@@ -1,0 +1,193 @@
+//! The sync journal: where [`Mode::Sync`](crate::Mode::Sync) records become durable.
+//!
+//! A redb commit in `SingleWriter` mode (which lets other processes read while sluice writes)
+//! costs two `fsync`s and a few page writes. A statement in sync mode waits for its record to
+//! be durable, so that cost sat on every statement. The journal is a preallocated file,
+//! `sync-journal`, in the audit directory: a batch of signed records is one `pwrite` of their
+//! stored bytes and one `fdatasync` of blocks that already exist, so no metadata is journaled
+//! by the file system. The writer indexes journaled records into the segments every
+//! `flush_interval` (as it commits in async mode) and then writes the journal from its start
+//! again.
+//!
+//! Each frame is `len: u32 LE`, `seq: u64 LE`, then `len` bytes of the record's stored JSON.
+//! A reader takes frames from the start while each is whole, parses, holds the record its
+//! header names, and follows the one before it (`seq + 1`). Frames left from an earlier round
+//! hold older seqs, and a torn or half-written frame does not parse, so both end the scan.
+//! Stored JSON never holds a byte below 0x20, so no header can be forged inside a record.
+
+use std::fs::{File, OpenOptions};
+use std::io::Read;
+use std::os::unix::fs::FileExt;
+use std::path::{Path, PathBuf};
+
+use crate::record::Record;
+
+/// The journal's file name in the audit directory.
+pub(crate) const JOURNAL_FILE: &str = "sync-journal";
+/// Space written ahead of use, so that appends overwrite allocated blocks.
+const PREALLOCATED: u64 = 4 * 1024 * 1024;
+const HEADER: usize = 12;
+
+/// One record found in the journal: its seq and stored bytes.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct Frame {
+    pub(crate) seq: u64,
+    pub(crate) bytes: Vec<u8>,
+}
+
+/// The journal's path in `dir`.
+pub(crate) fn path(dir: &Path) -> PathBuf {
+    dir.join(JOURNAL_FILE)
+}
+
+/// The frames of the journal file at `path`, from its start, while they are whole and follow
+/// one another. A missing file has none.
+pub(crate) fn scan(path: &Path) -> std::io::Result<Vec<Frame>> {
+    let mut data = Vec::new();
+    match File::open(path) {
+        Ok(mut f) => f.read_to_end(&mut data)?,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) => return Err(e),
+    };
+    Ok(frames(&data))
+}
+
+fn frames(data: &[u8]) -> Vec<Frame> {
+    let mut out: Vec<Frame> = Vec::new();
+    let mut at = 0usize;
+    while let Some(header) = data.get(at..at + HEADER) {
+        let mut len = [0u8; 4];
+        let mut seq = [0u8; 8];
+        len.copy_from_slice(&header[..4]);
+        seq.copy_from_slice(&header[4..]);
+        let (len, seq) = (u32::from_le_bytes(len) as usize, u64::from_le_bytes(seq));
+        if len == 0
+            || out
+                .last()
+                .is_some_and(|f| f.seq.checked_add(1) != Some(seq))
+        {
+            break;
+        }
+        let Some(bytes) = data.get(at + HEADER..at + HEADER + len) else {
+            break;
+        };
+        if !Record::from_stored(bytes).is_ok_and(|r| r.seq == seq) {
+            break;
+        }
+        out.push(Frame {
+            seq,
+            bytes: bytes.to_vec(),
+        });
+        at += HEADER + len;
+    }
+    out
+}
+
+/// The writer's handle: the file and where the next frame goes.
+pub(crate) struct Journal {
+    file: File,
+    end: u64,
+}
+
+impl Journal {
+    /// Creates (or takes over) the journal in `dir`, writing from its start. Its previous
+    /// frames must already be indexed.
+    pub(crate) fn create(dir: &Path) -> std::io::Result<Journal> {
+        let file = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(path(dir))?;
+        let len = file.metadata()?.len();
+        if len < PREALLOCATED {
+            // Zeros, written and synced once: later syncs then only flush data blocks.
+            let zeros = vec![0u8; (PREALLOCATED - len) as usize];
+            file.write_all_at(&zeros, len)?;
+            file.sync_all()?;
+        }
+        Ok(Journal { file, end: 0 })
+    }
+
+    /// Whether `bytes` more fit in the preallocated space.
+    pub(crate) fn fits(&self, bytes: usize) -> bool {
+        self.end + bytes as u64 <= PREALLOCATED
+    }
+
+    /// Whether nothing was written since the journal was (re)started.
+    pub(crate) fn is_empty(&self) -> bool {
+        self.end == 0
+    }
+
+    /// Writes `records` (seq, stored bytes) as frames after the last ones and makes them
+    /// durable.
+    pub(crate) fn append(&mut self, records: &[(u64, Vec<u8>)]) -> std::io::Result<()> {
+        let mut buf = Vec::with_capacity(records.iter().map(|(_, b)| HEADER + b.len()).sum());
+        for (seq, bytes) in records {
+            let len = u32::try_from(bytes.len()).map_err(|_| {
+                std::io::Error::new(std::io::ErrorKind::InvalidInput, "record over 4 GiB")
+            })?;
+            buf.extend_from_slice(&len.to_le_bytes());
+            buf.extend_from_slice(&seq.to_le_bytes());
+            buf.extend_from_slice(bytes);
+        }
+        self.file.write_all_at(&buf, self.end)?;
+        self.file.sync_data()?;
+        self.end += buf.len() as u64;
+        Ok(())
+    }
+
+    /// Starts again from the beginning (everything journaled is indexed).
+    pub(crate) fn restart(&mut self) {
+        self.end = 0;
+    }
+
+    /// Frame size of a record of `len` stored bytes.
+    pub(crate) fn frame_len(len: usize) -> usize {
+        HEADER + len
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::record::{Draft, RecordBody};
+
+    fn signed(seq: u64) -> (u64, Vec<u8>) {
+        let d = Draft::new(1, "t", "u", RecordBody::SessionEnd { reason: "x".into() });
+        (seq, d.sign(b"k", seq, &[0; 32]).0)
+    }
+
+    #[test]
+    fn frames_follow_until_a_round_boundary_or_a_torn_frame() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut j = Journal::create(dir.path()).unwrap();
+        j.append(&[signed(1), signed(2), signed(3)]).unwrap();
+        let seqs = |v: Vec<Frame>| v.into_iter().map(|f| f.seq).collect::<Vec<_>>();
+        assert_eq!(seqs(scan(&path(dir.path())).unwrap()), [1, 2, 3]);
+
+        // A new round overwrites the start; the older frames after it end the scan.
+        j.restart();
+        j.append(&[signed(4)]).unwrap();
+        assert_eq!(seqs(scan(&path(dir.path())).unwrap()), [4]);
+
+        // A frame whose body was only partly written ends the scan too.
+        j.append(&[signed(5)]).unwrap();
+        let mut data = std::fs::read(path(dir.path())).unwrap();
+        let second = HEADER + signed(4).1.len();
+        data[second + HEADER + 3] = b'#';
+        assert_eq!(seqs(frames(&data)), [4]);
+        // And a header that names another record than its body holds.
+        let mut data = std::fs::read(path(dir.path())).unwrap();
+        data[4] = 7;
+        assert!(frames(&data).is_empty());
+    }
+
+    #[test]
+    fn a_missing_or_empty_journal_has_no_frames() {
+        let dir = tempfile::tempdir().unwrap();
+        assert!(scan(&path(dir.path())).unwrap().is_empty());
+        Journal::create(dir.path()).unwrap();
+        assert!(scan(&path(dir.path())).unwrap().is_empty());
+    }
+}
