@@ -20,7 +20,9 @@ use std::io::Read;
 use std::os::unix::fs::{FileExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 
+use crate::chain::{expected_hash, ChainHead};
 use crate::record::Record;
+use crate::AuditError;
 
 /// The journal's file name in the audit directory.
 pub(crate) const JOURNAL_FILE: &str = "sync-journal";
@@ -50,6 +52,37 @@ pub(crate) fn scan(path: &Path) -> std::io::Result<Vec<Frame>> {
         Err(e) => return Err(e),
     };
     Ok(frames(&data))
+}
+
+/// A signed record: its seq and stored bytes.
+pub(crate) type Signed = (u64, Vec<u8>);
+
+/// The journal's records after `head` (seq, stored bytes), checked to continue the chain
+/// under `key`, and the head after them.
+pub(crate) fn beyond(
+    dir: &Path,
+    key: &[u8],
+    mut head: ChainHead,
+) -> Result<(Vec<Signed>, ChainHead), AuditError> {
+    let mut found = Vec::new();
+    for f in scan(&path(dir))? {
+        if f.seq <= head.seq {
+            continue;
+        }
+        let r = Record::from_stored(&f.bytes).map_err(AuditError::Corrupt)?;
+        if r.seq != head.seq + 1 || r.prev != head.hash || expected_hash(key, &r) != r.hash {
+            return Err(AuditError::Corrupt(format!(
+                "{JOURNAL_FILE}: record {} does not continue the chain after seq {}: wrong audit key, or the log was tampered with",
+                r.seq, head.seq
+            )));
+        }
+        head = ChainHead {
+            seq: r.seq,
+            hash: r.hash,
+        };
+        found.push((f.seq, f.bytes));
+    }
+    Ok((found, head))
 }
 
 fn frames(data: &[u8]) -> Vec<Frame> {
@@ -160,7 +193,7 @@ impl Journal {
 
     /// Writes `records` (seq, stored bytes) as frames after the last ones and makes them
     /// durable.
-    pub(crate) fn append(&mut self, records: &[(u64, Vec<u8>)]) -> std::io::Result<()> {
+    pub(crate) fn append(&mut self, records: &[Signed]) -> std::io::Result<()> {
         let mut frames = std::mem::take(&mut self.tail);
         let from = self.end - frames.len() as u64;
         for (seq, bytes) in records {

@@ -22,7 +22,7 @@ use redb::{
 };
 
 use crate::chain::{expected_hash, ChainHead};
-use crate::journal::{self, Journal};
+use crate::journal::{self, Journal, Signed};
 use crate::record::{Draft, Record, RecordBody};
 use crate::AuditError;
 
@@ -244,7 +244,7 @@ pub(crate) struct Store {
     /// The last durable record: in a segment, or in the sync journal.
     head: ChainHead,
     /// Records durable in the journal and not yet in a segment, oldest first.
-    staged: Vec<(u64, Vec<u8>)>,
+    staged: Vec<Signed>,
     journal: Option<Journal>,
 }
 
@@ -338,30 +338,7 @@ impl Store {
 
     /// Records of the journal beyond the segments (left by a crash) go into a segment now.
     fn recover_journal(&mut self) -> Result<(), AuditError> {
-        let mut head = self.head;
-        let mut found = Vec::new();
-        for f in journal::scan(&journal::path(&self.dir))? {
-            if f.seq <= head.seq {
-                continue;
-            }
-            let r = Record::from_stored(&f.bytes).map_err(AuditError::Corrupt)?;
-            if r.seq != head.seq + 1
-                || r.prev != head.hash
-                || expected_hash(&self.key, &r) != r.hash
-            {
-                return Err(AuditError::Corrupt(format!(
-                    "{}: record {} does not continue the chain after seq {}: wrong audit key, or the log was tampered with",
-                    journal::JOURNAL_FILE,
-                    r.seq,
-                    head.seq
-                )));
-            }
-            head = ChainHead {
-                seq: r.seq,
-                hash: r.hash,
-            };
-            found.push((f.seq, f.bytes));
-        }
+        let (found, head) = journal::beyond(&self.dir, &self.key, self.head)?;
         if found.is_empty() {
             return Ok(());
         }
@@ -376,7 +353,7 @@ impl Store {
 
     /// Signs `drafts` as the records after the head: their seqs and stored bytes, and the head
     /// after them.
-    fn sign(&self, drafts: &[Draft]) -> (Vec<(u64, Vec<u8>)>, ChainHead) {
+    fn sign(&self, drafts: &[Draft]) -> (Vec<Signed>, ChainHead) {
         let mut head = self.head;
         let signed = drafts
             .iter()
@@ -495,7 +472,7 @@ impl Store {
     }
 
     /// Writes signed records (`a`, then `b`) in one durable transaction.
-    fn try_write(&mut self, a: &[(u64, Vec<u8>)], b: &[(u64, Vec<u8>)]) -> Result<(), AuditError> {
+    fn try_write(&mut self, a: &[Signed], b: &[Signed]) -> Result<(), AuditError> {
         self.injected_fault()?;
         let Some(first_seq) = a.first().or(b.first()).map(|(seq, _)| *seq) else {
             return Ok(());
