@@ -3,11 +3,11 @@
 //! A redb commit in `SingleWriter` mode (which lets other processes read while sluice writes)
 //! costs two `fsync`s and a few page writes. A statement in sync mode waits for its record to
 //! be durable, so that cost sat on every statement. The journal is a preallocated file,
-//! `sync-journal`, in the audit directory: a batch of signed records is one `pwrite` of their
-//! stored bytes and one `fdatasync` of blocks that already exist, so no metadata is journaled
-//! by the file system. The writer indexes journaled records into the segments every
-//! `flush_interval` (as it commits in async mode) and then writes the journal from its start
-//! again.
+//! `sync-journal`, in the audit directory: a batch of signed records is one direct
+//! (`O_DIRECT | O_DSYNC`) write of whole blocks that already exist, so no metadata is journaled
+//! by the file system (a plain write and `fdatasync` where direct I/O is not available). The
+//! writer indexes journaled records into the segments every second, on a flush and when the
+//! journal fills, and then writes the journal from its start again.
 //!
 //! Each frame is `len: u32 LE`, `seq: u64 LE`, then `len` bytes of the record's stored JSON.
 //! A reader takes frames from the start while each is whole, parses, holds the record its
@@ -194,12 +194,16 @@ impl Journal {
     /// Writes `records` (seq, stored bytes) as frames after the last ones and makes them
     /// durable.
     pub(crate) fn append(&mut self, records: &[Signed]) -> std::io::Result<()> {
+        if records.iter().any(|(_, b)| u32::try_from(b.len()).is_err()) {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::InvalidInput,
+                "record over 4 GiB",
+            ));
+        }
         let mut frames = std::mem::take(&mut self.tail);
         let from = self.end - frames.len() as u64;
         for (seq, bytes) in records {
-            let len = u32::try_from(bytes.len()).map_err(|_| {
-                std::io::Error::new(std::io::ErrorKind::InvalidInput, "record over 4 GiB")
-            })?;
+            let len = bytes.len() as u32;
             frames.extend_from_slice(&len.to_le_bytes());
             frames.extend_from_slice(&seq.to_le_bytes());
             frames.extend_from_slice(bytes);

@@ -13,8 +13,8 @@
 //! * [`Mode::Async`]: a record is acknowledged when submitted and committed within
 //!   `flush_interval`; a crash loses at most the last interval.
 //! * [`Mode::Sync`]: [`Ticket::wait`] returns once the record is durable. Sync records are
-//!   made durable in the *sync journal* (one write and one `fdatasync` per batch) and go
-//!   into a segment every `flush_interval`; see below.
+//!   made durable in the *sync journal* (one direct block write per batch) and go into a
+//!   segment every second; see below.
 //! * A full queue blocks `record` (back-pressure); nothing is dropped.
 //! * A failing commit makes [`AuditLog::health`] `Failing`: new statement records are refused
 //!   with [`AuditError::Unavailable`], queued records stay in memory and are retried every
@@ -37,9 +37,9 @@
 //!
 //! In sync mode the file `sync-journal` holds the records that are durable and not yet in a
 //! segment: a redb commit that other processes can follow costs two `fsync`s, a journal
-//! append one, on blocks written ahead. Readers take the journal's records after the
-//! segments' last, and the writer puts them into a segment on its next start after a crash,
-//! refusing a journal whose records do not continue the chain.
+//! append one direct write, on blocks written ahead. Readers take the journal's records after
+//! the segments' last, and the writer puts them into a segment on its next start after a
+//! crash, refusing a journal whose records do not continue the chain.
 //!
 //! ## Reading
 //! [`AuditReader`] streams records; [`verify`] checks the chain and names the first bad
