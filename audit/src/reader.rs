@@ -163,8 +163,7 @@ impl Entries<'_> {
             .reader
             .segments
             .get(self.idx)
-            .map(|s| s.name.clone())
-            .unwrap_or_default();
+            .map_or_else(|| journal::JOURNAL_FILE.to_string(), |s| s.name.clone());
         ReadIssue {
             segment,
             seq,
