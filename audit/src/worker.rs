@@ -31,6 +31,8 @@ pub(crate) struct Writer {
     flushers: Vec<Arc<TicketInner>>,
     prunes: Vec<(Option<i64>, Option<PruneReply>)>,
     oldest: Option<Instant>,
+    /// Whether a pending record is one a submitter waits on in sync mode (not a trailing one).
+    prompt: bool,
     /// When the oldest record journaled and not yet in a segment was journaled (sync mode).
     staged_since: Option<Instant>,
     failed_at: Option<Instant>,
@@ -57,6 +59,7 @@ impl Writer {
             flushers: Vec::new(),
             prunes: Vec::new(),
             oldest: None,
+            prompt: false,
             staged_since: None,
             failed_at: None,
             force: false,
@@ -76,7 +79,7 @@ impl Writer {
         if !self.pending.is_empty() || !self.flushers.is_empty() || !self.prunes.is_empty() {
             d = Some(match (self.failed_at, self.oldest) {
                 (Some(t), _) => t + self.cfg.flush_interval,
-                _ if self.force || self.cfg.mode == Mode::Sync => now,
+                _ if self.force || self.prompt_sync() => now,
                 (None, Some(o)) => o + self.cfg.flush_interval,
                 (None, None) => now,
             });
@@ -117,6 +120,14 @@ impl Writer {
         self.cfg.flush_interval.max(INDEX_EVERY)
     }
 
+    /// Sync mode with a pending record that a submitter waits on: it is journaled at once.
+    /// Trailing records (results, errors, session ends) wait for the next such record or
+    /// `flush_interval`, so that they do not cost a disk write of their own, which a statement
+    /// arriving meanwhile would queue behind.
+    fn prompt_sync(&self) -> bool {
+        self.cfg.mode == Mode::Sync && self.prompt
+    }
+
     /// An async batch is open and nothing asks for it sooner than its deadline.
     fn batching(&self) -> bool {
         self.cfg.mode == Mode::Async
@@ -129,10 +140,11 @@ impl Writer {
 
     fn take(&mut self, msg: Msg) {
         match msg {
-            Msg::Record(d, t) => {
+            Msg::Record(d, t, prompt) => {
                 if self.pending.is_empty() {
                     self.oldest = Some(Instant::now());
                 }
+                self.prompt |= prompt;
                 self.pending.push(d);
                 self.tickets.push(t);
             }
@@ -200,7 +212,7 @@ impl Writer {
                     || match self.failed_at {
                         Some(t) => now >= t + self.cfg.flush_interval,
                         None => {
-                            self.cfg.mode == Mode::Sync
+                            self.prompt_sync()
                                 || self.pending.len() >= self.cap()
                                 || self
                                     .oldest
@@ -258,6 +270,7 @@ impl Writer {
                 }
                 self.pending.clear();
                 self.oldest = None;
+                self.prompt = false;
             }
             Err(e) => self.failed(e),
         }

@@ -266,7 +266,8 @@ impl std::future::Future for Durable<'_> {
 // Records dominate the traffic; boxing them would cost an allocation each.
 #[allow(clippy::large_enum_variant)]
 pub(crate) enum Msg {
-    Record(Draft, Arc<TicketInner>),
+    /// A record, and whether it is written at once in sync mode (not trailing).
+    Record(Draft, Arc<TicketInner>, bool),
     Flush(Arc<TicketInner>),
     Prune(i64, PruneReply),
     Close,
@@ -372,6 +373,28 @@ impl AuditLog {
     /// [`AuditError::Unavailable`] so the caller refuses the statement; other records are queued
     /// and kept until a retry succeeds.
     pub fn record(&self, draft: Draft) -> Result<Ticket, AuditError> {
+        self.submit(draft, true)
+    }
+
+    /// [`AuditLog::record`] for a record nothing waits on, such as a statement's result: in
+    /// sync mode it is not written on its own but with the next record that is, or within
+    /// `flush_interval`, whichever comes first. Order is kept: its seq is still assigned in
+    /// submission order. In async mode it is the same as [`AuditLog::record`].
+    ///
+    /// ```
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// # let mut cfg = audit::AuditConfig::new(dir.path(), b"k".to_vec());
+    /// # cfg.mode = audit::Mode::Sync;
+    /// # let log = audit::AuditLog::open(cfg).unwrap();
+    /// let end = audit::RecordBody::SessionEnd { reason: "bye".into() };
+    /// let t = log.record_trailing(audit::Draft::new(1, "t", "u", end)).unwrap();
+    /// assert_eq!(t.wait_durable().unwrap(), 1); // within flush_interval
+    /// ```
+    pub fn record_trailing(&self, draft: Draft) -> Result<Ticket, AuditError> {
+        self.submit(draft, false)
+    }
+
+    fn submit(&self, draft: Draft, prompt: bool) -> Result<Ticket, AuditError> {
         if self.inner.closed.load(Ordering::SeqCst) {
             return Err(AuditError::Closed);
         }
@@ -382,7 +405,12 @@ impl AuditLog {
         }
         let t = TicketInner::new();
         self.inner.shared.submitted.fetch_add(1, Ordering::SeqCst);
-        if self.inner.tx.send(Msg::Record(draft, t.clone())).is_err() {
+        if self
+            .inner
+            .tx
+            .send(Msg::Record(draft, t.clone(), prompt))
+            .is_err()
+        {
             self.inner.shared.submitted.fetch_sub(1, Ordering::SeqCst);
             return Err(AuditError::Closed);
         }

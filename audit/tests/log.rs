@@ -107,6 +107,41 @@ fn sync_wait_returns_after_durability() {
 }
 
 #[test]
+fn sync_trailing_records_ride_with_the_next_prompt_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut cfg = config(dir.path());
+    cfg.mode = Mode::Sync;
+    cfg.flush_interval = Duration::from_millis(400);
+    let log = AuditLog::open(cfg).unwrap();
+    let result = log.record_trailing(typical(1, 1)).unwrap();
+    std::thread::sleep(Duration::from_millis(100));
+    assert!(
+        !result.is_durable(),
+        "a trailing record got a write of its own"
+    );
+    let statement = log.record(typical(1, 2)).unwrap();
+    statement.wait().unwrap();
+    assert_eq!((result.seq(), statement.seq()), (Some(1), Some(2)));
+    assert_eq!(log.stats().commits, 1, "both went in one write");
+    // Alone, a trailing record is durable within flush_interval.
+    let began = Instant::now();
+    let end = log.record_trailing(typical(1, 3)).unwrap();
+    assert_eq!(end.wait_durable().unwrap(), 3);
+    let took = began.elapsed();
+    assert!(
+        took >= Duration::from_millis(300) && took < Duration::from_secs(5),
+        "{took:?}"
+    );
+    let reader = AuditReader::open(dir.path()).unwrap();
+    let seqs: Vec<u64> = reader
+        .records(&Filter::default())
+        .map(|r| r.unwrap().seq)
+        .collect();
+    assert_eq!(seqs, [1, 2, 3]);
+    log.close().unwrap();
+}
+
+#[test]
 fn back_pressure_blocks_and_never_drops() {
     let dir = tempfile::tempdir().unwrap();
     let mut cfg = config(dir.path());

@@ -243,8 +243,9 @@ impl SessionRecorder {
         d
     }
 
+    /// Writes a record nothing waits on (see [`audit::AuditLog::record_trailing`]).
     fn write(&mut self, body: RecordBody) -> Option<Ticket> {
-        match self.auditor.log.record(self.draft(body)) {
+        match self.auditor.log.record_trailing(self.draft(body)) {
             Ok(t) => Some(t),
             Err(e) => {
                 tracing::error!(session = self.session, error = %e, "the audit log could not take a record");
