@@ -21,7 +21,7 @@ enum LineageKey {
     Shape(Dialect, Box<str>),
 }
 
-pub(super) const LINEAGE_CACHE: usize = 4096;
+const LINEAGE_CACHE: usize = 4096;
 /// Longer statements are analysed every time rather than kept.
 const LINEAGE_CACHE_MAX_TEXT: usize = 16 * 1024;
 

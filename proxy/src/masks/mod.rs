@@ -16,14 +16,14 @@ mod caches;
 pub mod check;
 mod plan;
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use masking::{DetectorKind, DetectorSet, MaskFunction, MaskSpec};
 use policy::{Dialect, Glob, Lineage, Source};
 
 use crate::config::{Config, DetectorConfig, MaskConfig};
 use crate::session::{Relations, ViewColumns};
-use caches::{LineageCache, LiteralPlanCache, LINEAGE_CACHE};
+use caches::{LineageCache, LiteralPlanCache};
 pub use plan::{MaskCounts, RowPlan};
 
 /// One `schema.table.column` pattern (each part a glob; fewer parts leave the rest open).
@@ -104,7 +104,6 @@ pub struct MaskPolicy {
     /// What a value of unknowable origin gets.
     fail_closed: Arc<MaskFunction>,
     lineages: LineageCache,
-    analyses: policy::AnalysisCache,
     literal_plans: LiteralPlanCache,
     /// Every masked column pattern, for masking literals in the audit log.
     sensitive: policy::SensitiveColumns,
@@ -256,7 +255,6 @@ impl MaskPolicy {
             settings,
             fail_closed: Arc::new(fail_closed),
             lineages: LineageCache::default(),
-            analyses: policy::AnalysisCache::new(LINEAGE_CACHE),
             literal_plans: LiteralPlanCache::default(),
             sensitive: policy::SensitiveColumns::new(
                 config.masks.iter().flat_map(|m| m.columns.iter()),
@@ -314,6 +312,7 @@ impl MaskPolicy {
             policy: Arc::clone(self),
             rules,
             detectors,
+            last_lineage: Mutex::default(),
         }
     }
 }
@@ -325,6 +324,9 @@ pub struct SessionMasks {
     /// Indices into `policy.rules` / `policy.detectors`.
     rules: Vec<usize>,
     detectors: Vec<usize>,
+    /// The session's last statement's lineage: the statement check and the result plan both
+    /// ask for it, and the shared cache would cost a shape pass and a shared lock each time.
+    last_lineage: Mutex<Option<(Dialect, String, Arc<Vec<Lineage>>)>>,
 }
 
 impl SessionMasks {
@@ -429,7 +431,23 @@ impl SessionMasks {
 
     /// The lineage of `sql`, cached by text or shape.
     pub fn lineage(&self, dialect: Dialect, sql: &str) -> Arc<Vec<Lineage>> {
-        self.policy.lineages.get(dialect, sql)
+        let mut last = self.last_lineage.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some((d, text, lineage)) = last.as_ref() {
+            if *d == dialect && text == sql {
+                return Arc::clone(lineage);
+            }
+        }
+        let lineage = self.policy.lineages.get(dialect, sql);
+        match last.as_mut() {
+            Some((d, text, l)) => {
+                *d = dialect;
+                text.clear();
+                text.push_str(sql);
+                *l = Arc::clone(&lineage);
+            }
+            None => *last = Some((dialect, sql.to_string(), Arc::clone(&lineage))),
+        }
+        lineage
     }
 
     /// Statements whose results cannot be masked safely are refused before they run: copies of
@@ -438,6 +456,7 @@ impl SessionMasks {
         &self,
         dialect: Dialect,
         sql: &str,
+        analysis: &policy::Analysis,
         relations: Option<&Relations>,
     ) -> Result<(), String> {
         if self.rules.is_empty() {
@@ -445,7 +464,6 @@ impl SessionMasks {
         }
         let settings = self.policy.settings;
         let lineages = self.lineage(dialect, sql);
-        let analysis = self.policy.analyses.get_or_analyze(dialect, sql);
         let copies = match analysis
             .statements
             .iter()

@@ -91,7 +91,13 @@ fn copies_of_masked_data_and_blocked_settings_are_refused() {
         "COPY customers TO STDOUT (FORMAT binary)",
     ] {
         assert!(
-            m.check_statement(Dialect::Postgres, sql, None).is_err(),
+            m.check_statement(
+                Dialect::Postgres,
+                sql,
+                &policy::analyze(Dialect::Postgres, sql),
+                None
+            )
+            .is_err(),
             "{sql}"
         );
     }
@@ -100,7 +106,12 @@ fn copies_of_masked_data_and_blocked_settings_are_refused() {
         "SELECT name FROM customers WHERE id = 1",
     ] {
         assert_eq!(
-            m.check_statement(Dialect::Postgres, sql, None),
+            m.check_statement(
+                Dialect::Postgres,
+                sql,
+                &policy::analyze(Dialect::Postgres, sql),
+                None
+            ),
             Ok(()),
             "{sql}"
         );

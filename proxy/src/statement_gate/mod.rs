@@ -273,11 +273,15 @@ impl StatementGate {
         if self.masks().is_some() {
             self.track_cursors(sql);
         }
+        if self.masks().is_none_or(|m| m.is_empty()) {
+            return StatementDecision::Forward;
+        }
         let relations = self.relations.clone();
+        let analysis = self.analysis(sql);
         let Some(masks) = self.masks() else {
             return StatementDecision::Forward;
         };
-        match masks.check_statement(dialect, sql, relations.as_deref()) {
+        match masks.check_statement(dialect, sql, &analysis, relations.as_deref()) {
             Ok(()) => StatementDecision::Forward,
             Err(message) => self.refuse("[[masks]]", message),
         }
