@@ -326,8 +326,11 @@ pub struct SessionMasks {
     detectors: Vec<usize>,
     /// The session's last statement's lineage: the statement check and the result plan both
     /// ask for it, and the shared cache would cost a shape pass and a shared lock each time.
-    last_lineage: Mutex<Option<(Dialect, String, Arc<Vec<Lineage>>)>>,
+    last_lineage: Mutex<Option<LastLineage>>,
 }
+
+/// A statement's dialect, text and lineage.
+type LastLineage = (Dialect, String, Arc<Vec<Lineage>>);
 
 impl SessionMasks {
     /// Whether this session sees every value in clear.
