@@ -8,7 +8,7 @@ use redb::ReadOnlyTable;
 
 use crate::journal;
 use crate::record::Record;
-use crate::store::{guarded, list_segments, open_read_only, OpenError, ReadSegment, SegmentFile};
+use crate::segment::{guarded, list_segments, open_read_only, OpenError, ReadSegment, SegmentFile};
 use crate::AuditError;
 
 const CHUNK: usize = 256;

@@ -279,9 +279,9 @@ impl Writer {
     /// Journaled records go into a segment.
     fn index(&mut self) {
         match self.store.index() {
-            Ok(()) => {
+            Ok(n) => {
                 self.staged_since = None;
-                self.recovered(0);
+                self.recovered(n as u64);
             }
             Err(e) => self.failed(e),
         }
