@@ -14,7 +14,9 @@
 //!   `flush_interval`; a crash loses at most the last interval.
 //! * [`Mode::Sync`]: [`Ticket::wait`] returns once the record is durable. Sync records are
 //!   made durable in the *sync journal* (one direct block write per batch) and go into a
-//!   segment every second; see below.
+//!   segment every second; see below. A record submitted with
+//!   [`AuditLog::record_trailing`] (one nothing waits on) is not written on its own but with the
+//!   next record that is, or within `flush_interval`.
 //! * A full queue blocks `record` (back-pressure); nothing is dropped.
 //! * A failing commit makes [`AuditLog::health`] `Failing`: new statement records are refused
 //!   with [`AuditError::Unavailable`], queued records stay in memory and are retried every

@@ -18,7 +18,9 @@ pub enum Mode {
     /// the records of the last interval.
     #[default]
     Async,
-    /// [`Ticket::wait`] returns only once the record is durable.
+    /// [`Ticket::wait`] returns only once the record is durable. A record from
+    /// [`AuditLog::record`] is written at once; one from [`AuditLog::record_trailing`] rides
+    /// with the next such record, or is written within `flush_interval`.
     Sync,
 }
 
