@@ -23,7 +23,7 @@ enum LineageKey {
 
 const LINEAGE_CACHE: usize = 4096;
 /// Longer statements are analysed every time rather than kept.
-const LINEAGE_CACHE_MAX_TEXT: usize = 16 * 1024;
+pub(super) const LINEAGE_CACHE_MAX_TEXT: usize = 16 * 1024;
 
 impl LineageCache {
     pub(super) fn get(&self, dialect: Dialect, sql: &str) -> Arc<Vec<Lineage>> {

@@ -23,7 +23,7 @@ use policy::{Dialect, Glob, Lineage, Source};
 
 use crate::config::{Config, DetectorConfig, MaskConfig};
 use crate::session::{Relations, ViewColumns};
-use caches::{LineageCache, LiteralPlanCache};
+use caches::{LineageCache, LiteralPlanCache, LINEAGE_CACHE_MAX_TEXT};
 pub use plan::{MaskCounts, RowPlan};
 
 /// One `schema.table.column` pattern (each part a glob; fewer parts leave the rest open).
@@ -441,6 +441,11 @@ impl SessionMasks {
             }
         }
         let lineage = self.policy.lineages.get(dialect, sql);
+        // A huge text is not kept: a session would hold it until its next statement.
+        if sql.len() > LINEAGE_CACHE_MAX_TEXT {
+            *last = None;
+            return lineage;
+        }
         match last.as_mut() {
             Some((d, text, l)) => {
                 *d = dialect;
