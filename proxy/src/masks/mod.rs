@@ -338,6 +338,11 @@ impl SessionMasks {
         self.rules.is_empty() && self.detectors.is_empty()
     }
 
+    /// Whether [`SessionMasks::check_statement`] can refuse anything: only column masks can.
+    pub fn checks_statements(&self) -> bool {
+        !self.rules.is_empty()
+    }
+
     /// Whether this was narrowed from `policy` (a reload replaces the policy).
     pub fn is_from(&self, policy: &Arc<MaskPolicy>) -> bool {
         Arc::ptr_eq(&self.policy, policy)
@@ -467,7 +472,7 @@ impl SessionMasks {
         analysis: &policy::Analysis,
         relations: Option<&Relations>,
     ) -> Result<(), String> {
-        if self.rules.is_empty() {
+        if !self.checks_statements() {
             return Ok(());
         }
         let settings = self.policy.settings;

@@ -273,7 +273,9 @@ impl StatementGate {
         if self.masks().is_some() {
             self.track_cursors(sql);
         }
-        if self.masks().is_none_or(|m| m.is_empty()) {
+        // The analysis is only asked for when a column mask could refuse the statement: a
+        // session with detectors alone would otherwise parse for nothing.
+        if !self.masks().is_some_and(|m| m.checks_statements()) {
             return StatementDecision::Forward;
         }
         let relations = self.relations.clone();
