@@ -1,7 +1,7 @@
 //! The writer: a dedicated thread fed by a bounded channel, group-committing into the store.
 
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::mpsc::{self, SyncSender};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::thread::JoinHandle;
@@ -127,6 +127,10 @@ pub(crate) enum TicketState {
 pub(crate) struct TicketInner {
     state: Mutex<TicketState>,
     cv: Condvar,
+    /// Threads blocked in [`TicketInner::wait`], counted under `state`'s lock. A condvar's
+    /// notify is a system call even when nobody waits, and most tickets (async mode, trailing
+    /// records) are never waited on: the writer notifies only when this is non-zero.
+    sleepers: AtomicUsize,
     /// The task awaiting [`Ticket::durable`], woken when the state settles.
     waker: Mutex<Option<std::task::Waker>>,
 }
@@ -140,13 +144,22 @@ impl TicketInner {
         Arc::new(TicketInner {
             state: Mutex::new(TicketState::Pending),
             cv: Condvar::new(),
+            sleepers: AtomicUsize::new(0),
             waker: Mutex::new(None),
         })
     }
 
     pub(crate) fn set(&self, s: TicketState) {
-        *lock(&self.state) = s;
-        self.cv.notify_all();
+        let sleepers = {
+            let mut g = lock(&self.state);
+            *g = s;
+            // Read under the lock: a waiter counts itself before it releases the lock to
+            // sleep, so a zero here means no waiter has yet looked at the old state.
+            self.sleepers.load(Ordering::SeqCst)
+        };
+        if sleepers > 0 {
+            self.cv.notify_all();
+        }
         if let Some(w) = lock(&self.waker).take() {
             w.wake();
         }
@@ -156,7 +169,11 @@ impl TicketInner {
         let mut g = lock(&self.state);
         loop {
             match &*g {
-                TicketState::Pending => g = self.cv.wait(g).unwrap_or_else(|p| p.into_inner()),
+                TicketState::Pending => {
+                    self.sleepers.fetch_add(1, Ordering::SeqCst);
+                    g = self.cv.wait(g).unwrap_or_else(|p| p.into_inner());
+                    self.sleepers.fetch_sub(1, Ordering::SeqCst);
+                }
                 TicketState::Durable(seq) => return Ok(*seq),
                 TicketState::Failed(e) => return Err(AuditError::Unavailable(e.clone())),
             }

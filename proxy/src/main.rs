@@ -201,7 +201,7 @@ fn main() -> ExitCode {
                 Err(e) => return usage_error(&e),
             };
             init_logging(config.server.log_format);
-            runtime().block_on(serve(config))
+            runtime_with(config.server.worker_threads).block_on(serve(config))
         }
         Command::Demo {
             listen,
@@ -314,10 +314,16 @@ fn audit(command: AuditCommand) -> ExitCode {
 }
 
 fn runtime() -> tokio::runtime::Runtime {
-    match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
+    runtime_with(None)
+}
+
+/// The async runtime, with `worker_threads` session threads (default: one per CPU).
+fn runtime_with(worker_threads: Option<usize>) -> tokio::runtime::Runtime {
+    let mut builder = tokio::runtime::Builder::new_multi_thread();
+    if let Some(n) = worker_threads {
+        builder.worker_threads(n);
+    }
+    match builder.enable_all().build() {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("sluice: cannot start the async runtime: {e}");

@@ -136,6 +136,8 @@ pub struct Reloader {
     auditor: std::sync::OnceLock<Arc<Auditor>>,
     /// `[approvals]` and the admin address its links default to.
     approvals: std::sync::OnceLock<(Option<Arc<crate::approvals::Approvals>>, SocketAddr)>,
+    /// `server.worker_threads` as started: the runtime is built once.
+    worker_threads: Option<usize>,
 }
 
 impl Reloader {
@@ -146,6 +148,7 @@ impl Reloader {
             listeners: Default::default(),
             auditor: Default::default(),
             approvals: Default::default(),
+            worker_threads: config.server.worker_threads,
         })
     }
 
@@ -195,6 +198,13 @@ impl Reloader {
         };
         let config = Config::load(path)?;
         let parts = live_parts(&config)?;
+        if config.server.worker_threads != self.worker_threads {
+            tracing::warn!(
+                running = ?self.worker_threads,
+                configured = ?config.server.worker_threads,
+                "server.worker_threads changed: that takes effect at the next start"
+            );
+        }
         let approvals = match self.approvals.get() {
             Some((running, admin_addr)) => {
                 match (

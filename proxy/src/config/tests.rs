@@ -85,3 +85,16 @@ fn an_unknown_statement_kind_in_a_rule_is_refused() {
     let err = Config::parse(text, PathBuf::new()).unwrap_err();
     assert!(err.contains("dorp"), "{err}");
 }
+
+#[test]
+fn worker_threads_is_read_and_bounded() {
+    let c = Config::parse("[server]\nworker_threads = 1\n", PathBuf::new()).unwrap();
+    assert_eq!(c.server.worker_threads, Some(1));
+    let c = Config::parse("[server]\n", PathBuf::new()).unwrap();
+    assert_eq!(c.server.worker_threads, None);
+    let err = Config::parse("[server]\nworker_threads = 0\n", PathBuf::new()).unwrap_err();
+    assert!(
+        err.contains("server.worker_threads must be between 1 and 1024, not 0"),
+        "{err}"
+    );
+}
