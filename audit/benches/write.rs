@@ -21,7 +21,7 @@ fn typical(i: u64) -> Draft {
             decision: "allow".into(),
         },
     );
-    d.groups = vec!["analysts".into()];
+    d.groups = vec!["analysts".into()].into();
     d.client_addr = "10.0.0.7:50123".into();
     d
 }

@@ -1,5 +1,7 @@
 //! Audit records: what is stored, how it is encoded for hashing, and the export line format.
 
+use std::sync::Arc;
+
 use serde::{Deserialize, Serialize};
 
 use crate::time::{format_rfc3339_micros, now_micros};
@@ -201,14 +203,15 @@ pub struct Draft {
     pub session: u64,
     /// Event time, microseconds since the epoch.
     pub ts_micros: i64,
-    /// Target name.
-    pub target: String,
+    /// Target name. The session-constant fields are shared (`Arc`), so that a session's
+    /// records do not each allocate copies, to be freed again on the writer's thread.
+    pub target: Arc<str>,
     /// User.
-    pub user: String,
+    pub user: Arc<str>,
     /// Groups.
-    pub groups: Vec<String>,
+    pub groups: Arc<[String]>,
     /// Client address.
-    pub client_addr: String,
+    pub client_addr: Arc<str>,
     /// The kind-specific part.
     pub body: RecordBody,
 }
@@ -217,8 +220,8 @@ impl Draft {
     /// A draft stamped with the current time, no groups and an empty client address.
     pub fn new(
         session: u64,
-        target: impl Into<String>,
-        user: impl Into<String>,
+        target: impl Into<Arc<str>>,
+        user: impl Into<Arc<str>>,
         body: RecordBody,
     ) -> Draft {
         Draft {
@@ -226,8 +229,8 @@ impl Draft {
             ts_micros: now_micros(),
             target: target.into(),
             user: user.into(),
-            groups: Vec::new(),
-            client_addr: String::new(),
+            groups: Arc::new([]),
+            client_addr: Arc::from(""),
             body,
         }
     }
@@ -238,10 +241,10 @@ impl Draft {
             seq,
             session: self.session,
             ts_micros: self.ts_micros,
-            target: self.target,
-            user: self.user,
-            groups: self.groups,
-            client_addr: self.client_addr,
+            target: self.target.to_string(),
+            user: self.user.to_string(),
+            groups: self.groups.to_vec(),
+            client_addr: self.client_addr.to_string(),
             body: self.body,
             prev,
             hash: [0; 32],

@@ -34,10 +34,11 @@ pub struct Auditor {
 /// Who a session is, for its records.
 #[derive(Clone, Debug)]
 pub struct SessionInfo {
-    pub target: String,
-    pub user: String,
-    pub groups: Vec<String>,
-    pub client_addr: String,
+    // Shared with every record of the session (see `audit::Draft`).
+    pub target: Arc<str>,
+    pub user: Arc<str>,
+    pub groups: Arc<[String]>,
+    pub client_addr: Arc<str>,
     pub tls: bool,
     pub application_name: Option<String>,
     pub database: Option<String>,
@@ -237,9 +238,14 @@ pub struct SessionRecorder {
 
 impl SessionRecorder {
     fn draft(&self, body: RecordBody) -> Draft {
-        let mut d = Draft::new(self.session, &self.info.target, &self.info.user, body);
-        d.groups = self.info.groups.clone();
-        d.client_addr = self.info.client_addr.clone();
+        let mut d = Draft::new(
+            self.session,
+            Arc::clone(&self.info.target),
+            Arc::clone(&self.info.user),
+            body,
+        );
+        d.groups = Arc::clone(&self.info.groups);
+        d.client_addr = Arc::clone(&self.info.client_addr);
         d
     }
 
@@ -267,7 +273,7 @@ impl SessionRecorder {
     /// The session acts for another user from now on.
     pub fn set_identity(&mut self, user: &str, groups: &[String]) {
         self.info.user = user.into();
-        self.info.groups = groups.to_vec();
+        self.info.groups = groups.into();
     }
 
     /// A statement record: the text (and an execution's parameters) masked as

@@ -13,8 +13,8 @@ const KEY_ENV: &str = "SLUICE_TEST_AUDIT_KEY";
 
 fn draft(session: u64, user: &str, target: &str, body: RecordBody) -> Draft {
     let mut d = Draft::new(session, target, user, body);
-    d.groups = vec![format!("{user}-group")];
-    d.client_addr = format!("10.0.0.{session}:5000{session}");
+    d.groups = vec![format!("{user}-group")].into();
+    d.client_addr = format!("10.0.0.{session}:5000{session}").into();
     d
 }
 

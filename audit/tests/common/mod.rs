@@ -16,7 +16,7 @@ pub fn config(dir: &Path) -> AuditConfig {
 
 pub fn base(session: u64, body: RecordBody) -> Draft {
     let mut d = Draft::new(session, "app-pg", "alice", body);
-    d.groups = vec!["analysts".into()];
+    d.groups = vec!["analysts".into()].into();
     d.client_addr = "10.0.0.7:50123".into();
     d
 }

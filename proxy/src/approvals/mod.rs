@@ -178,8 +178,8 @@ impl Approvals {
         };
         let mut d = audit::Draft::new(
             r.session,
-            &r.target,
-            &r.user,
+            r.target.as_str(),
+            r.user.as_str(),
             audit::RecordBody::Approval {
                 approval_id: r.id.clone(),
                 event: event.into(),
@@ -187,8 +187,8 @@ impl Approvals {
                 reason: reason.map(str::to_string),
             },
         );
-        d.groups = r.groups.clone();
-        d.client_addr = r.client_addr.clone();
+        d.groups = r.groups.as_slice().into();
+        d.client_addr = r.client_addr.as_str().into();
         auditor
             .log()
             .record(d)

@@ -136,10 +136,10 @@ async fn handle_connection(
         );
         let recorder = shared.audit.as_ref().map(|a| {
             a.session(crate::recorder::SessionInfo {
-                target: name.clone(),
-                user: ctx.user.clone(),
-                groups: ctx.groups.clone(),
-                client_addr: peer.to_string(),
+                target: name.as_str().into(),
+                user: ctx.user.as_str().into(),
+                groups: ctx.groups.as_slice().into(),
+                client_addr: peer.to_string().into(),
                 tls: ctx.tls,
                 application_name: None,
                 database: ctx.database.clone(),

@@ -168,10 +168,10 @@ async fn handle_connection(
         );
         let recorder = shared.audit.as_ref().map(|a| {
             a.session(crate::recorder::SessionInfo {
-                target: name.clone(),
-                user: identity.user.clone(),
-                groups: identity.groups.clone(),
-                client_addr: peer.to_string(),
+                target: name.as_str().into(),
+                user: identity.user.as_str().into(),
+                groups: identity.groups.as_slice().into(),
+                client_addr: peer.to_string().into(),
                 tls,
                 application_name,
                 database: Some(database.clone()),
