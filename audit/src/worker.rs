@@ -27,7 +27,8 @@ pub(crate) struct Writer {
     shared: Arc<Shared>,
     cfg: AuditConfig,
     pending: Vec<Draft>,
-    tickets: Vec<Arc<TicketInner>>,
+    /// One per pending record: `None` where the submitter does not wait.
+    tickets: Vec<Option<Arc<TicketInner>>>,
     flushers: Vec<Arc<TicketInner>>,
     prunes: Vec<(Option<i64>, Option<PruneReply>)>,
     oldest: Option<Instant>,
@@ -266,7 +267,9 @@ impl Writer {
                 self.shared.head.store(head, Ordering::SeqCst);
                 self.recovered(n);
                 for (i, t) in self.tickets.drain(..).enumerate() {
-                    t.set(TicketState::Durable(first + i as u64));
+                    if let Some(t) = t {
+                        t.set(TicketState::Durable(first + i as u64));
+                    }
                 }
                 self.pending.clear();
                 self.oldest = None;
@@ -315,7 +318,7 @@ impl Writer {
         }
         self.shared.failing.store(true, Ordering::SeqCst);
         *lock(&self.shared.last_error) = Some(reason.clone());
-        for t in &self.tickets {
+        for t in self.tickets.iter().flatten() {
             t.set(TicketState::Failed(reason.clone()));
         }
         for f in self.flushers.drain(..) {
@@ -389,7 +392,7 @@ impl Writer {
                 self.pending.len(),
                 lock(&self.shared.last_error).clone().unwrap_or_default()
             );
-            for t in self.tickets.drain(..) {
+            for t in self.tickets.drain(..).flatten() {
                 t.set(TicketState::Failed(e.clone()));
             }
             Err(AuditError::Unavailable(e))

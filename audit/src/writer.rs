@@ -285,8 +285,9 @@ impl std::future::Future for Durable<'_> {
 // Records dominate the traffic; boxing them would cost an allocation each.
 #[allow(clippy::large_enum_variant)]
 pub(crate) enum Msg {
-    /// A record, and whether it is written at once in sync mode (not trailing).
-    Record(Draft, Arc<TicketInner>, bool),
+    /// A record, its ticket unless the submitter will not wait, and whether it is written at
+    /// once in sync mode (not trailing).
+    Record(Draft, Option<Arc<TicketInner>>, bool),
     Flush(Arc<TicketInner>),
     Prune(i64, PruneReply),
     Close,
@@ -413,7 +414,37 @@ impl AuditLog {
         self.submit(draft, false)
     }
 
+    /// [`AuditLog::record`], or with `trailing` [`AuditLog::record_trailing`], for a caller
+    /// that will not wait on the record: no ticket is made (it would cost an allocation per
+    /// record, freed on the writer's thread). Errors are those of `record`.
+    ///
+    /// ```
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// # let log = audit::AuditLog::open(audit::AuditConfig::new(dir.path(), b"k".to_vec())).unwrap();
+    /// let end = audit::RecordBody::SessionEnd { reason: "bye".into() };
+    /// log.record_detached(audit::Draft::new(1, "t", "u", end), true).unwrap();
+    /// log.flush().unwrap();
+    /// assert_eq!(log.stats().records_written, 1);
+    /// ```
+    pub fn record_detached(&self, draft: Draft, trailing: bool) -> Result<(), AuditError> {
+        self.send(draft, None, !trailing)
+    }
+
     fn submit(&self, draft: Draft, prompt: bool) -> Result<Ticket, AuditError> {
+        let t = TicketInner::new();
+        self.send(draft, Some(Arc::clone(&t)), prompt)?;
+        Ok(Ticket {
+            inner: t,
+            mode: self.inner.mode,
+        })
+    }
+
+    fn send(
+        &self,
+        draft: Draft,
+        ticket: Option<Arc<TicketInner>>,
+        prompt: bool,
+    ) -> Result<(), AuditError> {
         if self.inner.closed.load(Ordering::SeqCst) {
             return Err(AuditError::Closed);
         }
@@ -422,21 +453,17 @@ impl AuditLog {
                 return Err(AuditError::Unavailable(reason));
             }
         }
-        let t = TicketInner::new();
         self.inner.shared.submitted.fetch_add(1, Ordering::SeqCst);
         if self
             .inner
             .tx
-            .send(Msg::Record(draft, t.clone(), prompt))
+            .send(Msg::Record(draft, ticket, prompt))
             .is_err()
         {
             self.inner.shared.submitted.fetch_sub(1, Ordering::SeqCst);
             return Err(AuditError::Closed);
         }
-        Ok(Ticket {
-            inner: t,
-            mode: self.inner.mode,
-        })
+        Ok(())
     }
 
     /// Waits until everything submitted before the call is durable; an error if a commit

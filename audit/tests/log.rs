@@ -177,6 +177,59 @@ fn back_pressure_blocks_and_never_drops() {
 }
 
 #[test]
+fn detached_records_keep_their_place_among_tracked_ones() {
+    for mode in [Mode::Async, Mode::Sync] {
+        let dir = tempfile::tempdir().unwrap();
+        let mut cfg = config(dir.path());
+        cfg.mode = mode;
+        let log = AuditLog::open(cfg).unwrap();
+        log.record_detached(stmt(1, 1, "SELECT 1", "allow"), false)
+            .unwrap();
+        log.record_detached(result(1, 1), true).unwrap();
+        let tracked = log.record(stmt(1, 2, "SELECT 2", "allow")).unwrap();
+        log.record_detached(end(1), true).unwrap();
+        // The tracked record's seq counts the detached ones before it.
+        assert_eq!(tracked.wait_durable().unwrap(), 3, "{mode:?}");
+        log.flush().unwrap();
+        assert_eq!(log.stats().records_written, 4, "{mode:?}");
+        log.close().unwrap();
+        assert_eq!(audit::verify(dir.path(), KEY).unwrap().records, 4);
+        let kinds: Vec<&str> = AuditReader::open(dir.path())
+            .unwrap()
+            .records(&Filter::default())
+            .map(|r| r.unwrap().body.kind())
+            .collect();
+        assert_eq!(kinds, ["statement", "result", "statement", "session_end"]);
+    }
+}
+
+#[test]
+fn detached_statements_are_refused_while_the_disk_fails() {
+    let dir = tempfile::tempdir().unwrap();
+    let fault = Arc::new(AtomicBool::new(false));
+    let mut cfg = config(dir.path());
+    cfg.hooks.fail_commits = Some(fault.clone());
+    let log = AuditLog::open(cfg).unwrap();
+    fault.store(true, Ordering::SeqCst);
+    log.record_detached(result(1, 1), true).unwrap();
+    assert!(matches!(log.flush(), Err(AuditError::Unavailable(_))));
+    match log.record_detached(stmt(1, 2, "SELECT 2", "allow"), false) {
+        Err(AuditError::Unavailable(m)) => assert!(m.contains("no space left"), "{m}"),
+        other => panic!("statement accepted while failing: {other:?}"),
+    }
+    // The queued detached record is kept and committed once the disk recovers.
+    fault.store(false, Ordering::SeqCst);
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while log.health() != Health::Ok {
+        assert!(Instant::now() < deadline, "did not recover");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    log.flush().unwrap();
+    log.close().unwrap();
+    assert_eq!(audit::verify(dir.path(), KEY).unwrap().records, 1);
+}
+
+#[test]
 fn failing_disk_refuses_statements_and_recovers() {
     let dir = tempfile::tempdir().unwrap();
     let fault = Arc::new(AtomicBool::new(false));

@@ -250,13 +250,9 @@ impl SessionRecorder {
     }
 
     /// Writes a record nothing waits on (see [`audit::AuditLog::record_trailing`]).
-    fn write(&mut self, body: RecordBody) -> Option<Ticket> {
-        match self.auditor.log.record_trailing(self.draft(body)) {
-            Ok(t) => Some(t),
-            Err(e) => {
-                tracing::error!(session = self.session, error = %e, "the audit log could not take a record");
-                None
-            }
+    fn write(&mut self, body: RecordBody) {
+        if let Err(e) = self.auditor.log.record_detached(self.draft(body), true) {
+            tracing::error!(session = self.session, error = %e, "the audit log could not take a record");
         }
     }
 
@@ -334,9 +330,18 @@ impl SessionRecorder {
     /// Submits a statement record: `Err` when the log cannot take it; in sync mode, the ticket
     /// to wait on before the statement runs.
     fn submit(&mut self, body: RecordBody) -> Result<Option<Ticket>, String> {
-        let sync = self.auditor.log.mode() == audit::Mode::Sync;
-        match self.auditor.log.record(self.draft(body)) {
-            Ok(ticket) => Ok(sync.then_some(ticket)),
+        let draft = self.draft(body);
+        // Only a sync-mode submitter waits on its record.
+        let submitted = match self.auditor.log.mode() {
+            audit::Mode::Sync => self.auditor.log.record(draft).map(Some),
+            audit::Mode::Async => self
+                .auditor
+                .log
+                .record_detached(draft, false)
+                .map(|()| None),
+        };
+        match submitted {
+            Ok(ticket) => Ok(ticket),
             Err(e) => Err(format!(
                 "sluice: the audit log cannot record statements right now ({e}); statements are refused until it recovers"
             )),

@@ -148,6 +148,12 @@ pub async fn run(
     };
     let (mut client_dirty, mut upstream_dirty) = (false, false);
     let mut draining = *shutdown.borrow();
+    // One future for the whole session: a fresh `changed()` per loop turn would register
+    // and deregister a waiter (a lock each) for every message.
+    let shutdown_signal = async move {
+        let _ = shutdown.changed().await;
+    };
+    tokio::pin!(shutdown_signal);
     let end = loop {
         if draining && r.idle() {
             r.local_err(
@@ -160,7 +166,7 @@ pub async fn run(
         }
         tokio::select! {
             biased;
-            _ = shutdown.changed(), if !draining => draining = true,
+            _ = &mut shutdown_signal, if !draining => draining = true,
             packet = client_rd.next(), if r.to_upstream.len() < HIGH_WATER => match packet {
                 None => {
                     r.to_upstream.extend_from_slice(&COM_QUIT);

@@ -94,6 +94,12 @@ pub async fn run(
     // Sync points (Query, Sync, FunctionCall) sent upstream and not yet answered by ReadyForQuery.
     let mut in_flight: usize = 0;
     let mut draining = *shutdown.borrow();
+    // One future for the whole session: a fresh `changed()` per loop turn would register
+    // and deregister a waiter (a lock each) for every message.
+    let shutdown_signal = async move {
+        let _ = shutdown.changed().await;
+    };
+    tokio::pin!(shutdown_signal);
     let mut inspect_rows = false;
     let mut upstream_said_fatal = false;
     let mut refusals = Refusals::new();
@@ -118,7 +124,7 @@ pub async fn run(
         }
         tokio::select! {
             biased;
-            _ = shutdown.changed(), if !draining => draining = true,
+            _ = &mut shutdown_signal, if !draining => draining = true,
             frame = client_rd.next(), if to_upstream.len() < HIGH_WATER => match frame {
                 None => {
                     to_upstream.extend_from_slice(&messages::TERMINATE);
