@@ -10,7 +10,7 @@
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, PoisonError};
 
-use crate::{analyze, shape, Analysis, Dialect};
+use crate::{analyze, Analysis, Dialect, ShapedSql};
 
 /// Exact texts and shape keys live apart: a text that happens to contain the markers a shape
 /// key uses must never find a shape's entry.
@@ -165,7 +165,20 @@ impl AnalysisCache {
     /// assert_eq!(cache.get_or_analyze(d, "DELETE FROM t WHERE 1 = 1").statements[0].has_where, Some(false));
     /// ```
     pub fn get_or_analyze(&self, dialect: Dialect, sql: &str) -> Arc<Analysis> {
-        let shaped = shape(dialect, sql).map(|s| Key::Shape(dialect, Arc::from(s.key())));
+        self.get_or_analyze_shaped(&ShapedSql::new(dialect, sql))
+    }
+
+    /// [`AnalysisCache::get_or_analyze`] for a statement whose shape may already be known.
+    ///
+    /// ```
+    /// let cache = policy::AnalysisCache::new(8);
+    /// let s = policy::ShapedSql::new(policy::Dialect::Postgres, "DELETE FROM t WHERE id = 1");
+    /// let a = cache.get_or_analyze_shaped(&s);
+    /// assert!(std::sync::Arc::ptr_eq(&a, &cache.get_or_analyze(s.dialect(), "DELETE FROM t WHERE id = 2")));
+    /// ```
+    pub fn get_or_analyze_shaped(&self, s: &ShapedSql<'_>) -> Arc<Analysis> {
+        let (dialect, sql) = (s.dialect(), s.sql());
+        let shaped = s.shape().map(|s| Key::Shape(dialect, Arc::from(s.key())));
         if let Some(hit) = shaped.as_ref().and_then(|k| self.lock().get(k)) {
             return hit;
         }

@@ -75,7 +75,7 @@ pub use rules::{
     Decision, KindSelector, RuleAction, RuleConfig, RuleMatch, RuleMode, RuleSet, StatementVerdict,
     Subject, ON_PARSE_ERROR_RULE,
 };
-pub use shape::{shape, Shape};
+pub use shape::{shape, Shape, ShapedSql};
 
 /// The SQL dialect of the target database, which decides quoting, comments and placeholders.
 ///

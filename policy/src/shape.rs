@@ -54,6 +54,52 @@ impl Shape {
     }
 }
 
+/// A statement's text with its [`Shape`], found at most once however many caches the
+/// statement visits (rules, lineage, the log's literal masking). The shape is computed on
+/// first use, and can only be paired with the text it was computed from.
+///
+/// ```
+/// use policy::{Dialect, ShapedSql};
+/// let s = ShapedSql::new(Dialect::Postgres, "SELECT * FROM t WHERE id = 17");
+/// assert_eq!(s.sql(), "SELECT * FROM t WHERE id = 17");
+/// assert_eq!(s.shape().unwrap().literals(), [27..29]);
+/// assert!(ShapedSql::new(Dialect::MySql, "SELECT 1 /* c */").shape().is_none());
+/// ```
+#[derive(Debug, Clone)]
+pub struct ShapedSql<'a> {
+    dialect: Dialect,
+    sql: &'a str,
+    shape: std::cell::OnceCell<Option<Shape>>,
+}
+
+impl<'a> ShapedSql<'a> {
+    /// `sql` in `dialect`; nothing is computed yet.
+    pub fn new(dialect: Dialect, sql: &'a str) -> ShapedSql<'a> {
+        ShapedSql {
+            dialect,
+            sql,
+            shape: std::cell::OnceCell::new(),
+        }
+    }
+
+    /// The dialect the text is in.
+    pub fn dialect(&self) -> Dialect {
+        self.dialect
+    }
+
+    /// The text.
+    pub fn sql(&self) -> &'a str {
+        self.sql
+    }
+
+    /// The text's shape ([`shape`]), computed on the first call.
+    pub fn shape(&self) -> Option<&Shape> {
+        self.shape
+            .get_or_init(|| shape(self.dialect, self.sql))
+            .as_ref()
+    }
+}
+
 fn is_word_byte(b: u8) -> bool {
     b.is_ascii_alphanumeric() || b == b'_' || b == b'$'
 }

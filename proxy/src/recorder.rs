@@ -189,21 +189,21 @@ struct ResultInProgress {
 /// parameter bound to a masked column is `***`, and detector hits are redacted.
 pub fn masked_statement(
     mode: LiteralMode,
-    dialect: Dialect,
-    sql: &str,
+    s: &policy::ShapedSql<'_>,
     params: &[Option<String>],
     masks: Option<&MaskPolicy>,
 ) -> (String, Vec<Option<String>>) {
+    let (dialect, sql) = (s.dialect(), s.sql());
     let empty = policy::SensitiveColumns::default();
     let sensitive = masks.map_or(&empty, |m| m.sensitive_columns());
     // Plain text is masked by its shape's plan, without a parse; with nothing sensitive there
     // is nothing to plan. Anything else is masked by a full parse.
-    let planned = match policy::shape(dialect, sql) {
+    let planned = match s.shape() {
         Some(shape) if mode != LiteralMode::Keep => match masks {
             Some(m) if !sensitive.is_empty() => m
-                .literal_plan(dialect, sql, &shape)
-                .map(|plan| plan.render(sql, &shape, mode)),
-            _ => Some(policy::LiteralPlan::nothing_sensitive(&shape).render(sql, &shape, mode)),
+                .literal_plan(dialect, sql, shape)
+                .map(|plan| plan.render(sql, shape, mode)),
+            _ => Some(policy::LiteralPlan::nothing_sensitive(shape).render(sql, shape, mode)),
         },
         _ => None,
     };
@@ -278,15 +278,14 @@ impl SessionRecorder {
     #[allow(clippy::too_many_arguments)]
     fn statement_body(
         &mut self,
-        dialect: Dialect,
-        sql: &str,
+        s: &policy::ShapedSql<'_>,
         params: &[Option<String>],
         analysis: &policy::Analysis,
         masks: Option<&MaskPolicy>,
         rule: Option<&str>,
         decision: &str,
     ) -> RecordBody {
-        let (text, params) = masked_statement(self.auditor.literals, dialect, sql, params, masks);
+        let (text, params) = masked_statement(self.auditor.literals, s, params, masks);
         let statement_id = self.next_statement;
         self.next_statement += 1;
         let kinds: Vec<&str> = analysis
@@ -316,14 +315,13 @@ impl SessionRecorder {
     /// statement is forwarded.
     pub fn statement(
         &mut self,
-        dialect: Dialect,
-        sql: &str,
+        s: &policy::ShapedSql<'_>,
         analysis: &policy::Analysis,
         masks: Option<&MaskPolicy>,
         rule: Option<&str>,
         decision: &str,
     ) -> Result<Option<Ticket>, String> {
-        let body = self.statement_body(dialect, sql, &[], analysis, masks, rule, decision);
+        let body = self.statement_body(s, &[], analysis, masks, rule, decision);
         self.submit(body)
     }
 
@@ -358,7 +356,8 @@ impl SessionRecorder {
         analysis: &policy::Analysis,
         masks: Option<&MaskPolicy>,
     ) -> Result<Option<Ticket>, String> {
-        let body = self.statement_body(dialect, sql, params, analysis, masks, None, "allow");
+        let s = policy::ShapedSql::new(dialect, sql);
+        let body = self.statement_body(&s, params, analysis, masks, None, "allow");
         self.submit(body)
     }
 

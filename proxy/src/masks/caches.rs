@@ -4,7 +4,7 @@
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
-use policy::{Dialect, Lineage, LiteralPlan, Shape};
+use policy::{Dialect, Lineage, LiteralPlan, Shape, ShapedSql};
 
 /// Lineages by statement text, or by [`policy::Shape`] when the lineage holds for every text
 /// of the shape (so that statements differing only in literals are parsed once). Bounded: when
@@ -26,9 +26,11 @@ const LINEAGE_CACHE: usize = 4096;
 pub(super) const LINEAGE_CACHE_MAX_TEXT: usize = 16 * 1024;
 
 impl LineageCache {
-    pub(super) fn get(&self, dialect: Dialect, sql: &str) -> Arc<Vec<Lineage>> {
-        let shaped =
-            policy::shape(dialect, sql).map(|s| LineageKey::Shape(dialect, s.key().into()));
+    pub(super) fn get(&self, s: &ShapedSql<'_>) -> Arc<Vec<Lineage>> {
+        let (dialect, sql) = (s.dialect(), s.sql());
+        let shaped = s
+            .shape()
+            .map(|s| LineageKey::Shape(dialect, s.key().into()));
         let text = {
             let map = self.map.lock().unwrap_or_else(|p| p.into_inner());
             if let Some(hit) = shaped.as_ref().and_then(|k| map.get(k)) {

@@ -19,7 +19,7 @@ mod plan;
 use std::sync::{Arc, Mutex};
 
 use masking::{DetectorKind, DetectorSet, MaskFunction, MaskSpec};
-use policy::{Dialect, Glob, Lineage, Source};
+use policy::{Dialect, Glob, Lineage, ShapedSql, Source};
 
 use crate::config::{Config, DetectorConfig, MaskConfig};
 use crate::session::{Relations, ViewColumns};
@@ -438,14 +438,15 @@ impl SessionMasks {
     }
 
     /// The lineage of `sql`, cached by text or shape.
-    pub fn lineage(&self, dialect: Dialect, sql: &str) -> Arc<Vec<Lineage>> {
+    pub fn lineage(&self, s: &ShapedSql<'_>) -> Arc<Vec<Lineage>> {
+        let (dialect, sql) = (s.dialect(), s.sql());
         let mut last = self.last_lineage.lock().unwrap_or_else(|p| p.into_inner());
         if let Some((d, text, lineage)) = last.as_ref() {
             if *d == dialect && text == sql {
                 return Arc::clone(lineage);
             }
         }
-        let lineage = self.policy.lineages.get(dialect, sql);
+        let lineage = self.policy.lineages.get(s);
         // A huge text is not kept: a session would hold it until its next statement.
         if sql.len() > LINEAGE_CACHE_MAX_TEXT {
             *last = None;
@@ -467,8 +468,7 @@ impl SessionMasks {
     /// masked data into tables, files or variables, and whatever `[masking]` says to block.
     pub fn check_statement(
         &self,
-        dialect: Dialect,
-        sql: &str,
+        s: &ShapedSql<'_>,
         analysis: &policy::Analysis,
         relations: Option<&Relations>,
     ) -> Result<(), String> {
@@ -476,7 +476,8 @@ impl SessionMasks {
             return Ok(());
         }
         let settings = self.policy.settings;
-        let lineages = self.lineage(dialect, sql);
+        let (dialect, sql) = (s.dialect(), s.sql());
+        let lineages = self.lineage(s);
         let copies = match analysis
             .statements
             .iter()

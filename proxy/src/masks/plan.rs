@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 use masking::{ColumnType, MaskFunction, MaskOutcome, TypeKind};
-use policy::{Dialect, Source};
+use policy::{Dialect, ShapedSql, Source};
 
 use super::SessionMasks;
 use crate::session::{ColumnDesc, ColumnOrigin, Relations, ResultOf, RowFields};
@@ -82,7 +82,7 @@ impl SessionMasks {
         if self.is_empty() {
             return None;
         }
-        let lineages = of.map(|of| (self.lineage(dialect, of.sql), of.index));
+        let lineages = of.map(|of| (self.lineage(&ShapedSql::new(dialect, of.sql)), of.index));
         let lineage = lineages.as_ref().and_then(|(l, i)| l.get(*i));
         // When the statement's output columns cannot be lined up with the result (a `*`, a
         // result the adapter could not attribute), every source of every output counts.

@@ -92,8 +92,7 @@ fn copies_of_masked_data_and_blocked_settings_are_refused() {
     ] {
         assert!(
             m.check_statement(
-                Dialect::Postgres,
-                sql,
+                &policy::ShapedSql::new(Dialect::Postgres, sql),
                 &policy::analyze(Dialect::Postgres, sql),
                 None
             )
@@ -107,8 +106,7 @@ fn copies_of_masked_data_and_blocked_settings_are_refused() {
     ] {
         assert_eq!(
             m.check_statement(
-                Dialect::Postgres,
-                sql,
+                &policy::ShapedSql::new(Dialect::Postgres, sql),
                 &policy::analyze(Dialect::Postgres, sql),
                 None
             ),

@@ -7,7 +7,7 @@
 
 use std::sync::Arc;
 
-use policy::{AnalysisCache, Decision, Dialect, RuleSet, Subject, ON_PARSE_ERROR_RULE};
+use policy::{AnalysisCache, Decision, Dialect, RuleSet, ShapedSql, Subject, ON_PARSE_ERROR_RULE};
 
 mod review;
 
@@ -130,15 +130,16 @@ impl StatementGate {
 
     /// `sql`'s analysis: from the rules' cache when there are rules, so that a statement is
     /// parsed once for rules, audit and metrics alike; remembered for the statement's next ask.
-    fn analysis(&mut self, sql: &str) -> Arc<policy::Analysis> {
+    fn analysis(&mut self, s: &ShapedSql<'_>) -> Arc<policy::Analysis> {
+        let sql = s.sql();
         if let Some((text, analysis)) = &self.last {
             if text == sql {
                 return Arc::clone(analysis);
             }
         }
         let analysis = match self.live.policy() {
-            Some(p) => p.cache.get_or_analyze(self.dialect, sql),
-            None => self.analyses.get_or_analyze(self.dialect, sql),
+            Some(p) => p.cache.get_or_analyze_shaped(s),
+            None => self.analyses.get_or_analyze_shaped(s),
         };
         let text = match self.last.take() {
             Some((mut text, _)) => {
@@ -177,7 +178,7 @@ impl StatementGate {
         let kinds: Vec<policy::StatementKind> =
             match self.live.policy().is_none() && self.recorder.is_none() {
                 true => self.classified(sql),
-                false => kinds_of(&self.analysis(sql)),
+                false => kinds_of(&self.analysis(&ShapedSql::new(self.dialect, sql))),
             };
         let mut l = self.metrics.labelled();
         for kind in kinds {
@@ -268,8 +269,8 @@ impl StatementGate {
         }
     }
 
-    fn check_masks(&mut self, sql: &str) -> StatementDecision {
-        let dialect = self.dialect;
+    fn check_masks(&mut self, s: &ShapedSql<'_>) -> StatementDecision {
+        let sql = s.sql();
         if self.masks().is_some() {
             self.track_cursors(sql);
         }
@@ -279,22 +280,22 @@ impl StatementGate {
             return StatementDecision::Forward;
         }
         let relations = self.relations.clone();
-        let analysis = self.analysis(sql);
+        let analysis = self.analysis(s);
         let Some(masks) = self.masks() else {
             return StatementDecision::Forward;
         };
-        match masks.check_statement(dialect, sql, &analysis, relations.as_deref()) {
+        match masks.check_statement(s, &analysis, relations.as_deref()) {
             Ok(()) => StatementDecision::Forward,
             Err(message) => self.refuse("[[masks]]", message),
         }
     }
 
     /// The rules' and masks' decision, with the rule that made it and its name for the log.
-    fn decide(&mut self, sql: &str) -> Verdict {
+    fn decide(&mut self, s: &ShapedSql<'_>) -> Verdict {
         let Some(policy) = self.live.policy() else {
-            return self.masks_decision(sql);
+            return self.masks_decision(s);
         };
-        let analysis = self.analysis(sql);
+        let analysis = self.analysis(s);
         let subject = Subject {
             user: &self.user,
             groups: &self.groups,
@@ -306,7 +307,7 @@ impl StatementGate {
         }
         let rule = verdict.rule.as_deref().unwrap_or_default();
         let message = match verdict.decision {
-            Decision::Allow => return self.masks_decision(sql),
+            Decision::Allow => return self.masks_decision(s),
             Decision::Block if rule == ON_PARSE_ERROR_RULE => format!(
                 "sluice: statement blocked by [policy] on_parse_error: it could not be parsed ({})",
                 analysis.parse_error.as_deref().unwrap_or("unknown syntax")
@@ -317,7 +318,7 @@ impl StatementGate {
             },
             // Masks still apply to what an approved statement returns: judge them first.
             Decision::Review if self.review.is_some() => {
-                return match self.masks_decision(sql) {
+                return match self.masks_decision(s) {
                     Verdict {
                         decision: StatementDecision::Forward,
                         ..
@@ -347,8 +348,8 @@ impl StatementGate {
         }
     }
 
-    fn masks_decision(&mut self, sql: &str) -> Verdict {
-        match self.check_masks(sql) {
+    fn masks_decision(&mut self, s: &ShapedSql<'_>) -> Verdict {
+        match self.check_masks(s) {
             StatementDecision::Forward => Verdict {
                 decision: StatementDecision::Forward,
                 rule: None,
@@ -367,7 +368,7 @@ impl StatementGate {
     /// Records the statement and the decision; a statement the log cannot take is refused.
     fn record(
         &mut self,
-        sql: &str,
+        s: &ShapedSql<'_>,
         decision: StatementDecision,
         rule: Option<String>,
         label: &'static str,
@@ -375,19 +376,12 @@ impl StatementGate {
         if self.recorder.is_none() {
             return decision;
         }
-        let analysis = self.analysis(sql);
+        let analysis = self.analysis(s);
         let Some(recorder) = self.recorder.as_mut() else {
             return decision;
         };
         let masks = self.live.masks();
-        let recorded = recorder.statement(
-            self.dialect,
-            sql,
-            &analysis,
-            masks.as_deref(),
-            rule.as_deref(),
-            label,
-        );
+        let recorded = recorder.statement(s, &analysis, masks.as_deref(), rule.as_deref(), label);
         self.admit(recorded, decision)
     }
 
@@ -413,9 +407,11 @@ impl StatementGate {
 
 impl SessionHooks for StatementGate {
     fn on_statement(&mut self, sql: &str) -> StatementDecision {
-        let v = self.decide(sql);
+        // One shape pass for the rules' cache, the masks' lineage and the log's literals.
+        let s = ShapedSql::new(self.dialect, sql);
+        let v = self.decide(&s);
         let label = v.label;
-        let decision = self.record(sql, v.decision, v.rule.clone(), v.label);
+        let decision = self.record(&s, v.decision, v.rule.clone(), v.label);
         let decision = match (v.review, decision) {
             (Some(message), StatementDecision::Forward) => {
                 let rule = v.rule.unwrap_or_default();
@@ -428,17 +424,17 @@ impl SessionHooks for StatementGate {
     }
 
     fn on_prepare(&mut self, sql: &str) -> StatementDecision {
-        let v = self.decide(sql);
+        let s = ShapedSql::new(self.dialect, sql);
+        let v = self.decide(&s);
         if v.review.is_some() {
             // Nothing runs at prepare time: each execution asks, with its parameters.
             self.review_at_execute.insert(sql.to_string());
-            let decision =
-                self.record(sql, StatementDecision::Forward, v.rule, "review_at_execute");
+            let decision = self.record(&s, StatementDecision::Forward, v.rule, "review_at_execute");
             self.count_statement(sql, "review", &decision);
             return decision;
         }
         let label = v.label;
-        let decision = self.record(sql, v.decision, v.rule, v.label);
+        let decision = self.record(&s, v.decision, v.rule, v.label);
         self.count_statement(sql, label, &decision);
         decision
     }
@@ -494,7 +490,7 @@ impl SessionHooks for StatementGate {
         let analysis = self
             .recorder
             .is_some()
-            .then(|| self.analysis(sql_or_unseen));
+            .then(|| self.analysis(&ShapedSql::new(self.dialect, sql_or_unseen)));
         let decision = match (self.recorder.as_mut(), analysis) {
             (Some(recorder), Some(analysis)) => {
                 let sql = sql_or_unseen;
@@ -509,7 +505,7 @@ impl SessionHooks for StatementGate {
             (Some(sql), StatementDecision::Forward) => {
                 // The rules in force now decide whether this execution still needs approval.
                 let sql = sql.to_string();
-                let v = self.decide(&sql);
+                let v = self.decide(&ShapedSql::new(self.dialect, &sql));
                 match v.review {
                     Some(message) => {
                         let rule = v.rule.unwrap_or_default();

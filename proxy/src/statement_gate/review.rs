@@ -58,8 +58,7 @@ impl StatementGate {
         let masks = self.live.masks();
         let (mut shown, shown_params) = crate::recorder::masked_statement(
             literals,
-            self.dialect,
-            sql,
+            &policy::ShapedSql::new(self.dialect, sql),
             params,
             masks.as_deref(),
         );
