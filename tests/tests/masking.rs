@@ -415,6 +415,49 @@ async fn postgres_masked_values_are_valid_for_their_types_and_exempt_groups_see_
     assert_eq!(row.get::<_, String>(2), "1985-07-23");
 }
 
+/// libpq sends its own Describe of the portal with every execution (Bind, Describe, Execute,
+/// Sync), and sluice lets that answer describe the rows instead of asking again. pgbench is a
+/// libpq client of both kinds: `-M extended` (an unnamed statement each time) and `-M prepared`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_libpq_executions_described_by_the_client_are_masked() {
+    let (proxy, s) = pg_setup(false).await;
+    let dir = tempfile::tempdir().unwrap();
+    let script = dir.path().join("read.sql");
+    std::fs::write(
+        &script,
+        format!(
+            "SELECT id, ssn, upper(email) AS ue, card_number AS card FROM {s}.customers WHERE id = :n \\gset\n\
+             \\shell echo row :id :ssn :ue :card\n"
+        ),
+    )
+    .unwrap();
+    for mode in ["extended", "prepared"] {
+        let out = std::process::Command::new("pgbench")
+            .args(["-n", "-M", mode, "-t", "2", "-D", "n=2", "-f"])
+            .arg(&script)
+            .arg(proxy.conn_str(USER, PASSWORD, ""))
+            .env_remove("PGPASSWORD")
+            .stdin(std::process::Stdio::null())
+            .output()
+            .expect("pgbench runs");
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            out.status.success(),
+            "{mode}: {}{stdout}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let rows: Vec<&str> = stdout.lines().filter(|l| l.starts_with("row ")).collect();
+        assert_eq!(rows.len(), 2, "{mode}: one row per transaction: {stdout}");
+        for row in rows {
+            let fields: Vec<&str> = row.split(' ').collect();
+            assert_eq!(fields[1..3], ["2", "*******4321"], "{mode}: {row}");
+            assert_eq!(fields[3], "B***@EXAMPLE.ORG", "{mode}: {row}");
+            assert!(!CARDS.contains(&fields[4]), "{mode}: {row}");
+            assert!(leaks_in(row).is_empty(), "{mode} leaked: {row}");
+        }
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn postgres_refuses_what_it_cannot_mask_and_the_session_goes_on() {
     let (proxy, s) = pg_setup(false).await;

@@ -3,9 +3,11 @@
 //! and in the extended protocol rows arrive without a RowDescription at all.
 //!
 //! The tracker follows the client's messages and the database's answers in order. Names and
-//! tags are all it reads; frames still travel raw. For every Execute, sluice asks the database
-//! to describe the portal first (a Describe of its own, whose answer only sluice sees), so the
-//! columns and formats of every row are known exactly — whatever the client itself described.
+//! tags are all it reads; frames still travel raw. Before every Execute, the database
+//! describes the portal, so the columns and formats of every row are known exactly, whatever
+//! the client itself described: when the client's own Describe of that portal comes right
+//! before the Execute (libpq sends one with every execution), its answer serves; otherwise
+//! sluice sends a Describe of its own, whose answer only sluice sees.
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
@@ -21,9 +23,11 @@ enum Pending {
         sql: Arc<str>,
         done: usize,
     },
-    /// A Describe; `injected` when sluice sent it and its answer is sluice's alone.
+    /// A Describe; `injected` when sluice sent it and its answer is sluice's alone;
+    /// `of_execute` when its answer describes the rows of the Execute behind it.
     Describe {
         injected: bool,
+        of_execute: bool,
         sql: Option<Arc<str>>,
     },
     Execute(Option<Arc<str>>),
@@ -55,6 +59,9 @@ pub struct ResultTracker {
     statements: HashMap<String, Arc<str>>,
     portals: HashMap<String, Arc<str>>,
     queue: VecDeque<Pending>,
+    /// The portal the client described last, while it is still as described (no Bind or
+    /// Close of it since).
+    described: Option<String>,
 }
 
 impl ResultTracker {
@@ -64,6 +71,8 @@ impl ResultTracker {
         let mut r = Reader(frame.body());
         match frame.tag {
             b'Q' => {
+                // A query can close portals too (`CLOSE name`).
+                self.described = None;
                 let sql = r.cstr().unwrap_or_default();
                 self.queue.push_back(Pending::Query {
                     sql: Arc::from(sql),
@@ -77,6 +86,9 @@ impl ResultTracker {
             }
             b'B' => {
                 if let (Some(portal), Some(stmt)) = (r.cstr(), r.cstr()) {
+                    if self.described.as_deref() == Some(portal) {
+                        self.described = None;
+                    }
                     match self.statements.get(stmt) {
                         Some(sql) => self.portals.insert(portal.to_string(), Arc::clone(sql)),
                         None => self.portals.remove(portal),
@@ -84,19 +96,40 @@ impl ResultTracker {
                 }
             }
             b'D' => {
+                self.described = None;
                 let sql = match (r.bytes(1), r.cstr()) {
                     (Some(b"S"), Some(name)) => self.statements.get(name).cloned(),
-                    (Some(_), Some(name)) => self.portals.get(name).cloned(),
+                    (Some(_), Some(name)) => {
+                        self.described = Some(name.to_string());
+                        self.portals.get(name).cloned()
+                    }
                     _ => None,
                 };
                 self.queue.push_back(Pending::Describe {
                     injected: false,
+                    of_execute: false,
                     sql,
                 });
             }
             b'E' => {
                 let portal = r.cstr().unwrap_or_default();
-                if describe_executes {
+                // The client's own Describe of this portal, still unanswered and with nothing
+                // queued behind it, describes exactly these rows.
+                let described = describe_executes
+                    && self.described.as_deref() == Some(portal)
+                    && match self.queue.back_mut() {
+                        Some(Pending::Describe {
+                            injected: false,
+                            of_execute,
+                            ..
+                        }) => {
+                            *of_execute = true;
+                            true
+                        }
+                        _ => false,
+                    };
+                self.described = None;
+                if describe_executes && !described {
                     out.put_u8(b'D');
                     out.put_u32((4 + 1 + portal.len() + 1) as u32);
                     out.put_u8(b'P');
@@ -104,6 +137,7 @@ impl ResultTracker {
                     out.put_u8(0);
                     self.queue.push_back(Pending::Describe {
                         injected: true,
+                        of_execute: true,
                         sql: self.portals.get(portal).cloned(),
                     });
                 }
@@ -112,13 +146,19 @@ impl ResultTracker {
             }
             b'C' => {
                 if let (Some(kind), Some(name)) = (r.bytes(1), r.cstr()) {
+                    if kind != b"S" && self.described.as_deref() == Some(name) {
+                        self.described = None;
+                    }
                     match kind {
                         b"S" => self.statements.remove(name),
                         _ => self.portals.remove(name),
                     };
                 }
             }
-            b'S' | b'F' => self.queue.push_back(Pending::Sync),
+            b'S' | b'F' => {
+                self.described = None;
+                self.queue.push_back(Pending::Sync);
+            }
             _ => {}
         }
     }
@@ -147,17 +187,22 @@ impl ResultTracker {
                     swallow: false,
                 },
                 Some(Pending::Describe { .. }) => {
-                    let Some(Pending::Describe { injected, sql }) = self.queue.pop_front() else {
+                    let Some(Pending::Describe {
+                        injected,
+                        of_execute,
+                        sql,
+                    }) = self.queue.pop_front()
+                    else {
                         return Answer::Forward;
                     };
-                    match (injected, tag) {
-                        (true, b'T') => Answer::Columns {
+                    match (injected, of_execute, tag) {
+                        (_, true, b'T') => Answer::Columns {
                             sql,
                             index: 0,
-                            swallow: true,
+                            swallow: injected,
                         },
-                        (true, _) => Answer::Swallow,
-                        (false, _) => Answer::Forward,
+                        (true, _, _) => Answer::Swallow,
+                        (false, _, _) => Answer::Forward,
                     }
                 }
                 // Columns nobody asked for: rows that may follow are judged without a
@@ -246,6 +291,69 @@ mod tests {
         assert_eq!(t.on_upstream(b'C'), Answer::EndOfResult);
         assert_eq!(t.on_upstream(b'Z'), Answer::EndOfResult);
         assert!(t.queue.is_empty());
+    }
+
+    #[test]
+    fn the_clients_own_describe_of_the_portal_serves_its_execute() {
+        let mut t = ResultTracker::default();
+        let mut out = BytesMut::new();
+        let cols = |swallow| Answer::Columns {
+            sql: Some(Arc::from("SELECT ssn FROM c")),
+            index: 0,
+            swallow,
+        };
+        t.on_client(&frame(b'P', b"s1\0SELECT ssn FROM c\0\0\0"), true, &mut out);
+        // libpq's execution: Bind, Describe portal, Execute, Sync.
+        t.on_client(&frame(b'B', b"p1\0s1\0\0\0\0\0\0\0"), true, &mut out);
+        t.on_client(&frame(b'D', b"Pp1\0"), true, &mut out);
+        t.on_client(&frame(b'E', b"p1\0\0\0\0\0"), true, &mut out);
+        t.on_client(&frame(b'S', b""), true, &mut out);
+        assert!(out.is_empty(), "no Describe of sluice's own: {out:?}");
+        assert_eq!(t.on_upstream(b'1'), Answer::Forward);
+        assert_eq!(t.on_upstream(b'2'), Answer::Forward);
+        assert_eq!(
+            t.on_upstream(b'T'),
+            cols(false),
+            "the client gets its answer"
+        );
+        assert_eq!(t.on_upstream(b'D'), Answer::Forward);
+        assert_eq!(t.on_upstream(b'C'), Answer::EndOfResult);
+        assert_eq!(t.on_upstream(b'Z'), Answer::EndOfResult);
+        assert!(t.queue.is_empty());
+
+        // The portal bound again after the client described it: sluice describes it anew.
+        t.on_client(&frame(b'B', b"p1\0s1\0\0\0\0\0\0\0"), true, &mut out);
+        t.on_client(&frame(b'D', b"Pp1\0"), true, &mut out);
+        t.on_client(&frame(b'B', b"p1\0s1\0\0\0\0\0\0\0"), true, &mut out);
+        t.on_client(&frame(b'E', b"p1\0\0\0\0\0"), true, &mut out);
+        assert_eq!(&out[..], b"D\0\0\0\x08Pp1\0");
+        assert_eq!(t.on_upstream(b'2'), Answer::Forward);
+        assert_eq!(
+            t.on_upstream(b'T'),
+            Answer::Forward,
+            "the client's Describe"
+        );
+        assert_eq!(t.on_upstream(b'2'), Answer::Forward);
+        assert_eq!(t.on_upstream(b'T'), cols(true), "sluice's own");
+        out.clear();
+
+        // Another portal described, or the answer already in before the Execute: the same.
+        t.on_client(&frame(b'D', b"Pp2\0"), true, &mut out);
+        t.on_client(&frame(b'E', b"p1\0\0\0\0\0"), true, &mut out);
+        assert_eq!(&out[..], b"D\0\0\0\x08Pp1\0");
+        // The client's Describe answered before its Execute arrived: sluice's own again.
+        let mut t = ResultTracker::default();
+        let mut out = BytesMut::new();
+        t.on_client(&frame(b'P', b"s1\0SELECT ssn FROM c\0\0\0"), true, &mut out);
+        t.on_client(&frame(b'B', b"p1\0s1\0\0\0\0\0\0\0"), true, &mut out);
+        t.on_client(&frame(b'D', b"Pp1\0"), true, &mut out);
+        t.on_client(&frame(b'H', b""), true, &mut out);
+        assert_eq!(t.on_upstream(b'1'), Answer::Forward);
+        assert_eq!(t.on_upstream(b'2'), Answer::Forward);
+        assert_eq!(t.on_upstream(b'T'), Answer::Forward);
+        t.on_client(&frame(b'E', b"p1\0\0\0\0\0"), true, &mut out);
+        assert_eq!(&out[..], b"D\0\0\0\x08Pp1\0");
+        assert_eq!(t.on_upstream(b'T'), cols(true));
     }
 
     #[test]
