@@ -354,8 +354,16 @@ fn sysbench_conn(e: &Endpoint, db: &str) -> Vec<String> {
 struct Targets(Vec<String>);
 
 impl Targets {
-    /// A ratio that should be at least (`at_least`) or at most `bound`.
-    fn ratio(&mut self, measure: &str, value: Option<f64>, bound: f64, at_least: bool) {
+    /// A ratio that should be at least (`at_least`) or at most `bound`; `runs` are the same
+    /// ratio within each run, whose spread shows how far one run can be trusted.
+    fn ratio(
+        &mut self,
+        measure: &str,
+        value: Option<f64>,
+        runs: &[f64],
+        bound: f64,
+        at_least: bool,
+    ) {
         let target = format!("{} {bound:.2}×", if at_least { "≥" } else { "≤" });
         self.row(
             measure,
@@ -366,22 +374,30 @@ impl Targets {
                     if at_least { v >= bound } else { v <= bound },
                 )
             }),
+            range(runs, |v| format!("{v:.2}×")),
         );
     }
 
-    fn row(&mut self, measure: &str, target: &str, measured: Option<(String, bool)>) {
+    fn row(
+        &mut self,
+        measure: &str,
+        target: &str,
+        measured: Option<(String, bool)>,
+        range: String,
+    ) {
         let (value, met) = match measured {
             Some((v, true)) => (v, "met"),
             Some((v, false)) => (v, "**not met**"),
             None => ("–".into(), "not measured"),
         };
-        self.0
-            .push(format!("| {measure} | {target} | {value} | {met} |"));
+        self.0.push(format!(
+            "| {measure} | {target} | {value} | {range} | {met} |"
+        ));
     }
 
     fn table(&self) -> String {
         format!(
-            "\n## Against the targets\n\nSame-run medians from the tables below.\n\n| measure | target | measured | |\n|---|---|---|---|\n{}\n",
+            "\n## Against the targets\n\nSame-run medians from the tables below. Each run measures every configuration back to back; the range is the lowest and the highest of the measure taken within one run, which shows how much this machine's noise moves it.\n\n| measure | target | measured | range over runs | |\n|---|---|---|---|---|\n{}\n",
             self.0.join("\n")
         )
     }
@@ -395,6 +411,32 @@ fn median_of(samples: &Samples, workload: &str, endpoint: &str, figure: usize) -
             .map(|s| if figure == 0 { s.0 } else { s.1 })
             .collect(),
     ))
+}
+
+/// The lowest and highest of `runs`, formatted; "–" without runs.
+fn range(runs: &[f64], fmt: impl Fn(f64) -> String) -> String {
+    let lo = runs.iter().copied().fold(f64::INFINITY, f64::min);
+    let hi = runs.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+    match runs.is_empty() {
+        true => "–".into(),
+        false => format!("{}–{}", fmt(lo), fmt(hi)),
+    }
+}
+
+/// `a / b` within each run: samples are kept in run order, so the i-th of each belong together.
+fn run_ratios(samples: &Samples, workload: &str, a: &str, b: &str) -> Vec<f64> {
+    let Some(by) = samples.get(workload) else {
+        return Vec::new();
+    };
+    match (by.get(a), by.get(b)) {
+        (Some(x), Some(y)) => x
+            .iter()
+            .zip(y)
+            .filter(|(_, y)| y.0 > 0.0)
+            .map(|(x, y)| x.0 / y.0)
+            .collect(),
+        _ => Vec::new(),
+    }
 }
 
 fn ratio_of(samples: &Samples, workload: &str, a: &str, b: &str) -> Option<f64> {
@@ -628,12 +670,14 @@ fn postgres(
     targets.ratio(
         &format!("{simple8}: full / PgBouncer"),
         ratio_of(&samples, simple8, "sluice full", "PgBouncer"),
+        &run_ratios(&samples, simple8, "sluice full", "PgBouncer"),
         1.0,
         true,
     );
     targets.ratio(
         &format!("{simple8}: full / direct"),
         ratio_of(&samples, simple8, "sluice full", "direct"),
+        &run_ratios(&samples, simple8, "sluice full", "direct"),
         0.75,
         true,
     );
@@ -644,6 +688,7 @@ fn postgres(
                 .map_or("–".into(), |r| format!("{r:.2}×"))
         ),
         ratio_of(&samples, simple8, "sluice passthrough", "direct"),
+        &run_ratios(&samples, simple8, "sluice passthrough", "direct"),
         0.85,
         true,
     );
@@ -651,6 +696,7 @@ fn postgres(
     targets.ratio(
         &format!("{prepared8}: full / direct"),
         ratio_of(&samples, prepared8, "sluice full", "direct"),
+        &run_ratios(&samples, prepared8, "sluice full", "direct"),
         0.8,
         true,
     );
@@ -658,15 +704,22 @@ fn postgres(
     let added = median_of(&samples, simple1, "sluice full", 1)
         .zip(median_of(&samples, simple1, "direct", 1))
         .map(|(f, d)| (f - d) * 1000.0);
+    let added_runs: Vec<f64> = samples
+        .get(simple1)
+        .and_then(|by| Some((by.get("sluice full")?, by.get("direct")?)))
+        .map(|(f, d)| f.iter().zip(d).map(|(f, d)| (f.1 - d.1) * 1000.0).collect())
+        .unwrap_or_default();
     targets.row(
         &format!("{simple1}: latency full adds (pgbench's average)"),
         "≤ 40 µs",
         added.map(|us| (format!("{us:.0} µs"), us <= 40.0)),
+        range(&added_runs, |us| format!("{us:.0} µs")),
     );
     let tpcb = "TPC-B-like, 8 clients, simple";
     targets.ratio(
         &format!("{tpcb}: sync / async audit"),
         ratio_of(&samples, tpcb, "sluice full, sync audit", "sluice full"),
+        &run_ratios(&samples, tpcb, "sluice full, sync audit", "sluice full"),
         0.6,
         true,
     );
@@ -758,6 +811,7 @@ fn mysql(
     targets.ratio(
         &format!("MySQL {point8}: full / direct"),
         ratio_of(&samples, point8, "sluice full", "direct"),
+        &run_ratios(&samples, point8, "sluice full", "direct"),
         0.75,
         true,
     );
@@ -949,15 +1003,24 @@ fn large(
     for (client, by) in &t {
         let m = |k: &str| by.get(k).map(|v| median(v.clone()));
         let vs = |k: &str| m(k).zip(m("direct")).map(|(x, d)| x / d);
+        // The configurations take turns within each round, so the i-th samples belong together.
+        let runs = |k: &str| -> Vec<f64> {
+            match (by.get(k), by.get("direct")) {
+                (Some(x), Some(d)) => x.iter().zip(d).map(|(x, d)| x / d).collect(),
+                _ => Vec::new(),
+            }
+        };
         targets.ratio(
             &format!("100,000 rows × 10 columns via {client}: passthrough / direct"),
             vs("passthrough"),
+            &runs("passthrough"),
             1.1,
             false,
         );
         targets.ratio(
             &format!("100,000 rows × 10 columns via {client}: masked / direct"),
             vs("masked"),
+            &runs("masked"),
             1.3,
             false,
         );
