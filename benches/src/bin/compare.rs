@@ -415,28 +415,34 @@ fn median_of(samples: &Samples, workload: &str, endpoint: &str, figure: usize) -
 
 /// The lowest and highest of `runs`, formatted; "–" without runs.
 fn range(runs: &[f64], fmt: impl Fn(f64) -> String) -> String {
+    if runs.is_empty() {
+        return "–".into();
+    }
     let lo = runs.iter().copied().fold(f64::INFINITY, f64::min);
     let hi = runs.iter().copied().fold(f64::NEG_INFINITY, f64::max);
-    match runs.is_empty() {
-        true => "–".into(),
-        false => format!("{}–{}", fmt(lo), fmt(hi)),
+    format!("{}–{}", fmt(lo), fmt(hi))
+}
+
+/// `f` of each run's pair of samples: samples are kept in run order (the configurations take
+/// turns within each run), so the i-th of `x` and of `y` belong together.
+fn per_run<T>(x: Option<&Vec<T>>, y: Option<&Vec<T>>, f: impl Fn(&T, &T) -> f64) -> Vec<f64> {
+    match (x, y) {
+        (Some(x), Some(y)) => x.iter().zip(y).map(|(x, y)| f(x, y)).collect(),
+        _ => Vec::new(),
     }
 }
 
-/// `a / b` within each run: samples are kept in run order, so the i-th of each belong together.
+/// `a / b` within each run.
 fn run_ratios(samples: &Samples, workload: &str, a: &str, b: &str) -> Vec<f64> {
-    let Some(by) = samples.get(workload) else {
-        return Vec::new();
-    };
-    match (by.get(a), by.get(b)) {
-        (Some(x), Some(y)) => x
-            .iter()
-            .zip(y)
-            .filter(|(_, y)| y.0 > 0.0)
-            .map(|(x, y)| x.0 / y.0)
-            .collect(),
-        _ => Vec::new(),
-    }
+    let by = samples.get(workload);
+    per_run(
+        by.and_then(|by| by.get(a)),
+        by.and_then(|by| by.get(b)),
+        |x, y| x.0 / y.0,
+    )
+    .into_iter()
+    .filter(|r| r.is_finite())
+    .collect()
 }
 
 fn ratio_of(samples: &Samples, workload: &str, a: &str, b: &str) -> Option<f64> {
@@ -704,11 +710,12 @@ fn postgres(
     let added = median_of(&samples, simple1, "sluice full", 1)
         .zip(median_of(&samples, simple1, "direct", 1))
         .map(|(f, d)| (f - d) * 1000.0);
-    let added_runs: Vec<f64> = samples
-        .get(simple1)
-        .and_then(|by| Some((by.get("sluice full")?, by.get("direct")?)))
-        .map(|(f, d)| f.iter().zip(d).map(|(f, d)| (f.1 - d.1) * 1000.0).collect())
-        .unwrap_or_default();
+    let by = samples.get(simple1);
+    let added_runs = per_run(
+        by.and_then(|by| by.get("sluice full")),
+        by.and_then(|by| by.get("direct")),
+        |f, d| (f.1 - d.1) * 1000.0,
+    );
     targets.row(
         &format!("{simple1}: latency full adds (pgbench's average)"),
         "≤ 40 µs",
@@ -1003,13 +1010,7 @@ fn large(
     for (client, by) in &t {
         let m = |k: &str| by.get(k).map(|v| median(v.clone()));
         let vs = |k: &str| m(k).zip(m("direct")).map(|(x, d)| x / d);
-        // The configurations take turns within each round, so the i-th samples belong together.
-        let runs = |k: &str| -> Vec<f64> {
-            match (by.get(k), by.get("direct")) {
-                (Some(x), Some(d)) => x.iter().zip(d).map(|(x, d)| x / d).collect(),
-                _ => Vec::new(),
-            }
-        };
+        let runs = |k: &str| per_run(by.get(k), by.get("direct"), |x, d| x / d);
         targets.ratio(
             &format!("100,000 rows × 10 columns via {client}: passthrough / direct"),
             vs("passthrough"),
