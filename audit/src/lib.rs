@@ -71,6 +71,7 @@
 mod chain;
 mod export;
 mod journal;
+mod queue;
 mod reader;
 mod record;
 mod replay;

@@ -1,10 +1,10 @@
 //! The writer thread's loop: drain the channel, group-commit, signal, retry, prune.
 
 use std::sync::atomic::Ordering;
-use std::sync::mpsc::{Receiver, RecvTimeoutError, TryRecvError};
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
+use crate::queue::{Queue, Wait};
 use crate::record::Draft;
 use crate::store::Store;
 use crate::writer::{
@@ -14,16 +14,15 @@ use crate::AuditError;
 
 /// Largest batch held before committing (the queue capacity, up to this).
 const MAX_BATCH: usize = 8192;
-/// Longest sleep of an open async batch, so that a close or flush is never kept waiting for
-/// a long `flush_interval`.
-const BATCH_NAP: Duration = Duration::from_millis(20);
 /// The longest journaled records wait for a segment, unless the journal fills first.
 const INDEX_EVERY: Duration = Duration::from_secs(1);
 const AUTO_PRUNE_EVERY: Duration = Duration::from_secs(3600);
 
 pub(crate) struct Writer {
     store: Store,
-    rx: Receiver<Msg>,
+    queue: Arc<Queue>,
+    /// Messages taken from the queue, reused.
+    inbox: Vec<Msg>,
     shared: Arc<Shared>,
     cfg: AuditConfig,
     pending: Vec<Draft>,
@@ -32,6 +31,8 @@ pub(crate) struct Writer {
     flushers: Vec<Arc<TicketInner>>,
     prunes: Vec<(Option<i64>, Option<PruneReply>)>,
     oldest: Option<Instant>,
+    /// The last wait took messages: the next idle wait is lazy.
+    active: bool,
     /// Whether a pending record is one a submitter waits on in sync mode (not a trailing one).
     prompt: bool,
     /// When the oldest record journaled and not yet in a segment was journaled (sync mode).
@@ -42,17 +43,26 @@ pub(crate) struct Writer {
     next_prune: Option<Instant>,
 }
 
+impl Drop for Writer {
+    /// However the thread ends (a panic too), submitters are not left waiting on a queue
+    /// nobody takes from.
+    fn drop(&mut self) {
+        self.queue.close_receiver();
+    }
+}
+
 impl Writer {
     pub(crate) fn new(
         store: Store,
-        rx: Receiver<Msg>,
+        queue: Arc<Queue>,
         shared: Arc<Shared>,
         cfg: AuditConfig,
     ) -> Writer {
         let next_prune = cfg.retention.map(|_| Instant::now());
         Writer {
             store,
-            rx,
+            queue,
+            inbox: Vec::new(),
             shared,
             cfg,
             pending: Vec::new(),
@@ -60,6 +70,7 @@ impl Writer {
             flushers: Vec::new(),
             prunes: Vec::new(),
             oldest: None,
+            active: false,
             prompt: false,
             staged_since: None,
             failed_at: None,
@@ -129,16 +140,6 @@ impl Writer {
         self.cfg.mode == Mode::Sync && self.prompt
     }
 
-    /// An async batch is open and nothing asks for it sooner than its deadline.
-    fn batching(&self) -> bool {
-        self.cfg.mode == Mode::Async
-            && !self.pending.is_empty()
-            && !self.force
-            && self.failed_at.is_none()
-            && self.flushers.is_empty()
-            && self.prunes.is_empty()
-    }
-
     fn take(&mut self, msg: Msg) {
         match msg {
             Msg::Record(d, t, prompt) => {
@@ -173,33 +174,36 @@ impl Writer {
                     std::thread::sleep(d - now);
                 }
             } else if !self.closing {
-                let first = match self.deadline(now) {
-                    None => self.rx.recv().map_err(|_| TryRecvError::Disconnected),
-                    // An open async batch: let records pile up in the channel until it is due,
-                    // instead of waking for each one (a context switch per record). A flush or
-                    // close sent meanwhile waits at most `BATCH_NAP`.
-                    Some(d) if d > now && self.batching() => {
-                        std::thread::sleep((d - now).min(BATCH_NAP));
-                        self.rx.try_recv()
-                    }
-                    Some(d) if d > now => self.rx.recv_timeout(d - now).map_err(|e| match e {
-                        RecvTimeoutError::Timeout => TryRecvError::Empty,
-                        RecvTimeoutError::Disconnected => TryRecvError::Disconnected,
-                    }),
-                    Some(_) => self.rx.try_recv(),
+                // Blocks only while the queue is empty. The wait is lazy (a record that needs
+                // no wake does not end it, see `Queue::send`) when its deadline is soon enough
+                // for any record arriving meanwhile: a batch's own deadline comes first, and
+                // right after a commit, while records keep coming, the writer waits at most
+                // `flush_interval` and then commits what gathered.
+                let started = Instant::now();
+                let idle_lazily = self.pending.is_empty() && self.active;
+                let mut deadline = self.deadline(now);
+                if idle_lazily {
+                    let lazy_until = started + self.cfg.flush_interval;
+                    deadline = Some(deadline.map_or(lazy_until, |d| d.min(lazy_until)));
+                }
+                let wait = match deadline {
+                    None => Wait::Forever,
+                    Some(d) if d > now => Wait::Until(d),
+                    Some(_) => Wait::No,
                 };
-                match first {
-                    Ok(m) => self.take(m),
-                    Err(TryRecvError::Empty) => {}
-                    Err(TryRecvError::Disconnected) => self.closing = true,
+                let lazy = idle_lazily || !self.pending.is_empty();
+                let room = self.cap() - self.pending.len();
+                let mut inbox = std::mem::take(&mut self.inbox);
+                self.queue.take(wait, lazy, room, &mut inbox);
+                self.active = !inbox.is_empty();
+                for m in inbox.drain(..) {
+                    self.take(m);
                 }
-                while self.pending.len() < self.cap() && !self.closing {
-                    match self.rx.try_recv() {
-                        Ok(m) => self.take(m),
-                        Err(TryRecvError::Empty) => break,
-                        Err(TryRecvError::Disconnected) => self.closing = true,
-                    }
+                if idle_lazily && !self.pending.is_empty() {
+                    // They may have waited since the wait began.
+                    self.oldest = Some(started);
                 }
+                self.inbox = inbox;
             }
             let now = Instant::now();
             if self.next_prune.is_some_and(|p| p <= now) {
@@ -365,8 +369,9 @@ impl Writer {
     }
 
     fn finish(mut self) -> Result<(), AuditError> {
-        // Whatever is still in the channel (senders blocked while closing) is committed too.
-        while let Ok(m) = self.rx.try_recv() {
+        // Later submitters are refused; whatever is still queued (senders blocked while
+        // closing) is committed too.
+        for m in self.queue.close_receiver() {
             self.take(m);
         }
         if !self.pending.is_empty() {

@@ -1,12 +1,13 @@
-//! The writer: a dedicated thread fed by a bounded channel, group-committing into the store.
+//! The writer: a dedicated thread fed by a bounded queue, group-committing into the store.
 
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
-use std::sync::mpsc::{self, SyncSender};
+use std::sync::mpsc;
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::thread::JoinHandle;
 use std::time::{Duration, SystemTime};
 
+use crate::queue::Queue;
 use crate::record::{Draft, RecordBody};
 use crate::store::{Store, TestHooks};
 use crate::AuditError;
@@ -306,7 +307,7 @@ pub(crate) struct Shared {
 }
 
 struct Inner {
-    tx: SyncSender<Msg>,
+    queue: Arc<Queue>,
     shared: Arc<Shared>,
     thread: Mutex<Option<JoinHandle<Result<(), AuditError>>>>,
     closed: AtomicBool,
@@ -318,7 +319,7 @@ impl Inner {
         if self.closed.swap(true, Ordering::SeqCst) {
             return Ok(());
         }
-        let _ = self.tx.send(Msg::Close);
+        let _ = self.queue.send(Msg::Close, true);
         match lock(&self.thread).take() {
             Some(h) => h
                 .join()
@@ -371,15 +372,16 @@ impl AuditLog {
         )?;
         let shared = Arc::new(Shared::default());
         shared.head.store(store.head().seq, Ordering::SeqCst);
-        let (tx, rx) = mpsc::sync_channel(config.queue.max(1));
+        let queue = Arc::new(Queue::new(config.queue));
         let mode = config.mode;
         let sh = shared.clone();
+        let q = queue.clone();
         let handle = std::thread::Builder::new()
             .name("sluice-audit-writer".into())
-            .spawn(move || crate::worker::Writer::new(store, rx, sh, config).run())?;
+            .spawn(move || crate::worker::Writer::new(store, q, sh, config).run())?;
         Ok(AuditLog {
             inner: Arc::new(Inner {
-                tx,
+                queue,
                 shared,
                 thread: Mutex::new(Some(handle)),
                 closed: AtomicBool::new(false),
@@ -454,10 +456,12 @@ impl AuditLog {
             }
         }
         self.inner.shared.submitted.fetch_add(1, Ordering::SeqCst);
+        // Only a record written at once in sync mode needs the writer now.
+        let urgent = prompt && self.inner.mode == Mode::Sync;
         if self
             .inner
-            .tx
-            .send(Msg::Record(draft, ticket, prompt))
+            .queue
+            .send(Msg::Record(draft, ticket, prompt), urgent)
             .is_err()
         {
             self.inner.shared.submitted.fetch_sub(1, Ordering::SeqCst);
@@ -471,8 +475,8 @@ impl AuditLog {
     pub fn flush(&self) -> Result<(), AuditError> {
         let t = TicketInner::new();
         self.inner
-            .tx
-            .send(Msg::Flush(t.clone()))
+            .queue
+            .send(Msg::Flush(t.clone()), true)
             .map_err(|_| AuditError::Closed)?;
         t.wait().map(|_| ())
     }
@@ -482,8 +486,8 @@ impl AuditLog {
     pub fn prune(&self, now_micros: i64) -> Result<PruneReport, AuditError> {
         let (tx, rx) = mpsc::channel();
         self.inner
-            .tx
-            .send(Msg::Prune(now_micros, tx))
+            .queue
+            .send(Msg::Prune(now_micros, tx), true)
             .map_err(|_| AuditError::Closed)?;
         rx.recv().unwrap_or(Err(AuditError::Closed))
     }
