@@ -1,8 +1,9 @@
-//! The sync journal: where [`Mode::Sync`](crate::Mode::Sync) records become durable.
+//! The journal: where records become durable, in either [`Mode`](crate::Mode).
 //!
 //! A redb commit in `SingleWriter` mode (which lets other processes read while sluice writes)
-//! costs two `fsync`s and a few page writes. A statement in sync mode waits for its record to
-//! be durable, so that cost sat on every statement. The journal is a preallocated file,
+//! costs two `fsync`s and a write of every page the batch touched. A statement in sync mode
+//! waits for its record to be durable, so that cost sat on every statement; in async mode it
+//! was a fifth of the writer's CPU. The journal is a preallocated file,
 //! `sync-journal`, in the audit directory: a batch of signed records is one direct
 //! (`O_DIRECT | O_DSYNC`) write of whole blocks that already exist, so no metadata is journaled
 //! by the file system (a plain write and `fdatasync` where direct I/O is not available). The

@@ -10,11 +10,11 @@
 //! each record (`hash = HMAC-SHA-256(key, prev || canonical JSON)`) and group-commits
 //! everything queued in one durable redb transaction.
 //!
-//! * [`Mode::Async`]: a record is acknowledged when submitted and committed within
+//! * [`Mode::Async`]: a record is acknowledged when submitted and made durable within
 //!   `flush_interval`; a crash loses at most the last interval.
-//! * [`Mode::Sync`]: [`Ticket::wait`] returns once the record is durable. Sync records are
-//!   made durable in the *sync journal* (one direct block write per batch) and go into a
-//!   segment every second; see below. A record submitted with
+//! * [`Mode::Sync`]: [`Ticket::wait`] returns once the record is durable.
+//! * In both modes a batch is made durable in the *journal* (one direct block write per
+//!   batch) and goes into a segment every second; see below. A record submitted with
 //!   [`AuditLog::record_trailing`] (one nothing waits on) is not written on its own but with the
 //!   next record that is, or within `flush_interval`.
 //! * A full queue blocks `record` (back-pressure); nothing is dropped.
@@ -37,9 +37,9 @@
 //! a [`RecordBody::Checkpoint`] naming the last pruned record and its hash, so the chain still
 //! verifies.
 //!
-//! In sync mode the file `sync-journal` holds the records that are durable and not yet in a
-//! segment: a redb commit that other processes can follow costs two `fsync`s, a journal
-//! append one direct write, on blocks written ahead. Readers take the journal's records after
+//! The file `sync-journal` holds the records that are durable and not yet in a segment: a
+//! redb commit that other processes can follow costs two `fsync`s and a write of each page the
+//! batch touched, a journal append one direct write, on blocks written ahead. Readers take the journal's records after
 //! the segments' last, and the writer puts them into a segment on its next start after a
 //! crash, refusing a journal whose records do not continue the chain.
 //!

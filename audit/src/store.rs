@@ -5,9 +5,9 @@
 //! for writing. Segments are opened in redb's [`ConcurrencyMode::SingleWriter`], so other
 //! processes can open any segment read-only, the open one included, while the writer runs.
 //!
-//! In sync mode the store first makes records durable in the [journal](crate::journal) and
-//! commits them into the open segment later ([`Store::index`]), in one transaction with
-//! whatever it commits next.
+//! The writer first makes records durable in the [journal](crate::journal) and commits them
+//! into the open segment later ([`Store::index`]), in one transaction with whatever it commits
+//! next.
 
 use std::fs;
 use std::panic::{catch_unwind, AssertUnwindSafe};
@@ -224,7 +224,7 @@ impl Store {
             Err(e) => {
                 self.staged = staged;
                 self.current = None;
-                // Sync records go into the journal only while segments can be written too:
+                // Records go into the journal only while segments can be written too:
                 // the next journal write indexes first, and fails while this does.
                 self.journal = None;
                 Err(AuditError::Storage(e))
