@@ -254,7 +254,7 @@ impl Writer {
         // commit is two `fsync`s and a write of every B-tree page the batch touched. The
         // segment then takes the journaled records in one commit a second (or when the
         // journal fills). Measured side by side, this cut the writer's CPU per statement by
-        // 12-19% in async mode.
+        // 11-19% in async mode.
         let written = self.store.journal(&self.pending);
         match written {
             Ok(first) => {
