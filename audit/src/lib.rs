@@ -5,10 +5,11 @@
 //! `record_rows`, row count, bytes, duration), errors, approval events and the session end.
 //!
 //! ## Writing
-//! [`AuditLog::open`] starts a dedicated writer thread fed by a bounded channel. Callers
-//! submit [`Draft`]s with [`AuditLog::record`]; the writer assigns the seq, chains and signs
-//! each record (`hash = HMAC-SHA-256(key, prev || canonical JSON)`) and group-commits
-//! everything queued in one durable redb transaction.
+//! [`AuditLog::open`] starts a dedicated writer thread fed by a bounded queue, which wakes it
+//! only for what it must act on at once. Callers submit [`Draft`]s with
+//! [`AuditLog::record`]; the writer assigns the seq, chains and signs each record
+//! (`hash = HMAC-SHA-256(key, prev || canonical JSON)`) and group-commits everything queued in
+//! one durable write.
 //!
 //! * [`Mode::Async`]: a record is acknowledged when submitted and made durable within
 //!   `flush_interval`; a crash loses at most the last interval.

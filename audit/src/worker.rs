@@ -1,4 +1,4 @@
-//! The writer thread's loop: drain the channel, group-commit, signal, retry, prune.
+//! The writer thread's loop: drain the queue, group-commit, signal, retry, prune.
 
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
