@@ -457,6 +457,38 @@ fn sync_records_are_durable_in_the_journal_then_indexed() {
 }
 
 #[test]
+fn async_batches_are_durable_in_the_journal_before_a_segment_takes_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut cfg = config(dir.path());
+    cfg.flush_interval = Duration::from_secs(2);
+    let log = AuditLog::open(cfg).unwrap();
+    let tickets: Vec<_> = (1..=5u64)
+        .map(|i| log.record(typical(1, i)).unwrap())
+        .collect();
+    assert_eq!(tickets[4].wait_durable().unwrap(), 5);
+    assert!(tickets.iter().all(|t| t.is_durable()));
+    assert_eq!(log.stats().commits, 1, "the batch went in one write");
+    // Durable and readable while no segment holds them yet: the segment takes journaled
+    // records a flush_interval (at least a second) after they were written.
+    let segments = audit::list_segments(dir.path()).unwrap();
+    assert!(segments.is_empty(), "{segments:?}");
+    let reader = AuditReader::open(dir.path()).unwrap();
+    let seqs: Vec<u64> = reader
+        .records(&Filter::default())
+        .map(|r| r.unwrap().seq)
+        .collect();
+    assert_eq!(seqs, [1, 2, 3, 4, 5]);
+    assert_eq!(audit::verify(dir.path(), KEY).unwrap().records, 5);
+
+    log.flush().unwrap();
+    assert_eq!(audit::list_segments(dir.path()).unwrap().len(), 1);
+    log.close().unwrap();
+    // The segment alone holds them all.
+    std::fs::remove_file(dir.path().join("sync-journal")).unwrap();
+    assert_eq!(audit::verify(dir.path(), KEY).unwrap().last_seq, Some(5));
+}
+
+#[test]
 fn reopen_refuses_an_edited_journal() {
     let dir = tempfile::tempdir().unwrap();
     let mut cfg = config(dir.path());
