@@ -419,6 +419,20 @@ fn kill_9_under_load(mode: &str) -> tempfile::TempDir {
     dir
 }
 
+/// Records 1 to `n` are readable and verify while no segment exists: the journal alone holds
+/// them.
+fn assert_only_journaled(dir: &Path, n: u64) {
+    let segments = audit::list_segments(dir).unwrap();
+    assert!(segments.is_empty(), "{segments:?}");
+    let reader = AuditReader::open(dir).unwrap();
+    let seqs: Vec<u64> = reader
+        .records(&Filter::default())
+        .map(|r| r.unwrap().seq)
+        .collect();
+    assert_eq!(seqs, (1..=n).collect::<Vec<_>>());
+    assert_eq!(audit::verify(dir, KEY).unwrap().records, n);
+}
+
 #[test]
 fn sync_records_are_durable_in_the_journal_then_indexed() {
     let dir = tempfile::tempdir().unwrap();
@@ -433,15 +447,7 @@ fn sync_records_are_durable_in_the_journal_then_indexed() {
         );
     }
     // Durable, and readable, before any segment holds them.
-    let segments = audit::list_segments(dir.path()).unwrap();
-    assert!(segments.is_empty(), "{segments:?}");
-    let reader = AuditReader::open(dir.path()).unwrap();
-    let seqs: Vec<u64> = reader
-        .records(&Filter::default())
-        .map(|r| r.unwrap().seq)
-        .collect();
-    assert_eq!(seqs, [1, 2, 3, 4, 5]);
-    assert_eq!(audit::verify(dir.path(), KEY).unwrap().records, 5);
+    assert_only_journaled(dir.path(), 5);
 
     // A flush puts them into a segment; the journal then starts again from its beginning.
     log.flush().unwrap();
@@ -470,15 +476,7 @@ fn async_batches_are_durable_in_the_journal_before_a_segment_takes_them() {
     assert_eq!(log.stats().commits, 1, "the batch went in one write");
     // Durable and readable while no segment holds them yet: the segment takes journaled
     // records a flush_interval (at least a second) after they were written.
-    let segments = audit::list_segments(dir.path()).unwrap();
-    assert!(segments.is_empty(), "{segments:?}");
-    let reader = AuditReader::open(dir.path()).unwrap();
-    let seqs: Vec<u64> = reader
-        .records(&Filter::default())
-        .map(|r| r.unwrap().seq)
-        .collect();
-    assert_eq!(seqs, [1, 2, 3, 4, 5]);
-    assert_eq!(audit::verify(dir.path(), KEY).unwrap().records, 5);
+    assert_only_journaled(dir.path(), 5);
 
     log.flush().unwrap();
     assert_eq!(audit::list_segments(dir.path()).unwrap().len(), 1);
