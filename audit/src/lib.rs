@@ -40,9 +40,9 @@
 //!
 //! The file `sync-journal` holds the records that are durable and not yet in a segment: a
 //! redb commit that other processes can follow costs two `fsync`s and a write of each page the
-//! batch touched, a journal append one direct write, on blocks written ahead. Readers take the journal's records after
-//! the segments' last, and the writer puts them into a segment on its next start after a
-//! crash, refusing a journal whose records do not continue the chain.
+//! batch touched, a journal append one direct write, on blocks written ahead. Readers take the
+//! journal's records after the segments' last, and the writer puts them into a segment on its
+//! next start after a crash, refusing a journal whose records do not continue the chain.
 //!
 //! ## Reading
 //! [`AuditReader`] streams records; [`verify`] checks the chain and names the first bad
