@@ -114,4 +114,4 @@ mod types;
 
 pub use detect::{DetectorKind, DetectorSet, Hit, HitKind};
 pub use function::{MaskFunction, MaskSpec, FUNCTIONS};
-pub use types::{ColumnType, MaskOutcome, TypeKind, Wire};
+pub use types::{mysql_type_name, pg_type_name, ColumnType, MaskOutcome, TypeKind, Wire};

@@ -183,6 +183,151 @@ impl ColumnType {
     }
 }
 
+/// The name PostgreSQL gives a built-in type, by OID; `None` for types whose OIDs are not
+/// fixed (extensions, domains, user-defined types).
+///
+/// ```
+/// assert_eq!(masking::pg_type_name(23), Some("int4"));
+/// assert_eq!(masking::pg_type_name(1043), Some("varchar"));
+/// assert_eq!(masking::pg_type_name(16385), None);
+/// ```
+pub fn pg_type_name(type_oid: u32) -> Option<&'static str> {
+    Some(match type_oid {
+        oid::BOOL => "bool",
+        oid::BYTEA => "bytea",
+        18 => "char",
+        oid::NAME => "name",
+        oid::INT8 => "int8",
+        oid::INT2 => "int2",
+        oid::INT4 => "int4",
+        24 => "regproc",
+        oid::TEXT => "text",
+        26 => "oid",
+        27 => "tid",
+        28 => "xid",
+        29 => "cid",
+        oid::JSON => "json",
+        142 => "xml",
+        194 => "pg_node_tree",
+        600 => "point",
+        601 => "lseg",
+        602 => "path",
+        603 => "box",
+        604 => "polygon",
+        628 => "line",
+        650 => "cidr",
+        oid::FLOAT4 => "float4",
+        oid::FLOAT8 => "float8",
+        705 => "unknown",
+        718 => "circle",
+        774 => "macaddr8",
+        790 => "money",
+        829 => "macaddr",
+        869 => "inet",
+        1000 => "_bool",
+        1001 => "_bytea",
+        1005 => "_int2",
+        1007 => "_int4",
+        1009 => "_text",
+        1014 => "_bpchar",
+        1015 => "_varchar",
+        1016 => "_int8",
+        1021 => "_float4",
+        1022 => "_float8",
+        1033 => "aclitem",
+        1034 => "_aclitem",
+        1042 => "bpchar",
+        oid::VARCHAR => "varchar",
+        oid::DATE => "date",
+        oid::TIME => "time",
+        oid::TIMESTAMP => "timestamp",
+        1115 => "_timestamp",
+        1182 => "_date",
+        1183 => "_time",
+        oid::TIMESTAMPTZ => "timestamptz",
+        1185 => "_timestamptz",
+        1186 => "interval",
+        1187 => "_interval",
+        1231 => "_numeric",
+        1266 => "timetz",
+        1560 => "bit",
+        1562 => "varbit",
+        oid::NUMERIC => "numeric",
+        1790 => "refcursor",
+        2205 => "regclass",
+        2206 => "regtype",
+        2249 => "record",
+        2275 => "cstring",
+        2278 => "void",
+        oid::UUID => "uuid",
+        2951 => "_uuid",
+        3220 => "pg_lsn",
+        3614 => "tsvector",
+        3615 => "tsquery",
+        oid::JSONB => "jsonb",
+        3807 => "_jsonb",
+        3904 => "int4range",
+        3906 => "numrange",
+        3908 => "tsrange",
+        3910 => "tstzrange",
+        3912 => "daterange",
+        3926 => "int8range",
+        4072 => "jsonpath",
+        4089 => "regnamespace",
+        4096 => "regrole",
+        5038 => "pg_snapshot",
+        _ => return None,
+    })
+}
+
+/// The SQL name of a MySQL column type byte (`MYSQL_TYPE_*`) with the column's charset
+/// number: string and blob types of the binary charset (63) are the binary types.
+///
+/// ```
+/// assert_eq!(masking::mysql_type_name(3, 63), "int");
+/// assert_eq!(masking::mysql_type_name(253, 45), "varchar");
+/// assert_eq!(masking::mysql_type_name(253, 63), "varbinary");
+/// assert_eq!(masking::mysql_type_name(252, 63), "blob");
+/// ```
+pub fn mysql_type_name(column_type: u8, charset: u16) -> &'static str {
+    let binary = charset == MYSQL_BINARY_CHARSET;
+    match column_type {
+        0 | 246 => "decimal",
+        1 => "tinyint",
+        2 => "smallint",
+        3 => "int",
+        4 => "float",
+        5 => "double",
+        6 => "null",
+        7 => "timestamp",
+        8 => "bigint",
+        9 => "mediumint",
+        10 | 14 => "date",
+        11 | 19 => "time",
+        12 | 18 => "datetime",
+        13 => "year",
+        17 => "timestamp",
+        16 => "bit",
+        245 => "json",
+        247 => "enum",
+        248 => "set",
+        249 if binary => "tinyblob",
+        249 => "tinytext",
+        250 if binary => "mediumblob",
+        250 => "mediumtext",
+        251 if binary => "longblob",
+        251 => "longtext",
+        252 if binary => "blob",
+        252 => "text",
+        15 | 253 if binary => "varbinary",
+        15 | 253 => "varchar",
+        254 if binary => "binary",
+        254 => "char",
+        255 => "geometry",
+        _ => "unknown",
+    }
+}
+
 /// What a mask did to one value.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum MaskOutcome {

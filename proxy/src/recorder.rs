@@ -384,7 +384,12 @@ impl SessionRecorder {
                         } => Some(format!("{schema}.{table}.{column}")),
                         _ => None,
                     },
-                    type_name: format!("{:?}", c.value_type.kind),
+                    // A type without a known name (a PostgreSQL extension's, say) is
+                    // recorded by its protocol code.
+                    type_name: match c.type_name {
+                        Some(name) => name.to_string(),
+                        None => format!("type {}", c.type_code),
+                    },
                 })
                 .collect(),
             binary: columns.iter().map(|c| c.binary).collect(),

@@ -37,6 +37,8 @@ pub struct ColumnDesc {
     pub origin: ColumnOrigin,
     /// The protocol's type code (PostgreSQL type OID, MySQL column type).
     pub type_code: u32,
+    /// The database's name for the type, where the adapter knows it (for the audit log).
+    pub type_name: Option<&'static str>,
     /// Whether values are in the protocol's binary format.
     pub binary: bool,
     /// The type and wire encoding, as masking needs it.

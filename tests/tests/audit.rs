@@ -272,6 +272,31 @@ async fn postgres_session_is_recorded_replayable_verifiable_and_free_of_clear_va
         first_result["rows"][0][1], "*******6789",
         "rows are recorded as the client saw them"
     );
+    // Columns are recorded with their origin and the database's name for their type.
+    let column = |i: usize| {
+        let c = &first_result["columns"][i];
+        (
+            c["name"].clone(),
+            c["origin"].clone(),
+            c["type_name"].clone(),
+        )
+    };
+    assert_eq!(
+        column(0),
+        (
+            "id".into(),
+            format!("{s}.customers.id").into(),
+            "int4".into()
+        )
+    );
+    assert_eq!(
+        column(1),
+        (
+            "ssn".into(),
+            format!("{s}.customers.ssn").into(),
+            "text".into()
+        )
+    );
     // replay: a readable transcript in order.
     let reader = audit::AuditReader::open(&dir).unwrap();
     let mut out = Vec::new();
@@ -374,6 +399,25 @@ async fn mysql_session_is_recorded_and_verifiable() {
         .collect();
     assert!(params.iter().any(|p| p[0] == "***"), "{params:?}");
     assert!(params.iter().any(|p| p[0] == "1"), "{params:?}");
+    // Result columns carry MySQL's names for their types, text and binary protocol alike.
+    let type_names: Vec<(String, String)> = records
+        .iter()
+        .filter(|r| r["kind"] == "result")
+        .flat_map(|r| r["columns"].as_array().cloned().unwrap_or_default())
+        .map(|c| {
+            let name = c["name"].as_str().unwrap_or_default().to_string();
+            (
+                name,
+                c["type_name"].as_str().unwrap_or_default().to_string(),
+            )
+        })
+        .collect();
+    for want in [("ssn", "varchar"), ("email", "varchar"), ("name", "text")] {
+        assert!(
+            type_names.iter().any(|(n, t)| n == want.0 && t == want.1),
+            "{want:?} not in {type_names:?}"
+        );
+    }
 }
 
 /// A small filesystem of its own for the log (tmpfs; needs root, as CI and the build machine

@@ -14,6 +14,7 @@ fn text_column(name: &str, origin: ColumnOrigin) -> ColumnDesc {
         name: name.into(),
         origin,
         type_code: 25,
+        type_name: Some("text"),
         binary: false,
         value_type: masking::ColumnType::pg(25, false),
     }

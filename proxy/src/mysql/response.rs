@@ -330,6 +330,7 @@ pub fn column_def(payload: &[u8], binary: bool) -> Option<ColumnDesc> {
         name,
         origin,
         type_code: u32::from(column_type),
+        type_name: Some(masking::mysql_type_name(column_type, charset)),
         binary,
         value_type: masking::ColumnType::mysql(column_type, charset, binary),
     })

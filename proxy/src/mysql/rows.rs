@@ -233,6 +233,7 @@ mod tests {
             name: "c".into(),
             origin: ColumnOrigin::Unknown,
             type_code: u32::from(t),
+            type_name: Some(masking::mysql_type_name(t, 33)),
             binary: true,
             value_type: masking::ColumnType::mysql(t, 33, true),
         }

@@ -178,6 +178,7 @@ pub fn row_description(body: &[u8]) -> Vec<crate::session::ColumnDesc> {
             name: name.to_string(),
             origin,
             type_code: type_oid,
+            type_name: masking::pg_type_name(type_oid),
             binary: format == 1,
             value_type: masking::ColumnType::pg(type_oid, format == 1),
         });

@@ -509,6 +509,7 @@ async fn copy_hook(
                 name: format!("column{}", i + 1),
                 origin: ColumnOrigin::Unknown,
                 type_code: 25,
+                type_name: Some("text"),
                 binary: false,
                 value_type: masking::ColumnType::pg(25, false),
             })
