@@ -233,11 +233,16 @@ impl Journal {
     /// Writes `frames` at `from` (a block boundary) in whole, zero-padded blocks.
     fn write_direct(&mut self, frames: &[u8], from: u64) -> std::io::Result<()> {
         let len = frames.len().div_ceil(BLOCK) * BLOCK;
-        self.buf.clear();
-        self.buf.resize(len + BLOCK, 0);
+        // The buffer is reused as it is: only the padding after the frames needs zeros, not
+        // the whole batch's worth of bytes that the frames overwrite anyway.
+        if self.buf.len() < len + BLOCK {
+            self.buf.resize(len + BLOCK, 0);
+        }
         let at = self.buf.as_ptr().align_offset(BLOCK).min(BLOCK);
         let window = &mut self.buf[at..at + len];
-        window[..frames.len()].copy_from_slice(frames);
+        let (data, padding) = window.split_at_mut(frames.len());
+        data.copy_from_slice(frames);
+        padding.fill(0);
         self.file.write_all_at(window, from)
     }
 
@@ -260,7 +265,10 @@ mod tests {
 
     fn signed(seq: u64) -> (u64, Vec<u8>) {
         let d = Draft::new(1, "t", "u", RecordBody::SessionEnd { reason: "x".into() });
-        (seq, d.sign(b"k", seq, &[0; 32]).0)
+        (
+            seq,
+            d.sign(&crate::chain::ChainKey::new(b"k"), seq, &[0; 32]).0,
+        )
     }
 
     #[test]
@@ -295,6 +303,7 @@ mod tests {
             let mut j = Journal::open(dir.path(), direct).unwrap();
             let mut seq = 0;
             for batch in 1..=40u64 {
+                // Batches grow and shrink, so a smaller one follows a larger one.
                 let records: Vec<_> = (0..batch % 7 + 1)
                     .map(|_| {
                         seq += 1;
@@ -307,6 +316,10 @@ mod tests {
             assert_eq!(frames.len() as u64, seq);
             assert!(frames.iter().zip(1..).all(|(f, s)| f.seq == s));
             assert!(j.end > 3 * BLOCK as u64, "{}", j.end);
+            // Past the last frame there are only zeros: each write's padding included, though
+            // the write buffer is reused from batch to batch.
+            let data = std::fs::read(path(dir.path())).unwrap();
+            assert!(data[j.end as usize..].iter().all(|b| *b == 0));
         }
     }
 

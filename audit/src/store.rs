@@ -18,7 +18,7 @@ use std::time::{Duration, Instant};
 
 use redb::{Database, DatabaseError, ReadableDatabase, ReadableTable, TableDefinition, TableError};
 
-use crate::chain::{expected_hash, ChainHead};
+use crate::chain::{expected_hash, ChainHead, ChainKey};
 use crate::journal::{self, Journal, Signed};
 use crate::record::{Draft, Record, RecordBody};
 use crate::segment::{builder, guarded, list_segments, open_read_only, segment_name, OpenError};
@@ -50,6 +50,8 @@ struct Current {
 pub(crate) struct Store {
     dir: PathBuf,
     key: Vec<u8>,
+    /// `key`, ready to sign with.
+    signer: ChainKey,
     max_bytes: u64,
     max_age: Duration,
     hooks: TestHooks,
@@ -92,6 +94,7 @@ impl Store {
         let mut store = Store {
             dir: dir.to_path_buf(),
             key: key.to_vec(),
+            signer: ChainKey::new(key),
             max_bytes,
             max_age,
             hooks,
@@ -172,7 +175,7 @@ impl Store {
             .iter()
             .map(|d| {
                 let seq = head.seq + 1;
-                let (bytes, hash) = d.sign(&self.key, seq, &head.hash);
+                let (bytes, hash) = d.sign(&self.signer, seq, &head.hash);
                 head = ChainHead { seq, hash };
                 (seq, bytes)
             })

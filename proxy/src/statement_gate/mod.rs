@@ -592,12 +592,19 @@ struct Verdict {
     review: Option<Option<String>>,
 }
 
-/// A cheap test before parsing: could `sql` declare, fetch from or close a cursor?
+/// A cheap test before parsing: could `sql` declare, fetch from or close a cursor? One pass
+/// over the text: it runs twice for every statement of a session with masks.
 fn mentions_cursor(sql: &str) -> bool {
-    [b"declare".as_slice(), b"fetch", b"close"].iter().any(|k| {
-        sql.as_bytes()
-            .windows(k.len())
-            .any(|w| w.eq_ignore_ascii_case(k))
+    let b = sql.as_bytes();
+    (0..b.len()).any(|i| {
+        let word: &[u8] = match b[i] | 0x20 {
+            b'd' => b"declare",
+            b'f' => b"fetch",
+            b'c' => b"close",
+            _ => return false,
+        };
+        b.get(i..i + word.len())
+            .is_some_and(|w| w.eq_ignore_ascii_case(word))
     })
 }
 
@@ -620,6 +627,29 @@ mod tests {
             "t",
             Default::default(),
         )
+    }
+
+    #[test]
+    fn cursor_statements_are_noticed_in_any_case_and_position() {
+        for sql in [
+            "DECLARE c CURSOR FOR SELECT 1",
+            "begin; declare c cursor for select ssn from t",
+            "FETCH 10 FROM c",
+            "fetch",
+            "Close c",
+            "select 1; CLOSE ALL",
+        ] {
+            assert!(mentions_cursor(sql), "{sql}");
+        }
+        for sql in [
+            "SELECT abalance FROM pgbench_accounts WHERE aid = 1",
+            "select decl, fet, clos from t",
+            "",
+            "d",
+            "SELECT 'déclare'",
+        ] {
+            assert!(!mentions_cursor(sql), "{sql}");
+        }
     }
 
     const RULES: &str = "[[rules]]\nname = \"no-drop\"\nwhen = { statements = [\"drop\"] }\naction = \"block\"\nmessage = \"ask a DBA\"\n\n[[rules]]\nname = \"unbounded\"\nwhen = { statements = [\"delete\"], without_where = true }\naction = \"review\"\n";
