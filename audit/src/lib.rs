@@ -70,6 +70,7 @@
 #![warn(missing_docs)]
 
 mod chain;
+mod encode;
 mod export;
 mod journal;
 mod queue;

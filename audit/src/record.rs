@@ -340,7 +340,11 @@ impl Draft {
         // Sized for the whole stored record up front: grown by doubling, a 550-byte record
         // took seven reallocations and kept 1 KiB until the segment indexed it.
         let mut bytes = Vec::with_capacity(self.stored_len_hint());
-        if serde_json::to_writer(&mut bytes, &self.canonical(seq, prev)).is_err() {
+        // Statements and results, most of the log, are encoded directly (`encode`), the
+        // other kinds by serde: the same bytes either way.
+        if !crate::encode::canonical(self, seq, prev, &mut bytes)
+            && serde_json::to_writer(&mut bytes, &self.canonical(seq, prev)).is_err()
+        {
             bytes.clear();
         }
         let hash = key.hash(prev, &bytes);
