@@ -192,6 +192,9 @@ impl PgCatalog {
     /// lookup failed, the relation vanished) become `Unknown`, which masking treats as
     /// derived from anything (fail closed).
     pub async fn resolve(&self, origins: &mut [&mut ColumnOrigin]) {
+        if !self.resolve_cached(origins) {
+            return;
+        }
         let wanted: Vec<u32> = origins
             .iter()
             .filter_map(|o| match **o {
@@ -207,24 +210,32 @@ impl PgCatalog {
             let ColumnOrigin::PgAttribute { table_oid, attnum } = **origin else {
                 continue;
             };
-            let resolved = known.get(&table_oid).and_then(|rel| {
-                let column = rel.columns.get(&attnum)?.clone();
-                Some(match &rel.view_sources {
-                    None => ColumnOrigin::Named {
-                        schema: rel.schema.clone(),
-                        table: rel.name.clone(),
-                        column,
-                    },
-                    Some(views) => ColumnOrigin::View {
-                        schema: rel.schema.clone(),
-                        table: rel.name.clone(),
-                        column,
-                        sources: views.of(attnum),
-                    },
-                })
-            });
-            **origin = resolved.unwrap_or(ColumnOrigin::Unknown);
+            **origin = match known.get(&table_oid) {
+                Some(rel) => origin_in(rel, attnum),
+                None => ColumnOrigin::Unknown,
+            };
         }
+    }
+
+    /// Resolves the origins whose relations the cache holds, under one lock and without
+    /// collecting anything: that is nearly every result. `true` while some are left.
+    fn resolve_cached(&self, origins: &mut [&mut ColumnOrigin]) -> bool {
+        let mut c = self.cache.lock().unwrap_or_else(|p| p.into_inner());
+        if c.since.elapsed() > TTL {
+            c.relations.clear();
+            c.since = Instant::now();
+        }
+        let mut left = false;
+        for origin in origins.iter_mut() {
+            let ColumnOrigin::PgAttribute { table_oid, attnum } = **origin else {
+                continue;
+            };
+            match c.relations.get(&table_oid) {
+                Some(rel) => **origin = origin_in(rel, attnum),
+                None => left = true,
+            }
+        }
+        left
     }
 
     async fn by_oid(&self, oids: &[u32]) -> HashMap<u32, Arc<Relation>> {
@@ -396,5 +407,26 @@ pub(crate) async fn simple_query(
     match error {
         Some(e) => Err(format!("catalog query failed: {e}")),
         None => Ok(rows),
+    }
+}
+
+/// Column `attnum` of `rel` as a named origin; `Unknown` when the relation has no such column
+/// (masking treats that as derived from anything: fail closed).
+fn origin_in(rel: &Relation, attnum: i16) -> ColumnOrigin {
+    let Some(column) = rel.columns.get(&attnum) else {
+        return ColumnOrigin::Unknown;
+    };
+    match &rel.view_sources {
+        None => ColumnOrigin::Named {
+            schema: rel.schema.clone(),
+            table: rel.name.clone(),
+            column: column.clone(),
+        },
+        Some(views) => ColumnOrigin::View {
+            schema: rel.schema.clone(),
+            table: rel.name.clone(),
+            column: column.clone(),
+            sources: views.of(attnum),
+        },
     }
 }

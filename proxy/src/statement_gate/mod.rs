@@ -175,14 +175,19 @@ impl StatementGate {
         };
         // The analysis the rules or the recorder made (a cache hit); otherwise a keyword pass,
         // so that a session without rules never parses statements just to count them.
-        let kinds: Vec<policy::StatementKind> =
-            match self.live.policy().is_none() && self.recorder.is_none() {
-                true => self.classified(sql),
-                false => kinds_of(&self.analysis(&ShapedSql::new(self.dialect, sql))),
-            };
-        let mut l = self.metrics.labelled();
-        for kind in kinds {
-            *l.statements.entry((kind.as_str(), verdict)).or_default() += 1;
+        let metrics = Arc::clone(&self.metrics);
+        let count = |kinds: &mut dyn Iterator<Item = policy::StatementKind>| {
+            let mut l = metrics.labelled();
+            for kind in kinds {
+                *l.statements.entry((kind.as_str(), verdict)).or_default() += 1;
+            }
+        };
+        if self.live.policy().is_none() && self.recorder.is_none() {
+            let kinds = self.classified(sql);
+            count(&mut kinds.into_iter());
+        } else {
+            let analysis = self.analysis(&ShapedSql::new(self.dialect, sql));
+            count(&mut analysis.statements.iter().map(|s| s.kind));
         }
     }
 
@@ -575,10 +580,6 @@ impl SessionHooks for StatementGate {
         self.user = user.to_string();
         self.groups = groups.to_vec();
     }
-}
-
-fn kinds_of(a: &policy::Analysis) -> Vec<policy::StatementKind> {
-    a.statements.iter().map(|s| s.kind).collect()
 }
 
 /// What the rules and masks decided about a statement.
