@@ -11,7 +11,7 @@ use bytes::{Buf, BytesMut};
 use futures_util::StreamExt;
 use tokio::io::AsyncWriteExt;
 use tokio::sync::watch;
-use tokio_util::codec::FramedRead;
+use tokio_util::codec::{Decoder, FramedRead};
 
 use super::catalog::MysqlCatalog;
 use super::command::{com, response_kind, special, ResponseKind, Special};
@@ -154,7 +154,7 @@ pub async fn run(
         let _ = shutdown.changed().await;
     };
     tokio::pin!(shutdown_signal);
-    let end = loop {
+    let end = 'relay: loop {
         if draining && r.idle() {
             r.local_err(
                 1053,
@@ -186,8 +186,16 @@ pub async fn run(
                 None => break r.upstream_lost("the database closed the connection"),
                 Some(Err(e)) => break r.upstream_lost(&e.to_string()),
                 Some(Ok(p)) => {
-                    if let Some(end) = r.on_upstream_packet(p) {
-                        break end;
+                    // Packets the last read already brought (a result is several) are handled
+                    // in this turn rather than one per turn of the select.
+                    let mut next = Some(p);
+                    while let Some(p) = next.take() {
+                        if let Some(end) = r.on_upstream_packet(p) {
+                            break 'relay end;
+                        }
+                        if r.to_client.len() < HIGH_WATER {
+                            next = PacketCodec.decode(upstream_rd.read_buffer_mut()).ok().flatten();
+                        }
                     }
                 }
             },

@@ -11,7 +11,7 @@ use std::time::Duration;
 use bytes::{Buf, BufMut, BytesMut};
 use futures_util::StreamExt;
 use tokio::sync::watch;
-use tokio_util::codec::FramedRead;
+use tokio_util::codec::{Decoder, FramedRead};
 
 use std::sync::Arc;
 
@@ -109,7 +109,7 @@ pub async fn run(
     // The result streaming: rows and bytes sent so far.
     let mut counted = ResultEnd::default();
 
-    let end = loop {
+    let end = 'relay: loop {
         if draining && in_flight == 0 {
             let mut buf = BytesMut::new();
             messages::error_response(
@@ -137,55 +137,63 @@ pub async fn run(
                     break SessionEnd::ClientProtocol(why);
                 }
                 Some(Ok(frame)) => {
-                    if !CLIENT_TAGS.contains(&frame.tag) {
-                        let why = format!("invalid frontend message type {}", frame.tag);
-                        messages::error_response(&mut to_client, Severity::Fatal, "08P01", &why);
-                        to_upstream.extend_from_slice(&messages::TERMINATE);
-                        break SessionEnd::ClientProtocol(why);
-                    }
-                    if matches!(frame.tag, b'Q' | b'P' | b'F') {
-                        if let Some(why) = hooks.as_deref_mut().and_then(|h| h.session_over()) {
-                            messages::error_response(&mut to_client, Severity::Fatal, "28000", &why);
+                    let mut next = Some(frame);
+                    while let Some(frame) = next.take() {
+                        if !CLIENT_TAGS.contains(&frame.tag) {
+                            let why = format!("invalid frontend message type {}", frame.tag);
+                            messages::error_response(&mut to_client, Severity::Fatal, "08P01", &why);
                             to_upstream.extend_from_slice(&messages::TERMINATE);
-                            break SessionEnd::Expired(why);
+                            break 'relay SessionEnd::ClientProtocol(why);
                         }
-                    }
-                    match frame.tag {
-                        b'Q' | b'S' | b'F' => in_flight += 1,
-                        _ => {}
-                    }
-                    if let Some(h) = hooks.as_deref_mut() {
-                        if matches!(frame.tag, b'Q' | b'P') && h.wants_columns() {
-                            if let Some(r) = opts.catalog.relations().await {
-                                h.on_relations(r);
+                        if matches!(frame.tag, b'Q' | b'P' | b'F') {
+                            if let Some(why) = hooks.as_deref_mut().and_then(|h| h.session_over()) {
+                                messages::error_response(&mut to_client, Severity::Fatal, "28000", &why);
+                                to_upstream.extend_from_slice(&messages::TERMINATE);
+                                break 'relay SessionEnd::Expired(why);
                             }
                         }
-                    }
-                    let mut refused = match hooks.as_deref_mut() {
-                        Some(h) if frame.tag == b'B' && h.wants_binds() => bind_hook(h, &frame, &results),
-                        Some(h) => statement_hook(h, &frame),
-                        None => None,
-                    };
-                    if let Some(barrier) = hooks.as_deref_mut().and_then(|h| h.take_barrier()) {
-                        if refused.is_none() {
-                            refused = barrier.wait().await.err();
+                        match frame.tag {
+                            b'Q' | b'S' | b'F' => in_flight += 1,
+                            _ => {}
                         }
-                    }
+                        if let Some(h) = hooks.as_deref_mut() {
+                            if matches!(frame.tag, b'Q' | b'P') && h.wants_columns() {
+                                if let Some(r) = opts.catalog.relations().await {
+                                    h.on_relations(r);
+                                }
+                            }
+                        }
+                        let mut refused = match hooks.as_deref_mut() {
+                            Some(h) if frame.tag == b'B' && h.wants_binds() => bind_hook(h, &frame, &results),
+                            Some(h) => statement_hook(h, &frame),
+                            None => None,
+                        };
+                        if let Some(barrier) = hooks.as_deref_mut().and_then(|h| h.take_barrier()) {
+                            if refused.is_none() {
+                                refused = barrier.wait().await.err();
+                            }
+                        }
 
-                    if let Some(h) = hooks.as_deref() {
-                        // Only an Execute needs to know (it costs a lock to ask).
-                        let describe = frame.tag == b'E' && h.wants_columns();
-                        results.on_client(&frame, describe, &mut to_upstream);
-                    }
-                    match refused {
-                        // The database itself is made to fail the statement at this very
-                        // position (see `Refusals`), so pipelines, discard-until-Sync and
-                        // transaction aborts behave exactly as PostgreSQL's own errors do.
-                        Some(message) => refusals.inject(&frame, message, &mut to_upstream),
-                        None => to_upstream.extend_from_slice(&frame.bytes),
-                    }
-                    if frame.tag == b'X' {
-                        break SessionEnd::ClientClosed;
+                        if let Some(h) = hooks.as_deref() {
+                            // Only an Execute needs to know (it costs a lock to ask).
+                            let describe = frame.tag == b'E' && h.wants_columns();
+                            results.on_client(&frame, describe, &mut to_upstream);
+                        }
+                        match refused {
+                            // The database itself is made to fail the statement at this very
+                            // position (see `Refusals`), so pipelines, discard-until-Sync and
+                            // transaction aborts behave exactly as PostgreSQL's own errors do.
+                            Some(message) => refusals.inject(&frame, message, &mut to_upstream),
+                            None => to_upstream.extend_from_slice(&frame.bytes),
+                        }
+                        if frame.tag == b'X' {
+                            break 'relay SessionEnd::ClientClosed;
+                        }
+                        // Frames the last read already brought are handled in this turn rather than
+                        // one per turn of the select.
+                        if to_upstream.len() < HIGH_WATER {
+                            next = buffered_frame(&mut client_rd, opts.max_client_message);
+                        }
                     }
                 }
             },
@@ -193,81 +201,89 @@ pub async fn run(
                 None => break upstream_lost(&mut to_client, &opts.target, upstream_said_fatal, "the database closed the connection"),
                 Some(Err(e)) => break upstream_lost(&mut to_client, &opts.target, upstream_said_fatal, &e.to_string()),
                 Some(Ok(frame)) => {
-                    let answer = match hooks {
-                        Some(_) => results.on_upstream(frame.tag),
-                        None => Answer::Forward,
-                    };
-                    match frame.tag {
-                        b'Z' => {
-                            in_flight = in_flight.saturating_sub(1);
-                            if in_flight == 0 {
-                                refusals.clear();
-                            }
-                        }
-                        b'E' => upstream_said_fatal |= is_fatal(&frame),
-                        b'C' if changes_schema(&frame) => opts.catalog.invalidate(),
-                        _ => {}
-                    }
-                    match frame.tag {
-                        b'H' => {
-                            copy_rows = match hooks.as_deref_mut() {
-                                Some(h) if h.wants_columns() => copy_hook(h, &frame, results.current(), &opts.catalog).await,
-                                _ => None,
-                            };
-                        }
-                        b'c' | b'C' | b'E' => copy_rows = None,
-                        _ => {}
-                    }
-                    if let Some(h) = hooks.as_deref_mut() {
+                    let mut next = Some(frame);
+                    while let Some(frame) = next.take() {
+                        let answer = match hooks {
+                            Some(_) => results.on_upstream(frame.tag),
+                            None => Answer::Forward,
+                        };
                         match frame.tag {
-                            b'D' | b'd' => {
-                                counted.rows += 1;
-                                counted.bytes += frame.bytes.len() as u64;
+                            b'Z' => {
+                                in_flight = in_flight.saturating_sub(1);
+                                if in_flight == 0 {
+                                    refusals.clear();
+                                }
                             }
-                            b'C' | b's' => {
-                                counted.rows_affected = rows_affected(&frame);
-                                h.on_result_end(&std::mem::take(&mut counted));
-                            }
-                            b'E' if !refusals.is_refusal(&frame) => {
-                                counted = ResultEnd::default();
-                                let (code, message) = messages::parse_error_fields(frame.body());
-                                h.on_error(&code, &message);
-                            }
+                            b'E' => upstream_said_fatal |= is_fatal(&frame),
+                            b'C' if changes_schema(&frame) => opts.catalog.invalidate(),
                             _ => {}
                         }
-                    }
-                    match answer {
-                        Answer::Columns { sql, index, swallow } => {
-                            inspect_rows = match hooks.as_deref_mut() {
-                                Some(h) if h.wants_columns() => {
-                                    let of = sql.as_deref().map(|sql| ResultOf { sql, index });
-                                    columns_hook(h, &frame, of, &opts.catalog).await
+                        match frame.tag {
+                            b'H' => {
+                                copy_rows = match hooks.as_deref_mut() {
+                                    Some(h) if h.wants_columns() => copy_hook(h, &frame, results.current(), &opts.catalog).await,
+                                    _ => None,
+                                };
+                            }
+                            b'c' | b'C' | b'E' => copy_rows = None,
+                            _ => {}
+                        }
+                        if let Some(h) = hooks.as_deref_mut() {
+                            match frame.tag {
+                                b'D' | b'd' => {
+                                    counted.rows += 1;
+                                    counted.bytes += frame.bytes.len() as u64;
                                 }
-                                _ => false,
-                            };
-                            if !swallow {
-                                to_client.extend_from_slice(&frame.bytes);
+                                b'C' | b's' => {
+                                    counted.rows_affected = rows_affected(&frame);
+                                    h.on_result_end(&std::mem::take(&mut counted));
+                                }
+                                b'E' if !refusals.is_refusal(&frame) => {
+                                    counted = ResultEnd::default();
+                                    let (code, message) = messages::parse_error_fields(frame.body());
+                                    h.on_error(&code, &message);
+                                }
+                                _ => {}
                             }
                         }
-                        Answer::Swallow => {}
-                        Answer::EndOfResult | Answer::Forward if frame.tag == b'E' => {
-                            inspect_rows = false;
-                            if !refusals.rewrite(&frame, &mut to_client) {
+                        match answer {
+                            Answer::Columns { sql, index, swallow } => {
+                                inspect_rows = match hooks.as_deref_mut() {
+                                    Some(h) if h.wants_columns() => {
+                                        let of = sql.as_deref().map(|sql| ResultOf { sql, index });
+                                        columns_hook(h, &frame, of, &opts.catalog).await
+                                    }
+                                    _ => false,
+                                };
+                                if !swallow {
+                                    to_client.extend_from_slice(&frame.bytes);
+                                }
+                            }
+                            Answer::Swallow => {}
+                            Answer::EndOfResult | Answer::Forward if frame.tag == b'E' => {
+                                inspect_rows = false;
+                                if !refusals.rewrite(&frame, &mut to_client) {
+                                    to_client.extend_from_slice(&frame.bytes);
+                                }
+                            }
+                            Answer::EndOfResult => {
+                                inspect_rows = false;
                                 to_client.extend_from_slice(&frame.bytes);
                             }
-                        }
-                        Answer::EndOfResult => {
-                            inspect_rows = false;
-                            to_client.extend_from_slice(&frame.bytes);
-                        }
-                        Answer::Forward => match hooks.as_deref_mut() {
-                            Some(h) if frame.tag == b'D' && inspect_rows && h.wants_rows() => row_hook(h, &frame, &mut to_client),
-                            Some(h) if frame.tag == b'd' => match copy_rows.as_mut() {
-                                Some(rows) => copy_row_hook(h, rows, &frame, &mut to_client),
-                                None => to_client.extend_from_slice(&frame.bytes),
+                            Answer::Forward => match hooks.as_deref_mut() {
+                                Some(h) if frame.tag == b'D' && inspect_rows && h.wants_rows() => row_hook(h, &frame, &mut to_client),
+                                Some(h) if frame.tag == b'd' => match copy_rows.as_mut() {
+                                    Some(rows) => copy_row_hook(h, rows, &frame, &mut to_client),
+                                    None => to_client.extend_from_slice(&frame.bytes),
+                                },
+                                _ => to_client.extend_from_slice(&frame.bytes),
                             },
-                            _ => to_client.extend_from_slice(&frame.bytes),
-                        },
+                        }
+                        // Frames the last read already brought are handled in this turn rather than
+                        // one per turn of the select.
+                        if to_client.len() < HIGH_WATER {
+                            next = buffered_frame(&mut upstream_rd, MAX_UPSTREAM_MESSAGE);
+                        }
                     }
                 }
             },
@@ -303,6 +319,15 @@ pub async fn run(
     })
     .await;
     end
+}
+
+/// The next whole frame already in `rd`'s buffer, if any. A malformed one is left there for the
+/// stream itself to report on its next poll.
+fn buffered_frame<R>(rd: &mut FramedRead<R, FrameCodec>, max_len: u32) -> Option<Frame> {
+    FrameCodec { max_len }
+        .decode(rd.read_buffer_mut())
+        .ok()
+        .flatten()
 }
 
 fn upstream_lost(
