@@ -208,8 +208,8 @@ pub fn masked_statement(
         _ => None,
     };
     let masked = planned.unwrap_or_else(|| policy::mask_literals(dialect, sql, sensitive, mode));
-    let detected = |v: &str| match (mode, masks) {
-        (LiteralMode::Keep, _) | (_, None) => v.to_string(),
+    let detected = |v: String| match (mode, masks) {
+        (LiteralMode::Keep, _) | (_, None) => v,
         (_, Some(m)) => m.redact_detected(v),
     };
     let params = params
@@ -220,11 +220,11 @@ pub fn masked_statement(
                 LiteralMode::Keep => v.clone(),
                 LiteralMode::Redact => "?".to_string(),
                 LiteralMode::Mask if masked.masked_params.contains(&(i + 1)) => "***".into(),
-                LiteralMode::Mask => detected(v),
+                LiteralMode::Mask => detected(v.clone()),
             })
         })
         .collect();
-    (detected(&masked.text), params)
+    (detected(masked.text), params)
 }
 
 /// The statements' kinds, comma-separated (`select`, or `transaction,update,transaction`).

@@ -281,16 +281,25 @@ impl MaskPolicy {
     }
 
     /// `text` with every detector hit (of any detector) redacted, for the audit log.
-    pub fn redact_detected(&self, text: &str) -> String {
-        let mut current = text.as_bytes().to_vec();
+    pub fn redact_detected(&self, text: String) -> String {
+        // Nothing is copied until a detector masks something: most texts have no hit, and
+        // they are returned as they came.
+        let mut masked: Option<Vec<u8>> = None;
         let mut out = Vec::new();
         for d in &self.detectors {
             out.clear();
-            if d.set.mask_hits(&current, &self.fail_closed, &mut out) {
-                std::mem::swap(&mut current, &mut out);
+            let current = masked.as_deref().unwrap_or(text.as_bytes());
+            if d.set.mask_hits(current, &self.fail_closed, &mut out) {
+                masked = Some(std::mem::take(&mut out));
             }
         }
-        String::from_utf8_lossy(&current).into_owned()
+        match masked {
+            None => text,
+            Some(bytes) => match String::from_utf8(bytes) {
+                Ok(s) => s,
+                Err(e) => String::from_utf8_lossy(e.as_bytes()).into_owned(),
+            },
+        }
     }
 
     /// The masks that apply to one session.

@@ -126,3 +126,19 @@ fn bad_masking_settings_are_config_errors() {
     let err = Config::parse(text, Default::default()).unwrap_err();
     assert!(err.contains("a.b.c.d"), "{err}");
 }
+
+#[test]
+fn detector_hits_are_redacted_for_the_log_and_other_text_is_kept_as_it_came() {
+    let p = policy("\n[[detectors]]\nkinds = [\"email\"]\nfunction = \"redact\"\n");
+    let clean = String::from("SELECT 1 FROM t WHERE a = 'x'");
+    let at = clean.as_ptr();
+    let kept = p.redact_detected(clean);
+    assert_eq!(kept, "SELECT 1 FROM t WHERE a = 'x'");
+    assert_eq!(kept.as_ptr(), at, "a text without a hit is not copied");
+    let masked = p.redact_detected("WHERE email = 'alice@example.com' OR id = 2".into());
+    assert!(!masked.contains("alice@example.com"), "{masked}");
+    assert!(
+        masked.starts_with("WHERE email = '") && masked.ends_with("' OR id = 2"),
+        "{masked}"
+    );
+}
