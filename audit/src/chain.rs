@@ -16,13 +16,7 @@ type HmacSha256 = Hmac<Sha256>;
 /// assert_ne!(h, audit::chain_hash(b"other", &[0; 32], b"{}"));
 /// ```
 pub fn chain_hash(key: &[u8], prev: &[u8; 32], canonical: &[u8]) -> [u8; 32] {
-    // HMAC accepts keys of any length, so this cannot fail.
-    let Ok(mut mac) = <HmacSha256 as KeyInit>::new_from_slice(key) else {
-        return [0; 32];
-    };
-    mac.update(prev);
-    mac.update(canonical);
-    mac.finalize().into_bytes().into()
+    ChainKey::new(key).hash(prev, canonical)
 }
 
 /// The audit key, made ready once: HMAC's keyed state (the key hashed into its inner and
@@ -36,10 +30,10 @@ impl ChainKey {
         ChainKey(<HmacSha256 as KeyInit>::new_from_slice(key).ok())
     }
 
-    /// The same as [`chain_hash`] under this key.
+    /// [`chain_hash`] under this key.
     pub(crate) fn hash(&self, prev: &[u8; 32], canonical: &[u8]) -> [u8; 32] {
-        // HMAC accepts keys of any length: like `chain_hash`, the zero hash only stands in
-        // for what cannot happen.
+        // HMAC accepts keys of any length: the zero hash only stands in for what cannot
+        // happen.
         let Some(mut mac) = self.0.clone() else {
             return [0; 32];
         };

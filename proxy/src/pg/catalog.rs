@@ -217,14 +217,20 @@ impl PgCatalog {
         }
     }
 
-    /// Resolves the origins whose relations the cache holds, under one lock and without
-    /// collecting anything: that is nearly every result. `true` while some are left.
-    fn resolve_cached(&self, origins: &mut [&mut ColumnOrigin]) -> bool {
+    /// The relation cache, emptied first when it is older than [`TTL`].
+    fn fresh_cache(&self) -> std::sync::MutexGuard<'_, Cache> {
         let mut c = self.cache.lock().unwrap_or_else(|p| p.into_inner());
         if c.since.elapsed() > TTL {
             c.relations.clear();
             c.since = Instant::now();
         }
+        c
+    }
+
+    /// Resolves the origins whose relations the cache holds, under one lock and without
+    /// collecting anything: that is nearly every result. `true` while some are left.
+    fn resolve_cached(&self, origins: &mut [&mut ColumnOrigin]) -> bool {
+        let c = self.fresh_cache();
         let mut left = false;
         for origin in origins.iter_mut() {
             let ColumnOrigin::PgAttribute { table_oid, attnum } = **origin else {
@@ -242,11 +248,7 @@ impl PgCatalog {
         let mut out = HashMap::new();
         let mut missing = Vec::new();
         {
-            let mut c = self.cache.lock().unwrap_or_else(|p| p.into_inner());
-            if c.since.elapsed() > TTL {
-                c.relations.clear();
-                c.since = Instant::now();
-            }
+            let c = self.fresh_cache();
             for oid in oids {
                 match c.relations.get(oid) {
                     Some(r) => {
