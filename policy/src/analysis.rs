@@ -9,12 +9,13 @@ use std::collections::HashSet;
 use std::ops::ControlFlow;
 
 use sqlparser::ast::{
-    FromTable, ObjectName, Query, Statement, TableFactor, TableObject, TableWithJoins, Value,
-    ValueWithSpan, Visit, VisitMut, Visitor, VisitorMut,
+    FromTable, ObjectName, Query, Statement, TableFactor, TableObject, TableWithJoins,
+    UpdateTableFromKind, Value, ValueWithSpan, Visit, VisitMut, Visitor, VisitorMut,
 };
 use sqlparser::dialect::{MySqlDialect, PostgreSqlDialect};
 use sqlparser::parser::Parser;
 
+use crate::bounds::{joins_tie, references_targets, target_qualifiers};
 use crate::classify::{classify, ddl_targets, explain_runs, select_into_table};
 use crate::tautology::{depends_on_literals, is_tautology};
 use crate::{Access, Dialect, StatementInfo, StatementKind, TableRef};
@@ -126,24 +127,100 @@ fn describe_inner(dialect: Dialect, statement: &Statement) -> StatementInfo {
             writes.push(into);
         }
     }
-    let mut extra_reads = Vec::new();
-    if let Statement::Copy {
-        source: sqlparser::ast::CopySource::Table { table_name, .. },
-        to,
-        ..
-    } = statement
-    {
-        if *to {
-            extra_reads.push(table_name.clone());
-        } else {
-            writes.push(table_name.clone());
-        }
+    let copied = copy_table(statement);
+    if let Some((table, false)) = &copied {
+        writes.push(table.clone());
     }
     let mut reads = walk.reads_with(&writes);
-    reads.extend(extra_reads);
+    if let Some((table, true)) = copied {
+        reads.push(table);
+    }
     let mut info = finish(kind, has_where, reads, writes);
     info.literal_dependent = walk.literal_dependent;
+    if may_have_effects(kind) {
+        crate::effects::of_statement(dialect, &statement.to_string()).apply(&mut info);
+    }
+    add_nested(dialect, statement, &walk, &mut info);
     info
+}
+
+/// Statements nested in another run with it: MariaDB's `IF … THEN TRUNCATE t; END IF`,
+/// PostgreSQL's `COPY (DELETE … RETURNING *) TO STDOUT`. Their kinds count as effects, a
+/// compound statement is code, and their UPDATEs and DELETEs bound the WHERE verdict.
+fn add_nested(dialect: Dialect, statement: &Statement, walk: &Walk, info: &mut StatementInfo) {
+    if matches!(
+        statement,
+        Statement::If(_) | Statement::While(_) | Statement::Case(_)
+    ) {
+        info.code = true;
+    }
+    let mut nested = NestedKinds {
+        dialect,
+        depth: 0,
+        kinds: Vec::new(),
+    };
+    let _ = statement.visit(&mut nested);
+    for kind in nested
+        .kinds
+        .into_iter()
+        .chain(walk.dml.iter().map(|d| d.kind))
+    {
+        if kind != info.kind && !info.effects.contains(&kind) {
+            info.effects.push(kind);
+        }
+    }
+    let unbounded = walk
+        .dml
+        .iter()
+        .any(|d| matches!(d.kind, StatementKind::Update | StatementKind::Delete) && !d.bounded);
+    if unbounded {
+        info.has_where = Some(false);
+    }
+}
+
+/// The kinds of every statement below the outermost one.
+struct NestedKinds {
+    dialect: Dialect,
+    depth: usize,
+    kinds: Vec<StatementKind>,
+}
+
+impl Visitor for NestedKinds {
+    type Break = ();
+
+    fn pre_visit_statement(&mut self, statement: &Statement) -> ControlFlow<()> {
+        self.depth += 1;
+        if self.depth > 1 {
+            self.kinds.push(classify(self.dialect, statement));
+        }
+        ControlFlow::Continue(())
+    }
+
+    fn post_visit_statement(&mut self, _statement: &Statement) -> ControlFlow<()> {
+        self.depth -= 1;
+        ControlFlow::Continue(())
+    }
+}
+
+/// The table of a `COPY t …`, and whether it is copied out (`TO`) rather than in.
+fn copy_table(statement: &Statement) -> Option<(ObjectName, bool)> {
+    match statement {
+        Statement::Copy {
+            source: sqlparser::ast::CopySource::Table { table_name, .. },
+            to,
+            ..
+        } => Some((table_name.clone(), *to)),
+        _ => None,
+    }
+}
+
+/// Kinds whose statements may define code or destroy more than their name says. The check
+/// works on the statement's rendering, so plain DML (the hot path) skips it.
+fn may_have_effects(kind: StatementKind) -> bool {
+    matches!(
+        kind,
+        StatementKind::Alter | StatementKind::Create | StatementKind::Ddl | StatementKind::Other
+    )
 }
 
 fn finish(
@@ -177,6 +254,8 @@ fn finish(
         placeholders: 0,
         fingerprint: String::new(),
         parsed: true,
+        effects: Vec::new(),
+        code: false,
         opaque_code: false,
         literal_dependent: false,
     }
@@ -275,6 +354,21 @@ impl Walk {
         })
     }
 
+    /// True when the rows changed are bounded: `selection` is no tautology and references a
+    /// column of the changed table (names in `scope`; a bare name only when `single` table is
+    /// read), or a join condition in `tables` ties the changed table to another.
+    fn bounds(
+        &self,
+        selection: Option<&sqlparser::ast::Expr>,
+        scope: &[String],
+        tables: &[TableWithJoins],
+        single: bool,
+    ) -> bool {
+        let dialect = self.dialect.unwrap_or(Dialect::Postgres);
+        selection.is_some_and(|w| !is_tautology(w) && references_targets(dialect, w, scope, single))
+            || joins_tie(dialect, tables, scope)
+    }
+
     /// Reads that are not also written (those are reported once, as writes).
     fn reads_with(&self, writes: &[ObjectName]) -> Vec<ObjectName> {
         let written: HashSet<_> = writes.iter().filter_map(split_name).collect();
@@ -365,17 +459,36 @@ impl Visitor for Walk {
             Statement::Update(update) => {
                 self.literal_dependent |=
                     update.selection.as_ref().is_some_and(depends_on_literals);
+                let from = match &update.from {
+                    Some(UpdateTableFromKind::BeforeSet(t) | UpdateTableFromKind::AfterSet(t)) => {
+                        &t[..]
+                    }
+                    None => &[],
+                };
+                let targets = tables_of(std::slice::from_ref(&update.table));
+                // The first table is the one changed (MySQL's joined tables may be too, but a
+                // WHERE on them alone bounds nothing of the first).
+                let names: Vec<String> = table_name(&update.table.relation)
+                    .iter()
+                    .filter_map(last_name)
+                    .collect();
+                let scope = target_qualifiers([&update.table], &names);
+                let tables: Vec<TableWithJoins> = std::iter::once(&update.table)
+                    .chain(from)
+                    .cloned()
+                    .collect();
+                let single = from.is_empty() && update.table.joins.is_empty();
                 Dml {
                     kind: StatementKind::Update,
-                    targets: tables_of(std::slice::from_ref(&update.table)),
-                    bounded: update.selection.as_ref().is_some_and(|w| !is_tautology(w)),
+                    bounded: self.bounds(update.selection.as_ref(), &scope, &tables, single),
+                    targets,
                 }
             }
             Statement::Delete(delete) => {
                 let from = match &delete.from {
                     FromTable::WithFromKeyword(t) | FromTable::WithoutKeyword(t) => t,
                 };
-                let targets = if delete.tables.is_empty() {
+                let targets: Vec<ObjectName> = if delete.tables.is_empty() {
                     from.iter()
                         .filter_map(|t| table_name(&t.relation))
                         .collect()
@@ -390,10 +503,24 @@ impl Visitor for Walk {
                 };
                 self.literal_dependent |=
                     delete.selection.as_ref().is_some_and(depends_on_literals);
+                let using = delete.using.as_deref().unwrap_or(&[]);
+                let names: Vec<String> = if delete.tables.is_empty() {
+                    targets.iter().filter_map(last_name).collect()
+                } else {
+                    // Multi-table DELETE: the names it lists (tables or aliases) are the targets.
+                    delete.tables.iter().filter_map(last_name).collect()
+                };
+                let tables: Vec<TableWithJoins> = from.iter().chain(using).cloned().collect();
+                let scope = match (delete.tables.is_empty(), from.first()) {
+                    // `DELETE FROM t [AS x] USING …`: the first FROM item is the target.
+                    (true, Some(first)) => target_qualifiers([first], &names),
+                    _ => target_qualifiers(&tables, &names),
+                };
+                let single = tables.len() == 1 && tables[0].joins.is_empty();
                 Dml {
                     kind: StatementKind::Delete,
                     targets,
-                    bounded: delete.selection.as_ref().is_some_and(|w| !is_tautology(w)),
+                    bounded: self.bounds(delete.selection.as_ref(), &scope, &tables, single),
                 }
             }
             Statement::Merge(merge) => Dml {
@@ -645,4 +772,12 @@ mod tests {
         let i = one(Dialect::MySql, "INSERT INTO t VALUES (?, ?), (?, ?)");
         assert_eq!(i.placeholders, 4);
     }
+}
+
+/// The last part of a name, normalized: what a column may be qualified with.
+fn last_name(name: &ObjectName) -> Option<String> {
+    name.0
+        .last()
+        .and_then(|p| p.as_ident())
+        .map(normalize_ident)
 }

@@ -160,9 +160,9 @@ impl AnalysisCache {
     /// let a = cache.get_or_analyze(d, "DELETE FROM t WHERE id = 1");
     /// let b = cache.get_or_analyze(d, "DELETE FROM t WHERE id = 2");
     /// assert!(std::sync::Arc::ptr_eq(&a, &b));
-    /// // A WHERE made of literals is judged by their values, text by text.
-    /// assert_eq!(cache.get_or_analyze(d, "DELETE FROM t WHERE 1 = 2").statements[0].has_where, Some(true));
-    /// assert_eq!(cache.get_or_analyze(d, "DELETE FROM t WHERE 1 = 1").statements[0].has_where, Some(false));
+    /// // A WHERE whose verdict depends on its literals is judged text by text.
+    /// assert_eq!(cache.get_or_analyze(d, "DELETE FROM t WHERE id = 2 OR 1 = 2").statements[0].has_where, Some(true));
+    /// assert_eq!(cache.get_or_analyze(d, "DELETE FROM t WHERE id = 2 OR 1 = 1").statements[0].has_where, Some(false));
     /// ```
     pub fn get_or_analyze(&self, dialect: Dialect, sql: &str) -> Arc<Analysis> {
         self.get_or_analyze_shaped(&ShapedSql::new(dialect, sql))
@@ -302,12 +302,15 @@ mod tests {
             assert_eq!(a.statements[0].has_where, Some(true));
         }
         assert_eq!(cache.len(), 1);
-        // Tautologies and bounds alternate under one shape: each is judged on its own.
+        // Tautologies and bounds alternate under one shape: each is judged on its own. (A
+        // WHERE of constants alone bounds nothing either way: it is all rows or none.)
         for (sql, bounded) in [
-            ("DELETE FROM t WHERE 1 = 2", true),
+            ("DELETE FROM t WHERE 1 = 2", false),
             ("DELETE FROM t WHERE 1 = 1", false),
-            ("DELETE FROM t WHERE 'a' = 'b'", true),
-            ("DELETE FROM t WHERE 'a' = 'a'", false),
+            ("DELETE FROM t WHERE id = 3 AND 'a' = 'b'", true),
+            ("DELETE FROM t WHERE id = 3 AND 'a' = 'a'", true),
+            ("DELETE FROM t WHERE id = 3 OR 'a' = 'b'", true),
+            ("DELETE FROM t WHERE id = 3 OR 'a' = 'a'", false),
             ("DELETE FROM t WHERE id = 3 OR 0", true),
             ("DELETE FROM t WHERE id = 3 OR 1", false),
             ("DELETE FROM t WHERE name LIKE 'a%'", true),

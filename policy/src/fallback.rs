@@ -12,7 +12,8 @@ use crate::lex::{tokenize_spanned, Token};
 use crate::{Access, Dialect, StatementInfo, StatementKind, TableRef};
 
 /// True when the single statement `sql` runs code the analyzer cannot see into (a PostgreSQL
-/// `DO` block, MySQL `PREPARE … FROM`), whether or not sqlparser accepts it.
+/// `DO` block, MySQL `PREPARE … FROM`, MariaDB `BEGIN NOT ATOMIC`), whether or not sqlparser
+/// accepts it: such statements are always classified here.
 pub(crate) fn is_opaque(dialect: Dialect, sql: &str) -> bool {
     let tokens: Vec<Token> = tokenize_spanned(dialect, sql)
         .into_iter()
@@ -21,11 +22,20 @@ pub(crate) fn is_opaque(dialect: Dialect, sql: &str) -> bool {
     kind_of(dialect, &tokens).2
 }
 
+/// The kind of a single statement from its keywords alone: no effects, no bodies.
+pub(crate) fn kind_only(dialect: Dialect, sql: &str) -> StatementKind {
+    let tokens: Vec<Token> = tokenize_spanned(dialect, sql)
+        .into_iter()
+        .map(|s| s.token)
+        .collect();
+    kind_of(dialect, &tokens).0
+}
+
 /// Classifies a single statement (no top-level `;`) without parsing it.
 pub(crate) fn classify_one(dialect: Dialect, sql: &str) -> StatementInfo {
     let spanned = tokenize_spanned(dialect, sql);
     let tokens: Vec<Token> = spanned.iter().map(|s| s.token.clone()).collect();
-    let (kind, start, opaque_code) = kind_of(dialect, &tokens);
+    let (kind, start, _) = kind_of(dialect, &tokens);
     let has_where = match kind {
         StatementKind::Update | StatementKind::Delete => Some(where_bounds_rows(&tokens[start..])),
         _ => None,
@@ -42,9 +52,17 @@ pub(crate) fn classify_one(dialect: Dialect, sql: &str) -> StatementInfo {
             }
         }
     }
-    StatementInfo {
+    let statement = spanned
+        .get(start)
+        .and_then(|s| sql.get(s.start..))
+        .unwrap_or_default();
+    let effects = crate::effects::of_statement(dialect, statement);
+    let dynamic = kind == StatementKind::Other && effects.code;
+    let mut info = StatementInfo {
         kind,
-        tables: if opaque_code {
+        // The words of code and dynamic SQL are no table references of their own; the tables
+        // their bodies touch come with the effects.
+        tables: if dynamic {
             Vec::new()
         } else {
             tables(&tokens, kind)
@@ -52,10 +70,15 @@ pub(crate) fn classify_one(dialect: Dialect, sql: &str) -> StatementInfo {
         has_where,
         placeholders: dollar_params.len() + question_marks,
         fingerprint: fingerprint(&tokens),
-        parsed: false,
-        opaque_code,
+        // `PREPARE s FROM '<sql>'` is understood exactly when its SQL is.
+        parsed: effects.literal_parsed,
+        effects: Vec::new(),
+        code: false,
+        opaque_code: false,
         literal_dependent: true,
-    }
+    };
+    effects.apply(&mut info);
+    info
 }
 
 fn kw(tokens: &[Token], i: usize) -> String {
@@ -123,6 +146,10 @@ fn kind_of(dialect: Dialect, tokens: &[Token]) -> (StatementKind, usize, bool) {
             "GRANT" => K::Grant,
             "REVOKE" => K::Revoke,
             "SET" | "RESET" => K::Set,
+            // MariaDB's anonymous compound statement runs code.
+            "BEGIN" if kw(tokens, pos + 1) == "NOT" && kw(tokens, pos + 2) == "ATOMIC" => {
+                return (K::Other, pos, true)
+            }
             "BEGIN" | "START" | "COMMIT" | "ROLLBACK" | "SAVEPOINT" | "RELEASE" | "END"
             | "ABORT" | "XA" => K::Transaction,
             "CALL" => K::Call,
@@ -278,25 +305,36 @@ fn where_bounds_rows(tokens: &[Token]) -> bool {
     }
     let is_column = |t: Option<&Token>| match t {
         Some(Token::QuotedIdent(_)) => true,
-        Some(Token::Word(w)) => !matches!(
-            w.to_ascii_uppercase().as_str(),
-            "TRUE"
-                | "FALSE"
-                | "NOT"
-                | "NULL"
-                | "IS"
-                | "AND"
-                | "LIKE"
-                | "IN"
-                | "BETWEEN"
-                | "RETURNING"
-                | "LIMIT"
-                | "ORDER"
-                | "BY"
-                | "WHERE"
-                | "ANY"
-                | "ALL"
-        ),
+        Some(Token::Word(w)) => {
+            !matches!(
+                w.to_ascii_uppercase().as_str(),
+                "TRUE"
+                    | "FALSE"
+                    | "NOT"
+                    | "NULL"
+                    | "IS"
+                    | "AND"
+                    | "LIKE"
+                    | "IN"
+                    | "BETWEEN"
+                    | "RETURNING"
+                    | "LIMIT"
+                    | "ORDER"
+                    | "BY"
+                    | "WHERE"
+                    | "ANY"
+                    | "ALL"
+                    | "EXISTS"
+                    | "CURRENT_USER"
+                    | "SESSION_USER"
+                    | "CURRENT_ROLE"
+                    | "CURRENT_DATE"
+                    | "CURRENT_TIME"
+                    | "CURRENT_TIMESTAMP"
+                    | "LOCALTIME"
+                    | "LOCALTIMESTAMP"
+            ) && !w.starts_with('@')
+        }
         _ => false,
     };
     let is_comparison = |t: &Token| {
@@ -305,8 +343,21 @@ fn where_bounds_rows(tokens: &[Token]) -> bool {
                 .iter()
                 .any(|k| t.is_kw(k))
     };
+    // Parenthesis levels that open a subquery: a name in there may be the subquery's own.
+    let mut subquery: Vec<bool> = Vec::new();
     clause.iter().enumerate().any(|(i, t)| {
-        is_comparison(t)
+        match t {
+            Token::LParen => subquery.push(matches!(
+                kw(clause, i + 1).as_str(),
+                "SELECT" | "WITH" | "VALUES" | "TABLE"
+            )),
+            Token::RParen => {
+                subquery.pop();
+            }
+            _ => {}
+        }
+        !subquery.contains(&true)
+            && is_comparison(t)
             && (is_column(i.checked_sub(1).and_then(|p| clause.get(p)))
                 || is_column(clause.get(i + 1)))
     })
@@ -601,10 +652,16 @@ mod tests {
     fn do_blocks_are_opaque() {
         let info = classify_one(Dialect::Postgres, "DO $$ BEGIN DROP TABLE t; END $$");
         assert_eq!(
-            (info.kind, info.opaque_code, info.parsed),
-            (K::Other, true, false)
+            (info.kind, info.opaque_code, info.code, info.parsed),
+            (K::Other, true, true, false)
         );
-        assert!(info.tables.is_empty());
+        // The keyword scan of the body finds what it drops.
+        assert_eq!(info.effects, [K::Drop]);
+        assert_eq!(info.tables.len(), 1);
+        assert_eq!(
+            (info.tables[0].name.as_str(), info.tables[0].access),
+            ("t", Access::Write)
+        );
     }
 
     #[test]

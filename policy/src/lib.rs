@@ -19,7 +19,9 @@
 //!   classifier that skips comments, strings and dollar-quoted bodies ([`StatementInfo::parsed`]
 //!   says which path produced a statement). Adversarial spellings are handled: keywords hidden
 //!   in comments, `;`-separated batches, MySQL executable comments (`/*! DROP TABLE t */`),
-//!   data-modifying CTEs, `EXPLAIN ANALYZE <dml>`, `PREPARE … AS <dml>`.
+//!   data-modifying CTEs, `EXPLAIN ANALYZE <dml>`, `PREPARE … AS <dml>`. Statements that
+//!   define or run code are flagged ([`StatementInfo::code`]) and what their bodies do, like
+//!   the destruction hidden in DDL not called DROP, becomes [`StatementInfo::effects`].
 //! * [`RuleSet`] compiles `[[rules]]` and evaluates an [`Analysis`] for a [`Subject`] into a
 //!   [`StatementVerdict`]: ordered rules, first match wins, dry-run rules reported but not
 //!   enforced, the strictest statement of a batch decides, and unparsed statements are subject to
@@ -48,14 +50,17 @@
 #![warn(missing_docs)]
 
 mod analysis;
+mod bounds;
 mod cache;
 mod canonical;
 mod classify;
 mod copy;
 mod cursor;
+mod effects;
 mod fallback;
 mod glob;
 mod lex;
+mod lexing;
 mod lineage;
 mod literal_plan;
 mod literals;
@@ -68,6 +73,7 @@ pub use canonical::canonical_text;
 pub use copy::{copy_out, CopyFormat, CopyOut};
 pub use cursor::{cursors, CursorStatement};
 pub use glob::Glob;
+pub use lexing::{reads_alike, sql_mode_assignments, standardize, LexMode, SqlModeAssignment};
 pub use lineage::{lineage, CopyTarget, Lineage, OutputColumn, Source};
 pub use literal_plan::LiteralPlan;
 pub use literals::{mask_literals, LiteralMode, MaskedStatement, SensitiveColumns};
@@ -94,8 +100,10 @@ pub enum Dialect {
 
 /// What a statement does, as far as rules are concerned.
 ///
-/// In rule configs these are written in snake_case (`"copy_from"`). Two more names select
-/// groups of kinds there (see [`KindSelector`]): `"write"` and `"ddl"`.
+/// In rule configs these are written in snake_case (`"copy_from"`). Three more names select
+/// groups of statements there (see [`KindSelector`]): `"write"`, `"ddl"` and `"code"`.
+/// A statement has one primary kind and may have more ([`StatementInfo::effects`]): a
+/// function whose body drops a table, or an `ALTER TABLE … DROP COLUMN`, also counts as a drop.
 ///
 /// ```
 /// use policy::{analyze, Dialect, StatementKind};
@@ -142,7 +150,7 @@ pub enum StatementKind {
     /// `EXPLAIN` without `ANALYZE` (with `ANALYZE`, the explained statement's kind is used,
     /// because it really runs).
     Explain,
-    /// Everything else, including PostgreSQL `DO` blocks (see [`StatementInfo::opaque_code`]).
+    /// Everything else, including PostgreSQL `DO` blocks (see [`StatementInfo::code`]).
     Other,
 }
 
@@ -311,8 +319,11 @@ pub struct StatementInfo {
     /// DROP/CREATE/ALTER/TRUNCATE. Names of CTEs are not tables and are left out.
     pub tables: Vec<TableRef>,
     /// For UPDATE and DELETE: `Some(true)` when a WHERE clause bounds the rows, `Some(false)`
-    /// when there is none or it is a tautology (`WHERE 1=1`, `WHERE true`, `x OR 1=1`, …).
-    /// `None` for other kinds.
+    /// when there is none, it is a tautology (`WHERE 1=1`, `WHERE true`, `x OR 1=1`, …), or it
+    /// references no column of the tables written or joined (`WHERE (SELECT true)`,
+    /// `WHERE now() > '2000-01-01'`, `WHERE $1`), so it decides nothing row by row. Also set
+    /// for statements whose [`effects`](StatementInfo::effects) include an UPDATE or DELETE
+    /// (a procedure's body): `Some(false)` when any of those is unbounded. `None` otherwise.
     pub has_where: Option<bool>,
     /// How many bind parameters (`$1`, `?`) the statement uses.
     pub placeholders: usize,
@@ -322,9 +333,23 @@ pub struct StatementInfo {
     /// True when sqlparser understood the statement; false when the fallback classifier
     /// produced this from keywords.
     pub parsed: bool,
-    /// True when the statement runs code the analyzer cannot see into: PostgreSQL `DO` blocks
-    /// and MySQL `PREPARE … FROM @variable`. Such statements are `Other` and never `parsed`;
-    /// rules can select them with the `"do"` statement name.
+    /// Kinds the statement has besides [`kind`](StatementInfo::kind), deduplicated, never
+    /// containing `kind` itself: what a function, procedure, trigger, event or rule body does
+    /// (`CREATE FUNCTION … AS 'DROP TABLE t'` has effect `drop`), what a `PREPARE … FROM
+    /// '<sql>'` or `EXECUTE IMMEDIATE '<sql>'` would run, and what destructive DDL not called
+    /// DROP really does (`ALTER TABLE … DROP COLUMN`, a column type change, `RENAME TABLE`,
+    /// `CREATE OR REPLACE TABLE` → `drop`; `ALTER TABLE … TRUNCATE PARTITION` → `truncate`).
+    /// Rules match these like the primary kind.
+    pub effects: Vec<StatementKind>,
+    /// True when the statement defines or runs code: `CREATE [OR REPLACE]
+    /// FUNCTION/PROCEDURE/TRIGGER/RULE/EVENT/PACKAGE`, `ALTER EVENT … DO`, PostgreSQL `DO`,
+    /// MySQL `PREPARE … FROM`, `EXECUTE IMMEDIATE`, MariaDB `BEGIN NOT ATOMIC … END`. Rules
+    /// select these with the `"code"` statement name (`"do"` is an alias).
+    pub code: bool,
+    /// True when the statement runs code the analyzer cannot see into, so its
+    /// [`effects`](StatementInfo::effects) come from a keyword scan at best: PostgreSQL `DO`
+    /// blocks, functions in languages other than SQL (plpgsql, …), and dynamic SQL such as
+    /// MySQL `PREPARE … FROM @variable`. Always also [`code`](StatementInfo::code).
     pub opaque_code: bool,
     /// The analysis could change with the values of the statement's literals (a WHERE clause
     /// folded as constants), so it must not be shared across one [`Shape`].
@@ -349,6 +374,33 @@ pub struct Analysis {
     pub parse_error: Option<String>,
 }
 
+impl StatementInfo {
+    /// The primary [`kind`](StatementInfo::kind) followed by the
+    /// [`effects`](StatementInfo::effects).
+    ///
+    /// ```
+    /// use policy::{analyze, Dialect, StatementKind as K};
+    /// let a = analyze(Dialect::Postgres, "ALTER TABLE t DROP COLUMN c");
+    /// assert_eq!(a.statements[0].kinds().collect::<Vec<_>>(), [K::Alter, K::Drop]);
+    /// ```
+    pub fn kinds(&self) -> impl Iterator<Item = StatementKind> + '_ {
+        std::iter::once(self.kind).chain(self.effects.iter().copied())
+    }
+
+    /// True when the statement (or its body) is an UPDATE or DELETE that no real WHERE bounds.
+    ///
+    /// ```
+    /// let a = policy::analyze(policy::Dialect::Postgres, "DELETE FROM t WHERE (SELECT true)");
+    /// assert!(a.statements[0].unbounded_write());
+    /// ```
+    pub fn unbounded_write(&self) -> bool {
+        self.has_where == Some(false)
+            && self
+                .kinds()
+                .any(|k| matches!(k, StatementKind::Update | StatementKind::Delete))
+    }
+}
+
 impl Analysis {
     /// True when this analysis holds for every text of the same [`Shape`]: everything parsed,
     /// every statement is a plain SELECT, INSERT, UPDATE or DELETE, and nothing in it depended
@@ -367,6 +419,8 @@ impl Analysis {
             && self.statements.iter().all(|s| {
                 !s.literal_dependent
                     && !s.opaque_code
+                    && !s.code
+                    && s.effects.is_empty()
                     && matches!(
                         s.kind,
                         StatementKind::Select
@@ -418,7 +472,7 @@ pub fn classify(dialect: Dialect, sql: &str) -> Vec<StatementKind> {
     };
     lex::split_statements(dialect, &expanded)
         .into_iter()
-        .map(|s| fallback::classify_one(dialect, s).kind)
+        .map(|s| fallback::kind_only(dialect, s))
         .collect()
 }
 

@@ -66,7 +66,8 @@ pub struct RuleMatch {
     pub users: Option<Vec<String>>,
     /// Target globs (the `[[targets]].name` the statement came through).
     pub targets: Option<Vec<String>>,
-    /// `true`: only UPDATE/DELETE without a real WHERE. `false`: only statements that are
+    /// `true`: only UPDATE/DELETE without a real WHERE (see [`StatementInfo::has_where`];
+    /// a procedure whose body deletes without one counts). `false`: only statements that are
     /// *not* such unbounded writes.
     pub without_where: Option<bool>,
 }
@@ -134,24 +135,27 @@ pub enum KindSelector {
     Write,
     /// `"ddl"`: ddl, drop, truncate, alter, create.
     Ddl,
-    /// `"do"`: statements that run code the analyzer cannot see (PostgreSQL `DO` blocks, MySQL
-    /// `PREPARE … FROM @var`); see [`StatementInfo::opaque_code`]. An extension.
-    OpaqueCode,
+    /// `"code"` (or its older alias `"do"`): statements that define or run code — functions,
+    /// procedures, triggers, rules, events, PostgreSQL `DO` blocks, MySQL `PREPARE … FROM`,
+    /// `EXECUTE IMMEDIATE`, MariaDB `BEGIN NOT ATOMIC`; see [`StatementInfo::code`]. An
+    /// extension.
+    Code,
 }
 
 impl KindSelector {
     /// Parses a statement name (case-insensitive): any [`StatementKind`] in snake_case, or
-    /// `write`, `ddl`, `do`.
+    /// `write`, `ddl`, `code` (`do` is an alias of `code`).
     ///
     /// ```
     /// assert_eq!(policy::KindSelector::parse("ddl"), Ok(policy::KindSelector::Ddl));
+    /// assert_eq!(policy::KindSelector::parse("do"), Ok(policy::KindSelector::Code));
     /// ```
     pub fn parse(name: &str) -> Result<KindSelector, String> {
         let lower = name.trim().to_ascii_lowercase();
         match lower.as_str() {
             "write" => return Ok(KindSelector::Write),
             "ddl" => return Ok(KindSelector::Ddl),
-            "do" => return Ok(KindSelector::OpaqueCode),
+            "code" | "do" => return Ok(KindSelector::Code),
             _ => {}
         }
         StatementKind::ALL
@@ -163,7 +167,7 @@ impl KindSelector {
                     .iter()
                     .map(|k| k.as_str())
                     .filter(|k| *k != "ddl")
-                    .chain(["write", "ddl", "do"])
+                    .chain(["write", "ddl", "code", "do"])
                     .collect();
                 format!(
                     "unknown statement kind {name:?} (known: {})",
@@ -172,18 +176,22 @@ impl KindSelector {
             })
     }
 
-    /// True when `info` is of a selected kind.
+    /// True when `info`'s kind or one of its [`effects`](StatementInfo::effects) is selected.
     ///
     /// ```
-    /// let a = policy::analyze(policy::Dialect::Postgres, "TRUNCATE t");
-    /// assert!(policy::KindSelector::Ddl.matches(&a.statements[0]));
+    /// use policy::{analyze, Dialect, KindSelector, StatementKind};
+    /// let a = analyze(Dialect::Postgres, "TRUNCATE t");
+    /// assert!(KindSelector::Ddl.matches(&a.statements[0]));
+    /// let f = analyze(Dialect::Postgres, "CREATE FUNCTION f() RETURNS void LANGUAGE sql AS 'DROP TABLE t'");
+    /// assert!(KindSelector::Kind(StatementKind::Drop).matches(&f.statements[0]));
+    /// assert!(KindSelector::Code.matches(&f.statements[0]));
     /// ```
     pub fn matches(&self, info: &StatementInfo) -> bool {
         match self {
-            KindSelector::Kind(kind) => info.kind == *kind,
-            KindSelector::Write => info.kind.is_write(),
-            KindSelector::Ddl => info.kind.is_ddl(),
-            KindSelector::OpaqueCode => info.opaque_code,
+            KindSelector::Kind(kind) => info.kinds().any(|k| k == *kind),
+            KindSelector::Write => info.kinds().any(StatementKind::is_write),
+            KindSelector::Ddl => info.kinds().any(StatementKind::is_ddl),
+            KindSelector::Code => info.code,
         }
     }
 
@@ -192,7 +200,8 @@ impl KindSelector {
         match self {
             KindSelector::Kind(k) => matches!(k, StatementKind::Update | StatementKind::Delete),
             KindSelector::Write => true,
-            KindSelector::Ddl | KindSelector::OpaqueCode => false,
+            // A body's DELETE makes the defining statement an unbounded write too.
+            KindSelector::Ddl | KindSelector::Code => true,
         }
     }
 }
@@ -309,11 +318,9 @@ impl CompiledRule {
         self.statements
             .as_ref()
             .is_none_or(|s| s.iter().any(|sel| sel.matches(info)))
-            && self.without_where.is_none_or(|wanted| {
-                let unbounded = matches!(info.kind, StatementKind::Update | StatementKind::Delete)
-                    && info.has_where == Some(false);
-                unbounded == wanted
-            })
+            && self
+                .without_where
+                .is_none_or(|wanted| info.unbounded_write() == wanted)
             && any(&self.users, subject.user)
             && any(&self.targets, subject.target)
             && self.groups.as_ref().is_none_or(|globs| {
@@ -546,12 +553,12 @@ impl RuleSet {
             None => (Decision::Allow, None, None),
         };
         // Unparsed statements are only allowed when the config allows parse errors, or when a
-        // rule explicitly selected opaque code (`statements = ["do"]`) and allowed it.
-        let explicitly_allowed_opaque = info.opaque_code
+        // rule explicitly selected code (`statements = ["code"]`) and allowed it.
+        let explicitly_allowed_opaque = info.code
             && decided.is_some_and(|r| {
                 r.statements
                     .as_ref()
-                    .is_some_and(|s| s.contains(&KindSelector::OpaqueCode))
+                    .is_some_and(|s| s.contains(&KindSelector::Code))
             });
         if !info.parsed
             && result.0 == Decision::Allow

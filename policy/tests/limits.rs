@@ -14,6 +14,31 @@ fn nested_subqueries(depth: usize) -> String {
     )
 }
 
+/// SQL functions whose bodies define SQL functions, around a deep subquery.
+fn nested_bodies(depth: usize) -> String {
+    let mut sql = nested_subqueries(2_000);
+    for i in 0..depth {
+        sql = format!("CREATE FUNCTION f{i}() RETURNS void LANGUAGE sql AS $f{i}$ {sql} $f{i}$");
+    }
+    sql
+}
+
+fn nested_do_blocks(depth: usize) -> String {
+    let mut sql = "DROP TABLE t".to_string();
+    for i in 0..depth {
+        sql = format!("DO $d{i}$ BEGIN {sql}; END $d{i}$");
+    }
+    sql
+}
+
+fn nested_prepares(depth: usize) -> String {
+    let mut sql = "DELETE FROM t".to_string();
+    for _ in 0..depth {
+        sql = format!("PREPARE s FROM '{}'", sql.replace('\'', "''"));
+    }
+    sql
+}
+
 fn hostile_inputs() -> Vec<(Dialect, String)> {
     let long_in = format!(
         "SELECT * FROM t WHERE id IN ({})",
@@ -25,6 +50,16 @@ fn hostile_inputs() -> Vec<(Dialect, String)> {
     assert!(long_in.len() > 1_000_000);
     let long_string = format!("INSERT INTO t VALUES ('{}')", "x".repeat(1 << 20));
     vec![
+        (Dialect::Postgres, nested_bodies(12)),
+        (Dialect::Postgres, nested_do_blocks(300)),
+        (Dialect::MySql, nested_prepares(12)),
+        (
+            Dialect::MySql,
+            format!(
+                "CREATE PROCEDURE p() BEGIN {} END",
+                "DELETE FROM t WHERE (SELECT 1); SET @s = 'DROP TABLE t'; ".repeat(5_000)
+            ),
+        ),
         (Dialect::Postgres, nested_parens(10_000)),
         (Dialect::MySql, nested_parens(10_000)),
         (Dialect::Postgres, nested_subqueries(5_000)),
@@ -99,6 +134,25 @@ fn everything_runs_on_a_small_stack() {
         })
         .expect("spawn");
     handle.join().expect("no stack overflow or panic");
+}
+
+#[test]
+fn nesting_too_deep_to_follow_assumes_the_worst() {
+    for (dialect, sql) in [
+        (Dialect::Postgres, nested_bodies(12)),
+        (Dialect::Postgres, nested_do_blocks(300)),
+        (Dialect::MySql, nested_prepares(12)),
+    ] {
+        let a = analyze(dialect, &sql);
+        let s = &a.statements[0];
+        assert!(s.code, "{}", &sql[..40]);
+        assert!(s
+            .kinds()
+            .any(|k| k == StatementKind::Delete || k == StatementKind::Drop));
+        assert!(
+            !s.parsed || s.has_where == Some(false) || s.effects.contains(&StatementKind::Drop)
+        );
+    }
 }
 
 #[test]

@@ -1,4 +1,4 @@
-//! The statement rules of `shared/spec/sluice.example.toml`, evaluated end to end.
+//! The statement rules of the repository's `sluice.example.toml`, evaluated end to end.
 
 use policy::{
     analyze, Decision, Dialect, RuleAction, RuleConfig, RuleSet, StatementVerdict, Subject,

@@ -155,6 +155,22 @@ pub enum StatementDecision {
     Refuse { message: String },
 }
 
+/// What an adapter learned about how the server will lex the next statement's quotes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LexReport {
+    /// Backslashes escape in plain strings (PostgreSQL `standard_conforming_strings = off`;
+    /// MySQL without `NO_BACKSLASH_ESCAPES`), or not.
+    Backslash(bool),
+    /// Statements still in flight may change that before the server reads the next one.
+    Unsettled,
+    /// The session went back to the server's defaults (MySQL `COM_RESET_CONNECTION`,
+    /// `COM_CHANGE_USER`).
+    Reset,
+    /// MySQL: the session's `sql_mode` has `ANSI_QUOTES` (or not) as the server said when
+    /// asked (at login and after a reset).
+    AnsiQuotes(bool),
+}
+
 /// Observation and control points of one client session.
 pub trait SessionHooks: Send {
     /// A statement (simple query text, or the text of a statement being prepared) is about to be
@@ -226,4 +242,8 @@ pub trait SessionHooks: Send {
 
     /// The session now acts for another user (MySQL COM_CHANGE_USER).
     fn on_identity(&mut self, _user: &str, _groups: &[String]) {}
+
+    /// How the server will lex what comes next changed (or became uncertain). Adapters call
+    /// it only on a change.
+    fn on_lexing(&mut self, _report: LexReport) {}
 }

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 const SLUICE: &str = env!("CARGO_BIN_EXE_sluice");
 
 fn example_config() -> std::path::PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/spec/sluice.example.toml")
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../sluice.example.toml")
 }
 
 #[test]

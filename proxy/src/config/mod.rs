@@ -1,4 +1,4 @@
-//! The TOML configuration of `../shared/spec/sluice.example.toml`.
+//! The TOML configuration of `sluice.example.toml` (at the repository root).
 //!
 //! Parsing is strict: an unknown or misspelled key is an error that names the key and its line,
 //! because a silently ignored `requre = true` is a security bug. Relative file paths are resolved

@@ -1,7 +1,7 @@
 use super::*;
 
 fn example_text() -> String {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/spec/sluice.example.toml");
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../sluice.example.toml");
     let text = std::fs::read_to_string(&path)
         .unwrap_or_else(|e| panic!("the spec example {} must be readable: {e}", path.display()));
     // The example carries placeholder hashes ("...") where `sluice passwd` output goes.
@@ -25,13 +25,24 @@ fn the_spec_example_parses() {
     assert_eq!(c.targets[0].upstream_tls, UpstreamTls::VerifyFull);
     assert_eq!(c.targets[0].max_connections, 500);
     assert_eq!(c.users[1].groups, vec!["dba".to_string()]);
-    assert_eq!(c.rules.len(), 4);
+    let names: Vec<&str> = c.rules.iter().map(|r| r.name.as_str()).collect();
+    assert_eq!(
+        names,
+        [
+            "no-drop",
+            "dba-code",
+            "no-code",
+            "unbounded-write",
+            "contractors-read-only",
+            "billing-writes"
+        ]
+    );
     assert_eq!(
         c.path(Path::new("certs/x.crt")),
         PathBuf::from("/etc/sluice/certs/x.crt")
     );
     assert!(c.jwt.is_some() && c.approvals.is_some() && c.audit.is_some());
-    assert_eq!(c.rule_set().unwrap().len(), 4);
+    assert_eq!(c.rule_set().unwrap().len(), 6);
 }
 
 #[test]

@@ -314,6 +314,8 @@ async fn establish(
         approvals: shared.approvals.clone(),
         deadline: authed.deadline,
         metrics: Arc::clone(&target.metrics),
+        login_status: up.status,
+        login_ansi_quotes: up.ansi_quotes,
     };
     Some((authed.stream, up, ctx))
 }

@@ -25,7 +25,9 @@ use super::sessions::SessionRegistry;
 use crate::live::Live;
 use crate::metrics::TargetMetrics;
 use crate::net::{close, pump};
-use crate::session::{ColumnDesc, Relations, ResultEnd, ResultOf, SessionHooks, StatementDecision};
+use crate::session::{
+    ColumnDesc, LexReport, Relations, ResultEnd, ResultOf, SessionHooks, StatementDecision,
+};
 use crate::tls::BoxStream;
 
 const HIGH_WATER: usize = 256 * 1024;
@@ -56,6 +58,10 @@ pub struct RelayContext {
     pub approvals: Option<Arc<crate::approvals::Approvals>>,
     /// A token-signed session ends at its first statement after this.
     pub deadline: Option<i64>,
+    /// The status flags of the upstream login's OK packet.
+    pub login_status: u16,
+    /// The upstream session began with `ANSI_QUOTES` in its `sql_mode`.
+    pub login_ansi_quotes: bool,
     /// The target's counters (bytes each way).
     pub metrics: Arc<crate::metrics::TargetMetrics>,
 }
@@ -98,6 +104,8 @@ struct Relay {
     /// Rows and bytes of the response in flight.
     counted: ResultEnd,
     prepared: PreparedStatements,
+    /// What the gate was last told of `NO_BACKSLASH_ESCAPES`.
+    lex_reported: LexReport,
 }
 
 /// The audit record must be durable first (sync mode), or an approval hold must end.
@@ -131,7 +139,7 @@ pub async fn run(
     let mut upstream_rd = FramedRead::with_capacity(upstream_rd, PacketCodec, 64 * 1024);
     let mut r = Relay {
         client_continues: Continuation::None,
-        tracker: ResponseTracker::new(ctx.deprecate_eof),
+        tracker: ResponseTracker::new(ctx.deprecate_eof).with_status(ctx.login_status),
         ctx,
         hooks,
         to_client: BytesMut::with_capacity(64 * 1024),
@@ -145,7 +153,11 @@ pub async fn run(
         counted: ResultEnd::default(),
         prepared: PreparedStatements::new(),
         last_seq_to_client: 0,
+        lex_reported: LexReport::Backslash(true),
     };
+    if let Some(h) = r.hooks.as_deref_mut() {
+        h.on_lexing(LexReport::AnsiQuotes(r.ctx.login_ansi_quotes));
+    }
     let (mut client_dirty, mut upstream_dirty) = (false, false);
     let mut draining = *shutdown.borrow();
     // One future for the whole session: a fresh `changed()` per loop turn would register
@@ -471,7 +483,14 @@ impl Relay {
                 }
                 self.forward(raw, ResponseKind::Nothing);
             }
-            com::CHANGE_USER => return self.change_user(payload, upstream_rd, upstream_wr).await,
+            com::CHANGE_USER => {
+                self.lexing_reset();
+                return self.change_user(payload, upstream_rd, upstream_wr).await;
+            }
+            com::RESET_CONNECTION => {
+                self.lexing_reset();
+                self.forward(raw, ResponseKind::Single);
+            }
             other => match response_kind(other) {
                 Some(kind) => self.forward(raw, kind),
                 None => self.local_err(
@@ -530,7 +549,32 @@ impl Relay {
     }
 
     /// The statement hook's verdict: `Some(message)` when the statement must not run.
+    /// Tells the gate how the server will read the statement about to be judged: by the last
+    /// status flags, unless commands ahead of it are still unanswered.
+    fn report_lexing(&mut self) {
+        let report = if self.tracker.is_idle() && self.owed.is_empty() {
+            LexReport::Backslash(!self.tracker.no_backslash_escapes())
+        } else {
+            LexReport::Unsettled
+        };
+        if report != self.lex_reported {
+            self.lex_reported = report;
+            if let Some(h) = self.hooks.as_deref_mut() {
+                h.on_lexing(report);
+            }
+        }
+    }
+
+    /// The session goes back to the server's defaults (COM_RESET_CONNECTION, COM_CHANGE_USER).
+    fn lexing_reset(&mut self) {
+        self.lex_reported = LexReport::Backslash(true);
+        if let Some(h) = self.hooks.as_deref_mut() {
+            h.on_lexing(LexReport::Reset);
+        }
+    }
+
     async fn refused(&mut self, sql: &str) -> Option<String> {
+        self.report_lexing();
         let h = self.hooks.as_deref_mut()?;
         match h.on_statement(sql) {
             StatementDecision::Forward => {}
@@ -541,6 +585,7 @@ impl Relay {
 
     /// Like [`Relay::refused`], for a statement being prepared.
     async fn refused_prepare(&mut self, sql: &str) -> Option<String> {
+        self.report_lexing();
         let h = self.hooks.as_deref_mut()?;
         match h.on_prepare(sql) {
             StatementDecision::Forward => {}

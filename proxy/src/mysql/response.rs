@@ -6,6 +6,7 @@ use super::packet::{Packet, Reader, MAX_PAYLOAD};
 use crate::session::{ColumnDesc, ColumnOrigin};
 
 const SERVER_MORE_RESULTS_EXISTS: u16 = 0x0008;
+const SERVER_STATUS_NO_BACKSLASH_ESCAPES: u16 = 0x0200;
 
 /// What one packet of a response is.
 #[derive(Debug, PartialEq, Eq)]
@@ -62,6 +63,8 @@ pub struct ResponseTracker {
     continuing: bool,
     /// Statements of a multi-statement COM_QUERY answered so far (OK or a whole result set).
     done: usize,
+    /// `NO_BACKSLASH_ESCAPES`, as the last status flags the server sent say.
+    no_backslash_escapes: bool,
 }
 
 impl ResponseTracker {
@@ -71,6 +74,24 @@ impl ResponseTracker {
             deprecate_eof,
             continuing: false,
             done: 0,
+            no_backslash_escapes: false,
+        }
+    }
+
+    /// Starts from the status flags of the login's OK packet.
+    pub fn with_status(mut self, status: u16) -> Self {
+        self.no_backslash_escapes = status & SERVER_STATUS_NO_BACKSLASH_ESCAPES != 0;
+        self
+    }
+
+    /// Whether the server's last status flags had `NO_BACKSLASH_ESCAPES` on.
+    pub fn no_backslash_escapes(&self) -> bool {
+        self.no_backslash_escapes
+    }
+
+    fn note_status(&mut self, status: Option<u16>) {
+        if let Some(s) = status {
+            self.no_backslash_escapes = s & SERVER_STATUS_NO_BACKSLASH_ESCAPES != 0;
         }
     }
 
@@ -122,7 +143,13 @@ impl ResponseTracker {
         // A text row can start with 0xFE only as an 8-byte length, i.e. a packet of 16 MiB.
         let is_terminator = first == Some(0xFE) && p.len() < MAX_PAYLOAD;
         let (next, role) = match self.state {
-            State::Idle | State::Single => (State::Idle, Role::Other),
+            State::Idle | State::Single => {
+                // An OK (COM_RESET_CONNECTION's, COM_PING's …) carries the session's status too.
+                if first == Some(0x00) {
+                    let _ = self.after_ok(p, State::Idle);
+                }
+                (State::Idle, Role::Other)
+            }
             State::Results { binary, phase } => {
                 let ends = match phase {
                     Phase::First => first == Some(0x00),
@@ -207,7 +234,7 @@ impl ResponseTracker {
     }
 
     fn results(
-        &self,
+        &mut self,
         binary: bool,
         phase: Phase,
         p: &[u8],
@@ -249,17 +276,19 @@ impl ResponseTracker {
     }
 
     /// After an OK packet: more results, or done.
-    fn after_ok(&self, p: &[u8], more: State) -> State {
+    fn after_ok(&mut self, p: &[u8], more: State) -> State {
         let mut r = Reader(&p[1..]);
         let _ = (r.lenenc(), r.lenenc());
-        match r.u16() {
+        let status = r.u16();
+        self.note_status(status);
+        match status {
             Some(status) if status & SERVER_MORE_RESULTS_EXISTS != 0 => more,
             _ => State::Idle,
         }
     }
 
     /// After an EOF (or OK-as-EOF) that ends column definitions or rows.
-    fn after_terminator(&self, p: &[u8], otherwise: State) -> State {
+    fn after_terminator(&mut self, p: &[u8], otherwise: State) -> State {
         let status = if self.deprecate_eof && p.len() > 5 {
             let mut r = Reader(&p[1..]);
             let _ = (r.lenenc(), r.lenenc());
@@ -269,6 +298,7 @@ impl ResponseTracker {
             let _warnings = r.u16();
             r.u16()
         };
+        self.note_status(status);
         let cursor_open = matches!(
             otherwise,
             State::Results {

@@ -35,6 +35,10 @@ pub struct Upstream {
     /// Capabilities in force on the connection (what the client asked for, as far as the server
     /// and sluice support it).
     pub capabilities: CapabilityFlags,
+    /// The status flags of the login's OK packet (`NO_BACKSLASH_ESCAPES` among them).
+    pub status: u16,
+    /// The session starts with `ANSI_QUOTES` (or a mode implying it) in its `sql_mode`.
+    pub ansi_quotes: bool,
 }
 
 /// Why no upstream session could be had.
@@ -272,11 +276,15 @@ pub async fn connect(
     }
     send(&mut framed, seq, &response).await?;
 
-    loop {
+    let status = loop {
         let (s, payload) = next_payload(&mut framed).await?;
         seq = s.wrapping_add(1);
         let reply = match payload.first() {
-            Some(0x00) => break,
+            Some(0x00) => {
+                let mut r = Reader(&payload[1..]);
+                let _ = (r.lenenc(), r.lenenc());
+                break r.u16().unwrap_or(0);
+            }
             Some(0xFF) => {
                 let (code, message) = parse_err(&payload);
                 return Err(match code {
@@ -315,16 +323,49 @@ pub async fn connect(
         if let Some(data) = reply {
             send(&mut framed, seq, &data).await?;
         }
-    }
+    };
+    let ansi_quotes = session_ansi_quotes(&mut framed, caps).await?;
     let parts = framed.into_parts();
     if !parts.read_buf.is_empty() {
         return Err(protocol("the database sent data before any command"));
     }
     Ok(Upstream {
+        ansi_quotes,
         stream: parts.io,
         greeting,
         capabilities: caps,
+        status,
     })
+}
+
+/// Asks the new session whether its `sql_mode` makes `"…"` an identifier: MySQL reports that
+/// nowhere else, and sluice must read quotes as the server does from the first statement on.
+async fn session_ansi_quotes(
+    framed: &mut Framed,
+    caps: CapabilityFlags,
+) -> Result<bool, UpstreamError> {
+    send(framed, 0, b"\x03SELECT @@SESSION.sql_mode").await?;
+    let unexpected = || protocol("unexpected answer to sluice's sql_mode query");
+    let (_, count) = next_payload(framed).await?;
+    if count.first() != Some(&1) || count.len() != 1 {
+        return Err(unexpected());
+    }
+    let _column = next_payload(framed).await?;
+    if !caps.contains(CapabilityFlags::CLIENT_DEPRECATE_EOF) {
+        let _eof = next_payload(framed).await?;
+    }
+    let (_, row) = next_payload(framed).await?;
+    let mode = Reader(&row).lenenc_bytes().ok_or_else(unexpected)?;
+    let mode = String::from_utf8_lossy(mode).into_owned();
+    let (_, end) = next_payload(framed).await?;
+    if !matches!(end.first(), Some(0xFE | 0x00)) {
+        return Err(unexpected());
+    }
+    let assignment = policy::SqlModeAssignment {
+        global: false,
+        value: Some(mode),
+    };
+    Ok(assignment.ansi_quotes() == Some(true))
 }
 
 async fn send(framed: &mut Framed, seq: u8, payload: &[u8]) -> Result<(), UpstreamError> {

@@ -10,6 +10,7 @@ pub mod catalog;
 pub mod client;
 pub mod copy;
 pub mod frame;
+pub mod lexing;
 pub mod messages;
 pub mod relay;
 pub mod results;
@@ -117,6 +118,8 @@ struct Established {
     /// Holds the session's `max_connections` slot and cancel key until it ends.
     _slot: OwnedSemaphorePermit,
     key: CancelKey,
+    /// The upstream's startup ParameterStatus frames, for settings the relay follows.
+    greeting: bytes::BytesMut,
 }
 
 async fn handle_connection(
@@ -150,12 +153,14 @@ async fn handle_connection(
         application_name,
         key,
         _slot,
+        greeting,
     } = established;
     let opts = relay::RelayOptions {
         target: name.clone(),
         max_client_message: shared.max_client_message,
         catalog: target.catalog(&database),
         metrics: Arc::clone(&target.metrics),
+        lexing: lexing::LexTracker::new(&greeting),
     };
     let hooks = {
         let gate = StatementGate::new(
@@ -242,9 +247,10 @@ async fn establish(
         send_fatal(&mut startup.stream, code, &msg).await;
         return None;
     }
-    let (upstream, (identity, deadline), key, database) =
+    let (upstream, (identity, deadline), key, database, greeting) =
         login(&mut startup, peer, target, shared).await?;
     Some(Established {
+        greeting,
         deadline,
         tls: startup.tls,
         application_name: startup.param("application_name").map(str::to_string),
@@ -283,7 +289,13 @@ async fn login(
     peer: SocketAddr,
     target: &Arc<PgTarget>,
     shared: &PgShared,
-) -> Option<(BoxStream, (Identity, Option<i64>), CancelKey, String)> {
+) -> Option<(
+    BoxStream,
+    (Identity, Option<i64>),
+    CancelKey,
+    String,
+    bytes::BytesMut,
+)> {
     let name = &target.upstream.name;
     let user = startup.param("user").unwrap_or_default().to_string();
     let database = startup
@@ -394,7 +406,13 @@ async fn login(
         return None;
     }
     tracing::info!(target = %name, %peer, user = %identity.user, %database, tls = startup.tls, pid = key.pid, "session started");
-    Some((upstream.stream, (identity, deadline), key, database))
+    Some((
+        upstream.stream,
+        (identity, deadline),
+        key,
+        database,
+        upstream.greeting,
+    ))
 }
 
 /// What a client may learn about an upstream failure: where it failed, not with which secret.

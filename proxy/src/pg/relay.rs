@@ -61,6 +61,8 @@ pub struct RelayOptions {
     pub catalog: Arc<PgCatalog>,
     /// The target's counters (bytes each way).
     pub metrics: Arc<crate::metrics::TargetMetrics>,
+    /// `standard_conforming_strings`, as the server reported it at startup.
+    pub lexing: super::lexing::LexTracker,
 }
 
 /// Relays until either side ends. `shutdown` turning true ends the session at the next moment
@@ -72,6 +74,7 @@ pub async fn run(
     mut hooks: Option<Box<dyn SessionHooks>>,
     mut shutdown: watch::Receiver<bool>,
 ) -> SessionEnd {
+    let mut opts = opts;
     let (client_rd, mut client_wr) = tokio::io::split(client);
     let (upstream_rd, mut upstream_wr) = tokio::io::split(upstream);
     let mut client_rd = FramedRead::with_capacity(
@@ -156,6 +159,11 @@ pub async fn run(
                             b'Q' | b'S' | b'F' => in_flight += 1,
                             _ => {}
                         }
+                        if let Some(h) = hooks.as_deref_mut().filter(|_| matches!(frame.tag, b'Q' | b'P')) {
+                            let others = in_flight > usize::from(frame.tag == b'Q');
+                            opts.lexing.before_statement(h, others);
+                        }
+                        opts.lexing.on_client(frame.tag);
                         if let Some(h) = hooks.as_deref_mut() {
                             if matches!(frame.tag, b'Q' | b'P') && h.wants_columns() {
                                 if let Some(r) = opts.catalog.relations().await {
@@ -215,6 +223,7 @@ pub async fn run(
                                 }
                             }
                             b'E' => upstream_said_fatal |= is_fatal(&frame),
+                            b'S' => opts.lexing.on_upstream(&frame),
                             b'C' if changes_schema(&frame) => opts.catalog.invalidate(),
                             _ => {}
                         }

@@ -9,6 +9,7 @@ use std::sync::Arc;
 
 use policy::{AnalysisCache, Decision, Dialect, RuleSet, ShapedSql, Subject, ON_PARSE_ERROR_RULE};
 
+mod lexing;
 mod review;
 
 use crate::live::Live;
@@ -16,7 +17,8 @@ use crate::masks::{MaskCounts, RowPlan, SessionMasks};
 use crate::metrics::TargetMetrics;
 use crate::recorder::SessionRecorder;
 use crate::session::{
-    Barrier, ColumnDesc, Relations, ResultEnd, ResultOf, RowFields, SessionHooks, StatementDecision,
+    Barrier, ColumnDesc, LexReport, Relations, ResultEnd, ResultOf, RowFields, SessionHooks,
+    StatementDecision,
 };
 
 /// How many statement shapes a session without rules remembers the kinds of.
@@ -75,6 +77,8 @@ pub struct StatementGate {
     last: Option<(String, Arc<policy::Analysis>)>,
     /// Statement kinds by shape, for counting in sessions without rules or audit.
     kinds: std::collections::HashMap<Box<str>, Vec<policy::StatementKind>>,
+    /// How the server will read the next statement's quotes.
+    lexing: lexing::SessionLexing,
 }
 
 impl StatementGate {
@@ -108,6 +112,7 @@ impl StatementGate {
             counts: MaskCounts::default(),
             last: None,
             kinds: Default::default(),
+            lexing: lexing::SessionLexing::new(dialect),
         }
     }
 
@@ -231,6 +236,28 @@ impl StatementGate {
             self.masks = Some(policy.for_session(&self.groups, &self.target));
         }
         self.masks.as_ref().filter(|m| !m.is_empty())
+    }
+
+    /// `sql` as the server will read it, in the standard spelling the analysis assumes; a text
+    /// sluice cannot read for sure is refused (and recorded) here.
+    fn read<'a>(&mut self, sql: &'a str) -> Result<std::borrow::Cow<'a, str>, StatementDecision> {
+        // A session with no rules, masks or log has nothing a misread could get past.
+        if self.recorder.is_none() && self.live.policy().is_none() && self.live.masks().is_none() {
+            return Ok(std::borrow::Cow::Borrowed(sql));
+        }
+        let refused = match self.lexing.read(sql) {
+            Ok(text) => match self.lexing.check_assignments(&text) {
+                Ok(()) => return Ok(text),
+                Err(message) => message,
+            },
+            Err(message) => message,
+        };
+        const RULE: &str = "[lexing]";
+        let decision = self.refuse(RULE, refused);
+        let s = ShapedSql::new(self.dialect, sql);
+        let decision = self.record(&s, decision, Some(RULE.into()), "block");
+        self.count_statement(sql, "block", &decision);
+        Err(decision)
     }
 
     fn refuse(&self, rule: &str, message: String) -> StatementDecision {
@@ -412,6 +439,11 @@ impl StatementGate {
 
 impl SessionHooks for StatementGate {
     fn on_statement(&mut self, sql: &str) -> StatementDecision {
+        let text = match self.read(sql) {
+            Ok(text) => text,
+            Err(refused) => return refused,
+        };
+        let sql = &*text;
         // One shape pass for the rules' cache, the masks' lineage and the log's literals.
         let s = ShapedSql::new(self.dialect, sql);
         let v = self.decide(&s);
@@ -425,10 +457,19 @@ impl SessionHooks for StatementGate {
             (_, decision) => decision,
         };
         self.count_statement(sql, label, &decision);
+        if decision == StatementDecision::Forward {
+            self.lexing.forwarded(sql);
+        }
         decision
     }
 
     fn on_prepare(&mut self, sql: &str) -> StatementDecision {
+        let text = match self.read(sql) {
+            Ok(text) => text,
+            Err(refused) => return refused,
+        };
+        let sql = &*text;
+        self.lexing.prepared(sql);
         let s = ShapedSql::new(self.dialect, sql);
         let v = self.decide(&s);
         if v.review.is_some() {
@@ -463,6 +504,15 @@ impl SessionHooks for StatementGate {
     }
 
     fn on_columns(&mut self, of: Option<ResultOf<'_>>, columns: &[ColumnDesc]) -> bool {
+        // A result names its statement as the client wrote it; judge it as the server read it.
+        let rewritten = of.and_then(|of| self.lexing.remembered(of.sql));
+        let of = match (&rewritten, of) {
+            (Some(sql), Some(of)) => Some(ResultOf {
+                sql,
+                index: of.index,
+            }),
+            (_, of) => of,
+        };
         let dialect = self.dialect;
         let relations = self.relations.clone();
         let fetched = of.and_then(|of| self.fetched_query(of));
@@ -486,10 +536,17 @@ impl SessionHooks for StatementGate {
     }
 
     fn wants_binds(&self) -> bool {
-        self.recorder.is_some() || !self.review_at_execute.is_empty()
+        self.recorder.is_some()
+            || !self.review_at_execute.is_empty()
+            || self.lexing.watches_executions()
     }
 
     fn on_bind(&mut self, sql: Option<&str>, params: &[Option<String>]) -> StatementDecision {
+        let rewritten = sql.and_then(|sql| self.lexing.remembered(sql));
+        let sql = rewritten.as_deref().or(sql);
+        if let Some(sql) = sql {
+            self.lexing.executing(sql);
+        }
         let review = sql.filter(|s| self.review_at_execute.contains(*s));
         let sql_or_unseen = sql.unwrap_or("(a prepared statement sluice did not see prepared)");
         let analysis = self
@@ -568,6 +625,10 @@ impl SessionHooks for StatementGate {
                 audit::format_rfc3339_micros(deadline.saturating_mul(1_000_000))
             )
         })
+    }
+
+    fn on_lexing(&mut self, report: LexReport) {
+        self.lexing.report(report);
     }
 
     fn on_identity(&mut self, user: &str, groups: &[String]) {

@@ -1,0 +1,765 @@
+//! Session settings that change where a string or an identifier ends, and how sluice keeps up.
+//!
+//! Two settings make a server read the same bytes differently: PostgreSQL's
+//! `standard_conforming_strings = off` (backslashes escape inside plain `'…'` strings) and
+//! MySQL's `NO_BACKSLASH_ESCAPES` (backslashes stop escaping) and `ANSI_QUOTES` (`"…"` is an
+//! identifier, not a string). Under them `SELECT 'a\'' ; DROP TABLE t; -- '` is one harmless
+//! statement to one reader and a `DROP` to the other. Everything else in this crate reads text
+//! the way the server does by *default*, so [`standardize`] rewrites text written under another
+//! [`LexMode`] into the default spelling of the same tokens (`'a\''` becomes `E'a\''` for
+//! PostgreSQL, `'a\'` becomes `'a\\'` for MySQL, `"t"` becomes `` `t` `` under `ANSI_QUOTES`),
+//! and [`reads_alike`] tells whether a text splits into the same strings, identifiers and
+//! comments under several modes, for the moments when sluice cannot know which one is in force.
+//!
+//! The scanners below follow the servers' own lexers (PostgreSQL's `scan.l`, MariaDB's
+//! `sql_lex.cc`) for exactly the constructs that decide boundaries: comments, quoted strings
+//! with their prefixes and continuations, quoted identifiers, dollar quotes and MySQL
+//! executable comments. They never fail: an unterminated construct runs to the end.
+
+use std::borrow::Cow;
+
+use crate::Dialect;
+
+/// How the server lexes quotes right now.
+///
+/// ```
+/// use policy::{Dialect, LexMode};
+/// assert!(LexMode::standard(Dialect::MySql).backslash_escapes);
+/// assert!(!LexMode::standard(Dialect::Postgres).backslash_escapes);
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct LexMode {
+    /// A backslash escapes the next character inside plain `'…'` strings (and MySQL's `"…"`
+    /// strings). PostgreSQL: `standard_conforming_strings = off`. MySQL: the default, turned
+    /// off by `NO_BACKSLASH_ESCAPES`.
+    pub backslash_escapes: bool,
+    /// MySQL `ANSI_QUOTES` (also implied by `ANSI`, `ORACLE`, …): `"…"` quotes an identifier.
+    /// Always false for PostgreSQL.
+    pub ansi_quotes: bool,
+}
+
+impl LexMode {
+    /// The server's default: what the rest of this crate assumes.
+    pub fn standard(dialect: Dialect) -> LexMode {
+        LexMode {
+            backslash_escapes: dialect == Dialect::MySql,
+            ansi_quotes: false,
+        }
+    }
+
+    /// True when this is [`LexMode::standard`] for `dialect`.
+    pub fn is_standard(self, dialect: Dialect) -> bool {
+        self == LexMode::standard(dialect)
+    }
+
+    /// Every mode a server of `dialect` can be in.
+    ///
+    /// ```
+    /// use policy::{Dialect, LexMode};
+    /// assert_eq!(LexMode::all(Dialect::Postgres).len(), 2);
+    /// assert_eq!(LexMode::all(Dialect::MySql).len(), 4);
+    /// ```
+    pub fn all(dialect: Dialect) -> Vec<LexMode> {
+        let ansi: &[bool] = match dialect {
+            Dialect::Postgres => &[false],
+            Dialect::MySql => &[false, true],
+        };
+        let mut modes = Vec::with_capacity(4);
+        for &backslash_escapes in &[false, true] {
+            for &ansi_quotes in ansi {
+                modes.push(LexMode {
+                    backslash_escapes,
+                    ansi_quotes,
+                });
+            }
+        }
+        modes
+    }
+}
+
+/// What a quoted or commented stretch of text is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Class {
+    Comment,
+    /// A string literal. `plain`: its backslashes follow the mode (PostgreSQL `'…'`/`N'…'`,
+    /// MySQL `'…'`/`"…"`), as opposed to `E'…'`, bit strings, `U&'…'` and dollar quotes.
+    Str {
+        plain: bool,
+    },
+    /// A quoted identifier; `ansi`: a MySQL `"…"` read under `ANSI_QUOTES`.
+    Ident {
+        ansi: bool,
+    },
+}
+
+/// One quoted or commented stretch: `start..end` in the text, and the spans of its contents
+/// (a PostgreSQL string continued across lines has several).
+#[derive(Clone, Debug, PartialEq, Eq)]
+struct Region {
+    class: Class,
+    start: usize,
+    end: usize,
+    parts: Vec<(usize, usize)>,
+    /// False when the text ended inside it.
+    closed: bool,
+}
+
+/// Rewrites `sql`, read under `mode`, into the spelling the server would read the same way
+/// under [`LexMode::standard`]. Borrowed when nothing changes (always, for the standard mode).
+///
+/// ```
+/// use policy::{standardize, Dialect, LexMode};
+/// let off = LexMode { backslash_escapes: true, ansi_quotes: false };
+/// assert_eq!(standardize(Dialect::Postgres, off, r"SELECT 'a\'' ; DROP TABLE t; -- '"),
+///            r"SELECT E'a\'' ; DROP TABLE t; -- '");
+/// let nbe = LexMode { backslash_escapes: false, ansi_quotes: false };
+/// assert_eq!(standardize(Dialect::MySql, nbe, r"SELECT 'a\' ; DROP TABLE t; -- '"),
+///            r"SELECT 'a\\' ; DROP TABLE t; -- '");
+/// let ansi = LexMode { backslash_escapes: true, ansi_quotes: true };
+/// assert_eq!(standardize(Dialect::MySql, ansi, r#"SELECT "ssn" FROM "t""#), "SELECT `ssn` FROM `t`");
+/// ```
+pub fn standardize(dialect: Dialect, mode: LexMode, sql: &str) -> Cow<'_, str> {
+    if mode.is_standard(dialect) {
+        return Cow::Borrowed(sql);
+    }
+    let regions = scan(dialect, mode, sql);
+    let rewrites = |r: &Region| match (dialect, r.class) {
+        (Dialect::Postgres, Class::Str { plain: true }) => mode.backslash_escapes,
+        (Dialect::MySql, Class::Str { plain: true }) => {
+            !mode.backslash_escapes && sql[r.start..r.end].contains('\\')
+        }
+        (Dialect::MySql, Class::Ident { ansi: true }) => true,
+        _ => false,
+    };
+    if !regions.iter().any(rewrites) {
+        return Cow::Borrowed(sql);
+    }
+    let mut out = String::with_capacity(sql.len() + 16);
+    let mut at = 0;
+    for r in regions.iter().filter(|r| rewrites(r)) {
+        out.push_str(&sql[at..r.start]);
+        let content = r.parts.iter().map(|&(a, b)| &sql[a..b]);
+        match r.class {
+            // An unterminated string stays unterminated: the server rejects it either way.
+            Class::Str { .. } if dialect == Dialect::Postgres => {
+                out.push_str("E'");
+                content.for_each(|c| out.push_str(c));
+                out.push_str(if r.closed { "'" } else { "" });
+            }
+            Class::Str { .. } => {
+                let quote = &sql[r.start..r.start + 1];
+                out.push_str(quote);
+                content.for_each(|c| out.push_str(&c.replace('\\', "\\\\")));
+                out.push_str(if r.closed { quote } else { "" });
+            }
+            _ => {
+                out.push('`');
+                content.for_each(|c| out.push_str(&c.replace("\"\"", "\"").replace('`', "``")));
+                out.push_str(if r.closed { "`" } else { "" });
+            }
+        }
+        at = r.end;
+    }
+    out.push_str(&sql[at..]);
+    Cow::Owned(out)
+}
+
+/// True when `sql` splits into the same strings, identifiers and comments, at the same places,
+/// under every one of `modes`: then its statements and their tokens do not depend on which
+/// mode the server is in (string *contents* may: `'a\nb'`).
+///
+/// ```
+/// use policy::{reads_alike, Dialect, LexMode};
+/// let pg = LexMode::all(Dialect::Postgres);
+/// assert!(reads_alike(Dialect::Postgres, &pg, r"SELECT 'C:\path', E'\'' FROM t"));
+/// assert!(!reads_alike(Dialect::Postgres, &pg, r"SELECT 'a\'' ; DROP TABLE t; -- '"));
+/// let my = LexMode::all(Dialect::MySql);
+/// assert!(!reads_alike(Dialect::MySql, &my, r#"SELECT "a""#)); // a string, or a column
+/// ```
+pub fn reads_alike(dialect: Dialect, modes: &[LexMode], sql: &str) -> bool {
+    let sensitive = match dialect {
+        Dialect::Postgres => sql.contains('\\'),
+        Dialect::MySql => sql.contains('\\') || sql.contains('"'),
+    };
+    if !sensitive || modes.len() < 2 {
+        return true;
+    }
+    let outline = |mode: LexMode| -> Vec<(Class, usize, usize)> {
+        scan(dialect, mode, sql)
+            .into_iter()
+            .map(|r| (r.class, r.start, r.end))
+            .collect()
+    };
+    let first = outline(modes[0]);
+    modes[1..].iter().all(|&m| outline(m) == first)
+}
+
+/// One assignment to MySQL's `sql_mode` in a `SET` statement.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SqlModeAssignment {
+    /// `SET GLOBAL sql_mode` / `@@global.sql_mode`: new sessions, not this one.
+    pub global: bool,
+    /// The value, when it is one string literal (`'ANSI_QUOTES,STRICT_ALL_TABLES'`) or
+    /// `DEFAULT` (given as the empty string's opposite: `Some("DEFAULT")`); `None` for anything
+    /// sluice cannot read without running it (an expression, a variable, a number).
+    pub value: Option<String>,
+}
+
+impl SqlModeAssignment {
+    /// Whether the value turns `ANSI_QUOTES` on (itself, or through a combination mode that
+    /// includes it); `None` when the value is unknown. `DEFAULT` is taken as off.
+    ///
+    /// ```
+    /// use policy::sql_mode_assignments;
+    /// let a = &sql_mode_assignments("SET SESSION sql_mode = 'STRICT_ALL_TABLES,ansi'")[0];
+    /// assert_eq!(a.ansi_quotes(), Some(true));
+    /// ```
+    pub fn ansi_quotes(&self) -> Option<bool> {
+        let value = self.value.as_deref()?;
+        Some(value.split(',').any(|m| {
+            matches!(
+                m.trim().to_ascii_uppercase().as_str(),
+                "ANSI_QUOTES" | "ANSI" | "ORACLE" | "POSTGRESQL" | "MSSQL" | "DB2" | "MAXDB"
+            )
+        }))
+    }
+}
+
+/// Every assignment to `sql_mode` made by the MySQL `SET` statements of `sql` (written in the
+/// standard spelling: see [`standardize`]). `SET STATEMENT … FOR` is left out: its settings
+/// last for its one statement, which the server has already read.
+///
+/// ```
+/// use policy::sql_mode_assignments;
+/// let a = sql_mode_assignments("SET @@global.sql_mode = 'ANSI'; SET sql_mode = CONCAT(@@sql_mode, ',ANSI')");
+/// assert_eq!((a[0].global, a[0].value.as_deref()), (true, Some("ANSI")));
+/// assert_eq!((a[1].global, a[1].value.as_deref()), (false, None));
+/// ```
+pub fn sql_mode_assignments(sql: &str) -> Vec<SqlModeAssignment> {
+    use crate::lex::Token;
+    let expanded = crate::lex::expand_mysql_executable_comments(sql);
+    let tokens = crate::lex::tokenize_spanned(Dialect::MySql, &expanded);
+    let mut found = Vec::new();
+    for statement in tokens.split(|t| t.token == Token::Semicolon) {
+        let words = |i: usize| statement.get(i).map(|t| &t.token);
+        if !words(0).is_some_and(|t| t.is_kw("SET"))
+            || words(1).is_some_and(|t| t.is_kw("STATEMENT"))
+        {
+            continue;
+        }
+        // System variables lex as words with their `@@` (`@@global`, `@@sql_mode`).
+        let bare = |i: usize| match words(i) {
+            Some(Token::Word(w)) => Some(w.trim_start_matches('@').to_ascii_lowercase()),
+            _ => None,
+        };
+        let mut global = false;
+        for i in 0..statement.len() {
+            match bare(i).as_deref() {
+                Some("global") => global = true,
+                Some("session" | "local") => global = false,
+                _ => {}
+            }
+            if bare(i).as_deref() != Some("sql_mode") {
+                continue;
+            }
+            let qualifier = if i >= 2 && words(i - 1) == Some(&Token::Dot) {
+                bare(i - 2)
+            } else {
+                None
+            };
+            let global = match qualifier.as_deref() {
+                Some("global") => true,
+                Some("session" | "local") => false,
+                _ => global,
+            };
+            // `=` or `:=`, then exactly one value before the next `,` (or the end).
+            let mut j = i + 1;
+            if words(j) == Some(&Token::Punct(':')) {
+                j += 1;
+            }
+            if words(j) != Some(&Token::Punct('=')) {
+                continue;
+            }
+            let value = match (statement.get(j + 1), words(j + 2)) {
+                (Some(v), None | Some(Token::Comma)) => match &v.token {
+                    Token::Str => {
+                        let raw = &expanded[v.start..v.end];
+                        raw.get(1..raw.len().saturating_sub(1)).map(str::to_string)
+                    }
+                    Token::Word(w) if w.eq_ignore_ascii_case("DEFAULT") => Some(String::new()),
+                    _ => None,
+                },
+                _ => None,
+            };
+            found.push(SqlModeAssignment { global, value });
+        }
+    }
+    found
+}
+
+fn scan(dialect: Dialect, mode: LexMode, sql: &str) -> Vec<Region> {
+    match dialect {
+        Dialect::Postgres => scan_postgres(sql.as_bytes(), mode),
+        Dialect::MySql => scan_mysql(sql.as_bytes(), mode),
+    }
+}
+
+/// PostgreSQL identifier characters (`scan.l`'s `ident_cont`; bytes ≥ 0x80 are letters).
+fn pg_ident_byte(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || b == b'_' || b == b'$' || b >= 0x80
+}
+
+fn pg_ident_start(b: u8) -> bool {
+    b.is_ascii_alphabetic() || b == b'_' || b >= 0x80
+}
+
+fn scan_postgres(b: &[u8], mode: LexMode) -> Vec<Region> {
+    let mut regions = Vec::new();
+    let mut i = 0;
+    let at = |i: usize| b.get(i).copied().unwrap_or(0);
+    while i < b.len() {
+        let (c, next) = (b[i], at(i + 1));
+        let start = i;
+        let lower = c.to_ascii_lowercase();
+        if c == b'-' && next == b'-' {
+            i = line_end(b, i);
+            regions.push(region(Class::Comment, start, i));
+        } else if c == b'/' && next == b'*' {
+            i = nested_comment_end(b, i);
+            regions.push(region(Class::Comment, start, i));
+        } else if c == b'\'' {
+            regions.push(pg_string(b, i, i + 1, mode.backslash_escapes, true));
+            i = regions.last().map_or(b.len(), |r| r.end);
+        } else if next == b'\'' && matches!(lower, b'e' | b'b' | b'x' | b'n') {
+            let (escapes, plain) = match lower {
+                b'e' => (true, false),
+                b'n' => (mode.backslash_escapes, true),
+                _ => (false, false),
+            };
+            regions.push(pg_string(b, start, i + 2, escapes, plain));
+            i = regions.last().map_or(b.len(), |r| r.end);
+        } else if lower == b'u' && next == b'&' && matches!(at(i + 2), b'\'' | b'"') {
+            let quote = at(i + 2);
+            let (end, part) = doubled_quote_end(b, i + 3, quote);
+            let class = match quote {
+                b'"' => Class::Ident { ansi: false },
+                _ => Class::Str { plain: false },
+            };
+            regions.push(quoted(class, start, end, part));
+            i = end;
+        } else if c == b'"' {
+            let (end, part) = doubled_quote_end(b, i + 1, b'"');
+            regions.push(quoted(Class::Ident { ansi: false }, start, end, part));
+            i = end;
+        } else if c == b'$' && !next.is_ascii_digit() {
+            match dollar_quote_end(b, i) {
+                Some(end) => {
+                    regions.push(region(Class::Str { plain: false }, start, end));
+                    i = end;
+                }
+                None => i += 1,
+            }
+        } else if pg_ident_start(c) {
+            while i < b.len() && pg_ident_byte(b[i]) {
+                i += 1;
+            }
+        } else if c.is_ascii_digit() || (c == b'.' && next.is_ascii_digit()) {
+            i = pg_number_end(b, i);
+        } else if c == b'$' {
+            i += 1;
+            while i < b.len() && b[i].is_ascii_digit() {
+                i += 1;
+            }
+        } else {
+            i += 1;
+        }
+    }
+    regions
+}
+
+/// A quoted run whose body is `part`; it is closed when a quote follows the body.
+fn quoted(class: Class, start: usize, end: usize, part: (usize, usize)) -> Region {
+    let mut r = with_parts(class, start, end, vec![part]);
+    r.closed = end > part.1;
+    r
+}
+
+fn region(class: Class, start: usize, end: usize) -> Region {
+    with_parts(class, start, end, Vec::new())
+}
+
+fn with_parts(class: Class, start: usize, end: usize, parts: Vec<(usize, usize)>) -> Region {
+    Region {
+        class,
+        start,
+        end,
+        parts,
+        closed: true,
+    }
+}
+
+/// Where a `--` or `#` comment ends (its newline is whitespace, not comment).
+fn line_end(b: &[u8], i: usize) -> usize {
+    b[i..]
+        .iter()
+        .position(|&c| c == b'\n' || c == b'\r')
+        .map_or(b.len(), |p| i + p)
+}
+
+/// PostgreSQL block comments nest.
+fn nested_comment_end(b: &[u8], mut i: usize) -> usize {
+    let mut depth = 0usize;
+    while i < b.len() {
+        if b[i] == b'/' && b.get(i + 1) == Some(&b'*') {
+            depth += 1;
+            i += 2;
+        } else if b[i] == b'*' && b.get(i + 1) == Some(&b'/') {
+            depth -= 1;
+            i += 2;
+            if depth == 0 {
+                return i;
+            }
+        } else {
+            i += 1;
+        }
+    }
+    b.len()
+}
+
+/// A number: digits, a fraction, and an exponent only when digits follow it (`1e'x'` is the
+/// number 1 and then an `E'…'` string, as in `scan.l`).
+fn pg_number_end(b: &[u8], mut i: usize) -> usize {
+    let digits = |b: &[u8], mut i: usize| {
+        while i < b.len() && b[i].is_ascii_digit() {
+            i += 1;
+        }
+        i
+    };
+    i = digits(b, i);
+    if b.get(i) == Some(&b'.') && b.get(i + 1) != Some(&b'.') {
+        i = digits(b, i + 1);
+    }
+    if matches!(b.get(i), Some(b'e' | b'E')) {
+        let mut j = i + 1;
+        if matches!(b.get(j), Some(b'+' | b'-')) {
+            j += 1;
+        }
+        if b.get(j).is_some_and(|d| d.is_ascii_digit()) {
+            i = digits(b, j);
+        }
+    }
+    i
+}
+
+/// A PostgreSQL string whose body starts at `body`: `''` is a quote; with `escapes`, a
+/// backslash takes the next byte; a string continued on a following line (`'a'\n'b'`) is one
+/// string, as the server reads it.
+fn pg_string(b: &[u8], start: usize, body: usize, escapes: bool, plain: bool) -> Region {
+    let mut parts = Vec::new();
+    let mut i = body;
+    let mut part_start = body;
+    loop {
+        match b.get(i) {
+            None => {
+                parts.push((part_start, b.len()));
+                let mut open = with_parts(Class::Str { plain }, start, b.len(), parts);
+                open.closed = false;
+                return open;
+            }
+            Some(b'\\') if escapes => i += 2,
+            Some(b'\'') if b.get(i + 1) == Some(&b'\'') => i += 2,
+            Some(b'\'') => {
+                parts.push((part_start, i));
+                match continuation(b, i + 1) {
+                    Some(next) => {
+                        part_start = next;
+                        i = next;
+                    }
+                    None => return with_parts(Class::Str { plain }, start, i + 1, parts),
+                }
+            }
+            Some(_) => i += 1,
+        }
+    }
+}
+
+/// After a closing quote: whitespace with a newline in it (and `--` comments) and another
+/// quote continue the string (`scan.l`'s `quotecontinue`). Returns where its body resumes.
+fn continuation(b: &[u8], mut i: usize) -> Option<usize> {
+    let mut newline = false;
+    while i < b.len() {
+        match b[i] {
+            b'\n' | b'\r' => {
+                newline = true;
+                i += 1;
+            }
+            b' ' | b'\t' | b'\x0c' => i += 1,
+            b'-' if b.get(i + 1) == Some(&b'-') => i = line_end(b, i),
+            b'\'' if newline => return Some(i + 1),
+            _ => return None,
+        }
+    }
+    None
+}
+
+/// The end of a quoted run whose body starts at `body` and where a doubled `quote` stands for
+/// itself; returns the end and the body's span.
+fn doubled_quote_end(b: &[u8], body: usize, quote: u8) -> (usize, (usize, usize)) {
+    let mut i = body;
+    while i < b.len() {
+        if b[i] == quote {
+            if b.get(i + 1) == Some(&quote) {
+                i += 2;
+                continue;
+            }
+            return (i + 1, (body, i));
+        }
+        i += 1;
+    }
+    (b.len(), (body, b.len()))
+}
+
+/// `$tag$ … $tag$` starting at `i`, if `i` opens one.
+fn dollar_quote_end(b: &[u8], i: usize) -> Option<usize> {
+    let mut j = i + 1;
+    if b.get(j).is_some_and(|&c| pg_ident_start(c)) {
+        while b.get(j).is_some_and(|&c| pg_ident_byte(c) && c != b'$') {
+            j += 1;
+        }
+    }
+    if b.get(j) != Some(&b'$') {
+        return None;
+    }
+    let tag = &b[i..=j];
+    let body = j + 1;
+    Some(
+        b[body..]
+            .windows(tag.len())
+            .position(|w| w == tag)
+            .map_or(b.len(), |p| body + p + tag.len()),
+    )
+}
+
+/// MySQL identifier and number characters (identifiers may start with a digit).
+fn mysql_word_byte(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || b == b'_' || b == b'$' || b >= 0x80
+}
+
+fn scan_mysql(b: &[u8], mode: LexMode) -> Vec<Region> {
+    let mut regions = Vec::new();
+    let mut i = 0;
+    let mut executable = false;
+    let at = |i: usize| b.get(i).copied().unwrap_or(0);
+    while i < b.len() {
+        let (c, next) = (b[i], at(i + 1));
+        let start = i;
+        if c == b'#' || (c == b'-' && next == b'-' && mysql_dash_comment(at(i + 2))) {
+            i = line_end(b, i);
+            regions.push(region(Class::Comment, start, i));
+        } else if c == b'/' && next == b'*' {
+            match executable_comment_body(b, i) {
+                // The body of `/*! … */` is code; only its markers are comment.
+                Some(body) if !executable => {
+                    executable = true;
+                    regions.push(region(Class::Comment, start, body));
+                    i = body;
+                }
+                _ => {
+                    i = b[i + 2..]
+                        .windows(2)
+                        .position(|w| w == b"*/")
+                        .map_or(b.len(), |p| i + 2 + p + 2);
+                    regions.push(region(Class::Comment, start, i));
+                }
+            }
+        } else if c == b'*' && next == b'/' && executable {
+            executable = false;
+            i += 2;
+            regions.push(region(Class::Comment, start, i));
+        } else if c == b'`' || (c == b'"' && mode.ansi_quotes) {
+            let (end, part) = doubled_quote_end(b, i + 1, c);
+            let ansi = c == b'"';
+            regions.push(quoted(Class::Ident { ansi }, start, end, part));
+            i = end;
+        } else if c == b'\'' || c == b'"' {
+            let (end, part) = mysql_string_end(b, i + 1, c, mode.backslash_escapes);
+            regions.push(quoted(Class::Str { plain: true }, start, end, part));
+            i = end;
+        } else if mysql_word_byte(c) {
+            while i < b.len() && mysql_word_byte(b[i]) {
+                i += 1;
+            }
+        } else {
+            i += 1;
+        }
+    }
+    regions
+}
+
+/// `--` starts a comment only before whitespace or a control character (or the end).
+fn mysql_dash_comment(after: u8) -> bool {
+    after == 0 || after.is_ascii_whitespace() || after.is_ascii_control() || after == 0x0b
+}
+
+/// For `/*!`, `/*!50001`, `/*M!`, `/*M!100100`: where the executable body starts.
+fn executable_comment_body(b: &[u8], i: usize) -> Option<usize> {
+    let mut j = i + 2;
+    if b.get(j) == Some(&b'M') && b.get(j + 1) == Some(&b'!') {
+        j += 1;
+    }
+    if b.get(j) != Some(&b'!') {
+        return None;
+    }
+    j += 1;
+    let digits = b[j..].iter().take_while(|d| d.is_ascii_digit()).count();
+    if digits == 5 || digits == 6 {
+        j += digits;
+    }
+    Some(j)
+}
+
+/// A MySQL string body from `body`: a doubled quote stands for itself; with `escapes`, a
+/// backslash takes the next byte.
+fn mysql_string_end(b: &[u8], body: usize, quote: u8, escapes: bool) -> (usize, (usize, usize)) {
+    let mut i = body;
+    while i < b.len() {
+        match b[i] {
+            b'\\' if escapes => i += 2,
+            c if c == quote && b.get(i + 1) == Some(&quote) => i += 2,
+            c if c == quote => return (i + 1, (body, i)),
+            _ => i += 1,
+        }
+    }
+    (b.len(), (body, b.len()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const PG_OFF: LexMode = LexMode {
+        backslash_escapes: true,
+        ansi_quotes: false,
+    };
+    const MY_NBE: LexMode = LexMode {
+        backslash_escapes: false,
+        ansi_quotes: false,
+    };
+    const MY_ANSI: LexMode = LexMode {
+        backslash_escapes: true,
+        ansi_quotes: true,
+    };
+
+    fn statements(d: Dialect, sql: &str) -> Vec<crate::StatementKind> {
+        crate::analyze(d, sql)
+            .statements
+            .iter()
+            .map(|s| s.kind)
+            .collect()
+    }
+
+    #[test]
+    fn standard_modes_change_nothing() {
+        for d in [Dialect::Postgres, Dialect::MySql] {
+            let sql = r#"SELECT 'a\'', "b" -- c"#;
+            assert!(matches!(
+                standardize(d, LexMode::standard(d), sql),
+                Cow::Borrowed(_)
+            ));
+        }
+    }
+
+    #[test]
+    fn hidden_statements_surface_once_standardized() {
+        use crate::StatementKind::{Drop, Select};
+        let sql = r"SELECT 'a\'' ; DROP TABLE t; -- '";
+        assert_eq!(statements(Dialect::Postgres, sql), [Select]);
+        let std = standardize(Dialect::Postgres, PG_OFF, sql);
+        assert_eq!(statements(Dialect::Postgres, &std), [Select, Drop]);
+
+        let sql = r"SELECT 'a\' ; DROP TABLE t; -- '";
+        assert_eq!(statements(Dialect::MySql, sql), [Select]);
+        let std = standardize(Dialect::MySql, MY_NBE, sql);
+        assert_eq!(statements(Dialect::MySql, &std), [Select, Drop]);
+
+        let sql = r#"SELECT "a\" ; DROP TABLE t; -- ""#;
+        assert_eq!(statements(Dialect::MySql, sql), [Select]);
+        let std = standardize(Dialect::MySql, MY_ANSI, sql);
+        assert_eq!(statements(Dialect::MySql, &std), [Select, Drop]);
+    }
+
+    #[test]
+    fn postgres_prefixes_and_continuations() {
+        let s = |sql| standardize(Dialect::Postgres, PG_OFF, sql).into_owned();
+        assert_eq!(
+            s(r"SELECT E'\'', B'01', X'1f', U&'\0041'"),
+            r"SELECT E'\'', B'01', X'1f', U&'\0041'"
+        );
+        assert_eq!(s(r"SELECT N'a\'b'"), r"SELECT E'a\'b'");
+        assert_eq!(s("SELECT 'a'\n  'b\\''"), "SELECT E'ab\\''");
+        assert_eq!(s("SELECT 'a' 'b'"), "SELECT E'a' E'b'");
+        assert_eq!(s("SELECT $$a\\'$$, $q$'$q$"), "SELECT $$a\\'$$, $q$'$q$");
+        assert_eq!(s("SELECT 1e'\\''"), "SELECT 1e'\\''");
+        assert_eq!(s("SELECT x$1, foo$'a'"), "SELECT x$1, foo$E'a'");
+        assert_eq!(
+            s("/* /* ' */ ' */ SELECT '\\\\'"),
+            "/* /* ' */ ' */ SELECT E'\\\\'"
+        );
+    }
+
+    #[test]
+    fn mysql_comments_strings_and_identifiers() {
+        let nbe = |sql| standardize(Dialect::MySql, MY_NBE, sql).into_owned();
+        assert_eq!(nbe(r"SELECT 'a\\b', `x\`"), r"SELECT 'a\\\\b', `x\`");
+        assert_eq!(nbe("SELECT 1 -- '\\\nFROM t"), "SELECT 1 -- '\\\nFROM t");
+        assert_eq!(nbe("SELECT 1 --'\\'"), "SELECT 1 --'\\\\'");
+        assert_eq!(nbe("SELECT 1 # '\\\n"), "SELECT 1 # '\\\n");
+        assert_eq!(nbe("SELECT /*!50001 '\\' */"), "SELECT /*!50001 '\\\\' */");
+        let ansi = |sql| standardize(Dialect::MySql, MY_ANSI, sql).into_owned();
+        assert_eq!(ansi(r#"SELECT "a""b`c""#), "SELECT `a\"b``c`");
+        assert_eq!(ansi("SELECT 'x\"' FROM t"), "SELECT 'x\"' FROM t");
+    }
+
+    #[test]
+    fn reads_alike_only_when_boundaries_agree() {
+        let pg = LexMode::all(Dialect::Postgres);
+        assert!(reads_alike(Dialect::Postgres, &pg, r"SELECT '\\', 'x\ny'"));
+        assert!(!reads_alike(Dialect::Postgres, &pg, r"SELECT 'x\', 'y'"));
+        let my = LexMode::all(Dialect::MySql);
+        assert!(reads_alike(
+            Dialect::MySql,
+            &my,
+            "SELECT 'plain', `q` FROM t"
+        ));
+        assert!(!reads_alike(Dialect::MySql, &my, r"SELECT 'x\'y'"));
+        let known_ansi = [MY_NBE, LexMode::standard(Dialect::MySql)];
+        assert!(reads_alike(
+            Dialect::MySql,
+            &known_ansi,
+            r#"SELECT "plain""#
+        ));
+    }
+
+    #[test]
+    fn scanners_never_panic_on_ragged_input() {
+        let pieces = [
+            "'", "\"", "\\", "$", "$a$", "--", "#", "/*", "*/", "/*!", "E'", "U&", "\n", "`", "x",
+            "1e",
+        ];
+        let mut n = 0u32;
+        for a in pieces {
+            for b in pieces {
+                for c in pieces {
+                    let sql = format!("{a}{b}{c}");
+                    for d in [Dialect::Postgres, Dialect::MySql] {
+                        for m in LexMode::all(d) {
+                            let _ = standardize(d, m, &sql);
+                            n += 1;
+                        }
+                    }
+                }
+            }
+        }
+        assert!(n > 0);
+    }
+}
