@@ -638,6 +638,14 @@ pub(crate) fn collapse_lists(text: &str) -> String {
     out
 }
 
+/// The last part of a name, normalized: what a column may be qualified with.
+fn last_name(name: &ObjectName) -> Option<String> {
+    name.0
+        .last()
+        .and_then(|p| p.as_ident())
+        .map(normalize_ident)
+}
+
 #[cfg(test)]
 mod tests {
     use crate::{analyze, Access, Dialect, StatementKind as K};
@@ -772,12 +780,4 @@ mod tests {
         let i = one(Dialect::MySql, "INSERT INTO t VALUES (?, ?), (?, ?)");
         assert_eq!(i.placeholders, 4);
     }
-}
-
-/// The last part of a name, normalized: what a column may be qualified with.
-fn last_name(name: &ObjectName) -> Option<String> {
-    name.0
-        .last()
-        .and_then(|p| p.as_ident())
-        .map(normalize_ident)
 }
