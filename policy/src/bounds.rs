@@ -13,9 +13,10 @@
 use std::ops::ControlFlow;
 
 use sqlparser::ast::{
-    Expr, Ident, JoinConstraint, JoinOperator, Query, SetExpr, TableFactor, TableWithJoins, Visit,
-    Visitor,
+    Expr, Ident, JoinConstraint, Query, SetExpr, TableFactor, TableWithJoins, Visit, Visitor,
 };
+
+use crate::classify::{join_constraint, keeps_only_matches};
 
 use crate::analysis::normalize_ident;
 use crate::Dialect;
@@ -84,26 +85,19 @@ pub(crate) fn target_qualifiers<'a>(
     out
 }
 
-/// True when a join in `tables` is tied to the changed table by its condition
-/// (`JOIN u ON t.id = u.tid`, not `ON true`).
+/// True when an inner join in `tables` is tied to the changed table by its condition
+/// (`JOIN u ON t.id = u.tid`, not `ON true`, not a `LEFT JOIN`, which keeps every row).
 pub(crate) fn joins_tie(
     dialect: Dialect,
     tables: &[TableWithJoins],
     qualifiers: &[String],
 ) -> bool {
     tables.iter().flat_map(|t| &t.joins).any(|j| {
-        let constraint = match &j.join_operator {
-            JoinOperator::Join(c)
-            | JoinOperator::Inner(c)
-            | JoinOperator::Left(c)
-            | JoinOperator::LeftOuter(c)
-            | JoinOperator::Right(c)
-            | JoinOperator::RightOuter(c)
-            | JoinOperator::FullOuter(c)
-            | JoinOperator::Semi(c)
-            | JoinOperator::LeftSemi(c)
-            | JoinOperator::RightSemi(c) => c,
-            _ => return false,
+        if !keeps_only_matches(&j.join_operator) {
+            return false;
+        }
+        let Some(constraint) = join_constraint(&j.join_operator) else {
+            return false;
         };
         match constraint {
             JoinConstraint::On(on) => {

@@ -3,7 +3,7 @@
 //! Kept apart from the table walk in [`crate::analysis`] because it is one long mapping over
 //! sqlparser's `Statement` variants, which grows with every sqlparser release.
 
-use sqlparser::ast::{Expr, ObjectName, Query, Statement};
+use sqlparser::ast::{Expr, JoinConstraint, JoinOperator, ObjectName, Query, Statement};
 
 use crate::{Dialect, StatementKind};
 
@@ -156,4 +156,46 @@ pub(crate) fn ddl_targets(statement: &Statement) -> Vec<ObjectName> {
         } => vec![object_name.clone()],
         _ => Vec::new(),
     }
+}
+
+/// A join's condition, whatever its operator (an `ASOF` join's match condition aside).
+pub(crate) fn join_constraint(op: &JoinOperator) -> Option<&JoinConstraint> {
+    match op {
+        JoinOperator::Join(c)
+        | JoinOperator::Inner(c)
+        | JoinOperator::Left(c)
+        | JoinOperator::LeftOuter(c)
+        | JoinOperator::Right(c)
+        | JoinOperator::RightOuter(c)
+        | JoinOperator::FullOuter(c)
+        | JoinOperator::CrossJoin(c)
+        | JoinOperator::Semi(c)
+        | JoinOperator::LeftSemi(c)
+        | JoinOperator::RightSemi(c)
+        | JoinOperator::Anti(c)
+        | JoinOperator::LeftAnti(c)
+        | JoinOperator::RightAnti(c)
+        | JoinOperator::StraightJoin(c)
+        | JoinOperator::AsOf { constraint: c, .. } => Some(c),
+        JoinOperator::CrossApply
+        | JoinOperator::OuterApply
+        | JoinOperator::ArrayJoin
+        | JoinOperator::LeftArrayJoin
+        | JoinOperator::InnerArrayJoin => None,
+    }
+}
+
+/// True for joins that keep only the rows that match on both sides (MySQL's `CROSS JOIN … ON`
+/// is an inner join): outer and anti joins keep rows whatever their condition says.
+pub(crate) fn keeps_only_matches(op: &JoinOperator) -> bool {
+    matches!(
+        op,
+        JoinOperator::Join(_)
+            | JoinOperator::Inner(_)
+            | JoinOperator::CrossJoin(_)
+            | JoinOperator::StraightJoin(_)
+            | JoinOperator::Semi(_)
+            | JoinOperator::LeftSemi(_)
+            | JoinOperator::RightSemi(_)
+    )
 }

@@ -406,6 +406,12 @@ const CONSTANT_WHERE: &[(Dialect, &str)] = &[
     (PG, "UPDATE t SET a = 1 FROM other WHERE other.flag"),
     (MY, "DELETE t FROM t, o WHERE o.k = 1"),
     (MY, "DELETE t FROM t JOIN u ON true WHERE u.flag"),
+    // An outer join keeps every row of the target: its condition bounds nothing.
+    (MY, "DELETE t FROM t LEFT JOIN u ON t.id = u.tid"),
+    (
+        MY,
+        "DELETE t FROM t LEFT JOIN u ON t.id = u.tid WHERE u.flag",
+    ),
     // Over several tables a bare name may be any table's: only qualified names count.
     (PG, "UPDATE t SET a = 1 FROM other WHERE flag"),
 ];

@@ -408,16 +408,21 @@ impl Proxy {
     }
 }
 
-/// A direct mysql_async connection to a MariaDB as its app user.
-pub async fn mysql_direct(server: &MariaDbServer) -> mysql_async::Conn {
-    mysql_async::Conn::new(mysql_opts(
+/// mysql_async options for a direct connection to a MariaDB as its app user.
+pub fn mysql_direct_opts(server: &MariaDbServer) -> mysql_async::OptsBuilder {
+    mysql_opts(
         server.port,
         &server.opts.user,
         &server.opts.password,
         Some(&server.opts.database),
-    ))
-    .await
-    .unwrap_or_else(|e| panic!("direct mysql connect: {e}"))
+    )
+}
+
+/// A direct mysql_async connection to a MariaDB as its app user.
+pub async fn mysql_direct(server: &MariaDbServer) -> mysql_async::Conn {
+    mysql_async::Conn::new(mysql_direct_opts(server))
+        .await
+        .unwrap_or_else(|e| panic!("direct mysql connect: {e}"))
 }
 
 /// Raw MySQL packets, for tests that speak the protocol byte by byte (malformed input, cursors,

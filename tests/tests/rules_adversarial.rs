@@ -863,6 +863,9 @@ const MYSQL_ATTEMPTS: &[Attempt] = &[
     attempt(ConstantWhere, "multi-table DELETE joined to other, WHERE on other only", &[
         text("DELETE {v} FROM {v}, {o} WHERE {o}.k = 1"),
     ]),
+    attempt(ConstantWhere, "multi-table DELETE through a LEFT JOIN (keeps every row of the target)", &[
+        text("DELETE {v} FROM {v} LEFT JOIN {o} ON {v}.id = {o}.k"),
+    ]),
     attempt(ConstantWhere, "DELETE … WHERE ? = ? with 1, 1 bound", &[
         prep_with("DELETE FROM {v} WHERE ? = ?", &[Int(1), Int(1)]),
     ]),

@@ -25,35 +25,13 @@ impl Ctx {
             let relations = self.table_factor(&join.relation, outer, scope);
             let joined: Vec<Rc<Relation>> = relations.clone();
             scope.relations.extend(relations);
-            let constraint = match &join.join_operator {
-                JoinOperator::Join(c)
-                | JoinOperator::Inner(c)
-                | JoinOperator::Left(c)
-                | JoinOperator::LeftOuter(c)
-                | JoinOperator::Right(c)
-                | JoinOperator::RightOuter(c)
-                | JoinOperator::FullOuter(c)
-                | JoinOperator::CrossJoin(c)
-                | JoinOperator::Semi(c)
-                | JoinOperator::LeftSemi(c)
-                | JoinOperator::RightSemi(c)
-                | JoinOperator::Anti(c)
-                | JoinOperator::LeftAnti(c)
-                | JoinOperator::RightAnti(c)
-                | JoinOperator::StraightJoin(c) => Some(c),
-                JoinOperator::AsOf {
-                    match_condition,
-                    constraint,
-                } => {
-                    self.predicate(match_condition, scope);
-                    Some(constraint)
-                }
-                JoinOperator::CrossApply
-                | JoinOperator::OuterApply
-                | JoinOperator::ArrayJoin
-                | JoinOperator::LeftArrayJoin
-                | JoinOperator::InnerArrayJoin => None,
-            };
+            if let JoinOperator::AsOf {
+                match_condition, ..
+            } = &join.join_operator
+            {
+                self.predicate(match_condition, scope);
+            }
+            let constraint = crate::classify::join_constraint(&join.join_operator);
             match constraint {
                 Some(JoinConstraint::On(e)) => self.predicate(e, scope),
                 Some(JoinConstraint::Using(names)) => {

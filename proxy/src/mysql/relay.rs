@@ -548,7 +548,6 @@ impl Relay {
         }
     }
 
-    /// The statement hook's verdict: `Some(message)` when the statement must not run.
     /// Tells the gate how the server will read the statement about to be judged: by the last
     /// status flags, unless commands ahead of it are still unanswered.
     fn report_lexing(&mut self) {
@@ -573,6 +572,7 @@ impl Relay {
         }
     }
 
+    /// The statement hook's verdict: `Some(message)` when the statement must not run.
     async fn refused(&mut self, sql: &str) -> Option<String> {
         self.report_lexing();
         let h = self.hooks.as_deref_mut()?;

@@ -70,11 +70,10 @@ pub struct RelayOptions {
 pub async fn run(
     client: BoxStream,
     upstream: BoxStream,
-    opts: RelayOptions,
+    mut opts: RelayOptions,
     mut hooks: Option<Box<dyn SessionHooks>>,
     mut shutdown: watch::Receiver<bool>,
 ) -> SessionEnd {
-    let mut opts = opts;
     let (client_rd, mut client_wr) = tokio::io::split(client);
     let (upstream_rd, mut upstream_wr) = tokio::io::split(upstream);
     let mut client_rd = FramedRead::with_capacity(

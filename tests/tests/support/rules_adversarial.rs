@@ -598,14 +598,8 @@ pub async fn run_pg_attempt(route: PgRoute<'_>, direct: &Client, db: &str, a: &A
                 }
             }
             Via::Probe(prepared) => {
-                match tokio::time::timeout(STEP_TIMEOUT, pg_probe(c, prepared, &sql)).await {
-                    Ok(Ok(())) => {}
-                    Ok(Err(e)) => problems.push(format!(
-                        "the session is not usable: {sql}{}: {e}",
-                        if prepared { " (prepared)" } else { "" }
-                    )),
-                    Err(_) => problems.push(format!("the probe {sql} hung")),
-                }
+                let outcome = tokio::time::timeout(STEP_TIMEOUT, pg_probe(c, prepared, &sql)).await;
+                judge_probe(outcome, &sql, prepared, &mut problems);
             }
             via => {
                 let result = tokio::time::timeout(STEP_TIMEOUT, pg_step(c, via, &sql)).await;
@@ -652,15 +646,7 @@ impl MysqlRoute<'_> {
     pub async fn login(&self) -> Result<mysql_async::Conn, mysql_async::Error> {
         match *self {
             MysqlRoute::Sluice(proxy, (user, password)) => mysql_login(proxy, user, password).await,
-            MysqlRoute::Direct(server) => {
-                mysql_async::Conn::new(mysql_opts(
-                    server.port,
-                    &server.opts.user,
-                    &server.opts.password,
-                    Some(&server.opts.database),
-                ))
-                .await
-            }
+            MysqlRoute::Direct(server) => mysql_async::Conn::new(mysql_direct_opts(server)).await,
         }
     }
 }
@@ -835,14 +821,9 @@ pub async fn run_mysql_attempt(
             let sql = r(step.sql);
             match step.via {
                 Via::Probe(prepared) => {
-                    match tokio::time::timeout(STEP_TIMEOUT, mysql_probe(c, prepared, &sql)).await {
-                        Ok(Ok(())) => {}
-                        Ok(Err(e)) => problems.push(format!(
-                            "the session is not usable: {sql}{}: {e}",
-                            if prepared { " (prepared)" } else { "" }
-                        )),
-                        Err(_) => problems.push(format!("the probe {sql} hung")),
-                    }
+                    let outcome =
+                        tokio::time::timeout(STEP_TIMEOUT, mysql_probe(c, prepared, &sql)).await;
+                    judge_probe(outcome, &sql, prepared, &mut problems);
                 }
                 via => {
                     let result = tokio::time::timeout(STEP_TIMEOUT, mysql_step(c, via, &sql)).await;
@@ -865,5 +846,22 @@ pub async fn run_mysql_attempt(
         name: a.name,
         problems,
         damage: before.diff(&after),
+    }
+}
+
+/// A usability probe must answer, and answer without an error.
+fn judge_probe<E: std::fmt::Display>(
+    outcome: Result<Result<(), E>, tokio::time::error::Elapsed>,
+    sql: &str,
+    prepared: bool,
+    problems: &mut Vec<String>,
+) {
+    match outcome {
+        Ok(Ok(())) => {}
+        Ok(Err(e)) => problems.push(format!(
+            "the session is not usable: {sql}{}: {e}",
+            if prepared { " (prepared)" } else { "" }
+        )),
+        Err(_) => problems.push(format!("the probe {sql} hung")),
     }
 }
