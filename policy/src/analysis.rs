@@ -15,9 +15,9 @@ use sqlparser::ast::{
 use sqlparser::dialect::{MySqlDialect, PostgreSqlDialect};
 use sqlparser::parser::Parser;
 
-use crate::bounds::{joins_tie, references_targets, target_qualifiers};
+use crate::bounds::{joins_tie, predicate_bounds, target_qualifiers};
 use crate::classify::{classify, ddl_targets, explain_runs, select_into_table};
-use crate::tautology::{depends_on_literals, is_tautology};
+use crate::tautology::depends_on_literals;
 use crate::{Access, Dialect, StatementInfo, StatementKind, TableRef};
 
 /// How deep the parser may recurse. sqlparser's default (50) is kept: it is ample for real
@@ -154,24 +154,31 @@ fn add_nested(dialect: Dialect, statement: &Statement, walk: &Walk, info: &mut S
     ) {
         info.code = true;
     }
+    // Calls that run SQL or programs sluice cannot see make the statement opaque code.
+    let program = matches!(
+        statement,
+        Statement::Copy {
+            target: sqlparser::ast::CopyTarget::Program { .. },
+            ..
+        }
+    );
+    if walk.runs_code || program {
+        info.code = true;
+        info.opaque_code = true;
+    }
     let mut nested = NestedKinds {
         dialect,
         depth: 0,
         kinds: Vec::new(),
     };
     let _ = statement.visit(&mut nested);
-    for kind in nested
-        .kinds
-        .into_iter()
-        .chain(walk.dml.iter().map(|d| d.kind))
-    {
+    let writes = || walk.dml.iter().chain(&walk.hidden);
+    for kind in nested.kinds.into_iter().chain(writes().map(|d| d.kind)) {
         if kind != info.kind && !info.effects.contains(&kind) {
             info.effects.push(kind);
         }
     }
-    let unbounded = walk
-        .dml
-        .iter()
+    let unbounded = writes()
         .any(|d| matches!(d.kind, StatementKind::Update | StatementKind::Delete) && !d.bounded);
     if unbounded {
         info.has_where = Some(false);
@@ -315,6 +322,11 @@ struct Walk {
     fixups: Vec<(ObjectName, ObjectName)>,
     reads: Vec<ObjectName>,
     dml: Vec<Dml>,
+    /// Updates and deletes a statement of another kind makes: an upsert's conflict update,
+    /// MySQL `REPLACE`, a `MERGE` clause. They are effects; they never change the kind.
+    hidden: Vec<Dml>,
+    /// A function that runs SQL sluice cannot see was called (`dblink_exec`, …).
+    runs_code: bool,
     scopes: Vec<CteScope>,
     /// Queries that opened a scope, so that the matching post-visit closes it.
     scope_owners: Vec<*const Query>,
@@ -365,8 +377,34 @@ impl Walk {
         single: bool,
     ) -> bool {
         let dialect = self.dialect.unwrap_or(Dialect::Postgres);
-        selection.is_some_and(|w| !is_tautology(w) && references_targets(dialect, w, scope, single))
+        selection.is_some_and(|w| predicate_bounds(dialect, w, scope, single))
             || joins_tie(dialect, tables, scope)
+    }
+
+    /// A `MERGE`'s UPDATE and DELETE clauses, each bounded by the `ON` condition or its own
+    /// `AND` condition on the target (qualified names only: the source's columns are in scope).
+    fn merge_clauses(&mut self, merge: &sqlparser::ast::Merge, targets: &[ObjectName]) {
+        use sqlparser::ast::MergeAction;
+        let dialect = self.dialect.unwrap_or(Dialect::Postgres);
+        let mut scope = Vec::new();
+        crate::bounds::factor_names(&merge.table, &mut scope);
+        let on = predicate_bounds(dialect, &merge.on, &scope, false);
+        for clause in &merge.clauses {
+            let kind = match clause.action {
+                MergeAction::Update(_) => StatementKind::Update,
+                MergeAction::Delete { .. } => StatementKind::Delete,
+                _ => continue,
+            };
+            let own = clause
+                .predicate
+                .as_ref()
+                .is_some_and(|p| predicate_bounds(dialect, p, &scope, false));
+            self.hidden.push(Dml {
+                kind,
+                targets: targets.to_vec(),
+                bounded: on || own,
+            });
+        }
     }
 
     /// Reads that are not also written (those are reported once, as writes).
@@ -439,7 +477,16 @@ impl Visitor for Walk {
         ControlFlow::Continue(())
     }
 
+    fn pre_visit_expr(&mut self, expr: &sqlparser::ast::Expr) -> ControlFlow<()> {
+        if let sqlparser::ast::Expr::Function(f) = expr {
+            self.runs_code |= last_name(&f.name).is_some_and(|n| runs_sql(&n));
+        }
+        ControlFlow::Continue(())
+    }
+
     fn pre_visit_relation(&mut self, relation: &ObjectName) -> ControlFlow<()> {
+        // `FROM dblink(…)`: a table function is visited as a relation.
+        self.runs_code |= last_name(relation).is_some_and(|n| runs_sql(&n));
         if !self.is_cte_reference(relation) {
             self.reads.push(relation.clone());
         }
@@ -448,14 +495,18 @@ impl Visitor for Walk {
 
     fn pre_visit_statement(&mut self, statement: &Statement) -> ControlFlow<()> {
         let dml = match statement {
-            Statement::Insert(insert) => Dml {
-                kind: StatementKind::Insert,
-                targets: match &insert.table {
+            Statement::Insert(insert) => {
+                let targets = match &insert.table {
                     TableObject::TableName(name) => vec![name.clone()],
                     _ => Vec::new(),
-                },
-                bounded: true,
-            },
+                };
+                self.hidden.extend(hidden_in_insert(insert, &targets));
+                Dml {
+                    kind: StatementKind::Insert,
+                    targets,
+                    bounded: true,
+                }
+            }
             Statement::Update(update) => {
                 self.literal_dependent |=
                     update.selection.as_ref().is_some_and(depends_on_literals);
@@ -523,11 +574,15 @@ impl Visitor for Walk {
                     bounded: self.bounds(delete.selection.as_ref(), &scope, &tables, single),
                 }
             }
-            Statement::Merge(merge) => Dml {
-                kind: StatementKind::Merge,
-                targets: table_name(&merge.table).into_iter().collect(),
-                bounded: true,
-            },
+            Statement::Merge(merge) => {
+                let targets: Vec<ObjectName> = table_name(&merge.table).into_iter().collect();
+                self.merge_clauses(merge, &targets);
+                Dml {
+                    kind: StatementKind::Merge,
+                    targets,
+                    bounded: true,
+                }
+            }
             _ => return ControlFlow::Continue(()),
         };
         self.dml.push(dml);
@@ -636,6 +691,44 @@ pub(crate) fn collapse_lists(text: &str) -> String {
         }
     }
     out
+}
+
+/// The update hidden in an upsert (`ON CONFLICT … DO UPDATE`, `ON DUPLICATE KEY UPDATE`) and
+/// the delete hidden in MySQL `REPLACE`. Rows listed in `VALUES` bound them; a `SELECT` as the
+/// source can name every row of the table, so it does not.
+fn hidden_in_insert(insert: &sqlparser::ast::Insert, targets: &[ObjectName]) -> Vec<Dml> {
+    use sqlparser::ast::{OnConflictAction, OnInsert, SetExpr};
+    let bounded = insert
+        .source
+        .as_ref()
+        .is_none_or(|q| matches!(q.body.as_ref(), SetExpr::Values(_)));
+    let mut hidden = Vec::new();
+    let updates = match &insert.on {
+        Some(OnInsert::DuplicateKeyUpdate(_)) => true,
+        Some(OnInsert::OnConflict(c)) => matches!(c.action, OnConflictAction::DoUpdate(_)),
+        _ => false,
+    };
+    if updates {
+        hidden.push(Dml {
+            kind: StatementKind::Update,
+            targets: targets.to_vec(),
+            bounded,
+        });
+    }
+    if insert.replace_into {
+        hidden.push(Dml {
+            kind: StatementKind::Delete,
+            targets: targets.to_vec(),
+            bounded,
+        });
+    }
+    hidden
+}
+
+/// Functions that run SQL held in a string (or on another connection), which sluice cannot
+/// see: dblink's, and PostgreSQL's query-to-XML and `ts_stat`.
+fn runs_sql(function: &str) -> bool {
+    function.starts_with("dblink") || function.starts_with("query_to_xml") || function == "ts_stat"
 }
 
 /// The last part of a name, normalized: what a column may be qualified with.

@@ -13,10 +13,12 @@
 use std::ops::ControlFlow;
 
 use sqlparser::ast::{
-    Expr, Ident, JoinConstraint, Query, SetExpr, TableFactor, TableWithJoins, Visit, Visitor,
+    BinaryOperator, Expr, Ident, JoinConstraint, Query, SetExpr, TableFactor, TableWithJoins,
+    Visit, Visitor,
 };
 
 use crate::classify::{join_constraint, keeps_only_matches};
+use crate::tautology::{chain, is_tautology, never_holds, strip_parens};
 
 use crate::analysis::normalize_ident;
 use crate::Dialect;
@@ -34,6 +36,8 @@ const NOT_COLUMNS: &[&str] = &[
     "current_timestamp",
     "localtime",
     "localtimestamp",
+    // PostgreSQL's table OID: the same for every row of the table.
+    "tableoid",
 ];
 
 /// The names a column of `tables` may be qualified with: each table's name and its alias.
@@ -47,7 +51,7 @@ pub(crate) fn qualifiers<'a>(tables: impl IntoIterator<Item = &'a TableWithJoins
     out
 }
 
-fn factor_names(factor: &TableFactor, out: &mut Vec<String>) {
+pub(crate) fn factor_names(factor: &TableFactor, out: &mut Vec<String>) {
     if let TableFactor::Table { name, .. } = factor {
         if let Some(last) = name.0.last().and_then(|p| p.as_ident()) {
             out.push(normalize_ident(last));
@@ -100,15 +104,42 @@ pub(crate) fn joins_tie(
             return false;
         };
         match constraint {
-            JoinConstraint::On(on) => {
-                !crate::tautology::is_tautology(on)
-                    && references_targets(dialect, on, qualifiers, false)
-            }
+            JoinConstraint::On(on) => predicate_bounds(dialect, on, qualifiers, false),
             // `USING (id)` compares a column of each side.
             JoinConstraint::Using(_) | JoinConstraint::Natural => true,
             JoinConstraint::None => false,
         }
     })
+}
+
+/// True when `predicate` decides row by row on the changed table. An AND does when any of its
+/// terms does (the others only narrow it further), so `now() IS NOT NULL AND id = id` does
+/// not; an OR only when every term does (or never holds) and the whole is no tautology;
+/// anything else when it
+/// is no tautology and reads a column of the table.
+pub(crate) fn predicate_bounds(
+    dialect: Dialect,
+    predicate: &Expr,
+    qualifiers: &[String],
+    unqualified: bool,
+) -> bool {
+    let bounds = |e: &Expr| predicate_bounds(dialect, e, qualifiers, unqualified);
+    match strip_parens(predicate) {
+        e @ Expr::BinaryOp {
+            op: BinaryOperator::And,
+            ..
+        } => chain(e, &BinaryOperator::And).into_iter().any(bounds),
+        e @ Expr::BinaryOp {
+            op: BinaryOperator::Or,
+            ..
+        } => {
+            !is_tautology(e)
+                && chain(e, &BinaryOperator::Or)
+                    .into_iter()
+                    .all(|d| never_holds(d) || bounds(d))
+        }
+        e => !is_tautology(e) && references_targets(dialect, e, qualifiers, unqualified),
+    }
 }
 
 /// True when `predicate` references a column of a table named (or aliased) in `qualifiers`;
@@ -163,11 +194,17 @@ impl Finder<'_> {
     fn counts(&self, expr: &Expr) -> bool {
         match expr {
             Expr::Identifier(ident) => {
-                self.unqualified && self.is_column(ident) && self.scopes.iter().all(|s| !s.has_from)
+                self.unqualified
+                    && self.is_column(ident)
+                    // The table's own name is its whole row (`WHERE t IS NOT NULL`), not a
+                    // column.
+                    && !self.qualifiers.contains(&normalize_ident(ident))
+                    && self.scopes.iter().all(|s| !s.has_from)
             }
             Expr::CompoundIdentifier(parts) if parts.len() >= 2 => {
                 let qualifier = normalize_ident(&parts[parts.len() - 2]);
                 self.qualifiers.contains(&qualifier)
+                    && self.is_column(&parts[parts.len() - 1])
                     && self.scopes.iter().all(|s| !s.names.contains(&qualifier))
             }
             _ => false,

@@ -287,6 +287,12 @@ fn create(text: &Text, from: usize, e: &mut Effects) {
         match word.as_str() {
             "FUNCTION" | "PROCEDURE" | "PACKAGE" => return routine(text, i + 1, e),
             "TRIGGER" => return trigger(text, i + 1, e),
+            // An extension or a language installs code (and dblink runs SQL sluice cannot see).
+            "EXTENSION" | "LANGUAGE" => {
+                e.code = true;
+                e.opaque = true;
+                return;
+            }
             "RULE" | "EVENT" => {
                 e.code = true;
                 if let Some(body) = text.find_top(i + 1, "DO") {

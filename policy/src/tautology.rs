@@ -42,6 +42,13 @@ pub(crate) fn is_tautology(predicate: &Expr) -> bool {
     result || folder.too_deep
 }
 
+/// True when `predicate` is a constant that holds for no row (`1 = 2`, `false`, `NULL`): as a
+/// term of an OR it widens nothing.
+pub(crate) fn never_holds(predicate: &Expr) -> bool {
+    let mut folder = Folder::default();
+    matches!(folder.fold(strip_parens(predicate), 0), Some(c) if c.truthy() != Some(true))
+}
+
 /// True when whether `predicate` is a tautology could depend on the values of its number or
 /// string literals, so that statements differing only in those literals (one
 /// [`crate::Shape`]) must not share the verdict: `1 = 1` and `1 = 2`, `x LIKE '%'` and
@@ -133,7 +140,7 @@ pub(crate) fn depends_on_literals(predicate: &Expr) -> bool {
 
 /// The operands of a chain of `op` (`a AND b AND c` → `[a, b, c]`), found iteratively:
 /// sqlparser builds long chains as left-deep trees, too deep to walk recursively.
-fn chain<'e>(expr: &'e Expr, op: &BinaryOperator) -> Vec<&'e Expr> {
+pub(crate) fn chain<'e>(expr: &'e Expr, op: &BinaryOperator) -> Vec<&'e Expr> {
     let mut operands = Vec::new();
     let mut pending = vec![expr];
     while let Some(e) = pending.pop() {
@@ -152,11 +159,79 @@ fn chain<'e>(expr: &'e Expr, op: &BinaryOperator) -> Vec<&'e Expr> {
     operands
 }
 
-fn strip_parens(mut expr: &Expr) -> &Expr {
+pub(crate) fn strip_parens(mut expr: &Expr) -> &Expr {
     while let Expr::Nested(inner) = expr {
         expr = inner;
     }
     expr
+}
+
+/// `expr` without what cannot change its value: parentheses, casts, unary plus, `+ 0`, `- 0`,
+/// `* 1`, `/ 1` (so `id = id + 0` is seen as `id = id`).
+fn without_no_ops(mut expr: &Expr) -> &Expr {
+    let is = |e: &Expr, n: &str| matches!(strip_parens(e), Expr::Value(v) if matches!(&v.value, Value::Number(x, _) if x == n));
+    loop {
+        expr = match strip_parens(expr) {
+            Expr::Cast { expr, .. }
+            | Expr::UnaryOp {
+                op: UnaryOperator::Plus,
+                expr,
+            } => expr,
+            Expr::BinaryOp { left, op, right } => match op {
+                BinaryOperator::Plus | BinaryOperator::Minus if is(right, "0") => left,
+                BinaryOperator::Plus if is(left, "0") => right,
+                BinaryOperator::Multiply | BinaryOperator::Divide if is(right, "1") => left,
+                BinaryOperator::Multiply if is(left, "1") => right,
+                _ => return strip_parens(expr),
+            },
+            other => return other,
+        };
+    }
+}
+
+/// The same expression once no-ops are set aside. Volatile calls (`random() = random()`)
+/// count as the same too: calling a bounded predicate a tautology is the safe mistake.
+fn same(a: &Expr, b: &Expr) -> bool {
+    without_no_ops(a) == without_no_ops(b)
+}
+
+/// `x IS NULL` / `x IS NOT NULL`, `p` / `NOT p`: one of the two holds for every row.
+fn complementary(a: &Expr, b: &Expr) -> bool {
+    fn not(e: &Expr) -> Option<&Expr> {
+        match strip_parens(e) {
+            Expr::UnaryOp {
+                op: UnaryOperator::Not,
+                expr,
+            } => Some(strip_parens(expr)),
+            _ => None,
+        }
+    }
+    match (strip_parens(a), strip_parens(b)) {
+        (Expr::IsNull(x), Expr::IsNotNull(y)) | (Expr::IsNotNull(x), Expr::IsNull(y)) => same(x, y),
+        (x, y) => not(x).is_some_and(|x| x == y) || not(y).is_some_and(|y| y == x),
+    }
+}
+
+/// `x IN (…, x, …)` and `x IN (SELECT x)`: the value is always among its own list.
+fn member_of_itself(expr: &Expr) -> bool {
+    match strip_parens(expr) {
+        Expr::InList {
+            expr,
+            list,
+            negated: false,
+        } => list.iter().any(|e| same(e, expr)),
+        Expr::InSubquery {
+            expr,
+            subquery,
+            negated: false,
+        } => match subquery.body.as_ref() {
+            sqlparser::ast::SetExpr::Select(select) if select.from.is_empty() => {
+                matches!(select.projection.as_slice(), [sqlparser::ast::SelectItem::UnnamedExpr(e)] if same(e, expr))
+            }
+            _ => false,
+        },
+        _ => false,
+    }
 }
 
 #[derive(Default)]
@@ -170,9 +245,14 @@ impl Folder {
             e @ Expr::BinaryOp {
                 op: BinaryOperator::Or,
                 ..
-            } => chain(e, &BinaryOperator::Or)
-                .into_iter()
-                .any(|d| self.is_tautology_operand(d)),
+            } => {
+                let disjuncts = chain(e, &BinaryOperator::Or);
+                disjuncts
+                    .iter()
+                    .enumerate()
+                    .any(|(i, a)| disjuncts[i + 1..].iter().any(|b| complementary(a, b)))
+                    || disjuncts.into_iter().any(|d| self.is_tautology_operand(d))
+            }
             e @ Expr::BinaryOp {
                 op: BinaryOperator::And,
                 ..
@@ -192,21 +272,17 @@ impl Folder {
                 op: BinaryOperator::Or | BinaryOperator::And,
                 ..
             } => self.is_tautology(e),
-            // `x = x`, `x <= x`: true for every row where x is not NULL.
+            // `x = x`, `x <= x`, `f(x) = f(x) + 0`: true for every row where x is not NULL.
             Expr::BinaryOp { left, op, right }
                 if matches!(
                     op,
                     BinaryOperator::Eq | BinaryOperator::LtEq | BinaryOperator::GtEq
-                ) && self.is_plain_column_or_const(left)
-                    && left == right =>
+                ) && same(left, right) =>
             {
                 true
             }
-            Expr::IsNotDistinctFrom(left, right)
-                if self.is_plain_column_or_const(left) && left == right =>
-            {
-                true
-            }
+            Expr::IsNotDistinctFrom(left, right) if same(left, right) => true,
+            e if member_of_itself(e) => true,
             // `x LIKE '%'` matches every non-NULL x.
             Expr::Like {
                 negated: false,
@@ -221,13 +297,6 @@ impl Folder {
                 true
             }
             other => self.fold(other, 0).and_then(|c| c.truthy()) == Some(true),
-        }
-    }
-
-    fn is_plain_column_or_const(&mut self, expr: &Expr) -> bool {
-        match strip_parens(expr) {
-            Expr::Identifier(_) | Expr::CompoundIdentifier(_) => true,
-            other => self.fold(other, 0).is_some(),
         }
     }
 

@@ -74,6 +74,15 @@ const CODE_PG: &[&str] = &[
     "DO $$ BEGIN PERFORM 1; END $$",
     "DO LANGUAGE plpgsql $b$ BEGIN EXECUTE 'TRUNCATE t'; END $b$",
     "/* c */ do $$ begin null; end $$;",
+    // Extensions install code; these run SQL (or programs) sluice cannot see.
+    "CREATE EXTENSION dblink",
+    "CREATE EXTENSION IF NOT EXISTS postgres_fdw WITH SCHEMA public",
+    "SELECT dblink_exec('dbname=app', 'DROP TABLE t')",
+    "SELECT * FROM dblink('dbname=app', 'DELETE FROM t RETURNING 1') AS r(x int)",
+    "SELECT public.dblink_exec('dbname=app', 'TRUNCATE t')",
+    "SELECT dblink_send_query('c', 'DELETE FROM t')",
+    "COPY (SELECT 1) TO PROGRAM 'psql -c \"DELETE FROM t\"'",
+    "COPY t FROM PROGRAM 'cat /etc/passwd'",
 ];
 
 const CODE_MY: &[&str] = &[
@@ -398,6 +407,28 @@ const CONSTANT_WHERE: &[(Dialect, &str)] = &[
         "DELETE FROM t WHERE EXISTS (SELECT 1 FROM u WHERE flag)",
     ),
     (MY, "UPDATE t SET a = 1 WHERE (SELECT 1)"),
+    // A constant conjunct bounds nothing, a tautology neither: the AND of both bounds nothing.
+    (
+        PG,
+        "DELETE FROM t WHERE current_timestamp IS NOT NULL AND id = id",
+    ),
+    // Tautologies through no-op arithmetic, functions, complements and self-membership.
+    (PG, "DELETE FROM t WHERE id = id + 0"),
+    (PG, "DELETE FROM t WHERE id * 1 >= id"),
+    (PG, "DELETE FROM t WHERE coalesce(id, 0) = coalesce(id, 0)"),
+    (PG, "DELETE FROM t WHERE lower(name) = lower(name)"),
+    (PG, "UPDATE t SET v = NULL WHERE v IS NULL OR v IS NOT NULL"),
+    (PG, "DELETE FROM t WHERE v = 'x' OR NOT v = 'x'"),
+    (PG, "DELETE FROM t WHERE id IN (SELECT id)"),
+    (PG, "DELETE FROM t WHERE id IN (id, 7)"),
+    (MY, "DELETE FROM t WHERE id = id + 0"),
+    (MY, "UPDATE t SET v = NULL WHERE v IS NULL OR v IS NOT NULL"),
+    // The whole row and `tableoid` are not per-row tests of a column.
+    (PG, "DELETE FROM t WHERE t IS NOT NULL"),
+    (PG, "DELETE FROM t AS v WHERE v IS NOT NULL"),
+    (PG, "UPDATE t SET v = NULL WHERE t IS NOT NULL"),
+    (PG, "DELETE FROM t WHERE tableoid > 0"),
+    (PG, "DELETE FROM t WHERE t.tableoid = 't'::regclass"),
     (MY, "UPDATE t SET a = 1 WHERE ?"),
     (MY, "DELETE FROM t WHERE id = id"),
     (MY, "DELETE FROM t WHERE x OR 1=1"),
@@ -727,4 +758,62 @@ fn prepared_sql_matches_like_the_statement_itself() {
     let i = info(MY, "PREPARE s FROM 'DELETE FROM billing.x WHERE id = 1'");
     assert_eq!(i.tables[0].qualified_name(), "billing.x");
     assert_eq!(i.has_where, Some(true));
+}
+
+/// Writes that are not called UPDATE or DELETE but act as one over every row.
+const UNBOUNDED_BY_OTHER_NAMES: &[(Dialect, &str)] = &[
+    (
+        PG,
+        "MERGE INTO t USING (SELECT 1) s ON true WHEN MATCHED THEN DELETE",
+    ),
+    (
+        PG,
+        "MERGE INTO t USING (VALUES (1)) s(x) ON true WHEN MATCHED THEN UPDATE SET v = NULL",
+    ),
+    (
+        PG,
+        "MERGE INTO t USING u ON u.k = 1 WHEN MATCHED THEN DELETE",
+    ),
+    (
+        PG,
+        "INSERT INTO t SELECT id, NULL FROM t ON CONFLICT (id) DO UPDATE SET v = NULL",
+    ),
+    (
+        PG,
+        "INSERT INTO t SELECT id, NULL FROM t ON CONFLICT (id) DO UPDATE SET v = excluded.v",
+    ),
+    (
+        MY,
+        "INSERT INTO t SELECT id, NULL FROM t ON DUPLICATE KEY UPDATE v = NULL",
+    ),
+    (MY, "REPLACE INTO t SELECT id, NULL FROM t"),
+];
+
+/// Their bounded forms: one source row per listed value, or a condition on the target.
+const BOUNDED_BY_OTHER_NAMES: &[(Dialect, &str)] = &[
+    (PG, "MERGE INTO t USING u ON t.id = u.tid WHEN MATCHED THEN DELETE"),
+    (PG, "MERGE INTO t USING (VALUES (1)) s(x) ON t.id = s.x WHEN MATCHED THEN UPDATE SET v = 1 WHEN NOT MATCHED THEN INSERT VALUES (s.x, 1)"),
+    (PG, "INSERT INTO t VALUES (1, 'a') ON CONFLICT (id) DO UPDATE SET v = excluded.v"),
+    (PG, "INSERT INTO t VALUES ($1, $2) ON CONFLICT (id) DO NOTHING"),
+    (PG, "INSERT INTO t SELECT id, v FROM u ON CONFLICT DO NOTHING"),
+    (MY, "INSERT INTO t VALUES (1, 'a') ON DUPLICATE KEY UPDATE v = VALUES(v)"),
+    (MY, "INSERT INTO t (id) VALUES (1), (2) ON DUPLICATE KEY UPDATE v = NULL"),
+    (MY, "REPLACE INTO t VALUES (1, 'a')"),
+    (MY, "REPLACE INTO t (id, v) VALUES (?, ?)"),
+];
+
+#[test]
+fn writes_by_other_names_are_judged_like_update_and_delete() {
+    let set = one_rule("[\"update\", \"delete\"]", true);
+    for (dialect, sql) in UNBOUNDED_BY_OTHER_NAMES {
+        assert!(
+            info(*dialect, sql).unbounded_write(),
+            "{sql}: not unbounded"
+        );
+        assert!(blocked_by_rule(&set, *dialect, sql), "{sql}");
+    }
+    for (dialect, sql) in BOUNDED_BY_OTHER_NAMES {
+        assert!(!info(*dialect, sql).unbounded_write(), "{sql}: unbounded");
+        assert!(!blocked_by_rule(&set, *dialect, sql), "{sql}");
+    }
 }

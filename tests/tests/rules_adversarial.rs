@@ -496,6 +496,44 @@ const PG_ATTEMPTS: &[Attempt] = &[
     attempt(Path, "an UPDATE in the second CTE, extended protocol", &[
         prep("WITH a AS (SELECT 1), d AS (UPDATE {v} SET note = NULL RETURNING 1) SELECT count(*) FROM d"),
     ]),
+    // ---- found by the black-box attacker: writes by other names, tautologies, outside code --
+    attempt(ConstantWhere, "MERGE … ON true WHEN MATCHED THEN DELETE", &[
+        text("MERGE INTO {v} t USING (SELECT 1) s ON true WHEN MATCHED THEN DELETE").refused("bounded-writes"),
+    ]),
+    attempt(ConstantWhere, "MERGE … ON true WHEN MATCHED THEN UPDATE, extended protocol", &[
+        prep("MERGE INTO {v} USING (VALUES (1)) s(x) ON true WHEN MATCHED THEN UPDATE SET note = NULL"),
+    ]),
+    attempt(ConstantWhere, "INSERT … SELECT … ON CONFLICT DO UPDATE as an UPDATE of every row", &[
+        text("INSERT INTO {v} SELECT id, n, NULL FROM {v} ON CONFLICT (id) DO UPDATE SET note = NULL").refused("bounded-writes"),
+    ]),
+    attempt(ConstantWhere, "a constant conjunct AND a tautology", &[
+        text("DELETE FROM {v} WHERE current_timestamp IS NOT NULL AND id = id"),
+    ]),
+    attempt(ConstantWhere, "id = id + 0", &[text("DELETE FROM {v} WHERE id = id + 0")]),
+    attempt(ConstantWhere, "coalesce(id, 0) = coalesce(id, 0)", &[
+        text("DELETE FROM {v} WHERE coalesce(id, 0) = coalesce(id, 0)"),
+    ]),
+    attempt(ConstantWhere, "x IS NULL OR x IS NOT NULL", &[
+        text("UPDATE {v} SET note = NULL WHERE note IS NULL OR note IS NOT NULL"),
+    ]),
+    attempt(ConstantWhere, "a whole-row reference", &[text("DELETE FROM {v} WHERE {v} IS NOT NULL")]),
+    attempt(ConstantWhere, "tableoid, the same for every row", &[text("DELETE FROM {v} WHERE tableoid > 0")]),
+    attempt(ConstantWhere, "id IN (SELECT id)", &[text("DELETE FROM {v} WHERE id IN (SELECT id)")]),
+    // The test's database user may not create extensions or run programs, so these three do no
+    // harm here; what they assert is sluice's refusal by rule (the attacker's sluice logged in
+    // as a superuser, where they dropped and emptied tables).
+    attempt(Code, "CREATE EXTENSION is code", &[
+        text("CREATE EXTENSION IF NOT EXISTS dblink").refused("no-code"),
+    ])
+    .inert(),
+    attempt(Code, "dblink_exec runs SQL sluice cannot see", &[
+        text("SELECT dblink_exec('dbname=postgres', 'DROP TABLE {v}')").refused("no-code"),
+    ])
+    .inert(),
+    attempt(Code, "COPY … TO PROGRAM runs a program on the database host", &[
+        text("COPY (SELECT 1) TO PROGRAM 'true'").refused("no-code"),
+    ])
+    .inert(),
     attempt(Path, "a DELETE CTE feeding an INSERT", &[
         text("WITH d AS (DELETE FROM {v} RETURNING id) INSERT INTO {o} SELECT id FROM d"),
     ]),
@@ -862,6 +900,16 @@ const MYSQL_ATTEMPTS: &[Attempt] = &[
     ]),
     attempt(ConstantWhere, "multi-table DELETE joined to other, WHERE on other only", &[
         text("DELETE {v} FROM {v}, {o} WHERE {o}.k = 1"),
+    ]),
+    attempt(ConstantWhere, "INSERT … SELECT … ON DUPLICATE KEY UPDATE as an UPDATE of every row", &[
+        text("INSERT INTO {v} SELECT id, n, NULL FROM {v} ON DUPLICATE KEY UPDATE note = NULL"),
+    ]),
+    attempt(ConstantWhere, "REPLACE … SELECT rewrites every row", &[
+        text("REPLACE INTO {v} SELECT id, n, NULL FROM {v}"),
+    ]),
+    attempt(ConstantWhere, "id = id + 0", &[text("DELETE FROM {v} WHERE id = id + 0")]),
+    attempt(ConstantWhere, "x IS NULL OR x IS NOT NULL", &[
+        text("UPDATE {v} SET note = NULL WHERE note IS NULL OR note IS NOT NULL"),
     ]),
     attempt(ConstantWhere, "multi-table DELETE through a LEFT JOIN (keeps every row of the target)", &[
         text("DELETE {v} FROM {v} LEFT JOIN {o} ON {v}.id = {o}.k"),
