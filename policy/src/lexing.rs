@@ -194,107 +194,41 @@ pub fn reads_alike(dialect: Dialect, modes: &[LexMode], sql: &str) -> bool {
     modes[1..].iter().all(|&m| outline(m) == first)
 }
 
-/// One assignment to MySQL's `sql_mode` in a `SET` statement.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct SqlModeAssignment {
-    /// `SET GLOBAL sql_mode` / `@@global.sql_mode`: new sessions, not this one.
-    pub global: bool,
-    /// The value, when it is one string literal (`'ANSI_QUOTES,STRICT_ALL_TABLES'`) or
-    /// `DEFAULT` (given as the empty string's opposite: `Some("DEFAULT")`); `None` for anything
-    /// sluice cannot read without running it (an expression, a variable, a number).
-    pub value: Option<String>,
-}
-
-impl SqlModeAssignment {
-    /// Whether the value turns `ANSI_QUOTES` on (itself, or through a combination mode that
-    /// includes it); `None` when the value is unknown. `DEFAULT` is taken as off.
-    ///
-    /// ```
-    /// use policy::sql_mode_assignments;
-    /// let a = &sql_mode_assignments("SET SESSION sql_mode = 'STRICT_ALL_TABLES,ansi'")[0];
-    /// assert_eq!(a.ansi_quotes(), Some(true));
-    /// ```
-    pub fn ansi_quotes(&self) -> Option<bool> {
-        let value = self.value.as_deref()?;
-        Some(value.split(',').any(|m| {
-            matches!(
-                m.trim().to_ascii_uppercase().as_str(),
-                "ANSI_QUOTES" | "ANSI" | "ORACLE" | "POSTGRESQL" | "MSSQL" | "DB2" | "MAXDB"
-            )
-        }))
-    }
-}
-
-/// Every assignment to `sql_mode` made by the MySQL `SET` statements of `sql` (written in the
-/// standard spelling: see [`standardize`]). `SET STATEMENT … FOR` is left out: its settings
-/// last for its one statement, which the server has already read.
+/// Whether a MySQL `sql_mode` value (as the server reports it) makes `"…"` an identifier:
+/// `ANSI_QUOTES` itself, or a combination mode that includes it.
 ///
 /// ```
-/// use policy::sql_mode_assignments;
-/// let a = sql_mode_assignments("SET @@global.sql_mode = 'ANSI'; SET sql_mode = CONCAT(@@sql_mode, ',ANSI')");
-/// assert_eq!((a[0].global, a[0].value.as_deref()), (true, Some("ANSI")));
-/// assert_eq!((a[1].global, a[1].value.as_deref()), (false, None));
+/// assert!(policy::sql_mode_has_ansi_quotes("STRICT_ALL_TABLES,ANSI"));
+/// assert!(!policy::sql_mode_has_ansi_quotes("STRICT_TRANS_TABLES,NO_BACKSLASH_ESCAPES"));
 /// ```
-pub fn sql_mode_assignments(sql: &str) -> Vec<SqlModeAssignment> {
-    use crate::lex::Token;
-    let expanded = crate::lex::expand_mysql_executable_comments(sql);
-    let tokens = crate::lex::tokenize_spanned(Dialect::MySql, &expanded);
-    let mut found = Vec::new();
-    for statement in tokens.split(|t| t.token == Token::Semicolon) {
-        let words = |i: usize| statement.get(i).map(|t| &t.token);
-        if !words(0).is_some_and(|t| t.is_kw("SET"))
-            || words(1).is_some_and(|t| t.is_kw("STATEMENT"))
-        {
-            continue;
-        }
-        // System variables lex as words with their `@@` (`@@global`, `@@sql_mode`).
-        let bare = |i: usize| match words(i) {
-            Some(Token::Word(w)) => Some(w.trim_start_matches('@').to_ascii_lowercase()),
-            _ => None,
-        };
-        let mut global = false;
-        for i in 0..statement.len() {
-            match bare(i).as_deref() {
-                Some("global") => global = true,
-                Some("session" | "local") => global = false,
-                _ => {}
-            }
-            if bare(i).as_deref() != Some("sql_mode") {
-                continue;
-            }
-            let qualifier = if i >= 2 && words(i - 1) == Some(&Token::Dot) {
-                bare(i - 2)
-            } else {
-                None
-            };
-            let global = match qualifier.as_deref() {
-                Some("global") => true,
-                Some("session" | "local") => false,
-                _ => global,
-            };
-            // `=` or `:=`, then exactly one value before the next `,` (or the end).
-            let mut j = i + 1;
-            if words(j) == Some(&Token::Punct(':')) {
-                j += 1;
-            }
-            if words(j) != Some(&Token::Punct('=')) {
-                continue;
-            }
-            let value = match (statement.get(j + 1), words(j + 2)) {
-                (Some(v), None | Some(Token::Comma)) => match &v.token {
-                    Token::Str => {
-                        let raw = &expanded[v.start..v.end];
-                        raw.get(1..raw.len().saturating_sub(1)).map(str::to_string)
-                    }
-                    Token::Word(w) if w.eq_ignore_ascii_case("DEFAULT") => Some(String::new()),
-                    _ => None,
-                },
-                _ => None,
-            };
-            found.push(SqlModeAssignment { global, value });
-        }
-    }
-    found
+pub fn sql_mode_has_ansi_quotes(mode: &str) -> bool {
+    mode.split(',').any(|m| {
+        matches!(
+            m.trim().to_ascii_uppercase().as_str(),
+            "ANSI_QUOTES" | "ANSI" | "ORACLE" | "POSTGRESQL" | "MSSQL" | "DB2" | "MAXDB"
+        )
+    })
+}
+
+/// Whether a MySQL text may change the session's `sql_mode`, and so how the server reads
+/// what follows: it names `sql_mode` (in any spelling of the assignment), or it executes
+/// prepared SQL.
+///
+/// ```
+/// assert!(policy::may_set_sql_mode("SET @@session.`SQL_MODE` = 'ANSI_QUOTE\\S'"));
+/// assert!(policy::may_set_sql_mode("EXECUTE s"));
+/// assert!(!policy::may_set_sql_mode("SELECT \"a\" FROM t"));
+/// ```
+pub fn may_set_sql_mode(sql: &str) -> bool {
+    contains_ignore_case(sql, "sql_mode") || contains_ignore_case(sql, "execute")
+}
+
+fn contains_ignore_case(haystack: &str, needle: &str) -> bool {
+    let n = needle.as_bytes();
+    haystack
+        .as_bytes()
+        .windows(n.len())
+        .any(|w| w.eq_ignore_ascii_case(n))
 }
 
 fn scan(dialect: Dialect, mode: LexMode, sql: &str) -> Vec<Region> {

@@ -73,7 +73,7 @@ pub use canonical::canonical_text;
 pub use copy::{copy_out, CopyFormat, CopyOut};
 pub use cursor::{cursors, CursorStatement};
 pub use glob::Glob;
-pub use lexing::{reads_alike, sql_mode_assignments, standardize, LexMode, SqlModeAssignment};
+pub use lexing::{may_set_sql_mode, reads_alike, sql_mode_has_ansi_quotes, standardize, LexMode};
 pub use lineage::{lineage, CopyTarget, Lineage, OutputColumn, Source};
 pub use literal_plan::LiteralPlan;
 pub use literals::{mask_literals, LiteralMode, MaskedStatement, SensitiveColumns};

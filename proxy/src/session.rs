@@ -163,12 +163,9 @@ pub enum LexReport {
     Backslash(bool),
     /// Statements still in flight may change that before the server reads the next one.
     Unsettled,
-    /// The session went back to the server's defaults (MySQL `COM_RESET_CONNECTION`,
-    /// `COM_CHANGE_USER`).
-    Reset,
-    /// MySQL: the session's `sql_mode` has `ANSI_QUOTES` (or not) as the server said when
-    /// asked (at login and after a reset).
-    AnsiQuotes(bool),
+    /// MySQL: the session's `sql_mode` has `ANSI_QUOTES` (or not), as the server said when
+    /// asked; `None` after something may have changed it, until the server says again.
+    AnsiQuotes(Option<bool>),
 }
 
 /// Observation and control points of one client session.

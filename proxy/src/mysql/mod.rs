@@ -8,6 +8,7 @@
 pub mod catalog;
 pub mod client;
 pub mod command;
+pub mod mode_probe;
 pub mod packet;
 pub mod relay;
 pub mod response;

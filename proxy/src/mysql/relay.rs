@@ -15,6 +15,7 @@ use tokio_util::codec::{Decoder, FramedRead};
 
 use super::catalog::MysqlCatalog;
 use super::command::{com, response_kind, special, ResponseKind, Special};
+use super::mode_probe::ModeProbe;
 use super::packet::{err_payload, ok_payload, write_packets, Packet, PacketCodec, Reader};
 use super::response::{column_def, ResponseTracker, Role};
 use super::rows::{
@@ -106,6 +107,8 @@ struct Relay {
     prepared: PreparedStatements,
     /// What the gate was last told of `NO_BACKSLASH_ESCAPES`.
     lex_reported: LexReport,
+    /// Asking the server for `sql_mode` after what may have changed it.
+    mode_probe: ModeProbe,
 }
 
 /// The audit record must be durable first (sync mode), or an approval hold must end.
@@ -154,9 +157,10 @@ pub async fn run(
         prepared: PreparedStatements::new(),
         last_seq_to_client: 0,
         lex_reported: LexReport::Backslash(true),
+        mode_probe: ModeProbe::default(),
     };
     if let Some(h) = r.hooks.as_deref_mut() {
-        h.on_lexing(LexReport::AnsiQuotes(r.ctx.login_ansi_quotes));
+        h.on_lexing(LexReport::AnsiQuotes(Some(r.ctx.login_ansi_quotes)));
     }
     let (mut client_dirty, mut upstream_dirty) = (false, false);
     let mut draining = *shutdown.borrow();
@@ -179,7 +183,7 @@ pub async fn run(
         tokio::select! {
             biased;
             _ = &mut shutdown_signal, if !draining => draining = true,
-            packet = client_rd.next(), if r.to_upstream.len() < HIGH_WATER => match packet {
+            packet = client_rd.next(), if r.to_upstream.len() < HIGH_WATER && !r.mode_probe.in_flight() => match packet {
                 None => {
                     r.to_upstream.extend_from_slice(&COM_QUIT);
                     break SessionEnd::ClientClosed;
@@ -363,7 +367,11 @@ impl Relay {
                         }
                         _ => Statement::None,
                     };
+                    let changes_mode = self.executes_mode_change(&stmt);
                     self.owed.push_back(Owed::Upstream(kind, stmt));
+                    if changes_mode {
+                        self.mode_may_change();
+                    }
                 }
             }
             self.client_continues = Continuation::LongCommand;
@@ -433,8 +441,12 @@ impl Relay {
                         self.local_err(1095, "HY000", "sluice allows only KILL [QUERY|CONNECTION] <connection id> of your own sessions");
                     }
                     _ => {
+                        let changes_mode = policy::may_set_sql_mode(&sql);
                         let sql = Statement::Text(Arc::from(sql.as_ref()));
                         self.forward_for(raw, ResponseKind::TextResults, sql);
+                        if changes_mode {
+                            self.mode_may_change();
+                        }
                     }
                 }
             }
@@ -475,7 +487,11 @@ impl Relay {
                     _ => Statement::None,
                 };
                 let kind = response_kind(cmd).unwrap_or(ResponseKind::Single);
+                let changes_mode = self.executes_mode_change(&stmt);
                 self.forward_for(raw, kind, stmt);
+                if changes_mode {
+                    self.mode_may_change();
+                }
             }
             com::STMT_CLOSE => {
                 if let Some(id) = statement_id(payload) {
@@ -484,12 +500,17 @@ impl Relay {
                 self.forward(raw, ResponseKind::Nothing);
             }
             com::CHANGE_USER => {
-                self.lexing_reset();
-                return self.change_user(payload, upstream_rd, upstream_wr).await;
+                let end = self.change_user(payload, upstream_rd, upstream_wr).await;
+                if end.is_none() {
+                    // The session was reset upstream: its sql_mode is the server's default.
+                    self.mode_may_change();
+                    self.send_mode_probe();
+                }
+                return end;
             }
             com::RESET_CONNECTION => {
-                self.lexing_reset();
                 self.forward(raw, ResponseKind::Single);
+                self.mode_may_change();
             }
             other => match response_kind(other) {
                 Some(kind) => self.forward(raw, kind),
@@ -564,12 +585,55 @@ impl Relay {
         }
     }
 
-    /// The session goes back to the server's defaults (COM_RESET_CONNECTION, COM_CHANGE_USER).
-    fn lexing_reset(&mut self) {
-        self.lex_reported = LexReport::Backslash(true);
+    /// A command just forwarded may have changed `sql_mode` (or reset the session): the gate
+    /// takes `ANSI_QUOTES` as unknown until sluice's probe has the server's answer.
+    fn mode_may_change(&mut self) {
+        self.mode_probe.changed();
         if let Some(h) = self.hooks.as_deref_mut() {
-            h.on_lexing(LexReport::Reset);
+            h.on_lexing(LexReport::AnsiQuotes(None));
         }
+    }
+
+    /// Whether executing `stmt` may change `sql_mode` (its prepared text says so, or is unknown).
+    fn executes_mode_change(&self, stmt: &Statement) -> bool {
+        match stmt {
+            Statement::Execute(id) => self
+                .prepared
+                .get(id)
+                .is_none_or(|p| policy::may_set_sql_mode(&p.sql)),
+            _ => false,
+        }
+    }
+
+    /// Sends the owed `sql_mode` probe once nothing else is in flight.
+    fn send_mode_probe(&mut self) {
+        if self
+            .mode_probe
+            .send_if_owed(self.idle(), &mut self.to_upstream)
+        {
+            self.owed.push_back(Owed::Upstream(
+                ResponseKind::TextResults,
+                Statement::ModeProbe,
+            ));
+        }
+    }
+
+    /// A packet of the probe's answer: only sluice sees it.
+    fn mode_probe_packet(&mut self, p: &Packet) {
+        if let Role::Row { .. } = self.tracker.on_packet(p) {
+            self.mode_probe.on_row(p);
+        }
+        if !self.tracker.is_idle() {
+            return;
+        }
+        self.current = Statement::None;
+        if let Some(ansi) = self.mode_probe.answered() {
+            if let Some(h) = self.hooks.as_deref_mut() {
+                h.on_lexing(LexReport::AnsiQuotes(Some(ansi)));
+            }
+        }
+        self.drain_local();
+        self.send_mode_probe();
     }
 
     /// The statement hook's verdict: `Some(message)` when the statement must not run.
@@ -671,6 +735,10 @@ impl Relay {
                 }
             }
         }
+        if matches!(self.current, Statement::ModeProbe) {
+            self.mode_probe_packet(&p);
+            return None;
+        }
         self.last_seq_to_client = p.seq;
         if self.tracker.awaiting_prepare_ok() && p.first() == Some(0x00) {
             if let (Statement::Prepare(sql), Some(id)) = (&self.current, statement_id(p.payload()))
@@ -758,6 +826,7 @@ impl Relay {
             self.columns.clear();
             self.result_columns.clear();
             self.drain_local();
+            self.send_mode_probe();
         }
     }
 

@@ -20,6 +20,8 @@ pub enum Statement {
     /// COM_STMT_EXECUTE or COM_STMT_FETCH of a statement id.
     Execute(u32),
     Fetch(u32),
+    /// sluice's own `SELECT @@SESSION.sql_mode` (see [`super::mode_probe`]).
+    ModeProbe,
 }
 
 /// A prepared statement: its text, and the columns of its last execution (a cursor's fetches

@@ -361,11 +361,7 @@ async fn session_ansi_quotes(
     if !matches!(end.first(), Some(0xFE | 0x00)) {
         return Err(unexpected());
     }
-    let assignment = policy::SqlModeAssignment {
-        global: false,
-        value: Some(mode),
-    };
-    Ok(assignment.ansi_quotes() == Some(true))
+    Ok(policy::sql_mode_has_ansi_quotes(&mode))
 }
 
 async fn send(framed: &mut Framed, seq: u8, payload: &[u8]) -> Result<(), UpstreamError> {

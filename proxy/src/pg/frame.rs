@@ -91,6 +91,21 @@ pub async fn read_startup_packet<R: AsyncRead + Unpin>(r: &mut R) -> Result<Byte
 pub struct Reader<'a>(pub &'a [u8]);
 
 impl<'a> Reader<'a> {
+    /// A NUL-terminated run of bytes, as they are: how names (statements, portals) are
+    /// compared, so that no two names can be taken for one.
+    pub fn cbytes(&mut self) -> Option<&'a [u8]> {
+        let end = self.0.iter().position(|&b| b == 0)?;
+        let s = &self.0[..end];
+        self.0 = &self.0[end + 1..];
+        Some(s)
+    }
+
+    /// A NUL-terminated text in any client encoding: bytes that are no UTF-8 become U+FFFD,
+    /// so a statement is always seen (the statement gate refuses what that could misread).
+    pub fn text(&mut self) -> Option<std::borrow::Cow<'a, str>> {
+        self.cbytes().map(String::from_utf8_lossy)
+    }
+
     /// A NUL-terminated string.
     pub fn cstr(&mut self) -> Option<&'a str> {
         let end = self.0.iter().position(|&b| b == 0)?;

@@ -367,13 +367,13 @@ fn is_fatal(frame: &Frame) -> bool {
 fn statement_hook(hooks: &mut dyn SessionHooks, frame: &Frame) -> Option<String> {
     let mut r = Reader(frame.body());
     let sql = match frame.tag {
-        b'Q' => r.cstr(),
-        b'P' => r.cstr().and_then(|_name| r.cstr()),
+        b'Q' => r.text(),
+        b'P' => r.cbytes().and_then(|_name| r.text()),
         _ => None,
     }?;
     let decision = match frame.tag {
-        b'P' => hooks.on_prepare(sql),
-        _ => hooks.on_statement(sql),
+        b'P' => hooks.on_prepare(&sql),
+        _ => hooks.on_statement(&sql),
     };
     match decision {
         StatementDecision::Forward => None,
@@ -417,8 +417,8 @@ impl Refusals {
         out.put_u8(frame.tag);
         out.put_u32(0);
         if frame.tag == b'P' {
-            let name = Reader(frame.body()).cstr().unwrap_or_default();
-            out.put_slice(name.as_bytes());
+            let name = Reader(frame.body()).cbytes().unwrap_or_default();
+            out.put_slice(name);
             out.put_u8(0);
             out.put_slice(sql.as_bytes());
             out.put_u8(0);
@@ -426,8 +426,8 @@ impl Refusals {
         } else if frame.tag == b'B' {
             // A Bind of a statement that does not exist, named by the marker: the database
             // fails it ("prepared statement … does not exist") where the Bind would have run.
-            let portal = Reader(frame.body()).cstr().unwrap_or_default();
-            out.put_slice(portal.as_bytes());
+            let portal = Reader(frame.body()).cbytes().unwrap_or_default();
+            out.put_slice(portal);
             out.put_u8(0);
             out.put_slice(self.marker(n).as_bytes());
             out.put_u8(0);
@@ -604,7 +604,7 @@ fn bind_hook(
     results: &ResultTracker,
 ) -> Option<String> {
     let mut r = Reader(frame.body());
-    let (Some(_portal), Some(stmt)) = (r.cstr(), r.cstr()) else {
+    let (Some(_portal), Some(stmt)) = (r.cbytes(), r.cbytes()) else {
         return None;
     };
     let n_formats = r.i16().unwrap_or(0).max(0) as usize;

@@ -56,12 +56,13 @@ pub enum Answer {
 /// Statement and portal bookkeeping for one session.
 #[derive(Debug, Default)]
 pub struct ResultTracker {
-    statements: HashMap<String, Arc<str>>,
-    portals: HashMap<String, Arc<str>>,
+    /// By name as its bytes: names in a client encoding must not collide.
+    statements: HashMap<Vec<u8>, Arc<str>>,
+    portals: HashMap<Vec<u8>, Arc<str>>,
     queue: VecDeque<Pending>,
     /// The portal the client described last, while it is still as described (no Bind or
     /// Close of it since).
-    described: Option<String>,
+    described: Option<Vec<u8>>,
 }
 
 impl ResultTracker {
@@ -73,34 +74,35 @@ impl ResultTracker {
             b'Q' => {
                 // A query can close portals too (`CLOSE name`).
                 self.described = None;
-                let sql = r.cstr().unwrap_or_default();
+                let sql = r.text().unwrap_or_default();
                 self.queue.push_back(Pending::Query {
-                    sql: Arc::from(sql),
+                    sql: Arc::from(sql.as_ref()),
                     done: 0,
                 });
             }
             b'P' => {
-                if let (Some(name), Some(sql)) = (r.cstr(), r.cstr()) {
-                    self.statements.insert(name.to_string(), Arc::from(sql));
+                if let (Some(name), Some(sql)) = (r.cbytes(), r.text()) {
+                    self.statements
+                        .insert(name.to_vec(), Arc::from(sql.as_ref()));
                 }
             }
             b'B' => {
-                if let (Some(portal), Some(stmt)) = (r.cstr(), r.cstr()) {
+                if let (Some(portal), Some(stmt)) = (r.cbytes(), r.cbytes()) {
                     if self.described.as_deref() == Some(portal) {
                         self.described = None;
                     }
                     match self.statements.get(stmt) {
-                        Some(sql) => self.portals.insert(portal.to_string(), Arc::clone(sql)),
+                        Some(sql) => self.portals.insert(portal.to_vec(), Arc::clone(sql)),
                         None => self.portals.remove(portal),
                     };
                 }
             }
             b'D' => {
                 self.described = None;
-                let sql = match (r.bytes(1), r.cstr()) {
+                let sql = match (r.bytes(1), r.cbytes()) {
                     (Some(b"S"), Some(name)) => self.statements.get(name).cloned(),
                     (Some(_), Some(name)) => {
-                        self.described = Some(name.to_string());
+                        self.described = Some(name.to_vec());
                         self.portals.get(name).cloned()
                     }
                     _ => None,
@@ -112,7 +114,7 @@ impl ResultTracker {
                 });
             }
             b'E' => {
-                let portal = r.cstr().unwrap_or_default();
+                let portal = r.cbytes().unwrap_or_default();
                 // The client's own Describe of this portal, still unanswered and with nothing
                 // queued behind it, describes exactly these rows.
                 let described = describe_executes
@@ -133,7 +135,7 @@ impl ResultTracker {
                     out.put_u8(b'D');
                     out.put_u32((4 + 1 + portal.len() + 1) as u32);
                     out.put_u8(b'P');
-                    out.put_slice(portal.as_bytes());
+                    out.put_slice(portal);
                     out.put_u8(0);
                     self.queue.push_back(Pending::Describe {
                         injected: true,
@@ -145,7 +147,7 @@ impl ResultTracker {
                     .push_back(Pending::Execute(self.portals.get(portal).cloned()));
             }
             b'C' => {
-                if let (Some(kind), Some(name)) = (r.bytes(1), r.cstr()) {
+                if let (Some(kind), Some(name)) = (r.bytes(1), r.cbytes()) {
                     if kind != b"S" && self.described.as_deref() == Some(name) {
                         self.described = None;
                     }
@@ -164,7 +166,7 @@ impl ResultTracker {
     }
 
     /// The text of a prepared statement.
-    pub fn statement(&self, name: &str) -> Option<Arc<str>> {
+    pub fn statement(&self, name: &[u8]) -> Option<Arc<str>> {
         self.statements.get(name).cloned()
     }
 

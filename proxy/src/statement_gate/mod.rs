@@ -246,10 +246,7 @@ impl StatementGate {
             return Ok(std::borrow::Cow::Borrowed(sql));
         }
         let refused = match self.lexing.read(sql) {
-            Ok(text) => match self.lexing.check_assignments(&text) {
-                Ok(()) => return Ok(text),
-                Err(message) => message,
-            },
+            Ok(text) => return Ok(text),
             Err(message) => message,
         };
         const RULE: &str = "[lexing]";
@@ -467,9 +464,6 @@ impl SessionHooks for StatementGate {
             (_, decision) => decision,
         };
         self.count_statement(sql, label, &decision);
-        if decision == StatementDecision::Forward {
-            self.lexing.forwarded(sql);
-        }
         decision
     }
 
@@ -479,7 +473,6 @@ impl SessionHooks for StatementGate {
             Err(refused) => return refused,
         };
         let sql = &*text;
-        self.lexing.prepared(sql);
         let s = ShapedSql::new(self.dialect, sql);
         let v = self.decide(&s);
         if v.review.is_some() {
@@ -546,17 +539,12 @@ impl SessionHooks for StatementGate {
     }
 
     fn wants_binds(&self) -> bool {
-        self.recorder.is_some()
-            || !self.review_at_execute.is_empty()
-            || self.lexing.watches_executions()
+        self.recorder.is_some() || !self.review_at_execute.is_empty()
     }
 
     fn on_bind(&mut self, sql: Option<&str>, params: &[Option<String>]) -> StatementDecision {
         let rewritten = sql.and_then(|sql| self.lexing.remembered(sql));
         let sql = rewritten.as_deref().or(sql);
-        if let Some(sql) = sql {
-            self.lexing.executing(sql);
-        }
         let review = sql.filter(|s| self.review_at_execute.contains(*s));
         let sql_or_unseen = sql.unwrap_or("(a prepared statement sluice did not see prepared)");
         let analysis = self
@@ -715,7 +703,10 @@ mod tests {
     fn an_unread_statement_is_logged_by_size_and_digest_only() {
         let sql = r#"SELECT "x\" , ssn FROM c WHERE ssn = '123-45-6789' -- ""#;
         let logged = unread_statement(sql);
-        assert!(!logged.contains("123-45-6789") && !logged.contains("ssn"), "{logged}");
+        assert!(
+            !logged.contains("123-45-6789") && !logged.contains("ssn"),
+            "{logged}"
+        );
         assert!(logged.contains(&format!("{} bytes", sql.len())), "{logged}");
         assert_ne!(logged, unread_statement("SELECT 1"));
     }

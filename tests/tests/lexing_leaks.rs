@@ -1,0 +1,413 @@
+//! Masking, rules and the audit log hold however the session makes the server read quotes.
+//!
+//! Each attack below was found by a black-box attacker working as a masked user: session
+//! settings (`sql_mode` spelt with escapes, quoted names or values the server rejects) and
+//! client character sets whose multibyte characters end in a backslash byte make the server
+//! read a statement differently from a reader that assumes the defaults. After every attack no
+//! clear sensitive value (nor its hex, reversed or digits-only form) may reach the client or
+//! the audit log, and the session stays usable.
+
+use std::process::Command;
+
+use mysql_async::prelude::*;
+use sluice_tests::*;
+
+const SSN: &str = "123-45-6789";
+const EMAIL: &str = "alice.secret@example.com";
+const CARD: &str = "4111111111111111";
+
+/// Every form of the clear values a client must not receive.
+fn forbidden() -> Vec<String> {
+    let mut v = Vec::new();
+    for clear in [SSN, EMAIL, CARD] {
+        v.push(clear.to_string());
+        v.push(clear.chars().rev().collect());
+        v.push(hex::encode_upper(clear));
+    }
+    v.push("123456789".into());
+    v
+}
+
+fn leaks(text: &str) -> Vec<String> {
+    let lower = text.to_lowercase();
+    forbidden()
+        .into_iter()
+        .filter(|f| lower.contains(&f.to_lowercase()))
+        .collect()
+}
+
+fn config(table: &str, rules: bool) -> String {
+    std::env::set_var("SLUICE_LEXING_KEY", "lexing-test-key");
+    let rules = match rules {
+        true => {
+            "[[rules]]\nname = \"no-drop\"\nwhen = { statements = [\"drop\", \"truncate\"] }\naction = \"block\"\n"
+        }
+        false => "",
+    };
+    format!(
+        r#"
+[audit]
+dir = "audit"
+mode = "async"
+flush_interval = "10ms"
+record_rows = 100
+query_literals = "mask"
+key_env = "SLUICE_LEXING_KEY"
+
+[[masks]]
+columns = ["*.{table}.ssn"]
+function = "partial"
+keep_last = 4
+
+[[masks]]
+columns = ["*.{table}.email"]
+function = "email"
+
+[[masks]]
+columns = ["*.{table}.card_number"]
+function = "hash"
+key_env = "SLUICE_LEXING_KEY"
+
+{rules}
+"#
+    )
+}
+
+/// Every byte the audit log holds, as text.
+fn audit_text(proxy: &Proxy) -> String {
+    let dir = proxy.dir.path().join("audit");
+    let mut out = Vec::new();
+    let mut pending = vec![dir];
+    while let Some(d) = pending.pop() {
+        for entry in std::fs::read_dir(&d).into_iter().flatten().flatten() {
+            let path = entry.path();
+            if path.is_dir() {
+                pending.push(path);
+            } else if let Ok(bytes) = std::fs::read(&path) {
+                out.extend(bytes);
+            }
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// MySQL attacks: each is a list of raw statements sent one by one on a fresh session.
+fn mysql_attacks(t: &str) -> Vec<(&'static str, Vec<Vec<u8>>)> {
+    let probes = || {
+        vec![
+            format!("SELECT concat(\"ssn\", '') AS p1 FROM {t}").into_bytes(),
+            format!("SELECT concat(\"{t}\".\"email\") AS p2 FROM {t}").into_bytes(),
+            format!("SELECT hex(\"card_number\") AS p3 FROM {t}").into_bytes(),
+        ]
+    };
+    let with = |first: &[&str]| {
+        let mut v: Vec<Vec<u8>> = first.iter().map(|s| s.as_bytes().to_vec()).collect();
+        v.extend(probes());
+        v
+    };
+    let gbk = |body: &str| {
+        let mut v = b"SELECT '\xbf\\'".to_vec();
+        v.extend_from_slice(body.as_bytes());
+        v
+    };
+    vec![
+        (
+            "an unknown escape in the mode's name",
+            with(&[r"SET sql_mode='ANSI_QUOTE\S'"]),
+        ),
+        (
+            "an escape before the mode's name",
+            with(&[r"SET sql_mode='\ANSI_QUOTES'"]),
+        ),
+        (
+            "a rejected SET after ANSI_QUOTES",
+            with(&[
+                "SET sql_mode='ANSI_QUOTES'",
+                r"SET sql_mode='ANSI_QUOTE\S,BOGUS'",
+            ]),
+        ),
+        (
+            "a rejected escaped SET after ANSI_QUOTES",
+            with(&["SET sql_mode='ANSI_QUOTES'", r"SET sql_mode='ANSI\_QUOTES'"]),
+        ),
+        (
+            "a backticked variable name",
+            with(&["SET @@session.`sql_mode`='ANSI_QUOTES'"]),
+        ),
+        (
+            "a backticked SESSION name",
+            with(&["SET SESSION `sql_mode` = 'ANSI_QUOTES'"]),
+        ),
+        (
+            "a backslash ending a GBK character",
+            vec![
+                b"SET NAMES gbk".to_vec(),
+                gbk(&format!(
+                    ", concat(ssn) AS leak, ' AS y FROM {t} # ' FROM {t}"
+                )),
+            ],
+        ),
+        (
+            "a backslash ending a Big5 character",
+            vec![b"SET NAMES big5".to_vec(), {
+                let mut v = b"SELECT '\xa5\\'".to_vec();
+                v.extend(format!(", concat(email) AS leak, ' AS y FROM {t} # ' FROM {t}").bytes());
+                v
+            }],
+        ),
+    ]
+}
+
+/// Statements whose literals the log must mask; the mode tricks make a reader take the
+/// compared value for an identifier or a string's inside.
+fn mysql_audit_attacks(t: &str) -> Vec<(&'static str, Vec<Vec<u8>>)> {
+    let by_value = |set: &[&str]| {
+        let mut v: Vec<Vec<u8>> = set.iter().map(|s| s.as_bytes().to_vec()).collect();
+        v.push(format!("SELECT id FROM {t} WHERE ssn = \"{SSN}\"").into_bytes());
+        v.push(format!("SELECT id FROM {t} WHERE email = \"{EMAIL}\"").into_bytes());
+        v
+    };
+    vec![
+        (
+            "ANSI_QUOTES turned off through a backticked name",
+            by_value(&["SET sql_mode='ANSI_QUOTES'", "SET @@session.`sql_mode`=''"]),
+        ),
+        (
+            "a SET the server rejects",
+            by_value(&["SET sql_mode=' ANSI_QUOTES'"]),
+        ),
+        (
+            "a SET with a tab the server rejects",
+            by_value(&["SET sql_mode='\tANSI_QUOTES'"]),
+        ),
+        ("a GBK character hiding a comparison", {
+            let mut v = vec![b"SET NAMES gbk".to_vec()];
+            let mut s = b"SELECT id, '\xbf\\' AS tag FROM ".to_vec();
+            s.extend(format!("{t} WHERE ssn = \"{SSN}\" # '").bytes());
+            v.push(s);
+            v
+        }),
+    ]
+}
+
+async fn mysql_run(conn: &mut mysql_async::Conn, sql: &[u8]) -> String {
+    let mut seen = String::new();
+    match conn.query_iter(sql).await {
+        Ok(mut result) => loop {
+            match result.collect::<mysql_async::Row>().await {
+                Ok(rows) => {
+                    for row in rows {
+                        for v in row.unwrap() {
+                            match v {
+                                mysql_async::Value::Bytes(b) => {
+                                    seen.push_str(&String::from_utf8_lossy(&b))
+                                }
+                                other => seen.push_str(&format!("{other:?}")),
+                            }
+                            seen.push('|');
+                        }
+                    }
+                }
+                Err(e) => {
+                    seen.push_str(&e.to_string());
+                    break;
+                }
+            }
+            if result.is_empty() {
+                break;
+            }
+        },
+        Err(e) => seen.push_str(&e.to_string()),
+    }
+    seen
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mysql_quote_tricks_leak_nothing_to_the_client_or_the_log() {
+    let upstream = mariadb_native();
+    let t = unique("lexleak");
+    let mut direct = mysql_direct(upstream).await;
+    direct
+        .query_drop(format!(
+            "CREATE TABLE {t} (id INT PRIMARY KEY, name TEXT, ssn VARCHAR(11), email VARCHAR(64), card_number VARCHAR(19));
+             INSERT INTO {t} VALUES (1, 'Alice', '{SSN}', '{EMAIL}', '{CARD}')"
+        ))
+        .await
+        .unwrap();
+    let proxy = Proxy::start_mysql(
+        upstream,
+        ProxyOpts {
+            extra_config: config(&t, false),
+            ..ProxyOpts::default()
+        },
+    )
+    .await;
+    let mut problems = Vec::new();
+    let attacks = mysql_attacks(&t).into_iter().chain(mysql_audit_attacks(&t));
+    for (name, statements) in attacks {
+        let mut conn = proxy.mysql().await;
+        for sql in &statements {
+            let seen = mysql_run(&mut conn, sql).await;
+            let found = leaks(&seen);
+            if !found.is_empty() {
+                problems.push(format!(
+                    "{name}: {:?} sent {found:?} to the client",
+                    String::from_utf8_lossy(sql)
+                ));
+            }
+        }
+        let one: Result<Option<i64>, _> = conn.query_first("SELECT 1").await;
+        if one.as_ref().ok().copied().flatten() != Some(1) {
+            problems.push(format!("{name}: the session is not usable: {one:?}"));
+        }
+    }
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    let logged = leaks(&audit_text(&proxy));
+    if !logged.is_empty() {
+        problems.push(format!("the audit log holds {logged:?}"));
+    }
+    assert!(problems.is_empty(), "{}", problems.join("\n"));
+}
+
+/// The first value of `sql`'s first row through sluice; the statement must not be refused.
+async fn first(conn: &mut mysql_async::Conn, sql: String) -> Option<String> {
+    conn.query_first::<String, _>(&sql)
+        .await
+        .unwrap_or_else(|e| panic!("{sql} was refused: {e}"))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mysql_sessions_that_change_sql_mode_are_read_as_the_server_reads_them() {
+    let upstream = mariadb_native();
+    let t = unique("lexmode");
+    let mut direct = mysql_direct(upstream).await;
+    direct
+        .query_drop(format!(
+            "CREATE TABLE {t} (id INT PRIMARY KEY, ssn VARCHAR(11)); INSERT INTO {t} VALUES (1, '{SSN}')"
+        ))
+        .await
+        .unwrap();
+    let proxy = Proxy::start_mysql(
+        upstream,
+        ProxyOpts {
+            extra_config: config(&t, false),
+            ..ProxyOpts::default()
+        },
+    )
+    .await;
+    let mut conn = proxy.mysql().await;
+    // The server unescapes the mode's name: "ssn" is the column, masked.
+    first(&mut conn, r"SET sql_mode = 'ANSI_QUOTE\S'".into()).await;
+    let masked = first(&mut conn, format!("SELECT \"ssn\" FROM {t}")).await;
+    assert_eq!(masked.as_deref(), Some("*******6789"));
+    // Turned off through a quoted name: "ssn" is a string again.
+    first(&mut conn, "SET @@session.`sql_mode` = ''".into()).await;
+    let literal = first(&mut conn, format!("SELECT \"ssn\" FROM {t}")).await;
+    assert_eq!(literal.as_deref(), Some("ssn"));
+    // A value the server rejects changes nothing.
+    assert!(conn
+        .query_drop("SET sql_mode = ' ANSI_QUOTES'")
+        .await
+        .is_err());
+    let still: Option<String> = conn
+        .query_first(format!("SELECT \"ssn\" FROM {t}"))
+        .await
+        .unwrap();
+    assert_eq!(still.as_deref(), Some("ssn"));
+}
+
+/// `psql -f` of raw bytes in a client encoding: psql sends them as they are.
+fn psql_file(conn: &str, encoding: &str, sql: &[u8]) -> String {
+    let mut file = tempfile::NamedTempFile::new().unwrap();
+    std::io::Write::write_all(&mut file, sql).unwrap();
+    let out = Command::new("psql")
+        .arg("-X")
+        .arg(conn)
+        .args(["-v", "ON_ERROR_STOP=0", "-f"])
+        .arg(file.path())
+        .env("PGCLIENTENCODING", encoding)
+        .env("PGCONNECT_TIMEOUT", "10")
+        .stdin(std::process::Stdio::null())
+        .output()
+        .expect("psql runs");
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_client_encodings_hide_nothing_from_rules_masks_or_the_log() {
+    let upstream = pg_scram();
+    let t = unique("lexleak");
+    let direct = pg_direct(upstream).await;
+    direct
+        .batch_execute(&format!(
+            "CREATE TABLE {t} (id int PRIMARY KEY, name text, ssn text, email text, card_number text);
+             INSERT INTO {t} VALUES (1, 'Alice', '{SSN}', '{EMAIL}', '{CARD}');
+             CREATE TABLE {t}_victim (id int); INSERT INTO {t}_victim VALUES (1)"
+        ))
+        .await
+        .unwrap();
+    let proxy = Proxy::start(
+        upstream,
+        ProxyOpts {
+            extra_config: config(&t, true),
+            ..ProxyOpts::default()
+        },
+    )
+    .await;
+    let conn = proxy.conn_str(USER, PASSWORD, "");
+    let mut problems = Vec::new();
+
+    // SJIS: 0x95 0x5C is one character to the server, a byte and a backslash to a UTF-8 reader.
+    let mut sjis = b"SELECT id, E'\x95\\' AS tag, ssn FROM ".to_vec();
+    sjis.extend(format!("{t} WHERE ssn = $${SSN}$$; -- '\n").bytes());
+    sjis.extend(b"SELECT E'\x95\\', concat(ssn, email) AS leak, ' FROM ");
+    sjis.extend(format!("{t} -- ' FROM {t};\n").bytes());
+    let out = psql_file(&conn, "SJIS", &sjis);
+    let found = leaks(&out);
+    if !found.is_empty() {
+        problems.push(format!("SJIS: psql received {found:?}: {out}"));
+    }
+
+    // LATIN1: bytes that are no UTF-8 must not carry a statement past the rules (`\;` makes
+    // psql send both statements in one Query).
+    let mut latin1 = format!("DROP TABLE {t}_victim \\; SELECT 'caf").into_bytes();
+    latin1.extend(b"\xe9';\n");
+    let out = psql_file(&conn, "LATIN1", &latin1);
+    let still: Result<i64, _> = direct
+        .query_one(&format!("SELECT count(*) FROM {t}_victim"), &[])
+        .await
+        .map(|r| r.get(0));
+    if still.as_ref().ok() != Some(&1) {
+        problems.push(format!(
+            "LATIN1: a DROP behind a non-UTF-8 byte ran ({still:?}): {out}"
+        ));
+    }
+
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    let log = audit_text(&proxy);
+    let logged = leaks(&log);
+    if !logged.is_empty() {
+        problems.push(format!("the audit log holds {logged:?}"));
+    }
+    // Every statement that ran is in the log: a result never comes without its statement.
+    let reader = audit::AuditReader::open(proxy.dir.path().join("audit")).unwrap();
+    let mut export = Vec::new();
+    audit::export_jsonl(&reader, &audit::Filter::default(), &mut export).unwrap();
+    let kinds: Vec<String> = String::from_utf8_lossy(&export)
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .map(|r| r["kind"].as_str().unwrap_or_default().to_string())
+        .collect();
+    let statements = kinds.iter().filter(|k| *k == "statement").count();
+    let results = kinds.iter().filter(|k| *k == "result").count();
+    if results > statements {
+        problems.push(format!(
+            "the log holds {results} results for {statements} statements"
+        ));
+    }
+    assert!(problems.is_empty(), "{}", problems.join("\n"));
+}
