@@ -61,15 +61,23 @@ impl SessionLexing {
         if let Some(why) = self.multibyte_hazard(sql) {
             return Err(why);
         }
-        let midway = self.mode_may_change_midway(sql);
-        let possible = self.possible();
-        if midway && !policy::reads_alike(self.dialect, &LexMode::all(self.dialect), sql) {
+        if self.mode_may_change_midway(sql)
+            && !policy::reads_alike(self.dialect, &LexMode::all(self.dialect), sql)
+        {
             return Err("sluice: a statement that may change sql_mode must come last in its string when the statements after it hold quotes or backslashes (sluice could not tell how the server will read them); send them separately".into());
         }
-        let mode = match possible.as_slice() {
-            [mode] => *mode,
-            _ if policy::reads_alike(self.dialect, &possible, sql) => possible[0],
-            _ => return Err(self.unsure_why()),
+        let mode = match (self.backslash, self.ansi) {
+            (Some(backslash_escapes), Some(ansi_quotes)) => LexMode {
+                backslash_escapes,
+                ansi_quotes,
+            },
+            _ => {
+                let possible = self.possible();
+                if !policy::reads_alike(self.dialect, &possible, sql) {
+                    return Err(self.unsure_why());
+                }
+                possible[0]
+            }
         };
         let text = policy::standardize(self.dialect, mode, sql);
         match &text {
