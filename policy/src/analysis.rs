@@ -15,7 +15,7 @@ use sqlparser::ast::{
 use sqlparser::dialect::{MySqlDialect, PostgreSqlDialect};
 use sqlparser::parser::Parser;
 
-use crate::bounds::{joins_tie, predicate_bounds, target_qualifiers};
+use crate::bounds::{joins_tie, predicate_bounds, target_scopes};
 use crate::classify::{classify, ddl_targets, explain_runs, select_into_table};
 use crate::tautology::depends_on_literals;
 use crate::{Access, Dialect, StatementInfo, StatementKind, TableRef};
@@ -155,10 +155,13 @@ fn add_nested(dialect: Dialect, statement: &Statement, walk: &Walk, info: &mut S
         info.code = true;
     }
     // Calls that run SQL or programs sluice cannot see make the statement opaque code.
+    // `COPY … PROGRAM` runs a program; `COPY … TO/FROM 'file'` reads or writes a file on the
+    // database host (a table's own storage included).
     let program = matches!(
         statement,
         Statement::Copy {
-            target: sqlparser::ast::CopyTarget::Program { .. },
+            target: sqlparser::ast::CopyTarget::Program { .. }
+                | sqlparser::ast::CopyTarget::File { .. },
             ..
         }
     );
@@ -366,19 +369,23 @@ impl Walk {
         })
     }
 
-    /// True when the rows changed are bounded: `selection` is no tautology and references a
-    /// column of the changed table (names in `scope`; a bare name only when `single` table is
-    /// read), or a join condition in `tables` ties the changed table to another.
+    /// True when the rows of every changed table are bounded (one scope of names per table,
+    /// see [`target_scopes`]): `selection` decides row by row on it (a bare column name counts
+    /// only when a `single` table is read), or an inner join condition in `tables` ties it to
+    /// another table. No changed table known: not bounded.
     fn bounds(
         &self,
         selection: Option<&sqlparser::ast::Expr>,
-        scope: &[String],
+        scopes: &[Vec<String>],
         tables: &[TableWithJoins],
         single: bool,
     ) -> bool {
         let dialect = self.dialect.unwrap_or(Dialect::Postgres);
-        selection.is_some_and(|w| predicate_bounds(dialect, w, scope, single))
-            || joins_tie(dialect, tables, scope)
+        !scopes.is_empty()
+            && scopes.iter().all(|scope| {
+                selection.is_some_and(|w| predicate_bounds(dialect, w, scope, single))
+                    || joins_tie(dialect, tables, scope)
+            })
     }
 
     /// A `MERGE`'s UPDATE and DELETE clauses, each bounded by the `ON` condition or its own
@@ -386,8 +393,14 @@ impl Walk {
     fn merge_clauses(&mut self, merge: &sqlparser::ast::Merge, targets: &[ObjectName]) {
         use sqlparser::ast::MergeAction;
         let dialect = self.dialect.unwrap_or(Dialect::Postgres);
+        let names: Vec<String> = targets.iter().filter_map(last_name).collect();
         let mut scope = Vec::new();
         crate::bounds::factor_names(&merge.table, &mut scope);
+        // The source joins the target: a copy of it meets every row.
+        let scopes = target_scopes(&[], &[&merge.table, &merge.source], &names);
+        if let Some(with_copies) = scopes.into_iter().next() {
+            scope = with_copies;
+        }
         let on = predicate_bounds(dialect, &merge.on, &scope, false);
         for clause in &merge.clauses {
             let kind = match clause.action {
@@ -517,21 +530,17 @@ impl Visitor for Walk {
                     None => &[],
                 };
                 let targets = tables_of(std::slice::from_ref(&update.table));
-                // The first table is the one changed (MySQL's joined tables may be too, but a
-                // WHERE on them alone bounds nothing of the first).
-                let names: Vec<String> = table_name(&update.table.relation)
-                    .iter()
-                    .filter_map(last_name)
-                    .collect();
-                let scope = target_qualifiers([&update.table], &names);
                 let tables: Vec<TableWithJoins> = std::iter::once(&update.table)
                     .chain(from)
                     .cloned()
                     .collect();
+                let refs: Vec<&TableWithJoins> = tables.iter().collect();
                 let single = from.is_empty() && update.table.joins.is_empty();
+                let names = updated_names(update, single);
+                let scopes = target_scopes(&refs, &[], &names);
                 Dml {
                     kind: StatementKind::Update,
-                    bounded: self.bounds(update.selection.as_ref(), &scope, &tables, single),
+                    bounded: self.bounds(update.selection.as_ref(), &scopes, &tables, single),
                     targets,
                 }
             }
@@ -562,16 +571,22 @@ impl Visitor for Walk {
                     delete.tables.iter().filter_map(last_name).collect()
                 };
                 let tables: Vec<TableWithJoins> = from.iter().chain(using).cloned().collect();
-                let scope = match (delete.tables.is_empty(), from.first()) {
+                let refs: Vec<&TableWithJoins> = tables.iter().collect();
+                let names = match (delete.tables.is_empty(), from.first()) {
                     // `DELETE FROM t [AS x] USING …`: the first FROM item is the target.
-                    (true, Some(first)) => target_qualifiers([first], &names),
-                    _ => target_qualifiers(&tables, &names),
+                    (true, Some(first)) => {
+                        let mut n = Vec::new();
+                        crate::bounds::factor_names(&first.relation, &mut n);
+                        n
+                    }
+                    _ => names,
                 };
+                let scopes = target_scopes(&refs, &[], &names);
                 let single = tables.len() == 1 && tables[0].joins.is_empty();
                 Dml {
                     kind: StatementKind::Delete,
                     targets,
-                    bounded: self.bounds(delete.selection.as_ref(), &scope, &tables, single),
+                    bounded: self.bounds(delete.selection.as_ref(), &scopes, &tables, single),
                 }
             }
             Statement::Merge(merge) => {
@@ -695,13 +710,17 @@ pub(crate) fn collapse_lists(text: &str) -> String {
 
 /// The update hidden in an upsert (`ON CONFLICT … DO UPDATE`, `ON DUPLICATE KEY UPDATE`) and
 /// the delete hidden in MySQL `REPLACE`. Rows listed in `VALUES` bound them; a `SELECT` as the
-/// source can name every row of the table, so it does not.
+/// source can name every row of the table, and so can a set-returning function in `VALUES`
+/// (`VALUES (generate_series(1, 1000000), …)`), so they do not.
 fn hidden_in_insert(insert: &sqlparser::ast::Insert, targets: &[ObjectName]) -> Vec<Dml> {
     use sqlparser::ast::{OnConflictAction, OnInsert, SetExpr};
     let bounded = insert
         .source
         .as_ref()
-        .is_none_or(|q| matches!(q.body.as_ref(), SetExpr::Values(_)));
+        .is_none_or(|q| match q.body.as_ref() {
+            SetExpr::Values(values) => !returns_sets(values),
+            _ => false,
+        });
     let mut hidden = Vec::new();
     let updates = match &insert.on {
         Some(OnInsert::DuplicateKeyUpdate(_)) => true,
@@ -725,10 +744,116 @@ fn hidden_in_insert(insert: &sqlparser::ast::Insert, targets: &[ObjectName]) -> 
     hidden
 }
 
-/// Functions that run SQL held in a string (or on another connection), which sluice cannot
-/// see: dblink's, and PostgreSQL's query-to-XML and `ts_stat`.
+/// Whether `node` calls a set-returning function (one call, many rows).
+fn returns_sets(node: &impl Visit) -> bool {
+    const SETS: &[&str] = &[
+        "unnest",
+        "generate_series",
+        "generate_subscripts",
+        "regexp_matches",
+        "regexp_split_to_table",
+        "string_to_table",
+        "pg_ls_dir",
+    ];
+    struct Finder(bool);
+    impl Visitor for Finder {
+        type Break = ();
+        fn pre_visit_expr(&mut self, expr: &sqlparser::ast::Expr) -> ControlFlow<()> {
+            if let sqlparser::ast::Expr::Function(f) = expr {
+                let set = last_name(&f.name).is_some_and(|n| {
+                    SETS.contains(&n.as_str())
+                        || (n.starts_with("json")
+                            && (n.contains("_each")
+                                || n.contains("elements")
+                                || n.contains("keys")
+                                || n.contains("recordset")
+                                || n.contains("path_query")))
+                });
+                if set {
+                    self.0 = true;
+                    return ControlFlow::Break(());
+                }
+            }
+            ControlFlow::Continue(())
+        }
+    }
+    let mut finder = Finder(false);
+    let _ = node.visit(&mut finder);
+    finder.0
+}
+
+/// Functions that reach past the SQL sluice sees: they run SQL held in a string or on another
+/// connection (dblink's, query-to-XML, `ts_stat`), or read and write files on the database
+/// host (large-object import and export, `pg_read_file`, adminpack's `pg_file_write`).
 fn runs_sql(function: &str) -> bool {
-    function.starts_with("dblink") || function.starts_with("query_to_xml") || function == "ts_stat"
+    function.starts_with("dblink")
+        || function.starts_with("query_to_xml")
+        || matches!(
+            function,
+            "ts_stat"
+                | "lo_import"
+                | "lo_export"
+                | "pg_read_file"
+                | "pg_read_binary_file"
+                | "pg_file_write"
+                | "pg_file_rename"
+                | "pg_file_unlink"
+        )
+}
+
+/// The names of the tables an UPDATE changes: the qualifiers of its `SET` columns (MySQL's
+/// multi-table UPDATE changes those tables only); every table when one column is bare and
+/// several are read; the first table otherwise.
+fn updated_names(update: &sqlparser::ast::Update, single: bool) -> Vec<String> {
+    use sqlparser::ast::AssignmentTarget;
+    let first = || {
+        let mut n = Vec::new();
+        crate::bounds::factor_names(&update.table.relation, &mut n);
+        n
+    };
+    if single {
+        return first();
+    }
+    let mut names = Vec::new();
+    for a in &update.assignments {
+        let columns: Vec<&ObjectName> = match &a.target {
+            AssignmentTarget::ColumnName(c) => vec![c],
+            AssignmentTarget::Tuple(cs) => cs.iter().collect(),
+        };
+        for c in columns {
+            match c.0.len() {
+                0 | 1 => {
+                    // A bare column may belong to any table read: all of them may change.
+                    let mut all = Vec::new();
+                    let from = match &update.from {
+                        Some(
+                            UpdateTableFromKind::BeforeSet(t) | UpdateTableFromKind::AfterSet(t),
+                        ) => &t[..],
+                        None => &[],
+                    };
+                    for t in std::iter::once(&update.table).chain(from) {
+                        for f in
+                            std::iter::once(&t.relation).chain(t.joins.iter().map(|j| &j.relation))
+                        {
+                            crate::bounds::factor_names(f, &mut all);
+                        }
+                    }
+                    // PostgreSQL's `UPDATE t … FROM u` changes `t` alone.
+                    return if update.from.is_some() { first() } else { all };
+                }
+                n => {
+                    if let Some(q) = c.0[n - 2].as_ident() {
+                        names.push(normalize_ident(q));
+                    }
+                }
+            }
+        }
+    }
+    if names.is_empty() {
+        first()
+    } else {
+        names
+    }
 }
 
 /// The last part of a name, normalized: what a column may be qualified with.

@@ -36,12 +36,18 @@ const NOT_COLUMNS: &[&str] = &[
     "current_timestamp",
     "localtime",
     "localtimestamp",
-    // PostgreSQL's table OID: the same for every row of the table.
+    // PostgreSQL's system columns: the table's OID is the same for every row, and a row's
+    // location and transaction stamps hold for every row that exists.
     "tableoid",
+    "ctid",
+    "xmin",
+    "xmax",
+    "cmin",
+    "cmax",
 ];
 
 /// The names a column of `tables` may be qualified with: each table's name and its alias.
-pub(crate) fn qualifiers<'a>(tables: impl IntoIterator<Item = &'a TableWithJoins>) -> Vec<String> {
+fn qualifiers<'a>(tables: impl IntoIterator<Item = &'a TableWithJoins>) -> Vec<String> {
     let mut out = Vec::new();
     for t in tables {
         for factor in std::iter::once(&t.relation).chain(t.joins.iter().map(|j| &j.relation)) {
@@ -70,23 +76,66 @@ pub(crate) fn factor_names(factor: &TableFactor, out: &mut Vec<String>) {
     }
 }
 
-/// The names the changed table answers to: for each factor of `tables` that is one of
-/// `targets` (by name or alias), its name and alias.
-pub(crate) fn target_qualifiers<'a>(
-    tables: impl IntoIterator<Item = &'a TableWithJoins>,
+/// The table a factor shows rows of: a named table, or a derived table that copies one whole
+/// (`(SELECT id FROM t) s`, no WHERE), whose rows are the table's own.
+fn shown_table(factor: &TableFactor) -> Option<String> {
+    match factor {
+        TableFactor::Table { name, .. } => name
+            .0
+            .last()
+            .and_then(|p| p.as_ident())
+            .map(normalize_ident),
+        TableFactor::Derived { subquery, .. } => match subquery.body.as_ref() {
+            SetExpr::Select(s)
+                if s.selection.is_none() && s.from.len() == 1 && s.from[0].joins.is_empty() =>
+            {
+                shown_table(&s.from[0].relation)
+            }
+            _ => None,
+        },
+        _ => None,
+    }
+}
+
+fn factors<'a>(tables: &'a [&'a TableWithJoins]) -> impl Iterator<Item = &'a TableFactor> + 'a {
+    tables
+        .iter()
+        .flat_map(|t| std::iter::once(&t.relation).chain(t.joins.iter().map(|j| &j.relation)))
+}
+
+/// For each changed table, the names its rows go by in the statement: its own name and alias,
+/// and those of every copy of it joined in, because a table joined to itself meets every row
+/// (`t.id = u.id` with `u` another `t` holds for all). `targets` names the changed tables (or
+/// aliases of them); `extra` adds factors outside `tables` (a MERGE's source).
+pub(crate) fn target_scopes(
+    tables: &[&TableWithJoins],
+    extra: &[&TableFactor],
     targets: &[String],
-) -> Vec<String> {
-    let mut out = Vec::new();
-    for t in tables {
-        for factor in std::iter::once(&t.relation).chain(t.joins.iter().map(|j| &j.relation)) {
-            let mut names = Vec::new();
-            factor_names(factor, &mut names);
-            if names.iter().any(|n| targets.contains(n)) {
-                out.extend(names);
+) -> Vec<Vec<String>> {
+    let all: Vec<&TableFactor> = factors(tables).chain(extra.iter().copied()).collect();
+    let mut changed: Vec<String> = Vec::new();
+    for f in &all {
+        let mut names = Vec::new();
+        factor_names(f, &mut names);
+        if let Some(table) = shown_table(f).filter(|_| names.iter().any(|n| targets.contains(n))) {
+            if !changed.contains(&table) {
+                changed.push(table);
             }
         }
     }
-    out
+    changed
+        .iter()
+        .map(|table| {
+            let mut scope = Vec::new();
+            for f in all
+                .iter()
+                .filter(|f| shown_table(f).as_ref() == Some(table))
+            {
+                factor_names(f, &mut scope);
+            }
+            scope
+        })
+        .collect()
 }
 
 /// True when an inner join in `tables` is tied to the changed table by its condition
@@ -96,13 +145,26 @@ pub(crate) fn joins_tie(
     tables: &[TableWithJoins],
     qualifiers: &[String],
 ) -> bool {
-    tables.iter().flat_map(|t| &t.joins).any(|j| {
+    let in_scope = |f: &TableFactor| {
+        let mut names = Vec::new();
+        factor_names(f, &mut names);
+        names.iter().any(|n| qualifiers.contains(n))
+    };
+    let pairs = tables
+        .iter()
+        .flat_map(|t| t.joins.iter().map(move |j| (in_scope(&t.relation), j)));
+    pairs.into_iter().any(|(base_is_copy, j)| {
         if !keeps_only_matches(&j.join_operator) {
             return false;
         }
         let Some(constraint) = join_constraint(&j.join_operator) else {
             return false;
         };
+        // The changed table joined to a copy of itself meets every row, whatever the
+        // condition.
+        if base_is_copy && in_scope(&j.relation) {
+            return false;
+        }
         match constraint {
             JoinConstraint::On(on) => predicate_bounds(dialect, on, qualifiers, false),
             // `USING (id)` compares a column of each side.
@@ -138,8 +200,63 @@ pub(crate) fn predicate_bounds(
                     .into_iter()
                     .all(|d| never_holds(d) || bounds(d))
         }
-        e => !is_tautology(e) && references_targets(dialect, e, qualifiers, unqualified),
+        e => {
+            // The changed table's names set aside, `t.id = u.id` over two copies of `t` reads
+            // `id = id`: a tautology.
+            let bare = without_qualifiers(e, qualifiers);
+            !is_tautology(&bare)
+                && !reads_itself(&bare, qualifiers)
+                && references_targets(dialect, e, qualifiers, unqualified)
+        }
     }
+}
+
+/// `e` with every column qualified by one of `qualifiers` left bare.
+fn without_qualifiers(e: &Expr, qualifiers: &[String]) -> Expr {
+    use sqlparser::ast::VisitMut;
+    struct Strip<'a>(&'a [String]);
+    impl sqlparser::ast::VisitorMut for Strip<'_> {
+        type Break = ();
+        fn post_visit_expr(&mut self, e: &mut Expr) -> ControlFlow<()> {
+            if let Expr::CompoundIdentifier(parts) = e {
+                let n = parts.len();
+                if n >= 2 && self.0.contains(&normalize_ident(&parts[n - 2])) {
+                    *e = Expr::Identifier(parts[n - 1].clone());
+                }
+            }
+            ControlFlow::Continue(())
+        }
+    }
+    let mut bare = e.clone();
+    let _ = VisitMut::visit(&mut bare, &mut Strip(qualifiers));
+    bare
+}
+
+/// `id IN (SELECT id FROM t)` over the changed table itself: every row is in it.
+fn reads_itself(e: &Expr, qualifiers: &[String]) -> bool {
+    use sqlparser::ast::SelectItem;
+    let Expr::InSubquery {
+        expr,
+        subquery,
+        negated: false,
+    } = strip_parens(e)
+    else {
+        return false;
+    };
+    let SetExpr::Select(s) = subquery.body.as_ref() else {
+        return false;
+    };
+    let copies = s.selection.is_none()
+        && s.from.len() == 1
+        && s.from[0].joins.is_empty()
+        && shown_table(&s.from[0].relation).is_some_and(|t| qualifiers.contains(&t));
+    let column = |e: &Expr| match strip_parens(e) {
+        Expr::Identifier(i) => Some(normalize_ident(i)),
+        Expr::CompoundIdentifier(p) => p.last().map(normalize_ident),
+        _ => None,
+    };
+    copies
+        && matches!(s.projection.as_slice(), [SelectItem::UnnamedExpr(p)] if column(p).is_some() && column(p) == column(expr))
 }
 
 /// True when `predicate` references a column of a table named (or aliased) in `qualifiers`;

@@ -210,25 +210,84 @@ pub fn sql_mode_has_ansi_quotes(mode: &str) -> bool {
     })
 }
 
-/// Whether a MySQL text may change the session's `sql_mode`, and so how the server reads
-/// what follows: it names `sql_mode` (in any spelling of the assignment), or it executes
-/// prepared SQL.
+/// Whether a MySQL `sql_mode` value makes `||` string concatenation (`PIPES_AS_CONCAT`, or a
+/// combination mode that includes it) rather than OR.
 ///
 /// ```
-/// assert!(policy::may_set_sql_mode("SET @@session.`SQL_MODE` = 'ANSI_QUOTE\\S'"));
-/// assert!(policy::may_set_sql_mode("EXECUTE s"));
-/// assert!(!policy::may_set_sql_mode("SELECT \"a\" FROM t"));
+/// assert!(policy::sql_mode_has_pipes_as_concat("ANSI"));
+/// assert!(!policy::sql_mode_has_pipes_as_concat("ANSI_QUOTES"));
 /// ```
-pub fn may_set_sql_mode(sql: &str) -> bool {
-    contains_ignore_case(sql, "sql_mode") || contains_ignore_case(sql, "execute")
+pub fn sql_mode_has_pipes_as_concat(mode: &str) -> bool {
+    mode.split(',').any(|m| {
+        matches!(
+            m.trim().to_ascii_uppercase().as_str(),
+            "PIPES_AS_CONCAT" | "ANSI" | "ORACLE" | "POSTGRESQL" | "MSSQL" | "DB2" | "MAXDB"
+        )
+    })
 }
 
-fn contains_ignore_case(haystack: &str, needle: &str) -> bool {
-    let n = needle.as_bytes();
-    haystack
-        .as_bytes()
-        .windows(n.len())
-        .any(|w| w.eq_ignore_ascii_case(n))
+/// Whether a MySQL text may change how the server reads what follows: it names `sql_mode`,
+/// the client character set (`SET NAMES`, `SET CHARACTER SET`, `character_set_client`,
+/// `charset`), or executes prepared SQL. Whole words are matched, in any case, wherever they
+/// stand (comments included: `/*!40101 SET NAMES utf8 */` runs).
+///
+/// ```
+/// assert!(policy::may_change_reading("SET @@session.`SQL_MODE` = 'ANSI_QUOTE\\S'"));
+/// assert!(policy::may_change_reading("EXECUTE s"));
+/// assert!(policy::may_change_reading("/*!40101 SET NAMES gbk */"));
+/// assert!(!policy::may_change_reading("SELECT \"a\" FROM first_names"));
+/// ```
+pub fn may_change_reading(sql: &str) -> bool {
+    const WORDS: &[&str] = &[
+        "sql_mode",
+        "execute",
+        "names",
+        "charset",
+        "character",
+        "character_set_client",
+    ];
+    sql.split(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+        .any(|w| WORDS.iter().any(|k| w.eq_ignore_ascii_case(k)))
+}
+
+/// Client character sets (MySQL) and encodings (PostgreSQL) whose two-byte characters may end
+/// in an ASCII byte such as `\` or `` ` ``: the server reads such a byte as part of a
+/// character where a byte-wise reader sees punctuation.
+///
+/// ```
+/// assert!(policy::multibyte_hazard("gbk"));
+/// assert!(policy::multibyte_hazard("SJIS"));
+/// assert!(!policy::multibyte_hazard("utf8mb4"));
+/// assert!(!policy::multibyte_hazard("LATIN1"));
+/// ```
+pub fn multibyte_hazard(charset: &str) -> bool {
+    matches!(
+        charset.trim().to_ascii_lowercase().as_str(),
+        "big5" | "cp932" | "gbk" | "sjis" | "gb18030" | "shift_jis_2004" | "uhc" | "johab"
+    )
+}
+
+/// MySQL reads `||` as OR (unless `PIPES_AS_CONCAT`, which sluice refuses to guess about) and
+/// `&&` as AND, where sqlparser reads `||` as string concatenation: `DELETE FROM t WHERE id = 1
+/// || 1` deletes every row. Rewrites both, outside strings, identifiers and comments, into the
+/// words sqlparser reads the same way as the server.
+pub(crate) fn mysql_logical_operators(sql: &str) -> Cow<'_, str> {
+    if !sql.contains("||") && !sql.contains("&&") {
+        return Cow::Borrowed(sql);
+    }
+    let regions = scan_mysql(sql.as_bytes(), LexMode::standard(Dialect::MySql));
+    let mut out = String::with_capacity(sql.len() + 8);
+    let mut at = 0;
+    let code = |out: &mut String, gap: &str| {
+        out.push_str(&gap.replace("||", " OR ").replace("&&", " AND "));
+    };
+    for r in &regions {
+        code(&mut out, &sql[at..r.start]);
+        out.push_str(&sql[r.start..r.end]);
+        at = r.end;
+    }
+    code(&mut out, &sql[at..]);
+    Cow::Owned(out)
 }
 
 fn scan(dialect: Dialect, mode: LexMode, sql: &str) -> Vec<Region> {
@@ -652,6 +711,18 @@ mod tests {
         let ansi = |sql| standardize(Dialect::MySql, MY_ANSI, sql).into_owned();
         assert_eq!(ansi(r#"SELECT "a""b`c""#), "SELECT `a\"b``c`");
         assert_eq!(ansi("SELECT 'x\"' FROM t"), "SELECT 'x\"' FROM t");
+    }
+
+    #[test]
+    fn mysql_pipes_and_ampersands_are_or_and_and() {
+        assert_eq!(
+            mysql_logical_operators("DELETE FROM t WHERE id = 1 || 1 && '||' # ||"),
+            "DELETE FROM t WHERE id = 1  OR  1  AND  '||' # ||"
+        );
+        assert!(matches!(
+            mysql_logical_operators("SELECT 1"),
+            Cow::Borrowed(_)
+        ));
     }
 
     #[test]

@@ -73,7 +73,10 @@ pub use canonical::canonical_text;
 pub use copy::{copy_out, CopyFormat, CopyOut};
 pub use cursor::{cursors, CursorStatement};
 pub use glob::Glob;
-pub use lexing::{may_set_sql_mode, reads_alike, sql_mode_has_ansi_quotes, standardize, LexMode};
+pub use lexing::{
+    may_change_reading, multibyte_hazard, reads_alike, sql_mode_has_ansi_quotes,
+    sql_mode_has_pipes_as_concat, standardize, LexMode,
+};
 pub use lineage::{lineage, CopyTarget, Lineage, OutputColumn, Source};
 pub use literal_plan::LiteralPlan;
 pub use literals::{mask_literals, LiteralMode, MaskedStatement, SensitiveColumns};
@@ -478,7 +481,12 @@ pub fn classify(dialect: Dialect, sql: &str) -> Vec<StatementKind> {
 
 fn analyze_text(dialect: Dialect, sql: &str) -> Analysis {
     let expanded = match dialect {
-        Dialect::MySql => lex::expand_mysql_executable_comments(sql),
+        Dialect::MySql => match lex::expand_mysql_executable_comments(sql) {
+            std::borrow::Cow::Borrowed(text) => lexing::mysql_logical_operators(text),
+            std::borrow::Cow::Owned(text) => {
+                std::borrow::Cow::Owned(lexing::mysql_logical_operators(&text).into_owned())
+            }
+        },
         Dialect::Postgres => std::borrow::Cow::Borrowed(sql),
     };
     match analysis::parse_statements(dialect, &expanded) {

@@ -166,26 +166,104 @@ pub(crate) fn strip_parens(mut expr: &Expr) -> &Expr {
     expr
 }
 
-/// `expr` without what cannot change its value: parentheses, casts, unary plus, `+ 0`, `- 0`,
-/// `* 1`, `/ 1` (so `id = id + 0` is seen as `id = id`).
+/// `expr` without what cannot change its value (or is taken not to, failing closed):
+/// parentheses, casts, `+x`, `-(-x)`, `+ 0`, `- 0`, `* 1`, `/ 1`, `DIV 1`, `x IS TRUE`,
+/// `x = true`, one-argument `coalesce`/`least`/`greatest`, `greatest(x, x)`, `coalesce(x, …)`,
+/// `ifnull(x, …)`, `nullif(x, …)`, `CASE WHEN true THEN x END` and `(SELECT x)` (so
+/// `id = id + 0` is seen as `id = id`).
 fn without_no_ops(mut expr: &Expr) -> &Expr {
     let is = |e: &Expr, n: &str| matches!(strip_parens(e), Expr::Value(v) if matches!(&v.value, Value::Number(x, _) if x == n));
+    let is_true =
+        |e: &Expr| matches!(strip_parens(e), Expr::Value(v) if v.value == Value::Boolean(true));
     loop {
         expr = match strip_parens(expr) {
             Expr::Cast { expr, .. }
+            | Expr::IsTrue(expr)
             | Expr::UnaryOp {
                 op: UnaryOperator::Plus,
                 expr,
             } => expr,
+            Expr::UnaryOp {
+                op: UnaryOperator::Minus,
+                expr: inner,
+            } => match strip_parens(inner) {
+                Expr::UnaryOp {
+                    op: UnaryOperator::Minus,
+                    expr,
+                } => expr,
+                _ => return strip_parens(expr),
+            },
             Expr::BinaryOp { left, op, right } => match op {
                 BinaryOperator::Plus | BinaryOperator::Minus if is(right, "0") => left,
                 BinaryOperator::Plus if is(left, "0") => right,
-                BinaryOperator::Multiply | BinaryOperator::Divide if is(right, "1") => left,
+                BinaryOperator::Multiply
+                | BinaryOperator::Divide
+                | BinaryOperator::MyIntegerDivide
+                    if is(right, "1") =>
+                {
+                    left
+                }
                 BinaryOperator::Multiply if is(left, "1") => right,
+                BinaryOperator::Eq if is_true(right) => left,
                 _ => return strip_parens(expr),
+            },
+            Expr::Function(f) => match first_argument(f) {
+                Some(first) => first,
+                None => return strip_parens(expr),
+            },
+            Expr::Case {
+                operand: None,
+                conditions,
+                else_result: None,
+                ..
+            } if conditions.len() == 1 && is_true(&conditions[0].condition) => {
+                &conditions[0].result
+            }
+            Expr::Subquery(q) => match scalar_without_from(q) {
+                Some(e) => e,
+                None => return strip_parens(expr),
             },
             other => return other,
         };
+    }
+}
+
+/// The argument a call returns unchanged (or is taken to): `coalesce(x)`, `least(x)`,
+/// `greatest(x, x)`, `coalesce(x, …)`, `ifnull(x, …)`, `nullif(x, …)`.
+fn first_argument(f: &sqlparser::ast::Function) -> Option<&Expr> {
+    use sqlparser::ast::{FunctionArg, FunctionArgExpr, FunctionArguments};
+    let FunctionArguments::List(list) = &f.args else {
+        return None;
+    };
+    let args: Vec<&Expr> = list
+        .args
+        .iter()
+        .map(|a| match a {
+            FunctionArg::Unnamed(FunctionArgExpr::Expr(e)) => Some(e),
+            _ => None,
+        })
+        .collect::<Option<_>>()?;
+    let name = f.name.0.last()?.as_ident()?.value.to_ascii_lowercase();
+    let first = *args.first()?;
+    let all_same = args.iter().all(|a| same(a, first));
+    match name.as_str() {
+        "coalesce" | "ifnull" | "nullif" | "nvl" | "isnull" => Some(first),
+        "least" | "greatest" if all_same => Some(first),
+        _ => None,
+    }
+}
+
+/// `(SELECT x)`: a subquery without FROM that only passes one value through.
+fn scalar_without_from(q: &sqlparser::ast::Query) -> Option<&Expr> {
+    use sqlparser::ast::{SelectItem, SetExpr};
+    match q.body.as_ref() {
+        SetExpr::Select(s) if s.from.is_empty() && s.selection.is_none() => {
+            match s.projection.as_slice() {
+                [SelectItem::UnnamedExpr(e)] => Some(e),
+                _ => None,
+            }
+        }
+        _ => None,
     }
 }
 
@@ -206,8 +284,43 @@ fn complementary(a: &Expr, b: &Expr) -> bool {
             _ => None,
         }
     }
+    // `(v = 'a') IS NOT NULL` holds exactly where `v IS NOT NULL` does.
+    fn nullable_part(e: &Expr) -> &Expr {
+        match strip_parens(e) {
+            Expr::BinaryOp { left, right, .. } if !has_column(right) => nullable_part(left),
+            Expr::BinaryOp { left, right, .. } if !has_column(left) => nullable_part(right),
+            other => other,
+        }
+    }
     match (strip_parens(a), strip_parens(b)) {
-        (Expr::IsNull(x), Expr::IsNotNull(y)) | (Expr::IsNotNull(x), Expr::IsNull(y)) => same(x, y),
+        (Expr::IsNull(x), Expr::IsNotNull(y)) | (Expr::IsNotNull(x), Expr::IsNull(y)) => {
+            same(nullable_part(x), nullable_part(y))
+        }
+        (Expr::IsNotTrue(x), y) | (y, Expr::IsNotTrue(x)) if same(x, y) => true,
+        (
+            Expr::BinaryOp {
+                left: l1,
+                op: BinaryOperator::Eq,
+                right: r1,
+            },
+            Expr::BinaryOp {
+                left: l2,
+                op: BinaryOperator::NotEq,
+                right: r2,
+            },
+        )
+        | (
+            Expr::BinaryOp {
+                left: l2,
+                op: BinaryOperator::NotEq,
+                right: r2,
+            },
+            Expr::BinaryOp {
+                left: l1,
+                op: BinaryOperator::Eq,
+                right: r1,
+            },
+        ) if same(l1, l2) && same(r1, r2) => true,
         (x, y) => not(x).is_some_and(|x| x == y) || not(y).is_some_and(|y| y == x),
     }
 }
@@ -267,18 +380,80 @@ impl Folder {
     /// `is_tautology` from here alternates AND/OR and stays as shallow as the parentheses,
     /// which the parser's recursion limit bounds.
     fn is_tautology_operand(&mut self, expr: &Expr) -> bool {
-        match strip_parens(expr) {
+        // `(p) = true` and `p IS TRUE` are `p`.
+        match without_no_ops(expr) {
             e @ Expr::BinaryOp {
                 op: BinaryOperator::Or | BinaryOperator::And,
                 ..
             } => self.is_tautology(e),
-            // `x = x`, `x <= x`, `f(x) = f(x) + 0`: true for every row where x is not NULL.
+            // `x = x`, `x <= x`, `f(x) = f(x) + 0`, `x <=> x`: true for every row where x is
+            // not NULL.
             Expr::BinaryOp { left, op, right }
                 if matches!(
                     op,
-                    BinaryOperator::Eq | BinaryOperator::LtEq | BinaryOperator::GtEq
+                    BinaryOperator::Eq
+                        | BinaryOperator::LtEq
+                        | BinaryOperator::GtEq
+                        | BinaryOperator::Spaceship
                 ) && same(left, right) =>
             {
+                true
+            }
+            // `x - x = 0`.
+            Expr::BinaryOp {
+                left,
+                op: BinaryOperator::Eq,
+                right,
+            } if is_zero_difference(left) || is_zero_difference(right) => {
+                matches!(self.fold(right, 0).or_else(|| self.fold(left, 0)), Some(Const::Number(n)) if n == 0.0)
+            }
+            // `NOT x <> x`, `NOT x < x`.
+            Expr::UnaryOp {
+                op: UnaryOperator::Not,
+                expr,
+            } if matches!(strip_parens(expr), Expr::BinaryOp { left, op: BinaryOperator::NotEq | BinaryOperator::Lt | BinaryOperator::Gt, right } if same(left, right)) => {
+                true
+            }
+            Expr::Between {
+                expr,
+                negated: false,
+                low,
+                high,
+            } if same(expr, low) && same(expr, high) => true,
+            // `x LIKE x`, `x ~ ''`, `x REGEXP ''`: match every non-NULL x.
+            Expr::Like {
+                negated: false,
+                expr,
+                pattern,
+                ..
+            } if same(expr, pattern) => true,
+            Expr::RLike {
+                negated: false,
+                pattern,
+                ..
+            } if self.matches_everything(pattern) => true,
+            Expr::BinaryOp {
+                op:
+                    BinaryOperator::PGRegexMatch
+                    | BinaryOperator::PGRegexIMatch
+                    | BinaryOperator::Regexp,
+                right,
+                ..
+            } if self.matches_everything(right) => true,
+            // `x = ANY(ARRAY[x, …])`.
+            Expr::AnyOp {
+                left,
+                compare_op: BinaryOperator::Eq,
+                right,
+                ..
+            } if matches!(strip_parens(right), Expr::Array(a) if a.elem.iter().any(|e| same(e, left))) => {
+                true
+            }
+            // `EXISTS (SELECT 1 [WHERE <tautology>])` without FROM.
+            Expr::Exists {
+                subquery,
+                negated: false,
+            } if matches!(subquery.body.as_ref(), sqlparser::ast::SetExpr::Select(s) if s.from.is_empty() && s.selection.as_ref().is_none_or(is_tautology)) => {
                 true
             }
             Expr::IsNotDistinctFrom(left, right) if same(left, right) => true,
@@ -298,6 +473,11 @@ impl Folder {
             }
             other => self.fold(other, 0).and_then(|c| c.truthy()) == Some(true),
         }
+    }
+
+    /// A regular expression that every string matches: `''`, `.*`, `^`.
+    fn matches_everything(&mut self, pattern: &Expr) -> bool {
+        matches!(self.fold(pattern, 0), Some(Const::Text(p)) if matches!(p.as_str(), "" | ".*" | "^" | "^.*" | ".*$" | "^.*$"))
     }
 
     /// Folds an expression made only of literals into a constant.
@@ -456,6 +636,29 @@ fn compare(left: &Const, right: &Const) -> Option<std::cmp::Ordering> {
         (Const::Number(n), Const::Bool(b)) => n.partial_cmp(&f64::from(u8::from(*b))),
         _ => None,
     }
+}
+
+/// `x - x`: zero wherever x is not NULL.
+fn is_zero_difference(e: &Expr) -> bool {
+    matches!(strip_parens(e), Expr::BinaryOp { left, op: BinaryOperator::Minus, right } if same(left, right))
+}
+
+/// Whether `e` names a column anywhere.
+fn has_column(e: &Expr) -> bool {
+    use sqlparser::ast::Visit;
+    struct Finder;
+    impl sqlparser::ast::Visitor for Finder {
+        type Break = ();
+        fn pre_visit_expr(&mut self, e: &Expr) -> std::ops::ControlFlow<()> {
+            match e {
+                Expr::Identifier(_) | Expr::CompoundIdentifier(_) => {
+                    std::ops::ControlFlow::Break(())
+                }
+                _ => std::ops::ControlFlow::Continue(()),
+            }
+        }
+    }
+    e.visit(&mut Finder).is_break()
 }
 
 #[cfg(test)]

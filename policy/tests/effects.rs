@@ -83,6 +83,12 @@ const CODE_PG: &[&str] = &[
     "SELECT dblink_send_query('c', 'DELETE FROM t')",
     "COPY (SELECT 1) TO PROGRAM 'psql -c \"DELETE FROM t\"'",
     "COPY t FROM PROGRAM 'cat /etc/passwd'",
+    // Files on the database host: writing one can overwrite a table's own storage.
+    "COPY (SELECT 'garbage') TO '/var/lib/postgresql/15/main/base/1/2'",
+    "COPY t FROM '/tmp/rows.csv'",
+    "SELECT lo_import('/etc/passwd')",
+    "SELECT lo_export(1234, '/var/lib/postgresql/x')",
+    "SELECT pg_read_file('/etc/passwd')",
 ];
 
 const CODE_MY: &[&str] = &[
@@ -429,6 +435,61 @@ const CONSTANT_WHERE: &[(Dialect, &str)] = &[
     (PG, "UPDATE t SET v = NULL WHERE t IS NOT NULL"),
     (PG, "DELETE FROM t WHERE tableoid > 0"),
     (PG, "DELETE FROM t WHERE t.tableoid = 't'::regclass"),
+    // System columns hold for every row.
+    (PG, "DELETE FROM t WHERE ctid IS NOT NULL"),
+    (PG, "DELETE FROM t WHERE ctid > '(0,0)'"),
+    (PG, "DELETE FROM t WHERE xmin::text <> ''"),
+    (PG, "UPDATE t SET v = NULL WHERE xmax = 0"),
+    (PG, "DELETE FROM t WHERE t.cmin IS NOT NULL"),
+    // A column compared with itself, however wrapped.
+    (PG, "DELETE FROM t WHERE id BETWEEN id AND id"),
+    (PG, "DELETE FROM t WHERE NOT id <> id"),
+    (PG, "DELETE FROM t WHERE id - id = 0"),
+    (PG, "DELETE FROM t WHERE greatest(id, id) = id"),
+    (PG, "DELETE FROM t WHERE id = coalesce(id)"),
+    (PG, "DELETE FROM t WHERE id = least(id)"),
+    (PG, "DELETE FROM t WHERE (id = id) = true"),
+    (PG, "DELETE FROM t WHERE id = id IS TRUE"),
+    (PG, "UPDATE t SET v = NULL WHERE id = -(-id)"),
+    (PG, "DELETE FROM t WHERE id = nullif(id, -99)"),
+    (PG, "DELETE FROM t WHERE id = CASE WHEN true THEN id END"),
+    (PG, "DELETE FROM t WHERE id = ANY(ARRAY[id])"),
+    (PG, "DELETE FROM t WHERE id = (SELECT t.id)"),
+    (
+        PG,
+        "DELETE FROM t WHERE EXISTS (SELECT 1 WHERE t.id = t.id)",
+    ),
+    // Complements and patterns that match everything.
+    (PG, "DELETE FROM t WHERE id = 1 OR (id = 1) IS NOT TRUE"),
+    (
+        PG,
+        "UPDATE t SET v = NULL WHERE (v = 'a') IS NOT NULL OR v IS NULL",
+    ),
+    (PG, "UPDATE t SET v = NULL WHERE id = 1 OR id <> 1"),
+    (PG, "DELETE FROM t WHERE id::text ~ ''"),
+    (PG, "DELETE FROM t WHERE v ~ '' OR v IS NULL"),
+    (MY, "DELETE FROM t WHERE id <=> id"),
+    (MY, "UPDATE t SET v = NULL WHERE id = id DIV 1"),
+    (MY, "UPDATE t SET v = NULL WHERE id = ifnull(id, 0)"),
+    (MY, "UPDATE t SET v = NULL WHERE id LIKE id"),
+    (MY, "DELETE FROM t WHERE v REGEXP ''"),
+    // MySQL reads || as OR and && as AND (without PIPES_AS_CONCAT).
+    (MY, "DELETE FROM t WHERE id = 1 || 1"),
+    (MY, "DELETE FROM t WHERE id = 0 || true"),
+    (MY, "DELETE FROM t WHERE id = 1 && 1 || 1"),
+    // The table joined to itself: every row meets itself.
+    (PG, "DELETE FROM t USING t u WHERE t.id = u.id"),
+    (PG, "UPDATE t SET v = NULL FROM t u WHERE t.id = u.id"),
+    (PG, "DELETE FROM t WHERE id IN (SELECT id FROM t)"),
+    (PG, "DELETE FROM t WHERE t.id IN (SELECT id FROM t)"),
+    (MY, "DELETE a FROM t a JOIN t b ON a.id = b.id"),
+    (MY, "DELETE a FROM t a NATURAL JOIN t b"),
+    (MY, "DELETE a FROM t a JOIN t b USING (id)"),
+    (MY, "DELETE a FROM t a, t b WHERE a.id = b.id"),
+    (MY, "UPDATE t a JOIN t b ON a.id = b.id SET a.v = NULL"),
+    // The table changed is the one SET names, and every table a DELETE lists must be bounded.
+    (MY, "UPDATE o JOIN t SET t.v = NULL WHERE o.id = 1"),
+    (MY, "DELETE t, o FROM t, o WHERE o.id = 1"),
     (MY, "UPDATE t SET a = 1 WHERE ?"),
     (MY, "DELETE FROM t WHERE id = id"),
     (MY, "DELETE FROM t WHERE x OR 1=1"),
@@ -787,6 +848,11 @@ const UNBOUNDED_BY_OTHER_NAMES: &[(Dialect, &str)] = &[
         "INSERT INTO t SELECT id, NULL FROM t ON DUPLICATE KEY UPDATE v = NULL",
     ),
     (MY, "REPLACE INTO t SELECT id, NULL FROM t"),
+    // A set-returning function in VALUES lists as many rows as it likes.
+    (PG, "INSERT INTO t VALUES (unnest(ARRAY[1,2,3]), 'x') ON CONFLICT (id) DO UPDATE SET v = NULL"),
+    (PG, "INSERT INTO t VALUES (generate_series(1, 5), 'x') ON CONFLICT (id) DO UPDATE SET v = NULL"),
+    (PG, "MERGE INTO t USING t s ON s.id = t.id WHEN MATCHED THEN DELETE"),
+    (PG, "MERGE INTO t USING (SELECT id FROM t) s ON s.id = t.id WHEN MATCHED THEN UPDATE SET v = NULL"),
 ];
 
 /// Their bounded forms: one source row per listed value, or a condition on the target.
@@ -795,6 +861,7 @@ const BOUNDED_BY_OTHER_NAMES: &[(Dialect, &str)] = &[
     (PG, "MERGE INTO t USING (VALUES (1)) s(x) ON t.id = s.x WHEN MATCHED THEN UPDATE SET v = 1 WHEN NOT MATCHED THEN INSERT VALUES (s.x, 1)"),
     (PG, "INSERT INTO t VALUES (1, 'a') ON CONFLICT (id) DO UPDATE SET v = excluded.v"),
     (PG, "INSERT INTO t VALUES ($1, $2) ON CONFLICT (id) DO NOTHING"),
+    (PG, "INSERT INTO t VALUES ($1, now()) ON CONFLICT (id) DO UPDATE SET v = excluded.v"),
     (PG, "INSERT INTO t SELECT id, v FROM u ON CONFLICT DO NOTHING"),
     (MY, "INSERT INTO t VALUES (1, 'a') ON DUPLICATE KEY UPDATE v = VALUES(v)"),
     (MY, "INSERT INTO t (id) VALUES (1), (2) ON DUPLICATE KEY UPDATE v = NULL"),

@@ -166,6 +166,11 @@ pub enum LexReport {
     /// MySQL: the session's `sql_mode` has `ANSI_QUOTES` (or not), as the server said when
     /// asked; `None` after something may have changed it, until the server says again.
     AnsiQuotes(Option<bool>),
+    /// The client's character set or encoding may end a two-byte character in a byte that
+    /// reads as `\` or `` ` `` on its own (GBK, Big5, SJIS, …), or not; `None` while unknown.
+    Multibyte(Option<bool>),
+    /// MySQL: `sql_mode` makes `||` string concatenation (or not); `None` while unknown.
+    PipesAsConcat(Option<bool>),
 }
 
 /// Observation and control points of one client session.

@@ -155,7 +155,43 @@ fn mysql_attacks(t: &str) -> Vec<(&'static str, Vec<Vec<u8>>)> {
                 v
             }],
         ),
+        // Valid UTF-8 whose last byte leads a two-byte character of the client charset, which
+        // takes the backslash as its second byte.
+        (
+            "valid UTF-8 ending in a GBK lead byte",
+            vec![
+                b"SET NAMES gbk".to_vec(),
+                valid_utf8_lead(b"\xE1\x81\x81", t),
+            ],
+        ),
+        (
+            "valid UTF-8 ending in an SJIS lead byte",
+            vec![b"SET NAMES sjis".to_vec(), valid_utf8_lead(b"\xC3\x81", t)],
+        ),
+        (
+            "valid UTF-8 ending in a cp932 lead byte, charset set as a variable",
+            vec![
+                b"SET character_set_client = cp932".to_vec(),
+                valid_utf8_lead(b"\xC3\x81", t),
+            ],
+        ),
+        (
+            "valid UTF-8 ending in a Big5 lead byte",
+            vec![
+                b"SET NAMES big5".to_vec(),
+                valid_utf8_lead(b"\xE1\xA1\xA1", t),
+            ],
+        ),
     ]
+}
+
+/// `SELECT '<c>\' , concat(ssn) … #' …`: to the client charset, `<c>` and the backslash end
+/// in one character and `concat(ssn)` is read; to a UTF-8 reader it is inside a string.
+fn valid_utf8_lead(c: &[u8], t: &str) -> Vec<u8> {
+    let mut v = b"SELECT '".to_vec();
+    v.extend_from_slice(c);
+    v.extend(format!("\\' , concat(ssn) AS leak FROM {t} #' , 'b' FROM {t}").bytes());
+    v
 }
 
 /// Statements whose literals the log must mask; the mode tricks make a reader take the
@@ -230,19 +266,44 @@ async fn mysql_quote_tricks_leak_nothing_to_the_client_or_the_log() {
     direct
         .query_drop(format!(
             "CREATE TABLE {t} (id INT PRIMARY KEY, name TEXT, ssn VARCHAR(11), email VARCHAR(64), card_number VARCHAR(19));
-             INSERT INTO {t} VALUES (1, 'Alice', '{SSN}', '{EMAIL}', '{CARD}')"
+             INSERT INTO {t} VALUES (1, 'Alice', '{SSN}', '{EMAIL}', '{CARD}');
+             CREATE TABLE {t}_victim (id INT); INSERT INTO {t}_victim VALUES (1)"
         ))
         .await
         .unwrap();
     let proxy = Proxy::start_mysql(
         upstream,
         ProxyOpts {
-            extra_config: config(&t, false),
+            extra_config: config(&t, true),
             ..ProxyOpts::default()
         },
     )
     .await;
     let mut problems = Vec::new();
+    // A DROP behind valid UTF-8 that ends in a lead byte of the client charset.
+    for (charset, c) in [
+        ("gbk", &b"\xE1\x81\x81"[..]),
+        ("sjis", &b"\xC3\x81"[..]),
+        ("big5", &b"\xE1\xA1\xA1"[..]),
+    ] {
+        let mut conn = proxy.mysql().await;
+        mysql_run(&mut conn, format!("SET NAMES {charset}").as_bytes()).await;
+        let mut drop = b"SELECT '".to_vec();
+        drop.extend_from_slice(c);
+        drop.extend(format!("\\' ; DROP TABLE {t}_victim; #'").bytes());
+        let answer = mysql_run(&mut conn, &drop).await;
+        let still: Result<Option<i64>, _> = direct
+            .query_first(format!("SELECT count(*) FROM {t}_victim"))
+            .await;
+        if still.as_ref().ok() != Some(&Some(1)) {
+            problems.push(format!("{charset}: a DROP got past the rules: {answer}"));
+            let _ = direct
+                .query_drop(format!(
+                    "CREATE TABLE IF NOT EXISTS {t}_victim (id INT); INSERT INTO {t}_victim VALUES (1)"
+                ))
+                .await;
+        }
+    }
     let attacks = mysql_attacks(&t).into_iter().chain(mysql_audit_attacks(&t));
     for (name, statements) in attacks {
         let mut conn = proxy.mysql().await;
@@ -314,6 +375,18 @@ async fn mysql_sessions_that_change_sql_mode_are_read_as_the_server_reads_them()
         .await
         .unwrap();
     assert_eq!(still.as_deref(), Some("ssn"));
+    // `||` is OR to sluice; under PIPES_AS_CONCAT the server concatenates: refused, not guessed.
+    first(&mut conn, "SET sql_mode = 'PIPES_AS_CONCAT'".into()).await;
+    let refused = conn.query_drop("SELECT 'a' || 'b'").await;
+    assert!(
+        refused
+            .as_ref()
+            .is_err_and(|e| e.to_string().contains("PIPES_AS_CONCAT")),
+        "{refused:?}"
+    );
+    first(&mut conn, "SET sql_mode = ''".into()).await;
+    let or: Option<i64> = conn.query_first("SELECT 1 || 0").await.unwrap();
+    assert_eq!(or, Some(1));
 }
 
 /// `psql -f` of raw bytes in a client encoding: psql sends them as they are.
@@ -370,6 +443,40 @@ async fn postgres_client_encodings_hide_nothing_from_rules_masks_or_the_log() {
     let found = leaks(&out);
     if !found.is_empty() {
         problems.push(format!("SJIS: psql received {found:?}: {out}"));
+    }
+
+    // Valid UTF-8 whose last byte leads a two-byte character of the client encoding.
+    for (encoding, c) in [
+        ("SJIS", &b"\xC3\x81"[..]),
+        ("GBK", &b"\xE1\x81\x81"[..]),
+        ("BIG5", &b"\xE1\xA1\xA1"[..]),
+    ] {
+        let mut leak = b"SELECT E'".to_vec();
+        leak.extend_from_slice(c);
+        leak.extend(format!("\\' , upper(ssn) AS leak FROM {t} --' , 'x' FROM {t};\n").bytes());
+        let out = psql_file(&conn, encoding, &leak);
+        let found = leaks(&out);
+        if !found.is_empty() {
+            problems.push(format!("{encoding}: psql received {found:?}: {out}"));
+        }
+        let mut drop = b"SELECT E'".to_vec();
+        drop.extend_from_slice(c);
+        drop.extend(format!("\\' \\; DROP TABLE {t}_victim; --'\n").bytes());
+        let out = psql_file(&conn, encoding, &drop);
+        let still: Result<i64, _> = direct
+            .query_one(&format!("SELECT count(*) FROM {t}_victim"), &[])
+            .await
+            .map(|r| r.get(0));
+        if still.as_ref().ok() != Some(&1) {
+            problems.push(format!(
+                "{encoding}: a DROP got past the rules ({still:?}): {out}"
+            ));
+            let _ = direct
+                .batch_execute(&format!(
+                    "CREATE TABLE IF NOT EXISTS {t}_victim (id int); INSERT INTO {t}_victim VALUES (1)"
+                ))
+                .await;
+        }
     }
 
     // LATIN1: bytes that are no UTF-8 must not carry a statement past the rules (`\;` makes

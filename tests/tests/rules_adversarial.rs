@@ -534,6 +534,29 @@ const PG_ATTEMPTS: &[Attempt] = &[
         text("COPY (SELECT 1) TO PROGRAM 'true'").refused("no-code"),
     ])
     .inert(),
+    // ---- found by the second black-box round -------------------------------------------------
+    attempt(Code, "COPY … TO a server file (a table's own storage)", &[
+        text("COPY (SELECT 'garbage') TO '/tmp/sluice-adversarial-copy'").refused("no-code"),
+    ])
+    .inert(),
+    attempt(ConstantWhere, "an upsert over a set-returning VALUES list", &[
+        text("INSERT INTO {v} VALUES (generate_series(1, 10), 0, 'x') ON CONFLICT (id) DO UPDATE SET note = NULL").refused("bounded-writes"),
+    ]),
+    attempt(ConstantWhere, "ctid IS NOT NULL", &[text("DELETE FROM {v} WHERE ctid IS NOT NULL")]),
+    attempt(ConstantWhere, "id - id = 0", &[text("DELETE FROM {v} WHERE id - id = 0")]),
+    attempt(ConstantWhere, "(id = id) = true", &[text("DELETE FROM {v} WHERE (id = id) = true")]),
+    attempt(ConstantWhere, "id = 1 OR (id = 1) IS NOT TRUE", &[
+        text("DELETE FROM {v} WHERE id = 1 OR (id = 1) IS NOT TRUE"),
+    ]),
+    attempt(ConstantWhere, "the table joined to itself by USING", &[
+        text("DELETE FROM {v} USING {v} u WHERE {v}.id = u.id"),
+    ]),
+    attempt(ConstantWhere, "id IN (SELECT id FROM itself)", &[
+        text("DELETE FROM {v} WHERE id IN (SELECT id FROM {v})"),
+    ]),
+    attempt(ConstantWhere, "MERGE with the table itself as the source", &[
+        text("MERGE INTO {v} USING {v} s ON s.id = {v}.id WHEN MATCHED THEN DELETE"),
+    ]),
     attempt(Path, "a DELETE CTE feeding an INSERT", &[
         text("WITH d AS (DELETE FROM {v} RETURNING id) INSERT INTO {o} SELECT id FROM d"),
     ]),
@@ -910,6 +933,21 @@ const MYSQL_ATTEMPTS: &[Attempt] = &[
     attempt(ConstantWhere, "id = id + 0", &[text("DELETE FROM {v} WHERE id = id + 0")]),
     attempt(ConstantWhere, "x IS NULL OR x IS NOT NULL", &[
         text("UPDATE {v} SET note = NULL WHERE note IS NULL OR note IS NOT NULL"),
+    ]),
+    attempt(ConstantWhere, "|| is OR in MySQL", &[text("DELETE FROM {v} WHERE id = 1 || 1")]),
+    attempt(ConstantWhere, "&& and || together", &[text("DELETE FROM {v} WHERE id = 1 && 1 || 1")]),
+    attempt(ConstantWhere, "id <=> id", &[text("DELETE FROM {v} WHERE id <=> id")]),
+    attempt(ConstantWhere, "the table joined to itself", &[
+        text("DELETE a FROM {v} a JOIN {v} b ON a.id = b.id"),
+    ]),
+    attempt(ConstantWhere, "the table joined to itself, NATURAL", &[
+        text("DELETE a FROM {v} a NATURAL JOIN {v} b"),
+    ]),
+    attempt(ConstantWhere, "a multi-table UPDATE that changes the joined table", &[
+        text("UPDATE {o} JOIN {v} SET {v}.note = NULL WHERE {o}.k = 1"),
+    ]),
+    attempt(ConstantWhere, "a multi-table DELETE bounded on one of its tables only", &[
+        text("DELETE {v}, {o} FROM {v}, {o} WHERE {o}.k = 1"),
     ]),
     attempt(ConstantWhere, "multi-table DELETE through a LEFT JOIN (keeps every row of the target)", &[
         text("DELETE {v} FROM {v} LEFT JOIN {o} ON {v}.id = {o}.k"),

@@ -316,7 +316,7 @@ async fn establish(
         deadline: authed.deadline,
         metrics: Arc::clone(&target.metrics),
         login_status: up.status,
-        login_ansi_quotes: up.ansi_quotes,
+        login_reading: up.reading,
     };
     Some((authed.stream, up, ctx))
 }

@@ -1,19 +1,19 @@
-//! Asking the server for its `sql_mode` after anything that may have changed it.
+//! Asking the server how the session reads statements after anything that may have changed it.
 //!
-//! `ANSI_QUOTES` turns `"…"` from a string into an identifier, and MySQL reports it nowhere: not
-//! in status flags, not in OK packets. Reading `SET sql_mode = …` statements is not enough (the
-//! server unescapes `'ANSI_QUOTE\S'`, rejects values with a leading space, takes
-//! `` @@session.`sql_mode` ``), so sluice asks the server itself: once the statement that may
-//! have changed the mode has been answered and nothing else is in flight, it sends
-//! `SELECT @@SESSION.sql_mode` of its own, whose answer only it sees. Until the answer is in,
-//! the statement gate treats `ANSI_QUOTES` as unknown.
+//! `ANSI_QUOTES` turns `"…"` from a string into an identifier, and a GBK, Big5 or SJIS client
+//! character set can end a character in a backslash byte; MySQL reports neither in status
+//! flags or OK packets. Reading `SET` statements is not enough (the server unescapes
+//! `'ANSI_QUOTE\S'`, rejects values with a leading space, takes `` @@session.`sql_mode` ``),
+//! so sluice asks the server itself: once the statement that may have changed them has been
+//! answered and nothing else is in flight, it sends a query of its own
+//! ([`SessionReading::QUERY`]) whose answer only it sees. Until the answer is in, the statement
+//! gate treats both as unknown, and the relay reads no further command from the client.
 
 use bytes::BytesMut;
 
 use super::command::com;
-use super::packet::{write_packets, Packet, Reader};
-
-const QUERY: &[u8] = b"SELECT @@SESSION.sql_mode";
+use super::packet::{write_packets, Packet};
+use super::upstream::SessionReading;
 
 /// One session's probing.
 #[derive(Debug, Default)]
@@ -22,8 +22,8 @@ pub struct ModeProbe {
     changes: u64,
     /// A probe is owed once the connection is idle: the count it will answer for.
     wanted: Option<u64>,
-    /// The probe in flight: the count it answers for, and the mode once its row is in.
-    in_flight: Option<(u64, Option<String>)>,
+    /// The probe in flight: the count it answers for, and the reading once its row is in.
+    in_flight: Option<(u64, Option<SessionReading>)>,
 }
 
 impl ModeProbe {
@@ -41,20 +41,18 @@ impl ModeProbe {
         let Some(for_change) = self.wanted.take() else {
             return false;
         };
-        let mut payload = Vec::with_capacity(1 + QUERY.len());
+        let mut payload = Vec::with_capacity(1 + SessionReading::QUERY.len());
         payload.push(com::QUERY);
-        payload.extend_from_slice(QUERY);
+        payload.extend_from_slice(SessionReading::QUERY);
         write_packets(out, 0, &payload);
         self.in_flight = Some((for_change, None));
         true
     }
 
-    /// A packet of the probe's answer (the row carries the mode).
+    /// A packet of the probe's answer (the row carries the settings).
     pub fn on_row(&mut self, p: &Packet) {
-        if let Some((_, mode)) = self.in_flight.as_mut() {
-            *mode = Reader(p.payload())
-                .lenenc_bytes()
-                .map(|b| String::from_utf8_lossy(b).into_owned());
+        if let Some((_, reading)) = self.in_flight.as_mut() {
+            *reading = SessionReading::from_row(p.payload());
         }
     }
 
@@ -64,14 +62,14 @@ impl ModeProbe {
         self.in_flight.is_some()
     }
 
-    /// The probe's answer is complete: `Some(ansi_quotes)` when it still speaks for the
-    /// session (no change was forwarded since it was sent) and the server gave a mode.
-    pub fn answered(&mut self) -> Option<bool> {
-        let (for_change, mode) = self.in_flight.take()?;
+    /// The probe's answer is complete: the reading when it still speaks for the session (no
+    /// change was forwarded since it was sent) and the server gave one.
+    pub fn answered(&mut self) -> Option<SessionReading> {
+        let (for_change, reading) = self.in_flight.take()?;
         if for_change != self.changes || self.wanted.is_some() {
             return None;
         }
-        mode.map(|m| policy::sql_mode_has_ansi_quotes(&m))
+        reading
     }
 }
 
@@ -82,6 +80,8 @@ mod tests {
     fn row(mode: &str) -> Packet {
         let mut payload = vec![mode.len() as u8];
         payload.extend_from_slice(mode.as_bytes());
+        payload.push(3);
+        payload.extend_from_slice(b"gbk");
         let mut raw = BytesMut::new();
         write_packets(&mut raw, 1, &payload);
         Packet { seq: 1, bytes: raw }
@@ -95,9 +95,14 @@ mod tests {
         probe.changed();
         assert!(!probe.send_if_owed(false, &mut out), "not while busy");
         assert!(probe.send_if_owed(true, &mut out));
-        assert!(out.ends_with(QUERY));
+        assert!(out.ends_with(SessionReading::QUERY));
         probe.on_row(&row("ANSI_QUOTES,STRICT_ALL_TABLES"));
-        assert_eq!(probe.answered(), Some(true));
+        let reading = SessionReading {
+            ansi_quotes: true,
+            multibyte: true,
+            pipes_as_concat: false,
+        };
+        assert_eq!(probe.answered(), Some(reading));
 
         probe.changed();
         assert!(probe.send_if_owed(true, &mut out));
@@ -106,6 +111,6 @@ mod tests {
         assert_eq!(probe.answered(), None);
         assert!(probe.send_if_owed(true, &mut out));
         probe.on_row(&row("STRICT_TRANS_TABLES"));
-        assert_eq!(probe.answered(), Some(false));
+        assert_eq!(probe.answered().map(|r| r.ansi_quotes), Some(false));
     }
 }

@@ -61,8 +61,8 @@ pub struct RelayContext {
     pub deadline: Option<i64>,
     /// The status flags of the upstream login's OK packet.
     pub login_status: u16,
-    /// The upstream session began with `ANSI_QUOTES` in its `sql_mode`.
-    pub login_ansi_quotes: bool,
+    /// How the upstream session read statements right after login.
+    pub login_reading: super::upstream::SessionReading,
     /// The target's counters (bytes each way).
     pub metrics: Arc<crate::metrics::TargetMetrics>,
 }
@@ -159,9 +159,8 @@ pub async fn run(
         lex_reported: LexReport::Backslash(true),
         mode_probe: ModeProbe::default(),
     };
-    if let Some(h) = r.hooks.as_deref_mut() {
-        h.on_lexing(LexReport::AnsiQuotes(Some(r.ctx.login_ansi_quotes)));
-    }
+    let login = r.ctx.login_reading;
+    r.report_reading(Some(login));
     let (mut client_dirty, mut upstream_dirty) = (false, false);
     let mut draining = *shutdown.borrow();
     // One future for the whole session: a fresh `changed()` per loop turn would register
@@ -441,7 +440,7 @@ impl Relay {
                         self.local_err(1095, "HY000", "sluice allows only KILL [QUERY|CONNECTION] <connection id> of your own sessions");
                     }
                     _ => {
-                        let changes_mode = policy::may_set_sql_mode(&sql);
+                        let changes_mode = policy::may_change_reading(&sql);
                         let sql = Statement::Text(Arc::from(sql.as_ref()));
                         self.forward_for(raw, ResponseKind::TextResults, sql);
                         if changes_mode {
@@ -585,12 +584,20 @@ impl Relay {
         }
     }
 
-    /// A command just forwarded may have changed `sql_mode` (or reset the session): the gate
-    /// takes `ANSI_QUOTES` as unknown until sluice's probe has the server's answer.
+    /// A command just forwarded may have changed `sql_mode` or the client character set (or
+    /// reset the session): the gate takes both as unknown until sluice's probe has the
+    /// server's answer.
     fn mode_may_change(&mut self) {
         self.mode_probe.changed();
+        self.report_reading(None);
+    }
+
+    /// Tells the gate how the session reads statements (`None`: unknown).
+    fn report_reading(&mut self, reading: Option<super::upstream::SessionReading>) {
         if let Some(h) = self.hooks.as_deref_mut() {
-            h.on_lexing(LexReport::AnsiQuotes(None));
+            h.on_lexing(LexReport::AnsiQuotes(reading.map(|r| r.ansi_quotes)));
+            h.on_lexing(LexReport::Multibyte(reading.map(|r| r.multibyte)));
+            h.on_lexing(LexReport::PipesAsConcat(reading.map(|r| r.pipes_as_concat)));
         }
     }
 
@@ -600,7 +607,7 @@ impl Relay {
             Statement::Execute(id) => self
                 .prepared
                 .get(id)
-                .is_none_or(|p| policy::may_set_sql_mode(&p.sql)),
+                .is_none_or(|p| policy::may_change_reading(&p.sql)),
             _ => false,
         }
     }
@@ -627,10 +634,8 @@ impl Relay {
             return;
         }
         self.current = Statement::None;
-        if let Some(ansi) = self.mode_probe.answered() {
-            if let Some(h) = self.hooks.as_deref_mut() {
-                h.on_lexing(LexReport::AnsiQuotes(Some(ansi)));
-            }
+        if let Some(reading) = self.mode_probe.answered() {
+            self.report_reading(Some(reading));
         }
         self.drain_local();
         self.send_mode_probe();

@@ -37,8 +37,8 @@ pub struct Upstream {
     pub capabilities: CapabilityFlags,
     /// The status flags of the login's OK packet (`NO_BACKSLASH_ESCAPES` among them).
     pub status: u16,
-    /// The session starts with `ANSI_QUOTES` (or a mode implying it) in its `sql_mode`.
-    pub ansi_quotes: bool,
+    /// How the session starts out reading statements (see [`SessionReading`]).
+    pub reading: SessionReading,
 }
 
 /// Why no upstream session could be had.
@@ -324,13 +324,13 @@ pub async fn connect(
             send(&mut framed, seq, &data).await?;
         }
     };
-    let ansi_quotes = session_ansi_quotes(&mut framed, caps).await?;
+    let reading = session_reading(&mut framed, caps).await?;
     let parts = framed.into_parts();
     if !parts.read_buf.is_empty() {
         return Err(protocol("the database sent data before any command"));
     }
     Ok(Upstream {
-        ansi_quotes,
+        reading,
         stream: parts.io,
         greeting,
         capabilities: caps,
@@ -338,30 +338,60 @@ pub async fn connect(
     })
 }
 
-/// Asks the new session whether its `sql_mode` makes `"…"` an identifier: MySQL reports that
-/// nowhere else, and sluice must read quotes as the server does from the first statement on.
-async fn session_ansi_quotes(
+/// What decides how a MySQL session reads statements, besides the status flags.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct SessionReading {
+    /// `sql_mode` has `ANSI_QUOTES` (or a mode implying it): `"…"` is an identifier.
+    pub ansi_quotes: bool,
+    /// The client character set's two-byte characters may end in `\` (GBK, Big5, SJIS, …).
+    pub multibyte: bool,
+    /// `sql_mode` makes `||` concatenation (`PIPES_AS_CONCAT`), where sluice reads OR.
+    pub pipes_as_concat: bool,
+}
+
+impl SessionReading {
+    /// The query that asks: one row, `sql_mode` and `character_set_client`.
+    pub const QUERY: &'static [u8] = b"SELECT @@SESSION.sql_mode, @@SESSION.character_set_client";
+
+    /// Reads the answer's row.
+    pub fn from_row(payload: &[u8]) -> Option<SessionReading> {
+        let mut r = Reader(payload);
+        let mode = String::from_utf8_lossy(r.lenenc_bytes()?).into_owned();
+        let charset = String::from_utf8_lossy(r.lenenc_bytes()?).into_owned();
+        Some(SessionReading {
+            ansi_quotes: policy::sql_mode_has_ansi_quotes(&mode),
+            multibyte: policy::multibyte_hazard(&charset),
+            pipes_as_concat: policy::sql_mode_has_pipes_as_concat(&mode),
+        })
+    }
+}
+
+/// Asks the new session how it reads statements: MySQL reports `ANSI_QUOTES` and the client
+/// character set nowhere else, and sluice must read quotes as the server does from the first
+/// statement on.
+async fn session_reading(
     framed: &mut Framed,
     caps: CapabilityFlags,
-) -> Result<bool, UpstreamError> {
-    send(framed, 0, b"\x03SELECT @@SESSION.sql_mode").await?;
+) -> Result<SessionReading, UpstreamError> {
+    let mut query = vec![0x03];
+    query.extend_from_slice(SessionReading::QUERY);
+    send(framed, 0, &query).await?;
     let unexpected = || protocol("unexpected answer to sluice's sql_mode query");
     let (_, count) = next_payload(framed).await?;
-    if count.first() != Some(&1) || count.len() != 1 {
+    if count.first() != Some(&2) || count.len() != 1 {
         return Err(unexpected());
     }
-    let _column = next_payload(framed).await?;
+    let _columns = (next_payload(framed).await?, next_payload(framed).await?);
     if !caps.contains(CapabilityFlags::CLIENT_DEPRECATE_EOF) {
         let _eof = next_payload(framed).await?;
     }
     let (_, row) = next_payload(framed).await?;
-    let mode = Reader(&row).lenenc_bytes().ok_or_else(unexpected)?;
-    let mode = String::from_utf8_lossy(mode).into_owned();
+    let reading = SessionReading::from_row(&row).ok_or_else(unexpected)?;
     let (_, end) = next_payload(framed).await?;
     if !matches!(end.first(), Some(0xFE | 0x00)) {
         return Err(unexpected());
     }
-    Ok(policy::sql_mode_has_ansi_quotes(&mode))
+    Ok(reading)
 }
 
 async fn send(framed: &mut Framed, seq: u8, payload: &[u8]) -> Result<(), UpstreamError> {

@@ -1,27 +1,36 @@
-//! Follows PostgreSQL's `standard_conforming_strings` for the statement gate: the value the
-//! server reports (ParameterStatus at startup and after each change), and whether statements
-//! still in flight could change it before the server reads the next one. PostgreSQL reports a
-//! change only at the next ReadyForQuery, so inside a pipeline the setting is unsettled.
+//! Follows what decides how PostgreSQL reads a statement, for the statement gate:
+//! `standard_conforming_strings` and `client_encoding`, as the server reports them
+//! (ParameterStatus at startup and after each change), and whether statements still in flight
+//! could change them before the server reads the next one. PostgreSQL reports a change only at
+//! the next ReadyForQuery, so inside a pipeline both are unsettled.
 
 use super::frame::{Frame, Reader};
 use crate::session::{LexReport, SessionHooks};
 
-const SETTING: &[u8] = b"standard_conforming_strings";
-
-/// One session's view of the setting.
+/// One session's view of the settings.
 pub struct LexTracker {
     /// `standard_conforming_strings = off`: backslashes escape in plain strings.
     backslash: bool,
+    /// `client_encoding` is one whose two-byte characters may end in a backslash byte.
+    multibyte: bool,
     /// An Execute was sent since the last Sync: a later Parse is read after it runs.
     executed_since_sync: bool,
     /// What the gate was last told.
-    reported: LexReport,
+    reported: (LexReport, LexReport),
 }
 
 impl LexTracker {
     /// Starts from the ParameterStatus frames of the upstream's startup (raw frames).
     pub fn new(greeting: &[u8]) -> Self {
-        let mut backslash = false;
+        let mut tracker = LexTracker {
+            backslash: false,
+            multibyte: false,
+            executed_since_sync: false,
+            reported: (
+                LexReport::Backslash(false),
+                LexReport::Multibyte(Some(false)),
+            ),
+        };
         let mut rest = greeting;
         while rest.len() >= 5 {
             let len = u32::from_be_bytes([rest[1], rest[2], rest[3], rest[4]]) as usize;
@@ -29,21 +38,29 @@ impl LexTracker {
                 break;
             };
             if frame[0] == b'S' {
-                backslash = setting_off(&frame[5..]).unwrap_or(backslash);
+                tracker.on_status(&frame[5..]);
             }
             rest = &rest[(1 + len).min(rest.len())..];
         }
-        LexTracker {
-            backslash,
-            executed_since_sync: false,
-            reported: LexReport::Backslash(false),
-        }
+        tracker
     }
 
     /// An upstream ParameterStatus.
     pub fn on_upstream(&mut self, frame: &Frame) {
         if frame.tag == b'S' {
-            self.backslash = setting_off(frame.body()).unwrap_or(self.backslash);
+            self.on_status(frame.body());
+        }
+    }
+
+    fn on_status(&mut self, body: &[u8]) {
+        let mut r = Reader(body);
+        let (Some(name), Some(value)) = (r.cstr(), r.cstr()) else {
+            return;
+        };
+        match name {
+            "standard_conforming_strings" => self.backslash = value.eq_ignore_ascii_case("off"),
+            "client_encoding" => self.multibyte = policy::multibyte_hazard(value),
+            _ => {}
         }
     }
 
@@ -60,25 +77,21 @@ impl LexTracker {
     /// `others_in_flight`: sync points ahead of this statement are still unanswered.
     pub fn before_statement(&mut self, hooks: &mut dyn SessionHooks, others_in_flight: bool) {
         let report = if others_in_flight || self.executed_since_sync {
-            LexReport::Unsettled
+            (LexReport::Unsettled, LexReport::Multibyte(None))
         } else {
-            LexReport::Backslash(self.backslash)
+            (
+                LexReport::Backslash(self.backslash),
+                LexReport::Multibyte(Some(self.multibyte)),
+            )
         };
-        if report != self.reported {
-            self.reported = report;
-            hooks.on_lexing(report);
+        if report.0 != self.reported.0 {
+            hooks.on_lexing(report.0);
         }
+        if report.1 != self.reported.1 {
+            hooks.on_lexing(report.1);
+        }
+        self.reported = report;
     }
-}
-
-/// `Some(true)` for a ParameterStatus saying `standard_conforming_strings` is off.
-fn setting_off(body: &[u8]) -> Option<bool> {
-    let mut r = Reader(body);
-    let name = r.cstr()?;
-    if name.as_bytes() != SETTING {
-        return None;
-    }
-    Some(r.cstr()?.eq_ignore_ascii_case("off"))
 }
 
 #[cfg(test)]
@@ -94,11 +107,14 @@ mod tests {
     }
 
     #[test]
-    fn startup_status_sets_the_initial_value() {
+    fn startup_status_sets_the_initial_values() {
         let mut greeting = status("server_version", "15");
         greeting.extend(status("standard_conforming_strings", "off"));
-        assert!(LexTracker::new(&greeting).backslash);
-        assert!(!LexTracker::new(&status("standard_conforming_strings", "on")).backslash);
+        greeting.extend(status("client_encoding", "SJIS"));
+        let t = LexTracker::new(&greeting);
+        assert!(t.backslash && t.multibyte);
+        let t = LexTracker::new(&status("client_encoding", "UTF8"));
+        assert!(!t.backslash && !t.multibyte);
         assert!(!LexTracker::new(b"S\0\0").backslash);
     }
 }

@@ -1,7 +1,8 @@
 //! Reading a statement the way the server will: which quotes escape, which quotes name
-//! columns. The adapters report what the server says: PostgreSQL's `standard_conforming_strings`
-//! ParameterStatus, MySQL's `NO_BACKSLASH_ESCAPES` status flag, and MySQL's `ANSI_QUOTES`, which
-//! the adapter asks the server for after anything that may have changed it. Text read under a
+//! columns, which bytes end a character. The adapters report what the server says:
+//! PostgreSQL's `standard_conforming_strings` and `client_encoding` ParameterStatus, MySQL's
+//! `NO_BACKSLASH_ESCAPES` status flag, and MySQL's `ANSI_QUOTES` and client character set,
+//! which the adapter asks the server for after anything that may have changed them. Text read under a
 //! non-default mode is rewritten into its default spelling ([`policy::standardize`]) before
 //! rules, masks or the log see it, and text whose meaning depends on something sluice cannot
 //! pin down is refused rather than guessed at.
@@ -24,6 +25,10 @@ pub struct SessionLexing {
     backslash: Option<bool>,
     /// MySQL `ANSI_QUOTES`; `None` until the server has said, after a change.
     ansi: Option<bool>,
+    /// The client encoding may hide a backslash in a two-byte character; `None`: unknown.
+    multibyte: Option<bool>,
+    /// MySQL `PIPES_AS_CONCAT`; `None`: unknown.
+    pipes_as_concat: Option<bool>,
     /// Texts read under a non-default mode → their standard spelling, for the results and
     /// executions that name them later.
     rewritten: HashMap<String, String>,
@@ -35,6 +40,8 @@ impl SessionLexing {
             dialect,
             backslash: Some(LexMode::standard(dialect).backslash_escapes),
             ansi: Some(false),
+            multibyte: Some(false),
+            pipes_as_concat: Some(false),
             rewritten: HashMap::new(),
         }
     }
@@ -44,6 +51,8 @@ impl SessionLexing {
             LexReport::Backslash(on) => self.backslash = Some(on),
             LexReport::Unsettled => self.backslash = None,
             LexReport::AnsiQuotes(on) => self.ansi = on,
+            LexReport::Multibyte(on) => self.multibyte = on,
+            LexReport::PipesAsConcat(on) => self.pipes_as_concat = on,
         }
     }
 
@@ -58,12 +67,19 @@ impl SessionLexing {
 
     /// `sql` in the standard spelling of what the server will read, or why sluice cannot tell.
     pub fn read<'a>(&mut self, sql: &'a str) -> Result<Cow<'a, str>, String> {
-        if let Some(why) = self.multibyte_hazard(sql) {
+        let midway = self.mode_may_change_midway(sql);
+        if let Some(why) = self.multibyte_hazard(sql, midway) {
             return Err(why);
         }
-        if self.mode_may_change_midway(sql)
-            && !policy::reads_alike(self.dialect, &LexMode::all(self.dialect), sql)
+        // sluice reads `||` as MySQL's default OR; under PIPES_AS_CONCAT the server reads
+        // concatenation.
+        if self.dialect == Dialect::MySql
+            && self.pipes_as_concat != Some(false)
+            && sql.contains("||")
         {
+            return Err("sluice: this session's sql_mode may make || string concatenation (PIPES_AS_CONCAT, ANSI, …), which sluice does not read; use CONCAT() or OR".into());
+        }
+        if midway && !policy::reads_alike(self.dialect, &LexMode::all(self.dialect), sql) {
             return Err("sluice: a statement that may change sql_mode must come last in its string when the statements after it hold quotes or backslashes (sluice could not tell how the server will read them); send them separately".into());
         }
         let mode = match (self.backslash, self.ansi) {
@@ -104,23 +120,29 @@ impl SessionLexing {
         }
     }
 
-    /// A client character set whose multibyte characters may end in a byte that is a
-    /// backslash (GBK, Big5, SJIS, …), or a backtick in MySQL, makes the server read a
-    /// quote where a UTF-8 reader sees an escape. Bytes that are not UTF-8 reach here as
-    /// U+FFFD: one right before such a byte means sluice cannot tell.
-    fn multibyte_hazard(&self, sql: &str) -> Option<String> {
-        if !sql.contains('\u{FFFD}') {
+    /// In a client encoding whose two-byte characters may end in an ASCII byte (GBK, Big5,
+    /// SJIS, …), a non-ASCII byte right before `\`, `` ` ``, `|`, `@`, `[`, `]`, `^`, `{`, `}`
+    /// or `~` may begin a character that swallows it: sluice, reading bytes, cannot tell where
+    /// strings end. Checked while such an encoding is (or may be) in force.
+    fn multibyte_hazard(&self, sql: &str, midway: bool) -> Option<String> {
+        if self.multibyte == Some(false) && !midway {
             return None;
         }
-        let hazard = sql.contains("\u{FFFD}\\")
-            || (self.dialect == Dialect::MySql && sql.contains("\u{FFFD}`"));
-        hazard.then(|| "sluice: this statement holds bytes that are not UTF-8 right before a backslash or a backtick; in a multibyte client character set (GBK, Big5, SJIS, …) the server may read them as one character, so sluice cannot tell where its strings end; use UTF-8".into())
+        let b = sql.as_bytes();
+        let hazard = b.windows(2).any(|w| {
+            w[0] >= 0x80
+                && matches!(
+                    w[1],
+                    b'\\' | b'`' | b'|' | b'@' | b'[' | b']' | b'^' | b'{' | b'}' | b'~'
+                )
+        });
+        hazard.then(|| "sluice: in this session's client character set (GBK, Big5, SJIS, …) a multibyte character can end in a backslash or similar byte, and this statement has one right after a non-ASCII character; sluice cannot tell where its strings end. Use UTF-8".into())
     }
 
     /// MySQL reads a multi-statement string one statement at a time, so a `SET sql_mode` (or an
     /// `EXECUTE` that may run one) changes how the statements after it are read.
     fn mode_may_change_midway(&self, sql: &str) -> bool {
-        self.dialect == Dialect::MySql && sql.contains(';') && policy::may_set_sql_mode(sql)
+        self.dialect == Dialect::MySql && sql.contains(';') && policy::may_change_reading(sql)
     }
 
     /// The standard spelling remembered for `sql`, if it was rewritten (free while nothing
@@ -187,13 +209,23 @@ mod tests {
     }
 
     #[test]
-    fn a_byte_that_may_end_a_multibyte_character_before_a_backslash_is_refused() {
+    fn in_a_multibyte_encoding_a_non_ascii_byte_before_a_backslash_is_refused() {
         let mut my = SessionLexing::new(Dialect::MySql);
-        assert!(my.read("SELECT '\u{FFFD}\\', ssn FROM t # '").is_err());
+        let hidden = "SELECT '\u{1041}\\' , concat(ssn) FROM t #' , 'b' FROM t";
+        assert!(my.read(hidden).is_ok(), "UTF-8: the backslash is one");
+        my.report(LexReport::Multibyte(Some(true)));
+        assert!(my.read(hidden).is_err());
         assert!(my.read("SELECT '\u{FFFD}`'").is_err());
-        assert!(my.read("SELECT 'caf\u{FFFD}'").is_ok());
+        assert!(my.read("SELECT 'caf\u{e9}', '\\n'").is_ok());
+        my.report(LexReport::Multibyte(None));
+        assert!(my.read(hidden).is_err(), "unknown counts as unsafe");
         let mut pg = SessionLexing::new(Dialect::Postgres);
-        assert!(pg.read("SELECT E'\u{FFFD}\\', ssn FROM t -- '").is_err());
-        assert!(pg.read("SELECT '\u{FFFD}`'").is_ok());
+        assert!(pg.read("SELECT E'\u{C1}\\' ; DROP TABLE t; --'").is_ok());
+        pg.report(LexReport::Multibyte(Some(true)));
+        assert!(pg.read("SELECT E'\u{C1}\\' ; DROP TABLE t; --'").is_err());
+        let mut midway = SessionLexing::new(Dialect::MySql);
+        assert!(midway
+            .read("SET NAMES gbk; SELECT '\u{1041}\\' , ssn FROM t #'")
+            .is_err());
     }
 }
