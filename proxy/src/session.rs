@@ -226,6 +226,18 @@ pub trait SessionHooks: Send {
     /// A statement's result (rows, or a command's completion) has been sent.
     fn on_result_end(&mut self, _end: &ResultEnd) {}
 
+    /// The database's error or notice about statement `of` (`None`: sluice cannot tell which)
+    /// is about to reach the client: `Some(text)` replaces its message (the code stays), when
+    /// the message may carry values the session must not see.
+    fn diagnostic(
+        &mut self,
+        _of: Option<ResultOf<'_>>,
+        _code: &str,
+        _message: &str,
+    ) -> Option<String> {
+        None
+    }
+
     /// The client received an error.
     fn on_error(&mut self, _code: &str, _message: &str) {}
 

@@ -473,6 +473,41 @@ impl SessionMasks {
         lineage
     }
 
+    /// Whether statement `index` of `s` reads a column masked for this session, in its results
+    /// or its predicates, or reads what sluice cannot attribute: then whatever the database
+    /// says about it (errors, notices) may carry masked values.
+    pub fn reads_masked(
+        &self,
+        s: &ShapedSql<'_>,
+        index: usize,
+        relations: Option<&Relations>,
+    ) -> bool {
+        if self.rules.is_empty() {
+            return false;
+        }
+        let lineages = self.lineage(s);
+        let Some(l) = lineages.get(index) else {
+            return true;
+        };
+        l.all_outputs.contains(&Source::Opaque)
+            || l.predicates.contains(&Source::Opaque)
+            || self
+                .first_masked(
+                    l.all_outputs.iter().chain(&l.predicates).chain(&l.copied),
+                    relations,
+                )
+                .is_some()
+    }
+
+    /// Redacts what the session's detectors find in a diagnostic's text.
+    pub fn redact_diagnostic(&self, text: &str) -> Option<String> {
+        if self.detectors.is_empty() {
+            return None;
+        }
+        let redacted = self.policy.redact_detected(text.to_string());
+        (redacted != text).then_some(redacted)
+    }
+
     /// Statements whose results cannot be masked safely are refused before they run: copies of
     /// masked data into tables, files or variables, and whatever `[masking]` says to block.
     pub fn check_statement(

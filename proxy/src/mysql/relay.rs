@@ -685,6 +685,35 @@ impl Relay {
         }
     }
 
+    /// An ERR from the database → the hook, which may withhold its message (a masked session
+    /// must not learn values from `Truncated incorrect DOUBLE value: '…'`); code and SQLSTATE
+    /// stay.
+    fn diagnostic(&mut self, p: Packet) -> Packet {
+        let (code, message) = err_fields(p.payload());
+        let of = self.result_of();
+        let of_ref = of
+            .as_ref()
+            .map(|(sql, index)| ResultOf { sql, index: *index });
+        let Some(text) = self
+            .hooks
+            .as_deref_mut()
+            .and_then(|h| h.diagnostic(of_ref, &code, &message))
+        else {
+            return p;
+        };
+        let payload = p.payload();
+        let sqlstate = match payload.get(3) {
+            Some(b'#') => {
+                String::from_utf8_lossy(payload.get(4..9).unwrap_or(b"HY000")).into_owned()
+            }
+            _ => "HY000".into(),
+        };
+        let code = Reader(&payload[1..]).u16().unwrap_or(0);
+        let mut bytes = BytesMut::new();
+        write_packets(&mut bytes, p.seq, &err_payload(code, &sqlstate, &text));
+        Packet { seq: p.seq, bytes }
+    }
+
     /// A result's columns are complete: the hook decides whether its rows are inspected.
     fn columns_known(&mut self, columns: Vec<ColumnDesc>) {
         let of = self.result_of();
@@ -763,6 +792,10 @@ impl Relay {
                 );
             }
         }
+        let p = match p.first() {
+            Some(0xFF) if !self.tracker.continues() => self.diagnostic(p),
+            _ => p,
+        };
         let role = self.tracker.on_packet(&p);
         if let Some(h) = self.hooks.as_deref_mut() {
             match (&role, p.first()) {

@@ -105,6 +105,11 @@ impl ResponseTracker {
         self.state == State::PrepareHeader && !self.continuing
     }
 
+    /// The next packet is the rest of a logical packet longer than one physical packet.
+    pub fn continues(&self) -> bool {
+        self.continuing
+    }
+
     /// No response is in flight.
     pub fn is_idle(&self) -> bool {
         self.state == State::Idle && !self.continuing

@@ -138,6 +138,35 @@ pub fn sasl_initial_response(buf: &mut BytesMut, mechanism: &str, data: &[u8]) {
 /// Terminate.
 pub const TERMINATE: [u8; 5] = [b'X', 0, 0, 0, 4];
 
+/// An ErrorResponse or NoticeResponse (`tag`) rebuilt with `message` in place of its own, and
+/// without the fields that quote data (detail, hint, context, internal query); severity, code,
+/// position and the names of schema, table, column, type and constraint are kept.
+pub fn withheld_diagnostic(buf: &mut BytesMut, tag: u8, body: &[u8], message: &str) {
+    let at = begin(buf, tag);
+    let mut r = super::frame::Reader(body);
+    while let Some(field) = r.bytes(1) {
+        let field = field[0];
+        if field == 0 {
+            break;
+        }
+        let Some(value) = r.cbytes() else { break };
+        match field {
+            b'M' => {
+                buf.put_u8(b'M');
+                put_cstr(buf, message);
+            }
+            b'D' | b'H' | b'W' | b'q' | b'p' => {}
+            other => {
+                buf.put_u8(other);
+                buf.put_slice(value);
+                buf.put_u8(0);
+            }
+        }
+    }
+    buf.put_u8(0);
+    finish(buf, at);
+}
+
 /// Parses the fields of an ErrorResponse/NoticeResponse body into (code, message).
 pub fn parse_error_fields(body: &[u8]) -> (String, String) {
     let (mut code, mut message) = (String::new(), String::new());

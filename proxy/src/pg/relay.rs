@@ -210,6 +210,10 @@ pub async fn run(
                 Some(Ok(frame)) => {
                     let mut next = Some(frame);
                     while let Some(frame) = next.take() {
+                        let frame = match hooks.as_deref_mut() {
+                            Some(h) if matches!(frame.tag, b'E' | b'N') && !refusals.is_refusal(&frame) => diagnostic_hook(h, frame, &results),
+                            _ => frame,
+                        };
                         let answer = match hooks {
                             Some(_) => results.on_upstream(frame.tag),
                             None => Answer::Forward,
@@ -361,6 +365,27 @@ fn is_fatal(frame: &Frame) -> bool {
         }
     }
     false
+}
+
+/// An ErrorResponse or NoticeResponse → the hook, which may withhold its message (a masked
+/// session must not learn values from `invalid input syntax for type integer: "…"`).
+fn diagnostic_hook(hooks: &mut dyn SessionHooks, frame: Frame, results: &ResultTracker) -> Frame {
+    let (code, message) = messages::parse_error_fields(frame.body());
+    let current = results.current();
+    let of = current
+        .as_ref()
+        .map(|(sql, index)| ResultOf { sql, index: *index });
+    match hooks.diagnostic(of, &code, &message) {
+        None => frame,
+        Some(text) => {
+            let mut bytes = BytesMut::new();
+            messages::withheld_diagnostic(&mut bytes, frame.tag, frame.body(), &text);
+            Frame {
+                tag: frame.tag,
+                bytes,
+            }
+        }
+    }
 }
 
 /// Query or Parse → the hook; `Some(message)` when the statement must not run.

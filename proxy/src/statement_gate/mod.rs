@@ -586,6 +586,33 @@ impl SessionHooks for StatementGate {
         }
     }
 
+    fn diagnostic(
+        &mut self,
+        of: Option<ResultOf<'_>>,
+        code: &str,
+        message: &str,
+    ) -> Option<String> {
+        let dialect = self.dialect;
+        let relations = self.relations.clone();
+        let rewritten = of.and_then(|of| self.lexing.remembered(of.sql));
+        let masks = self.masks()?;
+        let reads_masked = match of {
+            Some(of) => {
+                let sql = rewritten.as_deref().unwrap_or(of.sql);
+                masks.reads_masked(
+                    &ShapedSql::new(dialect, sql),
+                    of.index,
+                    relations.as_deref(),
+                )
+            }
+            None => masks.checks_statements(),
+        };
+        if reads_masked {
+            return Some(format!("sluice: the database's message is withheld because the statement reads masked data (SQLSTATE {code})"));
+        }
+        masks.redact_diagnostic(message)
+    }
+
     fn on_error(&mut self, code: &str, message: &str) {
         self.plan = None;
         self.flush_counts();

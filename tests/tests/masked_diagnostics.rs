@@ -1,0 +1,151 @@
+//! Diagnostics are results too: an error or notice about a statement that reads a masked
+//! column reaches a masked user with its code intact and its text withheld, so
+//! `invalid input syntax for type integer: "123-45-6789"` cannot carry a value out. Exempt
+//! users still see the database's own text, and the audit log stores what the client got.
+
+use mysql_async::prelude::*;
+use sluice_tests::*;
+
+const SSN: &str = "123-45-6789";
+
+fn config(table: &str) -> String {
+    std::env::set_var("SLUICE_DIAG_KEY", "diagnostics-test-key");
+    format!(
+        r#"
+[audit]
+dir = "audit"
+mode = "async"
+flush_interval = "10ms"
+record_rows = 100
+query_literals = "mask"
+key_env = "SLUICE_DIAG_KEY"
+
+[[masks]]
+columns = ["*.{table}.ssn"]
+function = "partial"
+keep_last = 4
+except_groups = ["dba"]
+"#
+    )
+}
+
+fn audit_text(proxy: &Proxy) -> String {
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir(proxy.dir.path().join("audit"))
+        .into_iter()
+        .flatten()
+        .flatten()
+    {
+        out.extend(std::fs::read(entry.path()).unwrap_or_default());
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_errors_about_masked_columns_keep_their_code_and_lose_their_text() {
+    let upstream = pg_scram();
+    let t = unique("diag");
+    let direct = pg_direct(upstream).await;
+    direct
+        .batch_execute(&format!(
+            "CREATE TABLE {t} (id int PRIMARY KEY, name text, ssn text);
+             INSERT INTO {t} VALUES (1, 'Alice', '{SSN}')"
+        ))
+        .await
+        .unwrap();
+    let proxy = Proxy::start(
+        upstream,
+        ProxyOpts {
+            extra_config: config(&t),
+            ..ProxyOpts::default()
+        },
+    )
+    .await;
+    let masked = proxy.connect().await;
+    for sql in [
+        format!("SELECT ssn::int FROM {t}"),
+        format!("SELECT id FROM {t} WHERE ssn::int = 5"),
+        format!("SELECT ssn::date FROM {t}"),
+    ] {
+        let err = masked.simple_query(&sql).await.unwrap_err();
+        let db = err.as_db_error().expect("a database error");
+        assert!(db.code().code().starts_with("22"), "{sql}: {db:?}");
+        let all = format!("{db:?}");
+        assert!(!all.contains(SSN) && !all.contains("123"), "{sql}: {all}");
+        assert!(db.message().contains("withheld"), "{sql}: {all}");
+        // Extended protocol too.
+        let err = masked.query(&sql, &[]).await.unwrap_err();
+        assert!(
+            !format!("{err:?}").contains(SSN),
+            "{sql} (extended): {err:?}"
+        );
+    }
+    let one: i32 = masked.query_one("SELECT 1", &[]).await.unwrap().get(0);
+    assert_eq!(one, 1);
+    // An error about nothing masked keeps its text.
+    let err = masked
+        .simple_query(&format!("SELECT name::int FROM {t}"))
+        .await
+        .unwrap_err();
+    assert!(format!("{err:?}").contains("Alice"), "{err:?}");
+    // The exempt user sees the database's text.
+    let exempt = proxy.try_connect(OTHER_USER, OTHER_PASSWORD).await.unwrap();
+    let err = exempt
+        .simple_query(&format!("SELECT ssn::int FROM {t}"))
+        .await
+        .unwrap_err();
+    assert!(format!("{err:?}").contains(SSN), "{err:?}");
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    let log = audit_text(&proxy);
+    assert!(
+        log.contains("withheld"),
+        "the audit log records what the client got"
+    );
+    // Six errors of the masked user, one of the exempt user: only the exempt one is clear.
+    assert_eq!(
+        log.matches(SSN).count(),
+        1,
+        "the only clear value in the log is the exempt user's error"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mysql_errors_about_masked_columns_keep_their_code_and_lose_their_text() {
+    let upstream = mariadb_native();
+    let t = unique("diag");
+    let mut direct = mysql_direct(upstream).await;
+    direct
+        .query_drop(format!(
+            "CREATE TABLE {t} (id INT PRIMARY KEY, name TEXT, ssn VARCHAR(11));
+             INSERT INTO {t} VALUES (1, 'Alice', '{SSN}')"
+        ))
+        .await
+        .unwrap();
+    let proxy = Proxy::start_mysql(
+        upstream,
+        ProxyOpts {
+            extra_config: config(&t),
+            ..ProxyOpts::default()
+        },
+    )
+    .await;
+    let mut masked = proxy.mysql().await;
+    // In strict mode the truncation of the masked value is an error that quotes it.
+    let sql = format!("UPDATE {t} SET name = name WHERE ssn = 5");
+    let err = masked.query_drop(&sql).await.unwrap_err();
+    let text = err.to_string();
+    assert!(text.contains("1292") && !text.contains(SSN), "{text}");
+    assert!(text.contains("withheld"), "{text}");
+    let one: Option<i64> = masked.query_first("SELECT 1").await.unwrap();
+    assert_eq!(one, Some(1));
+    let mut exempt = mysql_async::Conn::new(mysql_opts(
+        proxy.port(),
+        OTHER_USER,
+        OTHER_PASSWORD,
+        Some("shop"),
+    ))
+    .await
+    .unwrap();
+    let err = exempt.query_drop(&sql).await.unwrap_err();
+    assert!(err.to_string().contains(SSN), "{err}");
+}
