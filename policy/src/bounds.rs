@@ -235,13 +235,23 @@ fn without_qualifiers(e: &Expr, qualifiers: &[String]) -> Expr {
 /// `id IN (SELECT id FROM t)` over the changed table itself: every row is in it.
 fn reads_itself(e: &Expr, qualifiers: &[String]) -> bool {
     use sqlparser::ast::SelectItem;
-    let Expr::InSubquery {
-        expr,
-        subquery,
-        negated: false,
-    } = strip_parens(e)
-    else {
-        return false;
+    // `x IN (SELECT …)` and `x = ANY (SELECT …)` / `SOME` alike.
+    let (expr, subquery) = match strip_parens(e) {
+        Expr::InSubquery {
+            expr,
+            subquery,
+            negated: false,
+        } => (expr, subquery),
+        Expr::AnyOp {
+            left,
+            compare_op: BinaryOperator::Eq,
+            right,
+            ..
+        } => match strip_parens(right) {
+            Expr::Subquery(q) => (left, q),
+            _ => return false,
+        },
+        _ => return false,
     };
     let SetExpr::Select(s) = subquery.body.as_ref() else {
         return false;

@@ -36,6 +36,55 @@ pub struct LexMode {
     /// MySQL `ANSI_QUOTES` (also implied by `ANSI`, `ORACLE`, …): `"…"` quotes an identifier.
     /// Always false for PostgreSQL.
     pub ansi_quotes: bool,
+    /// The MySQL or MariaDB server, which decides which version-conditional comments
+    /// (`/*!50700 … */`) run; `None`: every one is taken to run.
+    pub server: Option<MysqlServer>,
+}
+
+/// A MySQL or MariaDB server, as far as executable comments are concerned.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct MysqlServer {
+    /// `major * 10000 + minor * 100 + patch`: 101119 for 10.11.19.
+    pub version_id: u32,
+    /// MariaDB (which also runs `/*M! … */` and reads five-digit versions its own way).
+    pub mariadb: bool,
+}
+
+impl MysqlServer {
+    /// From the version in the server's greeting (`8.0.36`, `5.5.5-10.11.19-MariaDB-…`).
+    ///
+    /// ```
+    /// let s = policy::MysqlServer::from_version("5.5.5-10.11.19-MariaDB-0+deb12u1").unwrap();
+    /// assert_eq!((s.version_id, s.mariadb), (101119, true));
+    /// ```
+    pub fn from_version(version: &str) -> Option<MysqlServer> {
+        let mariadb = version.contains("MariaDB");
+        let version = version.strip_prefix("5.5.5-").unwrap_or(version);
+        let mut parts = version
+            .split(|c: char| !c.is_ascii_digit())
+            .take(3)
+            .map(|p| p.parse::<u32>().ok());
+        let (major, minor, patch) = (parts.next()??, parts.next()??, parts.next()??);
+        Some(MysqlServer {
+            version_id: major * 10000 + minor.min(99) * 100 + patch.min(99),
+            mariadb,
+        })
+    }
+
+    /// Whether this server runs an executable comment (`/*!`, or MariaDB's `/*M!`) with this
+    /// version number, as measured on MariaDB 10.11: a five-digit `/*!` version runs below
+    /// 50700 (MariaDB skips code meant for MySQL 5.7 and later), a six-digit one up to its
+    /// own version, and every `/*M!` five-digit version. MySQL runs up to its own version and
+    /// reads `/*M!` as an ordinary comment.
+    fn runs(self, mariadb_marker: bool, version: CommentVersion) -> bool {
+        match (self.mariadb, mariadb_marker, version) {
+            (false, true, _) => false,
+            (_, _, None) => true,
+            (true, false, Some((v, 5))) => v < 50700,
+            (true, true, Some((_, 5))) => true,
+            (_, _, Some((v, _))) => v <= self.version_id,
+        }
+    }
 }
 
 impl LexMode {
@@ -44,12 +93,15 @@ impl LexMode {
         LexMode {
             backslash_escapes: dialect == Dialect::MySql,
             ansi_quotes: false,
+            server: None,
         }
     }
 
-    /// True when this is [`LexMode::standard`] for `dialect`.
+    /// True when quotes read as in [`LexMode::standard`] for `dialect` (the server aside).
     pub fn is_standard(self, dialect: Dialect) -> bool {
-        self == LexMode::standard(dialect)
+        let standard = LexMode::standard(dialect);
+        self.backslash_escapes == standard.backslash_escapes
+            && self.ansi_quotes == standard.ansi_quotes
     }
 
     /// Every mode a server of `dialect` can be in.
@@ -70,6 +122,7 @@ impl LexMode {
                 modes.push(LexMode {
                     backslash_escapes,
                     ansi_quotes,
+                    server: None,
                 });
             }
         }
@@ -102,6 +155,9 @@ struct Region {
     parts: Vec<(usize, usize)>,
     /// False when the text ended inside it.
     closed: bool,
+    /// A MySQL version-conditional comment: `Some(true)` the opening marker of one the server
+    /// runs, `Some(false)` one it skips (the whole comment; its text in `parts`).
+    runs: Option<bool>,
 }
 
 /// Rewrites `sql`, read under `mode`, into the spelling the server would read the same way
@@ -109,21 +165,29 @@ struct Region {
 ///
 /// ```
 /// use policy::{standardize, Dialect, LexMode};
-/// let off = LexMode { backslash_escapes: true, ansi_quotes: false };
+/// let off = LexMode { backslash_escapes: true, ansi_quotes: false, server: None };
 /// assert_eq!(standardize(Dialect::Postgres, off, r"SELECT 'a\'' ; DROP TABLE t; -- '"),
 ///            r"SELECT E'a\'' ; DROP TABLE t; -- '");
-/// let nbe = LexMode { backslash_escapes: false, ansi_quotes: false };
+/// let nbe = LexMode { backslash_escapes: false, ansi_quotes: false, server: None };
 /// assert_eq!(standardize(Dialect::MySql, nbe, r"SELECT 'a\' ; DROP TABLE t; -- '"),
 ///            r"SELECT 'a\\' ; DROP TABLE t; -- '");
-/// let ansi = LexMode { backslash_escapes: true, ansi_quotes: true };
+/// let ansi = LexMode { backslash_escapes: true, ansi_quotes: true, server: None };
 /// assert_eq!(standardize(Dialect::MySql, ansi, r#"SELECT "ssn" FROM "t""#), "SELECT `ssn` FROM `t`");
 /// ```
 pub fn standardize(dialect: Dialect, mode: LexMode, sql: &str) -> Cow<'_, str> {
-    if mode.is_standard(dialect) {
+    let versioned = || sql.contains("/*!") || sql.contains("/*M!");
+    let plain = match dialect {
+        Dialect::Postgres => !pg_continues(sql.as_bytes()),
+        Dialect::MySql => mode.server.is_none() || !versioned(),
+    };
+    if mode.is_standard(dialect) && plain {
         return Cow::Borrowed(sql);
     }
     let regions = scan(dialect, mode, sql);
     let rewrites = |r: &Region| match (dialect, r.class) {
+        (_, Class::Comment) => r.runs.is_some(),
+        // A string continued on the next line is one string: its parts are joined.
+        (Dialect::Postgres, Class::Str { .. }) if r.parts.len() > 1 => true,
         (Dialect::Postgres, Class::Str { plain: true }) => mode.backslash_escapes,
         (Dialect::MySql, Class::Str { plain: true }) => {
             !mode.backslash_escapes && sql[r.start..r.end].contains('\\')
@@ -140,9 +204,21 @@ pub fn standardize(dialect: Dialect, mode: LexMode, sql: &str) -> Cow<'_, str> {
         out.push_str(&sql[at..r.start]);
         let content = r.parts.iter().map(|&(a, b)| &sql[a..b]);
         match r.class {
+            // A comment the server runs is plain `/*!` code; one it skips, a plain comment.
+            Class::Comment if r.runs == Some(true) => out.push_str("/*!"),
+            Class::Comment => {
+                out.push_str("/*");
+                out.push_str(&sql[r.parts.first().map_or(r.end, |p| p.0)..r.end]);
+            }
             // An unterminated string stays unterminated: the server rejects it either way.
-            Class::Str { .. } if dialect == Dialect::Postgres => {
-                out.push_str("E'");
+            Class::Str { plain } if dialect == Dialect::Postgres => {
+                let opening = r.parts.first().map_or(r.start, |p| p.0.saturating_sub(1));
+                let prefix = match plain && mode.backslash_escapes {
+                    true => "E",
+                    false => &sql[r.start..opening],
+                };
+                out.push_str(prefix);
+                out.push('\'');
                 content.for_each(|c| out.push_str(c));
                 out.push_str(if r.closed { "'" } else { "" });
             }
@@ -388,6 +464,7 @@ fn with_parts(class: Class, start: usize, end: usize, parts: Vec<(usize, usize)>
         end,
         parts,
         closed: true,
+        runs: None,
     }
 }
 
@@ -476,6 +553,14 @@ fn pg_string(b: &[u8], start: usize, body: usize, escapes: bool, plain: bool) ->
     }
 }
 
+/// Whether any quote in `b` is followed by a continuation (see [`continuation`]): only then
+/// does a text read under the standard mode need rewriting.
+fn pg_continues(b: &[u8]) -> bool {
+    b.iter()
+        .enumerate()
+        .any(|(i, &c)| c == b'\'' && continuation(b, i + 1).is_some())
+}
+
 /// After a closing quote: whitespace with a newline in it (and `--` comments) and another
 /// quote continue the string (`scan.l`'s `quotecontinue`). Returns where its body resumes.
 fn continuation(b: &[u8], mut i: usize) -> Option<usize> {
@@ -550,18 +635,32 @@ fn scan_mysql(b: &[u8], mode: LexMode) -> Vec<Region> {
             i = line_end(b, i);
             regions.push(region(Class::Comment, start, i));
         } else if c == b'/' && next == b'*' {
+            let comment_end = |from: usize| {
+                b[from..]
+                    .windows(2)
+                    .position(|w| w == b"*/")
+                    .map_or(b.len(), |p| from + p + 2)
+            };
             match executable_comment_body(b, i) {
                 // The body of `/*! … */` is code; only its markers are comment.
-                Some(body) if !executable => {
-                    executable = true;
-                    regions.push(region(Class::Comment, start, body));
-                    i = body;
+                Some((body, marker, version)) if !executable => {
+                    let runs = mode.server.is_none_or(|s| s.runs(marker, version));
+                    let versioned = mode.server.is_some() && (marker || version.is_some());
+                    if runs {
+                        executable = true;
+                        let mut r = region(Class::Comment, start, body);
+                        r.runs = versioned.then_some(true);
+                        regions.push(r);
+                        i = body;
+                    } else {
+                        i = comment_end(body);
+                        let mut r = with_parts(Class::Comment, start, i, vec![(body, i)]);
+                        r.runs = Some(false);
+                        regions.push(r);
+                    }
                 }
                 _ => {
-                    i = b[i + 2..]
-                        .windows(2)
-                        .position(|w| w == b"*/")
-                        .map_or(b.len(), |p| i + 2 + p + 2);
+                    i = comment_end(i + 2);
                     regions.push(region(Class::Comment, start, i));
                 }
             }
@@ -594,10 +693,15 @@ fn mysql_dash_comment(after: u8) -> bool {
     after == 0 || after.is_ascii_whitespace() || after.is_ascii_control() || after == 0x0b
 }
 
-/// For `/*!`, `/*!50001`, `/*M!`, `/*M!100100`: where the executable body starts.
-fn executable_comment_body(b: &[u8], i: usize) -> Option<usize> {
+/// For `/*!`, `/*!50001`, `/*M!`, `/*M!100100`: where the executable body starts, whether it
+/// is MariaDB's `M!` form, and its version (number, digit count) if it has one.
+/// An executable comment's version: the number and how many digits it was written with.
+type CommentVersion = Option<(u32, usize)>;
+
+fn executable_comment_body(b: &[u8], i: usize) -> Option<(usize, bool, CommentVersion)> {
     let mut j = i + 2;
-    if b.get(j) == Some(&b'M') && b.get(j + 1) == Some(&b'!') {
+    let marker = b.get(j) == Some(&b'M') && b.get(j + 1) == Some(&b'!');
+    if marker {
         j += 1;
     }
     if b.get(j) != Some(&b'!') {
@@ -605,10 +709,15 @@ fn executable_comment_body(b: &[u8], i: usize) -> Option<usize> {
     }
     j += 1;
     let digits = b[j..].iter().take_while(|d| d.is_ascii_digit()).count();
+    let mut version = None;
     if digits == 5 || digits == 6 {
+        version = std::str::from_utf8(&b[j..j + digits])
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .map(|v| (v, digits));
         j += digits;
     }
-    Some(j)
+    Some((j, marker, version))
 }
 
 /// A MySQL string body from `body`: a doubled quote stands for itself; with `escapes`, a
@@ -633,14 +742,17 @@ mod tests {
     const PG_OFF: LexMode = LexMode {
         backslash_escapes: true,
         ansi_quotes: false,
+        server: None,
     };
     const MY_NBE: LexMode = LexMode {
         backslash_escapes: false,
         ansi_quotes: false,
+        server: None,
     };
     const MY_ANSI: LexMode = LexMode {
         backslash_escapes: true,
         ansi_quotes: true,
+        server: None,
     };
 
     fn statements(d: Dialect, sql: &str) -> Vec<crate::StatementKind> {
@@ -711,6 +823,61 @@ mod tests {
         let ansi = |sql| standardize(Dialect::MySql, MY_ANSI, sql).into_owned();
         assert_eq!(ansi(r#"SELECT "a""b`c""#), "SELECT `a\"b``c`");
         assert_eq!(ansi("SELECT 'x\"' FROM t"), "SELECT 'x\"' FROM t");
+    }
+
+    #[test]
+    fn a_continued_e_string_is_one_string_in_every_mode() {
+        let std = LexMode::standard(Dialect::Postgres);
+        let sql = "SELECT E'a'\n'\\'' AS a, upper(ssn) FROM t --'";
+        let read = standardize(Dialect::Postgres, std, sql);
+        assert_eq!(read, "SELECT E'a\\'' AS a, upper(ssn) FROM t --'");
+        assert_eq!(statements(Dialect::Postgres, &read).len(), 1);
+        let drop = standardize(
+            Dialect::Postgres,
+            std,
+            "SELECT E'a'\n'\\''; DROP TABLE v; --'",
+        );
+        assert_eq!(
+            statements(Dialect::Postgres, &drop),
+            [crate::StatementKind::Select, crate::StatementKind::Drop]
+        );
+        assert!(matches!(
+            standardize(Dialect::Postgres, std, "SELECT 'a',\n'b'"),
+            Cow::Borrowed(_)
+        ));
+    }
+
+    #[test]
+    fn version_conditional_comments_follow_the_server() {
+        let maria = LexMode {
+            server: MysqlServer::from_version("5.5.5-10.11.19-MariaDB"),
+            ..LexMode::standard(Dialect::MySql)
+        };
+        let s = |sql| standardize(Dialect::MySql, maria, sql).into_owned();
+        assert_eq!(
+            s("SELECT 1 /*!99999 , ' */ ; DROP TABLE v; -- '"),
+            "SELECT 1 /* , ' */ ; DROP TABLE v; -- '"
+        );
+        assert_eq!(s("SELECT 1 /*!50699 +1 */"), "SELECT 1 /*! +1 */");
+        assert_eq!(s("SELECT 1 /*M!99999 +1 */"), "SELECT 1 /*! +1 */");
+        assert_eq!(s("SELECT 1 /*!101120 +1 */"), "SELECT 1 /* +1 */");
+        assert_eq!(s("SELECT 1 /*!101119 +1 */"), "SELECT 1 /*! +1 */");
+        assert_eq!(s("SELECT 1 /*! +1 */"), "SELECT 1 /*! +1 */");
+        let mysql = LexMode {
+            server: MysqlServer::from_version("8.0.36"),
+            ..LexMode::standard(Dialect::MySql)
+        };
+        let m = |sql| standardize(Dialect::MySql, mysql, sql).into_owned();
+        assert_eq!(m("SELECT 1 /*!80000 +1 */"), "SELECT 1 /*! +1 */");
+        assert_eq!(m("SELECT 1 /*M!100000 +1 */"), "SELECT 1 /* +1 */");
+        use crate::StatementKind::{Drop, Select};
+        assert_eq!(
+            statements(
+                Dialect::MySql,
+                &s("SELECT 1 /*!99999 , ' */ ; DROP TABLE v; -- '")
+            ),
+            [Select, Drop]
+        );
     }
 
     #[test]

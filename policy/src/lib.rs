@@ -50,6 +50,7 @@
 #![warn(missing_docs)]
 
 mod analysis;
+mod bind;
 mod bounds;
 mod cache;
 mod canonical;
@@ -68,6 +69,7 @@ mod rules;
 mod shape;
 mod tautology;
 
+pub use bind::bind_literals;
 pub use cache::AnalysisCache;
 pub use canonical::canonical_text;
 pub use copy::{copy_out, CopyFormat, CopyOut};
@@ -75,7 +77,7 @@ pub use cursor::{cursors, CursorStatement};
 pub use glob::Glob;
 pub use lexing::{
     may_change_reading, multibyte_hazard, reads_alike, sql_mode_has_ansi_quotes,
-    sql_mode_has_pipes_as_concat, standardize, LexMode,
+    sql_mode_has_pipes_as_concat, standardize, LexMode, MysqlServer,
 };
 pub use lineage::{lineage, CopyTarget, Lineage, OutputColumn, Source};
 pub use literal_plan::LiteralPlan;

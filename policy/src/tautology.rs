@@ -178,6 +178,7 @@ fn without_no_ops(mut expr: &Expr) -> &Expr {
     loop {
         expr = match strip_parens(expr) {
             Expr::Cast { expr, .. }
+            | Expr::Collate { expr, .. }
             | Expr::IsTrue(expr)
             | Expr::UnaryOp {
                 op: UnaryOperator::Plus,
@@ -205,6 +206,8 @@ fn without_no_ops(mut expr: &Expr) -> &Expr {
                 }
                 BinaryOperator::Multiply if is(left, "1") => right,
                 BinaryOperator::Eq if is_true(right) => left,
+                BinaryOperator::StringConcat if is_empty_text(right) => left,
+                BinaryOperator::StringConcat if is_empty_text(left) => right,
                 _ => return strip_parens(expr),
             },
             Expr::Function(f) => match first_argument(f) {
@@ -244,6 +247,8 @@ fn first_argument(f: &sqlparser::ast::Function) -> Option<&Expr> {
         })
         .collect::<Option<_>>()?;
     let name = f.name.0.last()?.as_ident()?.value.to_ascii_lowercase();
+    // NULL arguments change nothing here: `coalesce(NULL, x)` is `x`, `greatest(x, NULL)` too.
+    let args: Vec<&Expr> = args.into_iter().filter(|a| !is_null(a)).collect();
     let first = *args.first()?;
     let all_same = args.iter().all(|a| same(a, first));
     match name.as_str() {
@@ -251,6 +256,37 @@ fn first_argument(f: &sqlparser::ast::Function) -> Option<&Expr> {
         "least" | "greatest" if all_same => Some(first),
         _ => None,
     }
+}
+
+fn is_null(e: &Expr) -> bool {
+    matches!(strip_parens(e), Expr::Value(v) if v.value == Value::Null)
+}
+
+/// `coalesce(p, x)` (or `ifnull`, `nvl`) may be `x` itself: when `p` is NULL, a bound parameter
+/// for one. Comparing it with `x` is taken as comparing `x` with itself.
+fn may_be(call: &Expr, x: &Expr) -> bool {
+    use sqlparser::ast::{FunctionArg, FunctionArgExpr, FunctionArguments};
+    let Expr::Function(f) = strip_parens(call) else {
+        return false;
+    };
+    let name = f
+        .name
+        .0
+        .last()
+        .and_then(|p| p.as_ident())
+        .map(|i| i.value.to_ascii_lowercase());
+    if !matches!(
+        name.as_deref(),
+        Some("coalesce" | "ifnull" | "nvl" | "isnull")
+    ) {
+        return false;
+    }
+    let FunctionArguments::List(list) = &f.args else {
+        return false;
+    };
+    list.args
+        .iter()
+        .any(|a| matches!(a, FunctionArg::Unnamed(FunctionArgExpr::Expr(e)) if same(e, x)))
 }
 
 /// `(SELECT x)`: a subquery without FROM that only passes one value through.
@@ -341,6 +377,11 @@ fn member_of_itself(expr: &Expr) -> bool {
             sqlparser::ast::SetExpr::Select(select) if select.from.is_empty() => {
                 matches!(select.projection.as_slice(), [sqlparser::ast::SelectItem::UnnamedExpr(e)] if same(e, expr))
             }
+            // `x IN (VALUES (x))`.
+            sqlparser::ast::SetExpr::Values(values) => values
+                .rows
+                .iter()
+                .any(|row| matches!(row.as_slice(), [e] if same(e, expr))),
             _ => false,
         },
         _ => false,
@@ -457,6 +498,37 @@ impl Folder {
                 true
             }
             Expr::IsNotDistinctFrom(left, right) if same(left, right) => true,
+            // `x = coalesce(NULL, x)`, `x = coalesce($1, x)`.
+            Expr::BinaryOp {
+                left,
+                op: BinaryOperator::Eq | BinaryOperator::LtEq | BinaryOperator::GtEq,
+                right,
+            } if may_be(left, right) || may_be(right, left) => true,
+            // `NOT (x IS DISTINCT FROM x)`.
+            Expr::UnaryOp {
+                op: UnaryOperator::Not,
+                expr,
+            } if matches!(strip_parens(expr), Expr::IsDistinctFrom(l, r) if same(l, r)) => true,
+            // `x + 1 > x`, `x < x + 1`.
+            Expr::BinaryOp {
+                left,
+                op: BinaryOperator::Gt | BinaryOperator::GtEq,
+                right,
+            } if exceeds(left, right) => true,
+            Expr::BinaryOp {
+                left,
+                op: BinaryOperator::Lt | BinaryOperator::LtEq,
+                right,
+            } if exceeds(right, left) => true,
+            // `x <> ALL('{}')`: a quantifier over nothing holds.
+            Expr::AllOp { right, .. } if is_empty_array(right) => true,
+            Expr::SimilarTo {
+                negated: false,
+                pattern,
+                ..
+            } if matches!(self.fold(pattern, 0), Some(Const::Text(p)) if !p.is_empty() && p.chars().all(|c| c == '%')) => {
+                true
+            }
             e if member_of_itself(e) => true,
             // `x LIKE '%'` matches every non-NULL x.
             Expr::Like {
@@ -475,9 +547,10 @@ impl Folder {
         }
     }
 
-    /// A regular expression that every string matches: `''`, `.*`, `^`.
+    /// A regular expression that every string matches: one that matches the empty string
+    /// (`''`, `.*`, `()`, `a|`) is found in any string.
     fn matches_everything(&mut self, pattern: &Expr) -> bool {
-        matches!(self.fold(pattern, 0), Some(Const::Text(p)) if matches!(p.as_str(), "" | ".*" | "^" | "^.*" | ".*$" | "^.*$"))
+        matches!(self.fold(pattern, 0), Some(Const::Text(p)) if regex::Regex::new(&p).is_ok_and(|r| r.is_match("")))
     }
 
     /// Folds an expression made only of literals into a constant.
@@ -636,6 +709,26 @@ fn compare(left: &Const, right: &Const) -> Option<std::cmp::Ordering> {
         (Const::Number(n), Const::Bool(b)) => n.partial_cmp(&f64::from(u8::from(*b))),
         _ => None,
     }
+}
+
+fn is_empty_text(e: &Expr) -> bool {
+    matches!(strip_parens(e), Expr::Value(v) if matches!(&v.value, Value::SingleQuotedString(s) if s.is_empty()))
+}
+
+/// An empty array: `ARRAY[]`, `'{}'`, either cast.
+fn is_empty_array(e: &Expr) -> bool {
+    match without_no_ops(e) {
+        Expr::Array(a) => a.elem.is_empty(),
+        Expr::Value(v) => matches!(&v.value, Value::SingleQuotedString(s) if s.trim() == "{}"),
+        _ => false,
+    }
+}
+
+/// `x + c` with `c` a positive number, compared with `x`.
+fn exceeds(bigger: &Expr, x: &Expr) -> bool {
+    let positive = |e: &Expr| matches!(strip_parens(e), Expr::Value(v) if matches!(&v.value, Value::Number(n, _) if n.parse::<f64>().is_ok_and(|n| n > 0.0)));
+    matches!(strip_parens(bigger), Expr::BinaryOp { left, op: BinaryOperator::Plus, right }
+        if (same(left, x) && positive(right)) || (same(right, x) && positive(left)))
 }
 
 /// `x - x`: zero wherever x is not NULL.

@@ -487,6 +487,23 @@ const CONSTANT_WHERE: &[(Dialect, &str)] = &[
     (MY, "DELETE a FROM t a JOIN t b USING (id)"),
     (MY, "DELETE a FROM t a, t b WHERE a.id = b.id"),
     (MY, "UPDATE t a JOIN t b ON a.id = b.id SET a.v = NULL"),
+    // Third round: wrappers around the same column, empty quantifiers, patterns that match
+    // the empty string, and copies of the table through ANY and VALUES.
+    (PG, "DELETE FROM t WHERE id = coalesce(NULL, id)"),
+    (MY, "DELETE FROM t WHERE id = ifnull(NULL, id)"),
+    (PG, "DELETE FROM t WHERE NOT (id IS DISTINCT FROM id)"),
+    (PG, "DELETE FROM t WHERE id = greatest(id, NULL)"),
+    (PG, "DELETE FROM t WHERE id <> ALL(ARRAY[]::int[])"),
+    (PG, "UPDATE t SET w = NULL WHERE v = v || ''"),
+    (PG, "UPDATE t SET w = NULL WHERE v = v COLLATE \"C\""),
+    (PG, "DELETE FROM t WHERE id + 1 > id"),
+    (PG, "DELETE FROM t WHERE id < id + 1"),
+    (PG, "DELETE FROM t WHERE v SIMILAR TO '%'"),
+    (PG, "DELETE FROM t WHERE v ~ '()'"),
+    (PG, "DELETE FROM t WHERE v ~ 'a|'"),
+    (PG, "DELETE FROM t WHERE id = ANY(SELECT id FROM t)"),
+    (PG, "DELETE FROM t WHERE id IN (VALUES (id))"),
+    (MY, "DELETE FROM t WHERE id = SOME(SELECT id FROM t)"),
     // The table changed is the one SET names, and every table a DELETE lists must be bounded.
     (MY, "UPDATE o JOIN t SET t.v = NULL WHERE o.id = 1"),
     (MY, "DELETE t, o FROM t, o WHERE o.id = 1"),

@@ -370,8 +370,24 @@ impl SessionRecorder {
         analysis: &policy::Analysis,
         masks: Option<&MaskPolicy>,
     ) -> Result<Option<Ticket>, String> {
+        self.judged_execution(dialect, sql, params, analysis, masks, None, "allow")
+    }
+
+    /// An execution with the rule that decided on it and the decision (`block` when its
+    /// parameters made it a write the rules refuse).
+    #[allow(clippy::too_many_arguments)]
+    pub fn judged_execution(
+        &mut self,
+        dialect: Dialect,
+        sql: &str,
+        params: &[Option<String>],
+        analysis: &policy::Analysis,
+        masks: Option<&MaskPolicy>,
+        rule: Option<&str>,
+        decision: &str,
+    ) -> Result<Option<Ticket>, String> {
         let s = policy::ShapedSql::new(dialect, sql);
-        let body = self.statement_body(&s, params, analysis, masks, None, "allow");
+        let body = self.statement_body(&s, params, analysis, masks, rule, decision);
         self.submit(body)
     }
 

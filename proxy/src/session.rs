@@ -171,6 +171,8 @@ pub enum LexReport {
     Multibyte(Option<bool>),
     /// MySQL: `sql_mode` makes `||` string concatenation (or not); `None` while unknown.
     PipesAsConcat(Option<bool>),
+    /// MySQL: the server's version, which decides which `/*!NNNNN … */` comments run.
+    MysqlServer(policy::MysqlServer),
 }
 
 /// Observation and control points of one client session.

@@ -18,6 +18,8 @@ use sluice_tests::*;
 /// Texts whose reading depends on backslashes, quotes and comments. `{i}` marks a probe slot
 /// (`INSERT INTO p<i> VALUES (1)`), numbered in order.
 const PG_TEXTS: &[&str] = &[
+    "SELECT E'a'\n'\\'' ; {1}; -- '",
+    "SELECT e'a' \n\t'\\'' ; {1}; -- '",
     r"SELECT 'a\'' ; {1}; -- '",
     r"SELECT 'a\\' ; {1}; -- '",
     r"SELECT E'a\'' ; {1}; -- '",
@@ -42,6 +44,11 @@ const PG_TEXTS: &[&str] = &[
 ];
 
 const MY_TEXTS: &[&str] = &[
+    r"SELECT 1 /*!99999 , ' */ ; {1}; -- '",
+    r"SELECT 1 /*!50699 , ' */ ; {1}; -- '",
+    r"SELECT 1 /*M!99999 , ' */ ; {1}; -- '",
+    r"SELECT 1 /*!999999 , ' */ ; {1}; -- '",
+    r"SELECT 1 /*!100000 , ' */ ; {1}; -- '",
     r"SELECT 'a\' ; {1}; -- '",
     r"SELECT 'a\\' ; {1}; -- '",
     r"SELECT 'a\'' ; {1}; -- '",
@@ -99,6 +106,7 @@ const PG_MODES: &[(&str, LexMode)] = &[
         LexMode {
             backslash_escapes: false,
             ansi_quotes: false,
+            server: None,
         },
     ),
     (
@@ -106,6 +114,7 @@ const PG_MODES: &[(&str, LexMode)] = &[
         LexMode {
             backslash_escapes: true,
             ansi_quotes: false,
+            server: None,
         },
     ),
 ];
@@ -210,6 +219,7 @@ const MY_MODES: &[(&str, LexMode)] = &[
         LexMode {
             backslash_escapes: true,
             ansi_quotes: false,
+            server: None,
         },
     ),
     (
@@ -217,6 +227,7 @@ const MY_MODES: &[(&str, LexMode)] = &[
         LexMode {
             backslash_escapes: false,
             ansi_quotes: false,
+            server: None,
         },
     ),
     (
@@ -224,6 +235,7 @@ const MY_MODES: &[(&str, LexMode)] = &[
         LexMode {
             backslash_escapes: true,
             ansi_quotes: true,
+            server: None,
         },
     ),
     (
@@ -231,6 +243,7 @@ const MY_MODES: &[(&str, LexMode)] = &[
         LexMode {
             backslash_escapes: false,
             ansi_quotes: true,
+            server: None,
         },
     ),
 ];
@@ -269,9 +282,16 @@ async fn reset(conn: &mut mysql_async::Conn, probes: usize, mode: &str) {
 async fn mysql_statement_boundaries_and_literals_match_the_server() {
     let server = mariadb_native();
     let mut conn = mysql_direct(server).await;
+    let version: Option<String> = conn.query_first("SELECT VERSION()").await.unwrap();
+    let known = policy::MysqlServer::from_version(&version.unwrap_or_default());
+    assert!(known.is_some(), "the server's version reads");
     let mut failures = Vec::new();
     let mut probed = 0;
     for (setting, mode) in MY_MODES {
+        let mode = &LexMode {
+            server: known,
+            ..*mode
+        };
         for text in MY_TEXTS {
             let (sql, probes) = with_probes(text);
             reset(&mut conn, probes, setting).await;

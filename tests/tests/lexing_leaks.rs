@@ -445,6 +445,29 @@ async fn postgres_client_encodings_hide_nothing_from_rules_masks_or_the_log() {
         problems.push(format!("SJIS: psql received {found:?}: {out}"));
     }
 
+    // An E-string continued on the next line: the continuation takes E's escapes.
+    let client = proxy.connect().await;
+    let continued = format!("SELECT E'a'\n'\\'' AS a, upper(ssn) AS s FROM {t} --'");
+    for result in [
+        client
+            .simple_query(&continued)
+            .await
+            .map(|m| format!("{m:?}")),
+        client
+            .query(&continued, &[])
+            .await
+            .map(|rows| format!("{rows:?}")),
+    ] {
+        let seen = match result {
+            Ok(rows) => rows,
+            Err(e) => e.to_string(),
+        };
+        let found = leaks(&seen);
+        if !found.is_empty() {
+            problems.push(format!("a continued E-string sent {found:?}: {seen}"));
+        }
+    }
+
     // Valid UTF-8 whose last byte leads a two-byte character of the client encoding.
     for (encoding, c) in [
         ("SJIS", &b"\xC3\x81"[..]),

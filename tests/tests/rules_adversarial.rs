@@ -534,6 +534,19 @@ const PG_ATTEMPTS: &[Attempt] = &[
         text("COPY (SELECT 1) TO PROGRAM 'true'").refused("no-code"),
     ])
     .inert(),
+    // ---- found by the third black-box round --------------------------------------------------
+    attempt(ConstantWhere, "a bound NULL makes coalesce($1, id) the column itself", &[
+        prep_with("DELETE FROM {v} WHERE id = coalesce($1, id)", &[Null]),
+    ]),
+    attempt(ConstantWhere, "a bound '%' matches every row", &[
+        prep_with("UPDATE {v} SET note = NULL WHERE note LIKE $1", &[Text("%")]),
+    ]),
+    attempt(Desync, "an E-string continued on the next line hides a DROP", &[
+        text("SELECT E'a'\n'\\''; DROP TABLE {v}; --'"),
+    ]),
+    attempt(Desync, "an e-string continued after spaces and a tab", &[
+        text("SELECT e'a' \n\t'\\''; TRUNCATE {v}; --'"),
+    ]),
     // ---- found by the second black-box round -------------------------------------------------
     attempt(Code, "COPY … TO a server file (a table's own storage)", &[
         text("COPY (SELECT 'garbage') TO '/tmp/sluice-adversarial-copy'").refused("no-code"),
@@ -933,6 +946,21 @@ const MYSQL_ATTEMPTS: &[Attempt] = &[
     attempt(ConstantWhere, "id = id + 0", &[text("DELETE FROM {v} WHERE id = id + 0")]),
     attempt(ConstantWhere, "x IS NULL OR x IS NOT NULL", &[
         text("UPDATE {v} SET note = NULL WHERE note IS NULL OR note IS NOT NULL"),
+    ]),
+    attempt(ConstantWhere, "a bound NULL makes coalesce(?, id) the column itself", &[
+        prep_with("DELETE FROM {v} WHERE id = coalesce(?, id)", &[Null]),
+    ]),
+    attempt(Desync, "a comment for a newer version hides a quote", &[
+        text("SELECT 1 /*!99999 , ' */ ; DROP TABLE {v}; -- '"),
+    ]),
+    attempt(Desync, "a comment for a newer version hides a WHERE", &[
+        text("UPDATE {v} SET note = NULL /*!99999 WHERE id = 1 */"),
+    ]),
+    attempt(Desync, "a comment for a newer version bounds nothing", &[
+        text("DELETE FROM {v} WHERE /*!99999 id = 1 AND */ true"),
+    ]),
+    attempt(Desync, "a MariaDB comment for a newer version, prepared", &[
+        prep("UPDATE {v} SET note = NULL /*M!999999 WHERE id = 1 */"),
     ]),
     attempt(ConstantWhere, "|| is OR in MySQL", &[text("DELETE FROM {v} WHERE id = 1 || 1")]),
     attempt(ConstantWhere, "&& and || together", &[text("DELETE FROM {v} WHERE id = 1 && 1 || 1")]),

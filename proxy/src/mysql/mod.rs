@@ -317,6 +317,7 @@ async fn establish(
         metrics: Arc::clone(&target.metrics),
         login_status: up.status,
         login_reading: up.reading,
+        server: policy::MysqlServer::from_version(&up.greeting.version),
     };
     Some((authed.stream, up, ctx))
 }

@@ -63,6 +63,8 @@ pub struct RelayContext {
     pub login_status: u16,
     /// How the upstream session read statements right after login.
     pub login_reading: super::upstream::SessionReading,
+    /// The server, from its greeting's version (for version-conditional comments).
+    pub server: Option<policy::MysqlServer>,
     /// The target's counters (bytes each way).
     pub metrics: Arc<crate::metrics::TargetMetrics>,
 }
@@ -161,6 +163,9 @@ pub async fn run(
     };
     let login = r.ctx.login_reading;
     r.report_reading(Some(login));
+    if let (Some(h), Some(server)) = (r.hooks.as_deref_mut(), r.ctx.server) {
+        h.on_lexing(LexReport::MysqlServer(server));
+    }
     let (mut client_dirty, mut upstream_dirty) = (false, false);
     let mut draining = *shutdown.borrow();
     // One future for the whole session: a fresh `changed()` per loop turn would register

@@ -29,6 +29,8 @@ pub struct SessionLexing {
     multibyte: Option<bool>,
     /// MySQL `PIPES_AS_CONCAT`; `None`: unknown.
     pipes_as_concat: Option<bool>,
+    /// The MySQL server, for version-conditional comments.
+    server: Option<policy::MysqlServer>,
     /// Texts read under a non-default mode → their standard spelling, for the results and
     /// executions that name them later.
     rewritten: HashMap<String, String>,
@@ -42,6 +44,7 @@ impl SessionLexing {
             ansi: Some(false),
             multibyte: Some(false),
             pipes_as_concat: Some(false),
+            server: None,
             rewritten: HashMap::new(),
         }
     }
@@ -53,6 +56,7 @@ impl SessionLexing {
             LexReport::AnsiQuotes(on) => self.ansi = on,
             LexReport::Multibyte(on) => self.multibyte = on,
             LexReport::PipesAsConcat(on) => self.pipes_as_concat = on,
+            LexReport::MysqlServer(server) => self.server = Some(server),
         }
     }
 
@@ -62,11 +66,18 @@ impl SessionLexing {
             .into_iter()
             .filter(|m| self.backslash.is_none_or(|b| b == m.backslash_escapes))
             .filter(|m| self.ansi.is_none_or(|a| a == m.ansi_quotes))
+            .map(|m| LexMode {
+                server: self.server,
+                ..m
+            })
             .collect()
     }
 
     /// `sql` in the standard spelling of what the server will read, or why sluice cannot tell.
     pub fn read<'a>(&mut self, sql: &'a str) -> Result<Cow<'a, str>, String> {
+        if self.dialect == Dialect::MySql && self.server.is_none() && versioned_comment(sql) {
+            return Err("sluice: this statement has a version-conditional comment (/*!NNNNN … */) and sluice does not know the server's version to tell whether it runs".into());
+        }
         let midway = self.mode_may_change_midway(sql);
         if let Some(why) = self.multibyte_hazard(sql, midway) {
             return Err(why);
@@ -86,6 +97,7 @@ impl SessionLexing {
             (Some(backslash_escapes), Some(ansi_quotes)) => LexMode {
                 backslash_escapes,
                 ansi_quotes,
+                server: self.server,
             },
             _ => {
                 let possible = self.possible();
@@ -153,6 +165,20 @@ impl SessionLexing {
         }
         self.rewritten.get(sql).cloned()
     }
+}
+
+/// `/*!` or `/*M!` followed by a version number.
+fn versioned_comment(sql: &str) -> bool {
+    let b = sql.as_bytes();
+    (0..b.len()).any(|i| {
+        let rest = &b[i..];
+        let after = match rest {
+            [b'/', b'*', b'!', ..] => 3,
+            [b'/', b'*', b'M', b'!', ..] => 4,
+            _ => return false,
+        };
+        rest.get(after).is_some_and(u8::is_ascii_digit)
+    })
 }
 
 #[cfg(test)]

@@ -69,6 +69,9 @@ pub struct StatementGate {
     review: Option<review::Reviewer>,
     /// Prepared statements whose executions need approval (judged with their parameters).
     review_at_execute: std::collections::HashSet<String>,
+    /// Prepared writes whose parameters can decide whether they are bounded
+    /// (`WHERE id = coalesce($1, id)`): each execution is judged again with its values.
+    judged_at_bind: std::collections::HashSet<String>,
     /// A token-signed session ends at its first statement after this (seconds since epoch).
     deadline: Option<i64>,
     /// What masking did to the result now streaming, for the metrics.
@@ -108,6 +111,7 @@ impl StatementGate {
             scratch: Vec::new(),
             review: None,
             review_at_execute: Default::default(),
+            judged_at_bind: Default::default(),
             deadline: None,
             counts: MaskCounts::default(),
             last: None,
@@ -236,6 +240,80 @@ impl StatementGate {
             self.masks = Some(policy.for_session(&self.groups, &self.target));
         }
         self.masks.as_ref().filter(|m| !m.is_empty())
+    }
+
+    /// Remembers a prepared write whose parameters sit where they could unbound it.
+    fn judge_at_bind_if_needed(&mut self, s: &ShapedSql<'_>) {
+        if self.live.policy().is_none() {
+            return;
+        }
+        let analysis = self.analysis(s);
+        let writes = analysis.statements.iter().any(|info| {
+            info.placeholders > 0
+                && info.kinds().any(|k| {
+                    matches!(
+                        k,
+                        policy::StatementKind::Update | policy::StatementKind::Delete
+                    )
+                })
+        });
+        if writes {
+            self.judged_at_bind.insert(s.sql().to_string());
+        }
+    }
+
+    /// A prepared write run with these parameters, judged as the text the server runs: a
+    /// refusal when the rules block it (or would send it for approval, which a prepared
+    /// execution cannot wait for unless prepared for review).
+    fn judge_with_parameters(
+        &mut self,
+        sql: &str,
+        params: &[Option<String>],
+    ) -> Option<StatementDecision> {
+        if !self.judged_at_bind.contains(sql) || self.review_at_execute.contains(sql) {
+            return None;
+        }
+        let policy = self.live.policy()?;
+        let bound = policy::bind_literals(self.dialect, sql, params);
+        let analysis = policy
+            .cache
+            .get_or_analyze_shaped(&ShapedSql::new(self.dialect, &bound));
+        let subject = Subject {
+            user: &self.user,
+            groups: &self.groups,
+            target: &self.target,
+        };
+        let verdict = policy.rules.evaluate(&analysis, &subject);
+        let rule = verdict.rule.clone().unwrap_or_default();
+        if verdict.decision == Decision::Allow {
+            return None;
+        }
+        // The refused execution is recorded like any refused statement.
+        if let Some(recorder) = self.recorder.as_mut() {
+            let masks = self.live.masks();
+            let prepared = self
+                .analyses
+                .get_or_analyze_shaped(&ShapedSql::new(self.dialect, sql));
+            let _ = recorder.judged_execution(
+                self.dialect,
+                sql,
+                params,
+                &prepared,
+                masks.as_deref(),
+                Some(&rule),
+                "block",
+            );
+        }
+        match verdict.decision {
+            Decision::Allow => None,
+            _ => Some(self.refuse(
+                &rule,
+                format!(
+                    "sluice: execution blocked by rule \"{rule}\" with these parameters{}",
+                    verdict.message.as_deref().map(|m| format!(": {m}")).unwrap_or_default()
+                ),
+            )),
+        }
     }
 
     /// `sql` as the server will read it, in the standard spelling the analysis assumes; a text
@@ -475,6 +553,7 @@ impl SessionHooks for StatementGate {
         let sql = &*text;
         let s = ShapedSql::new(self.dialect, sql);
         let v = self.decide(&s);
+        self.judge_at_bind_if_needed(&s);
         if v.review.is_some() {
             // Nothing runs at prepare time: each execution asks, with its parameters.
             self.review_at_execute.insert(sql.to_string());
@@ -539,12 +618,17 @@ impl SessionHooks for StatementGate {
     }
 
     fn wants_binds(&self) -> bool {
-        self.recorder.is_some() || !self.review_at_execute.is_empty()
+        self.recorder.is_some()
+            || !self.review_at_execute.is_empty()
+            || !self.judged_at_bind.is_empty()
     }
 
     fn on_bind(&mut self, sql: Option<&str>, params: &[Option<String>]) -> StatementDecision {
         let rewritten = sql.and_then(|sql| self.lexing.remembered(sql));
         let sql = rewritten.as_deref().or(sql);
+        if let Some(refused) = sql.and_then(|sql| self.judge_with_parameters(sql, params)) {
+            return refused;
+        }
         let review = sql.filter(|s| self.review_at_execute.contains(*s));
         let sql_or_unseen = sql.unwrap_or("(a prepared statement sluice did not see prepared)");
         let analysis = self

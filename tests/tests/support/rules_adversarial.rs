@@ -59,6 +59,8 @@ pub enum Param {
     Text(&'static str),
     Bool(bool),
     Int(i32),
+    /// An integer NULL.
+    Null,
 }
 
 /// How a step is sent.
@@ -506,6 +508,7 @@ fn pg_params(params: &[Param]) -> Vec<Box<dyn ToSql + Sync + Send>> {
                 Param::Text(s) => Box::new(s),
                 Param::Bool(b) => Box::new(b),
                 Param::Int(i) => Box::new(i),
+                Param::Null => Box::new(None::<i32>),
             }
         })
         .collect()
@@ -748,6 +751,7 @@ fn mysql_params(params: &[Param]) -> mysql_async::Params {
                 Param::Text(s) => mysql_async::Value::from(s),
                 Param::Bool(b) => mysql_async::Value::from(b),
                 Param::Int(i) => mysql_async::Value::from(i),
+                Param::Null => mysql_async::Value::NULL,
             })
             .collect(),
     )
