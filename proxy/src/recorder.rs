@@ -362,21 +362,10 @@ impl SessionRecorder {
 
     /// A prepared statement runs with these parameters: recorded as a statement of its own,
     /// with the same guarantees as [`SessionRecorder::statement`].
-    pub fn execution(
-        &mut self,
-        dialect: Dialect,
-        sql: &str,
-        params: &[Option<String>],
-        analysis: &policy::Analysis,
-        masks: Option<&MaskPolicy>,
-    ) -> Result<Option<Ticket>, String> {
-        self.judged_execution(dialect, sql, params, analysis, masks, None, "allow")
-    }
-
-    /// An execution with the rule that decided on it and the decision (`block` when its
-    /// parameters made it a write the rules refuse).
+    /// `rule` and `decision` say what decided on it (`block` when its parameters made it a
+    /// write the rules refuse).
     #[allow(clippy::too_many_arguments)]
-    pub fn judged_execution(
+    pub fn execution(
         &mut self,
         dialect: Dialect,
         sql: &str,

@@ -400,6 +400,23 @@ pub fn mysql_opts(
 }
 
 impl Proxy {
+    /// Every byte of the audit log under `<dir>/audit`, as text (for scans for clear values).
+    pub fn audit_text(&self) -> String {
+        let mut out = Vec::new();
+        let mut pending = vec![self.dir.path().join("audit")];
+        while let Some(d) = pending.pop() {
+            for entry in std::fs::read_dir(&d).into_iter().flatten().flatten() {
+                let path = entry.path();
+                if path.is_dir() {
+                    pending.push(path);
+                } else if let Ok(bytes) = std::fs::read(&path) {
+                    out.extend(bytes);
+                }
+            }
+        }
+        String::from_utf8_lossy(&out).into_owned()
+    }
+
     /// A mysql_async connection through sluice as alice, to database `shop`.
     pub async fn mysql(&self) -> mysql_async::Conn {
         mysql_async::Conn::new(mysql_opts(self.port(), USER, PASSWORD, Some("shop")))

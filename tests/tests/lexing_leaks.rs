@@ -73,24 +73,6 @@ key_env = "SLUICE_LEXING_KEY"
     )
 }
 
-/// Every byte the audit log holds, as text.
-fn audit_text(proxy: &Proxy) -> String {
-    let dir = proxy.dir.path().join("audit");
-    let mut out = Vec::new();
-    let mut pending = vec![dir];
-    while let Some(d) = pending.pop() {
-        for entry in std::fs::read_dir(&d).into_iter().flatten().flatten() {
-            let path = entry.path();
-            if path.is_dir() {
-                pending.push(path);
-            } else if let Ok(bytes) = std::fs::read(&path) {
-                out.extend(bytes);
-            }
-        }
-    }
-    String::from_utf8_lossy(&out).into_owned()
-}
-
 /// MySQL attacks: each is a list of raw statements sent one by one on a fresh session.
 fn mysql_attacks(t: &str) -> Vec<(&'static str, Vec<Vec<u8>>)> {
     let probes = || {
@@ -323,7 +305,7 @@ async fn mysql_quote_tricks_leak_nothing_to_the_client_or_the_log() {
         }
     }
     tokio::time::sleep(std::time::Duration::from_millis(300)).await;
-    let logged = leaks(&audit_text(&proxy));
+    let logged = leaks(&proxy.audit_text());
     if !logged.is_empty() {
         problems.push(format!("the audit log holds {logged:?}"));
     }
@@ -518,7 +500,7 @@ async fn postgres_client_encodings_hide_nothing_from_rules_masks_or_the_log() {
     }
 
     tokio::time::sleep(std::time::Duration::from_millis(300)).await;
-    let log = audit_text(&proxy);
+    let log = proxy.audit_text();
     let logged = leaks(&log);
     if !logged.is_empty() {
         problems.push(format!("the audit log holds {logged:?}"));

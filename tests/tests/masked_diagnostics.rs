@@ -29,18 +29,6 @@ except_groups = ["dba"]
     )
 }
 
-fn audit_text(proxy: &Proxy) -> String {
-    let mut out = Vec::new();
-    for entry in std::fs::read_dir(proxy.dir.path().join("audit"))
-        .into_iter()
-        .flatten()
-        .flatten()
-    {
-        out.extend(std::fs::read(entry.path()).unwrap_or_default());
-    }
-    String::from_utf8_lossy(&out).into_owned()
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn postgres_errors_about_masked_columns_keep_their_code_and_lose_their_text() {
     let upstream = pg_scram();
@@ -96,7 +84,7 @@ async fn postgres_errors_about_masked_columns_keep_their_code_and_lose_their_tex
         .unwrap_err();
     assert!(format!("{err:?}").contains(SSN), "{err:?}");
     tokio::time::sleep(std::time::Duration::from_millis(300)).await;
-    let log = audit_text(&proxy);
+    let log = proxy.audit_text();
     assert!(
         log.contains("withheld"),
         "the audit log records what the client got"

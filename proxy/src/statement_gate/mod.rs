@@ -294,7 +294,7 @@ impl StatementGate {
             let prepared = self
                 .analyses
                 .get_or_analyze_shaped(&ShapedSql::new(self.dialect, sql));
-            let _ = recorder.judged_execution(
+            let _ = recorder.execution(
                 self.dialect,
                 sql,
                 params,
@@ -639,8 +639,15 @@ impl SessionHooks for StatementGate {
             (Some(recorder), Some(analysis)) => {
                 let sql = sql_or_unseen;
                 let masks = self.live.masks();
-                let recorded =
-                    recorder.execution(self.dialect, sql, params, &analysis, masks.as_deref());
+                let recorded = recorder.execution(
+                    self.dialect,
+                    sql,
+                    params,
+                    &analysis,
+                    masks.as_deref(),
+                    None,
+                    "allow",
+                );
                 self.admit(recorded, StatementDecision::Forward)
             }
             _ => StatementDecision::Forward,
