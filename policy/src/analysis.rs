@@ -17,7 +17,7 @@ use sqlparser::parser::Parser;
 
 use crate::bounds::{joins_tie, predicate_bounds, target_scopes};
 use crate::classify::{classify, ddl_targets, explain_runs, select_into_table};
-use crate::tautology::depends_on_literals;
+use crate::tautology::{depends_on_literals, depends_on_parameters};
 use crate::{Access, Dialect, StatementInfo, StatementKind, TableRef};
 
 /// How deep the parser may recurse. sqlparser's default (50) is kept: it is ample for real
@@ -137,6 +137,7 @@ fn describe_inner(dialect: Dialect, statement: &Statement) -> StatementInfo {
     }
     let mut info = finish(kind, has_where, reads, writes);
     info.literal_dependent = walk.literal_dependent;
+    info.parameter_dependent = walk.parameter_dependent;
     if may_have_effects(kind) {
         crate::effects::of_statement(dialect, &statement.to_string()).apply(&mut info);
     }
@@ -268,6 +269,7 @@ fn finish(
         code: false,
         opaque_code: false,
         literal_dependent: false,
+        parameter_dependent: false,
     }
 }
 
@@ -335,6 +337,8 @@ struct Walk {
     scope_owners: Vec<*const Query>,
     /// A WHERE clause whose verdict could change with its literals' values.
     literal_dependent: bool,
+    /// … or with the values bound to its parameters.
+    parameter_dependent: bool,
 }
 
 impl Walk {
@@ -523,6 +527,8 @@ impl Visitor for Walk {
             Statement::Update(update) => {
                 self.literal_dependent |=
                     update.selection.as_ref().is_some_and(depends_on_literals);
+                self.parameter_dependent |=
+                    update.selection.as_ref().is_some_and(depends_on_parameters);
                 let from = match &update.from {
                     Some(UpdateTableFromKind::BeforeSet(t) | UpdateTableFromKind::AfterSet(t)) => {
                         &t[..]
@@ -563,6 +569,8 @@ impl Visitor for Walk {
                 };
                 self.literal_dependent |=
                     delete.selection.as_ref().is_some_and(depends_on_literals);
+                self.parameter_dependent |=
+                    delete.selection.as_ref().is_some_and(depends_on_parameters);
                 let using = delete.using.as_deref().unwrap_or(&[]);
                 let names: Vec<String> = if delete.tables.is_empty() {
                     targets.iter().filter_map(last_name).collect()

@@ -76,6 +76,7 @@ pub(crate) fn classify_one(dialect: Dialect, sql: &str) -> StatementInfo {
         code: false,
         opaque_code: false,
         literal_dependent: true,
+        parameter_dependent: true,
     };
     effects.apply(&mut info);
     info

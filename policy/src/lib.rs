@@ -359,6 +359,10 @@ pub struct StatementInfo {
     /// The analysis could change with the values of the statement's literals (a WHERE clause
     /// folded as constants), so it must not be shared across one [`Shape`].
     pub(crate) literal_dependent: bool,
+    /// Whether the row bound could change with the values bound to its parameters
+    /// (`WHERE id = coalesce($1, id)`, `WHERE v LIKE $1`), as opposed to parameters that only
+    /// name rows (`WHERE id = $1`) or values written.
+    pub(crate) parameter_dependent: bool,
 }
 
 /// The result of analyzing one SQL string, which may hold several statements.
@@ -390,6 +394,18 @@ impl StatementInfo {
     /// ```
     pub fn kinds(&self) -> impl Iterator<Item = StatementKind> + '_ {
         std::iter::once(self.kind).chain(self.effects.iter().copied())
+    }
+
+    /// Whether an execution's parameters could change whether this statement is bounded: then
+    /// each execution is worth judging with its values (see [`crate::bind_literals`]).
+    ///
+    /// ```
+    /// let a = |sql| policy::analyze(policy::Dialect::Postgres, sql).statements[0].parameters_matter();
+    /// assert!(a("DELETE FROM t WHERE v LIKE $1"));
+    /// assert!(!a("UPDATE t SET v = $1 WHERE id = $2"));
+    /// ```
+    pub fn parameters_matter(&self) -> bool {
+        self.parameter_dependent
     }
 
     /// True when the statement (or its body) is an UPDATE or DELETE that no real WHERE bounds.

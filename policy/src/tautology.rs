@@ -56,6 +56,16 @@ pub(crate) fn never_holds(predicate: &Expr) -> bool {
 /// of a comparison whose other side is a plain column (`aid = 17`, `id IN (1, 2)`,
 /// `d BETWEEN 1 AND 5`): the folder never treats such a comparison as constant.
 pub(crate) fn depends_on_literals(predicate: &Expr) -> bool {
+    depends_on_values(predicate, false)
+}
+
+/// Like [`depends_on_literals`], for the values bound to parameters: `id = $1` never matters,
+/// `coalesce($1, id)` or `v LIKE $1` may.
+pub(crate) fn depends_on_parameters(predicate: &Expr) -> bool {
+    depends_on_values(predicate, true)
+}
+
+fn depends_on_values(predicate: &Expr, parameters: bool) -> bool {
     use sqlparser::ast::Visit;
     use std::collections::HashSet;
     use std::ops::ControlFlow;
@@ -82,6 +92,8 @@ pub(crate) fn depends_on_literals(predicate: &Expr) -> bool {
         /// Literals compared with a plain column, by address.
         harmless: HashSet<usize>,
         found: bool,
+        /// Look for parameters rather than literals.
+        parameters: bool,
     }
     impl sqlparser::ast::Visitor for Finder {
         type Break = ();
@@ -120,10 +132,14 @@ pub(crate) fn depends_on_literals(predicate: &Expr) -> bool {
                     harmless(high);
                 }
                 Expr::Value(v)
-                    if !matches!(
-                        v.value,
-                        Value::Boolean(_) | Value::Null | Value::Placeholder(_)
-                    ) && !self.harmless.contains(&(std::ptr::from_ref(expr) as usize)) =>
+                    if (if self.parameters {
+                        matches!(v.value, Value::Placeholder(_))
+                    } else {
+                        !matches!(
+                            v.value,
+                            Value::Boolean(_) | Value::Null | Value::Placeholder(_)
+                        )
+                    }) && !self.harmless.contains(&(std::ptr::from_ref(expr) as usize)) =>
                 {
                     self.found = true;
                     return ControlFlow::Break(());
@@ -133,7 +149,10 @@ pub(crate) fn depends_on_literals(predicate: &Expr) -> bool {
             ControlFlow::Continue(())
         }
     }
-    let mut finder = Finder::default();
+    let mut finder = Finder {
+        parameters,
+        ..Finder::default()
+    };
     let _ = predicate.visit(&mut finder);
     finder.found
 }
@@ -172,7 +191,14 @@ pub(crate) fn strip_parens(mut expr: &Expr) -> &Expr {
 /// `ifnull(x, …)`, `nullif(x, …)`, `CASE WHEN true THEN x END` and `(SELECT x)` (so
 /// `id = id + 0` is seen as `id = id`).
 fn without_no_ops(mut expr: &Expr) -> &Expr {
-    let is = |e: &Expr, n: &str| matches!(strip_parens(e), Expr::Value(v) if matches!(&v.value, Value::Number(x, _) if x == n));
+    // A number, cast or quoted as it may be (`0::int2`, `'0'` bound for a parameter).
+    let is = |e: &Expr, n: &str| {
+        let mut e = strip_parens(e);
+        while let Expr::Cast { expr, .. } = e {
+            e = strip_parens(expr);
+        }
+        matches!(e, Expr::Value(v) if matches!(&v.value, Value::Number(x, _) | Value::SingleQuotedString(x) if x == n))
+    };
     let is_true =
         |e: &Expr| matches!(strip_parens(e), Expr::Value(v) if v.value == Value::Boolean(true));
     loop {

@@ -504,6 +504,10 @@ const CONSTANT_WHERE: &[(Dialect, &str)] = &[
     (PG, "DELETE FROM t WHERE id = ANY(SELECT id FROM t)"),
     (PG, "DELETE FROM t WHERE id IN (VALUES (id))"),
     (MY, "DELETE FROM t WHERE id = SOME(SELECT id FROM t)"),
+    // No-ops cast or quoted: `0::int2`, and `'0'`, what a bound 0 becomes.
+    (PG, "DELETE FROM t WHERE id = id + 0::int2"),
+    (PG, "DELETE FROM t WHERE id = id + '0'"),
+    (MY, "DELETE FROM t WHERE id = id - '0'"),
     // The table changed is the one SET names, and every table a DELETE lists must be bounded.
     (MY, "UPDATE o JOIN t SET t.v = NULL WHERE o.id = 1"),
     (MY, "DELETE t, o FROM t, o WHERE o.id = 1"),

@@ -68,6 +68,14 @@ async fn postgres_errors_about_masked_columns_keep_their_code_and_lose_their_tex
             "{sql} (extended): {err:?}"
         );
     }
+    // A setting is a variable: copying a masked value into one is refused, so no later
+    // `current_setting` or `SHOW` can read it back in clear.
+    let copied = masked
+        .simple_query(&format!("SELECT set_config('x.y', ssn, false) FROM {t}"))
+        .await;
+    assert!(copied.is_err(), "{copied:?}");
+    let shown = masked.simple_query("SHOW x.y").await;
+    assert!(!format!("{shown:?}").contains(SSN), "{shown:?}");
     let one: i32 = masked.query_one("SELECT 1", &[]).await.unwrap().get(0);
     assert_eq!(one, 1);
     // An error about nothing masked keeps its text.

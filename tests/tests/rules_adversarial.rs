@@ -538,6 +538,9 @@ const PG_ATTEMPTS: &[Attempt] = &[
     attempt(ConstantWhere, "a bound NULL makes coalesce($1, id) the column itself", &[
         prep_with("DELETE FROM {v} WHERE id = coalesce($1, id)", &[Null]),
     ]),
+    attempt(ConstantWhere, "a bound 0 makes id = id + $1 a tautology", &[
+        prep_with("DELETE FROM {v} WHERE id = id + $1", &[Int(0)]),
+    ]),
     attempt(ConstantWhere, "a bound '%' matches every row", &[
         prep_with("UPDATE {v} SET note = NULL WHERE note LIKE $1", &[Text("%")]),
     ]),
@@ -946,6 +949,9 @@ const MYSQL_ATTEMPTS: &[Attempt] = &[
     attempt(ConstantWhere, "id = id + 0", &[text("DELETE FROM {v} WHERE id = id + 0")]),
     attempt(ConstantWhere, "x IS NULL OR x IS NOT NULL", &[
         text("UPDATE {v} SET note = NULL WHERE note IS NULL OR note IS NOT NULL"),
+    ]),
+    attempt(ConstantWhere, "a bound 0 makes id = id + ? a tautology", &[
+        prep_with("DELETE FROM {v} WHERE id = id + ?", &[Int(0)]),
     ]),
     attempt(ConstantWhere, "a bound NULL makes coalesce(?, id) the column itself", &[
         prep_with("DELETE FROM {v} WHERE id = coalesce(?, id)", &[Null]),

@@ -230,6 +230,16 @@ impl Ctx {
                         .and_then(|p| p.as_ident())
                         .map(|i| i.value.to_ascii_lowercase())
                         .unwrap_or_default();
+                    // PostgreSQL's `set_config(name, value, …)` keeps the value in a setting
+                    // that `current_setting` or `SHOW` read back later: a copy.
+                    let dest = if self.dialect == Dialect::Postgres && name == "set_config" {
+                        if self.copies_into.is_none() {
+                            self.copies_into = Some(super::CopyTarget::UserVariable);
+                        }
+                        Dest { copy: true, ..dest }
+                    } else {
+                        dest
+                    };
                     for args in [&f.parameters, &f.args] {
                         match args {
                             FunctionArguments::None => {}

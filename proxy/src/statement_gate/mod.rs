@@ -248,8 +248,11 @@ impl StatementGate {
             return;
         }
         let analysis = self.analysis(s);
+        // `WHERE id = $1` is bounded whatever `$1` is: only parameters that could unbound
+        // the write (`coalesce($1, id)`, `LIKE $1`) are worth an analysis per execution.
         let writes = analysis.statements.iter().any(|info| {
             info.placeholders > 0
+                && info.parameters_matter()
                 && info.kinds().any(|k| {
                     matches!(
                         k,
