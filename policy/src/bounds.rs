@@ -256,7 +256,7 @@ fn reads_itself(e: &Expr, qualifiers: &[String]) -> bool {
     let SetExpr::Select(s) = subquery.body.as_ref() else {
         return false;
     };
-    let copies = s.selection.is_none()
+    let copies = s.selection.as_ref().is_none_or(is_tautology)
         && s.from.len() == 1
         && s.from[0].joins.is_empty()
         && shown_table(&s.from[0].relation).is_some_and(|t| qualifiers.contains(&t));

@@ -633,10 +633,43 @@ impl Folder {
             Expr::IsNotTrue(inner) => self
                 .fold(inner, depth)
                 .map(|c| Const::Bool(c.truthy() != Some(true))),
+            Expr::BinaryOp {
+                left,
+                op: BinaryOperator::StringConcat,
+                right,
+            } => match (self.fold(left, depth)?, self.fold(right, depth)?) {
+                (Const::Text(l), Const::Text(r)) => Some(Const::Text(l + &r)),
+                _ => None,
+            },
             Expr::BinaryOp { left, op, right } => {
                 let left = self.fold(left, depth);
                 let right = self.fold(right, depth);
                 fold_binary(left, op, right)
+            }
+            // `concat('%')`, `concat('%', '')`: constant text.
+            Expr::Function(f)
+                if f.name
+                    .0
+                    .last()
+                    .and_then(|p| p.as_ident())
+                    .is_some_and(|i| i.value.eq_ignore_ascii_case("concat")) =>
+            {
+                use sqlparser::ast::{FunctionArg, FunctionArgExpr, FunctionArguments};
+                let FunctionArguments::List(list) = &f.args else {
+                    return None;
+                };
+                let mut text = String::new();
+                for a in &list.args {
+                    let FunctionArg::Unnamed(FunctionArgExpr::Expr(e)) = a else {
+                        return None;
+                    };
+                    match self.fold(e, depth)? {
+                        Const::Text(t) => text.push_str(&t),
+                        Const::Number(n) => text.push_str(&n.to_string()),
+                        _ => return None,
+                    }
+                }
+                Some(Const::Text(text))
             }
             Expr::InList {
                 expr,
@@ -757,9 +790,11 @@ fn exceeds(bigger: &Expr, x: &Expr) -> bool {
         if (same(left, x) && positive(right)) || (same(right, x) && positive(left)))
 }
 
-/// `x - x`: zero wherever x is not NULL.
+/// `x - x`, `x * 0`: zero wherever x is not NULL.
 fn is_zero_difference(e: &Expr) -> bool {
+    let zero = |e: &Expr| matches!(strip_parens(e), Expr::Value(v) if matches!(&v.value, Value::Number(n, _) if n.parse::<f64>() == Ok(0.0)));
     matches!(strip_parens(e), Expr::BinaryOp { left, op: BinaryOperator::Minus, right } if same(left, right))
+        || matches!(strip_parens(e), Expr::BinaryOp { left, op: BinaryOperator::Multiply, right } if zero(left) || zero(right))
 }
 
 /// Whether `e` names a column anywhere.

@@ -504,6 +504,15 @@ const CONSTANT_WHERE: &[(Dialect, &str)] = &[
     (PG, "DELETE FROM t WHERE id = ANY(SELECT id FROM t)"),
     (PG, "DELETE FROM t WHERE id IN (VALUES (id))"),
     (MY, "DELETE FROM t WHERE id = SOME(SELECT id FROM t)"),
+    // Fourth round: a copy filtered by a tautology, patterns built by concatenation, x * 0.
+    (
+        PG,
+        "DELETE FROM t WHERE id IN (SELECT id FROM t WHERE true)",
+    ),
+    (PG, "DELETE FROM t WHERE v LIKE '%' || ''"),
+    (PG, "DELETE FROM t WHERE v LIKE concat('%'::text)"),
+    (MY, "DELETE FROM t WHERE v LIKE concat('%')"),
+    (PG, "DELETE FROM t WHERE id * 0 = 0"),
     // No-ops cast or quoted: `0::int2`, and `'0'`, what a bound 0 becomes.
     (PG, "DELETE FROM t WHERE id = id + 0::int2"),
     (PG, "DELETE FROM t WHERE id = id + '0'"),
