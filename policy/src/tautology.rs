@@ -231,6 +231,13 @@ fn without_no_ops(mut expr: &Expr) -> &Expr {
                     left
                 }
                 BinaryOperator::Multiply if is(left, "1") => right,
+                BinaryOperator::BitwiseOr
+                | BinaryOperator::BitwiseXor
+                | BinaryOperator::PGBitwiseXor
+                    if is(right, "0") =>
+                {
+                    left
+                }
                 BinaryOperator::Eq if is_true(right) => left,
                 BinaryOperator::StringConcat if is_empty_text(right) => left,
                 BinaryOperator::StringConcat if is_empty_text(left) => right,
@@ -240,12 +247,15 @@ fn without_no_ops(mut expr: &Expr) -> &Expr {
                 Some(first) => first,
                 None => return strip_parens(expr),
             },
+            // `CASE WHEN <always true> THEN x … END` is `x`.
             Expr::Case {
                 operand: None,
                 conditions,
-                else_result: None,
                 ..
-            } if conditions.len() == 1 && is_true(&conditions[0].condition) => {
+            } if conditions
+                .first()
+                .is_some_and(|c| is_true(&c.condition) || is_tautology(&c.condition)) =>
+            {
                 &conditions[0].result
             }
             Expr::Subquery(q) => match scalar_without_from(q) {
@@ -279,6 +289,8 @@ fn first_argument(f: &sqlparser::ast::Function) -> Option<&Expr> {
     let all_same = args.iter().all(|a| same(a, first));
     match name.as_str() {
         "coalesce" | "ifnull" | "nullif" | "nvl" | "isnull" => Some(first),
+        // MySQL `IF(<always true>, x, …)`.
+        "if" if args.len() == 3 && is_tautology(args[0]) => Some(args[1]),
         "least" | "greatest" if all_same => Some(first),
         _ => None,
     }
@@ -548,6 +560,17 @@ impl Folder {
             } if exceeds(right, left) => true,
             // `x <> ALL('{}')`: a quantifier over nothing holds.
             Expr::AllOp { right, .. } if is_empty_array(right) => true,
+            // `x >= least(x, …)`, `x <= greatest(x, …)`.
+            Expr::BinaryOp {
+                left,
+                op: BinaryOperator::GtEq,
+                right,
+            } if bounded_by(right, "least", left) => true,
+            Expr::BinaryOp {
+                left,
+                op: BinaryOperator::LtEq,
+                right,
+            } if bounded_by(right, "greatest", left) => true,
             Expr::SimilarTo {
                 negated: false,
                 pattern,
@@ -685,6 +708,8 @@ impl Folder {
                 }
                 Some(Const::Bool(found != *negated))
             }
+            // `x = ANY('{}')`: nothing to match.
+            Expr::AnyOp { right, .. } if is_empty_array(right) => Some(Const::Bool(false)),
             Expr::Between {
                 expr,
                 negated,
@@ -728,6 +753,11 @@ fn fold_binary(left: Option<Const>, op: &BinaryOperator, right: Option<Const>) -
             }
         }
         _ => {
+            // A comparison or arithmetic with NULL is NULL whatever the other side: `(id =
+            // NULL) IS NULL` holds for every row.
+            if matches!(left, Some(Const::Null)) || matches!(right, Some(Const::Null)) {
+                return Some(Const::Null);
+            }
             let (left, right) = (left?, right?);
             let ordering = compare(&left, &right);
             let result = match op {
@@ -781,6 +811,28 @@ fn is_empty_array(e: &Expr) -> bool {
         Expr::Value(v) => matches!(&v.value, Value::SingleQuotedString(s) if s.trim() == "{}"),
         _ => false,
     }
+}
+
+/// `least(…, x, …)` (`greatest`): at most (least) `x` wherever it is not NULL.
+fn bounded_by(call: &Expr, function: &str, x: &Expr) -> bool {
+    use sqlparser::ast::{FunctionArg, FunctionArgExpr, FunctionArguments};
+    let Expr::Function(f) = strip_parens(call) else {
+        return false;
+    };
+    let named = f
+        .name
+        .0
+        .last()
+        .and_then(|p| p.as_ident())
+        .is_some_and(|i| i.value.eq_ignore_ascii_case(function));
+    let FunctionArguments::List(list) = &f.args else {
+        return false;
+    };
+    named
+        && list
+            .args
+            .iter()
+            .any(|a| matches!(a, FunctionArg::Unnamed(FunctionArgExpr::Expr(e)) if same(e, x)))
 }
 
 /// `x + c` with `c` a positive number, compared with `x`.

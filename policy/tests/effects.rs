@@ -513,6 +513,16 @@ const CONSTANT_WHERE: &[(Dialect, &str)] = &[
     (PG, "DELETE FROM t WHERE v LIKE concat('%'::text)"),
     (MY, "DELETE FROM t WHERE v LIKE concat('%')"),
     (PG, "DELETE FROM t WHERE id * 0 = 0"),
+    (PG, "DELETE FROM t WHERE id >= least(id, 99)"),
+    (
+        PG,
+        "DELETE FROM t WHERE id = CASE WHEN NULL::int IS NULL THEN id ELSE NULL::int END",
+    ),
+    (MY, "DELETE FROM t WHERE id = IF(1, id, 0)"),
+    (MY, "DELETE FROM t WHERE id = id | 0"),
+    (MY, "DELETE FROM t WHERE id = id ^ 0"),
+    (PG, "DELETE FROM t WHERE (id = NULL::int) IS NULL"),
+    (PG, "DELETE FROM t WHERE NOT (id = ANY('{}'::int[]))"),
     // No-ops cast or quoted: `0::int2`, and `'0'`, what a bound 0 becomes.
     (PG, "DELETE FROM t WHERE id = id + 0::int2"),
     (PG, "DELETE FROM t WHERE id = id + '0'"),
