@@ -303,28 +303,29 @@ fn is_null(e: &Expr) -> bool {
 /// `coalesce(p, x)` (or `ifnull`, `nvl`) may be `x` itself: when `p` is NULL, a bound parameter
 /// for one. Comparing it with `x` is taken as comparing `x` with itself.
 fn may_be(call: &Expr, x: &Expr) -> bool {
+    calls_with(call, &["coalesce", "ifnull", "nvl", "isnull"], x)
+}
+
+/// Whether `call` is one of `functions` with `x` among its arguments.
+fn calls_with(call: &Expr, functions: &[&str], x: &Expr) -> bool {
     use sqlparser::ast::{FunctionArg, FunctionArgExpr, FunctionArguments};
     let Expr::Function(f) = strip_parens(call) else {
         return false;
     };
-    let name = f
+    let named = f
         .name
         .0
         .last()
         .and_then(|p| p.as_ident())
-        .map(|i| i.value.to_ascii_lowercase());
-    if !matches!(
-        name.as_deref(),
-        Some("coalesce" | "ifnull" | "nvl" | "isnull")
-    ) {
-        return false;
-    }
+        .is_some_and(|i| functions.iter().any(|n| i.value.eq_ignore_ascii_case(n)));
     let FunctionArguments::List(list) = &f.args else {
         return false;
     };
-    list.args
-        .iter()
-        .any(|a| matches!(a, FunctionArg::Unnamed(FunctionArgExpr::Expr(e)) if same(e, x)))
+    named
+        && list
+            .args
+            .iter()
+            .any(|a| matches!(a, FunctionArg::Unnamed(FunctionArgExpr::Expr(e)) if same(e, x)))
 }
 
 /// `(SELECT x)`: a subquery without FROM that only passes one value through.
@@ -560,17 +561,17 @@ impl Folder {
             } if exceeds(right, left) => true,
             // `x <> ALL('{}')`: a quantifier over nothing holds.
             Expr::AllOp { right, .. } if is_empty_array(right) => true,
-            // `x >= least(x, …)`, `x <= greatest(x, …)`.
+            // `x >= least(x, …)`, `x <= greatest(x, …)`: at most (least) `x` where not NULL.
             Expr::BinaryOp {
                 left,
                 op: BinaryOperator::GtEq,
                 right,
-            } if bounded_by(right, "least", left) => true,
+            } if calls_with(right, &["least"], left) => true,
             Expr::BinaryOp {
                 left,
                 op: BinaryOperator::LtEq,
                 right,
-            } if bounded_by(right, "greatest", left) => true,
+            } if calls_with(right, &["greatest"], left) => true,
             Expr::SimilarTo {
                 negated: false,
                 pattern,
@@ -811,28 +812,6 @@ fn is_empty_array(e: &Expr) -> bool {
         Expr::Value(v) => matches!(&v.value, Value::SingleQuotedString(s) if s.trim() == "{}"),
         _ => false,
     }
-}
-
-/// `least(…, x, …)` (`greatest`): at most (least) `x` wherever it is not NULL.
-fn bounded_by(call: &Expr, function: &str, x: &Expr) -> bool {
-    use sqlparser::ast::{FunctionArg, FunctionArgExpr, FunctionArguments};
-    let Expr::Function(f) = strip_parens(call) else {
-        return false;
-    };
-    let named = f
-        .name
-        .0
-        .last()
-        .and_then(|p| p.as_ident())
-        .is_some_and(|i| i.value.eq_ignore_ascii_case(function));
-    let FunctionArguments::List(list) = &f.args else {
-        return false;
-    };
-    named
-        && list
-            .args
-            .iter()
-            .any(|a| matches!(a, FunctionArg::Unnamed(FunctionArgExpr::Expr(e)) if same(e, x)))
 }
 
 /// `x + c` with `c` a positive number, compared with `x`.
