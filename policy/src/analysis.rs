@@ -81,7 +81,9 @@ fn describe_inner(dialect: Dialect, statement: &Statement) -> StatementInfo {
         } if explain_runs(statement) => return describe_inner(dialect, inner),
         Statement::Explain { .. } => {
             // Plain EXPLAIN only plans: whatever the inner statement would write, it reads.
-            return finish(kind, None, walk.reads_with(&[]), Vec::new());
+            let mut info = finish(kind, None, walk.reads_with(&[]), Vec::new());
+            info.calls = walk.calls;
+            return info;
         }
         // PREPARE is where a later EXECUTE's statement can be seen, so it is judged as that.
         Statement::Prepare {
@@ -136,6 +138,7 @@ fn describe_inner(dialect: Dialect, statement: &Statement) -> StatementInfo {
         reads.push(table);
     }
     let mut info = finish(kind, has_where, reads, writes);
+    info.calls = std::mem::take(&mut walk.calls);
     info.literal_dependent = walk.literal_dependent;
     info.parameter_dependent = walk.parameter_dependent;
     if may_have_effects(kind) {
@@ -268,6 +271,7 @@ fn finish(
         effects: Vec::new(),
         code: false,
         opaque_code: false,
+        calls: Vec::new(),
         literal_dependent: false,
         parameter_dependent: false,
     }
@@ -332,6 +336,8 @@ struct Walk {
     hidden: Vec<Dml>,
     /// A function that runs SQL sluice cannot see was called (`dblink_exec`, …).
     runs_code: bool,
+    /// Calls to functions sluice does not model.
+    calls: Vec<crate::FunctionCall>,
     scopes: Vec<CteScope>,
     /// Queries that opened a scope, so that the matching post-visit closes it.
     scope_owners: Vec<*const Query>,
@@ -480,6 +486,12 @@ impl Visitor for Walk {
     }
 
     fn pre_visit_table_factor(&mut self, factor: &TableFactor) -> ControlFlow<()> {
+        if let Some(dialect) = self.dialect {
+            crate::calls::push(
+                &mut self.calls,
+                crate::calls::of_table_factor(dialect, factor),
+            );
+        }
         if let TableFactor::Table {
             name,
             alias: Some(alias),
@@ -497,6 +509,9 @@ impl Visitor for Walk {
     fn pre_visit_expr(&mut self, expr: &sqlparser::ast::Expr) -> ControlFlow<()> {
         if let sqlparser::ast::Expr::Function(f) = expr {
             self.runs_code |= last_name(&f.name).is_some_and(|n| runs_sql(&n));
+        }
+        if let Some(dialect) = self.dialect {
+            crate::calls::push(&mut self.calls, crate::calls::of_expr(dialect, expr));
         }
         ControlFlow::Continue(())
     }

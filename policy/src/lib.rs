@@ -52,7 +52,9 @@
 mod analysis;
 mod bind;
 mod bounds;
+mod builtins;
 mod cache;
+mod calls;
 mod canonical;
 mod classify;
 mod copy;
@@ -70,7 +72,9 @@ mod shape;
 mod tautology;
 
 pub use bind::bind_literals;
+pub use builtins::{function_class, FunctionClass};
 pub use cache::AnalysisCache;
+pub use calls::FunctionCall;
 pub use canonical::canonical_text;
 pub use copy::{copy_out, CopyFormat, CopyOut};
 pub use cursor::{cursors, CursorStatement};
@@ -356,6 +360,10 @@ pub struct StatementInfo {
     /// blocks, functions in languages other than SQL (plpgsql, …), and dynamic SQL such as
     /// MySQL `PREPARE … FROM @variable`. Always also [`code`](StatementInfo::code).
     pub opaque_code: bool,
+    /// Calls to functions sluice does not model (user-defined, extension, or built-ins that
+    /// read or send data not in their arguments), deduplicated. A masked session may not make
+    /// them (`[masking] on_opaque`).
+    pub calls: Vec<FunctionCall>,
     /// The analysis could change with the values of the statement's literals (a WHERE clause
     /// folded as constants), so it must not be shared across one [`Shape`].
     pub(crate) literal_dependent: bool,

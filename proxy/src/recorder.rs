@@ -28,6 +28,8 @@ pub struct Auditor {
     /// Rows recorded per result.
     record_rows: usize,
     literals: LiteralMode,
+    /// `record_exempt_clear`: record exempt users' rows as they saw them (clear).
+    exempt_clear: bool,
     next_session: AtomicU64,
 }
 
@@ -98,6 +100,7 @@ impl Auditor {
             log,
             dir,
             record_rows,
+            exempt_clear: a.record_exempt_clear.unwrap_or(false),
             literals: match a.query_literals.unwrap_or(QueryLiterals::Mask) {
                 QueryLiterals::Mask => LiteralMode::Mask,
                 QueryLiterals::Redact => LiteralMode::Redact,
@@ -417,6 +420,12 @@ impl SessionRecorder {
             truncated: false,
         });
         self.auditor.record_rows > 0
+    }
+
+    /// Whether rows are recorded with every mask applied, whatever the session was exempt
+    /// from: the log's reader is not necessarily the DBA who saw them (`record_exempt_clear`).
+    pub fn masks_exempt_rows(&self) -> bool {
+        !self.auditor.exempt_clear
     }
 
     /// Whether more rows of the current result are wanted.

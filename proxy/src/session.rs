@@ -60,8 +60,18 @@ pub struct Relations {
 /// One view: each column's sources, in order, and all of them together.
 #[derive(Debug, Default)]
 pub struct ViewColumns {
-    pub columns: Vec<(Option<String>, Vec<policy::Source>)>,
+    pub columns: Vec<ViewColumn>,
     pub all: Vec<policy::Source>,
+}
+
+/// One column of a view, as its definition computes it.
+#[derive(Debug)]
+pub struct ViewColumn {
+    pub name: Option<String>,
+    pub sources: Vec<policy::Source>,
+    /// The column passes one source column through unchanged (so a shape-keeping mask may
+    /// apply); otherwise it is derived and gets a constant.
+    pub direct: bool,
 }
 
 impl ViewColumns {
@@ -74,7 +84,11 @@ impl ViewColumns {
                     .columns
                     .unwrap_or_default()
                     .into_iter()
-                    .map(|c| (c.name, c.sources))
+                    .map(|c| ViewColumn {
+                        name: c.name,
+                        sources: c.sources,
+                        direct: c.direct,
+                    })
                     .collect(),
                 all: l.all_outputs,
             },

@@ -230,6 +230,10 @@ impl Ctx {
                         .and_then(|p| p.as_ident())
                         .map(|i| i.value.to_ascii_lowercase())
                         .unwrap_or_default();
+                    // What a function sluice does not model returns cannot be attributed.
+                    if crate::calls::of_expr(self.dialect, expr).is_some() {
+                        self.emit(&[Source::Opaque], dest, out);
+                    }
                     // PostgreSQL's `set_config(name, value, …)` keeps the value in a setting
                     // that `current_setting` or `SHOW` read back later: a copy.
                     let dest = if self.dialect == Dialect::Postgres && name == "set_config" {

@@ -69,6 +69,9 @@ impl Ctx {
                     for arg in &args.args {
                         sources.extend(&self.function_arg(arg, scope));
                     }
+                    if crate::calls::unmodeled(self.dialect, name).is_some() {
+                        sources.extend(&[Source::Opaque]);
+                    }
                     let name = alias_name(alias).or_else(|| parts.pop());
                     Relation::function(name, alias_columns(alias), sources.into_vec())
                 } else {
@@ -130,6 +133,9 @@ impl Ctx {
                 let mut sources = Sources::default();
                 for arg in args {
                     sources.extend(&self.function_arg(arg, scope));
+                }
+                if crate::calls::unmodeled(self.dialect, name).is_some() {
+                    sources.extend(&[Source::Opaque]);
                 }
                 let name = alias_name(alias).or_else(|| name_parts(name).pop());
                 Relation::function(name, alias_columns(alias), sources.into_vec())

@@ -319,6 +319,30 @@ fn statement(dialect: Dialect, statement: &Statement) -> Lineage {
         Statement::Prepare {
             statement: inner, ..
         } => return self::statement(dialect, inner),
+        // MySQL's warnings and errors quote the values that caused them: their messages are
+        // of unknown origin, their levels and codes are not.
+        Statement::ShowVariable { variable }
+            if dialect == Dialect::MySql
+                && variable.first().is_some_and(|v| {
+                    v.value.eq_ignore_ascii_case("warnings")
+                        || v.value.eq_ignore_ascii_case("errors")
+                }) =>
+        {
+            let column = |name: &str, sources: Vec<Source>| OutputColumn {
+                name: Some(name.into()),
+                sources,
+                direct: false,
+            };
+            return Lineage {
+                columns: Some(vec![
+                    column("level", Vec::new()),
+                    column("code", Vec::new()),
+                    column("message", vec![Source::Opaque]),
+                ]),
+                all_outputs: vec![Source::Opaque],
+                ..Lineage::default()
+            };
+        }
         Statement::ExplainTable { .. }
         | Statement::ShowFunctions { .. }
         | Statement::ShowVariable { .. }

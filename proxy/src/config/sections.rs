@@ -14,6 +14,7 @@ pub struct AuditConfig {
     pub mode: Option<AuditMode>,
     pub flush_interval: Option<HumanDuration>,
     pub record_rows: Option<i64>,
+    pub record_exempt_clear: Option<bool>,
     pub query_literals: Option<QueryLiterals>,
     pub key_env: Option<String>,
     pub key_file: Option<String>,
@@ -91,6 +92,7 @@ pub struct MaskingConfig {
     pub on_derived: Option<String>,
     pub on_predicate: Option<String>,
     pub on_unknown_column: Option<String>,
+    pub on_opaque: Option<String>,
 }
 
 pub use policy::{RuleAction, RuleConfig, RuleMatch, RuleMode};

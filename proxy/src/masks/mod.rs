@@ -14,6 +14,7 @@
 
 mod caches;
 pub mod check;
+mod closed_world;
 mod plan;
 
 use std::sync::{Arc, Mutex};
@@ -22,7 +23,7 @@ use masking::{DetectorKind, DetectorSet, MaskFunction, MaskSpec};
 use policy::{Dialect, Glob, Lineage, ShapedSql, Source};
 
 use crate::config::{Config, DetectorConfig, MaskConfig};
-use crate::session::{Relations, ViewColumns};
+use crate::session::{Relations, ViewColumn, ViewColumns};
 use caches::{LineageCache, LiteralPlanCache, LINEAGE_CACHE_MAX_TEXT};
 pub use plan::{MaskCounts, RowPlan};
 
@@ -93,6 +94,9 @@ pub struct MaskSettings {
     pub predicate_block: bool,
     /// `on_unknown_column = "block"`: refuse statements whose output origins cannot be told.
     pub unknown_block: bool,
+    /// `on_opaque = "mask"`: let a masked session call functions sluice cannot see into and
+    /// mask what they return, instead of refusing the statement (the default, `"block"`).
+    pub opaque_mask: bool,
 }
 
 /// Every mask of a configuration.
@@ -246,6 +250,15 @@ impl MaskPolicy {
             derived_block: setting(m.on_derived.as_deref(), "on_derived", "block")?,
             predicate_block: setting(m.on_predicate.as_deref(), "on_predicate", "block")?,
             unknown_block: setting(m.on_unknown_column.as_deref(), "on_unknown_column", "block")?,
+            opaque_mask: match m.on_opaque.as_deref() {
+                None | Some("block") => false,
+                Some("mask") => true,
+                Some(v) => {
+                    return Err(format!(
+                        "[masking] on_opaque = {v:?}: expected \"block\" or \"mask\""
+                    ))
+                }
+            },
         };
         let fail_closed =
             MaskFunction::compile(&plain_spec("redact")).map_err(|e| format!("internal: {e}"))?;
@@ -342,6 +355,12 @@ pub struct SessionMasks {
 type LastLineage = (Dialect, String, Arc<Vec<Lineage>>);
 
 impl SessionMasks {
+    /// Whether `other` (from the same policy) masks anything this one does not.
+    pub fn masks_less_than(&self, other: &SessionMasks) -> bool {
+        other.rules.iter().any(|r| !self.rules.contains(r))
+            || other.detectors.iter().any(|d| !self.detectors.contains(d))
+    }
+
     /// Whether this session sees every value in clear.
     pub fn is_empty(&self) -> bool {
         self.rules.is_empty() && self.detectors.is_empty()
@@ -422,7 +441,19 @@ impl SessionMasks {
             srcs.iter()
                 .find_map(|s| self.source_mask_via(s, Some(relations), depth + 1))
         };
+        // A relation the catalog knows neither as a table nor as a view was made after the
+        // catalog was read (by another session, or by SQL sluice did not recognise as DDL):
+        // what it holds cannot be told, so its values are masked (fail closed).
+        let unknown = |schema: &Option<String>, table: &str| {
+            !known_relation(relations, schema.as_deref(), table)
+        };
         match source {
+            Source::Column { tables, .. } if tables.iter().any(|(s, t)| unknown(s, t)) => {
+                self.source_mask(&Source::Opaque)
+            }
+            Source::AllColumns { schema, table } if unknown(schema, table) => {
+                self.source_mask(&Source::Opaque)
+            }
             Source::Column { tables, column } => tables.iter().find_map(|(schema, table)| {
                 views_named(relations, schema.as_deref(), table)
                     .find_map(|v| deeper(view_column(v, column)))
@@ -432,6 +463,58 @@ impl SessionMasks {
             }
             Source::Opaque => None,
         }
+    }
+
+    /// What a value derived from a masked column gets: the type's fixed redaction.
+    pub(super) fn derived_mask(&self) -> Arc<MaskFunction> {
+        Arc::clone(&self.policy.fail_closed)
+    }
+
+    /// Whether a value read from `source` is that column's value, whole: a base table's column,
+    /// or a view column that passes one such column through unchanged (at every level). Only
+    /// then may a shape-keeping mask (`partial`, `email`, `hash`, …) apply; anything derived
+    /// gets a constant, because a mask applied to a slice, a sum or a reversal of the value
+    /// would hand the user the value back piece by piece.
+    pub(super) fn passes_whole(
+        &self,
+        source: &Source,
+        relations: Option<&Relations>,
+        depth: usize,
+    ) -> bool {
+        let Source::Column { tables, column } = source else {
+            return false;
+        };
+        let Some(relations) = relations else {
+            return true;
+        };
+        if depth >= MAX_VIEW_DEPTH {
+            return false;
+        }
+        tables.iter().all(|(schema, table)| {
+            views_named(relations, schema.as_deref(), table).all(|v| {
+                find_view_column(v, column).is_some_and(|c| {
+                    c.direct
+                        && c.sources.len() == 1
+                        && self.passes_whole(&c.sources[0], Some(relations), depth + 1)
+                })
+            })
+        })
+    }
+
+    /// Whether the view column `schema.table.column` passes one column through whole.
+    pub(super) fn view_column_whole(
+        &self,
+        relations: Option<&Relations>,
+        schema: &str,
+        table: &str,
+        column: &str,
+    ) -> bool {
+        let source = Source::Column {
+            tables: vec![(Some(schema.to_string()), table.to_string())],
+            column: column.to_string(),
+        };
+        relations.is_some_and(|r| views_named(r, Some(schema), table).next().is_some())
+            && self.passes_whole(&source, relations, 0)
     }
 
     /// The first masked source among `sources`, as (its mask, a description for messages).
@@ -530,6 +613,9 @@ impl SessionMasks {
             true => policy::copy_out(dialect, sql),
             false => Vec::new(),
         };
+        for info in &analysis.statements {
+            self.check_closed_world(info)?;
+        }
         for (i, l) in lineages.iter().enumerate() {
             // COPY to the client is masked field by field in text and CSV; binary COPY (or one
             // sluice cannot read the options of) is refused if it reads masked columns.
@@ -566,7 +652,9 @@ impl SessionMasks {
             if settings.unknown_block && l.all_outputs.contains(&Source::Opaque) {
                 return Err("sluice: statement refused by [masking] on_unknown_column = \"block\": the origin of its result columns cannot be established".into());
             }
-            if settings.derived_block {
+            // A value computed from a masked column can drive an error or a delay
+            // (`CASE WHEN ssn LIKE '3%' THEN 1/0 END`): as much a predicate as a WHERE clause.
+            if settings.derived_block || settings.predicate_block {
                 let derived: Vec<&Source> = match &l.columns {
                     Some(cols) => cols
                         .iter()
@@ -580,7 +668,11 @@ impl SessionMasks {
                         .collect(),
                 };
                 if let Some((_, col)) = self.first_masked(derived, relations) {
-                    return Err(format!("sluice: statement refused by [masking] on_derived = \"block\": a result column is computed from the masked column {col}"));
+                    let setting = match settings.derived_block {
+                        true => "on_derived",
+                        false => "on_predicate",
+                    };
+                    return Err(format!("sluice: statement refused by [masking] {setting} = \"block\": a result column is computed from the masked column {col}"));
                 }
             }
         }
@@ -606,15 +698,39 @@ fn views_named<'r>(
         .map(|(_, v)| &**v)
 }
 
+/// Schemas whose relations are the server's own (metadata, not user data).
+const SYSTEM_SCHEMAS: &[&str] = &["information_schema", "pg_catalog", "mysql", "sys"];
+
+/// Whether the catalog knows `schema.table` (any schema, when unqualified) as a base table or
+/// a view. Without a list of base tables, every relation counts as known.
+fn known_relation(relations: &Relations, schema: Option<&str>, table: &str) -> bool {
+    let Some(tables) = &relations.tables else {
+        return true;
+    };
+    if schema.is_some_and(|s| SYSTEM_SCHEMAS.iter().any(|x| s.eq_ignore_ascii_case(x))) {
+        return true;
+    }
+    let table = table.to_lowercase();
+    let schema = schema.map(str::to_lowercase);
+    tables
+        .iter()
+        .any(|(s, t)| *t == table && schema.as_ref().is_none_or(|x| x == s))
+        || views_named(relations, schema.as_deref(), &table)
+            .next()
+            .is_some()
+}
+
 /// What one column of a view is computed from (all of the view, if the name is not found).
 fn view_column<'v>(view: &'v ViewColumns, column: &str) -> &'v [Source] {
-    view.columns
-        .iter()
-        .find(|(name, _)| {
-            name.as_deref()
-                .is_some_and(|n| n.eq_ignore_ascii_case(column))
-        })
-        .map_or(&view.all[..], |(_, s)| &s[..])
+    find_view_column(view, column).map_or(&view.all[..], |c| &c.sources[..])
+}
+
+fn find_view_column<'v>(view: &'v ViewColumns, column: &str) -> Option<&'v ViewColumn> {
+    view.columns.iter().find(|c| {
+        c.name
+            .as_deref()
+            .is_some_and(|n| n.eq_ignore_ascii_case(column))
+    })
 }
 
 fn describe(s: &Source) -> String {

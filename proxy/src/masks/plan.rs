@@ -97,34 +97,61 @@ impl SessionMasks {
             .iter()
             .enumerate()
             .map(|(i, c)| {
-                let lineage_sources = || per_column.map_or(all, |cols| &cols[i].sources[..]);
-                let masked = match &c.origin {
+                let from_lineage = || match per_column {
+                    Some(cols) => (
+                        &cols[i].sources[..],
+                        cols[i].direct
+                            && cols[i]
+                                .sources
+                                .iter()
+                                .all(|s| self.passes_whole(s, relations, 0)),
+                    ),
+                    None => (all, false),
+                };
+                let (masked, whole) = match &c.origin {
                     // A name the catalog does not know as a base table (a MySQL derived-table
                     // alias, a view): the statement's lineage decides, through views.
-                    ColumnOrigin::Named { schema, table, .. }
-                        if relations.is_some_and(|r| !is_base_table(r, schema, table)) =>
-                    {
-                        self.first_masked(lineage_sources(), relations)
-                            .map(|(f, _)| Arc::clone(f))
+                    ColumnOrigin::Named {
+                        schema,
+                        table,
+                        column,
+                    } if relations.is_some_and(|r| !is_base_table(r, schema, table)) => {
+                        let (sources, whole) = from_lineage();
+                        let whole =
+                            whole || self.view_column_whole(relations, schema, table, column);
+                        let f = self.first_masked(sources, relations).map(|(f, _)| f);
+                        (f.cloned(), whole)
                     }
                     ColumnOrigin::Named {
                         schema,
                         table,
                         column,
-                    } => self.origin_mask(schema, table, column).cloned(),
+                    } => (self.origin_mask(schema, table, column).cloned(), true),
                     ColumnOrigin::View {
                         schema,
                         table,
                         column,
                         sources,
-                    } => self
-                        .origin_mask(schema, table, column)
-                        .or_else(|| self.first_masked(sources.iter(), relations).map(|(f, _)| f))
-                        .cloned(),
-                    ColumnOrigin::Unknown | ColumnOrigin::PgAttribute { .. } => self
-                        .first_masked(lineage_sources(), relations)
-                        .map(|(f, _)| Arc::clone(f)),
+                    } => match self.origin_mask(schema, table, column) {
+                        Some(f) => (Some(Arc::clone(f)), true),
+                        None => (
+                            self.first_masked(sources.iter(), relations)
+                                .map(|(f, _)| Arc::clone(f)),
+                            self.view_column_whole(relations, schema, table, column),
+                        ),
+                    },
+                    ColumnOrigin::Unknown | ColumnOrigin::PgAttribute { .. } => {
+                        let (sources, whole) = from_lineage();
+                        let f = self.first_masked(sources, relations).map(|(f, _)| f);
+                        (f.cloned(), whole)
+                    }
                 };
+                // A derived value gets a constant, never a shape-keeping mask (see
+                // `passes_whole`).
+                let masked = masked.map(|f| match whole {
+                    true => f,
+                    false => self.derived_mask(),
+                });
                 let action = match masked {
                     Some(function) => Action::Mask {
                         function,

@@ -7,6 +7,7 @@ use crate::session::{ColumnDesc, ColumnOrigin};
 
 const SERVER_MORE_RESULTS_EXISTS: u16 = 0x0008;
 const SERVER_STATUS_NO_BACKSLASH_ESCAPES: u16 = 0x0200;
+const SERVER_STATUS_CURSOR_EXISTS: u16 = 0x0040;
 
 /// What one packet of a response is.
 #[derive(Debug, PartialEq, Eq)]
@@ -270,8 +271,7 @@ impl ResponseTracker {
                 if is_err {
                     (State::Idle, Role::Other)
                 } else {
-                    // A cursor was opened: rows come with COM_STMT_FETCH.
-                    (self.after_terminator(p, results(Phase::Rows)), Role::Other)
+                    (self.after_columns_eof(p, results(Phase::Rows)), Role::Other)
                 }
             }
             Phase::Rows if is_err => (State::Idle, Role::Other),
@@ -292,7 +292,22 @@ impl ResponseTracker {
         }
     }
 
-    /// After an EOF (or OK-as-EOF) that ends column definitions or rows.
+    /// After the EOF that ends column definitions (without `CLIENT_DEPRECATE_EOF`): the rows
+    /// follow, unless a cursor was opened (they come with COM_STMT_FETCH then). The EOF of a
+    /// multi-statement string's result carries "more results" already; that flag is about
+    /// what follows the rows, so it must not end this result here.
+    fn after_columns_eof(&mut self, p: &[u8], rows: State) -> State {
+        let mut r = Reader(&p[1..]);
+        let _warnings = r.u16();
+        let status = r.u16();
+        self.note_status(status);
+        match status {
+            Some(s) if s & SERVER_STATUS_CURSOR_EXISTS != 0 => State::Idle,
+            _ => rows,
+        }
+    }
+
+    /// After an EOF (or OK-as-EOF) that ends rows.
     fn after_terminator(&mut self, p: &[u8], otherwise: State) -> State {
         let status = if self.deprecate_eof && p.len() > 5 {
             let mut r = Reader(&p[1..]);
@@ -304,15 +319,7 @@ impl ResponseTracker {
             r.u16()
         };
         self.note_status(status);
-        let cursor_open = matches!(
-            otherwise,
-            State::Results {
-                phase: Phase::Rows,
-                ..
-            }
-        );
         match status {
-            Some(s) if cursor_open && s & 0x0040 != 0 => State::Idle,
             Some(s) if s & SERVER_MORE_RESULTS_EXISTS != 0 => match self.state {
                 State::Results { binary, .. } => State::Results {
                     binary,

@@ -52,10 +52,17 @@ pub struct StatementGate {
     masks: Option<SessionMasks>,
     /// The plan of the result now streaming.
     plan: Option<RowPlan>,
+    /// The plan its recorded rows get, when this session is exempt from masks the audit log
+    /// still applies (see `SessionRecorder::masks_exempt_rows`), and a row to apply it to.
+    audit_plan: Option<RowPlan>,
+    audit_row: RowFields,
+    /// Every mask, as the audit log applies them (built when first needed).
+    audit_masks: Option<SessionMasks>,
     /// The catalog's relations, as last handed over by the adapter.
     relations: Option<Arc<Relations>>,
     /// Declared cursors → the query each runs (a FETCH returns what it selects).
-    cursors: std::collections::HashMap<String, String>,
+    /// `None`: declared twice, so which query it runs is unknown.
+    cursors: std::collections::HashMap<String, Option<String>>,
     /// The audit log's recorder for this session, with `[audit]`.
     recorder: Option<SessionRecorder>,
     /// Analyses for the audit records of sessions without rules.
@@ -102,6 +109,9 @@ impl StatementGate {
             metrics,
             masks: None,
             plan: None,
+            audit_plan: None,
+            audit_row: RowFields::new(),
+            audit_masks: None,
             relations: None,
             cursors: Default::default(),
             recorder: None,
@@ -242,6 +252,38 @@ impl StatementGate {
         self.masks.as_ref().filter(|m| !m.is_empty())
     }
 
+    /// The plan recorded rows get when this session sees clear what the audit log masks.
+    fn audit_plan(
+        &mut self,
+        dialect: Dialect,
+        of: Option<ResultOf<'_>>,
+        columns: &[ColumnDesc],
+        relations: Option<&Relations>,
+    ) -> Option<RowPlan> {
+        if !self.recorder.as_ref()?.masks_exempt_rows() {
+            return None;
+        }
+        let policy = self.live.masks()?;
+        if !self
+            .audit_masks
+            .as_ref()
+            .is_some_and(|m| m.is_from(&policy))
+        {
+            self.audit_masks = Some(policy.for_session(&[], &self.target));
+        }
+        let full = self.audit_masks.as_ref()?;
+        let exempt_from_some = match &self.masks {
+            Some(m) if m.is_from(&policy) => m.masks_less_than(full),
+            _ => policy
+                .for_session(&self.groups, &self.target)
+                .masks_less_than(full),
+        };
+        if !exempt_from_some {
+            return None;
+        }
+        full.plan(dialect, of, columns, relations)
+    }
+
     /// Remembers a prepared write whose parameters sit where they could unbound it.
     fn judge_at_bind_if_needed(&mut self, s: &ShapedSql<'_>) {
         if self.live.policy().is_none() {
@@ -356,13 +398,26 @@ impl StatementGate {
 
     /// Remembers cursor declarations (only sessions with masks need them).
     fn track_cursors(&mut self, sql: &str) {
+        // Cursors (but those WITH HOLD, which then count as unknown) close with their
+        // transaction, so the next one may declare the same names again.
+        if ends_transaction(sql) {
+            self.cursors.clear();
+        }
         if !mentions_cursor(sql) {
             return;
         }
         for c in policy::cursors(self.dialect, sql).into_iter().flatten() {
             match c {
+                // A second DECLARE of an open cursor fails at the server, and the first one's
+                // query stays (a ROLLBACK TO SAVEPOINT can leave either): the cursor's rows
+                // are then judged by nothing (fail closed).
+                policy::CursorStatement::Declare { name, .. }
+                    if self.cursors.contains_key(&name) =>
+                {
+                    self.cursors.insert(name, None);
+                }
                 policy::CursorStatement::Declare { name, query } => {
-                    self.cursors.insert(name, query);
+                    self.cursors.insert(name, Some(query));
                 }
                 policy::CursorStatement::Close { name: Some(name) } => {
                     self.cursors.remove(&name);
@@ -384,7 +439,9 @@ impl StatementGate {
             .nth(of.index)
             .flatten()
         {
-            Some(policy::CursorStatement::Fetch { name }) => Some(self.cursors.get(&name).cloned()),
+            Some(policy::CursorStatement::Fetch { name }) => {
+                Some(self.cursors.get(&name).cloned().flatten())
+            }
             _ => None,
         }
     }
@@ -613,6 +670,10 @@ impl SessionHooks for StatementGate {
             .masks()
             .and_then(|m| m.plan(dialect, of, columns, relations.as_deref()));
         self.recording_rows = self.recorder.as_mut().is_some_and(|r| r.columns(columns));
+        self.audit_plan = match self.recording_rows {
+            true => self.audit_plan(dialect, of, columns, relations.as_deref()),
+            false => None,
+        };
         self.plan.is_some() || self.recording_rows
     }
 
@@ -674,6 +735,7 @@ impl SessionHooks for StatementGate {
 
     fn on_result_end(&mut self, end: &ResultEnd) {
         self.plan = None;
+        self.audit_plan = None;
         self.flush_counts();
         if let Some(r) = self.recorder.as_mut() {
             r.result_end(end);
@@ -689,15 +751,31 @@ impl SessionHooks for StatementGate {
         let dialect = self.dialect;
         let relations = self.relations.clone();
         let rewritten = of.and_then(|of| self.lexing.remembered(of.sql));
+        self.masks()?;
+        // A statement that writes or changes a masked table can be answered with its rows
+        // (`Failing row contains (…)`, `Key (ssn)=(…)`), masked columns included.
+        let analysis = match of {
+            Some(of) if self.masks.as_ref().is_some_and(|m| m.checks_statements()) => {
+                let sql = rewritten.as_deref().unwrap_or(of.sql);
+                Some(self.analysis(&ShapedSql::new(dialect, sql)))
+            }
+            _ => None,
+        };
         let masks = self.masks()?;
         let reads_masked = match of {
             Some(of) => {
                 let sql = rewritten.as_deref().unwrap_or(of.sql);
-                masks.reads_masked(
-                    &ShapedSql::new(dialect, sql),
-                    of.index,
-                    relations.as_deref(),
-                )
+                let touches = analysis.as_ref().is_some_and(|a| {
+                    a.statements
+                        .get(of.index)
+                        .is_none_or(|info| masks.touches_masked_table(info))
+                });
+                touches
+                    || masks.reads_masked(
+                        &ShapedSql::new(dialect, sql),
+                        of.index,
+                        relations.as_deref(),
+                    )
             }
             None => masks.checks_statements(),
         };
@@ -727,11 +805,26 @@ impl SessionHooks for StatementGate {
     }
 
     fn on_row(&mut self, fields: &mut RowFields) {
+        let audit = match (&self.audit_plan, &self.audit_masks, self.recording_rows) {
+            (Some(plan), Some(masks), true)
+                if self.recorder.as_ref().is_some_and(|r| r.wants_rows()) =>
+            {
+                self.audit_row.clone_from(fields);
+                // Counted nowhere: the client saw these values in clear.
+                let mut uncounted = MaskCounts::default();
+                masks.apply(plan, &mut self.audit_row, &mut self.scratch, &mut uncounted);
+                true
+            }
+            _ => false,
+        };
         if let (Some(masks), Some(plan)) = (self.masks.as_ref(), self.plan.as_ref()) {
             masks.apply(plan, fields, &mut self.scratch, &mut self.counts);
         }
         if let Some(r) = self.recorder.as_mut().filter(|_| self.recording_rows) {
-            r.row(fields);
+            match audit {
+                true => r.row(&self.audit_row),
+                false => r.row(fields),
+            }
         }
     }
 
@@ -781,6 +874,19 @@ fn unread_statement(sql: &str) -> String {
         sql.len(),
         hex::encode(sha2::Sha256::digest(sql.as_bytes()))
     )
+}
+
+/// `COMMIT`, `END`, `ABORT` or a `ROLLBACK` that is not to a savepoint, as the first words.
+fn ends_transaction(sql: &str) -> bool {
+    let mut words = sql
+        .split(|c: char| c.is_whitespace() || c == ';')
+        .filter(|w| !w.is_empty())
+        .map(str::to_ascii_lowercase);
+    match words.next().as_deref() {
+        Some("commit" | "end" | "abort") => true,
+        Some("rollback") => !words.take(3).any(|w| w == "to"),
+        _ => false,
+    }
 }
 
 /// A cheap test before parsing: could `sql` declare, fetch from or close a cursor? One pass

@@ -1,0 +1,1125 @@
+//! Sealed masking, attacked. A masked user with a SQL client tries to get clear values out by
+//! every route the threat model names: derived values decoded slice by slice, errors, notices,
+//! warnings, opaque functions and procedures, SQL held in strings, statistics, schema
+//! tampering, a stale catalog, multi-statement strings, cursors, session state, notifications,
+//! large objects and sequences, in both protocols, text and binary. Each attempt passes when
+//! no clear sample value — nor its reverse, digits, hex or base64 — reaches the client in any
+//! form (rows, errors, notices, notifications), and the session still answers afterwards. The
+//! audit log must hold no clear value either, exempt users' results included, while exempt
+//! users still see clear values and ordinary application SQL is not refused.
+//!
+//! Predicate inference (`WHERE ssn LIKE '3%'`) is the channel `on_predicate = "allow"`
+//! documents as open; it is not attempted here.
+
+use std::sync::{Arc, Mutex};
+
+use base64::Engine;
+use futures_util::StreamExt;
+use mysql_async::prelude::*;
+use sluice_tests::*;
+use tokio_postgres::types::{FromSql, Type};
+use tokio_postgres::{AsyncMessage, Client, NoTls, SimpleQueryMessage};
+
+/// The clear values of row 1, each under a different mask.
+const SSN: &str = "371-28-9465"; // partial, keep_last 4: the hidden part is "371-28"
+const EMAIL: &str = "quincy.zephyr@example.net"; // email: q***@example.net
+const CARD: &str = "5500005555555559"; // hash
+const BIRTH: &str = "1979-08-23"; // generalize: 1979-01-01
+const SALARY: &str = "187342"; // null
+
+fn config(key_env: &str) -> String {
+    std::env::set_var(key_env, "masking-adversarial-key");
+    format!(
+        r#"
+[audit]
+dir = "audit"
+mode = "async"
+flush_interval = "10ms"
+record_rows = 100
+query_literals = "mask"
+key_env = "{key_env}"
+
+[[masks]]
+columns = ["*.customers.ssn"]
+function = "partial"
+keep_last = 4
+except_groups = ["dba"]
+
+[[masks]]
+columns = ["*.customers.email"]
+function = "email"
+except_groups = ["dba"]
+
+[[masks]]
+columns = ["*.customers.card_number"]
+function = "hash"
+key_env = "{key_env}"
+except_groups = ["dba"]
+
+[[masks]]
+columns = ["*.customers.birth_date"]
+function = "generalize"
+except_groups = ["dba"]
+
+[[masks]]
+columns = ["*.employees.salary"]
+function = "null"
+except_groups = ["dba"]
+"#
+    )
+}
+
+/// Every form of a clear value that counts as a leak.
+fn needles() -> Vec<(String, &'static str)> {
+    let mut out: Vec<(String, &'static str)> = Vec::new();
+    for (value, what) in [
+        (SSN, "ssn"),
+        (EMAIL, "email"),
+        (CARD, "card_number"),
+        (BIRTH, "birth_date"),
+        (SALARY, "salary"),
+    ] {
+        let reversed: String = value.chars().rev().collect();
+        let digits: String = value.chars().filter(char::is_ascii_digit).collect();
+        out.push((value.to_string(), what));
+        out.push((reversed, what));
+        if digits.len() >= 6 && digits != value {
+            out.push((digits, what));
+        }
+        out.push((hex::encode(value), what));
+        out.push((hex::encode_upper(value), what));
+        let b64 = base64::engine::general_purpose::STANDARD.encode(value);
+        out.push((b64.trim_end_matches('=').to_string(), what));
+    }
+    // The parts the masks hide.
+    for (part, what) in [
+        ("371-28", "ssn prefix"),
+        ("37128", "ssn prefix"),
+        ("quincy", "email local part"),
+        ("zephyr", "email local part"),
+        ("08-23", "birth date"),
+        ("0823", "birth date"),
+        ("55000055", "card prefix"),
+    ] {
+        out.push((part.to_string(), what));
+    }
+    out.push(("2dbce".into(), "salary hex"));
+    out
+}
+
+fn leaks_in(text: &str) -> Vec<String> {
+    let lower = text.to_lowercase();
+    needles()
+        .into_iter()
+        .filter(|(n, _)| lower.contains(&n.to_lowercase()))
+        .map(|(n, what)| format!("{what} as {n:?}"))
+        .collect()
+}
+
+/// Like [`leaks_in`], for the audit log, whose hash chain is hex: a needle of a few hex
+/// digits would match a digest by chance, so only needles of 10 characters or more, or with
+/// characters a digest lacks, count there.
+fn leaks_in_log(text: &str) -> Vec<String> {
+    let lower = text.to_lowercase();
+    needles()
+        .into_iter()
+        .filter(|(n, _)| n.len() >= 10 || !n.chars().all(|c| c.is_ascii_hexdigit()))
+        .filter(|(n, _)| lower.contains(&n.to_lowercase()))
+        .map(|(n, what)| format!("{what} as {n:?}"))
+        .collect()
+}
+
+/// A date from days since 2000-01-01 (PostgreSQL's binary date), as `YYYY-MM-DD`.
+fn civil(days_since_2000: i64) -> String {
+    // Howard Hinnant's days-to-civil, from 1970-01-01.
+    let z = days_since_2000 + 10957 + 719468;
+    let era = z.div_euclid(146097);
+    let doe = z - era * 146097;
+    let yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    format!("{y:04}-{m:02}-{d:02}")
+}
+
+/// A binary-format field as text a leak scan can read, whatever its type.
+struct Rendered(String);
+impl<'a> FromSql<'a> for Rendered {
+    fn from_sql(
+        ty: &Type,
+        raw: &'a [u8],
+    ) -> Result<Self, Box<dyn std::error::Error + Sync + Send>> {
+        let int = |n: usize| {
+            let mut b = [0u8; 8];
+            let bytes = raw.get(..n).unwrap_or_default();
+            let fill = if bytes.first().is_some_and(|x| x & 0x80 != 0) {
+                0xff
+            } else {
+                0
+            };
+            b[..8 - n].fill(fill);
+            b[8 - n..].copy_from_slice(bytes);
+            i64::from_be_bytes(b)
+        };
+        let text = match *ty {
+            Type::INT2 if raw.len() == 2 => int(2).to_string(),
+            Type::INT4 if raw.len() == 4 => int(4).to_string(),
+            Type::INT8 if raw.len() == 8 => int(8).to_string(),
+            Type::DATE if raw.len() == 4 => civil(int(4)),
+            Type::TIMESTAMP | Type::TIMESTAMPTZ if raw.len() == 8 => {
+                civil(int(8).div_euclid(86_400_000_000))
+            }
+            Type::FLOAT8 if raw.len() == 8 => f64::from_be_bytes(raw.try_into()?).to_string(),
+            Type::NUMERIC => <f64 as FromSql>::from_sql(&Type::FLOAT8, raw)
+                .map(|f| f.to_string())
+                .unwrap_or_default(),
+            _ => String::new(),
+        };
+        Ok(Rendered(format!(
+            "{text} {} {}",
+            String::from_utf8_lossy(raw),
+            hex::encode(raw)
+        )))
+    }
+    fn from_sql_null(_: &Type) -> Result<Self, Box<dyn std::error::Error + Sync + Send>> {
+        Ok(Rendered("NULL".into()))
+    }
+    fn accepts(_: &Type) -> bool {
+        true
+    }
+}
+
+/// What went wrong across a suite's attempts.
+#[derive(Default)]
+struct Findings {
+    attempts: usize,
+    answered: usize,
+    leaks: Vec<String>,
+    unusable: Vec<String>,
+}
+
+impl Findings {
+    fn assert_clean(&self, what: &str, min_attempts: usize) {
+        assert!(
+            self.leaks.is_empty() && self.unusable.is_empty(),
+            "{what}: {} of {} attempts leaked:\n{}\nsessions left unusable:\n{}",
+            self.leaks.len(),
+            self.attempts,
+            self.leaks.join("\n"),
+            self.unusable.join("\n")
+        );
+        assert!(
+            self.attempts >= min_attempts,
+            "{what}: only {} attempts",
+            self.attempts
+        );
+    }
+}
+
+// ---------------------------------------------------------------- PostgreSQL
+
+/// A client through sluice whose notices and notifications are kept.
+async fn pg_client(proxy: &Proxy, user: &str, password: &str) -> (Client, Arc<Mutex<String>>) {
+    let (client, mut connection) =
+        tokio_postgres::connect(&proxy.conn_str(user, password, ""), NoTls)
+            .await
+            .unwrap();
+    let heard = Arc::new(Mutex::new(String::new()));
+    let sink = Arc::clone(&heard);
+    tokio::spawn(async move {
+        let mut messages = futures_util::stream::poll_fn(move |cx| connection.poll_message(cx));
+        while let Some(m) = messages.next().await {
+            let line = match m {
+                Ok(AsyncMessage::Notice(n)) => format!("notice {n:?}\n"),
+                Ok(AsyncMessage::Notification(n)) => {
+                    format!("notification {} {}\n", n.channel(), n.payload())
+                }
+                Ok(_) => continue,
+                Err(e) => {
+                    sink.lock()
+                        .unwrap()
+                        .push_str(&format!("connection {e:?}\n"));
+                    break;
+                }
+            };
+            sink.lock().unwrap().push_str(&line);
+        }
+    });
+    (client, heard)
+}
+
+async fn pg_setup() -> (Proxy, String, Client) {
+    let upstream = pg_scram();
+    let s = unique("seal");
+    let direct = pg_direct(upstream).await;
+    direct
+        .batch_execute(&format!(
+            "CREATE SCHEMA {s};
+             CREATE TABLE {s}.customers (id int PRIMARY KEY, name text NOT NULL, ssn text,
+                 email text, card_number text, birth_date date);
+             INSERT INTO {s}.customers VALUES
+                 (1, 'Person One', '{SSN}', '{EMAIL}', '{CARD}', '{BIRTH}'),
+                 (2, 'Other', '000-00-0000', 'o@example.org', '4000000000000002', '2000-01-01');
+             CREATE TABLE {s}.employees (id int PRIMARY KEY, name text, salary int);
+             INSERT INTO {s}.employees VALUES (1, 'Person One', {SALARY});
+             CREATE TABLE {s}.notes (id int, body text);
+             CREATE FUNCTION {s}.leak_fn() RETURNS text LANGUAGE sql
+                 AS 'SELECT ssn FROM {s}.customers WHERE id = 1';
+             CREATE FUNCTION {s}.leak_srf() RETURNS SETOF {s}.customers LANGUAGE sql
+                 AS 'SELECT * FROM {s}.customers';
+             CREATE FUNCTION {s}.noisy() RETURNS int LANGUAGE plpgsql AS $$
+                 BEGIN RAISE NOTICE '%', (SELECT email FROM {s}.customers WHERE id = 1);
+                 RETURN 1; END $$;
+             CREATE PROCEDURE {s}.leak_proc(INOUT x text) LANGUAGE sql
+                 AS 'SELECT ssn FROM {s}.customers WHERE id = 1';
+             CREATE SEQUENCE {s}.seq;
+             ANALYZE {s}.customers; ANALYZE {s}.employees;"
+        ))
+        .await
+        .unwrap();
+    let proxy = Proxy::start(
+        upstream,
+        ProxyOpts {
+            extra_config: config("SLUICE_SEAL_PG_KEY"),
+            ..ProxyOpts::default()
+        },
+    )
+    .await;
+    (proxy, s, direct)
+}
+
+/// Derived-value templates: each is applied to every masked column of its kind.
+const PG_TEXT_DERIVED: &[&str] = &[
+    "substr({c}, 1, 4)",
+    "substr({c}, 5, 4)",
+    "'xxxxxxxx' || substr({c}, 1, 4)",
+    "reverse({c})",
+    "upper({c})",
+    "{c} || ''",
+    "concat({c}, '')",
+    "left({c}, 6)",
+    "right({c}, 8)",
+    "md5({c})",
+    "encode(convert_to({c}, 'UTF8'), 'hex')",
+    "encode(convert_to({c}, 'UTF8'), 'base64')",
+    "{c}::varchar(40)",
+    "replace({c}, '-', '')",
+    "translate({c}, '0123456789', 'abcdefghij')",
+    "regexp_replace({c}, '(.)', '\\1 ', 'g')",
+    "split_part({c}, '-', 1)",
+    "lpad({c}, 30, '*')",
+    "format('%s!', {c})",
+    "quote_literal({c})",
+    "to_json({c})::text",
+    "json_build_object('v', {c})::text",
+    "array[{c}]::text",
+    "(SELECT string_agg({c}, ',') FROM {t} x)",
+    "ascii(substr({c}, 1, 1))",
+    "length({c}) * 0 + ascii(substr({c}, 2, 1))",
+    "CASE WHEN {c} IS NULL THEN '' ELSE {c} END",
+    "coalesce({c}, 'x')",
+    "(SELECT {c})",
+];
+
+const PG_DATE_DERIVED: &[&str] = &[
+    "{c}::timestamp",
+    "{c}::timestamptz",
+    "{c} + interval '0 day'",
+    "{c} + 0",
+    "to_char({c}, 'YYYY-MM-DD')",
+    "extract(day from {c})",
+    "extract(doy from {c})",
+    "({c} - date '1900-01-01') * 100",
+    "{c}::text",
+    "date_trunc('day', {c})",
+    "make_date(1, 1, 1) + ({c} - date '1900-01-01')",
+];
+
+const PG_INT_DERIVED: &[&str] = &[
+    "{c} * 1",
+    "{c} + 0",
+    "{c}::text",
+    "{c}::numeric",
+    "-{c}",
+    "{c} % 1000",
+    "{c} / 1000",
+    "to_char({c}, '999999')",
+    "{c}::float8",
+    "sum({c}) OVER ()",
+];
+
+fn pg_attempts(s: &str) -> Vec<Vec<String>> {
+    let mut out: Vec<Vec<String>> = Vec::new();
+    let c = format!("{s}.customers");
+    let e = format!("{s}.employees");
+    let one = |sql: String| vec![sql];
+    for template in PG_TEXT_DERIVED {
+        for col in ["ssn", "email", "card_number"] {
+            let expr = template.replace("{c}", col).replace("{t}", &c);
+            out.push(one(format!("SELECT {expr} FROM {c} WHERE id = 1")));
+        }
+    }
+    for template in PG_DATE_DERIVED {
+        let expr = template.replace("{c}", "birth_date");
+        out.push(one(format!("SELECT {expr} FROM {c} WHERE id = 1")));
+    }
+    for template in PG_INT_DERIVED {
+        let expr = template.replace("{c}", "salary");
+        out.push(one(format!("SELECT {expr} FROM {e} WHERE id = 1")));
+    }
+    let steps: &[&[&str]] = &[
+        // Diagnostics.
+        &["SELECT ssn::int FROM {c}"],
+        &["SELECT email::int FROM {c}"],
+        &["SELECT card_number::int2 FROM {c}"],
+        &["SELECT ssn::json FROM {c}"],
+        &["SELECT ssn::uuid FROM {c}"],
+        &["SELECT birth_date::text::int FROM {c}"],
+        &["SELECT id FROM {c} WHERE ssn::int > 0"],
+        &["SELECT to_date(email, 'YYYY') FROM {c}"],
+        &["SELECT xmlparse(document email) FROM {c}"],
+        &["UPDATE {c} SET name = NULL WHERE id = 1"],
+        &["UPDATE {e} SET name = name, id = NULL WHERE id = 1"],
+        &["INSERT INTO {c} SELECT * FROM {c} WHERE id = 1"],
+        &["ALTER TABLE {c} ADD CONSTRAINT ck CHECK (ssn::int > 0)"],
+        &["CREATE UNIQUE INDEX ON {c} ((ssn::int))"],
+        &["SELECT {s}.noisy()"],
+        &["DO $$ BEGIN RAISE NOTICE '%', (SELECT ssn FROM {c} WHERE id = 1); END $$"],
+        &["DO $$ BEGIN RAISE EXCEPTION '%', (SELECT email FROM {c} WHERE id = 1); END $$"],
+        // Opaque functions and procedures, SQL held in strings.
+        &["SELECT {s}.leak_fn()"],
+        &["SELECT * FROM {s}.leak_srf()"],
+        &["SELECT x.ssn FROM {s}.leak_srf() x"],
+        &["CALL {s}.leak_proc(NULL)"],
+        &["SET search_path = {s}, public", "SELECT leak_fn()"],
+        &["SELECT query_to_xml('SELECT ssn FROM {c}', true, false, '')"],
+        &["SELECT table_to_xml('{c}', true, false, '')"],
+        &["SELECT schema_to_xml('{s}', true, false, '')"],
+        &["SELECT database_to_xml(true, false, '')"],
+        &["BEGIN", "DECLARE cx CURSOR FOR SELECT ssn FROM {c}", "SELECT cursor_to_xml('cx', 3, false, false, '')", "ROLLBACK"],
+        &["SELECT * FROM ts_stat('SELECT to_tsvector(ssn) FROM {c}')"],
+        &["SELECT ts_rewrite('a'::tsquery, 'SELECT ssn::tsquery, ssn::tsquery FROM {c}')"],
+        &["CREATE FUNCTION {s}.mine() RETURNS text LANGUAGE sql AS 'SELECT ssn FROM {c} LIMIT 1'", "SELECT {s}.mine()"],
+        &["CREATE FUNCTION {s}.mine2() RETURNS SETOF text LANGUAGE plpgsql AS $$ BEGIN RETURN QUERY EXECUTE 'SELECT ema' || 'il FROM {c}'; END $$", "SELECT * FROM {s}.mine2()"],
+        &["PREPARE q AS SELECT {s}.leak_fn()", "EXECUTE q"],
+        &["SELECT pg_read_file('/etc/hostname')"],
+        &["SELECT current_setting('server_version')"],
+        // Statistics and other sessions' statements.
+        &["SELECT most_common_vals::text, histogram_bounds::text FROM pg_stats WHERE schemaname = '{s}'"],
+        &["SELECT * FROM pg_catalog.pg_stats"],
+        &["SELECT stavalues1::text FROM pg_statistic"],
+        &["SELECT * FROM pg_stats_ext"],
+        &["SELECT query FROM pg_stat_activity"],
+        &["SELECT * FROM pg_stat_get_activity(NULL)"],
+        // Schema tampering.
+        &["ALTER TABLE {c} ADD COLUMN s2 text GENERATED ALWAYS AS (ssn) STORED", "SELECT s2 FROM {c}"],
+        &["ALTER TABLE {c} RENAME COLUMN ssn TO not_masked", "SELECT not_masked FROM {c}"],
+        &["ALTER TABLE {e} RENAME TO pay", "SELECT * FROM {s}.pay"],
+        &["ALTER TABLE {c} ALTER COLUMN birth_date TYPE text", "SELECT birth_date FROM {c}"],
+        &["CREATE VIEW {s}.v1 AS SELECT id, ssn AS x FROM {c}", "SELECT * FROM {s}.v1"],
+        &["CREATE TABLE {s}.par (ssn text, email text)", "ALTER TABLE {c} INHERIT {s}.par", "SELECT * FROM {s}.par"],
+        &["CREATE RULE r AS ON SELECT TO {s}.notes DO INSTEAD SELECT id, ssn FROM {c}"],
+        &["CREATE TRIGGER t BEFORE INSERT ON {s}.notes FOR EACH ROW EXECUTE FUNCTION {s}.noisy()"],
+        &["CREATE MATERIALIZED VIEW {s}.mv AS SELECT ssn FROM {c}", "SELECT * FROM {s}.mv"],
+        &["CREATE TABLE {s}.copy AS SELECT ssn FROM {c}", "SELECT * FROM {s}.copy"],
+        &["ALTER TABLE {c} SET SCHEMA public", "SELECT ssn FROM public.customers"],
+        // Multi-statement strings and cursors.
+        &["SELECT 1; SELECT ssn, email FROM {c}"],
+        &["SELECT ssn FROM {c}; SELECT 2"],
+        &["SET application_name = 'x'; SELECT substr(ssn, 1, 6) FROM {c}"],
+        &["BEGIN", "DECLARE c9 CURSOR FOR SELECT ssn || '', birth_date + interval '0 day' FROM {c}", "SAVEPOINT sp", "DECLARE c9 CURSOR FOR SELECT name || '', now() FROM {c}", "ROLLBACK TO sp", "FETCH 3 FROM c9", "ROLLBACK"],
+        &["BEGIN", "DECLARE c8 CURSOR FOR SELECT substr(email, 1, 6) FROM {c}", "FETCH ALL FROM c8", "COMMIT"],
+        // Session state, notifications, large objects, sequences, locks.
+        &["SELECT set_config('application_name', ssn, false) FROM {c} WHERE id = 1", "SELECT application_name FROM pg_stat_activity"],
+        &["SELECT set_config('my.v', email, false) FROM {c} WHERE id = 1", "SHOW my.v"],
+        &["LISTEN ch", "SELECT pg_notify('ch', ssn) FROM {c} WHERE id = 1", "SELECT 1"],
+        &["LISTEN ch2", "NOTIFY ch2, 'harmless'", "SELECT 1"],
+        &["SELECT lo_from_bytea(0, convert_to(email, 'UTF8')) FROM {c} WHERE id = 1"],
+        &["SELECT setval('{s}.seq', replace(ssn, '-', '')::bigint) FROM {c} WHERE id = 1", "SELECT last_value FROM {s}.seq"],
+        &["SELECT pg_advisory_lock(replace(ssn, '-', '')::bigint) FROM {c} WHERE id = 1", "SELECT objid FROM pg_locks WHERE locktype = 'advisory'"],
+        &["SELECT setseed(0.5)"],
+        // Copies and COPY.
+        &["INSERT INTO {s}.notes SELECT id, ssn FROM {c}", "SELECT body FROM {s}.notes"],
+        &["UPDATE {s}.notes SET body = (SELECT email FROM {c} LIMIT 1)"],
+        &["COPY (SELECT substr(ssn, 1, 6) FROM {c}) TO STDOUT"],
+        &["COPY {c} TO STDOUT"],
+        &["COPY (SELECT * FROM {s}.leak_srf()) TO STDOUT"],
+        &["EXPLAIN (VERBOSE, COSTS OFF) SELECT * FROM {c} WHERE ssn = '1'"],
+    ];
+    for attempt in steps {
+        out.push(
+            attempt
+                .iter()
+                .map(|sql| sql.replace("{c}", &c).replace("{e}", &e).replace("{s}", s))
+                .collect(),
+        );
+    }
+    out
+}
+
+/// Plays one attempt's steps: simple protocol, then (for single statements) the extended
+/// protocol in binary format. Returns everything the client received.
+async fn pg_play(client: &Client, steps: &[String]) -> (String, bool) {
+    let mut seen = String::new();
+    let mut answered = false;
+    for sql in steps {
+        if sql.starts_with("COPY") && sql.contains("TO STDOUT") {
+            match client.copy_out(sql.as_str()).await {
+                Ok(stream) => {
+                    let chunks: Vec<Result<bytes::Bytes, _>> = stream.collect().await;
+                    for c in chunks {
+                        match c {
+                            Ok(b) => seen.push_str(&String::from_utf8_lossy(&b)),
+                            Err(e) => seen.push_str(&format!("{e:?}")),
+                        }
+                    }
+                    answered = true;
+                }
+                Err(e) => seen.push_str(&format!("{e:?}\n")),
+            }
+            continue;
+        }
+        match client.simple_query(sql).await {
+            Ok(messages) => {
+                answered = true;
+                for m in messages {
+                    if let SimpleQueryMessage::Row(row) = m {
+                        for i in 0..row.len() {
+                            seen.push_str(row.get(i).unwrap_or("NULL"));
+                            seen.push('|');
+                        }
+                        seen.push('\n');
+                    }
+                }
+            }
+            Err(e) => seen.push_str(&format!("{e:?}\n")),
+        }
+        let single = !sql.contains(';')
+            && ["SELECT", "WITH", "VALUES", "TABLE"]
+                .iter()
+                .any(|k| sql.starts_with(k));
+        if single {
+            match client.query(sql.as_str(), &[]).await {
+                Ok(rows) => {
+                    for row in &rows {
+                        for i in 0..row.len() {
+                            if let Ok(Rendered(text)) = row.try_get::<_, Rendered>(i) {
+                                seen.push_str(&text);
+                                seen.push('|');
+                            }
+                        }
+                    }
+                }
+                Err(e) => seen.push_str(&format!("{e:?}\n")),
+            }
+        }
+    }
+    (seen, answered)
+}
+
+async fn pg_usable(client: &Client) -> bool {
+    let _ = client.simple_query("ROLLBACK").await;
+    matches!(
+        client
+            .query_one("SELECT 41 + 1", &[])
+            .await
+            .map(|r| r.get::<_, i32>(0)),
+        Ok(42)
+    )
+}
+
+/// Decoding loops as an attacker runs them: one query per slice, then the pieces put
+/// together. Returns what each loop rebuilt.
+async fn pg_decoding_loops(client: &Client, c: &str, e: &str) -> Vec<(String, String, String)> {
+    let mut out = Vec::new();
+    let text = |sql: String| async move {
+        match client.simple_query(&sql).await {
+            Ok(ms) => ms
+                .into_iter()
+                .find_map(|m| match m {
+                    SimpleQueryMessage::Row(r) => Some(r.get(0).unwrap_or("").to_string()),
+                    _ => None,
+                })
+                .unwrap_or_default(),
+            Err(_) => String::new(),
+        }
+    };
+    // Character by character, from the slices and from their codes.
+    let mut sliced = String::new();
+    let mut coded = String::new();
+    for k in 1..=11 {
+        sliced += &text(format!("SELECT substr(ssn, {k}, 1) FROM {c} WHERE id = 1")).await;
+        let code = text(format!(
+            "SELECT ascii(substr(ssn, {k}, 1)) FROM {c} WHERE id = 1"
+        ))
+        .await;
+        if let Some(ch) = code.parse::<u32>().ok().and_then(char::from_u32) {
+            coded.push(ch);
+        }
+    }
+    out.push(("ssn by substr".into(), sliced, SSN.to_string()));
+    out.push(("ssn by ascii codes".into(), coded, SSN.to_string()));
+    // A four-character window slid along: the mask keeps the last four of whatever it gets.
+    let mut window = String::new();
+    for k in [1, 5, 9] {
+        let w = text(format!(
+            "SELECT 'xxxxxxxx' || substr(ssn, {k}, 4) FROM {c} WHERE id = 1"
+        ))
+        .await;
+        window += w.trim_start_matches('*').trim_start_matches('x');
+    }
+    out.push(("ssn by sliding window".into(), window, SSN.to_string()));
+    // The email's local part reversed into the domain the mask keeps.
+    let reversed = text(format!("SELECT reverse(email) FROM {c} WHERE id = 1")).await;
+    out.push((
+        "email by reverse".into(),
+        reversed.chars().rev().collect(),
+        EMAIL.to_string(),
+    ));
+    // The date from day counts.
+    let days = text(format!(
+        "SELECT (birth_date - date '2000-01-01') FROM {c} WHERE id = 1"
+    ))
+    .await;
+    let date = days.parse::<i64>().map(civil).unwrap_or_default();
+    out.push(("birth_date by day count".into(), date, BIRTH.to_string()));
+    // The salary from its thousands and remainder.
+    let high = text(format!("SELECT salary / 1000 FROM {e} WHERE id = 1")).await;
+    let low = text(format!("SELECT salary % 1000 FROM {e} WHERE id = 1")).await;
+    let salary = match (high.parse::<i64>(), low.parse::<i64>()) {
+        (Ok(h), Ok(l)) => (h * 1000 + l).to_string(),
+        _ => String::new(),
+    };
+    out.push(("salary by division".into(), salary, SALARY.to_string()));
+    // A codebook of hashes of single digits, matched against each digit's hash.
+    let mut codebook = Vec::new();
+    for d in 0..10 {
+        codebook.push(
+            text(format!(
+                "SELECT substr(card_number, 1, 0) || '{d}' FROM {c} WHERE id = 1"
+            ))
+            .await,
+        );
+    }
+    let mut card = String::new();
+    for k in 1..=16 {
+        let h = text(format!(
+            "SELECT substr(card_number, {k}, 1) FROM {c} WHERE id = 1"
+        ))
+        .await;
+        if let Some(d) = codebook.iter().position(|x| *x == h && !h.is_empty()) {
+            card += &d.to_string();
+        }
+    }
+    out.push(("card by hash codebook".into(), card, CARD.to_string()));
+    out
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_masked_user_gets_no_clear_value_by_any_route() {
+    let (proxy, s, direct) = pg_setup().await;
+    let (mut client, mut heard) = pg_client(&proxy, USER, PASSWORD).await;
+    // The catalog is read once before the view below exists.
+    client
+        .simple_query(&format!("SELECT id FROM {s}.customers WHERE id = 2"))
+        .await
+        .unwrap();
+    let mut found = Findings::default();
+    let mut attempts = pg_attempts(&s);
+    // A view a DBA creates while the masked session is open is masked at once.
+    direct
+        .batch_execute(&format!(
+            "CREATE VIEW {s}.fresh AS SELECT id, ssn AS code, email AS contact FROM {s}.customers"
+        ))
+        .await
+        .unwrap();
+    attempts.push(vec![format!("SELECT * FROM {s}.fresh")]);
+    attempts.push(vec![format!(
+        "SELECT code, contact FROM {s}.fresh WHERE id = 1"
+    )]);
+    for steps in &attempts {
+        found.attempts += 1;
+        let (seen, answered) = pg_play(&client, steps).await;
+        found.answered += usize::from(answered);
+        let notices = std::mem::take(&mut *heard.lock().unwrap());
+        let leaks = leaks_in(&format!("{seen}\n{notices}"));
+        if !leaks.is_empty() {
+            found
+                .leaks
+                .push(format!("{steps:?}: {leaks:?} in {seen} {notices}"));
+        }
+        if !pg_usable(&client).await {
+            found.unusable.push(format!("{steps:?}"));
+            (client, heard) = pg_client(&proxy, USER, PASSWORD).await;
+        }
+    }
+    let (c, e) = (format!("{s}.customers"), format!("{s}.employees"));
+    for (how, rebuilt, clear) in pg_decoding_loops(&client, &c, &e).await {
+        found.attempts += 1;
+        if rebuilt == clear || !leaks_in(&rebuilt).is_empty() {
+            found.leaks.push(format!("{how}: rebuilt {rebuilt:?}"));
+        }
+    }
+    found.assert_clean("PostgreSQL", 130);
+
+    // Exempt users still see clear values; the masked user still gets masked ones.
+    let (dba, _) = pg_client(&proxy, OTHER_USER, OTHER_PASSWORD).await;
+    let row = dba
+        .query_one(
+            &format!("SELECT ssn, email, birth_date::text FROM {c} WHERE id = 1"),
+            &[],
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        (row.get::<_, String>(0), row.get::<_, String>(1)),
+        (SSN.into(), EMAIL.into())
+    );
+    assert_eq!(row.get::<_, String>(2), BIRTH);
+    let row = client
+        .query_one(
+            &format!("SELECT ssn, email, birth_date FROM {c} WHERE id = 1"),
+            &[],
+        )
+        .await
+        .unwrap();
+    assert_eq!(row.get::<_, String>(0), "*******9465");
+    assert_eq!(row.get::<_, String>(1), "q***@example.net");
+
+    // Ordinary application SQL is not refused.
+    for sql in [
+        format!("SELECT c.id, c.name, c.email FROM {c} c WHERE c.id = $1 LIMIT 1"),
+        format!("SELECT count(*), max(id), now(), current_user, lower(name) FROM {c} GROUP BY name"),
+        format!("INSERT INTO {s}.notes (id, body) VALUES (9, upper('x')) RETURNING id"),
+        format!("UPDATE {s}.notes SET body = coalesce(body, '') || 'y' WHERE id = 9"),
+        format!("SELECT nextval('{s}.seq'), gen_random_uuid(), to_char(now(), 'YYYY')"),
+        format!("SELECT n.id, json_agg(c.name) FROM {s}.notes n LEFT JOIN {c} c ON c.id = n.id GROUP BY n.id"),
+        "SELECT version(), pg_backend_pid(), current_database()".to_string(),
+        format!("SELECT a.attname, format_type(a.atttypid, a.atttypmod) FROM pg_attribute a WHERE a.attrelid = '{c}'::regclass AND a.attnum > 0"),
+    ] {
+        let params: Vec<&(dyn tokio_postgres::types::ToSql + Sync)> = match sql.contains("$1") {
+            true => vec![&1i32],
+            false => vec![],
+        };
+        let r = client.query(sql.as_str(), &params).await;
+        assert!(r.is_ok(), "{sql}: {r:?}");
+    }
+
+    // Nothing clear reached the audit log: not the attempts', nor the exempt user's results.
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    let audit = proxy.audit_text();
+    assert!(
+        audit.contains("q***@example.net"),
+        "the log records results"
+    );
+    let leaks = leaks_in_log(&audit);
+    assert!(leaks.is_empty(), "the audit log holds {leaks:?}");
+}
+
+// ---------------------------------------------------------------- MySQL
+
+async fn my_setup() -> (Proxy, String, mysql_async::Conn) {
+    let upstream = mariadb_native();
+    let n = unique("seal");
+    let mut direct = mysql_direct(upstream).await;
+    direct
+        .query_drop(format!(
+            "CREATE TABLE {n}_customers (id INT PRIMARY KEY, name VARCHAR(40) NOT NULL,
+                 ssn VARCHAR(11), email VARCHAR(60), card_number VARCHAR(20), birth_date DATE);
+             INSERT INTO {n}_customers VALUES
+                 (1, 'Person One', '{SSN}', '{EMAIL}', '{CARD}', '{BIRTH}'),
+                 (2, 'Other', '000-00-0000', 'o@example.org', '4000000000000002', '2000-01-01');
+             CREATE TABLE {n}_employees (id INT PRIMARY KEY, name VARCHAR(40), salary INT);
+             INSERT INTO {n}_employees VALUES (1, 'Person One', {SALARY});
+             CREATE TABLE {n}_notes (id INT, body TEXT);
+             CREATE FUNCTION {n}_leak_fn() RETURNS VARCHAR(20) READS SQL DATA
+                 RETURN (SELECT ssn FROM {n}_customers WHERE id = 1);
+             CREATE PROCEDURE {n}_leak_proc() SELECT ssn, email FROM {n}_customers;
+             ANALYZE TABLE {n}_customers PERSISTENT FOR ALL;"
+        ))
+        .await
+        .unwrap();
+    let proxy = Proxy::start_mysql(
+        upstream,
+        ProxyOpts {
+            extra_config: config("SLUICE_SEAL_MY_KEY")
+                .replace("*.customers.", &format!("*.{n}_customers."))
+                .replace("*.employees.", &format!("*.{n}_employees.")),
+            ..ProxyOpts::default()
+        },
+    )
+    .await;
+    (proxy, n, direct)
+}
+
+const MY_TEXT_DERIVED: &[&str] = &[
+    "substr({c}, 1, 4)",
+    "substr({c}, 5, 4)",
+    "concat('xxxxxxxx', substr({c}, 1, 4))",
+    "reverse({c})",
+    "upper({c})",
+    "concat({c}, '')",
+    "left({c}, 6)",
+    "right({c}, 8)",
+    "md5({c})",
+    "hex({c})",
+    "to_base64({c})",
+    "cast({c} AS CHAR(40))",
+    "replace({c}, '-', '')",
+    "insert({c}, 1, 0, 'x')",
+    "lpad({c}, 30, '*')",
+    "quote({c})",
+    "json_object('v', {c})",
+    "json_array({c})",
+    "(SELECT group_concat({c}) FROM {t} x)",
+    "ascii(substr({c}, 1, 1))",
+    "ord(substr({c}, 2, 1))",
+    "if({c} IS NULL, '', {c})",
+    "ifnull({c}, 'x')",
+    "coalesce({c}, 'x')",
+    "(SELECT {c})",
+    "concat_ws(',', {c}, 'x')",
+    "elt(1, {c})",
+    "substring_index({c}, '@', 1)",
+    "char_length({c}) * 0 + ascii(substr({c}, 3, 1))",
+];
+
+const MY_DATE_DERIVED: &[&str] = &[
+    "cast({c} AS DATETIME)",
+    "timestamp({c})",
+    "unix_timestamp({c})",
+    "datediff({c}, '1900-01-01') * 100",
+    "day({c}) * 100",
+    "dayofyear({c})",
+    "date_format({c}, '%Y-%m-%d')",
+    "{c} + 0",
+    "to_days({c})",
+    "date_add({c}, INTERVAL 0 DAY)",
+];
+
+const MY_INT_DERIVED: &[&str] = &[
+    "{c} * 1",
+    "{c} + 0",
+    "cast({c} AS CHAR)",
+    "-{c}",
+    "{c} % 1000",
+    "{c} DIV 1000",
+    "format({c}, 0)",
+    "hex({c})",
+    "conv({c}, 10, 16)",
+    "sum({c}) OVER ()",
+];
+
+fn my_attempts(n: &str) -> Vec<Vec<String>> {
+    let mut out: Vec<Vec<String>> = Vec::new();
+    let c = format!("{n}_customers");
+    let e = format!("{n}_employees");
+    for template in MY_TEXT_DERIVED {
+        for col in ["ssn", "email", "card_number"] {
+            let expr = template.replace("{c}", col).replace("{t}", &c);
+            out.push(vec![format!("SELECT {expr} FROM {c} WHERE id = 1")]);
+        }
+    }
+    for template in MY_DATE_DERIVED {
+        let expr = template.replace("{c}", "birth_date");
+        out.push(vec![format!("SELECT {expr} FROM {c} WHERE id = 1")]);
+    }
+    for template in MY_INT_DERIVED {
+        let expr = template.replace("{c}", "salary");
+        out.push(vec![format!("SELECT {expr} FROM {e} WHERE id = 1")]);
+    }
+    let steps: &[&[&str]] = &[
+        // Diagnostics and warnings.
+        &["SELECT ssn + 0 FROM {c}", "SHOW WARNINGS"],
+        &["SELECT ssn + 0 FROM {c}; SHOW WARNINGS"],
+        &["SELECT cast(email AS DATE) FROM {c}", "SHOW WARNINGS"],
+        &["SELECT email + 0 FROM {c}", "SHOW ERRORS"],
+        &["UPDATE {c} SET name = name WHERE ssn = 5"],
+        &["SET sql_mode = (SELECT ssn FROM {c} WHERE id = 1)"],
+        &["SET time_zone = (SELECT ssn FROM {c} WHERE id = 1)"],
+        &["SET lc_time_names = (SELECT email FROM {c} WHERE id = 1)"],
+        &["SET @@session.default_storage_engine = (SELECT email FROM {c} WHERE id = 1)"],
+        &["ALTER TABLE {c} ADD CONSTRAINT ck2 CHECK (ssn + 0 > 0)"],
+        &["ALTER TABLE {c} ADD UNIQUE KEY u1 (card_number(1))"],
+        &["INSERT INTO {c} SELECT * FROM {c} WHERE id = 1"],
+        &["SELECT extractvalue(ssn, '/a/b[') FROM {c}"],
+        &["SELECT updatexml(email, '/a', ssn) FROM {c}"],
+        &["SELECT json_extract(email, '$.a') FROM {c}"],
+        &["GET DIAGNOSTICS CONDITION 1 @m = MESSAGE_TEXT", "SELECT @m"],
+        &["SELECT ssn + 0 FROM {c}; GET DIAGNOSTICS CONDITION 1 @m = MESSAGE_TEXT; SELECT @m"],
+        // Opaque functions and procedures.
+        &["SELECT {n}_leak_fn()"],
+        &["SELECT shop.{n}_leak_fn()"],
+        &["CALL {n}_leak_proc()"],
+        &["CREATE FUNCTION {n}_mine() RETURNS VARCHAR(20) RETURN (SELECT ssn FROM {c} LIMIT 1)", "SELECT {n}_mine()"],
+        &["CREATE PROCEDURE {n}_mine2() SELECT email FROM {c}", "CALL {n}_mine2()"],
+        &["BEGIN NOT ATOMIC SELECT ssn FROM {c}; END"],
+        &["PREPARE s1 FROM 'SELECT ssn FROM {c}'", "EXECUTE s1"],
+        &["SET @q = 'SELECT email FROM {c}'", "PREPARE s2 FROM @q", "EXECUTE s2"],
+        &["EXECUTE IMMEDIATE 'SELECT substr(ssn, 1, 6) FROM {c}'"],
+        &["SELECT load_file('/etc/hostname')"],
+        &["SELECT get_lock(ssn, 0) FROM {c} WHERE id = 1", "SELECT is_used_lock(ssn) FROM {c}"],
+        &["SELECT last_insert_id(salary) FROM {e}", "SELECT last_insert_id()"],
+        // Statistics and other sessions' statements.
+        &["SELECT * FROM mysql.column_stats"],
+        &["SELECT min_value, max_value FROM mysql.column_stats WHERE table_name = '{c}'"],
+        &["SELECT decode_histogram(hist_type, histogram) FROM mysql.column_stats"],
+        &["SELECT info FROM information_schema.processlist"],
+        &["SHOW FULL PROCESSLIST"],
+        &["SELECT * FROM performance_schema.events_statements_history"],
+        &["SHOW ENGINE INNODB STATUS"],
+        // Schema tampering.
+        &["ALTER TABLE {c} ADD COLUMN s2 VARCHAR(20) AS (ssn) VIRTUAL", "SELECT s2 FROM {c}"],
+        &["ALTER TABLE {e} ADD COLUMN sal2 INT AS (salary) PERSISTENT", "SELECT sal2 FROM {e}"],
+        &["ALTER TABLE {c} RENAME COLUMN ssn TO not_masked", "SELECT not_masked FROM {c}"],
+        &["RENAME TABLE {e} TO {n}_pay", "SELECT * FROM {n}_pay"],
+        &["ALTER TABLE {c} MODIFY birth_date VARCHAR(20)", "SELECT birth_date FROM {c}"],
+        &["CREATE VIEW {n}_v1 AS SELECT id, ssn AS x FROM {c}", "SELECT * FROM {n}_v1"],
+        &["CREATE TABLE {n}_copy AS SELECT ssn FROM {c}", "SELECT * FROM {n}_copy"],
+        &["CREATE TRIGGER {n}_t BEFORE INSERT ON {n}_notes FOR EACH ROW SET NEW.body = (SELECT ssn FROM {c} LIMIT 1)"],
+        &["HANDLER {c} OPEN", "HANDLER {c} READ FIRST", "HANDLER {c} CLOSE"],
+        // Multi-statement strings.
+        &["SELECT 1; SELECT ssn, email FROM {c}"],
+        &["SELECT ssn, email FROM {c} WHERE id = 1; SELECT 2"],
+        &["SET @q = 1; SELECT birth_date, substr(ssn, 1, 6) FROM {c}; SELECT 3"],
+        // Copies into variables and tables.
+        &["SELECT ssn INTO @x FROM {c} WHERE id = 1", "SELECT @x"],
+        &["SET @y = (SELECT email FROM {c} WHERE id = 1)", "SELECT @y"],
+        &["SELECT @z := ssn FROM {c}", "SELECT @z"],
+        &["INSERT INTO {n}_notes SELECT id, ssn FROM {c}", "SELECT body FROM {n}_notes"],
+        &["SELECT ssn FROM {c} INTO OUTFILE '/tmp/{n}.txt'"],
+    ];
+    for attempt in steps {
+        out.push(
+            attempt
+                .iter()
+                .map(|sql| sql.replace("{c}", &c).replace("{e}", &e).replace("{n}", n))
+                .collect(),
+        );
+    }
+    out
+}
+
+fn my_value_text(v: &mysql_async::Value) -> String {
+    match v {
+        mysql_async::Value::Bytes(b) => String::from_utf8_lossy(b).into_owned(),
+        mysql_async::Value::NULL => "NULL".into(),
+        other => other.as_sql(true),
+    }
+}
+
+async fn my_play(conn: &mut mysql_async::Conn, steps: &[String]) -> (String, bool) {
+    let mut seen = String::new();
+    let mut answered = false;
+    for sql in steps {
+        match conn.query_iter(sql.as_str()).await {
+            Ok(mut result) => {
+                while !result.is_empty() {
+                    match result.collect::<mysql_async::Row>().await {
+                        Ok(rows) => {
+                            answered = true;
+                            for row in rows {
+                                for v in row.unwrap() {
+                                    seen.push_str(&my_value_text(&v));
+                                    seen.push('|');
+                                }
+                                seen.push('\n');
+                            }
+                        }
+                        Err(e) => {
+                            seen.push_str(&format!("{e}\n"));
+                            break;
+                        }
+                    }
+                }
+            }
+            Err(e) => seen.push_str(&format!("{e}\n")),
+        }
+        if sql.contains(';') || !sql.starts_with("SELECT") || sql.contains('@') {
+            continue;
+        }
+        match conn.exec::<mysql_async::Row, _, _>(sql.as_str(), ()).await {
+            Ok(rows) => {
+                for row in rows {
+                    for v in row.unwrap() {
+                        seen.push_str(&my_value_text(&v));
+                        seen.push('|');
+                    }
+                }
+            }
+            Err(e) => seen.push_str(&format!("{e}\n")),
+        }
+    }
+    (seen, answered)
+}
+
+async fn my_usable(conn: &mut mysql_async::Conn) -> bool {
+    matches!(
+        conn.query_first::<i64, _>("SELECT 41 + 1").await,
+        Ok(Some(42))
+    )
+}
+
+async fn my_decoding_loops(
+    conn: &mut mysql_async::Conn,
+    c: &str,
+    e: &str,
+) -> Vec<(String, String, String)> {
+    async fn text(conn: &mut mysql_async::Conn, sql: String) -> String {
+        match conn.query_first::<mysql_async::Value, _>(sql).await {
+            Ok(Some(v)) => my_value_text(&v),
+            _ => String::new(),
+        }
+    }
+    let mut out = Vec::new();
+    let (mut sliced, mut coded) = (String::new(), String::new());
+    for k in 1..=11 {
+        sliced += &text(
+            conn,
+            format!("SELECT substr(ssn, {k}, 1) FROM {c} WHERE id = 1"),
+        )
+        .await;
+        let code = text(
+            conn,
+            format!("SELECT ascii(substr(ssn, {k}, 1)) FROM {c} WHERE id = 1"),
+        )
+        .await;
+        if let Some(ch) = code.parse::<u32>().ok().and_then(char::from_u32) {
+            coded.push(ch);
+        }
+    }
+    out.push(("ssn by substr".into(), sliced, SSN.to_string()));
+    out.push(("ssn by ascii codes".into(), coded, SSN.to_string()));
+    let hexed = text(conn, format!("SELECT hex(ssn) FROM {c} WHERE id = 1")).await;
+    let unhexed = hex::decode(hexed.trim_start_matches('*')).unwrap_or_default();
+    out.push((
+        "ssn by hex".into(),
+        String::from_utf8_lossy(&unhexed).into_owned(),
+        SSN.to_string(),
+    ));
+    let reversed = text(conn, format!("SELECT reverse(email) FROM {c} WHERE id = 1")).await;
+    out.push((
+        "email by reverse".into(),
+        reversed.chars().rev().collect(),
+        EMAIL.to_string(),
+    ));
+    let day = text(
+        conn,
+        format!("SELECT day(birth_date) FROM {c} WHERE id = 1"),
+    )
+    .await;
+    let month = text(
+        conn,
+        format!("SELECT month(birth_date) FROM {c} WHERE id = 1"),
+    )
+    .await;
+    out.push((
+        "birth_date by day and month".into(),
+        format!("1979-{month:0>2}-{day:0>2}"),
+        BIRTH.to_string(),
+    ));
+    let high = text(
+        conn,
+        format!("SELECT salary DIV 1000 FROM {e} WHERE id = 1"),
+    )
+    .await;
+    let low = text(conn, format!("SELECT salary % 1000 FROM {e} WHERE id = 1")).await;
+    let salary = match (high.parse::<i64>(), low.parse::<i64>()) {
+        (Ok(h), Ok(l)) => (h * 1000 + l).to_string(),
+        _ => String::new(),
+    };
+    out.push(("salary by division".into(), salary, SALARY.to_string()));
+    out
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mysql_masked_user_gets_no_clear_value_by_any_route() {
+    let (proxy, n, mut direct) = my_setup().await;
+    let mut conn = proxy.mysql().await;
+    let c = format!("{n}_customers");
+    let e = format!("{n}_employees");
+    conn.query_drop(format!("SELECT id FROM {c} WHERE id = 2"))
+        .await
+        .unwrap();
+    // A view a DBA creates while the masked session is open is masked at once.
+    direct
+        .query_drop(format!(
+            "CREATE VIEW {n}_fresh AS SELECT id, ssn AS code, email AS contact FROM {c}"
+        ))
+        .await
+        .unwrap();
+    let mut attempts = my_attempts(&n);
+    attempts.push(vec![format!("SELECT * FROM {n}_fresh")]);
+    attempts.push(vec![format!(
+        "SELECT code, contact FROM {n}_fresh WHERE id = 1"
+    )]);
+    let mut found = Findings::default();
+    for steps in &attempts {
+        found.attempts += 1;
+        let (seen, answered) = my_play(&mut conn, steps).await;
+        found.answered += usize::from(answered);
+        let leaks = leaks_in(&seen);
+        if !leaks.is_empty() {
+            found.leaks.push(format!("{steps:?}: {leaks:?} in {seen}"));
+        }
+        if !my_usable(&mut conn).await {
+            found.unusable.push(format!("{steps:?}"));
+            conn = proxy.mysql().await;
+        }
+    }
+    for (how, rebuilt, clear) in my_decoding_loops(&mut conn, &c, &e).await {
+        found.attempts += 1;
+        if rebuilt == clear || !leaks_in(&rebuilt).is_empty() {
+            found.leaks.push(format!("{how}: rebuilt {rebuilt:?}"));
+        }
+    }
+    // PyMySQL-style multi-statement strings (no CLIENT_DEPRECATE_EOF): every result masked.
+    found.assert_clean("MySQL", 120);
+
+    let mut dba = mysql_async::Conn::new(mysql_opts(
+        proxy.port(),
+        OTHER_USER,
+        OTHER_PASSWORD,
+        Some("shop"),
+    ))
+    .await
+    .unwrap();
+    let clear: Option<(String, String)> = dba
+        .query_first(format!("SELECT ssn, email FROM {c} WHERE id = 1"))
+        .await
+        .unwrap();
+    assert_eq!(clear, Some((SSN.into(), EMAIL.into())));
+    let masked: Option<(String, String)> = conn
+        .query_first(format!("SELECT ssn, email FROM {c} WHERE id = 1"))
+        .await
+        .unwrap();
+    assert_eq!(
+        masked,
+        Some(("*******9465".into(), "q***@example.net".into()))
+    );
+
+    for sql in [
+        format!("SELECT c.id, c.name, c.email FROM {c} c WHERE c.id = 1 LIMIT 1"),
+        format!("SELECT count(*), max(id), now(), current_user(), lower(name) FROM {c} GROUP BY name"),
+        format!("INSERT INTO {n}_notes (id, body) VALUES (9, upper('x'))"),
+        "SELECT last_insert_id(), database(), version(), connection_id()".to_string(),
+        format!("UPDATE {n}_notes SET body = concat(ifnull(body, ''), 'y') WHERE id = 9"),
+        format!("SELECT column_name, data_type FROM information_schema.columns WHERE table_name = '{c}'"),
+        "SHOW TABLES".to_string(),
+        "SHOW WARNINGS".to_string(),
+    ] {
+        let r = conn.query_drop(sql.as_str()).await;
+        assert!(r.is_ok(), "{sql}: {r:?}");
+    }
+
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    let audit = proxy.audit_text();
+    assert!(
+        audit.contains("q***@example.net"),
+        "the log records results"
+    );
+    let leaks = leaks_in_log(&audit);
+    assert!(leaks.is_empty(), "the audit log holds {leaks:?}");
+}
