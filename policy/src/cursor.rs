@@ -1,5 +1,6 @@
-//! Cursors: what a `FETCH` returns is what its `DECLARE … CURSOR FOR <query>` selects, so the
-//! proxy judges a FETCH's result by the declared query.
+//! Cursors and SQL-level prepared statements: what a `FETCH` returns is what its `DECLARE …
+//! CURSOR FOR <query>` selects, and what PostgreSQL's `EXECUTE name` returns is what its
+//! `PREPARE name AS <statement>` would, so the proxy judges those results by the declared text.
 
 use sqlparser::ast::{CloseCursor, Statement};
 
@@ -26,6 +27,23 @@ pub enum CursorStatement {
         /// The cursor's name; `None` for all.
         name: Option<String>,
     },
+    /// PostgreSQL `PREPARE name [(types)] AS statement`.
+    Prepare {
+        /// The prepared statement's name (lowercased unless quoted).
+        name: String,
+        /// The statement it runs.
+        statement: String,
+    },
+    /// `EXECUTE name [(parameters)]`.
+    Execute {
+        /// The prepared statement's name.
+        name: String,
+    },
+    /// `DEALLOCATE [PREPARE] name`, or `DEALLOCATE ALL` (`name: None`).
+    Deallocate {
+        /// The prepared statement's name; `None` for all.
+        name: Option<String>,
+    },
 }
 
 /// For each statement of `sql`, the cursor it declares, fetches from or closes (`None` for
@@ -36,6 +54,10 @@ pub enum CursorStatement {
 /// let c = cursors(Dialect::Postgres, "DECLARE c CURSOR FOR SELECT ssn FROM t; FETCH 10 FROM c");
 /// assert_eq!(c[0], Some(CursorStatement::Declare { name: "c".into(), query: "SELECT ssn FROM t".into() }));
 /// assert_eq!(c[1], Some(CursorStatement::Fetch { name: "c".into() }));
+/// let p = cursors(Dialect::Postgres, "PREPARE Q(int) AS SELECT ssn FROM t WHERE id = $1; EXECUTE q(1); DEALLOCATE ALL");
+/// assert_eq!(p[0], Some(CursorStatement::Prepare { name: "q".into(), statement: "SELECT ssn FROM t WHERE id = $1".into() }));
+/// assert_eq!(p[1], Some(CursorStatement::Execute { name: "q".into() }));
+/// assert_eq!(p[2], Some(CursorStatement::Deallocate { name: None }));
 /// ```
 pub fn cursors(dialect: Dialect, sql: &str) -> Vec<Option<CursorStatement>> {
     let Ok(statements) = crate::analysis::parse_statements(dialect, sql) else {
@@ -59,6 +81,31 @@ pub fn cursors(dialect: Dialect, sql: &str) -> Vec<Option<CursorStatement>> {
                     CloseCursor::Specific { name } => Some(normalize_ident(name)),
                 },
             }),
+            Statement::Prepare {
+                name, statement, ..
+            } if dialect == Dialect::Postgres => Some(CursorStatement::Prepare {
+                name: normalize_ident(name),
+                statement: statement.to_string(),
+            }),
+            Statement::Execute {
+                name: Some(name),
+                immediate: false,
+                ..
+            } if dialect == Dialect::Postgres => Some(CursorStatement::Execute {
+                name: name
+                    .0
+                    .last()
+                    .and_then(|p| p.as_ident())
+                    .map(normalize_ident)?,
+            }),
+            Statement::Deallocate { name, .. } if dialect == Dialect::Postgres => {
+                Some(CursorStatement::Deallocate {
+                    name: match name.quote_style {
+                        None if name.value.eq_ignore_ascii_case("all") => None,
+                        _ => Some(normalize_ident(name)),
+                    },
+                })
+            }
             _ => None,
         })
         .collect()

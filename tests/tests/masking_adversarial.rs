@@ -688,6 +688,31 @@ async fn postgres_masked_user_gets_no_clear_value_by_any_route() {
     assert_eq!(row.get::<_, String>(0), "*******9465");
     assert_eq!(row.get::<_, String>(1), "q***@example.net");
 
+    // SQL-level prepared statements are judged by what they prepare, like the statement itself
+    // (pg_dump uses them): computed columns that read nothing masked stay clear.
+    let mut text = String::new();
+    for sql in [
+        "PREPARE plain AS SELECT 'hello'::text t, 1 + 1 i, format_type(23, -1) ft".to_string(),
+        "EXECUTE plain".to_string(),
+        format!(
+            "PREPARE masked(int) AS SELECT ssn, substr(email, 1, 3), name FROM {c} WHERE id = $1"
+        ),
+        "EXECUTE masked(1)".to_string(),
+    ] {
+        for m in client.simple_query(&sql).await.unwrap() {
+            if let SimpleQueryMessage::Row(row) = m {
+                for i in 0..row.len() {
+                    text += row.get(i).unwrap_or("NULL");
+                    text += "|";
+                }
+            }
+        }
+    }
+    assert_eq!(
+        text, "hello|2|integer|*******9465|[REDACTED]|Person One|",
+        "EXECUTE is judged by its PREPARE"
+    );
+
     // Ordinary application SQL is not refused.
     for sql in [
         format!("SELECT c.id, c.name, c.email FROM {c} c WHERE c.id = $1 LIMIT 1"),

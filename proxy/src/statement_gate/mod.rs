@@ -63,6 +63,9 @@ pub struct StatementGate {
     /// Declared cursors → the query each runs (a FETCH returns what it selects).
     /// `None`: declared twice, so which query it runs is unknown.
     cursors: std::collections::HashMap<String, Option<String>>,
+    /// PostgreSQL's SQL-level prepared statements → the statement each runs (`None`: prepared
+    /// twice, so unknown): an `EXECUTE` returns what it would.
+    prepared_sql: std::collections::HashMap<String, Option<String>>,
     /// The audit log's recorder for this session, with `[audit]`.
     recorder: Option<SessionRecorder>,
     /// Analyses for the audit records of sessions without rules.
@@ -114,6 +117,7 @@ impl StatementGate {
             audit_masks: None,
             relations: None,
             cursors: Default::default(),
+            prepared_sql: Default::default(),
             recorder: None,
             analyses: Arc::new(AnalysisCache::new(256)),
             barrier: None,
@@ -403,11 +407,29 @@ impl StatementGate {
         if ends_transaction(sql) {
             self.cursors.clear();
         }
+        if first_word_is(sql, "discard") {
+            self.cursors.clear();
+            self.prepared_sql.clear();
+        }
         if !mentions_cursor(sql) {
             return;
         }
         for c in policy::cursors(self.dialect, sql).into_iter().flatten() {
             match c {
+                // As with cursors: preparing a taken name fails, and which text runs is unknown.
+                policy::CursorStatement::Prepare { name, .. }
+                    if self.prepared_sql.contains_key(&name) =>
+                {
+                    self.prepared_sql.insert(name, None);
+                }
+                policy::CursorStatement::Prepare { name, statement } => {
+                    self.prepared_sql.insert(name, Some(statement));
+                }
+                policy::CursorStatement::Deallocate { name: Some(name) } => {
+                    self.prepared_sql.remove(&name);
+                }
+                policy::CursorStatement::Deallocate { name: None } => self.prepared_sql.clear(),
+                policy::CursorStatement::Execute { .. } => {}
                 // A second DECLARE of an open cursor fails at the server, and the first one's
                 // query stays (a ROLLBACK TO SAVEPOINT can leave either): the cursor's rows
                 // are then judged by nothing (fail closed).
@@ -428,8 +450,8 @@ impl StatementGate {
         }
     }
 
-    /// A FETCH's result is judged by its cursor's query; an unknown cursor by nothing (fail
-    /// closed).
+    /// A FETCH's result is judged by its cursor's query, an EXECUTE's by its prepared
+    /// statement; an unknown cursor or statement by nothing (fail closed).
     fn fetched_query(&self, of: ResultOf<'_>) -> Option<Option<String>> {
         if !mentions_cursor(of.sql) {
             return None;
@@ -441,6 +463,9 @@ impl StatementGate {
         {
             Some(policy::CursorStatement::Fetch { name }) => {
                 Some(self.cursors.get(&name).cloned().flatten())
+            }
+            Some(policy::CursorStatement::Execute { name }) => {
+                Some(self.prepared_sql.get(&name).cloned().flatten())
             }
             _ => None,
         }
@@ -889,20 +914,32 @@ fn ends_transaction(sql: &str) -> bool {
     }
 }
 
-/// A cheap test before parsing: could `sql` declare, fetch from or close a cursor? One pass
-/// over the text: it runs twice for every statement of a session with masks.
+/// A cheap test before parsing: could `sql` declare, fetch from or close a cursor, or prepare,
+/// execute or deallocate a statement? One pass over the text: it runs twice for every
+/// statement of a session with masks.
 fn mentions_cursor(sql: &str) -> bool {
     let b = sql.as_bytes();
     (0..b.len()).any(|i| {
-        let word: &[u8] = match b[i] | 0x20 {
-            b'd' => b"declare",
-            b'f' => b"fetch",
-            b'c' => b"close",
+        let words: &[&[u8]] = match b[i] | 0x20 {
+            b'd' => &[b"declare", b"deallocate"],
+            b'f' => &[b"fetch"],
+            b'c' => &[b"close"],
+            b'p' => &[b"prepare"],
+            b'e' => &[b"execute"],
             _ => return false,
         };
-        b.get(i..i + word.len())
-            .is_some_and(|w| w.eq_ignore_ascii_case(word))
+        words.iter().any(|word| {
+            b.get(i..i + word.len())
+                .is_some_and(|w| w.eq_ignore_ascii_case(word))
+        })
     })
+}
+
+/// Whether `sql`'s first word is `word` (ASCII, any case).
+fn first_word_is(sql: &str, word: &str) -> bool {
+    sql.split(|c: char| c.is_whitespace() || c == ';')
+        .find(|w| !w.is_empty())
+        .is_some_and(|w| w.eq_ignore_ascii_case(word))
 }
 
 #[cfg(test)]
