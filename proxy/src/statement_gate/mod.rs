@@ -58,6 +58,9 @@ pub struct StatementGate {
     audit_row: RowFields,
     /// Every mask, as the audit log applies them (built when first needed).
     audit_masks: Option<SessionMasks>,
+    /// What the audit log records of the diagnostic just seen, when it masks more than the
+    /// client saw masked.
+    audit_diagnostic: Option<String>,
     /// The catalog's relations, as last handed over by the adapter.
     relations: Option<Arc<Relations>>,
     /// Declared cursors → the query each runs (a FETCH returns what it selects).
@@ -115,6 +118,7 @@ impl StatementGate {
             audit_plan: None,
             audit_row: RowFields::new(),
             audit_masks: None,
+            audit_diagnostic: None,
             relations: None,
             cursors: Default::default(),
             prepared_sql: Default::default(),
@@ -254,6 +258,82 @@ impl StatementGate {
             self.masks = Some(policy.for_session(&self.groups, &self.target));
         }
         self.masks.as_ref().filter(|m| !m.is_empty())
+    }
+
+    /// What the audit log records of a diagnostic this session sees clear but every mask
+    /// would withhold (see `SessionRecorder::masks_exempt_rows`).
+    fn audit_diagnostic_text(
+        &mut self,
+        of: Option<ResultOf<'_>>,
+        code: &str,
+        message: &str,
+    ) -> Option<String> {
+        if !self.recorder.as_ref()?.masks_exempt_rows() {
+            return None;
+        }
+        let policy = self.live.masks()?;
+        if !self
+            .audit_masks
+            .as_ref()
+            .is_some_and(|m| m.is_from(&policy))
+        {
+            self.audit_masks = Some(policy.for_session(&[], &self.target));
+        }
+        let session = policy.for_session(&self.groups, &self.target);
+        if !session.masks_less_than(self.audit_masks.as_ref()?) {
+            return None;
+        }
+        self.withheld_for(&SessionMasksRef::Audit, of, code, message)
+    }
+
+    /// The text a diagnostic is replaced with under `which` masks, if any: withheld when its
+    /// statement reads masked data, or writes or changes a table with masked columns (whose
+    /// rows it may quote: `Failing row contains (…)`, `Key (ssn)=(…)`); detector hits redacted
+    /// otherwise.
+    fn withheld_for(
+        &mut self,
+        which: &SessionMasksRef,
+        of: Option<ResultOf<'_>>,
+        code: &str,
+        message: &str,
+    ) -> Option<String> {
+        let dialect = self.dialect;
+        let relations = self.relations.clone();
+        let checks = |m: Option<&SessionMasks>| m.is_some_and(|m| m.checks_statements());
+        let analysis = match of {
+            Some(of) if checks(self.masks_ref(which)) => {
+                Some(self.analysis(&ShapedSql::new(dialect, of.sql)))
+            }
+            _ => None,
+        };
+        let masks = self.masks_ref(which)?;
+        let withheld = match of {
+            Some(of) => {
+                let touches = analysis.as_ref().is_some_and(|a| {
+                    a.statements
+                        .get(of.index)
+                        .is_none_or(|info| masks.touches_masked_table(info))
+                });
+                touches
+                    || masks.reads_masked(
+                        &ShapedSql::new(dialect, of.sql),
+                        of.index,
+                        relations.as_deref(),
+                    )
+            }
+            None => masks.checks_statements(),
+        };
+        if withheld {
+            return Some(format!("sluice: the database's message is withheld because the statement reads masked data (SQLSTATE {code})"));
+        }
+        masks.redact_diagnostic(message)
+    }
+
+    fn masks_ref(&self, which: &SessionMasksRef) -> Option<&SessionMasks> {
+        match which {
+            SessionMasksRef::Session => self.masks.as_ref().filter(|m| !m.is_empty()),
+            SessionMasksRef::Audit => self.audit_masks.as_ref(),
+        }
     }
 
     /// The plan recorded rows get when this session sees clear what the audit log masks.
@@ -773,48 +853,25 @@ impl SessionHooks for StatementGate {
         code: &str,
         message: &str,
     ) -> Option<String> {
-        let dialect = self.dialect;
-        let relations = self.relations.clone();
         let rewritten = of.and_then(|of| self.lexing.remembered(of.sql));
+        let of = match (&rewritten, of) {
+            (Some(sql), Some(of)) => Some(ResultOf {
+                sql,
+                index: of.index,
+            }),
+            (_, of) => of,
+        };
+        self.audit_diagnostic = self.audit_diagnostic_text(of, code, message);
         self.masks()?;
-        // A statement that writes or changes a masked table can be answered with its rows
-        // (`Failing row contains (…)`, `Key (ssn)=(…)`), masked columns included.
-        let analysis = match of {
-            Some(of) if self.masks.as_ref().is_some_and(|m| m.checks_statements()) => {
-                let sql = rewritten.as_deref().unwrap_or(of.sql);
-                Some(self.analysis(&ShapedSql::new(dialect, sql)))
-            }
-            _ => None,
-        };
-        let masks = self.masks()?;
-        let reads_masked = match of {
-            Some(of) => {
-                let sql = rewritten.as_deref().unwrap_or(of.sql);
-                let touches = analysis.as_ref().is_some_and(|a| {
-                    a.statements
-                        .get(of.index)
-                        .is_none_or(|info| masks.touches_masked_table(info))
-                });
-                touches
-                    || masks.reads_masked(
-                        &ShapedSql::new(dialect, sql),
-                        of.index,
-                        relations.as_deref(),
-                    )
-            }
-            None => masks.checks_statements(),
-        };
-        if reads_masked {
-            return Some(format!("sluice: the database's message is withheld because the statement reads masked data (SQLSTATE {code})"));
-        }
-        masks.redact_diagnostic(message)
+        self.withheld_for(&SessionMasksRef::Session, of, code, message)
     }
 
     fn on_error(&mut self, code: &str, message: &str) {
         self.plan = None;
         self.flush_counts();
+        let audited = self.audit_diagnostic.take();
         if let Some(r) = self.recorder.as_mut() {
-            r.error(code, message);
+            r.error(code, audited.as_deref().unwrap_or(message));
         }
     }
 
@@ -899,6 +956,12 @@ fn unread_statement(sql: &str) -> String {
         sql.len(),
         hex::encode(sha2::Sha256::digest(sql.as_bytes()))
     )
+}
+
+/// Whose masks judge a diagnostic: the session's, or every mask (the audit log's).
+enum SessionMasksRef {
+    Session,
+    Audit,
 }
 
 /// `COMMIT`, `END`, `ABORT` or a `ROLLBACK` that is not to a savepoint, as the first words.
