@@ -174,8 +174,6 @@ fn classify(
 /// PostgreSQL built-ins that read data nobody passed them. Listing them is documentation (an
 /// unlisted name is opaque anyway) and keeps them off [`PG_MODELED`], which a test checks.
 const PG_OPAQUE: &[&str] = &[
-    // A custom setting (`my.x`) holds whatever `SET` or `set_config` put there.
-    "current_setting",
     // Looks up the current version of a row of a table named by a text argument.
     "currtid2",
     // Fetch rows from an open cursor, or plan its query.
@@ -491,7 +489,10 @@ const PG_MODELED: &[&str] = &[
     "convert", "convert_from", "convert_to", "corr", "cos", "cosd", "cosh", "cot", "cotd", "count",
     "covar_pop", "covar_samp", "cstring_in", "cstring_out", "cstring_recv", "cstring_send",
     "cume_dist", "cume_dist_final", "current_database", "current_query", "current_schema",
-    "current_schemas", "current_user", "currval", "date", "date_bin", "date_cmp",
+    "current_schemas",
+    // A setting holds what `SET` (a literal) or `set_config` (a side effect, refused) put there,
+    // so it reads nothing a masked session could not already write; drivers and tools ask it.
+    "current_setting", "current_user", "currval", "date", "date_bin", "date_cmp",
     "date_cmp_timestamp", "date_cmp_timestamptz", "date_eq", "date_eq_timestamp",
     "date_eq_timestamptz", "date_ge", "date_ge_timestamp", "date_ge_timestamptz", "date_gt",
     "date_gt_timestamp", "date_gt_timestamptz", "date_in", "date_larger", "date_le",
@@ -1091,7 +1092,7 @@ mod tests {
             (pg, None, "cursor_to_xml", Opaque),
             (pg, None, "ts_stat", Opaque),
             (pg, None, "ts_rewrite", Opaque),
-            (pg, None, "current_setting", Opaque),
+            (pg, None, "current_setting", Modeled),
             (pg, None, "pg_show_all_settings", Opaque),
             (pg, None, "pg_read_file", Opaque),
             (pg, None, "pg_read_binary_file", Opaque),

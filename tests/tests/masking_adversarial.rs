@@ -405,7 +405,7 @@ fn pg_attempts(s: &str) -> Vec<Vec<String>> {
         &["CREATE FUNCTION {s}.mine2() RETURNS SETOF text LANGUAGE plpgsql AS $$ BEGIN RETURN QUERY EXECUTE 'SELECT ema' || 'il FROM {c}'; END $$", "SELECT * FROM {s}.mine2()"],
         &["PREPARE q AS SELECT {s}.leak_fn()", "EXECUTE q"],
         &["SELECT pg_read_file('/etc/hostname')"],
-        &["SELECT current_setting('server_version')"],
+        &["SELECT set_config('my.w', ssn, false) FROM {c} WHERE id = 1", "SELECT current_setting('my.w', true)"],
         // Statistics and other sessions' statements.
         &["SELECT most_common_vals::text, histogram_bounds::text FROM pg_stats WHERE schemaname = '{s}'"],
         &["SELECT * FROM pg_catalog.pg_stats"],
@@ -722,6 +722,7 @@ async fn postgres_masked_user_gets_no_clear_value_by_any_route() {
         format!("SELECT nextval('{s}.seq'), gen_random_uuid(), to_char(now(), 'YYYY')"),
         format!("SELECT n.id, json_agg(c.name) FROM {s}.notes n LEFT JOIN {c} c ON c.id = n.id GROUP BY n.id"),
         "SELECT version(), pg_backend_pid(), current_database()".to_string(),
+        "SELECT current_setting('server_version_num'), pg_is_in_recovery()".to_string(),
         format!("SELECT a.attname, format_type(a.atttypid, a.atttypmod) FROM pg_attribute a WHERE a.attrelid = '{c}'::regclass AND a.attnum > 0"),
     ] {
         let params: Vec<&(dyn tokio_postgres::types::ToSql + Sync)> = match sql.contains("$1") {
