@@ -142,3 +142,84 @@ fn detector_hits_are_redacted_for_the_log_and_other_text_is_kept_as_it_came() {
         "{masked}"
     );
 }
+
+fn check(m: &SessionMasks, dialect: Dialect, sql: &str) -> Result<(), String> {
+    m.check_statement(
+        &policy::ShapedSql::new(dialect, sql),
+        &policy::analyze(dialect, sql),
+        None,
+    )
+}
+
+#[test]
+fn a_masked_session_may_not_use_what_sluice_cannot_see_into() {
+    let block = policy("").for_session(&["analysts".into()], "t");
+    let mask = policy("[masking]\non_opaque = \"mask\"\n").for_session(&["analysts".into()], "t");
+    let exempt = policy("").for_session(&["dba".into()], "t");
+    // Opaque: refused by default, masked with on_opaque = "mask".
+    for sql in [
+        "SELECT my_fn(1)",
+        "SELECT * FROM app.report()",
+        "SELECT table_to_xml('customers', true, false, '')",
+    ] {
+        let err = check(&block, Dialect::Postgres, sql).unwrap_err();
+        assert!(err.contains("on_opaque"), "{sql}: {err}");
+        assert_eq!(check(&mask, Dialect::Postgres, sql), Ok(()), "{sql}");
+        assert_eq!(check(&exempt, Dialect::Postgres, sql), Ok(()), "{sql}");
+    }
+    // Side effects, code, statistics and DDL around masked tables: refused whatever the setting.
+    for (dialect, sql) in [
+        (
+            Dialect::Postgres,
+            "SELECT pg_notify('c', ssn) FROM customers",
+        ),
+        (
+            Dialect::Postgres,
+            "SELECT set_config('a.b', name, false) FROM customers",
+        ),
+        (Dialect::Postgres, "CALL p()"),
+        // SQL held in a string runs whatever it says.
+        (
+            Dialect::Postgres,
+            "SELECT query_to_xml('SELECT ssn FROM customers', true, false, '')",
+        ),
+        (Dialect::Postgres, "DO $$ BEGIN NULL; END $$"),
+        (
+            Dialect::Postgres,
+            "CREATE FUNCTION f() RETURNS int LANGUAGE sql AS 'SELECT 1'",
+        ),
+        (Dialect::Postgres, "SELECT * FROM pg_stats"),
+        (Dialect::Postgres, "SELECT query FROM pg_stat_activity"),
+        (
+            Dialect::Postgres,
+            "ALTER TABLE customers RENAME COLUMN ssn TO x",
+        ),
+        (
+            Dialect::Postgres,
+            "CREATE VIEW v AS SELECT ssn FROM public.customers",
+        ),
+        (Dialect::MySql, "SELECT * FROM mysql.column_stats"),
+        (Dialect::MySql, "SHOW FULL PROCESSLIST"),
+        (Dialect::MySql, "SET sql_mode = (SELECT ssn FROM customers)"),
+        (Dialect::MySql, "SELECT get_lock(name, 0) FROM customers"),
+    ] {
+        assert!(check(&mask, dialect, sql).is_err(), "{sql}");
+        assert_eq!(check(&exempt, dialect, sql), Ok(()), "{sql}");
+    }
+    // Ordinary SQL passes.
+    for (dialect, sql) in [
+        (
+            Dialect::Postgres,
+            "SELECT lower(name), count(*), now() FROM customers GROUP BY 1",
+        ),
+        // (No DDL here: `*.*.tax_id` covers every table, so any table may hold masked columns.)
+        (Dialect::Postgres, "SELECT current_setting('TimeZone')"),
+        (
+            Dialect::MySql,
+            "SELECT last_insert_id(), concat(name, '!') FROM customers",
+        ),
+        (Dialect::MySql, "SET NAMES utf8mb4"),
+    ] {
+        assert_eq!(check(&block, dialect, sql), Ok(()), "{sql}");
+    }
+}
