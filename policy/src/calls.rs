@@ -2,9 +2,12 @@
 //! use (see [`crate::FunctionClass`]). Found in every expression and table function of the
 //! statement, wherever it is (select list, WHERE, defaults, subqueries, `FROM f()`).
 
-use sqlparser::ast::{Expr, FunctionArguments, ObjectName, TableFactor};
+use sqlparser::ast::{
+    Expr, FunctionArg, FunctionArgExpr, FunctionArguments, ObjectName, TableFactor,
+};
 
 use crate::analysis::normalize_ident;
+use crate::lex::Token;
 use crate::{function_class, Dialect, FunctionClass};
 
 /// A call to a function sluice does not model.
@@ -52,8 +55,36 @@ pub(crate) fn of_expr(dialect: Dialect, expr: &Expr) -> Option<FunctionCall> {
         {
             None
         }
-        Expr::Function(f) => unmodeled(dialect, &f.name),
+        Expr::Function(f) => unmodeled(dialect, &f.name)
+            .filter(|c| c.class != FunctionClass::SideEffect || !constant_arguments(&f.args)),
         _ => None,
+    }
+}
+
+/// Whether every argument is a constant the client wrote (literals, parameters, casts and
+/// operators over them): a side effect then stores nothing it read from the database
+/// (`set_config('search_path', '', false)`, `pg_advisory_lock(42)`).
+fn constant_arguments(args: &FunctionArguments) -> bool {
+    let FunctionArguments::List(list) = args else {
+        return matches!(args, FunctionArguments::None);
+    };
+    list.clauses.is_empty()
+        && list.args.iter().all(|a| match a {
+            FunctionArg::Unnamed(FunctionArgExpr::Expr(e))
+            | FunctionArg::Named {
+                arg: FunctionArgExpr::Expr(e),
+                ..
+            } => constant(e),
+            _ => false,
+        })
+}
+
+fn constant(e: &Expr) -> bool {
+    match e {
+        Expr::Value(_) | Expr::TypedString(_) => true,
+        Expr::Nested(e) | Expr::UnaryOp { expr: e, .. } | Expr::Cast { expr: e, .. } => constant(e),
+        Expr::BinaryOp { left, right, .. } => constant(left) && constant(right),
+        _ => false,
     }
 }
 
@@ -68,6 +99,148 @@ pub(crate) fn of_table_factor(dialect: Dialect, factor: &TableFactor) -> Option<
         | TableFactor::Function { name, .. } => unmodeled(dialect, name),
         _ => None,
     }
+}
+
+/// Words that precede a parenthesis without being a call: keywords of the grammar and type
+/// names (`VARCHAR(10)`).
+const NOT_CALLS: &[&str] = &[
+    "all",
+    "and",
+    "any",
+    "array",
+    "as",
+    "between",
+    "bigint",
+    "binary",
+    "bit",
+    "by",
+    "case",
+    "char",
+    "character",
+    "check",
+    "columns",
+    "constraint",
+    "decimal",
+    "default",
+    "dec",
+    "double",
+    "else",
+    "enum",
+    "exists",
+    "fields",
+    "filter",
+    "float",
+    "for",
+    "from",
+    "group",
+    "having",
+    "in",
+    "index",
+    "int",
+    "integer",
+    "interval",
+    "into",
+    "is",
+    "join",
+    "key",
+    "lines",
+    "lock",
+    "mode",
+    "nchar",
+    "not",
+    "numeric",
+    "nvarchar",
+    "on",
+    "or",
+    "order",
+    "over",
+    "partition",
+    "primary",
+    "real",
+    "references",
+    "returning",
+    "row",
+    "select",
+    "set",
+    "smallint",
+    "some",
+    "table",
+    "then",
+    "time",
+    "timestamp",
+    "tinyint",
+    "union",
+    "unique",
+    "using",
+    "value",
+    "values",
+    "varbinary",
+    "varchar",
+    "view",
+    "when",
+    "where",
+    "window",
+    "with",
+    "within",
+    "year",
+];
+
+/// Calls sluice does not model, in a statement it could not parse: every word followed by a
+/// parenthesis that is not a keyword, a type or a name of what is being created or written
+/// (`INSERT INTO t (…)`). A fallback: it would rather name too many than too few.
+pub(crate) fn in_tokens(dialect: Dialect, tokens: &[Token]) -> Vec<FunctionCall> {
+    let mut calls = Vec::new();
+    for (i, pair) in tokens.windows(2).enumerate() {
+        let (Token::Word(word) | Token::QuotedIdent(word), Token::LParen) = (&pair[0], &pair[1])
+        else {
+            continue;
+        };
+        let lower = word.to_ascii_lowercase();
+        let before = |k: usize| {
+            i.checked_sub(k)
+                .and_then(|j| tokens.get(j))
+                .and_then(|t| match t {
+                    Token::Word(w) => Some(w.to_ascii_lowercase()),
+                    _ => None,
+                })
+        };
+        let qualified = i > 0 && tokens.get(i - 1) == Some(&Token::Dot);
+        let names_object = matches!(
+            before(1).as_deref(),
+            Some(
+                "into"
+                    | "table"
+                    | "update"
+                    | "join"
+                    | "references"
+                    | "index"
+                    | "key"
+                    | "view"
+                    | "exists"
+                    | "on"
+                    | "using"
+            )
+        );
+        if (!qualified && NOT_CALLS.contains(&lower.as_str())) || names_object {
+            continue;
+        }
+        let schema = match qualified {
+            true => before(2),
+            false => None,
+        };
+        let class = function_class(dialect, schema.as_deref(), &lower);
+        push(
+            &mut calls,
+            (class != FunctionClass::Modeled).then(|| FunctionCall {
+                name: match &schema {
+                    Some(s) => format!("{s}.{lower}"),
+                    None => lower.clone(),
+                },
+                class,
+            }),
+        );
+    }
+    calls
 }
 
 /// Adds `call` unless already listed.

@@ -75,7 +75,7 @@ pub(crate) fn classify_one(dialect: Dialect, sql: &str) -> StatementInfo {
         effects: Vec::new(),
         code: false,
         opaque_code: false,
-        calls: Vec::new(),
+        calls: crate::calls::in_tokens(dialect, &tokens),
         literal_dependent: true,
         parameter_dependent: true,
     };

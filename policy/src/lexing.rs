@@ -18,6 +18,8 @@
 
 use std::borrow::Cow;
 
+use crate::uescape::uescape_clause;
+
 use crate::Dialect;
 
 /// How the server lexes quotes right now.
@@ -173,18 +175,32 @@ struct Region {
 ///            r"SELECT 'a\\' ; DROP TABLE t; -- '");
 /// let ansi = LexMode { backslash_escapes: true, ansi_quotes: true, server: None };
 /// assert_eq!(standardize(Dialect::MySql, ansi, r#"SELECT "ssn" FROM "t""#), "SELECT `ssn` FROM `t`");
+/// // PostgreSQL's Unicode escapes, in every mode: the name the server reads.
+/// let pg = LexMode::standard(Dialect::Postgres);
+/// assert_eq!(standardize(Dialect::Postgres, pg, r#"SELECT x.U&"\0073sn" FROM U&"pg\005fstats" x"#),
+///            r#"SELECT x."ssn" FROM "pg_stats" x"#);
+/// assert_eq!(standardize(Dialect::Postgres, pg, r#"SELECT u&"!0073sn" UESCAPE '!', U&'it''s \00e9'"#),
+///            r#"SELECT "ssn", 'it''s é'"#);
 /// ```
 pub fn standardize(dialect: Dialect, mode: LexMode, sql: &str) -> Cow<'_, str> {
     let versioned = || sql.contains("/*!") || sql.contains("/*M!");
     let plain = match dialect {
-        Dialect::Postgres => !pg_continues(sql.as_bytes()),
+        Dialect::Postgres => !pg_continues(sql.as_bytes()) && !has_unicode_escapes(sql),
         Dialect::MySql => mode.server.is_none() || !versioned(),
     };
     if mode.is_standard(dialect) && plain {
         return Cow::Borrowed(sql);
     }
     let regions = scan(dialect, mode, sql);
+    let unicode = |r: &Region| {
+        dialect == Dialect::Postgres
+            && matches!(r.class, Class::Str { .. } | Class::Ident { .. })
+            && sql
+                .get(r.start..r.start + 2)
+                .is_some_and(|p| p.eq_ignore_ascii_case("u&"))
+    };
     let rewrites = |r: &Region| match (dialect, r.class) {
+        _ if unicode(r) => r.closed,
         (_, Class::Comment) => r.runs.is_some(),
         // A string continued on the next line is one string: its parts are joined.
         (Dialect::Postgres, Class::Str { .. }) if r.parts.len() > 1 => true,
@@ -201,7 +217,15 @@ pub fn standardize(dialect: Dialect, mode: LexMode, sql: &str) -> Cow<'_, str> {
     let mut out = String::with_capacity(sql.len() + 16);
     let mut at = 0;
     for r in regions.iter().filter(|r| rewrites(r)) {
+        // A region inside a `UESCAPE` clause already rewritten with its literal.
+        if r.start < at {
+            continue;
+        }
         out.push_str(&sql[at..r.start]);
+        if unicode(r) {
+            at = push_unicode_literal(&mut out, sql, r);
+            continue;
+        }
         let content = r.parts.iter().map(|&(a, b)| &sql[a..b]);
         match r.class {
             // A comment the server runs is plain `/*!` code; one it skips, a plain comment.
@@ -238,6 +262,42 @@ pub fn standardize(dialect: Dialect, mode: LexMode, sql: &str) -> Cow<'_, str> {
     }
     out.push_str(&sql[at..]);
     Cow::Owned(out)
+}
+
+/// Whether `sql` may hold a PostgreSQL `U&'…'` or `U&"…"` literal.
+fn has_unicode_escapes(sql: &str) -> bool {
+    sql.as_bytes()
+        .windows(3)
+        .any(|w| matches!(w[0], b'u' | b'U') && w[1] == b'&' && matches!(w[2], b'\'' | b'"'))
+}
+
+/// Writes a `U&` literal (and its `UESCAPE` clause) as the plain literal the server reads, and
+/// returns where the original ends. One that does not decode is kept as written: the server
+/// refuses it too.
+fn push_unicode_literal(out: &mut String, sql: &str, r: &Region) -> usize {
+    let quote = if matches!(r.class, Class::Ident { .. }) {
+        '"'
+    } else {
+        '\''
+    };
+    let (escape, end) = uescape_clause(sql, r.end).unwrap_or(('\\', r.end));
+    let body = r
+        .parts
+        .first()
+        .map_or("", |&(a, b)| &sql[a..b])
+        .replace(&format!("{quote}{quote}"), &quote.to_string());
+    match crate::uescape::decode_unicode_escapes(&body, escape) {
+        Some(text) => {
+            out.push(quote);
+            out.push_str(&text.replace(quote, &format!("{quote}{quote}")));
+            out.push(quote);
+            end
+        }
+        None => {
+            out.push_str(&sql[r.start..r.end]);
+            r.end
+        }
+    }
 }
 
 /// True when `sql` splits into the same strings, identifiers and comments, at the same places,
@@ -798,7 +858,7 @@ mod tests {
         let s = |sql| standardize(Dialect::Postgres, PG_OFF, sql).into_owned();
         assert_eq!(
             s(r"SELECT E'\'', B'01', X'1f', U&'\0041'"),
-            r"SELECT E'\'', B'01', X'1f', U&'\0041'"
+            r"SELECT E'\'', B'01', X'1f', 'A'"
         );
         assert_eq!(s(r"SELECT N'a\'b'"), r"SELECT E'a\'b'");
         assert_eq!(s("SELECT 'a'\n  'b\\''"), "SELECT E'ab\\''");

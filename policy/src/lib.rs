@@ -70,6 +70,7 @@ mod literals;
 mod rules;
 mod shape;
 mod tautology;
+mod uescape;
 
 pub use bind::bind_literals;
 pub use builtins::{function_class, FunctionClass};
@@ -91,6 +92,7 @@ pub use rules::{
     Subject, ON_PARSE_ERROR_RULE,
 };
 pub use shape::{shape, Shape, ShapedSql};
+pub use uescape::decode_unicode_escapes;
 
 /// The SQL dialect of the target database, which decides quoting, comments and placeholders.
 ///

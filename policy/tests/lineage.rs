@@ -699,10 +699,16 @@ fn values_table_cursors_copy_explain() {
     assert_eq!(l.copies_into, Some(CopyTarget::Table));
     let l = one(PG, "EXPLAIN CREATE TABLE x AS SELECT ssn FROM customers");
     assert_eq!(l.copies_into, None);
-    both(|d| {
-        let l = one(d, "EXPLAIN SELECT * FROM customers");
-        assert!(l.all_outputs.is_empty());
-    });
+    let l = one(PG, "EXPLAIN SELECT * FROM customers");
+    assert!(l.all_outputs.is_empty());
+    // MySQL's plans quote values the optimizer read from single-row tables: its EXPLAIN
+    // counts as reading what the statement reads.
+    let l = one(MY, "EXPLAIN SELECT o.id FROM orders o JOIN customers c ON o.k = c.ssn");
+    assert_eq!(l.columns, None);
+    assert!(l.all_outputs.iter().any(|s| matches!(
+        s,
+        Source::Column { column, .. } if column == "ssn"
+    )));
 }
 
 #[test]

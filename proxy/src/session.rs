@@ -195,6 +195,21 @@ pub trait SessionHooks: Send {
     /// sent to the database.
     fn on_statement(&mut self, sql: &str) -> StatementDecision;
 
+    /// The text of `sql` as the server reads it, where sluice judged it in another spelling
+    /// (a setting that changes where strings end, `U&"…"` names): what the adapter derives
+    /// from a statement (a COPY's query) must come from this spelling.
+    fn as_read(&self, sql: &str) -> Option<String> {
+        let _ = sql;
+        None
+    }
+
+    /// A notification's payload (PostgreSQL NOTIFY, sent by whatever session or trigger):
+    /// `Some(text)` replaces it.
+    fn notification(&mut self, payload: &str) -> Option<String> {
+        let _ = payload;
+        None
+    }
+
     /// A statement is about to be prepared (PostgreSQL Parse, MySQL COM_STMT_PREPARE): nothing
     /// of it runs yet. Hooks that judge executions (an approval needs the parameters) may let
     /// it through and decide in [`SessionHooks::on_bind`].

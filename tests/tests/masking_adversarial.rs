@@ -275,6 +275,27 @@ async fn pg_setup() -> (Proxy, String, Client) {
              CREATE PROCEDURE {s}.leak_proc(INOUT x text) LANGUAGE sql
                  AS 'SELECT ssn FROM {s}.customers WHERE id = 1';
              CREATE SEQUENCE {s}.seq;
+             CREATE FUNCTION {s}.tell() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN
+                 PERFORM pg_notify('cust', 'changed ssn=' || NEW.ssn);
+                 IF NEW.name = 'boom' THEN RAISE NOTICE 'row %', NEW.email; END IF;
+                 RETURN NEW; END $$;
+             CREATE TRIGGER tell AFTER UPDATE ON {s}.customers
+                 FOR EACH ROW EXECUTE FUNCTION {s}.tell();
+             CREATE FUNCTION {s}.late() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN
+                 IF NEW.name = 'late' THEN RAISE EXCEPTION 'bad row: ssn %', NEW.ssn; END IF;
+                 RETURN NEW; END $$;
+             CREATE CONSTRAINT TRIGGER late AFTER UPDATE ON {s}.customers
+                 DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION {s}.late();
+             CREATE FUNCTION {s}.peek() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN
+                 IF NEW.id = 77 THEN
+                     RAISE NOTICE 'for %', (SELECT ssn FROM {s}.customers WHERE id = 1);
+                 END IF;
+                 IF NEW.id = 78 THEN
+                     RAISE EXCEPTION 'refused for %', (SELECT email FROM {s}.customers WHERE id = 1);
+                 END IF;
+                 RETURN NEW; END $$;
+             CREATE TRIGGER peek BEFORE INSERT ON {s}.notes
+                 FOR EACH ROW EXECUTE FUNCTION {s}.peek();
              ANALYZE {s}.customers; ANALYZE {s}.employees;"
         ))
         .await
@@ -425,6 +446,28 @@ fn pg_attempts(s: &str) -> Vec<Vec<String>> {
         &["CREATE MATERIALIZED VIEW {s}.mv AS SELECT ssn FROM {c}", "SELECT * FROM {s}.mv"],
         &["CREATE TABLE {s}.copy AS SELECT ssn FROM {c}", "SELECT * FROM {s}.copy"],
         &["ALTER TABLE {c} SET SCHEMA public", "SELECT ssn FROM public.customers"],
+        // Triggers a DBA wrote, fired by the masked user: notifications, notices, errors, and
+        // deferred ones at COMMIT.
+        &["LISTEN cust", "UPDATE {c} SET name = name WHERE id = 1", "SELECT 1"],
+        &["UPDATE {c} SET name = 'boom' WHERE id = 1", "UPDATE {c} SET name = 'Person One' WHERE id = 1"],
+        &["BEGIN", "UPDATE {c} SET name = 'late' WHERE id = 1", "COMMIT"],
+        &["BEGIN; UPDATE {c} SET name = 'late' WHERE id = 1; END"],
+        &["INSERT INTO {s}.notes VALUES (77, 'x')"],
+        &["INSERT INTO {s}.notes VALUES (78, 'x')"],
+        // Names spelt with Unicode escapes, which the server decodes.
+        &[r#"SELECT reverse(U&"\0073sn") FROM {c}"#],
+        &[r#"SELECT x.U&"\0073sn" || '' FROM {c} x"#],
+        &[r#"SELECT U&"!0073sn" UESCAPE '!' || '' FROM {c}"#],
+        &[r#"SELECT U&"\0073alary" * 1 FROM {e}"#],
+        &[r#"SELECT U&"\0062irth\005fdate" + 0 FROM {c}"#],
+        &[r#"SELECT U&"\0073sn"::int FROM {c}"#],
+        &[r#"COPY (SELECT reverse(U&"\0073sn") FROM {c}) TO STDOUT"#],
+        &[r#"COPY (SELECT U&"\0073sn" FROM {c}) TO STDOUT (FORMAT binary)"#],
+        &[r#"ALTER TABLE {s}.U&"\0063ustomers" ADD COLUMN leak1 text GENERATED ALWAYS AS (reverse(ssn)) STORED"#, "SELECT leak1 FROM {c}"],
+        &[r#"CREATE TEMP TABLE tmp1 AS SELECT id, U&"\0073sn" AS s FROM {c}"#, "SELECT * FROM tmp1"],
+        &[r#"INSERT INTO {s}.notes SELECT id, U&"\0065mail" FROM {c}"#, "SELECT body FROM {s}.notes"],
+        &["ANALYZE {c}", r#"SELECT histogram_bounds::text FROM U&"pg\005fstats" WHERE schemaname = '{s}'"#],
+        &[r#"SELECT most_common_vals::text FROM pg_catalog.U&"pg\005fstats""#],
         // Multi-statement strings and cursors.
         &["SELECT 1; SELECT ssn, email FROM {c}"],
         &["SELECT ssn FROM {c}; SELECT 2"],
@@ -643,6 +686,8 @@ async fn postgres_masked_user_gets_no_clear_value_by_any_route() {
         found.attempts += 1;
         let (seen, answered) = pg_play(&client, steps).await;
         found.answered += usize::from(answered);
+        // One more round trip first, so that notices and notifications have arrived.
+        let usable = pg_usable(&client).await;
         let notices = std::mem::take(&mut *heard.lock().unwrap());
         let leaks = leaks_in(&format!("{seen}\n{notices}"));
         if !leaks.is_empty() {
@@ -650,7 +695,7 @@ async fn postgres_masked_user_gets_no_clear_value_by_any_route() {
                 .leaks
                 .push(format!("{steps:?}: {leaks:?} in {seen} {notices}"));
         }
-        if !pg_usable(&client).await {
+        if !usable {
             found.unusable.push(format!("{steps:?}"));
             (client, heard) = pg_client(&proxy, USER, PASSWORD).await;
         }
@@ -723,6 +768,8 @@ async fn postgres_masked_user_gets_no_clear_value_by_any_route() {
         format!("SELECT n.id, json_agg(c.name) FROM {s}.notes n LEFT JOIN {c} c ON c.id = n.id GROUP BY n.id"),
         "SELECT version(), pg_backend_pid(), current_database()".to_string(),
         "SELECT current_setting('server_version_num'), pg_is_in_recovery()".to_string(),
+        "SELECT pg_catalog.set_config('search_path', '', false)".to_string(),
+        "SELECT pg_advisory_lock(42), pg_advisory_unlock(42)".to_string(),
         format!("SELECT a.attname, format_type(a.atttypid, a.atttypmod) FROM pg_attribute a WHERE a.attrelid = '{c}'::regclass AND a.attnum > 0"),
     ] {
         let params: Vec<&(dyn tokio_postgres::types::ToSql + Sync)> = match sql.contains("$1") {
@@ -763,6 +810,14 @@ async fn my_setup() -> (Proxy, String, mysql_async::Conn) {
              CREATE FUNCTION {n}_leak_fn() RETURNS VARCHAR(20) READS SQL DATA
                  RETURN (SELECT ssn FROM {n}_customers WHERE id = 1);
              CREATE PROCEDURE {n}_leak_proc() SELECT ssn, email FROM {n}_customers;
+             CREATE SEQUENCE {n}_seq;
+             CREATE TRIGGER {n}_sig BEFORE INSERT ON {n}_notes FOR EACH ROW BEGIN
+                 DECLARE m VARCHAR(100);
+                 IF NEW.id = 77 THEN
+                     SELECT ssn INTO m FROM {n}_customers WHERE id = 1;
+                     SIGNAL SQLSTATE '45000' SET MESSAGE_TEXT = m;
+                 END IF;
+             END;
              ANALYZE TABLE {n}_customers PERSISTENT FOR ALL;"
         ))
         .await
@@ -906,6 +961,15 @@ fn my_attempts(n: &str) -> Vec<Vec<String>> {
         &["CREATE TABLE {n}_copy AS SELECT ssn FROM {c}", "SELECT * FROM {n}_copy"],
         &["CREATE TRIGGER {n}_t BEFORE INSERT ON {n}_notes FOR EACH ROW SET NEW.body = (SELECT ssn FROM {c} LIMIT 1)"],
         &["HANDLER {c} OPEN", "HANDLER {c} READ FIRST", "HANDLER {c} CLOSE"],
+        // Plans, traces, user variables and locks that quote what the server read.
+        &["EXPLAIN FORMAT=JSON SELECT o.id FROM {n}_notes o JOIN {c} c ON o.body = concat(c.ssn, '|', c.email) WHERE c.id = 1"],
+        &["EXPLAIN SELECT o.id FROM {n}_notes o JOIN {c} c ON o.body = c.ssn WHERE c.id = 1"],
+        &["DO @all := (SELECT group_concat(ssn) FROM {c})", "SELECT * FROM information_schema.user_variables"],
+        &["SET @v = 1", "SHOW USER_VARIABLES"],
+        &["SET optimizer_trace = 'enabled=on'", "SELECT o.id FROM {n}_notes o JOIN {c} c ON o.body = c.email WHERE c.id = 1", "SELECT * FROM information_schema.optimizer_trace"],
+        &["DO get_lock((SELECT ssn FROM {c} WHERE id = 1), 0)", "SELECT * FROM information_schema.metadata_lock_info"],
+        &["SET sql_mode = @all"],
+        &["INSERT INTO {n}_notes VALUES (77, 'x')"],
         // Multi-statement strings.
         &["SELECT 1; SELECT ssn, email FROM {c}"],
         &["SELECT ssn, email FROM {c} WHERE id = 1; SELECT 2"],
@@ -1134,6 +1198,7 @@ async fn mysql_masked_user_gets_no_clear_value_by_any_route() {
         format!("UPDATE {n}_notes SET body = concat(ifnull(body, ''), 'y') WHERE id = 9"),
         format!("SELECT column_name, data_type FROM information_schema.columns WHERE table_name = '{c}'"),
         "SHOW TABLES".to_string(),
+        format!("SET STATEMENT max_statement_time = 10 FOR SELECT name FROM {c}"),
         "SHOW WARNINGS".to_string(),
     ] {
         let r = conn.query_drop(sql.as_str()).await;

@@ -252,7 +252,13 @@ impl Ctx {
                                 self.emit(&all, dest, out);
                             }
                             FunctionArguments::List(list) => {
-                                for arg in &list.args {
+                                // MariaDB's `NEXTVAL(seq)`: the argument names a sequence.
+                                let names_sequence = self.dialect == Dialect::MySql
+                                    && matches!(name.as_str(), "nextval" | "lastval" | "setval");
+                                for (position, arg) in list.args.iter().enumerate() {
+                                    if names_sequence && position == 0 {
+                                        continue;
+                                    }
                                     let arg = match arg {
                                         FunctionArg::Named { arg, .. } => arg,
                                         FunctionArg::ExprNamed { name, arg, .. } => {

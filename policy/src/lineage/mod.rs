@@ -302,9 +302,23 @@ fn statement(dialect: Dialect, statement: &Statement) -> Lineage {
         } => {
             let inner_lineage = self::statement(dialect, inner);
             let runs = explain_runs(statement);
+            // MySQL's plans quote values the optimizer read from single-row tables
+            // (`<cache>(concat('123-45-6789', …))`): its EXPLAIN says what the statement reads.
+            let all_outputs = match dialect {
+                Dialect::MySql => {
+                    let mut all = inner_lineage.all_outputs.clone();
+                    for s in &inner_lineage.predicates {
+                        if !all.contains(s) {
+                            all.push(s.clone());
+                        }
+                    }
+                    all
+                }
+                Dialect::Postgres => Vec::new(),
+            };
             return Lineage {
                 columns: None,
-                all_outputs: Vec::new(),
+                all_outputs,
                 predicates: inner_lineage.predicates,
                 copies_into: inner_lineage.copies_into.filter(|_| runs),
                 copied: if runs {

@@ -44,6 +44,11 @@ const REVEALING_RELATIONS: &[&str] = &[
     "events_statements_history_long",
     "events_statements_summary_by_digest",
     "prepared_statements_instances",
+    // MariaDB: every user variable of the session (a variable's value is of unknown origin),
+    // the optimizer's trace (it quotes values read from single-row tables), and lock names.
+    "user_variables",
+    "optimizer_trace",
+    "metadata_lock_info",
 ];
 
 /// Schemas made of such relations (MySQL's statement instrumentation and its `sys` views).
@@ -67,7 +72,7 @@ fn revealing_relation(info: &StatementInfo) -> Option<String> {
 fn revealing_show(info: &StatementInfo) -> bool {
     let f = info.fingerprint.to_ascii_uppercase();
     f.starts_with("SHOW")
-        && ["PROCESSLIST", "ENGINE", "MUTEX"]
+        && ["PROCESSLIST", "ENGINE", "MUTEX", "USER_VARIABLES"]
             .iter()
             .any(|w| f.contains(w))
 }
@@ -91,17 +96,14 @@ impl SessionMasks {
             .any(|r| r.columns.iter().any(|p| p.covers(schema, Some(table))))
     }
 
-    /// Whether a statement other than a plain read names a table with masked columns, or
-    /// cannot be read: what the database says about a write or a schema change may quote a
-    /// whole row of that table (`Failing row contains (…)`, `Key (ssn)=(…)`). A read's errors
+    /// Whether what the database says about a statement may quote data its lineage does not
+    /// account for: anything but a plain read (or its EXPLAIN), or a statement sluice cannot
+    /// read. A write or a schema change can be answered with a whole row (`Failing row
+    /// contains (…)`, `Key (ssn)=(…)`), and fires triggers, which may raise whatever they
+    /// read; a COMMIT fires deferred ones; a MySQL SET may quote a variable. A read's errors
     /// come from the expressions it evaluates, which its lineage accounts for.
-    pub fn touches_masked_table(&self, info: &StatementInfo) -> bool {
-        !info.parsed
-            || (info.kind != StatementKind::Select
-                && info
-                    .tables
-                    .iter()
-                    .any(|t| self.covers_table(t.schema.as_deref(), &t.name)))
+    pub fn may_quote_rows(&self, info: &StatementInfo) -> bool {
+        !info.parsed || !matches!(info.kind, StatementKind::Select | StatementKind::Explain)
     }
 
     /// The closed-world checks for one statement of a masked session.
@@ -130,7 +132,12 @@ impl SessionMasks {
         if revealing_show(info) {
             return Err("sluice: statement refused for a masked session: it shows other sessions' statements or locked rows, which sluice cannot mask".into());
         }
-        if info.kind == StatementKind::Set {
+        // MariaDB's `SET STATEMENT var = constant FOR <statement>` sets nothing from a table.
+        let per_statement = info
+            .fingerprint
+            .get(..13)
+            .is_some_and(|f| f.eq_ignore_ascii_case("set statement"));
+        if info.kind == StatementKind::Set && !per_statement {
             if let Some(t) = info
                 .tables
                 .iter()

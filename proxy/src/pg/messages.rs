@@ -138,6 +138,21 @@ pub fn sasl_initial_response(buf: &mut BytesMut, mechanism: &str, data: &[u8]) {
 /// Terminate.
 pub const TERMINATE: [u8; 5] = [b'X', 0, 0, 0, 4];
 
+/// A NotificationResponse rebuilt with `payload` in place of its own (same pid and channel).
+pub fn notification_with_payload(buf: &mut BytesMut, body: &[u8], payload: &str) {
+    let mut r = super::frame::Reader(body);
+    let (pid, channel) = (
+        r.bytes(4).unwrap_or(&[0; 4]),
+        r.cbytes().unwrap_or_default(),
+    );
+    let at = begin(buf, b'A');
+    buf.put_slice(pid);
+    buf.put_slice(channel);
+    buf.put_u8(0);
+    put_cstr(buf, payload);
+    finish(buf, at);
+}
+
 /// An ErrorResponse or NoticeResponse (`tag`) rebuilt with `message` in place of its own, and
 /// without the fields that quote data (detail, hint, context, internal query); severity, code,
 /// position and the names of schema, table, column, type and constraint are kept.

@@ -212,6 +212,7 @@ pub async fn run(
                     while let Some(frame) = next.take() {
                         let frame = match hooks.as_deref_mut() {
                             Some(h) if matches!(frame.tag, b'E' | b'N') && !refusals.is_refusal(&frame) => diagnostic_hook(h, frame, &results),
+                            Some(h) if frame.tag == b'A' => notification_hook(h, frame),
                             _ => frame,
                         };
                         let answer = match hooks {
@@ -388,6 +389,26 @@ fn diagnostic_hook(hooks: &mut dyn SessionHooks, frame: Frame, results: &ResultT
     }
 }
 
+/// A NotificationResponse → the hook, which may replace its payload.
+fn notification_hook(hooks: &mut dyn SessionHooks, frame: Frame) -> Frame {
+    let mut r = Reader(frame.body());
+    let payload = match (r.bytes(4), r.cbytes(), r.text()) {
+        (Some(_), Some(_), Some(payload)) => payload,
+        _ => return frame,
+    };
+    match hooks.notification(&payload) {
+        None => frame,
+        Some(text) => {
+            let mut bytes = BytesMut::new();
+            messages::notification_with_payload(&mut bytes, frame.body(), &text);
+            Frame {
+                tag: frame.tag,
+                bytes,
+            }
+        }
+    }
+}
+
 /// Query or Parse → the hook; `Some(message)` when the statement must not run.
 fn statement_hook(hooks: &mut dyn SessionHooks, frame: &Frame) -> Option<String> {
     let mut r = Reader(frame.body());
@@ -550,7 +571,8 @@ async fn copy_hook(
     let binary = r.bytes(1) == Some(&[1][..]);
     let count = r.i16().unwrap_or(0).max(0) as usize;
     let copy = current.as_ref().and_then(|(sql, index)| {
-        policy::copy_out(policy::Dialect::Postgres, sql)
+        let read = hooks.as_read(sql);
+        policy::copy_out(policy::Dialect::Postgres, read.as_deref().unwrap_or(sql))
             .into_iter()
             .nth(*index)
             .flatten()

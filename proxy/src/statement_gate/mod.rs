@@ -312,7 +312,7 @@ impl StatementGate {
                 let touches = analysis.as_ref().is_some_and(|a| {
                     a.statements
                         .get(of.index)
-                        .is_none_or(|info| masks.touches_masked_table(info))
+                        .is_none_or(|info| masks.may_quote_rows(info))
                 });
                 touches
                     || masks.reads_masked(
@@ -730,6 +730,20 @@ impl SessionHooks for StatementGate {
         let decision = self.record(&s, v.decision, v.rule, v.label);
         self.count_statement(sql, label, &decision);
         decision
+    }
+
+    fn notification(&mut self, payload: &str) -> Option<String> {
+        let masks = self.masks()?;
+        // Any session or trigger may send one, carrying anything it read: sluice cannot tell
+        // where a payload comes from, so a masked session gets none (fail closed).
+        if masks.checks_statements() {
+            return (!payload.is_empty()).then(|| "[REDACTED]".to_string());
+        }
+        masks.redact_diagnostic(payload)
+    }
+
+    fn as_read(&self, sql: &str) -> Option<String> {
+        self.lexing.remembered(sql)
     }
 
     fn take_barrier(&mut self) -> Option<Barrier> {
