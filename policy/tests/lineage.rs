@@ -703,7 +703,10 @@ fn values_table_cursors_copy_explain() {
     assert!(l.all_outputs.is_empty());
     // MySQL's plans quote values the optimizer read from single-row tables: its EXPLAIN
     // counts as reading what the statement reads.
-    let l = one(MY, "EXPLAIN SELECT o.id FROM orders o JOIN customers c ON o.k = c.ssn");
+    let l = one(
+        MY,
+        "EXPLAIN SELECT o.id FROM orders o JOIN customers c ON o.k = c.ssn",
+    );
     assert_eq!(l.columns, None);
     assert!(l.all_outputs.iter().any(|s| matches!(
         s,
