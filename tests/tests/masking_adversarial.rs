@@ -1214,3 +1214,112 @@ async fn mysql_masked_user_gets_no_clear_value_by_any_route() {
     let leaks = leaks_in_log(&audit);
     assert!(leaks.is_empty(), "the audit log holds {leaks:?}");
 }
+
+// ---------------------------------------------------------------- benchmarks as applications
+
+/// The benchmarks' own workloads, run as a masked user: nothing they send is refused.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pgbench_and_sysbench_run_for_a_masked_user() {
+    let masks = |table: &str, column: &str| {
+        format!("[[masks]]\ncolumns = [\"*.{table}.{column}\"]\nfunction = \"redact\"\nexcept_groups = [\"dba\"]\n")
+    };
+    // PostgreSQL: pgbench's TPC-B-like script and select-only, simple and prepared.
+    let upstream = pg_scram();
+    let init = std::process::Command::new("pgbench")
+        .args(["-i", "-s", "1", "-q"])
+        .arg(direct_conn_str(upstream))
+        .stdin(std::process::Stdio::null())
+        .output()
+        .expect("pgbench runs");
+    assert!(
+        init.status.success(),
+        "{}",
+        String::from_utf8_lossy(&init.stderr)
+    );
+    let proxy = Proxy::start(
+        upstream,
+        ProxyOpts {
+            extra_config: masks("pgbench_accounts", "filler"),
+            ..ProxyOpts::default()
+        },
+    )
+    .await;
+    for args in [&["-t", "30"][..], &["-S", "-M", "prepared", "-t", "30"]] {
+        let out = std::process::Command::new("pgbench")
+            .args(["-n", "-c", "2"])
+            .args(args)
+            .arg(proxy.conn_str(USER, PASSWORD, ""))
+            .env_remove("PGPASSWORD")
+            .stdin(std::process::Stdio::null())
+            .output()
+            .expect("pgbench runs");
+        let text = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(out.status.success(), "pgbench {args:?}: {text}");
+        assert!(text.contains("number of failed transactions: 0"), "{text}");
+    }
+
+    // MySQL: sysbench's read-write workload (prepared statements), tables made directly.
+    let upstream = mariadb_native();
+    let sysbench = |port: u16, user: &str, password: &str, command: &str| {
+        std::process::Command::new("sysbench")
+            .args([
+                "oltp_read_write",
+                "--db-driver=mysql",
+                "--mysql-host=127.0.0.1",
+                &format!("--mysql-port={port}"),
+                &format!("--mysql-user={user}"),
+                &format!("--mysql-password={password}"),
+                &format!("--mysql-db={}", upstream.opts.database),
+                "--mysql-ssl=off",
+                "--tables=1",
+                "--table-size=200",
+                "--threads=2",
+                "--events=40",
+                "--time=0",
+                command,
+            ])
+            .stdin(std::process::Stdio::null())
+            .output()
+            .expect("sysbench runs")
+    };
+    let _ = sysbench(
+        upstream.port,
+        &upstream.opts.user,
+        &upstream.opts.password,
+        "cleanup",
+    );
+    let prepared = sysbench(
+        upstream.port,
+        &upstream.opts.user,
+        &upstream.opts.password,
+        "prepare",
+    );
+    assert!(
+        prepared.status.success(),
+        "{}",
+        String::from_utf8_lossy(&prepared.stderr)
+    );
+    let proxy = Proxy::start_mysql(
+        upstream,
+        ProxyOpts {
+            extra_config: masks("sbtest1", "c"),
+            ..ProxyOpts::default()
+        },
+    )
+    .await;
+    let run = sysbench(proxy.port(), USER, PASSWORD, "run");
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&run.stdout),
+        String::from_utf8_lossy(&run.stderr)
+    );
+    assert!(run.status.success(), "sysbench run: {text}");
+    assert!(
+        !text.contains("FATAL") && !text.contains("sluice:"),
+        "{text}"
+    );
+}

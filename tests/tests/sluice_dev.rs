@@ -16,6 +16,7 @@ use tempfile::TempDir;
 const PROGRAMS: &[(&str, &str)] = &[
     ("psql", "postgresql-client"),
     ("pgbench", "postgresql"),
+    ("sysbench", "sysbench"),
     ("mariadbd", "mariadb-server"),
     ("mariadb-install-db", "mariadb-server"),
     ("mariadb", "mariadb-client"),
@@ -264,6 +265,7 @@ fn the_demo_does_not_need_what_only_the_tests_use() {
         "chromedriver",
         "chromium",
         "pgbench",
+        "sysbench",
         "mariadb-admin",
         "mount",
     ] {
@@ -272,7 +274,7 @@ fn the_demo_does_not_need_what_only_the_tests_use() {
     assert_nothing_missing(&m.deps("demo"), "demo without test-only programs");
     let run = m.deps("test");
     assert_eq!(run.code, 1);
-    assert_eq!(missing(&run).len(), 5, "{}", run.stdout);
+    assert_eq!(missing(&run).len(), 6, "{}", run.stdout);
     // …but it does need the servers.
     m.remove("bin/mariadbd");
     assert_only_missing(&m.deps("demo"), "mariadbd", "mariadb-server");
