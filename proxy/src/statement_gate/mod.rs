@@ -64,11 +64,10 @@ pub struct StatementGate {
     /// The catalog's relations, as last handed over by the adapter.
     relations: Option<Arc<Relations>>,
     /// Declared cursors → the query each runs (a FETCH returns what it selects).
-    /// `None`: declared twice, so which query it runs is unknown.
-    cursors: std::collections::HashMap<String, Option<String>>,
-    /// PostgreSQL's SQL-level prepared statements → the statement each runs (`None`: prepared
-    /// twice, so unknown): an `EXECUTE` returns what it would.
-    prepared_sql: std::collections::HashMap<String, Option<String>>,
+    cursors: NamedTexts,
+    /// PostgreSQL's SQL-level prepared statements → the statement each runs: an `EXECUTE`
+    /// returns what it would.
+    prepared_sql: NamedTexts,
     /// The audit log's recorder for this session, with `[audit]`.
     recorder: Option<SessionRecorder>,
     /// Analyses for the audit records of sessions without rules.
@@ -496,36 +495,18 @@ impl StatementGate {
         }
         for c in policy::cursors(self.dialect, sql).into_iter().flatten() {
             match c {
-                // As with cursors: preparing a taken name fails, and which text runs is unknown.
-                policy::CursorStatement::Prepare { name, .. }
-                    if self.prepared_sql.contains_key(&name) =>
-                {
-                    self.prepared_sql.insert(name, None);
-                }
                 policy::CursorStatement::Prepare { name, statement } => {
-                    self.prepared_sql.insert(name, Some(statement));
+                    self.prepared_sql.define(name, statement)
                 }
-                policy::CursorStatement::Deallocate { name: Some(name) } => {
-                    self.prepared_sql.remove(&name);
-                }
-                policy::CursorStatement::Deallocate { name: None } => self.prepared_sql.clear(),
-                policy::CursorStatement::Execute { .. } => {}
-                // A second DECLARE of an open cursor fails at the server, and the first one's
-                // query stays (a ROLLBACK TO SAVEPOINT can leave either): the cursor's rows
-                // are then judged by nothing (fail closed).
-                policy::CursorStatement::Declare { name, .. }
-                    if self.cursors.contains_key(&name) =>
-                {
-                    self.cursors.insert(name, None);
+                policy::CursorStatement::Deallocate { name } => {
+                    self.prepared_sql.close(name.as_deref())
                 }
                 policy::CursorStatement::Declare { name, query } => {
-                    self.cursors.insert(name, Some(query));
+                    self.cursors.define(name, query)
                 }
-                policy::CursorStatement::Close { name: Some(name) } => {
-                    self.cursors.remove(&name);
+                policy::CursorStatement::Close { name } => self.cursors.close(name.as_deref()),
+                policy::CursorStatement::Execute { .. } | policy::CursorStatement::Fetch { .. } => {
                 }
-                policy::CursorStatement::Close { name: None } => self.cursors.clear(),
-                policy::CursorStatement::Fetch { .. } => {}
             }
         }
     }
@@ -541,12 +522,8 @@ impl StatementGate {
             .nth(of.index)
             .flatten()
         {
-            Some(policy::CursorStatement::Fetch { name }) => {
-                Some(self.cursors.get(&name).cloned().flatten())
-            }
-            Some(policy::CursorStatement::Execute { name }) => {
-                Some(self.prepared_sql.get(&name).cloned().flatten())
-            }
+            Some(policy::CursorStatement::Fetch { name }) => Some(self.cursors.text(&name)),
+            Some(policy::CursorStatement::Execute { name }) => Some(self.prepared_sql.text(&name)),
             _ => None,
         }
     }
@@ -970,6 +947,40 @@ fn unread_statement(sql: &str) -> String {
         sql.len(),
         hex::encode(sha2::Sha256::digest(sql.as_bytes()))
     )
+}
+
+/// Names that stand for a statement text: cursors (`FETCH name` returns what the declared
+/// query selects) and SQL-level prepared statements (`EXECUTE name`).
+#[derive(Default)]
+struct NamedTexts(std::collections::HashMap<String, Option<String>>);
+
+impl NamedTexts {
+    /// A second definition of a name in use fails at the server, and which text stays is
+    /// unknown (a `ROLLBACK TO SAVEPOINT` can leave either): the name is then judged by
+    /// nothing, so its rows are masked by origin or redacted (fail closed).
+    fn define(&mut self, name: String, text: String) {
+        let text = (!self.0.contains_key(&name)).then_some(text);
+        self.0.insert(name, text);
+    }
+
+    /// Closes one name, or all of them.
+    fn close(&mut self, name: Option<&str>) {
+        match name {
+            Some(name) => {
+                self.0.remove(name);
+            }
+            None => self.0.clear(),
+        }
+    }
+
+    /// The text `name` stands for; `None` when unknown.
+    fn text(&self, name: &str) -> Option<String> {
+        self.0.get(name).cloned().flatten()
+    }
+
+    fn clear(&mut self) {
+        self.0.clear();
+    }
 }
 
 /// Whose masks judge a diagnostic: the session's, or every mask (the audit log's).
