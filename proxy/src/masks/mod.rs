@@ -641,7 +641,10 @@ impl SessionMasks {
             }
             if unmaskable_copy && l.copies_into.is_none() {
                 if let Some((_, col)) = self.first_masked(&l.all_outputs, relations) {
-                    return Err(format!("sluice: COPY refused: it would read the masked column {col} in binary format, which sluice cannot mask; use the text or CSV format"));
+                    return Err(match copies.get(i) {
+                        Some(Some(_)) => format!("sluice: COPY refused: it would read the masked column {col} in binary format, which sluice cannot mask; use the text or CSV format"),
+                        _ => format!("sluice: COPY refused: sluice cannot read its options (or its query), so it cannot mask what it would read ({col}); write it with plain text or CSV options, or as a SELECT"),
+                    });
                 }
             }
             if settings.predicate_block {

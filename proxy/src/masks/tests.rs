@@ -223,3 +223,19 @@ fn a_masked_session_may_not_use_what_sluice_cannot_see_into() {
         assert_eq!(check(&block, dialect, sql), Ok(()), "{sql}");
     }
 }
+
+#[test]
+fn a_copy_sluice_cannot_read_is_refused_for_what_it_is() {
+    let m = policy("").for_session(&["analysts".into()], "t");
+    let binary = check(&m, Dialect::Postgres, "COPY customers TO STDOUT (FORMAT binary)");
+    assert!(binary.unwrap_err().contains("binary format"));
+    let unread = check(
+        &m,
+        Dialect::Postgres,
+        "COPY customers TO STDOUT WITH (FORMAT csv, FORCE_QUOTE *)",
+    );
+    assert!(
+        unread.as_ref().unwrap_err().contains("cannot read its options"),
+        "{unread:?}"
+    );
+}
