@@ -526,6 +526,18 @@ impl Visitor for Walk {
     }
 
     fn pre_visit_statement(&mut self, statement: &Statement) -> ControlFlow<()> {
+        // A new table that inherits from others (its rows show in theirs) or copies their
+        // shape reads them.
+        if let Statement::CreateTable(create) = statement {
+            self.reads.extend(create.inherits.iter().flatten().cloned());
+            if let Some(
+                sqlparser::ast::CreateTableLikeKind::Parenthesized(like)
+                | sqlparser::ast::CreateTableLikeKind::Plain(like),
+            ) = &create.like
+            {
+                self.reads.push(like.name.clone());
+            }
+        }
         let dml = match statement {
             Statement::Insert(insert) => {
                 let targets = match &insert.table {

@@ -421,6 +421,8 @@ fn tables(tokens: &[Token], kind: StatementKind) -> Vec<TableRef> {
             "TABLE" => kind.is_ddl(),
             "TRUNCATE" | "COPY" => kind != StatementKind::CopyTo,
             "JOIN" | "USING" => false,
+            // `ALTER TABLE t [NO] INHERIT parent`, `… ATTACH PARTITION p`: the other table.
+            "INHERIT" | "INHERITS" | "PARTITION" if kind.is_ddl() => false,
             _ => {
                 i += 1;
                 continue;

@@ -296,6 +296,7 @@ async fn pg_setup() -> (Proxy, String, Client) {
                  RETURN NEW; END $$;
              CREATE TRIGGER peek BEFORE INSERT ON {s}.notes
                  FOR EACH ROW EXECUTE FUNCTION {s}.peek();
+             CREATE VIEW {s}.v_cust AS SELECT id, name, ssn, email FROM {s}.customers;
              ANALYZE {s}.customers; ANALYZE {s}.employees;"
         ))
         .await
@@ -454,6 +455,18 @@ fn pg_attempts(s: &str) -> Vec<Vec<String>> {
         &["BEGIN; UPDATE {c} SET name = 'late' WHERE id = 1; END"],
         &["INSERT INTO {s}.notes VALUES (77, 'x')"],
         &["INSERT INTO {s}.notes VALUES (78, 'x')"],
+        // Objects of the masked user's own over a DBA's view of masked columns, whose hidden
+        // predicates would fail quoting them; tables that inherit or copy a masked one.
+        &["CREATE VIEW {s}.alice_v5 AS SELECT id FROM {s}.v_cust WHERE ssn::int > 0", "SELECT id FROM {s}.alice_v5"],
+        &["CREATE TABLE {s}.alice_t (id int)", "ALTER TABLE {s}.alice_t ENABLE ROW LEVEL SECURITY", "ALTER TABLE {s}.alice_t FORCE ROW LEVEL SECURITY", "CREATE POLICY p ON {s}.alice_t USING ((SELECT email::int FROM {s}.v_cust LIMIT 1) > 0)", "SELECT * FROM {s}.alice_t"],
+        &["CREATE TABLE {s}.kid () INHERITS ({c})", "SELECT * FROM {s}.kid"],
+        &["CREATE TABLE {s}.like_c (LIKE {c})"],
+        &["ALTER TABLE {s}.notes INHERIT {c}"],
+        // Errors from a sample size and from EXPLAIN ANALYZE, which runs its statement.
+        &["SELECT * FROM {s}.notes TABLESAMPLE bernoulli ((SELECT ssn::int FROM {c} LIMIT 1))"],
+        &["EXPLAIN ANALYZE SELECT ssn::int FROM {c}"],
+        &["EXPLAIN (ANALYZE, FORMAT json) SELECT (SELECT email::int FROM {c} LIMIT 1)"],
+        &["EXPLAIN ANALYZE SELECT substr(ssn, 1, 6) FROM {c}"],
         // Names spelt with Unicode escapes, which the server decodes.
         &[r#"SELECT reverse(U&"\0073sn") FROM {c}"#],
         &[r#"SELECT x.U&"\0073sn" || '' FROM {c} x"#],
@@ -769,6 +782,7 @@ async fn postgres_masked_user_gets_no_clear_value_by_any_route() {
         "SELECT version(), pg_backend_pid(), current_database()".to_string(),
         "SELECT current_setting('server_version_num'), pg_is_in_recovery()".to_string(),
         "SELECT pg_catalog.set_config('search_path', '', false)".to_string(),
+        "SELECT set_config(name, 'view, foreign-table', false) FROM pg_settings WHERE name = 'search_path'".to_string(),
         "SELECT pg_advisory_lock(42), pg_advisory_unlock(42)".to_string(),
         format!("SELECT a.attname, format_type(a.atttypid, a.atttypmod) FROM pg_attribute a WHERE a.attrelid = '{c}'::regclass AND a.attnum > 0"),
     ] {

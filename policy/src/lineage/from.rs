@@ -2,7 +2,9 @@
 
 use std::rc::Rc;
 
-use sqlparser::ast::{JoinConstraint, JoinOperator, TableAlias, TableFactor, TableWithJoins};
+use sqlparser::ast::{
+    JoinConstraint, JoinOperator, TableAlias, TableFactor, TableSampleKind, TableWithJoins,
+};
 
 use super::expr::name_parts;
 use super::query::{Ctx, MAX_QUERY_DEPTH};
@@ -59,6 +61,19 @@ impl Ctx {
         outer: &Scope<'_>,
         scope: &Scope<'_>,
     ) -> Vec<Rc<Relation>> {
+        // A sample's size is evaluated (and may fail, quoting what it read) like a predicate.
+        if let TableFactor::Table {
+            sample: Some(TableSampleKind::BeforeTableAlias(s) | TableSampleKind::AfterTableAlias(s)),
+            ..
+        } = factor
+        {
+            if let Some(q) = &s.quantity {
+                self.predicate(&q.value, scope);
+            }
+            if let Some(offset) = &s.offset {
+                self.predicate(offset, scope);
+            }
+        }
         let relation = match factor {
             TableFactor::Table {
                 name, alias, args, ..
@@ -124,6 +139,7 @@ impl Ctx {
                 Relation::derived(alias_name(alias), out.rename(&alias_columns(alias)))
             }
             TableFactor::TableFunction { expr, alias } => {
+                self.predicate(expr, scope);
                 let sources = self.sources(expr, scope);
                 Relation::function(alias_name(alias), alias_columns(alias), sources)
             }
@@ -145,6 +161,7 @@ impl Ctx {
             } => {
                 let mut sources = Sources::default();
                 for e in array_exprs {
+                    self.predicate(e, scope);
                     sources.extend(&self.sources(e, scope));
                 }
                 Relation::function(alias_name(alias), alias_columns(alias), sources.into_vec())
@@ -155,6 +172,7 @@ impl Ctx {
             | TableFactor::OpenJsonTable {
                 json_expr, alias, ..
             } => {
+                self.predicate(json_expr, scope);
                 let sources = self.sources(json_expr, scope);
                 Relation::function(alias_name(alias), alias_columns(alias), sources)
             }
@@ -204,7 +222,12 @@ impl Ctx {
             | FunctionArg::Unnamed(arg) => arg,
         };
         match arg {
-            FunctionArgExpr::Expr(e) => self.sources(e, scope),
+            // How many rows a set-returning function gives depends on its arguments: they
+            // are predicates too (`generate_series(1, ascii(…))` counts out a value).
+            FunctionArgExpr::Expr(e) => {
+                self.predicate(e, scope);
+                self.sources(e, scope)
+            }
             _ => vec![Source::Opaque],
         }
     }

@@ -303,9 +303,10 @@ fn statement(dialect: Dialect, statement: &Statement) -> Lineage {
             let inner_lineage = self::statement(dialect, inner);
             let runs = explain_runs(statement);
             // MySQL's plans quote values the optimizer read from single-row tables
-            // (`<cache>(concat('123-45-6789', …))`): its EXPLAIN says what the statement reads.
+            // (`<cache>(concat('123-45-6789', …))`), and an EXPLAIN ANALYZE runs the statement,
+            // whose errors may quote what it read: either says what the statement reads.
             let all_outputs = match dialect {
-                Dialect::MySql => {
+                _ if dialect == Dialect::MySql || runs => {
                     let mut all = inner_lineage.all_outputs.clone();
                     for s in &inner_lineage.predicates {
                         if !all.contains(s) {
@@ -314,7 +315,7 @@ fn statement(dialect: Dialect, statement: &Statement) -> Lineage {
                     }
                     all
                 }
-                Dialect::Postgres => Vec::new(),
+                _ => Vec::new(),
             };
             return Lineage {
                 columns: None,

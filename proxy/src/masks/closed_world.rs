@@ -15,6 +15,7 @@
 use policy::{FunctionClass, StatementInfo, StatementKind};
 
 use super::SessionMasks;
+use crate::session::Relations;
 
 /// Relations whose rows are values of other tables' columns (statistics) or other sessions'
 /// statement texts, by name, in any schema.
@@ -106,8 +107,43 @@ impl SessionMasks {
         !info.parsed || !matches!(info.kind, StatementKind::Select | StatementKind::Explain)
     }
 
+    /// Whether every relation the statement reads is the server's own catalog (`pg_*`,
+    /// `information_schema`), which holds no masked column: a side effect can then store
+    /// nothing a mask would hide.
+    fn reads_only_the_catalog(&self, info: &StatementInfo) -> bool {
+        !info.tables.is_empty()
+            && info.tables.iter().all(|t| {
+                let system = match t.schema.as_deref() {
+                    Some(s) => ["pg_catalog", "information_schema"]
+                        .iter()
+                        .any(|x| s.eq_ignore_ascii_case(x)),
+                    None => t.name.to_ascii_lowercase().starts_with("pg_"),
+                };
+                system && !self.covers_table(t.schema.as_deref(), &t.name)
+            })
+    }
+
+    /// Whether `schema.table` holds masked columns, or is a view that reads some (a view or a
+    /// policy built over it would move them where no mask names them).
+    fn carries_masked(
+        &self,
+        schema: Option<&str>,
+        table: &str,
+        relations: Option<&Relations>,
+    ) -> bool {
+        self.covers_table(schema, table)
+            || relations.is_some_and(|r| {
+                super::views_named(r, schema, table)
+                    .any(|v| self.first_masked(v.all.iter(), Some(r)).is_some())
+            })
+    }
+
     /// The closed-world checks for one statement of a masked session.
-    pub(super) fn check_closed_world(&self, info: &StatementInfo) -> Result<(), String> {
+    pub(super) fn check_closed_world(
+        &self,
+        info: &StatementInfo,
+        relations: Option<&Relations>,
+    ) -> Result<(), String> {
         if info.kind == StatementKind::Call {
             return Err("sluice: CALL refused for a masked session: sluice cannot see what a procedure returns or does".into());
         }
@@ -117,6 +153,8 @@ impl SessionMasks {
         for call in &info.calls {
             match call.class {
                 FunctionClass::Modeled => {}
+                // pg_dump: `SELECT set_config(name, '…', false) FROM pg_settings WHERE …`.
+                FunctionClass::SideEffect if self.reads_only_the_catalog(info) => {}
                 FunctionClass::SideEffect => {
                     return Err(format!("sluice: statement refused for a masked session: {}() stores or sends a value where sluice cannot mask it", call.name));
                 }
@@ -151,7 +189,7 @@ impl SessionMasks {
             if let Some(t) = info
                 .tables
                 .iter()
-                .find(|t| self.covers_table(t.schema.as_deref(), &t.name))
+                .find(|t| self.carries_masked(t.schema.as_deref(), &t.name, relations))
             {
                 return Err(format!("sluice: statement refused for a masked session: it changes the schema around {}, which holds masked columns; ask a DBA", t.qualified_name()));
             }

@@ -614,7 +614,7 @@ impl SessionMasks {
             false => Vec::new(),
         };
         for info in &analysis.statements {
-            self.check_closed_world(info)?;
+            self.check_closed_world(info, relations)?;
         }
         for (i, l) in lineages.iter().enumerate() {
             // COPY to the client is masked field by field in text and CSV; binary COPY (or one

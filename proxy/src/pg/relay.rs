@@ -216,7 +216,12 @@ pub async fn run(
                             _ => frame,
                         };
                         let answer = match hooks {
-                            Some(_) => results.on_upstream(frame.tag),
+                            Some(_) => {
+                                if frame.tag == b'Z' {
+                                    results.on_ready(frame.body().first().copied());
+                                }
+                                results.on_upstream(frame.tag)
+                            }
                             None => Answer::Forward,
                         };
                         match frame.tag {
