@@ -54,7 +54,8 @@
 //! let dir = tempfile::tempdir().unwrap();
 //! let log = AuditLog::open(AuditConfig::new(dir.path(), b"secret".to_vec())).unwrap();
 //! let mut d = Draft::new(1, "app-pg", "alice", RecordBody::SessionStart {
-//!     tls: true, application_name: Some("psql".into()), database: Some("app".into()) });
+//!     tls: true, application_name: Some("psql".into()), database: Some("app".into()),
+//!     upstream_user: Some("app_ro".into()) });
 //! d.client_addr = "10.0.0.1:5555".into();
 //! log.record(d).unwrap();
 //! log.close().unwrap();

@@ -81,6 +81,11 @@ pub enum RecordBody {
         application_name: Option<String>,
         /// The database the client asked for.
         database: Option<String>,
+        /// The database role sluice logged in upstream as for the session (its upstream
+        /// identity). Absent from records written before sluice recorded it; omitted when
+        /// unknown, so such records encode as they always did.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        upstream_user: Option<String>,
     },
     /// Result of the client's authentication.
     Auth {
@@ -558,6 +563,7 @@ mod tests {
                 tls: true,
                 application_name: Some("psql".into()),
                 database: None,
+                upstream_user: Some("analyst_ro".into()),
             },
             RecordBody::Result {
                 statement_id: 3,

@@ -86,9 +86,10 @@ fn event(out: &mut dyn Write, offset: f64, r: &Record) -> std::io::Result<()> {
             tls,
             application_name,
             database,
+            upstream_user,
         } => writeln!(
             out,
-            "{at}  session start: user {} from {}{}{}{}",
+            "{at}  session start: user {} from {}{}{}{}{}",
             r.user,
             r.client_addr,
             if *tls { ", tls" } else { ", no tls" },
@@ -99,6 +100,10 @@ fn event(out: &mut dyn Write, offset: f64, r: &Record) -> std::io::Result<()> {
             database
                 .as_ref()
                 .map(|d| format!(", database {d}"))
+                .unwrap_or_default(),
+            upstream_user
+                .as_ref()
+                .map(|u| format!(", upstream user {u}"))
                 .unwrap_or_default(),
         ),
         RecordBody::Auth { ok, method, reason } => writeln!(

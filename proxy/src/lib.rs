@@ -21,6 +21,7 @@ pub mod audit_cli;
 pub mod auth;
 pub mod config;
 pub mod demo;
+pub mod identities;
 pub mod launcher;
 pub mod listeners;
 pub mod live;

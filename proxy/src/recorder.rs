@@ -44,6 +44,8 @@ pub struct SessionInfo {
     pub tls: bool,
     pub application_name: Option<String>,
     pub database: Option<String>,
+    /// The database role the session logged in upstream as (its upstream identity).
+    pub upstream_user: Option<String>,
 }
 
 fn key(config: &Config, a: &crate::config::AuditConfig) -> Result<Vec<u8>, String> {
@@ -135,6 +137,7 @@ impl Auditor {
             tls: r.info.tls,
             application_name: r.info.application_name.clone(),
             database: r.info.database.clone(),
+            upstream_user: r.info.upstream_user.clone(),
         });
         r.write(RecordBody::Auth {
             ok: true,

@@ -341,6 +341,7 @@ pub(crate) fn upstream_target(config: &Config, t: &TargetConfig) -> Result<Upstr
         tls_mode: t.upstream_tls,
         tls_config,
         connect_timeout: t.connect_timeout.0,
+        identities: crate::identities::Identities::from_config(config, t)?,
     })
 }
 

@@ -22,6 +22,31 @@ pub struct UpstreamTarget {
     pub tls_mode: UpstreamTls,
     pub tls_config: Option<Arc<rustls::ClientConfig>>,
     pub connect_timeout: Duration,
+    /// `[[targets.identities]]`: the login each session gets instead of `user`.
+    pub identities: crate::identities::Identities,
+}
+
+impl UpstreamTarget {
+    /// The target's own login: `user` and its password, no settings (catalog reads, `check
+    /// --live`, and sessions no identity matches).
+    pub fn own_credentials(&self) -> crate::identities::Credentials {
+        crate::identities::Credentials {
+            user: self.user.clone(),
+            password: self.password.clone(),
+            settings: Vec::new(),
+        }
+    }
+
+    /// The login for a session: the chosen identity's, or the target's own.
+    pub fn credentials(
+        &self,
+        chosen: crate::identities::Chosen<'_>,
+    ) -> crate::identities::Credentials {
+        match chosen {
+            crate::identities::Chosen::Identity(c) => c.clone(),
+            crate::identities::Chosen::TargetUser => self.own_credentials(),
+        }
+    }
 }
 
 /// Why the database could not be reached.

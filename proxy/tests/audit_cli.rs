@@ -43,6 +43,7 @@ fn write_log(dir: &Path, key: &[u8]) {
         tls: true,
         application_name: Some("psql".into()),
         database: Some("app".into()),
+        upstream_user: None,
     }))
     .unwrap();
     log.record(alice(statement(
@@ -103,6 +104,7 @@ fn write_log(dir: &Path, key: &[u8]) {
         tls: false,
         application_name: None,
         database: Some("shop".into()),
+        upstream_user: None,
     }))
     .unwrap();
     log.record(bob(statement(1, "SELECT 1", "select", "allow", None)))

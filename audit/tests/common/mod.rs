@@ -28,6 +28,7 @@ pub fn start(session: u64) -> Draft {
             tls: true,
             application_name: Some("psql".into()),
             database: Some("app".into()),
+            upstream_user: None,
         },
     )
 }

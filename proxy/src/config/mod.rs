@@ -5,6 +5,7 @@
 //! against the directory of the config file, so a config can be moved with its certificates.
 
 mod duration;
+mod identities;
 mod sections;
 
 use std::collections::HashSet;
@@ -14,6 +15,7 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 
 pub use duration::HumanDuration;
+pub use identities::{read_password, IdentityConfig, SessionSettings, SettingValue};
 pub use sections::*;
 
 use crate::auth::PasswordHash;
@@ -185,6 +187,14 @@ pub struct TargetConfig {
     /// MySQL: the plugin sluice's greeting proposes (`mysql_native_password` or
     /// `caching_sha2_password`); clients may answer with either.
     pub client_auth_plugin: Option<String>,
+    /// *Extension*: `[[targets.identities]]`, the database roles groups log in upstream as;
+    /// the first entry that matches a session decides.
+    #[serde(default)]
+    pub identities: Vec<IdentityConfig>,
+    /// *Extension*: a session no identity matches is refused instead of logging in upstream as
+    /// the target's own `user`.
+    #[serde(default)]
+    pub require_identity: bool,
 }
 
 fn default_max_connections() -> usize {
@@ -198,26 +208,12 @@ impl TargetConfig {
     /// The upstream password, read from `password_env` or `password_file` (trailing newline
     /// stripped). `None` when neither is configured (trust auth upstream).
     pub fn upstream_password(&self, base_dir: &Path) -> Result<Option<String>, String> {
-        if let Some(var) = &self.password_env {
-            return std::env::var(var).map(Some).map_err(|_| {
-                format!(
-                    "target {:?}: environment variable {var} (password_env) is not set",
-                    self.name
-                )
-            });
-        }
-        if let Some(file) = &self.password_file {
-            let path = base_dir.join(file);
-            let text = std::fs::read_to_string(&path).map_err(|e| {
-                format!(
-                    "target {:?}: password_file {}: {e}",
-                    self.name,
-                    path.display()
-                )
-            })?;
-            return Ok(Some(text.trim_end_matches(['\r', '\n']).to_string()));
-        }
-        Ok(None)
+        read_password(
+            &format!("target {:?}", self.name),
+            self.password_env.as_deref(),
+            self.password_file.as_deref(),
+            base_dir,
+        )
     }
 }
 
@@ -292,12 +288,12 @@ impl Config {
                     t.name, t.upstream_tls
                 ));
             }
-            if t.password_env.is_some() && t.password_file.is_some() {
-                return Err(format!(
-                    "target {:?}: set password_env or password_file, not both",
-                    t.name
-                ));
-            }
+            identities::check_password_source(
+                &format!("target {:?}", t.name),
+                t.password_env.as_deref(),
+                t.password_file.as_deref(),
+            )?;
+            identities::validate(t)?;
             if let Some(p) = &t.client_auth_plugin {
                 if t.protocol != Protocol::Mysql
                     || !matches!(

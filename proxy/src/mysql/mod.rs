@@ -27,6 +27,7 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{watch, Semaphore};
 use tokio_util::task::TaskTracker;
 
+use crate::identities::Credentials;
 use crate::live::Live;
 use crate::metrics::TargetMetrics;
 use crate::session::SessionHooks;
@@ -118,7 +119,7 @@ async fn handle_connection(
     };
     let established =
         tokio::time::timeout(STARTUP_TIMEOUT, establish(tcp, peer, &target, &shared)).await;
-    let Ok(Some((client, upstream, ctx))) = established else {
+    let Ok(Some((client, upstream, ctx, upstream_user))) = established else {
         return;
     };
     let _registered =
@@ -144,9 +145,15 @@ async fn handle_connection(
                 tls: ctx.tls,
                 application_name: None,
                 database: ctx.database.clone(),
+                upstream_user: Some(upstream_user.clone()),
             })
         });
         let gate = gate
+            .with_upstream_identity(
+                Arc::clone(&target.upstream),
+                ctx.database.clone(),
+                upstream_user,
+            )
             .with_recorder(recorder, Arc::clone(&shared.analyses))
             .with_approvals(
                 shared.approvals.clone(),
@@ -170,6 +177,7 @@ async fn establish(
     crate::tls::BoxStream,
     upstream::Upstream,
     relay::RelayContext,
+    String,
 )> {
     let name = &target.upstream.name;
     let cached = target
@@ -253,47 +261,14 @@ async fn establish(
         (Some(only), _) => Some(only.clone()),
         (None, asked) => asked.clone(),
     };
-    let connecting = std::time::Instant::now();
-    let up = match upstream::connect(
-        &target.upstream,
-        &authed.response,
-        database.as_deref(),
-        target.allow_local_infile,
-    )
-    .await
-    {
-        Ok(u) => {
-            target.metrics.upstream_connected(connecting);
-            u
-        }
-        Err(UpstreamError::Refused { payload, message }) => {
-            tracing::info!(target = %name, %peer, reason = %message, "database refused the session");
-            let mut out = BytesMut::new();
-            write_packets(&mut out, seq, &payload);
-            let _ = authed.stream.write_all(&out).await;
-            let _ = authed.stream.shutdown().await;
-            return None;
-        }
-        Err(e) => {
-            tracing::error!(target = %name, %peer, error = %e, "upstream login failed");
-            TargetMetrics::count(&target.metrics.upstream_failures);
-            let why = match e {
-                UpstreamError::Credentials(_) => {
-                    "the database rejected sluice's credentials for this target".to_string()
-                }
-                other => other.to_string(),
-            };
-            let msg = format!("sluice: target \"{name}\" is unavailable: {why}");
-            client::refuse(&mut authed.stream, seq, 2003, "HY000", &msg).await;
-            return None;
-        }
-    };
+    let login = choose_login(&mut authed, peer, target, shared, database.as_deref()).await?;
+    let up = connect_upstream(&mut authed, peer, target, &login, database.as_deref()).await?;
     *target.server.lock().unwrap_or_else(|p| p.into_inner()) = Some(up.greeting.clone());
     if client::send_ok(&mut authed.stream, seq).await.is_err() {
         return None;
     }
     tracing::info!(
-        target = %name, %peer, user = %authed.identity.user, database = ?database, tls = authed.tls,
+        target = %name, %peer, user = %authed.identity.user, upstream_user = %login.user, database = ?database, tls = authed.tls,
         id = connection_id, thread = up.greeting.thread_id, "session started"
     );
     let ctx = relay::RelayContext {
@@ -319,5 +294,87 @@ async fn establish(
         login_reading: up.reading,
         server: policy::MysqlServer::from_version(&up.greeting.version),
     };
-    Some((authed.stream, up, ctx))
+    Some((authed.stream, up, ctx, login.user))
+}
+
+/// The upstream login for the session: its identity's, the target's own, or — with
+/// `require_identity` and no identity that fits — none, and the client is refused (1045).
+async fn choose_login(
+    authed: &mut client::Authenticated,
+    peer: SocketAddr,
+    target: &MysqlTarget,
+    shared: &MysqlShared,
+    database: Option<&str>,
+) -> Option<Credentials> {
+    let name = &target.upstream.name;
+    let user = &authed.identity.user;
+    match target
+        .upstream
+        .identities
+        .choose(name, &authed.identity.groups, database)
+    {
+        Ok(chosen) => Some(target.upstream.credentials(chosen)),
+        Err(e) => {
+            let reason = e.to_string();
+            tracing::warn!(target = %name, %peer, %user, %reason, "login refused");
+            TargetMetrics::count(&target.metrics.connections_refused);
+            if let Some(a) = &shared.audit {
+                a.auth_failed(name, user, &peer.to_string(), &reason);
+            }
+            let msg = format!(
+                "Access denied for user '{user}': no upstream identity on target \"{name}\" (require_identity)"
+            );
+            client::refuse(&mut authed.stream, authed.next_seq, 1045, "28000", &msg).await;
+            None
+        }
+    }
+}
+
+/// Logs in upstream as `login`; on failure the client gets the database's own refusal or 2003
+/// naming the target, and the log says why.
+async fn connect_upstream(
+    authed: &mut client::Authenticated,
+    peer: SocketAddr,
+    target: &MysqlTarget,
+    login: &Credentials,
+    database: Option<&str>,
+) -> Option<upstream::Upstream> {
+    let name = &target.upstream.name;
+    let seq = authed.next_seq;
+    let connecting = std::time::Instant::now();
+    let result = upstream::connect_as(
+        &target.upstream,
+        login,
+        &authed.response,
+        database,
+        target.allow_local_infile,
+    )
+    .await;
+    match result {
+        Ok(u) => {
+            target.metrics.upstream_connected(connecting);
+            Some(u)
+        }
+        Err(UpstreamError::Refused { payload, message }) => {
+            tracing::info!(target = %name, %peer, upstream_user = %login.user, reason = %message, "database refused the session");
+            let mut out = BytesMut::new();
+            write_packets(&mut out, seq, &payload);
+            let _ = authed.stream.write_all(&out).await;
+            let _ = authed.stream.shutdown().await;
+            None
+        }
+        Err(e) => {
+            tracing::error!(target = %name, %peer, upstream_user = %login.user, error = %e, "upstream login failed");
+            TargetMetrics::count(&target.metrics.upstream_failures);
+            let why = match e {
+                UpstreamError::Credentials(_) => {
+                    "the database rejected sluice's credentials for this target".to_string()
+                }
+                other => other.to_string(),
+            };
+            let msg = format!("sluice: target \"{name}\" is unavailable: {why}");
+            client::refuse(&mut authed.stream, seq, 2003, "HY000", &msg).await;
+            None
+        }
+    }
 }

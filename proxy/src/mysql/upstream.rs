@@ -1,4 +1,5 @@
-//! Logging in to a MySQL/MariaDB server as the target's own user: the server's greeting, TLS per
+//! Logging in to a MySQL/MariaDB server as the target's own user or a session's upstream identity
+//! (whose `session_settings` sluice then sends as `SET SESSION`): the server's greeting, TLS per
 //! `upstream_tls`, and whatever authentication plugin the server asks for
 //! (`mysql_native_password`, `caching_sha2_password` with its RSA key exchange off TLS, MariaDB's
 //! `client_ed25519`), driven by `mysql_common`'s client-side plugin state machines.
@@ -13,7 +14,8 @@ use tokio_util::codec::FramedRead;
 
 use super::client::{relayable_capabilities, ClientResponse};
 use super::packet::{put_lenenc, write_packets, PacketCodec, Reader};
-use crate::config::UpstreamTls;
+use crate::config::{SettingValue, UpstreamTls};
+use crate::identities::Credentials;
 use crate::tls::BoxStream;
 use crate::upstream::{self, ConnectError, UpstreamTarget};
 
@@ -51,6 +53,9 @@ pub enum UpstreamError {
     /// The server refused for a reason the client should see (an ERR payload).
     #[error("the database refused the session: {message}")]
     Refused { payload: Vec<u8>, message: String },
+    /// The server refused one of the identity's `session_settings`.
+    #[error("the database refused session setting {key}: {message}")]
+    Setting { key: String, message: String },
     #[error("{0}")]
     Protocol(String),
 }
@@ -184,6 +189,19 @@ pub async fn connect(
     database: Option<&str>,
     allow_local_infile: bool,
 ) -> Result<Upstream, UpstreamError> {
+    let login = target.own_credentials();
+    connect_as(target, &login, client, database, allow_local_infile).await
+}
+
+/// Connects and logs in as `login`, then applies its settings, with the client's capabilities,
+/// collation, database and connect attributes.
+pub async fn connect_as(
+    target: &UpstreamTarget,
+    login: &Credentials,
+    client: &ClientResponse,
+    database: Option<&str>,
+    allow_local_infile: bool,
+) -> Result<Upstream, UpstreamError> {
     let tcp = upstream::tcp(target).await?;
     let mut framed = FramedRead::new(Box::new(tcp) as BoxStream, PacketCodec);
     let greeting = read_greeting(&mut framed).await?;
@@ -235,7 +253,7 @@ pub async fn connect(
         )));
     }
 
-    let password = target.password.clone().unwrap_or_default();
+    let password = login.password.clone().unwrap_or_default();
     let mut scramble = greeting.scramble.clone();
     let mut plugin_name = greeting.plugin.clone();
     let mut proc_ = AuthProc::init(&AuthPlugin::from_bytes(plugin_name.as_bytes()))
@@ -254,7 +272,7 @@ pub async fn connect(
     response.extend_from_slice(&client.max_packet.to_le_bytes());
     response.push(client.collation);
     response.extend_from_slice(&[0u8; 23]);
-    response.extend_from_slice(target.user.as_bytes());
+    response.extend_from_slice(login.user.as_bytes());
     response.push(0);
     if caps.contains(CapabilityFlags::CLIENT_PLUGIN_AUTH_LENENC_CLIENT_DATA) {
         put_lenenc(&mut response, first.len() as u64);
@@ -324,6 +342,8 @@ pub async fn connect(
             send(&mut framed, seq, &data).await?;
         }
     };
+    // Settings first: `sql_mode` and the character set they may change decide the reading.
+    let status = apply_settings(&mut framed, &login.settings, status).await?;
     let reading = session_reading(&mut framed, caps).await?;
     let parts = framed.into_parts();
     if !parts.read_buf.is_empty() {
@@ -336,6 +356,65 @@ pub async fn connect(
         capabilities: caps,
         status,
     })
+}
+
+/// `SERVER_STATUS_NO_BACKSLASH_ESCAPES`: `\` is an ordinary character in string literals.
+const NO_BACKSLASH_ESCAPES: u16 = 0x0200;
+
+/// A `SET SESSION` statement for one setting. The key was checked at load (a plain identifier);
+/// a text value is quoted for the session as it reads quotes now (`status`), so no value can
+/// end its literal early.
+pub fn set_statement(key: &str, value: &SettingValue, status: u16) -> String {
+    let value = match value {
+        SettingValue::Text(s) => {
+            let mut quoted = String::with_capacity(s.len() + 2);
+            quoted.push('\'');
+            for c in s.chars() {
+                match c {
+                    '\'' => quoted.push_str("''"),
+                    '\\' if status & NO_BACKSLASH_ESCAPES == 0 => quoted.push_str("\\\\"),
+                    c => quoted.push(c),
+                }
+            }
+            quoted.push('\'');
+            quoted
+        }
+        SettingValue::Integer(n) => n.to_string(),
+        SettingValue::Float(f) => f.to_string(),
+        SettingValue::Bool(b) => if *b { "ON" } else { "OFF" }.to_string(),
+    };
+    format!("SET SESSION {key} = {value}")
+}
+
+/// Sends the identity's settings one `SET SESSION` at a time (each may change how the next is
+/// quoted); returns the status flags after the last.
+async fn apply_settings(
+    framed: &mut Framed,
+    settings: &[(String, SettingValue)],
+    mut status: u16,
+) -> Result<u16, UpstreamError> {
+    for (key, value) in settings {
+        let mut query = vec![0x03];
+        query.extend_from_slice(set_statement(key, value, status).as_bytes());
+        send(framed, 0, &query).await?;
+        let (_, reply) = next_payload(framed).await?;
+        match reply.first() {
+            Some(0x00) => {
+                let mut r = Reader(&reply[1..]);
+                let _ = (r.lenenc(), r.lenenc());
+                status = r.u16().unwrap_or(status);
+            }
+            Some(0xFF) => {
+                let (code, message) = parse_err(&reply);
+                return Err(UpstreamError::Setting {
+                    key: key.clone(),
+                    message: format!("{code}: {message}"),
+                });
+            }
+            _ => return Err(protocol("unexpected answer to a session setting")),
+        }
+    }
+    Ok(status)
 }
 
 /// What decides how a MySQL session reads statements, besides the status flags.
@@ -432,6 +511,29 @@ mod tests {
     fn err_payloads_yield_code_and_message() {
         let p = super::super::packet::err_payload(1045, "28000", "Access denied");
         assert_eq!(parse_err(&p), (1045, "Access denied".to_string()));
+    }
+
+    #[test]
+    fn set_statements_quote_text_for_the_session() {
+        let text = SettingValue::Text("it's a\\b".into());
+        assert_eq!(
+            set_statement("sql_mode", &text, 0),
+            "SET SESSION sql_mode = 'it''s a\\\\b'"
+        );
+        assert_eq!(
+            set_statement("sql_mode", &text, NO_BACKSLASH_ESCAPES),
+            "SET SESSION sql_mode = 'it''s a\\b'"
+        );
+        let n = SettingValue::Float(2.5);
+        assert_eq!(
+            set_statement("max_statement_time", &n, 0),
+            "SET SESSION max_statement_time = 2.5"
+        );
+        let b = SettingValue::Bool(false);
+        assert_eq!(
+            set_statement("autocommit", &b, 0),
+            "SET SESSION autocommit = OFF"
+        );
     }
 
     #[test]

@@ -29,6 +29,7 @@ use tokio_util::task::TaskTracker;
 
 use crate::auth::scram::ChannelBinding;
 use crate::auth::Identity;
+use crate::identities::Credentials;
 use crate::live::Live;
 use crate::metrics::TargetMetrics;
 use crate::session::SessionHooks;
@@ -120,6 +121,19 @@ struct Established {
     key: CancelKey,
     /// The upstream's startup ParameterStatus frames, for settings the relay follows.
     greeting: bytes::BytesMut,
+    /// The database role the session logged in upstream as (its identity's, or the target's).
+    upstream_user: String,
+}
+
+/// What [`login`] hands on: the upstream session and who it is for.
+struct LoggedIn {
+    upstream: BoxStream,
+    identity: Identity,
+    deadline: Option<i64>,
+    key: CancelKey,
+    database: String,
+    greeting: bytes::BytesMut,
+    upstream_user: String,
 }
 
 async fn handle_connection(
@@ -154,6 +168,7 @@ async fn handle_connection(
         key,
         _slot,
         greeting,
+        upstream_user,
     } = established;
     let opts = relay::RelayOptions {
         target: name.clone(),
@@ -180,9 +195,15 @@ async fn handle_connection(
                 tls,
                 application_name,
                 database: Some(database.clone()),
+                upstream_user: Some(upstream_user.clone()),
             })
         });
         let gate = gate
+            .with_upstream_identity(
+                Arc::clone(&target.upstream),
+                Some(database.clone()),
+                upstream_user,
+            )
             .with_recorder(recorder, Arc::clone(&shared.analyses))
             .with_approvals(
                 shared.approvals.clone(),
@@ -247,10 +268,18 @@ async fn establish(
         send_fatal(&mut startup.stream, code, &msg).await;
         return None;
     }
-    let (upstream, (identity, deadline), key, database, greeting) =
-        login(&mut startup, peer, target, shared).await?;
+    let LoggedIn {
+        upstream,
+        identity,
+        deadline,
+        key,
+        database,
+        greeting,
+        upstream_user,
+    } = login(&mut startup, peer, target, shared).await?;
     Some(Established {
         greeting,
+        upstream_user,
         deadline,
         tls: startup.tls,
         application_name: startup.param("application_name").map(str::to_string),
@@ -289,13 +318,7 @@ async fn login(
     peer: SocketAddr,
     target: &Arc<PgTarget>,
     shared: &PgShared,
-) -> Option<(
-    BoxStream,
-    (Identity, Option<i64>),
-    CancelKey,
-    String,
-    bytes::BytesMut,
-)> {
+) -> Option<LoggedIn> {
     let name = &target.upstream.name;
     let user = startup.param("user").unwrap_or_default().to_string();
     let database = startup
@@ -371,29 +394,8 @@ async fn login(
             return None;
         }
     }
-    let connecting = std::time::Instant::now();
-    let upstream = match upstream::connect(&target.upstream, &startup.params, &database).await {
-        Ok(u) => {
-            target.metrics.upstream_connected(connecting);
-            u
-        }
-        Err(UpstreamError::Refused { frame, message }) => {
-            tracing::info!(target = %name, %peer, user = %identity.user, reason = %message, "database refused the session");
-            let _ = startup.stream.write_all(&frame).await;
-            let _ = startup.stream.shutdown().await;
-            return None;
-        }
-        Err(e) => {
-            tracing::error!(target = %name, %peer, error = %e, "upstream connection failed");
-            TargetMetrics::count(&target.metrics.upstream_failures);
-            let msg = format!(
-                "sluice: target \"{name}\" is unavailable: {}",
-                client_safe(&e)
-            );
-            send_fatal(&mut startup.stream, "08006", &msg).await;
-            return None;
-        }
-    };
+    let login = choose_login(startup, peer, target, shared, &identity, &database).await?;
+    let upstream = connect_upstream(startup, peer, target, &login, &identity, &database).await?;
     let key = shared.cancels.register(
         Arc::clone(&target.upstream),
         upstream.key.unwrap_or_default(),
@@ -405,14 +407,86 @@ async fn login(
     if startup.stream.write_all(&out).await.is_err() || startup.stream.flush().await.is_err() {
         return None;
     }
-    tracing::info!(target = %name, %peer, user = %identity.user, %database, tls = startup.tls, pid = key.pid, "session started");
-    Some((
-        upstream.stream,
-        (identity, deadline),
+    tracing::info!(target = %name, %peer, user = %identity.user, upstream_user = %login.user, %database, tls = startup.tls, pid = key.pid, "session started");
+    Some(LoggedIn {
+        upstream: upstream.stream,
+        identity,
+        deadline,
         key,
         database,
-        upstream.greeting,
-    ))
+        greeting: upstream.greeting,
+        upstream_user: login.user,
+    })
+}
+
+/// The upstream login for the session: its identity's, the target's own, or — with
+/// `require_identity` and no identity that fits — none, and the client is refused (28000).
+async fn choose_login(
+    startup: &mut Startup,
+    peer: SocketAddr,
+    target: &PgTarget,
+    shared: &PgShared,
+    identity: &Identity,
+    database: &str,
+) -> Option<Credentials> {
+    let name = &target.upstream.name;
+    match target
+        .upstream
+        .identities
+        .choose(name, &identity.groups, Some(database))
+    {
+        Ok(chosen) => Some(target.upstream.credentials(chosen)),
+        Err(e) => {
+            let reason = e.to_string();
+            tracing::warn!(target = %name, %peer, user = %identity.user, %reason, "login refused");
+            TargetMetrics::count(&target.metrics.connections_refused);
+            if let Some(a) = &shared.audit {
+                a.auth_failed(name, &identity.user, &peer.to_string(), &reason);
+            }
+            let msg = format!(
+                "user \"{}\" has no upstream identity on target \"{name}\" (require_identity)",
+                identity.user
+            );
+            send_fatal(&mut startup.stream, "28000", &msg).await;
+            None
+        }
+    }
+}
+
+/// Logs in upstream as `login`; on failure the client is told what it may know (the database's
+/// own refusal, or 08006 naming the target) and the log says why.
+async fn connect_upstream(
+    startup: &mut Startup,
+    peer: SocketAddr,
+    target: &PgTarget,
+    login: &Credentials,
+    identity: &Identity,
+    database: &str,
+) -> Option<upstream::Upstream> {
+    let name = &target.upstream.name;
+    let connecting = std::time::Instant::now();
+    match upstream::connect_as(&target.upstream, login, &startup.params, database).await {
+        Ok(u) => {
+            target.metrics.upstream_connected(connecting);
+            Some(u)
+        }
+        Err(UpstreamError::Refused { frame, message }) => {
+            tracing::info!(target = %name, %peer, user = %identity.user, upstream_user = %login.user, reason = %message, "database refused the session");
+            let _ = startup.stream.write_all(&frame).await;
+            let _ = startup.stream.shutdown().await;
+            None
+        }
+        Err(e) => {
+            tracing::error!(target = %name, %peer, upstream_user = %login.user, error = %e, "upstream connection failed");
+            TargetMetrics::count(&target.metrics.upstream_failures);
+            let msg = format!(
+                "sluice: target \"{name}\" is unavailable: {}",
+                client_safe(&e)
+            );
+            send_fatal(&mut startup.stream, "08006", &msg).await;
+            None
+        }
+    }
 }
 
 /// What a client may learn about an upstream failure: where it failed, not with which secret.

@@ -1,5 +1,5 @@
-//! Connecting to the database as the target's own user: TLS per libpq's `sslmode`, the
-//! StartupMessage, and SCRAM-SHA-256(-PLUS), MD5 or cleartext password authentication. The
+//! Connecting to the database as the target's own user or a session's upstream identity: TLS per
+//! libpq's `sslmode`, the StartupMessage (with the identity's settings), and SCRAM-SHA-256(-PLUS), MD5 or cleartext password authentication. The
 //! password never leaves this module towards the client.
 
 use bytes::BytesMut;
@@ -10,6 +10,7 @@ use super::frame::Reader;
 use super::messages::{self, SSL_REQUEST};
 use crate::auth::scram::{SCRAM_SHA_256, SCRAM_SHA_256_PLUS};
 use crate::config::UpstreamTls;
+use crate::identities::Credentials;
 use crate::tls::BoxStream;
 pub use crate::upstream::UpstreamTarget;
 
@@ -89,27 +90,57 @@ pub async fn connect(
     client_params: &[(String, String)],
     database: &str,
 ) -> Result<Upstream, UpstreamError> {
-    let (mut stream, end_point) = open(target).await?;
+    connect_as(target, &target.own_credentials(), client_params, database).await
+}
+
+/// The StartupMessage parameters: sluice's login, then the identity's settings, then the
+/// client's own parameters except those sluice or the identity set. A setting passed at startup
+/// becomes the session's default, so `RESET` and `DISCARD ALL` return to it.
+fn startup_params(
+    login: &Credentials,
+    client_params: &[(String, String)],
+    database: &str,
+) -> Vec<(String, String)> {
     let mut params: Vec<(String, String)> = vec![
-        ("user".into(), target.user.clone()),
+        ("user".into(), login.user.clone()),
         ("database".into(), database.to_string()),
     ];
     params.extend(
-        client_params
+        login
+            .settings
             .iter()
-            .filter(|(k, _)| k != "user" && k != "database")
-            .cloned(),
+            .map(|(k, v)| (k.clone(), v.postgres_text())),
     );
+    let taken = |k: &str| params.iter().any(|(p, _)| p.eq_ignore_ascii_case(k));
+    let from_client: Vec<(String, String)> = client_params
+        .iter()
+        .filter(|(k, _)| !taken(k))
+        .cloned()
+        .collect();
+    params.extend(from_client);
+    params
+}
+
+/// Connects and logs in with `login`: its user, password and settings.
+pub async fn connect_as(
+    target: &UpstreamTarget,
+    login: &Credentials,
+    client_params: &[(String, String)],
+    database: &str,
+) -> Result<Upstream, UpstreamError> {
+    let (mut stream, end_point) = open(target).await?;
+    let params = startup_params(login, client_params, database);
     let mut out = BytesMut::new();
     messages::startup_message(&mut out, &params);
     stream.write_all(&out).await?;
     stream.flush().await?;
 
     let password = || {
-        target.password.as_deref().ok_or_else(|| {
-            UpstreamError::Credentials(
-                "the database asks for a password and the target has none".into(),
-            )
+        login.password.as_deref().ok_or_else(|| {
+            UpstreamError::Credentials(format!(
+                "the database asks for a password and upstream user {:?} has none",
+                login.user
+            ))
         })
     };
     let mut scram: Option<ScramSha256> = None;
@@ -138,7 +169,7 @@ pub async fn connect(
                             .and_then(|s| s.try_into().ok())
                             .ok_or_else(|| UpstreamError::protocol("short MD5 salt"))?;
                         let hash = postgres_protocol::authentication::md5_hash(
-                            target.user.as_bytes(),
+                            login.user.as_bytes(),
                             password()?.as_bytes(),
                             salt,
                         );

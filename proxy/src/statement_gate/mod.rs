@@ -94,6 +94,11 @@ pub struct StatementGate {
     kinds: std::collections::HashMap<Box<str>, Vec<policy::StatementKind>>,
     /// How the server will read the next statement's quotes.
     lexing: lexing::SessionLexing,
+    /// The session's upstream login, checked when the session changes user.
+    upstream_login: Option<crate::identities::SessionLogin>,
+    /// Set when a change of user left the session on a role that does not fit the new user:
+    /// the session ends at its next statement.
+    login_mismatch: Option<String>,
 }
 
 impl StatementGate {
@@ -134,6 +139,8 @@ impl StatementGate {
             last: None,
             kinds: Default::default(),
             lexing: lexing::SessionLexing::new(dialect),
+            upstream_login: None,
+            login_mismatch: None,
         }
     }
 
@@ -215,6 +222,23 @@ impl StatementGate {
             let analysis = self.analysis(&ShapedSql::new(self.dialect, sql));
             count(&mut analysis.statements.iter().map(|s| s.kind));
         }
+    }
+
+    /// Remembers the role the session logged in upstream as (for `database`), so that a change
+    /// of user to someone whose identity is another role ends the session instead of lending
+    /// them this one.
+    pub fn with_upstream_identity(
+        mut self,
+        upstream: Arc<crate::upstream::UpstreamTarget>,
+        database: Option<String>,
+        user: String,
+    ) -> Self {
+        self.upstream_login = Some(crate::identities::SessionLogin {
+            upstream,
+            database,
+            user,
+        });
+        self
     }
 
     /// Ends the session at its first statement after `deadline` (seconds since the epoch).
@@ -902,6 +926,9 @@ impl SessionHooks for StatementGate {
     }
 
     fn session_over(&mut self) -> Option<String> {
+        if let Some(why) = self.login_mismatch.take() {
+            return Some(why);
+        }
         let deadline = self.deadline?;
         (crate::auth::jwt::now_secs() >= deadline).then(|| {
             tracing::info!(target = %self.target, user = %self.user, "token-signed session ended at its deadline");
@@ -922,6 +949,10 @@ impl SessionHooks for StatementGate {
         self.masks = None;
         if let Some(r) = self.recorder.as_mut() {
             r.set_identity(user, groups);
+        }
+        if let Some(Err(why)) = self.upstream_login.as_ref().map(|l| l.check(user, groups)) {
+            tracing::warn!(target = %self.target, from = %self.user, to = %user, reason = %why, "the upstream identity does not fit the new user; the session ends");
+            self.login_mismatch = Some(why);
         }
         self.user = user.to_string();
         self.groups = groups.to_vec();

@@ -1,0 +1,351 @@
+//! Upstream identities end to end, both protocols: `[[targets.identities]]` maps alice's group
+//! (`analysts`) to a read-only database role made for the test, and bob (`dba`) stays on the
+//! target's own user. Which role each session got is asked of the database itself
+//! (`current_user` / `CURRENT_USER()`), privileges are the database's own, session settings take
+//! effect, `require_identity` refuses users no identity fits, and the audit log names the role.
+
+use mysql_async::prelude::*;
+use sluice_tests::*;
+use tokio_postgres::error::SqlState;
+
+const KEY_ENV: &str = "SLUICE_TEST_IDENTITIES_AUDIT_KEY";
+
+/// `[audit]` in the proxy's directory, so every session's start is recorded.
+fn audit_config() -> String {
+    std::env::set_var(KEY_ENV, "identities-test-key");
+    format!("[audit]\ndir = \"audit\"\nflush_interval = \"10ms\"\nkey_env = \"{KEY_ENV}\"\n")
+}
+
+/// A password for a role, handed to sluice through an environment variable of its own.
+fn password_env(role: &str) -> (String, String) {
+    let (var, pw) = (
+        format!("SLUICE_TEST_PW_{}", role.to_uppercase()),
+        format!("{role}-pw"),
+    );
+    std::env::set_var(&var, &pw);
+    (var, pw)
+}
+
+/// The `session_start` records of the proxy's audit log (read after it stopped), as
+/// `(user, upstream_user)`.
+fn session_starts(proxy: &Proxy) -> Vec<(String, Option<String>)> {
+    let reader = audit::AuditReader::open(proxy.dir.path().join("audit")).unwrap();
+    let mut out = Vec::new();
+    audit::export_jsonl(&reader, &audit::Filter::default(), &mut out).unwrap();
+    String::from_utf8(out)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+        .filter(|r| r["kind"] == "session_start")
+        .map(|r| {
+            let user = r["user"].as_str().unwrap_or_default().to_string();
+            (user, r["upstream_user"].as_str().map(str::to_string))
+        })
+        .collect()
+}
+
+/// Creates a login role that may read (and, with `write`, insert into) `schema.t`.
+async fn pg_role(upstream: &PgServer, role: &str, password: &str, schema: &str, write: bool) {
+    upstream
+        .psql_superuser(
+            "postgres",
+            &format!("CREATE ROLE {role} LOGIN PASSWORD '{password}';"),
+        )
+        .unwrap_or_else(|e| panic!("create role {role}: {e:#}"));
+    let grants = match write {
+        true => "SELECT, INSERT",
+        false => "SELECT",
+    };
+    pg_direct(upstream)
+        .await
+        .batch_execute(&format!(
+            "GRANT USAGE ON SCHEMA {schema} TO {role}; GRANT {grants} ON {schema}.t TO {role};"
+        ))
+        .await
+        .unwrap();
+}
+
+/// A schema with one table `t`, owned by the target's own user.
+async fn pg_schema(upstream: &PgServer) -> String {
+    let s = unique("ids");
+    pg_direct(upstream)
+        .await
+        .batch_execute(&format!(
+            "CREATE SCHEMA {s}; CREATE TABLE {s}.t (id int); INSERT INTO {s}.t VALUES (1);"
+        ))
+        .await
+        .unwrap();
+    s
+}
+
+async fn pg_one(client: &tokio_postgres::Client, sql: &str) -> String {
+    client.query_one(sql, &[]).await.unwrap().get(0)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_sessions_log_in_as_their_groups_role() {
+    let upstream = pg_scram();
+    let schema = pg_schema(upstream).await;
+    let ro = unique("ro");
+    let (var, pw) = password_env(&ro);
+    pg_role(upstream, &ro, &pw, &schema, false).await;
+    let extra = format!(
+        "[[targets.identities]]\ngroups = [\"analy*\"]\nuser = \"{ro}\"\npassword_env = \"{var}\"\n\
+         session_settings = {{ statement_timeout = \"4s\", search_path = \"{schema}, public\" }}\n\n{}",
+        audit_config()
+    );
+    let mut proxy = Proxy::start(
+        upstream,
+        ProxyOpts {
+            extra_config: extra,
+            ..ProxyOpts::default()
+        },
+    )
+    .await;
+
+    let alice = proxy.connect().await;
+    assert_eq!(pg_one(&alice, "SELECT current_user::text").await, ro);
+    // The settings are the session's defaults: in force, and again after DISCARD ALL.
+    assert_eq!(pg_one(&alice, "SHOW statement_timeout").await, "4s");
+    let n: i32 = alice
+        .query_one("SELECT id FROM t", &[])
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(n, 1, "search_path finds the schema's table unqualified");
+    alice
+        .batch_execute("SET statement_timeout = '9s'")
+        .await
+        .unwrap();
+    assert_eq!(pg_one(&alice, "SHOW statement_timeout").await, "9s");
+    alice.batch_execute("DISCARD ALL").await.unwrap();
+    assert_eq!(pg_one(&alice, "SHOW statement_timeout").await, "4s");
+    // The database itself refuses the read-only role's write.
+    let err = alice
+        .batch_execute(&format!("INSERT INTO {schema}.t VALUES (2)"))
+        .await
+        .unwrap_err();
+    assert_eq!(
+        err.code(),
+        Some(&SqlState::INSUFFICIENT_PRIVILEGE),
+        "{err:?}"
+    );
+
+    let bob = proxy.try_connect(OTHER_USER, OTHER_PASSWORD).await.unwrap();
+    assert_eq!(
+        pg_one(&bob, "SELECT current_user::text").await,
+        upstream.opts.user
+    );
+    assert_eq!(pg_one(&bob, "SHOW statement_timeout").await, "0");
+    bob.batch_execute(&format!("INSERT INTO {schema}.t VALUES (3)"))
+        .await
+        .unwrap();
+
+    drop((alice, bob));
+    proxy.shutdown().await;
+    let starts = session_starts(&proxy);
+    assert!(
+        starts.contains(&(USER.into(), Some(ro.clone()))),
+        "{starts:?}"
+    );
+    assert!(
+        starts.contains(&(OTHER_USER.into(), Some(upstream.opts.user.clone()))),
+        "{starts:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_require_identity_refuses_users_no_identity_fits() {
+    let upstream = pg_scram();
+    let schema = pg_schema(upstream).await;
+    let rw = unique("rw");
+    let (var, pw) = password_env(&rw);
+    pg_role(upstream, &rw, &pw, &schema, true).await;
+    let extra = format!(
+        "[[targets.identities]]\ngroups = [\"dba\"]\nuser = \"{rw}\"\npassword_env = \"{var}\"\n"
+    );
+    let proxy = Proxy::start(
+        upstream,
+        ProxyOpts {
+            extra_config: format!("require_identity = true\n{extra}"),
+            ..ProxyOpts::default()
+        },
+    )
+    .await;
+    let err = proxy.try_connect(USER, PASSWORD).await.unwrap_err();
+    let db = err.as_db_error().unwrap_or_else(|| panic!("{err:?}"));
+    assert_eq!(
+        db.code(),
+        &SqlState::INVALID_AUTHORIZATION_SPECIFICATION,
+        "{db:?}"
+    );
+    assert!(
+        db.message().contains("no upstream identity"),
+        "{}",
+        db.message()
+    );
+    let bob = proxy.try_connect(OTHER_USER, OTHER_PASSWORD).await.unwrap();
+    assert_eq!(pg_one(&bob, "SELECT current_user::text").await, rw);
+}
+
+/// Creates a MariaDB account (over TCP from 127.0.0.1) that may read, or also insert into,
+/// `shop`.
+fn mysql_account(server: &MariaDbServer, user: &str, password: &str, write: bool) {
+    let grants = match write {
+        true => "SELECT, INSERT",
+        false => "SELECT",
+    };
+    server
+        .sql_root(
+            None,
+            &format!(
+                "CREATE USER '{user}'@'127.0.0.1' IDENTIFIED BY '{password}';\n\
+                 GRANT {grants} ON shop.* TO '{user}'@'127.0.0.1';\n"
+            ),
+        )
+        .unwrap_or_else(|e| panic!("create account {user}: {e:#}"));
+}
+
+fn mysql_code(e: &mysql_async::Error) -> Option<u16> {
+    match e {
+        mysql_async::Error::Server(s) => Some(s.code),
+        _ => None,
+    }
+}
+
+async fn mysql_one(conn: &mut mysql_async::Conn, sql: &str) -> String {
+    let v: Option<String> = conn.query_first(sql).await.unwrap();
+    v.unwrap_or_default()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mysql_sessions_log_in_as_their_groups_role() {
+    let server = mariadb_native();
+    let table = unique("ids");
+    mysql_direct(server)
+        .await
+        .query_drop(format!("CREATE TABLE {table} (id int)"))
+        .await
+        .unwrap();
+    let ro = unique("ro");
+    let (var, pw) = password_env(&ro);
+    mysql_account(server, &ro, &pw, false);
+    let extra = format!(
+        "[[targets.identities]]\ngroups = [\"analysts\"]\nuser = \"{ro}\"\npassword_env = \"{var}\"\n\
+         session_settings = {{ sql_mode = \"STRICT_ALL_TABLES,NO_ENGINE_SUBSTITUTION\", max_statement_time = 7 }}\n\n{}",
+        audit_config()
+    );
+    let mut proxy = Proxy::start_mysql(
+        server,
+        ProxyOpts {
+            extra_config: extra,
+            ..ProxyOpts::default()
+        },
+    )
+    .await;
+
+    let mut alice = proxy.mysql().await;
+    assert_eq!(
+        mysql_one(&mut alice, "SELECT CURRENT_USER()").await,
+        format!("{ro}@127.0.0.1")
+    );
+    assert_eq!(
+        mysql_one(&mut alice, "SELECT @@SESSION.sql_mode").await,
+        "STRICT_ALL_TABLES,NO_ENGINE_SUBSTITUTION"
+    );
+    let time: f64 = alice
+        .query_first("SELECT @@SESSION.max_statement_time")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(time, 7.0);
+    let err = alice
+        .query_drop(format!("INSERT INTO {table} VALUES (1)"))
+        .await
+        .unwrap_err();
+    assert_eq!(mysql_code(&err), Some(1142), "{err}");
+
+    let mut bob = mysql_async::Conn::new(mysql_opts(
+        proxy.port(),
+        OTHER_USER,
+        OTHER_PASSWORD,
+        Some("shop"),
+    ))
+    .await
+    .unwrap();
+    let user = mysql_one(&mut bob, "SELECT CURRENT_USER()").await;
+    assert!(
+        user.starts_with(&format!("{}@", server.opts.user)),
+        "{user}"
+    );
+    bob.query_drop(format!("INSERT INTO {table} VALUES (2)"))
+        .await
+        .unwrap();
+
+    // COM_CHANGE_USER keeps the upstream connection: bob's session must not serve alice as
+    // the target's own user. Her first statement ends it.
+    let to_alice = mysql_async::ChangeUserOpts::default()
+        .with_user(Some(USER.into()))
+        .with_pass(Some(PASSWORD.into()));
+    bob.change_user(to_alice).await.unwrap();
+    let err = bob
+        .query_drop(format!("INSERT INTO {table} VALUES (3)"))
+        .await
+        .unwrap_err();
+    assert_eq!(mysql_code(&err), Some(1045), "{err}");
+    assert!(err.to_string().contains("another database role"), "{err}");
+    let rows: Vec<i32> = mysql_direct(server)
+        .await
+        .query(format!("SELECT id FROM {table} ORDER BY id"))
+        .await
+        .unwrap();
+    assert_eq!(rows, [2]);
+
+    drop((alice, bob));
+    proxy.shutdown().await;
+    let starts = session_starts(&proxy);
+    assert!(
+        starts.contains(&(USER.into(), Some(ro.clone()))),
+        "{starts:?}"
+    );
+    assert!(
+        starts.contains(&(OTHER_USER.into(), Some(server.opts.user.clone()))),
+        "{starts:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mysql_require_identity_refuses_users_no_identity_fits() {
+    let server = mariadb_native();
+    let rw = unique("rw");
+    let (var, pw) = password_env(&rw);
+    mysql_account(server, &rw, &pw, true);
+    let extra = format!(
+        "require_identity = true\n[[targets.identities]]\ngroups = [\"d*\"]\nuser = \"{rw}\"\npassword_env = \"{var}\"\n"
+    );
+    let proxy = Proxy::start_mysql(
+        server,
+        ProxyOpts {
+            extra_config: extra,
+            ..ProxyOpts::default()
+        },
+    )
+    .await;
+    let err = mysql_async::Conn::new(mysql_opts(proxy.port(), USER, PASSWORD, Some("shop")))
+        .await
+        .unwrap_err();
+    assert_eq!(mysql_code(&err), Some(1045), "{err}");
+    assert!(err.to_string().contains("no upstream identity"), "{err}");
+    let mut bob = mysql_async::Conn::new(mysql_opts(
+        proxy.port(),
+        OTHER_USER,
+        OTHER_PASSWORD,
+        Some("shop"),
+    ))
+    .await
+    .unwrap();
+    assert_eq!(
+        mysql_one(&mut bob, "SELECT CURRENT_USER()").await,
+        format!("{rw}@127.0.0.1")
+    );
+}
