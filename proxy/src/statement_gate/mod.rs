@@ -291,10 +291,26 @@ impl StatementGate {
         code: &str,
         message: &str,
     ) -> Option<String> {
-        if !self.recorder.as_ref()?.masks_exempt_rows() {
+        if !self.audit_masks_more() {
             return None;
         }
-        let policy = self.live.masks()?;
+        self.withheld_for(&SessionMasksRef::Audit, of, code, message)
+    }
+
+    /// Whether the audit log masks what this session sees clear: it records with every mask
+    /// (built into `audit_masks`) unless `record_exempt_clear`, and this session is exempt
+    /// from some.
+    fn audit_masks_more(&mut self) -> bool {
+        if !self
+            .recorder
+            .as_ref()
+            .is_some_and(|r| r.masks_exempt_rows())
+        {
+            return false;
+        }
+        let Some(policy) = self.live.masks() else {
+            return false;
+        };
         if !self
             .audit_masks
             .as_ref()
@@ -302,11 +318,15 @@ impl StatementGate {
         {
             self.audit_masks = Some(policy.for_session(&[], &self.target));
         }
-        let session = policy.for_session(&self.groups, &self.target);
-        if !session.masks_less_than(self.audit_masks.as_ref()?) {
-            return None;
+        let Some(full) = self.audit_masks.as_ref() else {
+            return false;
+        };
+        match &self.masks {
+            Some(m) if m.is_from(&policy) => m.masks_less_than(full),
+            _ => policy
+                .for_session(&self.groups, &self.target)
+                .masks_less_than(full),
         }
-        self.withheld_for(&SessionMasksRef::Audit, of, code, message)
     }
 
     /// The text a diagnostic is replaced with under `which` masks, if any: withheld when its
@@ -367,28 +387,12 @@ impl StatementGate {
         columns: &[ColumnDesc],
         relations: Option<&Relations>,
     ) -> Option<RowPlan> {
-        if !self.recorder.as_ref()?.masks_exempt_rows() {
+        if !self.audit_masks_more() {
             return None;
         }
-        let policy = self.live.masks()?;
-        if !self
-            .audit_masks
-            .as_ref()
-            .is_some_and(|m| m.is_from(&policy))
-        {
-            self.audit_masks = Some(policy.for_session(&[], &self.target));
-        }
-        let full = self.audit_masks.as_ref()?;
-        let exempt_from_some = match &self.masks {
-            Some(m) if m.is_from(&policy) => m.masks_less_than(full),
-            _ => policy
-                .for_session(&self.groups, &self.target)
-                .masks_less_than(full),
-        };
-        if !exempt_from_some {
-            return None;
-        }
-        full.plan(dialect, of, columns, relations)
+        self.audit_masks
+            .as_ref()?
+            .plan(dialect, of, columns, relations)
     }
 
     /// Remembers a prepared write whose parameters sit where they could unbound it.
