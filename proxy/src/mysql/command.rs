@@ -35,6 +35,9 @@ pub enum ResponseKind {
     TextResults,
     /// Result sets with binary rows.
     BinaryResults,
+    /// Binary result sets of a COM_STMT_EXECUTE that asked for a cursor: when the server opens
+    /// one, the rows come later, with COM_STMT_FETCH.
+    CursorResults,
     /// Binary rows until a terminator (COM_STMT_FETCH).
     FetchRows,
     /// COM_STMT_PREPARE_OK and its parameter and column definitions.
@@ -64,6 +67,24 @@ pub fn response_kind(command: u8) -> Option<ResponseKind> {
         com::STMT_CLOSE | com::STMT_SEND_LONG_DATA => Nothing,
         _ => return None,
     })
+}
+
+/// COM_STMT_EXECUTE's cursor types (read only, for update, scrollable): any asks for a cursor.
+const CURSOR_TYPES: u8 = 0x07;
+
+/// What a command (or the first packet of a long one) gets back: as [`response_kind`] says,
+/// told apart for a COM_STMT_EXECUTE that asks for a cursor. Only then may a "cursor exists"
+/// status mean the rows are held back: a stored program's own cursor sets that flag on the
+/// results of plain statements too.
+pub fn expected_response(payload: &[u8]) -> Option<ResponseKind> {
+    let kind = response_kind(*payload.first()?)?;
+    // COM_STMT_EXECUTE: command byte, statement id (4 bytes), flags.
+    match payload.get(5) {
+        Some(flags) if kind == ResponseKind::BinaryResults && flags & CURSOR_TYPES != 0 => {
+            Some(ResponseKind::CursorResults)
+        }
+        _ => Some(kind),
+    }
 }
 
 /// A `KILL` statement: `KILL [HARD|SOFT] [CONNECTION|QUERY] <id>`.
@@ -118,7 +139,10 @@ fn words(sql: &str) -> Vec<&str> {
             }
             out.push(&sql[start..i]);
         } else {
-            out.push(&sql[i..i + 1]);
+            // One whole character: punctuation may be a multi-byte one (`имя`, `«`), and a
+            // slice inside it would panic and take the session down.
+            let len = sql[i..].chars().next().map_or(1, char::len_utf8);
+            out.push(&sql[i..i + len]);
             break;
         }
     }
@@ -189,6 +213,19 @@ mod tests {
     }
 
     #[test]
+    fn statements_that_start_with_non_ascii_characters_are_ordinary() {
+        assert_eq!(special("create database имя_базы"), None);
+        assert_eq!(special("DROP TABLE IF EXISTS «t»"), None);
+        assert_eq!(special("KILL ☃"), Some(Special::KillOther));
+        assert_eq!(special("LOAD DATA «LOCAL»"), None);
+        // Whatever a statement starts with, reading it never cuts a character.
+        let mixed = "/*ä*/ KILL «x» -- é\n LOAD DATA ☃ /*!50000 ü */ 1 #ß\n";
+        for (at, _) in mixed.char_indices() {
+            let _ = special(&mixed[at..]);
+        }
+    }
+
+    #[test]
     fn load_data_local_is_found_behind_comments_and_modifiers() {
         assert_eq!(
             special("LOAD DATA LOCAL INFILE '/etc/passwd' INTO TABLE t"),
@@ -203,6 +240,29 @@ mod tests {
             Some(Special::LoadDataLocal)
         );
         assert_eq!(special("LOAD DATA INFILE 'x' INTO TABLE t"), None);
+    }
+
+    #[test]
+    fn only_an_execute_that_asks_for_a_cursor_expects_one() {
+        let execute = |flags: u8| [com::STMT_EXECUTE, 1, 0, 0, 0, flags, 1, 0, 0, 0];
+        assert_eq!(
+            expected_response(&execute(0)),
+            Some(ResponseKind::BinaryResults)
+        );
+        assert_eq!(
+            expected_response(&execute(1)),
+            Some(ResponseKind::CursorResults)
+        );
+        assert_eq!(
+            expected_response(&[com::STMT_EXECUTE, 1, 0]),
+            Some(ResponseKind::BinaryResults),
+            "a truncated execute is not taken for a cursor"
+        );
+        assert_eq!(
+            expected_response(b"\x03SELECT 1"),
+            Some(ResponseKind::TextResults)
+        );
+        assert_eq!(expected_response(&[]), None);
     }
 
     #[test]

@@ -14,7 +14,7 @@ use tokio::sync::watch;
 use tokio_util::codec::{Decoder, FramedRead};
 
 use super::catalog::MysqlCatalog;
-use super::command::{com, response_kind, special, ResponseKind, Special};
+use super::command::{com, expected_response, response_kind, special, ResponseKind, Special};
 use super::mode_probe::ModeProbe;
 use super::packet::{err_payload, ok_payload, write_packets, Packet, PacketCodec, Reader};
 use super::response::{column_def, ResponseTracker, Role};
@@ -189,11 +189,11 @@ pub async fn run(
             _ = &mut shutdown_signal, if !draining => draining = true,
             packet = client_rd.next(), if r.to_upstream.len() < HIGH_WATER && !r.mode_probe.in_flight() => match packet {
                 None => {
-                    r.to_upstream.extend_from_slice(&COM_QUIT);
+                    r.client_gone();
                     break SessionEnd::ClientClosed;
                 }
                 Some(Err(e)) => {
-                    r.to_upstream.extend_from_slice(&COM_QUIT);
+                    r.client_gone();
                     break SessionEnd::ClientProtocol(e.to_string());
                 }
                 Some(Ok(p)) => {
@@ -224,7 +224,7 @@ pub async fn run(
                 Ok(None) => client_dirty = false,
                 _ => {
                     r.to_client.clear();
-                    r.to_upstream.extend_from_slice(&COM_QUIT);
+                    r.client_gone();
                     break SessionEnd::ClientClosed;
                 }
             },
@@ -282,6 +282,17 @@ impl Relay {
                 }
                 _ => break,
             }
+        }
+    }
+
+    /// The client went away (or broke the protocol). With nothing in flight the session ends
+    /// with COM_QUIT. With a statement running, the connection just closes, as the client's own
+    /// would have: the server notices a closed connection while the statement waits (a lock,
+    /// `SLEEP`) and stops it, where a COM_QUIT waiting in its buffer keeps it running to the end,
+    /// holding its locks, for nobody.
+    fn client_gone(&mut self) {
+        if self.idle() {
+            self.to_upstream.extend_from_slice(&COM_QUIT);
         }
     }
 
@@ -363,7 +374,7 @@ impl Relay {
         }
         if p.continues() {
             // A long command sluice need not read (COM_STMT_EXECUTE, SEND_LONG_DATA): stream it.
-            if let Some(kind) = first.and_then(response_kind) {
+            if let Some(kind) = expected_response(p.payload()) {
                 if kind != ResponseKind::Nothing {
                     let stmt = match first {
                         Some(com::STMT_EXECUTE) => {
@@ -490,7 +501,7 @@ impl Relay {
                     (_, Some(id)) => Statement::Fetch(id),
                     _ => Statement::None,
                 };
-                let kind = response_kind(cmd).unwrap_or(ResponseKind::Single);
+                let kind = expected_response(payload).unwrap_or(ResponseKind::Single);
                 let changes_mode = self.executes_mode_change(&stmt);
                 self.forward_for(raw, kind, stmt);
                 if changes_mode {

@@ -8,6 +8,8 @@ use crate::session::{ColumnDesc, ColumnOrigin};
 const SERVER_MORE_RESULTS_EXISTS: u16 = 0x0008;
 const SERVER_STATUS_NO_BACKSLASH_ESCAPES: u16 = 0x0200;
 const SERVER_STATUS_CURSOR_EXISTS: u16 = 0x0040;
+/// Read together: a cursor the client opened exists (and no other result follows its columns).
+const CLIENT_CURSOR: u16 = SERVER_STATUS_CURSOR_EXISTS | SERVER_MORE_RESULTS_EXISTS;
 
 /// What one packet of a response is.
 #[derive(Debug, PartialEq, Eq)]
@@ -66,6 +68,8 @@ pub struct ResponseTracker {
     done: usize,
     /// `NO_BACKSLASH_ESCAPES`, as the last status flags the server sent say.
     no_backslash_escapes: bool,
+    /// The command in flight asked for a cursor (COM_STMT_EXECUTE with a cursor type).
+    cursor_asked: bool,
 }
 
 impl ResponseTracker {
@@ -76,6 +80,7 @@ impl ResponseTracker {
             continuing: false,
             done: 0,
             no_backslash_escapes: false,
+            cursor_asked: false,
         }
     }
 
@@ -119,6 +124,7 @@ impl ResponseTracker {
     /// A command was sent; its response follows.
     pub fn begin(&mut self, kind: ResponseKind) {
         self.done = 0;
+        self.cursor_asked = kind == ResponseKind::CursorResults;
         self.state = match kind {
             ResponseKind::Nothing => State::Idle,
             ResponseKind::Single => State::Single,
@@ -126,7 +132,7 @@ impl ResponseTracker {
                 binary: false,
                 phase: Phase::First,
             },
-            ResponseKind::BinaryResults => State::Results {
+            ResponseKind::BinaryResults | ResponseKind::CursorResults => State::Results {
                 binary: true,
                 phase: Phase::First,
             },
@@ -295,14 +301,20 @@ impl ResponseTracker {
     /// After the EOF that ends column definitions (without `CLIENT_DEPRECATE_EOF`): the rows
     /// follow, unless a cursor was opened (they come with COM_STMT_FETCH then). The EOF of a
     /// multi-statement string's result carries "more results" already; that flag is about
-    /// what follows the rows, so it must not end this result here.
+    /// what follows the rows, so it must not end this result here. "Cursor exists" means the
+    /// client's cursor only when it asked for one and this is the statement's only result: a
+    /// stored program's cursor (`FOR rec IN (SELECT …) DO SELECT …`) sets the flag on the
+    /// results the program sends (with "more results", as every result of a CALL), and their
+    /// rows still follow.
     fn after_columns_eof(&mut self, p: &[u8], rows: State) -> State {
         let mut r = Reader(&p[1..]);
         let _warnings = r.u16();
         let status = r.u16();
         self.note_status(status);
         match status {
-            Some(s) if s & SERVER_STATUS_CURSOR_EXISTS != 0 => State::Idle,
+            Some(s) if self.cursor_asked && s & CLIENT_CURSOR == SERVER_STATUS_CURSOR_EXISTS => {
+                State::Idle
+            }
             _ => rows,
         }
     }

@@ -101,7 +101,7 @@ fn fetch_rows_end_at_the_terminator() {
 #[test]
 fn an_execute_that_opens_a_cursor_ends_after_the_metadata() {
     let mut t = ResponseTracker::new(false);
-    t.begin(ResponseKind::BinaryResults);
+    t.begin(ResponseKind::CursorResults);
     t.on_packet(&packet(&[1]));
     t.on_packet(&packet(&column()));
     t.on_packet(&packet(&[0xFE, 0, 0, 0x42, 0]));
@@ -122,4 +122,31 @@ fn column_definitions_name_their_origin() {
     );
     assert_eq!(c.type_code, 253);
     assert!(column_def(&column()[..10], false).is_none());
+}
+
+#[test]
+fn a_stored_programs_cursor_flag_does_not_hold_back_the_rows() {
+    // `FOR rec IN (SELECT …) DO SELECT …; END FOR`: every result the loop sends carries the
+    // loop's own "cursor exists" (0x40) with "more results" (0x08); its rows still follow.
+    let eof = &[0xFE, 0, 0, 0x4A, 0];
+    // A CALL executed with a cursor asked for opens none: its results still stream.
+    for kind in [
+        ResponseKind::TextResults,
+        ResponseKind::BinaryResults,
+        ResponseKind::CursorResults,
+    ] {
+        let mut t = ResponseTracker::new(false);
+        t.begin(kind);
+        t.on_packet(&packet(&[1]));
+        assert_eq!(t.on_packet(&packet(&column())), Role::LastColumnDef);
+        assert_eq!(t.on_packet(&packet(eof)), Role::Other);
+        assert!(!t.is_idle(), "{kind:?}: the rows are still to come");
+        let binary = kind != ResponseKind::TextResults;
+        let row: &[u8] = if binary { &[0, 0, 1, b'x'] } else { &[0xFB] };
+        assert_eq!(t.on_packet(&packet(row)), Role::Row { binary });
+        t.on_packet(&packet(eof));
+        assert!(!t.is_idle(), "{kind:?}: the loop's next result");
+        t.on_packet(&packet(&[0x00, 0, 0, 0x02, 0, 0, 0]));
+        assert!(t.is_idle());
+    }
 }
