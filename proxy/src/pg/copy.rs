@@ -71,6 +71,10 @@ impl CopyRows {
                 ..
             } => {
                 let (d, q, e) = (byte(*delimiter), byte(*quote), byte(*escape));
+                // As PostgreSQL's CopyAttributeOutCSV: quoted when it reads as the NULL marker,
+                // when it is `\.` alone on its line (the end-of-data marker), or when it holds
+                // the delimiter, the quote or a line break.
+                let single = fields.len() == 1;
                 for (i, f) in fields.iter().enumerate() {
                     if i > 0 {
                         out.push(d);
@@ -78,11 +82,10 @@ impl CopyRows {
                     match f {
                         None => out.extend_from_slice(null.as_bytes()),
                         Some(v) => {
-                            let needs = v.is_empty() && null.is_empty()
-                                || v == null.as_bytes()
-                                || v.iter().any(|&b| {
-                                    b == d || b == q || b == e || b == b'\n' || b == b'\r'
-                                });
+                            let needs = v == null.as_bytes()
+                                || (single && v == b"\\.")
+                                || v.iter()
+                                    .any(|&b| b == d || b == q || b == b'\n' || b == b'\r');
                             if !needs {
                                 out.extend_from_slice(v);
                                 continue;
@@ -288,6 +291,23 @@ mod tests {
         let mut out = Vec::new();
         text().encode(&fields, &mut out);
         assert_eq!(out, b"1\ta\\tb\\\\c\\nd\t\\N\tA\n");
+    }
+
+    #[test]
+    fn csv_quotes_what_postgresql_quotes() {
+        let c = csv();
+        let mut out = Vec::new();
+        // Alone on its line, `\.` would end the data.
+        c.encode(&vec![Some(b"\\.".to_vec())], &mut out);
+        c.encode(&vec![Some(b"\\.".to_vec()), Some(b"x".to_vec())], &mut out);
+        c.encode(
+            &vec![Some(b"a,b".to_vec()), Some(b"".to_vec()), None],
+            &mut out,
+        );
+        assert_eq!(
+            String::from_utf8_lossy(&out),
+            "\"\\.\"\n\\.,x\n\"a,b\",\"\",\n"
+        );
     }
 
     #[test]
