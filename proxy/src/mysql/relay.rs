@@ -564,11 +564,7 @@ impl Relay {
         let Some(h) = self.hooks.as_deref_mut() else {
             return;
         };
-        let first = sql.split_whitespace().next().unwrap_or_default();
-        if ["CREATE", "ALTER", "DROP", "RENAME"]
-            .iter()
-            .any(|k| first.eq_ignore_ascii_case(k))
-        {
+        if may_change_catalog(sql) {
             self.ctx.catalog.invalidate();
         }
         if h.wants_columns() {
@@ -989,5 +985,42 @@ impl Relay {
         self.ctx.user = user;
         write_packets(&mut self.to_client, self.last_seq_to_client, &ok_payload(2));
         None
+    }
+}
+
+/// Whether `sql` may define, change or drop a relation, wherever the word stands: after a
+/// comment, inside an executable comment, as the second statement of a string. Reading the
+/// catalog again after a false alarm costs one query; missing a view would leave it judged by
+/// an old definition.
+fn may_change_catalog(sql: &str) -> bool {
+    sql.split(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+        .any(|w| {
+            ["create", "alter", "drop", "rename"]
+                .iter()
+                .any(|k| w.eq_ignore_ascii_case(k))
+        })
+}
+
+#[cfg(test)]
+mod catalog_tests {
+    use super::may_change_catalog;
+
+    #[test]
+    fn ddl_is_seen_however_it_is_written() {
+        for sql in [
+            "CREATE VIEW v AS SELECT 1",
+            "/* why */ create or replace view v as select ssn from t",
+            "/*!50001 CREATE VIEW v AS SELECT 1 */",
+            "SELECT 1; ALTER VIEW v AS SELECT ssn FROM t",
+            "RENAME TABLE a TO b",
+        ] {
+            assert!(may_change_catalog(sql), "{sql}");
+        }
+        for sql in [
+            "SELECT created_at FROM t",
+            "UPDATE t SET dropped = 1 WHERE id = 2",
+        ] {
+            assert!(!may_change_catalog(sql), "{sql}");
+        }
     }
 }
