@@ -288,7 +288,7 @@ fn dml_severity(kind: StatementKind) -> u8 {
 }
 
 /// `(schema, table)` of an object name, normalized: unquoted parts lowercased.
-fn split_name(name: &ObjectName) -> Option<(Option<String>, String)> {
+pub(crate) fn split_name(name: &ObjectName) -> Option<(Option<String>, String)> {
     let parts: Vec<String> = name
         .0
         .iter()

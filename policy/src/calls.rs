@@ -6,7 +6,6 @@ use sqlparser::ast::{
     Expr, FunctionArg, FunctionArgExpr, FunctionArguments, ObjectName, TableFactor,
 };
 
-use crate::analysis::normalize_ident;
 use crate::lex::Token;
 use crate::{function_class, Dialect, FunctionClass};
 
@@ -29,16 +28,13 @@ pub struct FunctionCall {
 
 /// The call `name` makes, if sluice does not model it.
 pub(crate) fn unmodeled(dialect: Dialect, name: &ObjectName) -> Option<FunctionCall> {
-    let parts: Vec<String> = name
-        .0
-        .iter()
-        .filter_map(|p| p.as_ident())
-        .map(normalize_ident)
-        .collect();
-    let (function, rest) = parts.split_last()?;
-    let class = function_class(dialect, rest.last().map(String::as_str), function);
+    let (schema, function) = crate::analysis::split_name(name)?;
+    let class = function_class(dialect, schema.as_deref(), &function);
     (class != FunctionClass::Modeled).then(|| FunctionCall {
-        name: parts.join("."),
+        name: match schema {
+            Some(schema) => format!("{schema}.{function}"),
+            None => function,
+        },
         class,
     })
 }
