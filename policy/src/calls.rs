@@ -136,6 +136,9 @@ const NOT_CALLS: &[&str] = &[
     "integer",
     "interval",
     "into",
+    "stdin",
+    "stdout",
+    "options",
     "is",
     "join",
     "key",
@@ -215,6 +218,8 @@ pub(crate) fn in_tokens(dialect: Dialect, tokens: &[Token]) -> Vec<FunctionCall>
                     | "exists"
                     | "on"
                     | "using"
+                    | "copy"
+                    | "only"
             )
         );
         if (!qualified && NOT_CALLS.contains(&lower.as_str())) || names_object {

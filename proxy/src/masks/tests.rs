@@ -249,3 +249,15 @@ fn a_copy_sluice_cannot_read_is_refused_for_what_it_is() {
         "{unread:?}"
     );
 }
+
+#[test]
+fn a_copy_column_list_is_no_call() {
+    let m = policy("").for_session(&["analysts".into()], "t");
+    let err = check(
+        &m,
+        Dialect::Postgres,
+        "COPY customers (ssn) TO STDOUT (FORMAT csv, FORCE_QUOTE *, HEADER)",
+    )
+    .unwrap_err();
+    assert!(err.contains("cannot read its options"), "{err}");
+}
