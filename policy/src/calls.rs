@@ -42,15 +42,8 @@ pub(crate) fn unmodeled(dialect: Dialect, name: &ObjectName) -> Option<FunctionC
 /// The call an expression makes itself (not its arguments'), if unmodeled.
 pub(crate) fn of_expr(dialect: Dialect, expr: &Expr) -> Option<FunctionCall> {
     match expr {
-        // MySQL `LAST_INSERT_ID(expr)` stores `expr` for later; without an argument it only
-        // reads the session's last generated id.
-        Expr::Function(f)
-            if dialect == Dialect::MySql
-                && matches!(&f.args, FunctionArguments::List(l) if l.args.is_empty())
-                && unmodeled(dialect, &f.name).is_some_and(|c| c.name == "last_insert_id") =>
-        {
-            None
-        }
+        // A side effect with nothing but constants (MySQL `LAST_INSERT_ID()` with none at all,
+        // which only reads the session's last id) stores nothing it read.
         Expr::Function(f) => unmodeled(dialect, &f.name)
             .filter(|c| c.class != FunctionClass::SideEffect || !constant_arguments(&f.args)),
         _ => None,

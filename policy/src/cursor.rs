@@ -46,6 +46,32 @@ pub enum CursorStatement {
     },
 }
 
+/// A cheap test before parsing: could `sql` declare, fetch from or close a cursor, or
+/// prepare, execute, deallocate or discard a statement? One pass over the text, for callers
+/// that look at every statement of a session.
+///
+/// ```
+/// assert!(policy::mentions_named_statements("select 1; DEALLOCATE s1"));
+/// assert!(!policy::mentions_named_statements("SELECT id FROM t WHERE id = 1"));
+/// ```
+pub fn mentions_named_statements(sql: &str) -> bool {
+    let b = sql.as_bytes();
+    (0..b.len()).any(|i| {
+        let words: &[&[u8]] = match b[i] | 0x20 {
+            b'd' => &[b"declare", b"deallocate", b"discard"],
+            b'f' => &[b"fetch"],
+            b'c' => &[b"close"],
+            b'p' => &[b"prepare"],
+            b'e' => &[b"execute"],
+            _ => return false,
+        };
+        words.iter().any(|word| {
+            b.get(i..i + word.len())
+                .is_some_and(|w| w.eq_ignore_ascii_case(word))
+        })
+    })
+}
+
 /// For each statement of `sql`, the cursor it declares, fetches from or closes (`None` for
 /// other statements); empty when the text does not parse.
 ///

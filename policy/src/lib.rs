@@ -78,7 +78,7 @@ pub use cache::AnalysisCache;
 pub use calls::FunctionCall;
 pub use canonical::canonical_text;
 pub use copy::{copy_out, CopyFormat, CopyOut};
-pub use cursor::{cursors, CursorStatement};
+pub use cursor::{cursors, mentions_named_statements, CursorStatement};
 pub use glob::Glob;
 pub use lexing::{
     may_change_reading, multibyte_hazard, reads_alike, sql_mode_has_ansi_quotes,

@@ -71,11 +71,11 @@ fn revealing_relation(info: &StatementInfo) -> Option<String> {
 
 /// MySQL statements that show other sessions' statement texts or locked rows.
 fn revealing_show(info: &StatementInfo) -> bool {
-    let f = info.fingerprint.to_ascii_uppercase();
-    f.starts_with("SHOW")
+    let f = &info.fingerprint;
+    f.get(..4).is_some_and(|w| w.eq_ignore_ascii_case("show"))
         && ["PROCESSLIST", "ENGINE", "MUTEX", "USER_VARIABLES"]
             .iter()
-            .any(|w| f.contains(w))
+            .any(|k| f.to_ascii_uppercase().contains(k))
 }
 
 fn is_ddl(kind: StatementKind) -> bool {

@@ -518,7 +518,7 @@ impl StatementGate {
             self.cursors.clear();
             self.prepared_sql.clear();
         }
-        if !mentions_cursor(sql) {
+        if !policy::mentions_named_statements(sql) {
             return;
         }
         for c in policy::cursors(self.dialect, sql).into_iter().flatten() {
@@ -542,7 +542,7 @@ impl StatementGate {
     /// A FETCH's result is judged by its cursor's query, an EXECUTE's by its prepared
     /// statement; an unknown cursor or statement by nothing (fail closed).
     fn fetched_query(&self, of: ResultOf<'_>) -> Option<Option<String>> {
-        if !mentions_cursor(of.sql) {
+        if !policy::mentions_named_statements(of.sql) {
             return None;
         }
         match policy::cursors(self.dialect, of.sql)
@@ -772,13 +772,7 @@ impl SessionHooks for StatementGate {
     fn on_columns(&mut self, of: Option<ResultOf<'_>>, columns: &[ColumnDesc]) -> bool {
         // A result names its statement as the client wrote it; judge it as the server read it.
         let rewritten = of.and_then(|of| self.lexing.remembered(of.sql));
-        let of = match (&rewritten, of) {
-            (Some(sql), Some(of)) => Some(ResultOf {
-                sql,
-                index: of.index,
-            }),
-            (_, of) => of,
-        };
+        let of = read_as_server(&rewritten, of);
         let dialect = self.dialect;
         let relations = self.relations.clone();
         let fetched = of.and_then(|of| self.fetched_query(of));
@@ -873,13 +867,7 @@ impl SessionHooks for StatementGate {
         message: &str,
     ) -> Option<String> {
         let rewritten = of.and_then(|of| self.lexing.remembered(of.sql));
-        let of = match (&rewritten, of) {
-            (Some(sql), Some(of)) => Some(ResultOf {
-                sql,
-                index: of.index,
-            }),
-            (_, of) => of,
-        };
+        let of = read_as_server(&rewritten, of);
         self.audit_diagnostic = self.audit_diagnostic_text(of, code, message);
         self.masks()?;
         self.withheld_for(&SessionMasksRef::Session, of, code, message)
@@ -1037,25 +1025,19 @@ fn ends_transaction(sql: &str) -> bool {
     }
 }
 
-/// A cheap test before parsing: could `sql` declare, fetch from or close a cursor, or prepare,
-/// execute or deallocate a statement? One pass over the text: it runs twice for every
-/// statement of a session with masks.
-fn mentions_cursor(sql: &str) -> bool {
-    let b = sql.as_bytes();
-    (0..b.len()).any(|i| {
-        let words: &[&[u8]] = match b[i] | 0x20 {
-            b'd' => &[b"declare", b"deallocate"],
-            b'f' => &[b"fetch"],
-            b'c' => &[b"close"],
-            b'p' => &[b"prepare"],
-            b'e' => &[b"execute"],
-            _ => return false,
-        };
-        words.iter().any(|word| {
-            b.get(i..i + word.len())
-                .is_some_and(|w| w.eq_ignore_ascii_case(word))
-        })
-    })
+/// A result or diagnostic names its statement as the client wrote it; it is judged by the
+/// text as the server read it, where sluice rewrote it (see `SessionLexing::remembered`).
+fn read_as_server<'a>(
+    rewritten: &'a Option<String>,
+    of: Option<ResultOf<'a>>,
+) -> Option<ResultOf<'a>> {
+    match (rewritten, of) {
+        (Some(sql), Some(of)) => Some(ResultOf {
+            sql,
+            index: of.index,
+        }),
+        (_, of) => of,
+    }
 }
 
 /// Whether `sql`'s first word is `word` (ASCII, any case).
@@ -1108,7 +1090,7 @@ mod tests {
             "Close c",
             "select 1; CLOSE ALL",
         ] {
-            assert!(mentions_cursor(sql), "{sql}");
+            assert!(policy::mentions_named_statements(sql), "{sql}");
         }
         for sql in [
             "SELECT abalance FROM pgbench_accounts WHERE aid = 1",
@@ -1117,7 +1099,7 @@ mod tests {
             "d",
             "SELECT 'déclare'",
         ] {
-            assert!(!mentions_cursor(sql), "{sql}");
+            assert!(!policy::mentions_named_statements(sql), "{sql}");
         }
     }
 
