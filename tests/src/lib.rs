@@ -383,6 +383,14 @@ pub fn unique(prefix: &str) -> String {
     )
 }
 
+/// The `[audit]` section most tests use: async with a short flush, 100 rows per result,
+/// literals masked, the chain's key in the environment variable `key_env`.
+pub fn audit_section(key_env: &str) -> String {
+    format!(
+        "[audit]\ndir = \"audit\"\nmode = \"async\"\nflush_interval = \"10ms\"\nrecord_rows = 100\nquery_literals = \"mask\"\nkey_env = \"{key_env}\"\n"
+    )
+}
+
 /// mysql_async options for a sluice MySQL target (or any MySQL address).
 pub fn mysql_opts(
     port: u16,
@@ -419,9 +427,14 @@ impl Proxy {
 
     /// A mysql_async connection through sluice as alice, to database `shop`.
     pub async fn mysql(&self) -> mysql_async::Conn {
-        mysql_async::Conn::new(mysql_opts(self.port(), USER, PASSWORD, Some("shop")))
+        self.mysql_as(USER, PASSWORD).await
+    }
+
+    /// A mysql_async connection through sluice as `user`, to database `shop`.
+    pub async fn mysql_as(&self, user: &str, password: &str) -> mysql_async::Conn {
+        mysql_async::Conn::new(mysql_opts(self.port(), user, password, Some("shop")))
             .await
-            .unwrap_or_else(|e| panic!("mysql connect through sluice: {e}"))
+            .unwrap_or_else(|e| panic!("mysql connect through sluice as {user}: {e}"))
     }
 }
 

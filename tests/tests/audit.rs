@@ -19,14 +19,7 @@ fn config(schema: &str, extra: &str) -> String {
     std::env::set_var(KEY_ENV, KEY);
     format!(
         r#"
-[audit]
-dir = "audit"
-mode = "async"
-flush_interval = "10ms"
-record_rows = 100
-query_literals = "mask"
-key_env = "{KEY_ENV}"
-{extra}
+{audit}{extra}
 
 [[masks]]
 columns = ["{schema}.customers.ssn"]
@@ -50,7 +43,8 @@ name = "no-drop"
 when = {{ statements = ["drop"] }}
 action = "block"
 message = "ask a DBA"
-"#
+"#,
+        audit = audit_section(KEY_ENV)
     )
 }
 

@@ -265,14 +265,7 @@ async fn mysql_sessions_log_in_as_their_groups_role() {
         .unwrap_err();
     assert_eq!(mysql_code(&err), Some(1142), "{err}");
 
-    let mut bob = mysql_async::Conn::new(mysql_opts(
-        proxy.port(),
-        OTHER_USER,
-        OTHER_PASSWORD,
-        Some("shop"),
-    ))
-    .await
-    .unwrap();
+    let mut bob = proxy.mysql_as(OTHER_USER, OTHER_PASSWORD).await;
     let user = mysql_one(&mut bob, "SELECT CURRENT_USER()").await;
     assert!(
         user.starts_with(&format!("{}@", server.opts.user)),
@@ -336,14 +329,7 @@ async fn mysql_require_identity_refuses_users_no_identity_fits() {
         .unwrap_err();
     assert_eq!(mysql_code(&err), Some(1045), "{err}");
     assert!(err.to_string().contains("no upstream identity"), "{err}");
-    let mut bob = mysql_async::Conn::new(mysql_opts(
-        proxy.port(),
-        OTHER_USER,
-        OTHER_PASSWORD,
-        Some("shop"),
-    ))
-    .await
-    .unwrap();
+    let mut bob = proxy.mysql_as(OTHER_USER, OTHER_PASSWORD).await;
     assert_eq!(
         mysql_one(&mut bob, "SELECT CURRENT_USER()").await,
         format!("{rw}@127.0.0.1")

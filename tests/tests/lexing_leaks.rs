@@ -46,14 +46,7 @@ fn config(table: &str, rules: bool) -> String {
     };
     format!(
         r#"
-[audit]
-dir = "audit"
-mode = "async"
-flush_interval = "10ms"
-record_rows = 100
-query_literals = "mask"
-key_env = "SLUICE_LEXING_KEY"
-
+{audit}
 [[masks]]
 columns = ["*.{table}.ssn"]
 function = "partial"
@@ -69,7 +62,8 @@ function = "hash"
 key_env = "SLUICE_LEXING_KEY"
 
 {rules}
-"#
+"#,
+        audit = audit_section("SLUICE_LEXING_KEY")
     )
 }
 

@@ -12,20 +12,14 @@ fn config(table: &str) -> String {
     std::env::set_var("SLUICE_DIAG_KEY", "diagnostics-test-key");
     format!(
         r#"
-[audit]
-dir = "audit"
-mode = "async"
-flush_interval = "10ms"
-record_rows = 100
-query_literals = "mask"
-key_env = "SLUICE_DIAG_KEY"
-
+{audit}
 [[masks]]
 columns = ["*.{table}.ssn"]
 function = "partial"
 keep_last = 4
 except_groups = ["dba"]
-"#
+"#,
+        audit = audit_section("SLUICE_DIAG_KEY")
     )
 }
 
@@ -135,14 +129,7 @@ async fn mysql_errors_about_masked_columns_keep_their_code_and_lose_their_text()
     assert!(text.contains("withheld"), "{text}");
     let one: Option<i64> = masked.query_first("SELECT 1").await.unwrap();
     assert_eq!(one, Some(1));
-    let mut exempt = mysql_async::Conn::new(mysql_opts(
-        proxy.port(),
-        OTHER_USER,
-        OTHER_PASSWORD,
-        Some("shop"),
-    ))
-    .await
-    .unwrap();
+    let mut exempt = proxy.mysql_as(OTHER_USER, OTHER_PASSWORD).await;
     let err = exempt.query_drop(&sql).await.unwrap_err();
     assert!(err.to_string().contains(SSN), "{err}");
 }

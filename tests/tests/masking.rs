@@ -780,14 +780,7 @@ async fn mysql_masked_values_decode_in_both_protocols_and_exempt_groups_see_clea
     let one: Option<i32> = alice.query_first("SELECT 1").await.unwrap();
     assert_eq!(one, Some(1));
 
-    let mut bob = mysql_async::Conn::new(mysql_opts(
-        proxy.port(),
-        OTHER_USER,
-        OTHER_PASSWORD,
-        Some("shop"),
-    ))
-    .await
-    .unwrap();
+    let mut bob = proxy.mysql_as(OTHER_USER, OTHER_PASSWORD).await;
     let clear: Vec<(String, String)> = bob
         .exec(format!("SELECT ssn, email FROM {} ORDER BY id", n.c), ())
         .await

@@ -31,14 +31,7 @@ fn config(key_env: &str) -> String {
     std::env::set_var(key_env, "masking-adversarial-key");
     format!(
         r#"
-[audit]
-dir = "audit"
-mode = "async"
-flush_interval = "10ms"
-record_rows = 100
-query_literals = "mask"
-key_env = "{key_env}"
-
+{audit}
 [[masks]]
 columns = ["*.customers.ssn"]
 function = "partial"
@@ -65,7 +58,8 @@ except_groups = ["dba"]
 columns = ["*.employees.salary"]
 function = "null"
 except_groups = ["dba"]
-"#
+"#,
+        audit = audit_section(key_env)
     )
 }
 
@@ -1182,14 +1176,7 @@ async fn mysql_masked_user_gets_no_clear_value_by_any_route() {
     // PyMySQL-style multi-statement strings (no CLIENT_DEPRECATE_EOF): every result masked.
     found.assert_clean("MySQL", 120);
 
-    let mut dba = mysql_async::Conn::new(mysql_opts(
-        proxy.port(),
-        OTHER_USER,
-        OTHER_PASSWORD,
-        Some("shop"),
-    ))
-    .await
-    .unwrap();
+    let mut dba = proxy.mysql_as(OTHER_USER, OTHER_PASSWORD).await;
     let clear: Option<(String, String)> = dba
         .query_first(format!("SELECT ssn, email FROM {c} WHERE id = 1"))
         .await

@@ -252,14 +252,7 @@ async fn kill_query_names_a_sluice_connection_id_and_only_your_own() {
     tokio::time::sleep(Duration::from_millis(500)).await;
 
     // Bob cannot kill alice's query.
-    let mut bob = mysql_async::Conn::new(mysql_opts(
-        proxy.port(),
-        OTHER_USER,
-        OTHER_PASSWORD,
-        Some("shop"),
-    ))
-    .await
-    .unwrap();
+    let mut bob = proxy.mysql_as(OTHER_USER, OTHER_PASSWORD).await;
     let err = bob
         .query_drop(format!("KILL QUERY {sleeper_id}"))
         .await

@@ -319,14 +319,7 @@ async fn mysql_refuses_destructive_statements_however_they_are_sent() {
         err.to_string().contains("analysts may not change payroll"),
         "{err}"
     );
-    let mut bob = mysql_async::Conn::new(mysql_opts(
-        proxy.port(),
-        OTHER_USER,
-        OTHER_PASSWORD,
-        Some("shop"),
-    ))
-    .await
-    .unwrap();
+    let mut bob = proxy.mysql_as(OTHER_USER, OTHER_PASSWORD).await;
     bob.query_drop(format!("INSERT INTO {payroll} VALUES (1)"))
         .await
         .unwrap();
