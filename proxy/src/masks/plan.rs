@@ -97,61 +97,8 @@ impl SessionMasks {
             .iter()
             .enumerate()
             .map(|(i, c)| {
-                let from_lineage = || match per_column {
-                    Some(cols) => (
-                        &cols[i].sources[..],
-                        cols[i].direct
-                            && cols[i]
-                                .sources
-                                .iter()
-                                .all(|s| self.passes_whole(s, relations, 0)),
-                    ),
-                    None => (all, false),
-                };
-                let (masked, whole) = match &c.origin {
-                    // A name the catalog does not know as a base table (a MySQL derived-table
-                    // alias, a view): the statement's lineage decides, through views.
-                    ColumnOrigin::Named {
-                        schema,
-                        table,
-                        column,
-                    } if relations.is_some_and(|r| !is_base_table(r, schema, table)) => {
-                        let (sources, whole) = from_lineage();
-                        let whole =
-                            whole || self.view_column_whole(relations, schema, table, column);
-                        let f = self.first_masked(sources, relations).map(|(f, _)| f);
-                        (f.cloned(), whole)
-                    }
-                    ColumnOrigin::Named {
-                        schema,
-                        table,
-                        column,
-                    } => (self.origin_mask(schema, table, column).cloned(), true),
-                    ColumnOrigin::View {
-                        schema,
-                        table,
-                        column,
-                        sources,
-                    } => match self.origin_mask(schema, table, column) {
-                        Some(f) => (Some(Arc::clone(f)), true),
-                        None => (
-                            self.first_masked(sources.iter(), relations)
-                                .map(|(f, _)| Arc::clone(f)),
-                            self.view_column_whole(relations, schema, table, column),
-                        ),
-                    },
-                    ColumnOrigin::Unknown | ColumnOrigin::PgAttribute { .. } => {
-                        let (sources, whole) = from_lineage();
-                        let f = self.first_masked(sources, relations).map(|(f, _)| f);
-                        (f.cloned(), whole)
-                    }
-                };
-                // A derived value gets a constant, never a shape-keeping mask (see
-                // `passes_whole`).
-                let masked = masked.map(|f| match whole {
-                    true => f,
-                    false => self.derived_mask(),
-                });
+                let lineage_column = per_column.map(|cols| &cols[i]);
+                let masked = self.column_mask(c, lineage_column, all, relations);
                 let action = match masked {
                     Some(function) => Action::Mask {
                         function,
@@ -165,6 +112,69 @@ impl SessionMasks {
             })
             .collect();
         any.then_some(RowPlan { actions })
+    }
+
+    /// The mask one result column gets, if any. A column that passes one masked column
+    /// through whole gets that column's function; anything derived from one gets a constant,
+    /// never a shape-keeping mask (see `passes_whole`). `lineage` is the statement's own
+    /// account of the column when it lines up with the result; `all`, every source otherwise.
+    fn column_mask(
+        &self,
+        c: &ColumnDesc,
+        lineage: Option<&policy::OutputColumn>,
+        all: &[Source],
+        relations: Option<&Relations>,
+    ) -> Option<Arc<MaskFunction>> {
+        let lineage_sources = || lineage.map_or(all, |col| &col.sources[..]);
+        // Whether the lineage says the column is one source column, whole.
+        let lineage_whole = || {
+            lineage.is_some_and(|col| {
+                col.direct
+                    && col
+                        .sources
+                        .iter()
+                        .all(|s| self.passes_whole(s, relations, 0))
+            })
+        };
+        let (masked, whole) = match &c.origin {
+            // A name the catalog does not know as a base table (a MySQL derived-table alias,
+            // a view): the statement's lineage decides, through views.
+            ColumnOrigin::Named {
+                schema,
+                table,
+                column,
+            } if relations.is_some_and(|r| !is_base_table(r, schema, table)) => {
+                let f = self.first_masked(lineage_sources(), relations)?.0;
+                let whole =
+                    lineage_whole() || self.view_column_whole(relations, schema, table, column);
+                (f, whole)
+            }
+            ColumnOrigin::Named {
+                schema,
+                table,
+                column,
+            } => (self.origin_mask(schema, table, column)?, true),
+            ColumnOrigin::View {
+                schema,
+                table,
+                column,
+                sources,
+            } => match self.origin_mask(schema, table, column) {
+                Some(f) => (f, true),
+                None => {
+                    let f = self.first_masked(sources.iter(), relations)?.0;
+                    (f, self.view_column_whole(relations, schema, table, column))
+                }
+            },
+            ColumnOrigin::Unknown | ColumnOrigin::PgAttribute { .. } => {
+                let f = self.first_masked(lineage_sources(), relations)?.0;
+                (f, lineage_whole())
+            }
+        };
+        Some(match whole {
+            true => Arc::clone(masked),
+            false => self.derived_mask(),
+        })
     }
 
     /// Masks one row in place, counting what it did.
