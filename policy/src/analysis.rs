@@ -78,7 +78,11 @@ fn describe_inner(dialect: Dialect, statement: &Statement) -> StatementInfo {
         // EXPLAIN ANALYZE runs the statement, so it is what it explains.
         Statement::Explain {
             statement: inner, ..
-        } if explain_runs(statement) => return describe_inner(dialect, inner),
+        } if explain_runs(statement) => {
+            let mut info = describe_inner(dialect, inner);
+            info.counts_its_rows = false;
+            return info;
+        }
         Statement::Explain { .. } => {
             // Plain EXPLAIN only plans: whatever the inner statement would write, it reads.
             let mut info = finish(kind, None, walk.reads_with(&[]), Vec::new());
@@ -88,7 +92,11 @@ fn describe_inner(dialect: Dialect, statement: &Statement) -> StatementInfo {
         // PREPARE is where a later EXECUTE's statement can be seen, so it is judged as that.
         Statement::Prepare {
             statement: inner, ..
-        } => return describe_inner(dialect, inner),
+        } => {
+            let mut info = describe_inner(dialect, inner);
+            info.counts_its_rows = false;
+            return info;
+        }
         _ => {}
     }
     if !walk.dml.is_empty()
@@ -137,7 +145,27 @@ fn describe_inner(dialect: Dialect, statement: &Statement) -> StatementInfo {
     if let Some((table, true)) = copied {
         reads.push(table);
     }
+    // `WITH x AS (SELECT …) UPDATE …` reports its count like the UPDATE it is.
+    let top = match statement {
+        Statement::Query(q) => match &*q.body {
+            sqlparser::ast::SetExpr::Insert(s)
+            | sqlparser::ast::SetExpr::Update(s)
+            | sqlparser::ast::SetExpr::Delete(s)
+            | sqlparser::ast::SetExpr::Merge(s) => s,
+            _ => statement,
+        },
+        _ => statement,
+    };
+    let counts_its_rows = walk.dml.len() == 1
+        && matches!(
+            classify(dialect, top),
+            StatementKind::Insert
+                | StatementKind::Update
+                | StatementKind::Delete
+                | StatementKind::Merge
+        );
     let mut info = finish(kind, has_where, reads, writes);
+    info.counts_its_rows = counts_its_rows;
     info.calls = std::mem::take(&mut walk.calls);
     info.literal_dependent = walk.literal_dependent;
     info.parameter_dependent = walk.parameter_dependent;
@@ -145,7 +173,49 @@ fn describe_inner(dialect: Dialect, statement: &Statement) -> StatementInfo {
         crate::effects::of_statement(dialect, &statement.to_string()).apply(&mut info);
     }
     add_nested(dialect, statement, &walk, &mut info);
+    info.counts_its_rows &= !info.code;
     info
+}
+
+/// What a statement can do beyond what its words say.
+/// - `CALL` runs a procedure whose body sluice does not see (MariaDB's own
+///   `sys.execute_prepared_stmt` runs any SQL it is given): code, opaque.
+/// - A write to a system catalog (`pg_catalog.pg_class`, `mysql.proc`, …) can drop a table,
+///   destroy a column or define code without the statement that does so: code, and a drop.
+pub(crate) fn harden(dialect: Dialect, mut info: StatementInfo) -> StatementInfo {
+    if info.kinds().any(|k| k == StatementKind::Call) {
+        info.code = true;
+        info.opaque_code = true;
+    }
+    let system = info
+        .tables
+        .iter()
+        .any(|t| t.access == Access::Write && is_system_table(dialect, t));
+    if system {
+        info.code = true;
+        if info.kind != StatementKind::Drop && !info.effects.contains(&StatementKind::Drop) {
+            info.effects.push(StatementKind::Drop);
+        }
+    }
+    info.counts_its_rows &= !info.code;
+    info
+}
+
+/// A table of the server's own catalog. PostgreSQL finds `pg_catalog` first whatever the
+/// search path, so an unqualified `pg_*` name counts; a MySQL name counts when qualified.
+fn is_system_table(dialect: Dialect, t: &crate::TableRef) -> bool {
+    let schema = t.schema.as_deref().map(str::to_ascii_lowercase);
+    match dialect {
+        Dialect::Postgres => match schema.as_deref() {
+            Some("pg_catalog" | "information_schema" | "pg_toast") => true,
+            Some(_) => false,
+            None => t.name.to_ascii_lowercase().starts_with("pg_"),
+        },
+        Dialect::MySql => matches!(
+            schema.as_deref(),
+            Some("mysql" | "sys" | "performance_schema" | "information_schema")
+        ),
+    }
 }
 
 /// Statements nested in another run with it: MariaDB's `IF … THEN TRUNCATE t; END IF`,
@@ -157,6 +227,15 @@ fn add_nested(dialect: Dialect, statement: &Statement, walk: &Walk, info: &mut S
         Statement::If(_) | Statement::While(_) | Statement::Case(_)
     ) {
         info.code = true;
+    }
+    // PostgreSQL's `LOAD 'file'` (and DuckDB-style `LOAD`/`INSTALL`) load native code into
+    // the server process.
+    if matches!(
+        statement,
+        Statement::Load { .. } | Statement::Install { .. }
+    ) {
+        info.code = true;
+        info.opaque_code = true;
     }
     // Calls that run SQL or programs sluice cannot see make the statement opaque code.
     // `COPY … PROGRAM` runs a program; `COPY … TO/FROM 'file'` reads or writes a file on the
@@ -274,6 +353,7 @@ fn finish(
         calls: Vec::new(),
         literal_dependent: false,
         parameter_dependent: false,
+        counts_its_rows: false,
     }
 }
 

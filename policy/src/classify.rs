@@ -17,7 +17,8 @@ pub(crate) fn explain_runs(statement: &Statement) -> bool {
     };
     *analyze
         || options.iter().flatten().any(|o| {
-            o.name.value.eq_ignore_ascii_case("analyze")
+            (o.name.value.eq_ignore_ascii_case("analyze")
+                || o.name.value.eq_ignore_ascii_case("analyse"))
                 && match &o.arg {
                     None => true,
                     // Anything but an explicit false/off/0 counts as on: the cautious reading.

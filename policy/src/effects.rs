@@ -515,6 +515,9 @@ fn alter(text: &Text, from: usize, e: &mut Effects) {
             {
                 e.add(K::Drop)
             }
+            // An index or a constraint renamed keeps every row and column.
+            "RENAME" if matches!(text.kw(i + 1).as_str(), "INDEX" | "KEY" | "CONSTRAINT") => {}
+            "RENAME" if text.kw(from) == "INDEX" => {}
             // The old name is gone; whether the new one replaces something cannot be known.
             "RENAME" | "DETACH" | "EXCHANGE" | "DISCARD" => e.add(K::Drop),
             "TRUNCATE" => e.add(K::Truncate),
@@ -532,6 +535,29 @@ fn alter(text: &Text, from: usize, e: &mut Effects) {
             if changes_column_type(text, a) {
                 e.add(K::Drop);
             }
+        }
+    }
+    referential_actions(text, from, e);
+}
+
+/// `… REFERENCES p ON DELETE CASCADE` added to a table arms a write of it that a later,
+/// bounded-looking `DELETE FROM p WHERE id = 1` fires on every matching row, uncounted: the
+/// ALTER is that write, unbounded (`CASCADE` on delete deletes; `SET NULL` / `SET DEFAULT`, and
+/// any action on update, update).
+fn referential_actions(text: &Text, from: usize, e: &mut Effects) {
+    for i in from..text.spans.len() {
+        if text.kw(i) != "ON" || !matches!(text.kw(i + 1).as_str(), "DELETE" | "UPDATE") {
+            continue;
+        }
+        let action = text.kw(i + 2);
+        let destructive = action == "CASCADE"
+            || (action == "SET" && matches!(text.kw(i + 3).as_str(), "NULL" | "DEFAULT"));
+        if !destructive {
+            continue;
+        }
+        match (text.kw(i + 1).as_str(), action.as_str()) {
+            ("DELETE", "CASCADE") => e.add_dml(K::Delete, false),
+            _ => e.add_dml(K::Update, false),
         }
     }
 }

@@ -78,8 +78,15 @@ pub(crate) fn classify_one(dialect: Dialect, sql: &str) -> StatementInfo {
         calls: crate::calls::in_tokens(dialect, &tokens),
         literal_dependent: true,
         parameter_dependent: true,
+        counts_its_rows: false,
     };
     effects.apply(&mut info);
+    // PostgreSQL's `LOAD 'file'` loads a shared library into the server process: native code.
+    if dialect == Dialect::Postgres && kw(&tokens, start) == "LOAD" {
+        info.kind = StatementKind::Other;
+        info.code = true;
+        info.opaque_code = true;
+    }
     info
 }
 

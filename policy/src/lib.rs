@@ -88,8 +88,8 @@ pub use lineage::{lineage, CopyTarget, Lineage, OutputColumn, Source};
 pub use literal_plan::LiteralPlan;
 pub use literals::{mask_literals, LiteralMode, MaskedStatement, SensitiveColumns};
 pub use rules::{
-    Decision, KindSelector, RuleAction, RuleConfig, RuleMatch, RuleMode, RuleSet, StatementVerdict,
-    Subject, ON_PARSE_ERROR_RULE,
+    Decision, KindSelector, RowLimit, RuleAction, RuleConfig, RuleMatch, RuleMode, RuleSet,
+    StatementVerdict, Subject, ON_PARSE_ERROR_RULE,
 };
 pub use shape::{shape, Shape, ShapedSql};
 pub use uescape::decode_unicode_escapes;
@@ -373,6 +373,11 @@ pub struct StatementInfo {
     /// (`WHERE id = coalesce($1, id)`, `WHERE v LIKE $1`), as opposed to parameters that only
     /// name rows (`WHERE id = $1`) or values written.
     pub(crate) parameter_dependent: bool,
+    /// True when the statement is one INSERT, UPDATE, DELETE or MERGE (an upsert included)
+    /// whose own row count — PostgreSQL's command tag, MySQL's affected rows — covers every row
+    /// it changes: no second write in a CTE or subquery, not run by `EXPLAIN ANALYZE`, `COPY`
+    /// or `PREPARE`, no code. Only such statements can be held to a rule's `rows_over`.
+    pub counts_its_rows: bool,
 }
 
 /// The result of analyzing one SQL string, which may hold several statements.
@@ -522,6 +527,7 @@ fn analyze_text(dialect: Dialect, sql: &str) -> Analysis {
             statements: statements
                 .iter_mut()
                 .map(|s| analysis::describe(dialect, s))
+                .map(|info| analysis::harden(dialect, info))
                 .collect(),
             parse_error: None,
         },
@@ -541,6 +547,7 @@ fn analyze_text(dialect: Dialect, sql: &str) -> Analysis {
                     }
                     _ => vec![fallback::classify_one(dialect, piece)],
                 })
+                .map(|info| analysis::harden(dialect, info))
                 .collect(),
             parse_error: Some(error),
         },

@@ -70,6 +70,12 @@ pub struct RuleMatch {
     /// a procedure whose body deletes without one counts). `false`: only statements that are
     /// *not* such unbounded writes.
     pub without_where: Option<bool>,
+    /// Matches a write that changes more than this many rows, as the database counts them
+    /// (PostgreSQL's command tag, MySQL's affected rows). sluice runs such a write so that it
+    /// can be undone, and undoes it when it goes over; see [`RowLimit`]. A write whose count
+    /// cannot be seen whole (a second write in a CTE, `EXPLAIN ANALYZE`, code, a cascading
+    /// foreign key being added) matches without running. Only `action = "block"`.
+    pub rows_over: Option<u64>,
 }
 
 /// What a rule does to the statements it matches.
@@ -292,6 +298,36 @@ pub struct StatementVerdict {
     pub dry_run: Vec<(String, Decision)>,
     /// Which statement of a batch decided (0-based); `None` when no rule decided anything.
     pub statement_index: Option<usize>,
+    /// The tightest `rows_over` rule the statement must be held to when it runs (never set
+    /// when the decision is block).
+    pub row_limit: Option<RowLimit>,
+}
+
+/// A `rows_over` rule that could not be decided before the statement runs: the write runs,
+/// and when it changes more than `limit` rows it is undone and refused with the rule's
+/// message, as if the rule had blocked it.
+///
+/// ```
+/// use policy::*;
+/// let rules: Vec<RuleConfig> = vec![toml::from_str(r#"
+///     name = "big-deletes"
+///     when = { statements = ["delete"], rows_over = 100 }
+///     action = "block"
+/// "#).unwrap()];
+/// let set = RuleSet::compile(&rules, RuleAction::Block).unwrap();
+/// let subject = Subject { user: "app", groups: &[], target: "t" };
+/// let v = set.evaluate(&analyze(Dialect::Postgres, "DELETE FROM t WHERE id > 5"), &subject);
+/// assert_eq!(v.decision, Decision::Allow);
+/// assert_eq!(v.row_limit.map(|l| l.limit), Some(100));
+/// ```
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RowLimit {
+    /// The rule's name.
+    pub rule: String,
+    /// The most rows the statement may change.
+    pub limit: u64,
+    /// The rule's `message`.
+    pub message: Option<String>,
 }
 
 #[derive(Clone, Debug)]
@@ -303,6 +339,7 @@ struct CompiledRule {
     users: Option<Vec<Glob>>,
     targets: Option<Vec<Glob>>,
     without_where: Option<bool>,
+    rows_over: Option<u64>,
     decision: Decision,
     message: Option<String>,
     dry_run: bool,
@@ -347,6 +384,7 @@ impl CompiledRule {
         };
         self.statements.is_none()
             && self.without_where.is_none()
+            && self.rows_over.is_none()
             && all(&self.users)
             && all(&self.targets)
             // `tables = ["*"]` still needs a table, `groups = ["*"]` a group.
@@ -437,10 +475,19 @@ impl RuleSet {
                 users: globs("users", &rule.when.users)?,
                 targets: globs("targets", &rule.when.targets)?,
                 without_where: rule.when.without_where,
+                rows_over: rule.when.rows_over,
                 decision: rule.action.decision(),
                 message: rule.message.clone(),
                 dry_run: rule.mode == RuleMode::DryRun,
             };
+            if c.rows_over.is_some() && (c.decision != Decision::Block || c.dry_run) {
+                return Err(err(
+                    "`when.rows_over` needs `action = \"block\"` and an enforced rule: the \
+                     write is undone when it goes over, and cannot be held for an approver or \
+                     let through"
+                        .into(),
+                ));
+            }
             warnings.extend(lint(&c, &compiled));
             compiled.push(c);
         }
@@ -476,6 +523,15 @@ impl RuleSet {
         self.rules.len()
     }
 
+    /// True when a rule has `rows_over`: writes may then need to run held to a limit.
+    ///
+    /// ```
+    /// assert!(!policy::RuleSet::compile(&[], policy::RuleAction::Allow).unwrap().has_row_limits());
+    /// ```
+    pub fn has_row_limits(&self) -> bool {
+        self.rules.iter().any(|r| r.rows_over.is_some())
+    }
+
     /// True when there are no rules.
     ///
     /// ```
@@ -502,6 +558,7 @@ impl RuleSet {
             message: None,
             dry_run: Vec::new(),
             statement_index: None,
+            row_limit: None,
         };
         // (severity, decided by a rule): the verdict with the highest rank wins, earliest first.
         let mut best_rank = (0u8, false);
@@ -516,6 +573,9 @@ impl RuleSet {
                 verdict.message = message;
                 verdict.statement_index = Some(index);
             }
+        }
+        if verdict.decision != Decision::Block {
+            self.hold_to_row_limits(analysis, subject, &mut verdict);
         }
         // A parse error with no statement at all still must not slip through.
         if analysis.statements.is_empty() && analysis.parse_error.is_some() {
@@ -539,6 +599,10 @@ impl RuleSet {
         let mut decided: Option<&CompiledRule> = None;
         for rule in &self.rules {
             if !rule.matches(info, subject) {
+                continue;
+            }
+            // A count seen only once the write runs: decided then (see `hold_to_row_limits`).
+            if rule.rows_over.is_some() && info.counts_its_rows {
                 continue;
             }
             if rule.dry_run {
@@ -572,6 +636,57 @@ impl RuleSet {
             );
         }
         result
+    }
+}
+
+impl RuleSet {
+    /// Sets `verdict.row_limit` to the tightest `rows_over` rule that comes before the rule
+    /// that decided each statement. A batch with such a statement is blocked by that rule:
+    /// one write's count must be seen, and undone, on its own.
+    fn hold_to_row_limits(
+        &self,
+        analysis: &Analysis,
+        subject: &Subject,
+        verdict: &mut StatementVerdict,
+    ) {
+        for (index, info) in analysis.statements.iter().enumerate() {
+            if !info.counts_its_rows {
+                continue;
+            }
+            for rule in &self.rules {
+                if !rule.matches(info, subject) {
+                    continue;
+                }
+                let Some(limit) = rule.rows_over else {
+                    if !rule.dry_run {
+                        break;
+                    }
+                    continue;
+                };
+                if analysis.statements.len() > 1 {
+                    verdict.decision = Decision::Block;
+                    verdict.rule = Some(rule.name.clone());
+                    verdict.message = Some(format!(
+                        "a write held to at most {limit} changed rows must be sent as a \
+                         statement of its own{}",
+                        rule.message
+                            .as_deref()
+                            .map(|m| format!(" ({m})"))
+                            .unwrap_or_default()
+                    ));
+                    verdict.statement_index = Some(index);
+                    verdict.row_limit = None;
+                    return;
+                }
+                if verdict.row_limit.as_ref().is_none_or(|l| limit < l.limit) {
+                    verdict.row_limit = Some(RowLimit {
+                        rule: rule.name.clone(),
+                        limit,
+                        message: rule.message.clone(),
+                    });
+                }
+            }
+        }
     }
 }
 

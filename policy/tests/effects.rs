@@ -148,7 +148,6 @@ fn plain_statements_are_not_code() {
         (PG, "SELECT * FROM t WHERE a = 'CREATE FUNCTION'"),
         (PG, "PREPARE s AS SELECT 1"),
         (PG, "EXECUTE s"),
-        (PG, "CALL p()"),
         (PG, "BEGIN"),
         (MY, "BEGIN"),
         (MY, "BEGIN WORK"),

@@ -19,6 +19,12 @@ when = { statements = ["update", "delete"], without_where = true }
 action = "review"
 
 [[rules]]
+name = "mass-write"
+when = { statements = ["update", "delete"], rows_over = 1000 }
+action = "block"
+message = "Changes to more than 1000 rows at once need a DBA."
+
+[[rules]]
 name = "contractors-read-only"
 when = { groups = ["contractors"], statements = ["write", "ddl"] }
 action = "block"
@@ -306,4 +312,26 @@ fn the_strictest_statement_of_a_batch_decides() {
     assert_eq!((v.decision, v.statement_index), (Decision::Review, Some(1)));
     let v = eval("", &[]);
     assert_eq!((v.decision, v.statement_index), (Decision::Allow, None));
+}
+
+#[test]
+fn bounded_writes_run_held_to_mass_write_and_approved_ones_do_not() {
+    let v = eval("DELETE FROM t WHERE id > 5", &[]);
+    assert_eq!(v.decision, Decision::Allow);
+    assert_eq!(
+        v.row_limit.map(|l| (l.rule, l.limit)),
+        Some(("mass-write".to_string(), 1000))
+    );
+    // Decided by unbounded-write first: once approved, it runs whole.
+    let v = eval("DELETE FROM t", &[]);
+    assert_eq!((v.decision, v.row_limit), (Decision::Review, None));
+    // A count that cannot be seen whole is refused by mass-write before it runs.
+    let v = eval(
+        "WITH d AS (DELETE FROM t WHERE id > 5 RETURNING id) DELETE FROM u WHERE id = 1",
+        &[],
+    );
+    assert_eq!(
+        (v.decision, v.rule.as_deref()),
+        (Decision::Block, Some("mass-write"))
+    );
 }

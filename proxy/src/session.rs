@@ -55,6 +55,9 @@ pub struct Relations {
     /// The base tables, when the adapter knows them: a result column attributed to any other
     /// relation is judged by the statement's lineage instead.
     pub tables: Option<std::collections::HashSet<(String, String)>>,
+    /// MySQL: the base tables whose engine can roll a write back (InnoDB, …), when known. A
+    /// write held to a row limit must be undoable: one to any other table is refused.
+    pub transactional: Option<std::collections::HashSet<(String, String)>>,
 }
 
 /// One view: each column's sources, in order, and all of them together.
@@ -169,6 +172,38 @@ pub enum StatementDecision {
     Refuse { message: String },
 }
 
+/// A write that runs held to a `rows_over` rule: when the database says it changed more than
+/// `limit` rows, the adapter undoes it and the client gets `refusal` instead of its result.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RowLimitHold {
+    pub limit: u64,
+    pub rule: String,
+    pub message: Option<String>,
+}
+
+impl RowLimitHold {
+    /// The client's error: `rows` as the database counted them, `None` when it gave no count
+    /// sluice could read (which is refused too).
+    pub fn refusal(&self, rows: Option<u64>) -> String {
+        let counted = match rows {
+            Some(n) => format!("it changed {n} rows, more than the {} allowed", self.limit),
+            None => format!(
+                "sluice could not count the rows it changed (at most {} are allowed)",
+                self.limit
+            ),
+        };
+        let why = self
+            .message
+            .as_deref()
+            .map(|m| format!(" ({m})"))
+            .unwrap_or_default();
+        format!(
+            "sluice: statement blocked by rule \"{}\": {counted}; it was undone{why}",
+            self.rule
+        )
+    }
+}
+
 /// What an adapter learned about how the server will lex the next statement's quotes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum LexReport {
@@ -231,6 +266,12 @@ pub trait SessionHooks: Send {
     /// A row is about to be sent to the client; fields may be rewritten in place.
     fn on_row(&mut self, fields: &mut RowFields);
 
+    /// Whether [`SessionHooks::on_relations`] is wanted before a statement is judged (it costs
+    /// reading the catalog).
+    fn wants_relations(&self) -> bool {
+        self.wants_columns()
+    }
+
     /// Whether the rows of the current result still need to be seen (after `on_columns`
     /// returned `true`); `false` lets the rest pass raw.
     fn wants_rows(&self) -> bool {
@@ -271,6 +312,28 @@ pub trait SessionHooks: Send {
 
     /// The client received an error.
     fn on_error(&mut self, _code: &str, _message: &str) {}
+
+    /// Whether any write may run held to a row limit (some rule has `rows_over`).
+    fn holds_writes(&self) -> bool {
+        false
+    }
+
+    /// The row limit `sql` must run under (a `rows_over` rule), if any. Asked just before a
+    /// simple query or an execution is forwarded.
+    fn row_limit(&mut self, _sql: &str) -> Option<RowLimitHold> {
+        None
+    }
+
+    /// A PostgreSQL FunctionCall message (function `oid` called outside SQL) is about to be
+    /// sent. sluice cannot judge it like a statement.
+    fn on_function_call(&mut self, _oid: u32) -> StatementDecision {
+        StatementDecision::Forward
+    }
+
+    /// A held write went over its limit and was undone; the client gets `message`.
+    fn row_limit_exceeded(&mut self, message: &str) {
+        self.on_error("42501", message);
+    }
 
     /// The session is over.
     fn on_end(&mut self, _reason: &str) {}

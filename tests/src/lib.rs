@@ -457,6 +457,8 @@ pub async fn mysql_direct(server: &MariaDbServer) -> mysql_async::Conn {
 
 /// Raw MySQL packets, for tests that speak the protocol byte by byte (malformed input, cursors,
 /// authentication exchanges no driver makes on purpose).
+pub mod raw_pg;
+
 pub mod mysql_wire {
     use std::sync::Arc;
 

@@ -33,6 +33,7 @@ fn the_spec_example_parses() {
             "dba-code",
             "no-code",
             "unbounded-write",
+            "mass-write",
             "contractors-read-only",
             "billing-writes"
         ]
@@ -42,7 +43,7 @@ fn the_spec_example_parses() {
         PathBuf::from("/etc/sluice/certs/x.crt")
     );
     assert!(c.jwt.is_some() && c.approvals.is_some() && c.audit.is_some());
-    assert_eq!(c.rule_set().unwrap().len(), 6);
+    assert_eq!(c.rule_set().unwrap().len(), 7);
 }
 
 #[test]

@@ -65,9 +65,13 @@ impl MysqlCatalog {
             let views = self
                 .query("SELECT TABLE_SCHEMA, TABLE_NAME, VIEW_DEFINITION FROM information_schema.VIEWS")
                 .await?;
-            Ok::<_, String>((tables, views))
+            let transactional = self
+                .query("SELECT t.TABLE_SCHEMA, t.TABLE_NAME FROM information_schema.TABLES t JOIN information_schema.ENGINES e ON e.ENGINE = t.ENGINE WHERE e.TRANSACTIONS = 'YES'")
+                .await?;
+            Ok::<_, String>((tables, views, transactional))
         };
-        let (tables, views) = match tokio::time::timeout(LOOKUP_TIMEOUT, read).await {
+        let (tables, views, transactional) = match tokio::time::timeout(LOOKUP_TIMEOUT, read).await
+        {
             Ok(Ok(rows)) => rows,
             Ok(Err(e)) => {
                 tracing::warn!(target = %self.target.name, error = %e, "reading the catalog failed");
@@ -80,6 +84,7 @@ impl MysqlCatalog {
         };
         let mut relations = Relations {
             tables: Some(HashSet::new()),
+            transactional: Some(names(&transactional)),
             ..Relations::default()
         };
         for row in tables {
@@ -131,6 +136,18 @@ impl MysqlCatalog {
         }
         result
     }
+}
+
+/// (schema, table) of each row, lowercased.
+fn names(rows: &[Vec<Option<String>>]) -> HashSet<(String, String)> {
+    rows.iter()
+        .filter_map(|row| match (row.first(), row.get(1)) {
+            (Some(Some(schema)), Some(Some(name))) => {
+                Some((schema.to_lowercase(), name.to_lowercase()))
+            }
+            _ => None,
+        })
+        .collect()
 }
 
 async fn read_payload(stream: &mut BoxStream) -> Result<Vec<u8>, String> {

@@ -12,6 +12,7 @@ pub mod mode_probe;
 pub mod packet;
 pub mod relay;
 pub mod response;
+pub mod row_limit;
 pub mod rows;
 pub mod sessions;
 pub mod upstream;

@@ -18,6 +18,7 @@ use super::command::{com, expected_response, response_kind, special, ResponseKin
 use super::mode_probe::ModeProbe;
 use super::packet::{err_payload, ok_payload, write_packets, Packet, PacketCodec, Reader};
 use super::response::{column_def, ResponseTracker, Role};
+use super::row_limit::{self, Ending, RowHold, Stage};
 use super::rows::{
     decode_binary_row, decode_params, decode_text_row, encode_binary_row, encode_text_row,
     statement_id, Prepared, PreparedStatements, Statement,
@@ -111,6 +112,11 @@ struct Relay {
     lex_reported: LexReport,
     /// Asking the server for `sql_mode` after what may have changed it.
     mode_probe: ModeProbe,
+    /// A write held to a row limit, from sluice's opening statement to its closing one: the
+    /// client's next command waits.
+    row_hold: Option<RowHold>,
+    /// The last answer carried status flags (an ERR carries none).
+    status_known: bool,
 }
 
 /// The audit record must be durable first (sync mode), or an approval hold must end.
@@ -160,6 +166,8 @@ pub async fn run(
         last_seq_to_client: 0,
         lex_reported: LexReport::Backslash(true),
         mode_probe: ModeProbe::default(),
+        row_hold: None,
+        status_known: true,
     };
     let login = r.ctx.login_reading;
     r.report_reading(Some(login));
@@ -187,7 +195,7 @@ pub async fn run(
         tokio::select! {
             biased;
             _ = &mut shutdown_signal, if !draining => draining = true,
-            packet = client_rd.next(), if r.to_upstream.len() < HIGH_WATER && !r.mode_probe.in_flight() => match packet {
+            packet = client_rd.next(), if r.to_upstream.len() < HIGH_WATER && !r.mode_probe.in_flight() && r.row_hold.is_none() => match packet {
                 None => {
                     r.client_gone();
                     break SessionEnd::ClientClosed;
@@ -256,7 +264,10 @@ type UpstreamWriter = tokio::io::WriteHalf<BoxStream>;
 
 impl Relay {
     fn idle(&self) -> bool {
-        self.tracker.is_idle() && self.owed.is_empty() && self.assembling.is_none()
+        self.tracker.is_idle()
+            && self.owed.is_empty()
+            && self.assembling.is_none()
+            && self.row_hold.is_none()
     }
 
     /// Queues an ERR from sluice as the answer to the command just read.
@@ -457,8 +468,9 @@ impl Relay {
                     }
                     _ => {
                         let changes_mode = policy::may_change_reading(&sql);
+                        let hold = self.hooks.as_deref_mut().and_then(|h| h.row_limit(&sql));
                         let sql = Statement::Text(Arc::from(sql.as_ref()));
-                        self.forward_for(raw, ResponseKind::TextResults, sql);
+                        self.forward_held(raw, ResponseKind::TextResults, sql, hold);
                         if changes_mode {
                             self.mode_may_change();
                         }
@@ -496,6 +508,10 @@ impl Relay {
                         return None;
                     }
                 }
+                if let Some(message) = self.cursor_over_a_write(cmd, id, payload) {
+                    self.local_err(1295, "HY000", &message);
+                    return None;
+                }
                 let stmt = match (cmd, id) {
                     (com::STMT_EXECUTE, Some(id)) => Statement::Execute(id),
                     (_, Some(id)) => Statement::Fetch(id),
@@ -503,7 +519,13 @@ impl Relay {
                 };
                 let kind = expected_response(payload).unwrap_or(ResponseKind::Single);
                 let changes_mode = self.executes_mode_change(&stmt);
-                self.forward_for(raw, kind, stmt);
+                let hold = match (&stmt, self.hooks.as_deref_mut()) {
+                    (Statement::Execute(id), Some(h)) => {
+                        self.prepared.get(id).and_then(|p| h.row_limit(&p.sql))
+                    }
+                    _ => None,
+                };
+                self.forward_held(raw, kind, stmt, hold);
                 if changes_mode {
                     self.mode_may_change();
                 }
@@ -539,6 +561,20 @@ impl Relay {
         None
     }
 
+    /// A cursor asked for over a statement that is not a query (`DELETE … RETURNING`): MariaDB
+    /// 10.11 crashes on it, taking every session with it, so it is refused.
+    fn cursor_over_a_write(&self, cmd: u8, id: Option<u32>, payload: &[u8]) -> Option<String> {
+        let cursor = cmd == com::STMT_EXECUTE && payload.get(5).is_some_and(|f| f & 0x0F != 0);
+        let sql = &self.prepared.get(&id?)?.sql;
+        let query = policy::classify(policy::Dialect::MySql, sql)
+            .iter()
+            .all(|k| *k == policy::StatementKind::Select);
+        (cursor && !query).then(|| {
+            "sluice refuses a cursor over a statement that is not a query; execute it without one"
+                .to_string()
+        })
+    }
+
     /// COM_STMT_EXECUTE → the hook: the statement's text and its parameters. `Some(message)`
     /// when the execution must not run.
     async fn bind_hook(&mut self, id: Option<u32>, payload: &[u8]) -> Option<String> {
@@ -567,7 +603,7 @@ impl Relay {
         if may_change_catalog(sql) {
             self.ctx.catalog.invalidate();
         }
-        if h.wants_columns() {
+        if h.wants_relations() {
             // Without the catalog no column definition can be taken at its word (its table may
             // be a derived table's alias or a view): every result is judged by lineage.
             let r = self.ctx.catalog.relations().await.unwrap_or_else(|| {
@@ -785,6 +821,10 @@ impl Relay {
             self.mode_probe_packet(&p);
             return None;
         }
+        if matches!(self.current, Statement::RowLimit) {
+            self.row_limit_packet(p);
+            return None;
+        }
         self.last_seq_to_client = p.seq;
         if self.tracker.awaiting_prepare_ok() && p.first() == Some(0x00) {
             if let (Statement::Prepare(sql), Some(id)) = (&self.current, statement_id(p.payload()))
@@ -809,6 +849,9 @@ impl Relay {
             _ => p,
         };
         let role = self.tracker.on_packet(&p);
+        if self.tracker.is_idle() {
+            self.status_known = p.first() != Some(0xFF);
+        }
         if let Some(h) = self.hooks.as_deref_mut() {
             match (&role, p.first()) {
                 (Role::Row { .. }, _) => {
@@ -860,9 +903,185 @@ impl Relay {
             }
             _ => {}
         }
+        if self.tracker.is_idle()
+            && matches!(&self.row_hold, Some(h) if matches!(h.stage, Stage::Running))
+        {
+            self.close_held(p);
+            return None;
+        }
         self.to_client.extend_from_slice(&p.bytes);
         self.after_upstream_packet();
         None
+    }
+
+    /// Forwards a command, held to a row limit when `hold` says so: sluice's opening statement
+    /// goes first, and the command once it is answered (see [`row_limit`]).
+    fn forward_held(
+        &mut self,
+        raw: BytesMut,
+        kind: ResponseKind,
+        stmt: Statement,
+        hold: Option<crate::session::RowLimitHold>,
+    ) {
+        let Some(hold) = hold else {
+            return self.forward_for(raw, kind, stmt);
+        };
+        if !self.idle() {
+            let message = format!(
+                "sluice: a write held to at most {} changed rows by rule \"{}\" must wait for the answers to earlier commands; send it on its own",
+                hold.limit, hold.rule
+            );
+            return self.local_err(1142, "42000", &message);
+        }
+        let status = self.status_known.then(|| self.tracker.status());
+        let held = RowHold::new(hold, status, raw, kind, stmt);
+        self.send_own(held.first());
+        self.row_hold = Some(held);
+    }
+
+    /// Sends a statement of sluice's own whose answer only sluice sees.
+    fn send_own(&mut self, sql: &str) {
+        let mut payload = vec![com::QUERY];
+        payload.extend_from_slice(sql.as_bytes());
+        write_packets(&mut self.to_upstream, 0, &payload);
+        self.owed
+            .push_back(Owed::Upstream(ResponseKind::Single, Statement::RowLimit));
+    }
+
+    /// The answer to sluice's opening or closing statement of a held write.
+    fn row_limit_packet(&mut self, p: Packet) {
+        self.tracker.on_packet(&p);
+        if !self.tracker.is_idle() {
+            return;
+        }
+        self.current = Statement::None;
+        let Some(mut held) = self.row_hold.take() else {
+            return;
+        };
+        let failed = p.first() == Some(0xFF);
+        self.status_known = !failed;
+        if let (Stage::Asking { .. }, false) = (&held.stage, failed) {
+            held.knowing(self.tracker.status());
+            self.send_own(held.first());
+            self.row_hold = Some(held);
+            return;
+        }
+        match held.stage {
+            Stage::Opening {
+                command,
+                kind,
+                stmt,
+            } if !failed => {
+                self.row_hold = Some(RowHold {
+                    stage: Stage::Running,
+                    ..held
+                });
+                self.forward_for(command, kind, stmt);
+            }
+            Stage::Asking { .. } | Stage::Opening { .. } => {
+                let (_, message) = err_fields(p.payload());
+                let message = format!("sluice could not open a way back for a write held to a row limit, so it did not run: {message}");
+                write_packets(
+                    &mut self.to_client,
+                    self.last_seq_to_client,
+                    &err_payload(1105, "HY000", &message),
+                );
+            }
+            Stage::Closing {
+                last,
+                patch_status,
+                refusal,
+            } => self.closed(&p, last, patch_status, refusal),
+            Stage::Running => self.row_hold = Some(held),
+        }
+        if self.row_hold.is_none() {
+            self.drain_local();
+            self.send_mode_probe();
+        }
+    }
+
+    /// sluice's closing statement answered (`p`): the client's last packet goes out.
+    fn closed(
+        &mut self,
+        p: &Packet,
+        mut last: Packet,
+        patch_status: bool,
+        refusal: Option<String>,
+    ) {
+        let failed = p.first() == Some(0xFF);
+        match (failed, refusal) {
+            // The closing COMMIT of a write within its limit failed: that is the outcome.
+            (true, None) if patch_status => {
+                write_packets(&mut self.to_client, last.seq, p.payload());
+            }
+            // A rollback that left something behind (a table of a non-transactional engine)
+            // must not be reported as a clean undo.
+            (false, Some(refusal)) if row_limit::warnings_of(p.payload()) > 0 => {
+                tracing::error!(target = %self.ctx.target, user = %self.ctx.user, "a write over its row limit could not be rolled back in every table");
+                let message = format!("{refusal}. But the database could not roll back every table it changed (a non-transactional engine): rows may be lost");
+                write_packets(
+                    &mut self.to_client,
+                    last.seq,
+                    &err_payload(1142, "42000", &message),
+                );
+            }
+            _ => {
+                if let (true, false, Some(status)) =
+                    (patch_status, failed, row_limit::status_of(p.payload()))
+                {
+                    row_limit::set_status(&mut last, status);
+                }
+                self.to_client.extend_from_slice(&last.bytes);
+            }
+        }
+    }
+
+    /// The last packet of a held write's answer: the count decides how sluice closes.
+    fn close_held(&mut self, p: Packet) {
+        let Some(held) = self.row_hold.take() else {
+            return;
+        };
+        let ending = match p.first() {
+            Some(0xFF) => Ending::Failed,
+            _ if self.counted.rows > 0 => Ending::Changed(Some(self.counted.rows)),
+            _ => Ending::Changed(row_limit::affected_rows(p.payload())),
+        };
+        let (closing, over) = held.closing(&ending);
+        let mut refusal = None;
+        let last = match over {
+            true => {
+                let rows = match ending {
+                    Ending::Changed(rows) => rows,
+                    Ending::Failed => None,
+                };
+                let message = held.hold.refusal(rows);
+                if let Some(h) = self.hooks.as_deref_mut() {
+                    h.row_limit_exceeded(&message);
+                }
+                refusal = Some(message.clone());
+                self.counted = ResultEnd::default();
+                self.current = Statement::None;
+                let mut bytes = BytesMut::new();
+                write_packets(&mut bytes, p.seq, &err_payload(1142, "42000", &message));
+                Packet { seq: p.seq, bytes }
+            }
+            false => p,
+        };
+        match closing {
+            Some(sql) => {
+                self.send_own(sql);
+                self.row_hold = Some(RowHold {
+                    stage: Stage::Closing {
+                        last,
+                        patch_status: !over && ending != Ending::Failed,
+                        refusal,
+                    },
+                    ..held
+                });
+            }
+            None => self.to_client.extend_from_slice(&last.bytes),
+        }
+        self.after_upstream_packet();
     }
 
     fn after_upstream_packet(&mut self) {

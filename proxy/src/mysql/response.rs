@@ -70,6 +70,8 @@ pub struct ResponseTracker {
     no_backslash_escapes: bool,
     /// The command in flight asked for a cursor (COM_STMT_EXECUTE with a cursor type).
     cursor_asked: bool,
+    /// The last status flags the server sent.
+    status: u16,
 }
 
 impl ResponseTracker {
@@ -81,13 +83,20 @@ impl ResponseTracker {
             done: 0,
             no_backslash_escapes: false,
             cursor_asked: false,
+            status: 0,
         }
     }
 
     /// Starts from the status flags of the login's OK packet.
     pub fn with_status(mut self, status: u16) -> Self {
         self.no_backslash_escapes = status & SERVER_STATUS_NO_BACKSLASH_ESCAPES != 0;
+        self.status = status;
         self
+    }
+
+    /// The last status flags the server sent (in a transaction, autocommit, …).
+    pub fn status(&self) -> u16 {
+        self.status
     }
 
     /// Whether the server's last status flags had `NO_BACKSLASH_ESCAPES` on.
@@ -98,6 +107,7 @@ impl ResponseTracker {
     fn note_status(&mut self, status: Option<u16>) {
         if let Some(s) = status {
             self.no_backslash_escapes = s & SERVER_STATUS_NO_BACKSLASH_ESCAPES != 0;
+            self.status = s;
         }
     }
 

@@ -14,6 +14,7 @@ pub mod lexing;
 pub mod messages;
 pub mod relay;
 pub mod results;
+pub mod row_limit;
 pub mod upstream;
 
 use std::net::SocketAddr;
@@ -308,7 +309,53 @@ fn check_startup(s: &Startup) -> Result<(), (&'static str, String)> {
             "replication connections are not supported through sluice".into(),
         ));
     }
+    if let Some(name) = startup_settings(s).find(|n| UNSAFE_SETTINGS.contains(&n.as_str())) {
+        return Err((
+            "42501",
+            format!("sluice refuses the startup setting \"{name}\": it loads code into the server or turns off its safeguards"),
+        ));
+    }
     Ok(())
+}
+
+/// Settings a client must not choose: they load native code into the server process, or turn
+/// off catalogs' protection, triggers and foreign keys, or checks on damaged data.
+const UNSAFE_SETTINGS: &[&str] = &[
+    "session_preload_libraries",
+    "local_preload_libraries",
+    "shared_preload_libraries",
+    "dynamic_library_path",
+    "jit_provider",
+    "allow_system_table_mods",
+    "allow_in_place_tablespaces",
+    "session_replication_role",
+    "ignore_system_indexes",
+    "ignore_checksum_failure",
+    "ignore_invalid_pages",
+    "zero_damaged_pages",
+];
+
+/// Every setting a StartupMessage names: its parameters, and each `-c name=value` or
+/// `--name=value` in `options` (names lowercased, `-` read as `_` as PostgreSQL does).
+fn startup_settings(s: &Startup) -> impl Iterator<Item = String> + '_ {
+    let options = s.param("options").unwrap_or_default();
+    let words: Vec<&str> = options.split_whitespace().collect();
+    let mut from_options = Vec::new();
+    for (i, w) in words.iter().enumerate() {
+        let setting = match w.strip_prefix("--") {
+            Some(rest) => Some(rest),
+            None if *w == "-c" => words.get(i + 1).copied(),
+            None => w.strip_prefix("-c"),
+        };
+        if let Some(setting) = setting.filter(|t| !t.is_empty()) {
+            from_options.push(setting.split('=').next().unwrap_or_default().to_string());
+        }
+    }
+    s.params
+        .iter()
+        .map(|(k, _)| k.clone())
+        .chain(from_options)
+        .map(|n| n.trim().to_ascii_lowercase().replace('-', "_"))
 }
 
 /// Authenticates the client, logs in upstream and greets the client with the upstream's

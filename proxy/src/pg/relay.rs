@@ -22,6 +22,7 @@ use super::copy::CopyRows;
 use super::frame::{Frame, FrameCodec, Reader};
 use super::messages::{self, Severity};
 use super::results::{Answer, ResultTracker};
+use super::row_limit::{Earlier, Outcome, RowLimits};
 use crate::net::{close, pump};
 use crate::session::{
     ColumnDesc, ColumnOrigin, ResultEnd, ResultOf, RowFields, SessionHooks, StatementDecision,
@@ -106,6 +107,8 @@ pub async fn run(
     let mut upstream_said_fatal = false;
     let mut refusals = Refusals::new();
     let mut results = ResultTracker::default();
+    // A write held to a row limit whose count is not in yet: the client waits.
+    let mut limits = RowLimits::default();
     // The COPY out whose rows are being masked.
     let mut copy_rows: Option<CopyRows> = None;
     // The result streaming: rows and bytes sent so far.
@@ -127,7 +130,7 @@ pub async fn run(
         tokio::select! {
             biased;
             _ = &mut shutdown_signal, if !draining => draining = true,
-            frame = client_rd.next(), if to_upstream.len() < HIGH_WATER => match frame {
+            frame = client_rd.next(), if to_upstream.len() < HIGH_WATER && !limits.holding() => match frame {
                 None => {
                     to_upstream.extend_from_slice(&messages::TERMINATE);
                     break SessionEnd::ClientClosed;
@@ -171,6 +174,7 @@ pub async fn run(
                             }
                         }
                         let mut refused = match hooks.as_deref_mut() {
+                            Some(h) if frame.tag == b'F' => function_call_hook(h, &frame),
                             Some(h) if frame.tag == b'B' && h.wants_binds() => bind_hook(h, &frame, &results),
                             Some(h) => statement_hook(h, &frame),
                             None => None,
@@ -191,14 +195,21 @@ pub async fn run(
                             // position (see `Refusals`), so pipelines, discard-until-Sync and
                             // transaction aborts behave exactly as PostgreSQL's own errors do.
                             Some(message) => refusals.inject(&frame, message, &mut to_upstream),
-                            None => to_upstream.extend_from_slice(&frame.bytes),
+                            None => {
+                                // Answers still owed for earlier messages come before the held write's.
+                                let earlier = Earlier {
+                                    syncs: in_flight - usize::from(frame.tag == b'Q'),
+                                    executes: results.executes_before_last(),
+                                };
+                                forward(&frame, &mut hooks, &results, &mut limits, earlier, &mut to_upstream)
+                            }
                         }
                         if frame.tag == b'X' {
                             break 'relay SessionEnd::ClientClosed;
                         }
                         // Frames the last read already brought are handled in this turn rather than
                         // one per turn of the select.
-                        if to_upstream.len() < HIGH_WATER {
+                        if to_upstream.len() < HIGH_WATER && !limits.holding() {
                             next = buffered_frame(&mut client_rd, opts.max_client_message);
                         }
                     }
@@ -210,6 +221,19 @@ pub async fn run(
                 Some(Ok(frame)) => {
                     let mut next = Some(frame);
                     while let Some(frame) = next.take() {
+                        match limits.on_upstream(&frame, &mut to_upstream, |m, out| refusals.inject_failure(m, out)) {
+                            Outcome::Pass => {}
+                            Outcome::Swallow => continue,
+                            Outcome::Refused(message) => {
+                                results.on_upstream(frame.tag);
+                                inspect_rows = false;
+                                counted = ResultEnd::default();
+                                if let Some(h) = hooks.as_deref_mut() {
+                                    h.row_limit_exceeded(&message);
+                                }
+                                continue;
+                            }
+                        }
                         let frame = match hooks.as_deref_mut() {
                             Some(h) if matches!(frame.tag, b'E' | b'N') && !refusals.is_refusal(&frame) => diagnostic_hook(h, frame, &results),
                             Some(h) if frame.tag == b'A' => notification_hook(h, frame),
@@ -414,6 +438,15 @@ fn notification_hook(hooks: &mut dyn SessionHooks, frame: Frame) -> Frame {
     }
 }
 
+/// FunctionCall → the hook, with the function's OID; `Some(message)` when it must not run.
+fn function_call_hook(hooks: &mut dyn SessionHooks, frame: &Frame) -> Option<String> {
+    let oid = Reader(frame.body()).i32().unwrap_or(0) as u32;
+    match hooks.on_function_call(oid) {
+        StatementDecision::Forward => None,
+        StatementDecision::Refuse { message } => Some(message),
+    }
+}
+
 /// Query or Parse → the hook; `Some(message)` when the statement must not run.
 fn statement_hook(hooks: &mut dyn SessionHooks, frame: &Frame) -> Option<String> {
     let mut r = Reader(frame.body());
@@ -465,7 +498,9 @@ impl Refusals {
         let sql = format!("SELECT \"{}\"", self.marker(n));
         self.pending.insert(n, message);
         let start = out.len();
-        out.put_u8(frame.tag);
+        // A FunctionCall is answered like a query (ReadyForQuery follows): a failing query
+        // stands in for it.
+        out.put_u8(if frame.tag == b'F' { b'Q' } else { frame.tag });
         out.put_u32(0);
         if frame.tag == b'P' {
             let name = Reader(frame.body()).cbytes().unwrap_or_default();
@@ -489,6 +524,26 @@ impl Refusals {
             out.put_slice(sql.as_bytes());
             out.put_u8(0);
         }
+        let len = (out.len() - start - 1) as u32;
+        out[start + 1..start + 5].copy_from_slice(&len.to_be_bytes());
+    }
+
+    /// Queues a statement that fails, in place of nothing: a held write that went over its
+    /// limit is rolled back by that failure. The Parse is named by its marker, so no statement
+    /// of the client's is replaced.
+    fn inject_failure(&mut self, message: String, out: &mut BytesMut) {
+        let n = self.next;
+        self.next += 1;
+        let marker = self.marker(n);
+        self.pending.insert(n, message);
+        let start = out.len();
+        out.put_u8(b'P');
+        out.put_u32(0);
+        out.put_slice(marker.as_bytes());
+        out.put_u8(0);
+        out.put_slice(format!("SELECT \"{marker}\"").as_bytes());
+        out.put_u8(0);
+        out.put_i16(0);
         let len = (out.len() - start - 1) as u32;
         out[start + 1..start + 5].copy_from_slice(&len.to_be_bytes());
     }
@@ -528,6 +583,44 @@ impl Refusals {
     /// Stand-ins the database skipped (after an earlier error) will never answer.
     fn clear(&mut self) {
         self.pending.clear();
+    }
+}
+
+/// Forwards a client frame the hooks let through: a simple query or an execution held to a row
+/// limit goes through [`RowLimits`], everything else as it is.
+fn forward(
+    frame: &Frame,
+    hooks: &mut Option<Box<dyn SessionHooks>>,
+    results: &ResultTracker,
+    limits: &mut RowLimits,
+    earlier: Earlier,
+    out: &mut BytesMut,
+) {
+    let hold = match (frame.tag, hooks.as_deref_mut().filter(|h| h.holds_writes())) {
+        // A query naming a prepared statement or portal whose write is held (`EXECUTE s`,
+        // `FETCH ALL FROM p`, `EXPLAIN ANALYZE EXECUTE s`) runs held too: a count that is not
+        // a write's (FETCH, EXPLAIN) is then no count, and refused.
+        (b'Q', Some(h)) => Reader(frame.body()).text().and_then(|sql| {
+            h.row_limit(&sql)
+                .or_else(|| results.named_in(&sql).find_map(|text| h.row_limit(&text)))
+        }),
+        (b'E', Some(h)) => Reader(frame.body())
+            .cbytes()
+            .and_then(|portal| results.portal(portal))
+            .and_then(|sql| h.row_limit(&sql)),
+        _ => None,
+    };
+    match hold {
+        Some(hold) if frame.tag == b'Q' => {
+            let body = frame.body();
+            let sql = body.strip_suffix(&[0]).unwrap_or(body);
+            limits.hold_query(sql, hold, earlier, out);
+        }
+        Some(hold) => {
+            out.extend_from_slice(&frame.bytes);
+            limits.hold_execute(hold, earlier, out);
+        }
+        None => out.extend_from_slice(&frame.bytes),
     }
 }
 

@@ -17,8 +17,8 @@ use crate::masks::{MaskCounts, RowPlan, SessionMasks};
 use crate::metrics::TargetMetrics;
 use crate::recorder::SessionRecorder;
 use crate::session::{
-    Barrier, ColumnDesc, LexReport, Relations, ResultEnd, ResultOf, RowFields, SessionHooks,
-    StatementDecision,
+    Barrier, ColumnDesc, LexReport, Relations, ResultEnd, ResultOf, RowFields, RowLimitHold,
+    SessionHooks, StatementDecision,
 };
 
 /// How many statement shapes a session without rules remembers the kinds of.
@@ -592,6 +592,22 @@ impl StatementGate {
         for (rule, would) in &verdict.dry_run {
             tracing::info!(target = %self.target, user = %self.user, %rule, would = %would, "dry-run rule matched; statement allowed");
         }
+        if let Some(limit) = verdict.row_limit.as_ref() {
+            if let Err(why) = self.undoable(&analysis) {
+                let message = format!(
+                    "sluice: statement blocked by rule \"{}\": {why}, so a write held to at most {} changed rows cannot run{}",
+                    limit.rule,
+                    limit.limit,
+                    limit.message.as_deref().map(|m| format!(" ({m})")).unwrap_or_default()
+                );
+                return Verdict {
+                    decision: self.refuse(&limit.rule, message),
+                    rule: Some(limit.rule.clone()),
+                    label: "block",
+                    review: None,
+                };
+            }
+        }
         let rule = verdict.rule.as_deref().unwrap_or_default();
         let message = match verdict.decision {
             Decision::Allow => return self.masks_decision(s),
@@ -633,6 +649,43 @@ impl StatementGate {
             label,
             review: None,
         }
+    }
+
+    /// Whether a write can be undone when it goes over a row limit. PostgreSQL rolls back
+    /// everything; MySQL only tables of a transactional engine, which the catalog names.
+    fn undoable(&self, analysis: &policy::Analysis) -> Result<(), String> {
+        if self.dialect != Dialect::MySql {
+            return Ok(());
+        }
+        let relations = self.relations.as_deref();
+        let known = relations.and_then(|r| r.transactional.as_ref());
+        let tables = relations.and_then(|r| r.tables.as_ref());
+        for table in analysis
+            .statements
+            .iter()
+            .flat_map(|s| &s.tables)
+            .filter(|t| t.access == policy::Access::Write)
+        {
+            let name = table.name.to_lowercase();
+            let schema = table.schema.as_deref().map(str::to_lowercase);
+            let named =
+                |(s, t): &&(String, String)| *t == name && schema.as_ref().is_none_or(|x| x == s);
+            // Every table the name may mean (an unqualified one: in any database) rolls back.
+            let undoable = match (known, tables) {
+                (Some(known), Some(tables)) => {
+                    known.iter().any(|k| named(&k))
+                        && tables.iter().filter(named).all(|t| known.contains(t))
+                }
+                _ => false,
+            };
+            if !undoable {
+                return Err(format!(
+                    "sluice cannot tell that table `{}` can roll a write back (it is not a table of a transactional engine such as InnoDB)",
+                    table.qualified_name()
+                ));
+            }
+        }
+        Ok(())
     }
 
     fn masks_decision(&mut self, s: &ShapedSql<'_>) -> Verdict {
@@ -769,6 +822,12 @@ impl SessionHooks for StatementGate {
         }
     }
 
+    fn wants_relations(&self) -> bool {
+        self.wants_columns()
+            || (self.dialect == Dialect::MySql
+                && self.live.policy().is_some_and(|p| p.rules.has_row_limits()))
+    }
+
     fn on_columns(&mut self, of: Option<ResultOf<'_>>, columns: &[ColumnDesc]) -> bool {
         // A result names its statement as the client wrote it; judge it as the server read it.
         let rewritten = of.and_then(|of| self.lexing.remembered(of.sql));
@@ -880,6 +939,54 @@ impl SessionHooks for StatementGate {
         if let Some(r) = self.recorder.as_mut() {
             r.error(code, audited.as_deref().unwrap_or(message));
         }
+    }
+
+    fn holds_writes(&self) -> bool {
+        self.live.policy().is_some_and(|p| p.rules.has_row_limits())
+    }
+
+    fn row_limit(&mut self, sql: &str) -> Option<RowLimitHold> {
+        let policy = self.live.policy()?;
+        if !policy.rules.has_row_limits() {
+            return None;
+        }
+        // A text sluice cannot read was refused when it was judged.
+        let text = self.lexing.read(sql).ok()?;
+        let analysis = self.analysis(&ShapedSql::new(self.dialect, &text));
+        let subject = Subject {
+            user: &self.user,
+            groups: &self.groups,
+            target: &self.target,
+        };
+        let limit = policy.rules.evaluate(&analysis, &subject).row_limit?;
+        Some(RowLimitHold {
+            limit: limit.limit,
+            rule: limit.rule,
+            message: limit.message,
+        })
+    }
+
+    fn on_function_call(&mut self, oid: u32) -> StatementDecision {
+        // libpq's and JDBC's large-object calls (lo_open, loread, lowrite, …: fixed OIDs of
+        // pg_catalog) move a large object's bytes and nothing else.
+        const LARGE_OBJECTS: &[u32] = &[
+            715, 952, 953, 954, 955, 956, 957, 958, 964, 1004, 3170, 3171, 3172,
+        ];
+        let judged =
+            self.recorder.is_some() || self.live.policy().is_some() || self.live.masks().is_some();
+        if !judged || LARGE_OBJECTS.contains(&oid) {
+            return StatementDecision::Forward;
+        }
+        self.refuse(
+            "[protocol]",
+            format!("sluice: a FunctionCall message (function OID {oid}) is refused: only large-object calls may come this way; call the function in SQL (SELECT f(…)), where rules, masks and the audit log see it"),
+        )
+    }
+
+    fn row_limit_exceeded(&mut self, message: &str) {
+        TargetMetrics::count(&self.metrics.statements_refused);
+        tracing::warn!(target = %self.target, user = %self.user, "a write went over its row limit and was undone");
+        self.on_error("42501", message);
     }
 
     fn on_end(&mut self, reason: &str) {
