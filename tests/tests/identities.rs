@@ -120,6 +120,32 @@ async fn postgres_sessions_log_in_as_their_groups_role() {
     assert_eq!(pg_one(&alice, "SHOW statement_timeout").await, "9s");
     alice.batch_execute("DISCARD ALL").await.unwrap();
     assert_eq!(pg_one(&alice, "SHOW statement_timeout").await, "4s");
+    // RESET ALL too: both settings return to the identity's, not the server's defaults.
+    alice
+        .batch_execute("SET search_path = public; SET statement_timeout = '8s'")
+        .await
+        .unwrap();
+    assert_eq!(pg_one(&alice, "SHOW search_path").await, "public");
+    alice.batch_execute("RESET ALL").await.unwrap();
+    assert_eq!(pg_one(&alice, "SHOW statement_timeout").await, "4s");
+    assert_eq!(
+        pg_one(&alice, "SHOW search_path").await,
+        format!("{schema}, public")
+    );
+    alice
+        .batch_execute("SET search_path = public")
+        .await
+        .unwrap();
+    alice.batch_execute("DISCARD ALL").await.unwrap();
+    let n: i32 = alice
+        .query_one("SELECT id FROM t", &[])
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(
+        n, 1,
+        "after DISCARD ALL the identity's search_path finds the table"
+    );
     // The database itself refuses the read-only role's write.
     let err = alice
         .batch_execute(&format!("INSERT INTO {schema}.t VALUES (2)"))
@@ -333,5 +359,75 @@ async fn mysql_require_identity_refuses_users_no_identity_fits() {
     assert_eq!(
         mysql_one(&mut bob, "SELECT CURRENT_USER()").await,
         format!("{rw}@127.0.0.1")
+    );
+}
+
+/// The identity's settings of a MySQL session, as the database reports them:
+/// `(sql_mode, wait_timeout)`.
+async fn mysql_settings(conn: &mut mysql_async::Conn) -> (String, u64) {
+    let row: Option<(String, u64)> = conn
+        .query_first("SELECT @@SESSION.sql_mode, @@SESSION.wait_timeout")
+        .await
+        .unwrap();
+    row.unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mysql_settings_are_sent_again_after_a_reset_and_a_change_of_user() {
+    let server = mariadb_native();
+    let ro = unique("ro");
+    let (var, pw) = password_env(&ro);
+    mysql_account(server, &ro, &pw, false);
+    // Two analysts, so that COM_CHANGE_USER keeps the session's role.
+    let carol = sluice::auth::hash_password("carol-pw");
+    let extra = format!(
+        "[[users]]\nname = \"carol\"\npassword_hash = \"{carol}\"\ngroups = [\"analysts\"]\n\n\
+         [[targets.identities]]\ngroups = [\"analysts\"]\nuser = \"{ro}\"\npassword_env = \"{var}\"\n\
+         session_settings = {{ sql_mode = \"NO_BACKSLASH_ESCAPES,STRICT_ALL_TABLES\", wait_timeout = 1234 }}\n"
+    );
+    let proxy = Proxy::start_mysql(
+        server,
+        ProxyOpts {
+            extra_config: extra,
+            ..ProxyOpts::default()
+        },
+    )
+    .await;
+    let wanted = ("NO_BACKSLASH_ESCAPES,STRICT_ALL_TABLES".to_string(), 1234);
+    let mut alice = proxy.mysql().await;
+    assert_eq!(mysql_settings(&mut alice).await, wanted);
+
+    // The client changes both, then resets its session: the identity's values are back, not
+    // the server's defaults.
+    alice
+        .query_drop("SET SESSION sql_mode = 'ANSI_QUOTES', SESSION wait_timeout = 99")
+        .await
+        .unwrap();
+    assert_eq!(
+        mysql_settings(&mut alice).await,
+        ("ANSI_QUOTES".to_string(), 99)
+    );
+    assert!(
+        alice.reset().await.unwrap(),
+        "COM_RESET_CONNECTION was sent"
+    );
+    assert_eq!(mysql_settings(&mut alice).await, wanted);
+    // Quoting still follows the session: with NO_BACKSLASH_ESCAPES back, '\' is a character.
+    let text: String = alice.query_first("SELECT 'a\\b'").await.unwrap().unwrap();
+    assert_eq!(text, "a\\b");
+
+    // COM_CHANGE_USER resets the upstream session too; carol gets the same role, settings again.
+    alice
+        .query_drop("SET SESSION wait_timeout = 55")
+        .await
+        .unwrap();
+    let to_carol = mysql_async::ChangeUserOpts::default()
+        .with_user(Some("carol".into()))
+        .with_pass(Some("carol-pw".into()));
+    alice.change_user(to_carol).await.unwrap();
+    assert_eq!(mysql_settings(&mut alice).await, wanted);
+    assert_eq!(
+        mysql_one(&mut alice, "SELECT CURRENT_USER()").await,
+        format!("{ro}@127.0.0.1")
     );
 }

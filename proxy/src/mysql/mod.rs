@@ -13,6 +13,7 @@ pub mod packet;
 pub mod relay;
 pub mod response;
 pub mod rows;
+pub mod session_settings;
 pub mod sessions;
 pub mod upstream;
 
@@ -293,6 +294,7 @@ async fn establish(
         login_status: up.status,
         login_reading: up.reading,
         server: policy::MysqlServer::from_version(&up.greeting.version),
+        settings: login.settings.clone(),
     };
     Some((authed.stream, up, ctx, login.user))
 }

@@ -22,6 +22,7 @@ use super::rows::{
     decode_binary_row, decode_params, decode_text_row, encode_binary_row, encode_text_row,
     statement_id, Prepared, PreparedStatements, Statement,
 };
+use super::session_settings::SettingsReplay;
 use super::sessions::SessionRegistry;
 use crate::live::Live;
 use crate::metrics::TargetMetrics;
@@ -67,6 +68,17 @@ pub struct RelayContext {
     pub server: Option<policy::MysqlServer>,
     /// The target's counters (bytes each way).
     pub metrics: Arc<crate::metrics::TargetMetrics>,
+    /// The upstream identity's `session_settings`, sent again after a reset.
+    pub settings: Vec<(String, crate::config::SettingValue)>,
+}
+
+/// How a command run inline (COM_CHANGE_USER's steps) ended.
+enum Inline {
+    /// OK, with its status flags.
+    Ok(u16),
+    /// The database's other answer (an ERR).
+    Refused(Packet),
+    Lost(SessionEnd),
 }
 
 /// A response owed to the client, in order.
@@ -111,6 +123,8 @@ struct Relay {
     lex_reported: LexReport,
     /// Asking the server for `sql_mode` after what may have changed it.
     mode_probe: ModeProbe,
+    /// The identity's settings, owed again after `COM_RESET_CONNECTION`.
+    settings: SettingsReplay,
 }
 
 /// The audit record must be durable first (sync mode), or an approval hold must end.
@@ -142,6 +156,7 @@ pub async fn run(
     let (upstream_rd, mut upstream_wr) = tokio::io::split(upstream);
     let mut client_rd = FramedRead::with_capacity(client_rd, PacketCodec, 16 * 1024);
     let mut upstream_rd = FramedRead::with_capacity(upstream_rd, PacketCodec, 64 * 1024);
+    let settings = SettingsReplay::new(ctx.settings.clone());
     let mut r = Relay {
         client_continues: Continuation::None,
         tracker: ResponseTracker::new(ctx.deprecate_eof).with_status(ctx.login_status),
@@ -160,6 +175,7 @@ pub async fn run(
         last_seq_to_client: 0,
         lex_reported: LexReport::Backslash(true),
         mode_probe: ModeProbe::default(),
+        settings,
     };
     let login = r.ctx.login_reading;
     r.report_reading(Some(login));
@@ -187,7 +203,7 @@ pub async fn run(
         tokio::select! {
             biased;
             _ = &mut shutdown_signal, if !draining => draining = true,
-            packet = client_rd.next(), if r.to_upstream.len() < HIGH_WATER && !r.mode_probe.in_flight() => match packet {
+            packet = client_rd.next(), if r.to_upstream.len() < HIGH_WATER && !r.mode_probe.in_flight() && !r.settings.holds_client() => match packet {
                 None => {
                     r.client_gone();
                     break SessionEnd::ClientClosed;
@@ -525,6 +541,7 @@ impl Relay {
             }
             com::RESET_CONNECTION => {
                 self.forward(raw, ResponseKind::Single);
+                self.settings.reset_forwarded();
                 self.mode_may_change();
             }
             other => match response_kind(other) {
@@ -624,8 +641,18 @@ impl Relay {
         }
     }
 
-    /// Sends the owed `sql_mode` probe once nothing else is in flight.
+    /// Sends the owed settings, then the owed `sql_mode` probe, once nothing else is in flight.
     fn send_mode_probe(&mut self) {
+        let no_backslash = self.tracker.no_backslash_escapes();
+        let sent = self
+            .settings
+            .send_if_owed(self.idle(), no_backslash, &mut self.to_upstream);
+        for _ in 0..sent {
+            self.owed.push_back(Owed::Upstream(
+                ResponseKind::Single,
+                Statement::SessionSetting,
+            ));
+        }
         if self
             .mode_probe
             .send_if_owed(self.idle(), &mut self.to_upstream)
@@ -651,6 +678,33 @@ impl Relay {
         }
         self.drain_local();
         self.send_mode_probe();
+    }
+
+    /// The answer to a setting sent again after a reset: only sluice sees it. A refusal ends
+    /// the session rather than letting it go on without the setting.
+    fn session_setting_packet(&mut self, p: &Packet) -> Option<SessionEnd> {
+        self.tracker.on_packet(p);
+        if let Err(e) = self.settings.answered(p.payload()) {
+            return Some(self.setting_refused(&e));
+        }
+        if self.tracker.is_idle() {
+            self.current = Statement::None;
+            self.drain_local();
+            self.send_mode_probe();
+        }
+        None
+    }
+
+    /// Ends the session over a setting the database refused; the client's next read says why.
+    fn setting_refused(&mut self, e: &super::session_settings::SettingRefused) -> SessionEnd {
+        tracing::error!(target = %self.ctx.target, user = %self.ctx.user, error = %e, "session ended");
+        let msg = format!(
+            "sluice: target \"{}\": {e}; the session ends",
+            self.ctx.target
+        );
+        write_packets(&mut self.to_client, 1, &err_payload(2013, "HY000", &msg));
+        self.to_upstream.extend_from_slice(&COM_QUIT);
+        SessionEnd::UpstreamLost(e.to_string())
     }
 
     /// The statement hook's verdict: `Some(message)` when the statement must not run.
@@ -784,6 +838,9 @@ impl Relay {
         if matches!(self.current, Statement::ModeProbe) {
             self.mode_probe_packet(&p);
             return None;
+        }
+        if matches!(self.current, Statement::SessionSetting) {
+            return self.session_setting_packet(&p);
         }
         self.last_seq_to_client = p.seq;
         if self.tracker.awaiting_prepare_ok() && p.first() == Some(0x00) {
@@ -941,32 +998,26 @@ impl Relay {
             self.to_upstream.extend_from_slice(&COM_QUIT);
             return Some(SessionEnd::ClientProtocol("COM_CHANGE_USER refused".into()));
         }
-        let mut steps = vec![vec![com::RESET_CONNECTION]];
-        if let Some(db) = &database {
-            let mut p = vec![com::INIT_DB];
-            p.extend_from_slice(db.as_bytes());
-            steps.push(p);
+        // Nothing else is in flight (checked above), so the exchange can run inline: the reset,
+        // the identity's settings again (quoted as the reset session reads), the database.
+        let status = match self
+            .inline(&[com::RESET_CONNECTION], upstream_rd, upstream_wr)
+            .await
+        {
+            Inline::Ok(status) => status,
+            Inline::Refused(p) => return self.inline_refused(&p),
+            Inline::Lost(end) => return Some(end),
+        };
+        if let Some(end) = self.settings_inline(status, upstream_rd, upstream_wr).await {
+            return Some(end);
         }
-        // Nothing else is in flight (checked above), so the exchange can run inline.
-        for step in steps {
-            let mut out = BytesMut::new();
-            write_packets(&mut out, 0, &step);
-            if upstream_wr.write_all(&self.to_upstream).await.is_err()
-                || upstream_wr.write_all(&out).await.is_err()
-                || upstream_wr.flush().await.is_err()
-            {
-                return Some(self.upstream_lost("writing to the database failed"));
-            }
-            self.to_upstream.clear();
-            match upstream_rd.next().await {
-                Some(Ok(p)) if p.first() == Some(0x00) => {}
-                Some(Ok(p)) => {
-                    let mut out = BytesMut::new();
-                    write_packets(&mut out, self.last_seq_to_client, p.payload());
-                    self.to_client.extend_from_slice(&out);
-                    return None;
-                }
-                _ => return Some(self.upstream_lost("the database closed the connection")),
+        if let Some(db) = &database {
+            let mut step = vec![com::INIT_DB];
+            step.extend_from_slice(db.as_bytes());
+            match self.inline(&step, upstream_rd, upstream_wr).await {
+                Inline::Ok(_) => {}
+                Inline::Refused(p) => return self.inline_refused(&p),
+                Inline::Lost(end) => return Some(end),
             }
         }
         self.ctx.sessions.rename(self.ctx.connection_id, &user);
@@ -984,6 +1035,64 @@ impl Relay {
         tracing::info!(target = %self.ctx.target, from = %self.ctx.user, to = %user, "COM_CHANGE_USER");
         self.ctx.user = user;
         write_packets(&mut self.to_client, self.last_seq_to_client, &ok_payload(2));
+        None
+    }
+
+    /// Runs one command upstream while nothing else is in flight.
+    async fn inline(
+        &mut self,
+        payload: &[u8],
+        upstream_rd: &mut UpstreamReader,
+        upstream_wr: &mut UpstreamWriter,
+    ) -> Inline {
+        let mut out = BytesMut::new();
+        write_packets(&mut out, 0, payload);
+        if upstream_wr.write_all(&self.to_upstream).await.is_err()
+            || upstream_wr.write_all(&out).await.is_err()
+            || upstream_wr.flush().await.is_err()
+        {
+            return Inline::Lost(self.upstream_lost("writing to the database failed"));
+        }
+        self.to_upstream.clear();
+        match upstream_rd.next().await {
+            Some(Ok(p)) if p.first() == Some(0x00) => {
+                let mut r = Reader(p.payload().get(1..).unwrap_or_default());
+                let _ = (r.lenenc(), r.lenenc());
+                Inline::Ok(r.u16().unwrap_or(0))
+            }
+            Some(Ok(p)) => Inline::Refused(p),
+            _ => Inline::Lost(self.upstream_lost("the database closed the connection")),
+        }
+    }
+
+    /// The identity's settings again, inline, after the reset that left `status`.
+    async fn settings_inline(
+        &mut self,
+        status: u16,
+        upstream_rd: &mut UpstreamReader,
+        upstream_wr: &mut UpstreamWriter,
+    ) -> Option<SessionEnd> {
+        let sets = self
+            .settings
+            .commands(super::session_settings::no_backslash_escapes(status));
+        for (index, step) in sets.iter().enumerate() {
+            match self.inline(step, upstream_rd, upstream_wr).await {
+                Inline::Ok(_) => {}
+                Inline::Refused(p) => {
+                    let e = self.settings.refused(index, p.payload());
+                    return Some(self.setting_refused(&e));
+                }
+                Inline::Lost(end) => return Some(end),
+            }
+        }
+        None
+    }
+
+    /// The database refused a step of COM_CHANGE_USER: the client gets its answer.
+    fn inline_refused(&mut self, p: &Packet) -> Option<SessionEnd> {
+        let mut out = BytesMut::new();
+        write_packets(&mut out, self.last_seq_to_client, p.payload());
+        self.to_client.extend_from_slice(&out);
         None
     }
 }

@@ -22,6 +22,8 @@ pub enum Statement {
     Fetch(u32),
     /// sluice's own `SELECT @@SESSION.sql_mode` (see [`super::mode_probe`]).
     ModeProbe,
+    /// sluice's own `SET SESSION` of an identity's setting, sent again after a reset.
+    SessionSetting,
 }
 
 /// A prepared statement: its text, and the columns of its last execution (a cursor's fetches
