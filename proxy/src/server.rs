@@ -243,6 +243,12 @@ impl Reloader {
                 changes.added, changes.removed, changes.restarted
             );
         }
+        for (target, n) in &changes.identities {
+            let s = if *n == 1 { "" } else { "s" };
+            summary += &format!(
+                "; identities: {n} mapping{s} for target {target:?}; open sessions keep theirs"
+            );
+        }
         self.live.replace(parts);
         if let Some((a, s)) = approvals {
             a.replace_settings(s)?;

@@ -431,3 +431,219 @@ async fn mysql_settings_are_sent_again_after_a_reset_and_a_change_of_user() {
         format!("{ro}@127.0.0.1")
     );
 }
+
+/// `GET /metrics`, or `POST /api/reload` as bob (in `admin_groups` here): (status, body).
+async fn admin(proxy: &Proxy, path: &str) -> (u16, String) {
+    let url = format!(
+        "http://{}{path}",
+        proxy.server.as_ref().unwrap().admin_addr()
+    );
+    let http = reqwest::Client::new();
+    let request = match path {
+        "/metrics" => http.get(url),
+        _ => http.post(url).basic_auth(OTHER_USER, Some(OTHER_PASSWORD)),
+    };
+    let r = request.send().await.unwrap();
+    (r.status().as_u16(), r.text().await.unwrap())
+}
+
+/// `sluice_identity_sessions_total` of target `target` for `role`, 0 when absent.
+async fn identity_sessions(proxy: &Proxy, target: &str, role: &str) -> u64 {
+    let (status, body) = admin(proxy, "/metrics").await;
+    assert_eq!(status, 200, "{body}");
+    let prefix = format!("sluice_identity_sessions_total{{target=\"{target}\",");
+    let label = format!("identity=\"{role}\"}} ");
+    body.lines()
+        .find(|l| l.starts_with(&prefix) && l.contains(&label))
+        .and_then(|l| l.rsplit(' ').next())
+        .map(|n| n.parse().unwrap())
+        .unwrap_or(0)
+}
+
+/// One `[[targets.identities]]` entry mapping analysts to `role` (password from its variable).
+fn analysts_entry(role: &str) -> String {
+    format!(
+        "[[targets.identities]]\ngroups = [\"analysts\"]\nuser = \"{role}\"\npassword_env = \"SLUICE_TEST_PW_{}\"\n",
+        role.to_uppercase()
+    )
+}
+
+/// Rewrites the proxy's file with `to` in place of `from`, reloads through the API and points
+/// the proxy at the target's new address (a changed target restarts); returns the reply.
+async fn reload_replacing(proxy: &mut Proxy, target: &str, from: &str, to: &str) -> String {
+    let file = proxy.dir.path().join("sluice.toml");
+    let text = std::fs::read_to_string(&file).unwrap();
+    assert!(text.contains(from));
+    std::fs::write(&file, text.replace(from, to)).unwrap();
+    let (status, body) = admin(proxy, "/api/reload").await;
+    assert_eq!(status, 200, "{body}");
+    proxy.addr = proxy.server.as_ref().unwrap().addr(target).unwrap();
+    body
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_reload_maps_new_sessions_anew_and_metrics_count_each_identity() {
+    let upstream = pg_scram();
+    let schema = pg_schema(upstream).await;
+    let (first, second) = (unique("ro"), unique("ro"));
+    for role in [&first, &second] {
+        let (_, pw) = password_env(role);
+        pg_role(upstream, role, &pw, &schema, false).await;
+    }
+    let mut proxy = Proxy::start(
+        upstream,
+        ProxyOpts {
+            server_extra: "admin_groups = [\"dba\"]\n".into(),
+            extra_config: analysts_entry(&first),
+            ..ProxyOpts::default()
+        },
+    )
+    .await;
+    let old = proxy.connect().await;
+    assert_eq!(pg_one(&old, "SELECT current_user::text").await, first);
+    let bob = proxy.try_connect(OTHER_USER, OTHER_PASSWORD).await.unwrap();
+    let own = upstream.opts.user.clone();
+    assert_eq!(pg_one(&bob, "SELECT current_user::text").await, own);
+    assert_eq!(identity_sessions(&proxy, "pg", &first).await, 1);
+    assert_eq!(identity_sessions(&proxy, "pg", &own).await, 1);
+
+    let body = reload_replacing(
+        &mut proxy,
+        "pg",
+        &analysts_entry(&first),
+        &analysts_entry(&second),
+    )
+    .await;
+    assert!(
+        body.contains("identities: 1 mapping for target \"pg\"; open sessions keep theirs"),
+        "{body}"
+    );
+    let new = proxy.connect().await;
+    assert_eq!(pg_one(&new, "SELECT current_user::text").await, second);
+    assert_eq!(
+        pg_one(&old, "SELECT current_user::text").await,
+        first,
+        "the open session keeps its login"
+    );
+    assert_eq!(identity_sessions(&proxy, "pg", &first).await, 1);
+    assert_eq!(identity_sessions(&proxy, "pg", &second).await, 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mysql_reload_maps_new_sessions_anew_and_metrics_count_each_identity() {
+    let server = mariadb_native();
+    let (first, second) = (unique("ro"), unique("ro"));
+    for role in [&first, &second] {
+        let (_, pw) = password_env(role);
+        mysql_account(server, role, &pw, false);
+    }
+    let mut proxy = Proxy::start_mysql(
+        server,
+        ProxyOpts {
+            server_extra: "admin_groups = [\"dba\"]\n".into(),
+            extra_config: analysts_entry(&first),
+            ..ProxyOpts::default()
+        },
+    )
+    .await;
+    let mut old = proxy.mysql().await;
+    let role_of = |r: &str| format!("{r}@127.0.0.1");
+    assert_eq!(
+        mysql_one(&mut old, "SELECT CURRENT_USER()").await,
+        role_of(&first)
+    );
+    let mut bob = proxy.mysql_as(OTHER_USER, OTHER_PASSWORD).await;
+    let bob_is = mysql_one(&mut bob, "SELECT CURRENT_USER()").await;
+    assert!(
+        bob_is.starts_with(&format!("{}@", server.opts.user)),
+        "{bob_is}"
+    );
+    assert_eq!(identity_sessions(&proxy, "my", &first).await, 1);
+    assert_eq!(identity_sessions(&proxy, "my", &server.opts.user).await, 1);
+
+    let body = reload_replacing(
+        &mut proxy,
+        "my",
+        &analysts_entry(&first),
+        &analysts_entry(&second),
+    )
+    .await;
+    assert!(
+        body.contains("identities: 1 mapping for target \"my\"; open sessions keep theirs"),
+        "{body}"
+    );
+    let mut new = proxy.mysql().await;
+    assert_eq!(
+        mysql_one(&mut new, "SELECT CURRENT_USER()").await,
+        role_of(&second)
+    );
+    assert_eq!(
+        mysql_one(&mut old, "SELECT CURRENT_USER()").await,
+        role_of(&first),
+        "the open session keeps its login"
+    );
+    assert_eq!(identity_sessions(&proxy, "my", &first).await, 1);
+    assert_eq!(identity_sessions(&proxy, "my", &second).await, 1);
+}
+
+/// The captured log lines that mention `needle`.
+fn log_lines(needle: &str) -> Vec<String> {
+    let logs = captured_logs();
+    let text = String::from_utf8_lossy(&logs.lock().unwrap()).into_owned();
+    text.lines()
+        .filter(|l| l.contains(needle))
+        .map(str::to_string)
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_wrong_identity_password_is_the_usual_unavailable_target_and_the_log_says_why() {
+    let _ = captured_logs();
+    let (upstream, schema) = (pg_scram(), pg_schema(pg_scram()).await);
+    let server = mariadb_native();
+    let role = unique("ro");
+    let (var, pw) = password_env(&role);
+    pg_role(upstream, &role, &pw, &schema, false).await;
+    mysql_account(server, &role, &pw, false);
+    // sluice is given another password than the role's.
+    std::env::set_var(&var, "not-the-password");
+    let opts = ProxyOpts {
+        extra_config: analysts_entry(&role),
+        ..ProxyOpts::default()
+    };
+    let pg_proxy = Proxy::start(upstream, opts.clone()).await;
+    let err = pg_proxy.try_connect(USER, PASSWORD).await.unwrap_err();
+    let db = err.as_db_error().unwrap_or_else(|| panic!("{err:?}"));
+    assert_eq!(db.code().code(), "08006", "{db:?}");
+    assert!(
+        db.message()
+            .contains("target \"pg\" is unavailable: the database rejected sluice's credentials"),
+        "{}",
+        db.message()
+    );
+    let my_proxy = Proxy::start_mysql(server, opts).await;
+    let err = mysql_async::Conn::new(mysql_opts(my_proxy.port(), USER, PASSWORD, Some("shop")))
+        .await
+        .unwrap_err();
+    assert_eq!(mysql_code(&err), Some(2003), "{err}");
+    assert!(
+        err.to_string()
+            .contains("target \"my\" is unavailable: the database rejected sluice's credentials"),
+        "{err}"
+    );
+    // Only the log says why, naming the role; the password appears nowhere.
+    let lines = log_lines(&format!("upstream_user={role}"));
+    assert!(
+        lines.iter().any(|l| l.contains("target=pg")
+            && l.contains("upstream connection failed")
+            && l.contains("password authentication failed")),
+        "{lines:#?}"
+    );
+    assert!(
+        lines.iter().any(|l| l.contains("target=my")
+            && l.contains("upstream login failed")
+            && l.contains("Access denied")),
+        "{lines:#?}"
+    );
+    assert!(log_lines("not-the-password").is_empty());
+}

@@ -128,6 +128,7 @@ async fn handle_connection(
             .sessions
             .register(ctx.connection_id, &ctx.user, upstream.greeting.thread_id);
     let (id, user) = (ctx.connection_id, ctx.user.clone());
+    target.metrics.identity_session(&upstream_user);
     let hooks = {
         let gate = StatementGate::new(
             Arc::clone(&shared.live),

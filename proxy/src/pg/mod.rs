@@ -177,6 +177,7 @@ async fn handle_connection(
         metrics: Arc::clone(&target.metrics),
         lexing: lexing::LexTracker::new(&greeting),
     };
+    target.metrics.identity_session(&upstream_user);
     let hooks = {
         let gate = StatementGate::new(
             Arc::clone(&shared.live),
