@@ -647,3 +647,167 @@ async fn a_wrong_identity_password_is_the_usual_unavailable_target_and_the_log_s
     );
     assert!(log_lines("not-the-password").is_empty());
 }
+
+/// `sluice check --live`'s lines for the proxy's config (it must find no failure).
+async fn check_live(proxy: &Proxy) -> Vec<String> {
+    sluice::server::check_upstreams(&proxy.config)
+        .await
+        .unwrap_or_else(|lines| panic!("check --live failed:\n{}", lines.join("\n")))
+}
+
+/// Identities for a restricted and a privileged role, both for masked groups.
+fn two_identities(ro: &str, rw: &str, mask: &str) -> String {
+    format!(
+        "[[targets.identities]]\ngroups = [\"analysts\"]\nuser = \"{ro}\"\npassword_env = \"SLUICE_TEST_PW_{}\"\n\
+         [[targets.identities]]\ngroups = [\"bi-*\"]\nuser = \"{rw}\"\npassword_env = \"SLUICE_TEST_PW_{}\"\n\n\
+         [[masks]]\ncolumns = [\"{mask}\"]\nfunction = \"redact\"\nexcept_groups = [\"dba\"]\n",
+        ro.to_uppercase(),
+        rw.to_uppercase()
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_check_live_reports_what_each_identity_may_do_on_masked_tables() {
+    let upstream = pg_scram();
+    let (db, ro, rw) = (unique("idcheck"), unique("ro"), unique("rw"));
+    let app = upstream.opts.user.clone();
+    let mut roles = String::new();
+    for role in [&ro, &rw] {
+        let (_, pw) = password_env(role);
+        roles += &format!("CREATE ROLE {role} LOGIN PASSWORD '{pw}';\n");
+    }
+    upstream
+        .psql_superuser("postgres", &format!("{roles}CREATE DATABASE {db};"))
+        .unwrap();
+    // The recommended grants for the restricted role: SELECT, no CREATE anywhere, and pg_stats
+    // kept from PUBLIC; the privileged one may create in the schema and read pg_stats.
+    upstream
+        .psql_superuser(
+            &db,
+            &format!(
+                "REVOKE CREATE ON SCHEMA public FROM PUBLIC;\n\
+                 CREATE SCHEMA s; CREATE TABLE s.people (id int, ssn text);\n\
+                 INSERT INTO s.people VALUES (1, '123-45-6789'); ANALYZE s.people;\n\
+                 GRANT USAGE ON SCHEMA s TO {app}, {ro}, {rw}; GRANT SELECT ON s.people TO {app}, {ro}, {rw};\n\
+                 GRANT CREATE ON SCHEMA s TO {rw};\n\
+                 REVOKE SELECT ON pg_catalog.pg_stats FROM PUBLIC; GRANT SELECT ON pg_catalog.pg_stats TO {app}, {rw};\n"
+            ),
+        )
+        .unwrap();
+    let proxy = Proxy::start(
+        upstream,
+        ProxyOpts {
+            database: Some(db.clone()),
+            extra_config: two_identities(&ro, &rw, "s.people.ssn"),
+            ..ProxyOpts::default()
+        },
+    )
+    .await;
+    let lines = check_live(&proxy).await;
+    let text = lines.join("\n");
+    let restricted = format!("target \"pg\": identity \"{ro}\": logged in; 1 masked columns; SELECT on masked tables: s.people; may create in: none; pg_stats of masked columns: none");
+    let privileged = format!("target \"pg\": identity \"{rw}\": logged in; 1 masked columns; SELECT on masked tables: s.people; may create in: s; pg_stats of masked columns: s.people.ssn");
+    assert!(lines.contains(&restricted), "{text}");
+    assert!(lines.contains(&privileged), "{text}");
+    let warnings: Vec<&String> = lines.iter().filter(|l| l.starts_with("warning:")).collect();
+    assert_eq!(warnings.len(), 2, "{text}");
+    assert!(
+        warnings
+            .iter()
+            .all(|w| w.contains(&format!("identity \"{rw}\" serves masked groups"))),
+        "{text}"
+    );
+    assert!(
+        warnings[0].contains("may create tables or functions in s"),
+        "{text}"
+    );
+    assert!(
+        warnings[1].contains("may read pg_stats of masked columns s.people.ssn"),
+        "{text}"
+    );
+    // What the check says is what the database does.
+    let as_ro = format!(
+        "host=127.0.0.1 port={} user={ro} password={ro}-pw dbname={db}",
+        upstream.port
+    );
+    let (ro_client, conn) = tokio_postgres::connect(&as_ro, tokio_postgres::NoTls)
+        .await
+        .unwrap();
+    tokio::spawn(conn);
+    let err = ro_client
+        .batch_execute("SELECT * FROM pg_stats")
+        .await
+        .unwrap_err();
+    assert_eq!(
+        err.code(),
+        Some(&SqlState::INSUFFICIENT_PRIVILEGE),
+        "{err:?}"
+    );
+    let err = ro_client
+        .batch_execute("CREATE TABLE s.copy (ssn text)")
+        .await
+        .unwrap_err();
+    assert_eq!(
+        err.code(),
+        Some(&SqlState::INSUFFICIENT_PRIVILEGE),
+        "{err:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mysql_check_live_reports_what_each_identity_may_do_on_masked_tables() {
+    let server = mariadb_native();
+    let (table, ro, rw) = (unique("idcheck"), unique("ro"), unique("rw"));
+    mysql_direct(server)
+        .await
+        .query_drop(format!("CREATE TABLE shop.{table} (id int, ssn text)"))
+        .await
+        .unwrap();
+    for role in [&ro, &rw] {
+        let (_, pw) = password_env(role);
+        mysql_account(server, role, &pw, false);
+    }
+    server
+        .sql_root(
+            None,
+            &format!(
+                "GRANT CREATE, CREATE ROUTINE ON shop.* TO '{rw}'@'127.0.0.1';\n\
+                 GRANT SELECT ON mysql.column_stats TO '{rw}'@'127.0.0.1';\n\
+                 GRANT FILE ON *.* TO '{rw}'@'127.0.0.1';\n"
+            ),
+        )
+        .unwrap();
+    let proxy = Proxy::start_mysql(
+        server,
+        ProxyOpts {
+            extra_config: two_identities(&ro, &rw, &format!("shop.{table}.ssn")),
+            ..ProxyOpts::default()
+        },
+    )
+    .await;
+    let lines = check_live(&proxy).await;
+    let text = lines.join("\n");
+    let restricted = format!("target \"my\": identity \"{ro}\": logged in; 1 masked columns; SELECT on masked tables: shop.{table}; may create in: none; mysql.column_stats of masked columns: none");
+    let privileged = format!("target \"my\": identity \"{rw}\": logged in; 1 masked columns; SELECT on masked tables: shop.{table}; may create in: shop; mysql.column_stats of masked columns: shop.{table}.ssn; also: FILE");
+    assert!(lines.contains(&restricted), "{text}");
+    assert!(lines.contains(&privileged), "{text}");
+    let warnings: Vec<&String> = lines.iter().filter(|l| l.starts_with("warning:")).collect();
+    assert_eq!(warnings.len(), 3, "{text}");
+    assert!(
+        warnings
+            .iter()
+            .all(|w| w.contains(&format!("identity \"{rw}\" serves masked groups"))),
+        "{text}"
+    );
+    assert!(
+        warnings[0].contains("may create tables or functions in shop"),
+        "{text}"
+    );
+    assert!(
+        warnings[1].contains(&format!(
+            "may read mysql.column_stats of masked columns shop.{table}.ssn"
+        )),
+        "{text}"
+    );
+    assert!(warnings[2].ends_with("has FILE"), "{text}");
+}
