@@ -181,6 +181,15 @@ async fn pg_powers(
             p.create.push(schema.clone());
         }
     }
+    // Temporary tables and functions live in pg_temp, which TEMP on the database opens.
+    let temp = pg::catalog::simple_query(
+        stream,
+        "SELECT has_database_privilege(current_database(), 'TEMP')",
+    )
+    .await?;
+    if temp.first().is_some_and(|r| is_true(r, 0)) {
+        p.create.push("pg_temp".into());
+    }
     let superuser = pg::catalog::simple_query(
         stream,
         "SELECT rolsuper FROM pg_roles WHERE rolname = current_user",

@@ -685,7 +685,7 @@ async fn postgres_check_live_reports_what_each_identity_may_do_on_masked_tables(
         .psql_superuser(
             &db,
             &format!(
-                "REVOKE CREATE ON SCHEMA public FROM PUBLIC;\n\
+                "REVOKE CREATE ON SCHEMA public FROM PUBLIC; REVOKE TEMPORARY ON DATABASE {db} FROM PUBLIC;\n\
                  CREATE SCHEMA s; CREATE TABLE s.people (id int, ssn text);\n\
                  INSERT INTO s.people VALUES (1, '123-45-6789'); ANALYZE s.people;\n\
                  GRANT USAGE ON SCHEMA s TO {app}, {ro}, {rw}; GRANT SELECT ON s.people TO {app}, {ro}, {rw};\n\
@@ -743,15 +743,17 @@ async fn postgres_check_live_reports_what_each_identity_may_do_on_masked_tables(
         Some(&SqlState::INSUFFICIENT_PRIVILEGE),
         "{err:?}"
     );
-    let err = ro_client
-        .batch_execute("CREATE TABLE s.copy (ssn text)")
-        .await
-        .unwrap_err();
-    assert_eq!(
-        err.code(),
-        Some(&SqlState::INSUFFICIENT_PRIVILEGE),
-        "{err:?}"
-    );
+    for create in [
+        "CREATE TABLE s.copy (ssn text)",
+        "CREATE TEMP TABLE copy (ssn text)",
+    ] {
+        let err = ro_client.batch_execute(create).await.unwrap_err();
+        assert_eq!(
+            err.code(),
+            Some(&SqlState::INSUFFICIENT_PRIVILEGE),
+            "{create}: {err:?}"
+        );
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -810,4 +812,103 @@ async fn mysql_check_live_reports_what_each_identity_may_do_on_masked_tables() {
         "{text}"
     );
     assert!(warnings[2].ends_with("has FILE"), "{text}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_demo_logs_analysts_in_as_a_role_that_may_only_select() {
+    let setup = sluice::demo::prepare("127.0.0.1:0", "127.0.0.1:0")
+        .await
+        .unwrap_or_else(|e| panic!("demo: {e}"));
+    let server = sluice::server::start(&setup.config).await.unwrap();
+    let (pg_port, my_port) = (
+        server.addr("demo-pg").unwrap().port(),
+        server.addr("demo-mysql").unwrap().port(),
+    );
+    let role = sluice::demo::ANALYST_ROLE;
+    let (db, shop) = (&setup.pg.opts.database, &setup.maria.opts.database);
+    let pg_as = |user: &str, password: &str, port: u16| {
+        format!("host=127.0.0.1 port={port} user={user} password={password} dbname={db}")
+    };
+    let connect = |conn_str: String| async move {
+        let (c, conn) = tokio_postgres::connect(&conn_str, tokio_postgres::NoTls)
+            .await
+            .unwrap();
+        tokio::spawn(conn);
+        c
+    };
+
+    // PostgreSQL: alice is the analysts' role, which the database itself keeps from CREATE.
+    let alice = connect(pg_as("alice", "alice", pg_port)).await;
+    assert_eq!(pg_one(&alice, "SELECT current_user::text").await, role);
+    let ssn = pg_one(&alice, "SELECT ssn FROM customers WHERE id = 1").await;
+    assert!(ssn.ends_with("6789") && ssn != "123-45-6789", "{ssn}");
+    let err = alice
+        .batch_execute("CREATE TABLE mine (n int)")
+        .await
+        .unwrap_err();
+    let db_err = err.as_db_error().unwrap_or_else(|| panic!("{err:?}"));
+    // Its text is withheld from a masked session, but the error is the database's own.
+    assert_eq!(
+        db_err.code(),
+        &SqlState::INSUFFICIENT_PRIVILEGE,
+        "{db_err:?}"
+    );
+    assert_eq!(
+        db_err.routine(),
+        Some("aclcheck_error"),
+        "the database refuses it: {db_err:?}"
+    );
+    let dora = connect(pg_as("dora", "dora", pg_port)).await;
+    assert_eq!(
+        pg_one(&dora, "SELECT current_user::text").await,
+        setup.pg.opts.user
+    );
+    // The role cannot read the statistics views either, asked directly.
+    let pw = std::fs::read_to_string(setup.dir.path().join("analyst.pw")).unwrap();
+    let direct = connect(pg_as(role, &pw, setup.pg.port)).await;
+    let err = direct
+        .batch_execute("SELECT * FROM pg_stats")
+        .await
+        .unwrap_err();
+    assert_eq!(
+        err.code(),
+        Some(&SqlState::INSUFFICIENT_PRIVILEGE),
+        "{err:?}"
+    );
+
+    // MariaDB: the same role, SELECT only.
+    let mut alice = mysql_async::Conn::new(mysql_opts(my_port, "alice", "alice", Some(shop)))
+        .await
+        .unwrap();
+    assert_eq!(
+        mysql_one(&mut alice, "SELECT CURRENT_USER()").await,
+        format!("{role}@127.0.0.1")
+    );
+    let err = alice
+        .query_drop("CREATE TABLE mine (n int)")
+        .await
+        .unwrap_err();
+    assert_eq!(mysql_code(&err), Some(1142), "{err}");
+    let mut direct = mysql_async::Conn::new(mysql_opts(setup.maria.port, role, &pw, Some(shop)))
+        .await
+        .unwrap();
+    let err = direct
+        .query_drop("SELECT * FROM mysql.column_stats")
+        .await
+        .unwrap_err();
+    assert_eq!(mysql_code(&err), Some(1142), "{err}");
+
+    // check --live finds nothing to warn about for the demo's identities.
+    let lines = sluice::server::check_upstreams(&setup.config)
+        .await
+        .unwrap_or_else(|l| panic!("{}", l.join("\n")));
+    let text = lines.join("\n");
+    for expected in [
+        format!("target \"demo-pg\": identity \"{role}\": logged in; 5 masked columns; SELECT on masked tables: public.customers, public.employees; may create in: none; pg_stats of masked columns: none"),
+        format!("target \"demo-mysql\": identity \"{role}\": logged in; 5 masked columns; SELECT on masked tables: {shop}.customers, {shop}.employees; may create in: none; mysql.column_stats of masked columns: none"),
+    ] {
+        assert!(lines.contains(&expected), "{expected}\nnot in\n{text}");
+    }
+    assert!(!text.contains("warning:"), "{text}");
+    server.shutdown().await;
 }
