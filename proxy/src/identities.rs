@@ -285,6 +285,38 @@ mod tests {
     }
 
     #[test]
+    fn a_change_of_user_onto_a_token_identity_is_refused() {
+        let base = "[jwt]\nissuer = \"i\"\naudience = \"a\"\njwks_file = \"j.json\"\n\
+                    [[targets]]\nname = \"t\"\nprotocol = \"mysql\"\nlisten = \"127.0.0.1:1\"\nupstream = \"h:3306\"\nuser = \"owner\"\n\
+                    [[targets.identities]]\ngroups = [\"sso\"]\nuser = \"sso_ro\"\npassword_from = \"token\"\n";
+        let config = Config::parse(base, Default::default()).unwrap();
+        let upstream = crate::upstream::UpstreamTarget {
+            name: "t".into(),
+            host: "h".into(),
+            port: 3306,
+            user: "owner".into(),
+            password: None,
+            database: None,
+            tls_mode: crate::config::UpstreamTls::Disable,
+            tls_config: None,
+            connect_timeout: std::time::Duration::from_secs(1),
+            identities: Identities::from_config(&config, &config.targets[0]).unwrap(),
+        };
+        let login = SessionLogin {
+            upstream: std::sync::Arc::new(upstream),
+            database: None,
+            user: "sso_ro".into(),
+        };
+        // The session's role, but the new user presented no token of its own.
+        let refused = login.check("carol", &["sso".to_string()]).unwrap_err();
+        assert!(refused.contains("with its own token only"), "{refused}");
+        assert!(
+            login.check("dora", &["dba".to_string()]).is_err(),
+            "another role"
+        );
+    }
+
+    #[test]
     fn require_identity_refuses_sessions_no_entry_fits() {
         let ids = identities(
             "require_identity = true\n[[targets.identities]]\ngroups = [\"analysts\"]\nuser = \"ro\"\n",
