@@ -55,7 +55,7 @@ pub async fn check_target(
             Ok(p) => lines.extend(report(&who, &masked, &p, t.protocol)),
             Err(e) => {
                 failed = true;
-                lines.push(format!("{who}: FAILED: cannot log in: {e}"));
+                lines.push(format!("{who}: FAILED: {e}"));
             }
         }
     }
@@ -75,7 +75,7 @@ async fn powers(
             let database = database.unwrap_or_else(|| t.user.clone());
             let mut up = pg::upstream::connect_as(u, login, &[], &database)
                 .await
-                .map_err(|e| e.to_string())?;
+                .map_err(|e| format!("cannot log in: {e}"))?;
             pg_powers(&mut up.stream, masked).await
         }
         Protocol::Mysql => {
@@ -87,7 +87,7 @@ async fn powers(
             let up =
                 mysql::upstream::connect_as(u, login, &client, Some("information_schema"), false)
                     .await
-                    .map_err(|e| e.to_string())?;
+                    .map_err(|e| format!("cannot log in: {e}"))?;
             let mut conn = mysql::catalog::Conn {
                 deprecate_eof: up
                     .capabilities

@@ -646,6 +646,14 @@ async fn a_wrong_identity_password_is_the_usual_unavailable_target_and_the_log_s
         "{lines:#?}"
     );
     assert!(log_lines("not-the-password").is_empty());
+    // check --live fails on the identity it cannot log in as, and says which.
+    for proxy in [&pg_proxy, &my_proxy] {
+        let lines = sluice::server::check_upstreams(&proxy.config)
+            .await
+            .expect_err("an identity that cannot log in fails the check");
+        let failed = format!("identity \"{role}\": FAILED: cannot log in: the database rejected sluice's credentials");
+        assert!(lines.iter().any(|l| l.contains(&failed)), "{lines:#?}");
+    }
 }
 
 /// `sluice check --live`'s lines for the proxy's config (it must find no failure).
