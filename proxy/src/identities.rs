@@ -4,13 +4,16 @@
 
 use policy::Glob;
 
-use crate::config::{Config, SettingValue, TargetConfig};
+use crate::config::{Config, PasswordFrom, SettingValue, TargetConfig};
 
 /// Credentials and settings for one upstream login.
 #[derive(Clone)]
 pub struct Credentials {
     pub user: String,
     pub password: Option<String>,
+    /// The password is the client's own token (`password_from = "token"`), filled in per
+    /// session by [`Credentials::for_session`].
+    pub password_from_token: bool,
     /// Applied right after the login (PostgreSQL: in the StartupMessage; MySQL: `SET SESSION`).
     pub settings: Vec<(String, SettingValue)>,
 }
@@ -21,6 +24,7 @@ impl std::fmt::Debug for Credentials {
         f.debug_struct("Credentials")
             .field("user", &self.user)
             .field("password", &self.password.as_ref().map(|_| "<hidden>"))
+            .field("password_from_token", &self.password_from_token)
             .field("settings", &self.settings)
             .finish()
     }
@@ -65,6 +69,57 @@ pub struct NoIdentity {
     pub database: Option<String>,
 }
 
+/// Why a session cannot use its identity: the identity passes the client's token upstream, and
+/// the client signed in without one (a `[[users]]` password).
+#[derive(Debug, thiserror::Error)]
+#[error("upstream identity {role:?} logs in with the client's token, and user {user:?} signed in without one")]
+pub struct NoToken {
+    pub role: String,
+    pub user: String,
+}
+
+/// Why a session gets no upstream login.
+#[derive(Debug, thiserror::Error)]
+pub enum LoginRefused {
+    #[error(transparent)]
+    NoIdentity(#[from] NoIdentity),
+    #[error(transparent)]
+    NoToken(#[from] NoToken),
+}
+
+impl LoginRefused {
+    /// What the client is told, after "no upstream identity on target …": the rule that
+    /// refused it, not the groups.
+    pub fn rule(&self) -> &'static str {
+        match self {
+            LoginRefused::NoIdentity(_) => "require_identity",
+            LoginRefused::NoToken(_) => {
+                "its identity logs in with the client's token; sign in with one"
+            }
+        }
+    }
+}
+
+impl Credentials {
+    /// The login for one session of `user`: an identity whose password is the client's token
+    /// takes `token`, and refuses a session that has none.
+    pub fn for_session(mut self, user: &str, token: Option<&str>) -> Result<Credentials, NoToken> {
+        if !self.password_from_token {
+            return Ok(self);
+        }
+        match token {
+            Some(t) => {
+                self.password = Some(t.to_string());
+                Ok(self)
+            }
+            None => Err(NoToken {
+                role: self.user,
+                user: user.to_string(),
+            }),
+        }
+    }
+}
+
 /// Which login a session gets.
 #[derive(Clone, Copy, Debug)]
 pub enum Chosen<'a> {
@@ -90,6 +145,7 @@ impl Identities {
                 credentials: Credentials {
                     user: id.user.clone(),
                     password: id.password(&t.name, index, &config.base_dir)?,
+                    password_from_token: id.password_from == Some(PasswordFrom::Token),
                     settings: id.session_settings.0.clone(),
                 },
             });
@@ -119,6 +175,11 @@ impl Identities {
         }
     }
 
+    /// The credentials of entry `index`, in the order written (for `sluice check --live`).
+    pub fn credentials_at(&self, index: usize) -> Option<&Credentials> {
+        self.entries.get(index).map(|e| &e.credentials)
+    }
+
     /// Whether any entries are configured (sessions then name their identity in the log).
     pub fn is_empty(&self) -> bool {
         self.entries.is_empty()
@@ -144,6 +205,14 @@ impl SessionLogin {
             .identities
             .choose(&t.name, groups, self.database.as_deref())
         {
+            // The new user presented no token to pass upstream: the session's login is another
+            // person's.
+            Ok(Chosen::Identity(c)) if c.password_from_token => {
+                return Err(format!(
+                    "sluice: user {new_user:?} reaches target {:?} with its own token only; reconnect as {new_user:?}",
+                    t.name
+                ))
+            }
             Ok(Chosen::Identity(c)) => c.user.as_str(),
             Ok(Chosen::TargetUser) => t.user.as_str(),
             Err(e) => {
@@ -192,6 +261,59 @@ mod tests {
         assert_eq!(user(ids.choose("t", &g("ops"), None)), "ro_all");
         assert_eq!(user(ids.choose("t", &g("dba"), Some("sales"))), "<target>");
         assert_eq!(user(ids.choose("t", &[], None)), "<target>");
+    }
+
+    #[test]
+    fn a_token_identity_takes_the_sessions_token_and_refuses_sessions_without_one() {
+        let base = "[jwt]\nissuer = \"i\"\naudience = \"a\"\njwks_file = \"j.json\"\n\
+                    [[targets]]\nname = \"t\"\nprotocol = \"postgres\"\nlisten = \"127.0.0.1:1\"\nupstream = \"h:5432\"\nuser = \"owner\"\n\
+                    [[targets.identities]]\ngroups = [\"sso\"]\nuser = \"sso_ro\"\npassword_from = \"token\"\n";
+        let config = Config::parse(base, Default::default()).unwrap();
+        let ids = Identities::from_config(&config, &config.targets[0]).unwrap();
+        let Ok(Chosen::Identity(c)) = ids.choose("t", &["sso".to_string()], None) else {
+            panic!("the identity fits");
+        };
+        assert_eq!(c.password, None, "no password of its own");
+        let login = c.clone().for_session("ann", Some("eyJ.token.sig")).unwrap();
+        assert_eq!(
+            (login.user.as_str(), login.password.as_deref()),
+            ("sso_ro", Some("eyJ.token.sig"))
+        );
+        assert!(!format!("{login:?}").contains("eyJ"), "never printed");
+        let refused = c.clone().for_session("bob", None).unwrap_err().to_string();
+        assert!(refused.contains("\"sso_ro\" logs in with the client's token, and user \"bob\" signed in without one"), "{refused}");
+    }
+
+    #[test]
+    fn a_change_of_user_onto_a_token_identity_is_refused() {
+        let base = "[jwt]\nissuer = \"i\"\naudience = \"a\"\njwks_file = \"j.json\"\n\
+                    [[targets]]\nname = \"t\"\nprotocol = \"mysql\"\nlisten = \"127.0.0.1:1\"\nupstream = \"h:3306\"\nuser = \"owner\"\n\
+                    [[targets.identities]]\ngroups = [\"sso\"]\nuser = \"sso_ro\"\npassword_from = \"token\"\n";
+        let config = Config::parse(base, Default::default()).unwrap();
+        let upstream = crate::upstream::UpstreamTarget {
+            name: "t".into(),
+            host: "h".into(),
+            port: 3306,
+            user: "owner".into(),
+            password: None,
+            database: None,
+            tls_mode: crate::config::UpstreamTls::Disable,
+            tls_config: None,
+            connect_timeout: std::time::Duration::from_secs(1),
+            identities: Identities::from_config(&config, &config.targets[0]).unwrap(),
+        };
+        let login = SessionLogin {
+            upstream: std::sync::Arc::new(upstream),
+            database: None,
+            user: "sso_ro".into(),
+        };
+        // The session's role, but the new user presented no token of its own.
+        let refused = login.check("carol", &["sso".to_string()]).unwrap_err();
+        assert!(refused.contains("with its own token only"), "{refused}");
+        assert!(
+            login.check("dora", &["dba".to_string()]).is_err(),
+            "another role"
+        );
     }
 
     #[test]

@@ -22,6 +22,7 @@ pub mod auth;
 pub mod config;
 pub mod demo;
 pub mod identities;
+pub mod identity_check;
 pub mod launcher;
 pub mod listeners;
 pub mod live;

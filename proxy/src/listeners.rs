@@ -20,6 +20,8 @@ use crate::pg::{self, PgShared, PgTarget};
 struct Running {
     /// What it was built from; a different value means the target changed.
     spec: String,
+    /// Its `[[targets.identities]]` and `require_identity`, to tell when the mappings changed.
+    identities: String,
     listen: String,
     /// The database's `host:port`.
     upstream: String,
@@ -46,6 +48,9 @@ pub struct ListenerChanges {
     pub added: Vec<String>,
     pub removed: Vec<String>,
     pub restarted: Vec<String>,
+    /// Targets started or restarted with other identity mappings than before: name, and how
+    /// many mappings new sessions now get (open sessions keep the login they have).
+    pub identities: Vec<(String, usize)>,
 }
 
 impl ListenerChanges {
@@ -56,6 +61,10 @@ impl ListenerChanges {
 
 fn spec(t: &TargetConfig) -> String {
     format!("{t:?}")
+}
+
+fn identities_spec(t: &TargetConfig) -> String {
+    format!("{:?} {:?}", t.identities, t.require_identity)
 }
 
 /// Whether `listen` names a fixed port (port 0 never clashes).
@@ -116,17 +125,22 @@ impl Listeners {
     pub async fn apply(&self, config: &Config) -> Result<ListenerChanges, String> {
         let _one = self.applying.lock().await;
         let mut changes = ListenerChanges::default();
-        let (current, listens): (HashMap<String, String>, HashMap<String, String>) = {
+        let (current, listens, mappings) = {
             let running = self.lock();
+            let mappings: HashMap<String, String> = running
+                .iter()
+                .map(|(n, r)| (n.clone(), r.identities.clone()))
+                .collect();
             (
                 running
                     .iter()
                     .map(|(n, r)| (n.clone(), r.spec.clone()))
-                    .collect(),
+                    .collect::<HashMap<String, String>>(),
                 running
                     .iter()
                     .map(|(n, r)| (n.clone(), r.listen.clone()))
-                    .collect(),
+                    .collect::<HashMap<String, String>>(),
+                mappings,
             )
         };
         let wanted: HashMap<&str, &TargetConfig> = config
@@ -141,6 +155,14 @@ impl Listeners {
         }
         let mut starting = Vec::new();
         for t in &config.targets {
+            let was = mappings.get(&t.name);
+            if was.is_some_and(|m| *m != identities_spec(t))
+                || (was.is_none() && !t.identities.is_empty())
+            {
+                changes
+                    .identities
+                    .push((t.name.clone(), t.identities.len()));
+            }
             match current.get(&t.name) {
                 Some(s) if *s == spec(t) => {}
                 Some(_) => {
@@ -258,6 +280,7 @@ impl Listeners {
             t.name.clone(),
             Running {
                 spec: spec(t),
+                identities: identities_spec(t),
                 listen: t.listen.clone(),
                 upstream: t.upstream.clone(),
                 addr,

@@ -35,6 +35,8 @@ pub struct Labelled {
     pub masked: BTreeMap<String, u64>,
     /// Detector kind → hits.
     pub detected: BTreeMap<String, u64>,
+    /// Upstream identity (the database role a session logged in as) → sessions started.
+    pub identities: BTreeMap<String, u64>,
 }
 
 impl TargetMetrics {
@@ -43,6 +45,16 @@ impl TargetMetrics {
         self.sessions_active.fetch_add(1, Ordering::Relaxed);
         self.sessions_total.fetch_add(1, Ordering::Relaxed);
         SessionGuard(Arc::clone(self))
+    }
+
+    /// Counts a session by the database role it logged in upstream as (its identity's, or the
+    /// target's own user).
+    pub fn identity_session(&self, role: &str) {
+        *self
+            .labelled()
+            .identities
+            .entry(role.to_string())
+            .or_default() += 1;
     }
 
     pub fn count(counter: &AtomicU64) {
@@ -184,7 +196,17 @@ impl Metrics {
             );
         }
         type Pick = fn(&Labelled) -> Vec<(String, u64)>;
-        let labelled: [(&str, &str, Pick); 3] = [
+        let labelled: [(&str, &str, Pick); 4] = [
+            (
+                "sluice_identity_sessions_total",
+                "Client sessions started, by the upstream identity (database role) they logged in as.",
+                |l| {
+                    l.identities
+                        .iter()
+                        .map(|(role, n)| (format!("identity=\"{}\"", label_value(role)), *n))
+                        .collect()
+                },
+            ),
             (
                 "sluice_statements_total",
                 "Statements by kind and verdict (allow, block, review, refused).",
@@ -231,6 +253,21 @@ impl Metrics {
     }
 }
 
+/// A label value as the text format writes it: `\\`, `\"` and newlines escaped (a role name
+/// may hold any of them).
+fn label_value(v: &str) -> String {
+    let mut out = String::with_capacity(v.len());
+    for c in v.chars() {
+        match c {
+            '\\' => out.push_str("\\\\"),
+            '"' => out.push_str("\\\""),
+            '\n' => out.push_str("\\n"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -256,5 +293,17 @@ mod tests {
         assert!(metrics
             .render()
             .contains("# TYPE sluice_sessions_total counter"));
+    }
+
+    #[test]
+    fn sessions_are_counted_by_identity_with_escaped_names() {
+        let metrics = Metrics::default();
+        let pg = metrics.target("app-pg", "postgres");
+        pg.identity_session("analyst_ro");
+        pg.identity_session("analyst_ro");
+        pg.identity_session("odd\"role\\");
+        let text = metrics.render();
+        assert!(text.contains("sluice_identity_sessions_total{target=\"app-pg\",protocol=\"postgres\",identity=\"analyst_ro\"} 2"), "{text}");
+        assert!(text.contains("identity=\"odd\\\"role\\\\\"} 1"), "{text}");
     }
 }

@@ -243,6 +243,12 @@ impl Reloader {
                 changes.added, changes.removed, changes.restarted
             );
         }
+        for (target, n) in &changes.identities {
+            let s = if *n == 1 { "" } else { "s" };
+            summary += &format!(
+                "; identities: {n} mapping{s} for target {target:?}; open sessions keep theirs"
+            );
+        }
         self.live.replace(parts);
         if let Some((a, s)) = approvals {
             a.replace_settings(s)?;
@@ -387,8 +393,8 @@ pub async fn check_upstreams(config: &Config) -> Result<Vec<String>, Vec<String>
                     "target {:?}: logged in to {} as {:?}",
                     t.name, t.upstream, t.user
                 ));
-                match listed {
-                    Some(Ok(mut found)) => columns.append(&mut found),
+                let own = match listed {
+                    Some(Ok(found)) => found,
                     Some(Err(e)) => {
                         failed = true;
                         unlisted.push(format!("{:?}", t.name));
@@ -396,9 +402,17 @@ pub async fn check_upstreams(config: &Config) -> Result<Vec<String>, Vec<String>
                             "target {:?}: FAILED: cannot list its columns to check [[masks]]: {e}",
                             t.name
                         ));
+                        Vec::new()
                     }
-                    None => {}
+                    None => Vec::new(),
+                };
+                if let Ok(u) = upstream_target(config, t) {
+                    let (more, bad) =
+                        crate::identity_check::check_target(config, t, &u, &own).await;
+                    lines.extend(more);
+                    failed |= bad;
                 }
+                columns.extend(own);
             }
             Err(e) => {
                 failed = true;

@@ -33,8 +33,22 @@ impl UpstreamTarget {
         crate::identities::Credentials {
             user: self.user.clone(),
             password: self.password.clone(),
+            password_from_token: false,
             settings: Vec::new(),
         }
+    }
+
+    /// The upstream login of a session of `user` in `groups` for `database`, who signed in with
+    /// `token` (if any): the first identity that fits, or the target's own user.
+    pub fn session_login(
+        &self,
+        user: &str,
+        groups: &[String],
+        database: Option<&str>,
+        token: Option<&str>,
+    ) -> Result<crate::identities::Credentials, crate::identities::LoginRefused> {
+        let chosen = self.identities.choose(&self.name, groups, database)?;
+        Ok(self.credentials(chosen).for_session(user, token)?)
     }
 
     /// The login for a session: the chosen identity's, or the target's own.

@@ -394,3 +394,87 @@ async fn mysql_tokens_sign_in_with_clear_password_over_tls() {
     let err = brief.query_drop("SELECT 1").await.unwrap_err();
     assert!(err.to_string().contains("token expired"), "{err}");
 }
+
+/// An identity with `password_from = "token"` for groups `sso` and `analysts`, logging in as
+/// `role`.
+fn token_identity(schema: &str, role: &str) -> ProxyOpts {
+    let mut o = opts(schema, "5m");
+    o.extra_config += &format!(
+        "\n[[targets.identities]]\ngroups = [\"sso\", \"analysts\"]\nuser = \"{role}\"\npassword_from = \"token\"\n"
+    );
+    o
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_identities_pass_the_clients_token_upstream_as_the_password() {
+    let upstream = pg_scram();
+    let role = unique("sso");
+    // The database knows this one token as the role's password: only it logs in.
+    let accepted = token(SUPPORT, &["sso"]);
+    upstream
+        .psql_superuser(
+            "postgres",
+            &format!("CREATE ROLE {role} LOGIN PASSWORD '{accepted}';"),
+        )
+        .unwrap();
+    let proxy = Proxy::start(upstream, token_identity("nothing", &role)).await;
+    let client = pg_token(&proxy, SUPPORT, &accepted).await.unwrap();
+    let user: String = client
+        .query_one("SELECT current_user::text", &[])
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(user, role);
+
+    // Another valid token signs in to sluice, and is what reaches the database, which refuses it.
+    let other = sign(&claims(SUPPORT, &["sso"], 900));
+    assert_ne!(other, accepted);
+    let err = pg_token(&proxy, SUPPORT, &other).await.unwrap_err();
+    let db = err.as_db_error().unwrap_or_else(|| panic!("{err:?}"));
+    assert_eq!(db.code().code(), "08006", "{db:?}");
+    assert!(db.message().contains("target \"pg\""), "{}", db.message());
+
+    // A password-signed analyst has no token to pass: refused, not logged in some other way.
+    let err = proxy.try_connect(USER, PASSWORD).await.unwrap_err();
+    let db = err.as_db_error().unwrap_or_else(|| panic!("{err:?}"));
+    assert_eq!(db.code().code(), "28000", "{db:?}");
+    assert!(db.message().contains("client's token"), "{}", db.message());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mysql_identities_pass_the_clients_token_upstream_as_the_password() {
+    let server = mariadb_native();
+    let role = unique("sso");
+    let accepted = token(SUPPORT, &["sso"]);
+    server
+        .sql_root(
+            None,
+            &format!(
+                "CREATE USER '{role}'@'127.0.0.1' IDENTIFIED BY '{accepted}';\n\
+                 GRANT SELECT ON shop.* TO '{role}'@'127.0.0.1';\n"
+            ),
+        )
+        .unwrap();
+    let proxy = Proxy::start_mysql(server, token_identity("shop", &role)).await;
+    let mut conn = mysql_async::Conn::new(my_opts(&proxy, SUPPORT, &accepted, true))
+        .await
+        .unwrap();
+    let user: Option<String> = conn.query_first("SELECT CURRENT_USER()").await.unwrap();
+    assert_eq!(user, Some(format!("{role}@127.0.0.1")));
+
+    let other = sign(&claims(SUPPORT, &["sso"], 900));
+    let err = mysql_async::Conn::new(my_opts(&proxy, SUPPORT, &other, true))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&err, mysql_async::Error::Server(s) if s.code == 2003 && s.message.contains("target \"my\"")),
+        "{err}"
+    );
+    let err = mysql_async::Conn::new(mysql_opts(proxy.port(), USER, PASSWORD, Some("shop")))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&err, mysql_async::Error::Server(s) if s.code == 1045 && s.message.contains("client's token")),
+        "{err}"
+    );
+}

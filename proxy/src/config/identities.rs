@@ -23,11 +23,21 @@ pub struct IdentityConfig {
     pub user: String,
     pub password_env: Option<String>,
     pub password_file: Option<PathBuf>,
+    /// `"token"`: the password is the token the client signed in with (`[jwt]`).
+    pub password_from: Option<PasswordFrom>,
     /// When set, the entry applies only to sessions for this database.
     pub database: Option<String>,
     /// Applied right after the upstream login, in the order written.
     #[serde(default)]
     pub session_settings: SessionSettings,
+}
+
+/// Where an identity's password comes from, other than `password_env` / `password_file`.
+#[derive(Clone, Copy, Debug, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum PasswordFrom {
+    /// The client's own OIDC/JWT access token, for databases that accept it as a password.
+    Token,
 }
 
 /// `session_settings = { key = value, ... }`, in the order written.
@@ -171,8 +181,9 @@ impl IdentityConfig {
     }
 }
 
-/// Validates a target's `identities` and `require_identity`.
-pub fn validate(t: &TargetConfig) -> Result<(), String> {
+/// Validates a target's `identities` and `require_identity`; `jwt`: whether `[jwt]` sign-in is
+/// configured (a token can only be passed on when clients sign in with one).
+pub fn validate(t: &TargetConfig, jwt: bool) -> Result<(), String> {
     if t.require_identity && t.identities.is_empty() {
         return Err(format!(
             "target {:?}: require_identity = true needs at least one [[targets.identities]]",
@@ -180,7 +191,9 @@ pub fn validate(t: &TargetConfig) -> Result<(), String> {
         ));
     }
     for (index, id) in t.identities.iter().enumerate() {
-        validate_one(t, id, &id.owner(&t.name, index))?;
+        let owner = id.owner(&t.name, index);
+        validate_one(t, id, &owner)?;
+        check_password_from(id, jwt, &owner)?;
     }
     Ok(())
 }
@@ -214,6 +227,24 @@ fn validate_one(t: &TargetConfig, id: &IdentityConfig, owner: &str) -> Result<()
     for (key, value) in &id.session_settings.0 {
         check_setting(t.protocol, key, value)
             .map_err(|e| format!("{owner}: session_settings: {e}"))?;
+    }
+    Ok(())
+}
+
+/// `password_from = "token"` needs `[jwt]`, and is the only source of the password.
+fn check_password_from(id: &IdentityConfig, jwt: bool, owner: &str) -> Result<(), String> {
+    if id.password_from != Some(PasswordFrom::Token) {
+        return Ok(());
+    }
+    if id.password_env.is_some() || id.password_file.is_some() {
+        return Err(format!(
+            "{owner}: password_from = \"token\" takes the password from the client's token; remove password_env / password_file"
+        ));
+    }
+    if !jwt {
+        return Err(format!(
+            "{owner}: password_from = \"token\" needs [jwt] sign-in, and no [jwt] is configured"
+        ));
     }
     Ok(())
 }

@@ -15,7 +15,7 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 
 pub use duration::HumanDuration;
-pub use identities::{read_password, IdentityConfig, SessionSettings, SettingValue};
+pub use identities::{read_password, IdentityConfig, PasswordFrom, SessionSettings, SettingValue};
 pub use sections::*;
 
 use crate::auth::PasswordHash;
@@ -293,7 +293,7 @@ impl Config {
                 t.password_env.as_deref(),
                 t.password_file.as_deref(),
             )?;
-            identities::validate(t)?;
+            identities::validate(t, self.jwt.is_some())?;
             if let Some(p) = &t.client_auth_plugin {
                 if t.protocol != Protocol::Mysql
                     || !matches!(

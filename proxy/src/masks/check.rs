@@ -33,6 +33,44 @@ pub fn unmatched_mask_columns(
     out
 }
 
+/// The columns among `columns` (`(schema, table, column)` of one target) that some `[[masks]]`
+/// entry masks for sessions of `groups`, the globs of an identity: a mask applies unless its
+/// `except_groups` cover every one of them.
+pub fn masked_for_groups(
+    config: &Config,
+    groups: &[String],
+    columns: &[(String, String, String)],
+) -> Vec<(String, String, String)> {
+    let applying: Vec<Vec<ColumnPattern>> = config
+        .masks
+        .iter()
+        .filter(|m| {
+            let except: Vec<policy::Glob> = m
+                .except_groups
+                .iter()
+                .filter_map(|g| policy::Glob::new(g).ok())
+                .collect();
+            !groups.iter().all(|g| except.iter().any(|e| e.matches(g)))
+        })
+        .map(|m| {
+            m.columns
+                .iter()
+                .filter_map(|c| ColumnPattern::parse(c).ok())
+                .collect()
+        })
+        .collect();
+    columns
+        .iter()
+        .filter(|(s, t, c)| {
+            applying
+                .iter()
+                .flatten()
+                .any(|p| p.matches(Some(s), Some(t), c))
+        })
+        .cloned()
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -61,6 +99,33 @@ mod tests {
                 "[[masks]] #2: column \"customers.emial\" matches no column of any target",
                 "[[masks]] #2: column \"shop.customers.email\" matches no column of any target",
             ]
+        );
+    }
+
+    #[test]
+    fn masked_columns_are_those_of_masks_the_groups_are_not_excepted_from() {
+        let config = config(
+            "[[masks]]\ncolumns = [\"*.*.ssn\"]\nfunction = \"redact\"\nexcept_groups = [\"dba\"]\n\n\
+             [[masks]]\ncolumns = [\"public.customers.email\"]\nfunction = \"email\"\n",
+        );
+        let columns = [
+            triple("public", "customers", "ssn"),
+            triple("public", "customers", "email"),
+            triple("public", "customers", "id"),
+        ];
+        let masked = |groups: &[&str]| {
+            let groups: Vec<String> = groups.iter().map(|g| g.to_string()).collect();
+            masked_for_groups(&config, &groups, &columns)
+                .into_iter()
+                .map(|(_, _, c)| c)
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(masked(&["analysts"]), ["ssn", "email"]);
+        assert_eq!(masked(&["dba"]), ["email"]);
+        assert_eq!(
+            masked(&["dba", "bi-*"]),
+            ["ssn", "email"],
+            "one masked group is enough"
         );
     }
 

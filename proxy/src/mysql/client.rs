@@ -92,6 +92,8 @@ pub struct Authenticated {
     pub identity: Identity,
     /// A token-signed session ends at its first statement after this.
     pub deadline: Option<i64>,
+    /// The token a token-signed session signed in with (an identity may pass it upstream).
+    pub token: Option<String>,
     pub tls: bool,
     /// The sequence id of the next packet sluice sends (the final OK is still to be sent).
     pub next_seq: u8,
@@ -328,14 +330,19 @@ pub async fn handshake(
         };
         let token = token.strip_suffix(&[0]).unwrap_or(&token);
         let verified = match std::str::from_utf8(token) {
-            Ok(t) => jwt.verify(t, &user).await.map_err(|e| e.to_string()),
+            Ok(t) => jwt
+                .verify(t, &user)
+                .await
+                .map(|v| (v, t.to_string()))
+                .map_err(|e| e.to_string()),
             Err(_) => Err("the token is not UTF-8".to_string()),
         };
         let mut stream = framed.into_inner();
         return match verified {
-            Ok(t) => Ok(Authenticated {
+            Ok((t, token)) => Ok(Authenticated {
                 stream,
                 deadline: Some(jwt.session_deadline(&t, super::super::auth::jwt::now_secs())),
+                token: Some(token),
                 identity: t.identity,
                 response,
                 tls: is_tls,
@@ -408,6 +415,7 @@ pub async fn handshake(
             groups,
         },
         deadline: None,
+        token: None,
         response,
         tls: is_tls,
         next_seq: seq,

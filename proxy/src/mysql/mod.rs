@@ -14,6 +14,7 @@ pub mod relay;
 pub mod response;
 pub mod row_limit;
 pub mod rows;
+pub mod session_settings;
 pub mod sessions;
 pub mod upstream;
 
@@ -128,6 +129,7 @@ async fn handle_connection(
             .sessions
             .register(ctx.connection_id, &ctx.user, upstream.greeting.thread_id);
     let (id, user) = (ctx.connection_id, ctx.user.clone());
+    target.metrics.identity_session(&upstream_user);
     let hooks = {
         let gate = StatementGate::new(
             Arc::clone(&shared.live),
@@ -294,12 +296,15 @@ async fn establish(
         login_status: up.status,
         login_reading: up.reading,
         server: policy::MysqlServer::from_version(&up.greeting.version),
+        settings: login.settings.clone(),
     };
     Some((authed.stream, up, ctx, login.user))
 }
 
-/// The upstream login for the session: its identity's, the target's own, or — with
-/// `require_identity` and no identity that fits — none, and the client is refused (1045).
+/// The upstream login for the session: its identity's (with the client's token as the password
+/// when the identity says so), the target's own, or none and the client is refused (1045):
+/// `require_identity` and no identity fits, or the identity wants a token the client did not
+/// sign in with.
 async fn choose_login(
     authed: &mut client::Authenticated,
     peer: SocketAddr,
@@ -309,12 +314,14 @@ async fn choose_login(
 ) -> Option<Credentials> {
     let name = &target.upstream.name;
     let user = &authed.identity.user;
-    match target
-        .upstream
-        .identities
-        .choose(name, &authed.identity.groups, database)
-    {
-        Ok(chosen) => Some(target.upstream.credentials(chosen)),
+    let chosen = target.upstream.session_login(
+        user,
+        &authed.identity.groups,
+        database,
+        authed.token.as_deref(),
+    );
+    match chosen {
+        Ok(login) => Some(login),
         Err(e) => {
             let reason = e.to_string();
             tracing::warn!(target = %name, %peer, %user, %reason, "login refused");
@@ -323,7 +330,8 @@ async fn choose_login(
                 a.auth_failed(name, user, &peer.to_string(), &reason);
             }
             let msg = format!(
-                "Access denied for user '{user}': no upstream identity on target \"{name}\" (require_identity)"
+                "Access denied for user '{user}': no upstream identity on target \"{name}\" ({})",
+                e.rule()
             );
             client::refuse(&mut authed.stream, authed.next_seq, 1045, "28000", &msg).await;
             None

@@ -23,6 +23,7 @@ use super::rows::{
     decode_binary_row, decode_params, decode_text_row, encode_binary_row, encode_text_row,
     statement_id, Prepared, PreparedStatements, Statement,
 };
+use super::session_settings::SettingsReplay;
 use super::sessions::SessionRegistry;
 use crate::live::Live;
 use crate::metrics::TargetMetrics;
@@ -37,6 +38,9 @@ const CLOSE_TIMEOUT: Duration = Duration::from_secs(5);
 const COM_QUIT: [u8; 5] = [1, 0, 0, 0, com::QUIT];
 
 pub use crate::pg::relay::SessionEnd;
+
+mod settings;
+use settings::Inline;
 
 /// What the relay needs to know about its session.
 pub struct RelayContext {
@@ -68,6 +72,8 @@ pub struct RelayContext {
     pub server: Option<policy::MysqlServer>,
     /// The target's counters (bytes each way).
     pub metrics: Arc<crate::metrics::TargetMetrics>,
+    /// The upstream identity's `session_settings`, sent again after a reset.
+    pub settings: Vec<(String, crate::config::SettingValue)>,
 }
 
 /// A response owed to the client, in order.
@@ -117,6 +123,8 @@ struct Relay {
     row_hold: Option<RowHold>,
     /// The last answer carried status flags (an ERR carries none).
     status_known: bool,
+    /// The identity's settings, owed again after `COM_RESET_CONNECTION`.
+    settings: SettingsReplay,
 }
 
 /// The audit record must be durable first (sync mode), or an approval hold must end.
@@ -148,6 +156,7 @@ pub async fn run(
     let (upstream_rd, mut upstream_wr) = tokio::io::split(upstream);
     let mut client_rd = FramedRead::with_capacity(client_rd, PacketCodec, 16 * 1024);
     let mut upstream_rd = FramedRead::with_capacity(upstream_rd, PacketCodec, 64 * 1024);
+    let settings = SettingsReplay::new(ctx.settings.clone());
     let mut r = Relay {
         client_continues: Continuation::None,
         tracker: ResponseTracker::new(ctx.deprecate_eof).with_status(ctx.login_status),
@@ -168,6 +177,7 @@ pub async fn run(
         mode_probe: ModeProbe::default(),
         row_hold: None,
         status_known: true,
+        settings,
     };
     let login = r.ctx.login_reading;
     r.report_reading(Some(login));
@@ -195,7 +205,7 @@ pub async fn run(
         tokio::select! {
             biased;
             _ = &mut shutdown_signal, if !draining => draining = true,
-            packet = client_rd.next(), if r.to_upstream.len() < HIGH_WATER && !r.mode_probe.in_flight() && r.row_hold.is_none() => match packet {
+            packet = client_rd.next(), if r.to_upstream.len() < HIGH_WATER && !r.mode_probe.in_flight() && r.row_hold.is_none() && !r.settings.holds_client() => match packet {
                 None => {
                     r.client_gone();
                     break SessionEnd::ClientClosed;
@@ -547,6 +557,7 @@ impl Relay {
             }
             com::RESET_CONNECTION => {
                 self.forward(raw, ResponseKind::Single);
+                self.settings.reset_forwarded();
                 self.mode_may_change();
             }
             other => match response_kind(other) {
@@ -660,8 +671,18 @@ impl Relay {
         }
     }
 
-    /// Sends the owed `sql_mode` probe once nothing else is in flight.
+    /// Sends the owed settings, then the owed `sql_mode` probe, once nothing else is in flight.
     fn send_mode_probe(&mut self) {
+        let no_backslash = self.tracker.no_backslash_escapes();
+        let sent = self
+            .settings
+            .send_if_owed(self.idle(), no_backslash, &mut self.to_upstream);
+        for _ in 0..sent {
+            self.owed.push_back(Owed::Upstream(
+                ResponseKind::Single,
+                Statement::SessionSetting,
+            ));
+        }
         if self
             .mode_probe
             .send_if_owed(self.idle(), &mut self.to_upstream)
@@ -824,6 +845,9 @@ impl Relay {
         if matches!(self.current, Statement::RowLimit) {
             self.row_limit_packet(p);
             return None;
+        }
+        if matches!(self.current, Statement::SessionSetting) {
+            return self.session_setting_packet(&p);
         }
         self.last_seq_to_client = p.seq;
         if self.tracker.awaiting_prepare_ok() && p.first() == Some(0x00) {
@@ -1160,32 +1184,26 @@ impl Relay {
             self.to_upstream.extend_from_slice(&COM_QUIT);
             return Some(SessionEnd::ClientProtocol("COM_CHANGE_USER refused".into()));
         }
-        let mut steps = vec![vec![com::RESET_CONNECTION]];
-        if let Some(db) = &database {
-            let mut p = vec![com::INIT_DB];
-            p.extend_from_slice(db.as_bytes());
-            steps.push(p);
+        // Nothing else is in flight (checked above), so the exchange can run inline: the reset,
+        // the identity's settings again (quoted as the reset session reads), the database.
+        let status = match self
+            .inline(&[com::RESET_CONNECTION], upstream_rd, upstream_wr)
+            .await
+        {
+            Inline::Ok(status) => status,
+            Inline::Refused(p) => return self.inline_refused(&p),
+            Inline::Lost(end) => return Some(end),
+        };
+        if let Some(end) = self.settings_inline(status, upstream_rd, upstream_wr).await {
+            return Some(end);
         }
-        // Nothing else is in flight (checked above), so the exchange can run inline.
-        for step in steps {
-            let mut out = BytesMut::new();
-            write_packets(&mut out, 0, &step);
-            if upstream_wr.write_all(&self.to_upstream).await.is_err()
-                || upstream_wr.write_all(&out).await.is_err()
-                || upstream_wr.flush().await.is_err()
-            {
-                return Some(self.upstream_lost("writing to the database failed"));
-            }
-            self.to_upstream.clear();
-            match upstream_rd.next().await {
-                Some(Ok(p)) if p.first() == Some(0x00) => {}
-                Some(Ok(p)) => {
-                    let mut out = BytesMut::new();
-                    write_packets(&mut out, self.last_seq_to_client, p.payload());
-                    self.to_client.extend_from_slice(&out);
-                    return None;
-                }
-                _ => return Some(self.upstream_lost("the database closed the connection")),
+        if let Some(db) = &database {
+            let mut step = vec![com::INIT_DB];
+            step.extend_from_slice(db.as_bytes());
+            match self.inline(&step, upstream_rd, upstream_wr).await {
+                Inline::Ok(_) => {}
+                Inline::Refused(p) => return self.inline_refused(&p),
+                Inline::Lost(end) => return Some(end),
             }
         }
         self.ctx.sessions.rename(self.ctx.connection_id, &user);

@@ -24,6 +24,8 @@ pub enum Statement {
     ModeProbe,
     /// sluice's own statement opening or closing a held write (see [`super::row_limit`]).
     RowLimit,
+    /// sluice's own `SET SESSION` of an identity's setting, sent again after a reset.
+    SessionSetting,
 }
 
 /// A prepared statement: its text, and the columns of its last execution (a cursor's fetches

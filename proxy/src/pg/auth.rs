@@ -77,12 +77,13 @@ pub async fn authenticate(
     })
 }
 
-/// Asks for the password in clear (the connection is TLS) and verifies it as a token.
+/// Asks for the password in clear (the connection is TLS) and verifies it as a token; returns
+/// who it names and the token itself (an identity may pass it on upstream).
 pub async fn authenticate_token(
     stream: &mut BoxStream,
     user: &str,
     verifier: &crate::auth::jwt::JwtVerifier,
-) -> Result<crate::auth::jwt::TokenIdentity, AuthFailure> {
+) -> Result<(crate::auth::jwt::TokenIdentity, String), AuthFailure> {
     let mut out = BytesMut::new();
     messages::authentication(&mut out, 3, &[]);
     stream.write_all(&out).await?;
@@ -95,7 +96,7 @@ pub async fn authenticate_token(
     out.clear();
     messages::authentication(&mut out, 0, &[]);
     stream.write_all(&out).await?;
-    Ok(signed)
+    Ok((signed, token.to_string()))
 }
 
 fn protocol(what: &str) -> AuthFailure {

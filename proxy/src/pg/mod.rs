@@ -178,6 +178,7 @@ async fn handle_connection(
         metrics: Arc::clone(&target.metrics),
         lexing: lexing::LexTracker::new(&greeting),
     };
+    target.metrics.identity_session(&upstream_user);
     let hooks = {
         let gate = StatementGate::new(
             Arc::clone(&shared.live),
@@ -390,13 +391,13 @@ async fn login(
         // A token travels in clear: only inside TLS.
         Some(jwt) if startup.tls => auth::authenticate_token(&mut startup.stream, &user, jwt)
             .await
-            .map(|t| {
+            .map(|(t, token)| {
                 let deadline = jwt.session_deadline(&t, crate::auth::jwt::now_secs());
-                (t.identity, Some(deadline))
+                (t.identity, Some(deadline), Some(token))
             }),
         Some(_) => auth::authenticate(&mut startup.stream, &user, &users, &binding)
             .await
-            .map(|i| (i, None))
+            .map(|i| (i, None, None))
             .map_err(|e| match e {
                 auth::AuthFailure::UnknownUser => auth::AuthFailure::Protocol(
                     "unknown user; a token is accepted only over TLS".into(),
@@ -405,9 +406,9 @@ async fn login(
             }),
         None => auth::authenticate(&mut startup.stream, &user, &users, &binding)
             .await
-            .map(|i| (i, None)),
+            .map(|i| (i, None, None)),
     };
-    let (identity, deadline) = match signed_in {
+    let (identity, deadline, token) = match signed_in {
         Ok(signed) => signed,
         Err(e) => {
             tracing::warn!(target = %name, %peer, %user, reason = %e, "authentication failed");
@@ -441,7 +442,11 @@ async fn login(
             return None;
         }
     }
-    let login = choose_login(startup, peer, target, shared, &identity, &database).await?;
+    let signed = Signed {
+        identity: &identity,
+        token: token.as_deref(),
+    };
+    let login = choose_login(startup, peer, target, shared, signed, &database).await?;
     let upstream = connect_upstream(startup, peer, target, &login, &identity, &database).await?;
     let key = shared.cancels.register(
         Arc::clone(&target.upstream),
@@ -466,23 +471,35 @@ async fn login(
     })
 }
 
-/// The upstream login for the session: its identity's, the target's own, or — with
-/// `require_identity` and no identity that fits — none, and the client is refused (28000).
+/// Who signed in, and the token they signed in with (if any).
+#[derive(Clone, Copy)]
+struct Signed<'a> {
+    identity: &'a Identity,
+    token: Option<&'a str>,
+}
+
+/// The upstream login for the session: its identity's (with the client's token as the password
+/// when the identity says so), the target's own, or none and the client is refused (28000):
+/// `require_identity` and no identity fits, or the identity wants a token the client did not
+/// sign in with.
 async fn choose_login(
     startup: &mut Startup,
     peer: SocketAddr,
     target: &PgTarget,
     shared: &PgShared,
-    identity: &Identity,
+    signed: Signed<'_>,
     database: &str,
 ) -> Option<Credentials> {
     let name = &target.upstream.name;
-    match target
-        .upstream
-        .identities
-        .choose(name, &identity.groups, Some(database))
-    {
-        Ok(chosen) => Some(target.upstream.credentials(chosen)),
+    let identity = signed.identity;
+    let chosen = target.upstream.session_login(
+        &identity.user,
+        &identity.groups,
+        Some(database),
+        signed.token,
+    );
+    match chosen {
+        Ok(login) => Some(login),
         Err(e) => {
             let reason = e.to_string();
             tracing::warn!(target = %name, %peer, user = %identity.user, %reason, "login refused");
@@ -491,8 +508,9 @@ async fn choose_login(
                 a.auth_failed(name, &identity.user, &peer.to_string(), &reason);
             }
             let msg = format!(
-                "user \"{}\" has no upstream identity on target \"{name}\" (require_identity)",
-                identity.user
+                "user \"{}\" has no upstream identity on target \"{name}\" ({})",
+                identity.user,
+                e.rule()
             );
             send_fatal(&mut startup.stream, "28000", &msg).await;
             None

@@ -177,3 +177,34 @@ fn identity_passwords_are_read_as_the_targets_own() {
         "target \"t\": identities[1] (user \"rw\"): environment variable SLUICE_TEST_UNSET_IDENTITY_PW (password_env) is not set"
     );
 }
+
+const JWT: &str = "[jwt]\nissuer = \"https://idp.example/\"\naudience = \"sluice\"\njwks_file = \"jwks.json\"\n\n";
+
+#[test]
+fn password_from_token_needs_jwt_and_no_other_password_source() {
+    let entry = "[[targets.identities]]\ngroups = [\"sso\"]\nuser = \"sso_ro\"\npassword_from = \"token\"\n";
+    let c = parse(&format!("{JWT}{TARGET}{entry}")).unwrap();
+    assert_eq!(
+        c.targets[0].identities[0].password_from,
+        Some(PasswordFrom::Token)
+    );
+    let err = refused(&format!("{TARGET}{entry}"));
+    assert!(
+        err.contains(
+            "identities[0] (user \"sso_ro\"): password_from = \"token\" needs [jwt] sign-in"
+        ),
+        "{err}"
+    );
+    for other in ["password_env = \"X\"\n", "password_file = \"f\"\n"] {
+        let err = refused(&format!("{JWT}{TARGET}{entry}{other}"));
+        assert!(
+            err.contains("password_from = \"token\" takes the password from the client's token; remove password_env / password_file"),
+            "{err}"
+        );
+    }
+    let err = refused(&format!(
+        "{JWT}{TARGET}{}",
+        entry.replace("\"token\"", "\"tokens\"")
+    ));
+    assert!(err.contains("unknown variant `tokens`"), "{err}");
+}
