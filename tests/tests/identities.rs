@@ -712,26 +712,16 @@ async fn postgres_check_live_reports_what_each_identity_may_do_on_masked_tables(
     )
     .await;
     let lines = check_live(&proxy).await;
-    let text = lines.join("\n");
     let restricted = format!("target \"pg\": identity \"{ro}\": logged in; 1 masked columns; SELECT on masked tables: s.people; may create in: none; pg_stats of masked columns: none");
     let privileged = format!("target \"pg\": identity \"{rw}\": logged in; 1 masked columns; SELECT on masked tables: s.people; may create in: s; pg_stats of masked columns: s.people.ssn");
-    assert!(lines.contains(&restricted), "{text}");
-    assert!(lines.contains(&privileged), "{text}");
-    let warnings: Vec<&String> = lines.iter().filter(|l| l.starts_with("warning:")).collect();
-    assert_eq!(warnings.len(), 2, "{text}");
-    assert!(
-        warnings
-            .iter()
-            .all(|w| w.contains(&format!("identity \"{rw}\" serves masked groups"))),
-        "{text}"
-    );
-    assert!(
-        warnings[0].contains("may create tables or functions in s"),
-        "{text}"
-    );
-    assert!(
-        warnings[1].contains("may read pg_stats of masked columns s.people.ssn"),
-        "{text}"
+    assert_report(
+        &lines,
+        [&restricted, &privileged],
+        &rw,
+        &[
+            "may create tables or functions in s",
+            "may read pg_stats of masked columns s.people.ssn",
+        ],
     );
     // What the check says is what the database does.
     let as_ro = format!(
@@ -796,30 +786,35 @@ async fn mysql_check_live_reports_what_each_identity_may_do_on_masked_tables() {
     )
     .await;
     let lines = check_live(&proxy).await;
-    let text = lines.join("\n");
     let restricted = format!("target \"my\": identity \"{ro}\": logged in; 1 masked columns; SELECT on masked tables: shop.{table}; may create in: none; mysql.column_stats of masked columns: none");
     let privileged = format!("target \"my\": identity \"{rw}\": logged in; 1 masked columns; SELECT on masked tables: shop.{table}; may create in: shop; mysql.column_stats of masked columns: shop.{table}.ssn; also: FILE");
-    assert!(lines.contains(&restricted), "{text}");
-    assert!(lines.contains(&privileged), "{text}");
+    assert_report(
+        &lines,
+        [&restricted, &privileged],
+        &rw,
+        &[
+            "may create tables or functions in shop",
+            &format!("may read mysql.column_stats of masked columns shop.{table}.ssn"),
+            "has FILE",
+        ],
+    );
+}
+
+/// `check --live` printed both identities' lines, and exactly these warnings about the
+/// privileged one `rw`, in order.
+fn assert_report(lines: &[String], identities: [&String; 2], rw: &str, warned: &[&str]) {
+    let text = lines.join("\n");
+    for line in identities {
+        assert!(lines.contains(line), "{text}");
+    }
     let warnings: Vec<&String> = lines.iter().filter(|l| l.starts_with("warning:")).collect();
-    assert_eq!(warnings.len(), 3, "{text}");
-    assert!(
-        warnings
-            .iter()
-            .all(|w| w.contains(&format!("identity \"{rw}\" serves masked groups"))),
-        "{text}"
-    );
-    assert!(
-        warnings[0].contains("may create tables or functions in shop"),
-        "{text}"
-    );
-    assert!(
-        warnings[1].contains(&format!(
-            "may read mysql.column_stats of masked columns shop.{table}.ssn"
-        )),
-        "{text}"
-    );
-    assert!(warnings[2].ends_with("has FILE"), "{text}");
+    assert_eq!(warnings.len(), warned.len(), "{text}");
+    for (w, what) in warnings.iter().zip(warned) {
+        assert!(
+            w.contains(&format!("identity \"{rw}\" serves masked groups")) && w.contains(what),
+            "{w} should say {what}: {text}"
+        );
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
