@@ -331,7 +331,8 @@ pub fn mysql_handshake(data: &[u8]) {
             auth_plugin: crate::mysql::client::CACHING_SHA2,
         };
         let _ = client_wr.write_all(data).await;
-        drop(client_wr);
+        // The end of input: shutting the write half down is what the other end reads as EOF.
+        let _ = client_wr.shutdown().await;
         let shaken = tokio::time::timeout(
             Duration::from_secs(10),
             crate::mysql::client::handshake(Box::new(server_side), &greeting, None, &users),
