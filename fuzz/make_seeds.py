@@ -239,6 +239,27 @@ def config():
             put("config_toml", os.path.basename(name), f.read())
 
 
+def admin():
+    """First byte odd: sluice::fuzzing::admin_request adds alice's valid basic credentials."""
+    reqs = {
+        "healthz": b"\0GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n",
+        "metrics": b"\0GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n",
+        "sessions": b"\1GET /api/sessions?since=2026-01-01T00:00:00Z&user=alice&target=fuzz HTTP/1.1\r\nHost: x\r\n\r\n",
+        "events": b"\1GET /api/sessions/1/events HTTP/1.1\r\nHost: x\r\n\r\n",
+        "reload": b"\1POST /api/reload HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n",
+        "approvals": b"\1GET /api/approvals?state=pending HTTP/1.1\r\nHost: x\r\n\r\n",
+        "approve": b"\1POST /api/approvals/abc/approve HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                   b"Content-Length: 17\r\n\r\n{\"reason\":\"fine\"}",
+        "deny": b"\1POST /api/approvals/abc/deny HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                b"Content-Length: 15\r\n\r\n{\"reason\":\"no\"}",
+        "page": b"\1GET /approvals HTTP/1.1\r\nHost: x\r\nCookie: sluice_csrf=abc\r\n\r\n",
+        "bad_basic": b"\0GET /api/sessions HTTP/1.1\r\nHost: x\r\nAuthorization: Basic !!!\r\n\r\n",
+        "bearer": b"\0GET /api/sessions HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer eyJhbGciOiJub25lIn0.e30.\r\n\r\n",
+    }
+    for name, data in reqs.items():
+        put("admin_request", name, data)
+
+
 pg_sessions()
 pg_startup()
 scram()
@@ -247,3 +268,4 @@ mysql_handshake()
 policy()
 masking()
 config()
+admin()

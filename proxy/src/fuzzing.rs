@@ -344,6 +344,67 @@ pub fn mysql_handshake(data: &[u8]) {
     });
 }
 
+/// An admin API request, as raw HTTP, to a running sluice's admin listener (with `[audit]`
+/// and `[approvals]`, so that every route is there). When the first byte is odd, alice's
+/// valid basic credentials are added as the request's first header, so that the fuzzer
+/// reaches what lies behind authentication.
+pub fn admin_request(data: &[u8]) {
+    let Some((&flags, request)) = data.split_first() else {
+        return;
+    };
+    let admin = admin_addr();
+    let mut bytes = Vec::with_capacity(request.len() + 64);
+    match request.iter().position(|&b| b == b'\n') {
+        Some(eol) if flags & 1 == 1 => {
+            bytes.extend_from_slice(&request[..=eol]);
+            bytes.extend_from_slice(b"Authorization: Basic YWxpY2U6YWxpY2U=\r\n");
+            bytes.extend_from_slice(&request[eol + 1..]);
+        }
+        _ => bytes.extend_from_slice(request),
+    }
+    runtime().block_on(async {
+        let Ok(mut s) = tokio::net::TcpStream::connect(admin).await else {
+            return;
+        };
+        let _ = s.write_all(&bytes).await;
+        let _ = s.shutdown().await;
+        let mut answer = Vec::new();
+        let read = tokio::time::timeout(Duration::from_secs(10), s.read_to_end(&mut answer));
+        assert!(
+            read.await.is_ok(),
+            "the admin API did not answer within 10 s"
+        );
+    });
+}
+
+/// A sluice with its admin listener on a free port, started once on the fuzzing thread's
+/// runtime (whose tasks run while an input is being run).
+fn admin_addr() -> std::net::SocketAddr {
+    static ADDR: std::sync::OnceLock<std::net::SocketAddr> = std::sync::OnceLock::new();
+    *ADDR.get_or_init(|| {
+        let dir = std::env::temp_dir().join(format!("sluice-fuzz-admin-{}", std::process::id()));
+        let text = format!(
+            "[server]\nadmin_listen = \"127.0.0.1:0\"\nadmin_groups = [\"analysts\"]\n\
+             [[users]]\nname = \"alice\"\npassword_hash = \"{}\"\ngroups = [\"analysts\"]\n\
+             [[targets]]\nname = \"fuzz\"\nprotocol = \"postgres\"\nlisten = \"127.0.0.1:0\"\n\
+             upstream = \"127.0.0.1:1\"\nuser = \"u\"\nupstream_tls = \"disable\"\n\
+             [audit]\ndir = {:?}\nkey_env = \"SLUICE_FUZZ_AUDIT_KEY\"\n\
+             [approvals]\nmode = \"ticket\"\napprover_groups = [\"analysts\"]\n{GATE_CONFIG}",
+            crate::auth::hash_password("alice"),
+            dir.join("audit"),
+        );
+        std::env::set_var("SLUICE_FUZZ_AUDIT_KEY", "fuzz");
+        let config = Config::parse(&text, dir).expect("the admin fuzzing config parses");
+        let server = runtime()
+            .block_on(crate::server::start(&config))
+            .expect("sluice starts for the admin target");
+        let addr = server.admin_addr();
+        // The server lives as long as the process.
+        std::mem::forget(server);
+        addr
+    })
+}
+
 /// The TOML configuration loader, and `sluice check`'s validation after it.
 pub fn config_toml(data: &[u8]) {
     let Ok(text) = std::str::from_utf8(data) else {

@@ -51,3 +51,8 @@ fn mysql_handshake() {
 fn config_toml() {
     replay("config_toml", sluice::fuzzing::config_toml);
 }
+
+#[test]
+fn admin_request() {
+    replay("admin_request", sluice::fuzzing::admin_request);
+}
