@@ -73,6 +73,8 @@
 mod chain;
 mod encode;
 mod export;
+#[doc(hidden)]
+pub mod fuzzing;
 mod journal;
 mod queue;
 mod reader;

@@ -104,6 +104,8 @@ mod datetime;
 mod detect;
 mod encode;
 mod function;
+#[doc(hidden)]
+pub mod fuzzing;
 mod generalize;
 mod hash;
 mod json;

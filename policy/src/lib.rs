@@ -61,6 +61,8 @@ mod copy;
 mod cursor;
 mod effects;
 mod fallback;
+#[doc(hidden)]
+pub mod fuzzing;
 mod glob;
 mod lex;
 mod lexing;

@@ -21,6 +21,8 @@ pub mod audit_cli;
 pub mod auth;
 pub mod config;
 pub mod demo;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod identities;
 pub mod identity_check;
 pub mod launcher;

@@ -7,7 +7,6 @@ use bytes::BytesMut;
 use futures_util::StreamExt;
 use mysql_common::constants::CapabilityFlags;
 use tokio::io::AsyncWriteExt;
-use tokio::net::TcpStream;
 use tokio_util::codec::FramedRead;
 
 use super::packet::{err_payload, ok_payload, write_packets, PacketCodec, Reader};
@@ -242,7 +241,7 @@ async fn next_packet(framed: &mut Framed) -> Result<(u8, Vec<u8>), HandshakeErro
 /// after the authentication exchange: the caller logs in upstream first, then sends OK (or an
 /// error naming the target) with `next_seq`.
 pub async fn handshake(
-    tcp: TcpStream,
+    mut stream: BoxStream,
     greeting: &Greeting<'_>,
     tls: Option<&ServerTls>,
     users: &UserDirectory,
@@ -254,7 +253,6 @@ pub async fn handshake(
         capabilities: caps,
         ..*greeting
     };
-    let mut stream: BoxStream = Box::new(tcp);
     let mut out = BytesMut::new();
     write_packets(&mut out, 0, &greeting_payload(&g, &scramble));
     stream.write_all(&out).await?;

@@ -216,7 +216,7 @@ async fn establish(
         auth_plugin: target.client_auth_plugin,
     };
     let mut authed = match client::handshake(
-        tcp,
+        Box::new(tcp),
         &greeting,
         shared.tls.as_ref(),
         &shared.live.users(),

@@ -317,7 +317,8 @@ impl ResponseTracker {
     /// results the program sends (with "more results", as every result of a CALL), and their
     /// rows still follow.
     fn after_columns_eof(&mut self, p: &[u8], rows: State) -> State {
-        let mut r = Reader(&p[1..]);
+        // Any packet may stand where the EOF belongs, an empty one too.
+        let mut r = Reader(p.get(1..).unwrap_or_default());
         let _warnings = r.u16();
         let status = r.u16();
         self.note_status(status);

@@ -86,10 +86,8 @@ pub async fn negotiate(tcp: TcpStream, tls: Option<&ServerTls>) -> Result<Hello,
     }
     loop {
         let body = read_startup_packet(&mut stream).await?;
-        let mut r = Reader(&body);
-        let code = r.u32().unwrap_or(0);
-        match code {
-            SSL_REQUEST if !is_tls => match tls {
+        match classify(&body) {
+            Packet::Ssl if !is_tls => match tls {
                 Some(tls) => {
                     stream.write_all(b"S").await?;
                     let conn = tls
@@ -102,28 +100,29 @@ pub async fn negotiate(tcp: TcpStream, tls: Option<&ServerTls>) -> Result<Hello,
                 }
                 None => stream.write_all(b"N").await?,
             },
-            GSSENC_REQUEST if !is_tls => stream.write_all(b"N").await?,
-            SSL_REQUEST | GSSENC_REQUEST => {
+            Packet::GssEnc if !is_tls => stream.write_all(b"N").await?,
+            Packet::Ssl | Packet::GssEnc => {
                 return refuse(stream, "08P01", "encryption requested twice").await;
             }
-            CANCEL_REQUEST => {
-                let (Some(pid), Some(secret)) = (r.u32(), r.u32()) else {
-                    return Err(NegotiationError::Refused("short CancelRequest".into()));
-                };
-                return Ok(Hello::Cancel { pid, secret });
+            Packet::Cancel(Some((pid, secret))) => return Ok(Hello::Cancel { pid, secret }),
+            Packet::Cancel(None) => {
+                return Err(NegotiationError::Refused("short CancelRequest".into()));
             }
-            code if code >> 16 == 3 => {
-                if tls.is_some_and(|t| t.require) && !is_tls {
-                    return refuse(
-                        stream,
-                        "28000",
-                        "sluice requires TLS on this listener: connect with sslmode=require",
-                    )
-                    .await;
-                }
-                let Some(params) = parse_params(r.rest()) else {
-                    return refuse(stream, "08P01", "invalid startup packet layout").await;
-                };
+            Packet::Startup { .. } if tls.is_some_and(|t| t.require) && !is_tls => {
+                return refuse(
+                    stream,
+                    "28000",
+                    "sluice requires TLS on this listener: connect with sslmode=require",
+                )
+                .await;
+            }
+            Packet::Startup { params: None, .. } => {
+                return refuse(stream, "08P01", "invalid startup packet layout").await;
+            }
+            Packet::Startup {
+                minor,
+                params: Some(params),
+            } => {
                 let (unrecognized, params): (Vec<_>, Vec<_>) = params
                     .into_iter()
                     .partition(|(k, _)| k.starts_with("_pq_."));
@@ -131,11 +130,11 @@ pub async fn negotiate(tcp: TcpStream, tls: Option<&ServerTls>) -> Result<Hello,
                     stream,
                     params,
                     unrecognized: unrecognized.into_iter().map(|(k, _)| k).collect(),
-                    minor: code & 0xffff,
+                    minor,
                     tls: is_tls,
                 }));
             }
-            other => {
+            Packet::Unsupported(other) => {
                 let msg = format!(
                     "unsupported frontend protocol {}.{}: server supports 3.0",
                     other >> 16,
@@ -144,6 +143,36 @@ pub async fn negotiate(tcp: TcpStream, tls: Option<&ServerTls>) -> Result<Hello,
                 return refuse(stream, "0A000", &msg).await;
             }
         }
+    }
+}
+
+/// A startup-phase packet, by its code.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Packet {
+    Ssl,
+    GssEnc,
+    /// The key of the session to cancel; `None` when the packet is too short to hold one.
+    Cancel(Option<(u32, u32)>),
+    /// A StartupMessage for protocol 3.`minor`; `params` is `None` when they are malformed.
+    Startup {
+        minor: u32,
+        params: Option<Vec<(String, String)>>,
+    },
+    Unsupported(u32),
+}
+
+/// What a startup-phase packet body (after its length) asks for.
+pub fn classify(body: &[u8]) -> Packet {
+    let mut r = Reader(body);
+    match r.u32().unwrap_or(0) {
+        SSL_REQUEST => Packet::Ssl,
+        GSSENC_REQUEST => Packet::GssEnc,
+        CANCEL_REQUEST => Packet::Cancel(r.u32().zip(r.u32())),
+        code if code >> 16 == 3 => Packet::Startup {
+            minor: code & 0xffff,
+            params: parse_params(r.rest()),
+        },
+        other => Packet::Unsupported(other),
     }
 }
 

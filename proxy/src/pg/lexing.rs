@@ -34,13 +34,14 @@ impl LexTracker {
         let mut rest = greeting;
         while rest.len() >= 5 {
             let len = u32::from_be_bytes([rest[1], rest[2], rest[3], rest[4]]) as usize;
-            let Some(frame) = rest.get(..1 + len) else {
+            // A length below 4 cannot count itself: the frames after it cannot be found.
+            let Some(frame) = rest.get(..1 + len).filter(|_| len >= 4) else {
                 break;
             };
             if frame[0] == b'S' {
                 tracker.on_status(&frame[5..]);
             }
-            rest = &rest[(1 + len).min(rest.len())..];
+            rest = &rest[1 + len..];
         }
         tracker
     }
@@ -116,5 +117,16 @@ mod tests {
         let t = LexTracker::new(&status("client_encoding", "UTF8"));
         assert!(!t.backslash && !t.multibyte);
         assert!(!LexTracker::new(b"S\0\0").backslash);
+    }
+
+    /// Found by fuzzing (`fuzz/regressions/pg_session/lexing-short-length`): a frame whose
+    /// length is below 4 panicked on slicing its body.
+    #[test]
+    fn a_length_below_four_ends_the_greeting_without_a_panic() {
+        for len in 0..4u8 {
+            let mut greeting = vec![b'S', 0, 0, 0, len];
+            greeting.extend(status("standard_conforming_strings", "off"));
+            assert!(!LexTracker::new(&greeting).backslash, "length {len}");
+        }
     }
 }

@@ -150,3 +150,21 @@ fn a_stored_programs_cursor_flag_does_not_hold_back_the_rows() {
         assert!(t.is_idle());
     }
 }
+
+/// Found by fuzzing (`fuzz/regressions/mysql_session/empty-packet-for-columns-eof`): an empty
+/// packet from the database where the EOF after the column definitions belongs panicked on
+/// slicing past its first byte.
+#[test]
+fn an_empty_packet_in_place_of_the_columns_eof_is_no_panic() {
+    let mut t = ResponseTracker::new(false);
+    t.begin(ResponseKind::TextResults);
+    t.on_packet(&packet(&[1]));
+    assert_eq!(t.on_packet(&packet(&column())), Role::LastColumnDef);
+    assert_eq!(t.on_packet(&packet(&[])), Role::Other);
+    assert_eq!(
+        t.on_packet(&packet(&[1, b'a'])),
+        Role::Row { binary: false }
+    );
+    t.on_packet(&packet(EOF));
+    assert!(t.is_idle());
+}
