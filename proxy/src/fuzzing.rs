@@ -256,6 +256,7 @@ pub fn mysql_session(data: &[u8]) {
                 mariadb: true,
             }),
             metrics: Arc::new(TargetMetrics::default()),
+            settings: Vec::new(),
         };
         let (_tx, shutdown) = tokio::sync::watch::channel(false);
         async move {
