@@ -369,8 +369,10 @@ pub fn column_def(payload: &[u8], binary: bool) -> Option<ColumnDesc> {
     let org_name = text(r.lenenc_bytes()?);
     r.lenenc()?;
     let charset = r.u16()?;
-    let _length = r.u32()?;
+    let length = r.u32()?;
     let column_type = r.u8()?;
+    // Absent in a truncated definition; masks then fit no declared size.
+    let (flags, decimals) = (r.u16().unwrap_or(0), r.u8().unwrap_or(31));
     let origin = if org_table.is_empty() || org_name.is_empty() {
         ColumnOrigin::Unknown
     } else {
@@ -386,7 +388,9 @@ pub fn column_def(payload: &[u8], binary: bool) -> Option<ColumnDesc> {
         type_code: u32::from(column_type),
         type_name: Some(masking::mysql_type_name(column_type, charset)),
         binary,
-        value_type: masking::ColumnType::mysql(column_type, charset, binary),
+        // Masked values fit the declared length (bytes of the result charset) and precision.
+        value_type: masking::ColumnType::mysql(column_type, charset, binary)
+            .with_mysql_length(length, decimals, flags, charset),
     })
 }
 
