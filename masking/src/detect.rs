@@ -426,10 +426,7 @@ impl DetectorSet {
             return false;
         }
         hits.iter().for_each(&mut seen);
-        const TEXT: ColumnType = ColumnType {
-            kind: TypeKind::Text,
-            wire: Wire::PgText,
-        };
+        const TEXT: ColumnType = ColumnType::new(TypeKind::Text, Wire::PgText);
         out.clear();
         let mut last = 0;
         for h in hits {

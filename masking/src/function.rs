@@ -4,6 +4,7 @@
 use std::fmt;
 
 use crate::constant::Constant;
+use crate::fit::{self, Shorten};
 use crate::generalize::{self, Generalize};
 use crate::hash::{self, HmacSha256};
 use crate::numeric::Step;
@@ -334,10 +335,21 @@ impl MaskFunction {
             Func::Generalize(g) => generalize::generalize(g, ty, value, out),
             Func::Constant(c) => c.apply(ty, value, out),
         };
+        // Fit the column's declared length or precision (see `fit`).
+        let ok = ok && fit::fit(ty, self.shorten(), value, out, start);
         if !ok {
             out.truncate(start);
         }
         ok
+    }
+
+    /// How this function's output is shortened to fit a column.
+    fn shorten(&self) -> Shorten {
+        match self.func {
+            Func::Hash(_) => Shorten::Hash,
+            Func::Email => Shorten::Email,
+            _ => Shorten::Cut,
+        }
     }
 
     /// The function's name as configured (`"partial"`, ...), for logs.

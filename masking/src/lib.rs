@@ -53,6 +53,12 @@
 //! `left(encode(hmac(value, key, 'sha256'), 'hex'), 32)` in PostgreSQL (pgcrypto) gives the
 //! same string.
 //!
+//! A [`ColumnType`] may carry the column's declared [`Size`] (`varchar(n)`, `char(n)`,
+//! `numeric(p, s)`, MySQL lengths): an output that would not fit takes a shorter form of
+//! the same function: a hash cut to n hex digits, an e-mail mask with fewer stars, other
+//! text cut to n characters, a number with its last integer digits (`hash`) or clamped
+//! into range (the others).
+//!
 //! Inputs that do not parse as their declared type give NULL, never a panic. Characters
 //! are UTF-8 characters; a byte that is not valid UTF-8 counts as one character, so
 //! `partial` never splits a multibyte character.
@@ -103,6 +109,7 @@ mod dateparse;
 mod datetime;
 mod detect;
 mod encode;
+mod fit;
 mod function;
 #[doc(hidden)]
 pub mod fuzzing;
@@ -116,4 +123,4 @@ mod types;
 
 pub use detect::{DetectorKind, DetectorSet, Hit, HitKind};
 pub use function::{MaskFunction, MaskSpec, FUNCTIONS};
-pub use types::{mysql_type_name, pg_type_name, ColumnType, MaskOutcome, TypeKind, Wire};
+pub use types::{mysql_type_name, pg_type_name, ColumnType, MaskOutcome, Size, TypeKind, Wire};

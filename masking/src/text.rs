@@ -60,16 +60,29 @@ pub(crate) fn partial(v: &[u8], keep_first: u32, keep_last: u32, fill: &[u8], ou
 /// `email`: `alice@example.com` → `a***@example.com`. A one-character local part is not
 /// revealed (`***@example.com`); a value that is not an address is starred whole.
 pub(crate) fn email(v: &[u8], out: &mut Vec<u8>) {
+    email_within(v, u64::MAX, out);
+}
+
+/// `email` in at most `limit` characters where it can: fewer stars (at least one) before
+/// the domain, and the first character kept only when there is room for it and a star.
+pub(crate) fn email_within(v: &[u8], limit: u64, out: &mut Vec<u8>) {
     let at = v.iter().rposition(|&b| b == b'@');
     let valid = at.filter(|&a| a > 0 && a + 1 < v.len() && !v.iter().any(u8::is_ascii_whitespace));
     match valid {
         Some(a) => {
             let local = &v[..a];
+            let domain = char_count(&v[a..]);
+            let room = limit.saturating_sub(domain);
             let mut cs = chars(local);
-            if let (Some(first), Some(_)) = (cs.next(), cs.next()) {
-                out.extend_from_slice(first);
-            }
-            out.extend_from_slice(b"***");
+            let first = match (cs.next(), cs.next()) {
+                (Some(first), Some(_)) if room >= 2 => {
+                    out.extend_from_slice(first);
+                    1
+                }
+                _ => 0,
+            };
+            let stars = room.saturating_sub(first).clamp(1, 3);
+            (0..stars).for_each(|_| out.push(b'*'));
             out.extend_from_slice(&v[a..]);
         }
         None => partial(v, 0, 0, b"*", out),

@@ -67,6 +67,24 @@ pub enum TypeKind {
     Other,
 }
 
+/// The declared size of a column, which a masked value must fit.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub enum Size {
+    /// No declared limit (`text`, unconstrained `numeric`, or a type without one).
+    #[default]
+    Any,
+    /// At most this many characters (`varchar(n)`, `char(n)`, MySQL string columns).
+    Chars(u32),
+    /// `numeric(precision, scale)`: at most `precision - scale` integer digits and
+    /// `scale` fraction digits.
+    Decimal {
+        /// Total significant digits.
+        precision: u16,
+        /// Digits after the decimal point.
+        scale: u16,
+    },
+}
+
 /// The type of a result column together with its wire encoding.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct ColumnType {
@@ -74,6 +92,8 @@ pub struct ColumnType {
     pub kind: TypeKind,
     /// How values of the column are encoded.
     pub wire: Wire,
+    /// The declared length or precision masked values are fitted into.
+    pub size: Size,
 }
 
 /// PostgreSQL type OIDs that masking distinguishes.
@@ -103,6 +123,90 @@ mod oid {
 const MYSQL_BINARY_CHARSET: u16 = 63;
 
 impl ColumnType {
+    /// A column of `kind` on `wire`, with no declared size.
+    pub const fn new(kind: TypeKind, wire: Wire) -> ColumnType {
+        ColumnType {
+            kind,
+            wire,
+            size: Size::Any,
+        }
+    }
+
+    /// With the size a PostgreSQL type modifier (RowDescription's `atttypmod`) declares:
+    /// `varchar(n)` and `char(n)` carry n + 4, `numeric(p, s)` carries
+    /// `((p << 16) | s) + 4`; -1 (no modifier) and other types leave it unlimited.
+    ///
+    /// ```
+    /// use masking::{ColumnType, Size};
+    /// assert_eq!(ColumnType::pg(1043, false).with_pg_typmod(23).size, Size::Chars(19));
+    /// assert_eq!(ColumnType::pg(1700, true).with_pg_typmod((5 << 16 | 2) + 4).size,
+    ///            Size::Decimal { precision: 5, scale: 2 });
+    /// assert_eq!(ColumnType::pg(25, false).with_pg_typmod(-1).size, Size::Any);
+    /// ```
+    pub fn with_pg_typmod(self, typmod: i32) -> ColumnType {
+        let Some(m) = typmod.checked_sub(4).filter(|m| *m >= 0) else {
+            return self;
+        };
+        let size = match self.kind {
+            TypeKind::Text => Size::Chars(m as u32),
+            TypeKind::Numeric => {
+                let (precision, scale) = ((m >> 16) & 0xFFFF, m & 0x7FF);
+                // A negative scale (PostgreSQL 15+, sign bit 0x400) is left unlimited.
+                if m & 0x400 != 0 || precision == 0 || scale > precision {
+                    return self;
+                }
+                Size::Decimal {
+                    precision: precision as u16,
+                    scale: scale as u16,
+                }
+            }
+            _ => return self,
+        };
+        ColumnType { size, ..self }
+    }
+
+    /// With the size a MySQL column definition declares: `column_length` is in bytes of
+    /// the result charset (divided by its widest character: 4 for `utf8mb4`, 3 for
+    /// `utf8mb3`, 1 for `latin1`, `ascii` and `binary`, 4 for charsets sluice does not
+    /// know, which only ever shortens the limit), and `DECIMAL(p, s)` is
+    /// `column_length = p + (s > 0) + !unsigned` with `decimals = s`.
+    ///
+    /// ```
+    /// use masking::{ColumnType, Size};
+    /// // VARCHAR(19) read over a utf8mb4 connection: 76 bytes.
+    /// assert_eq!(ColumnType::mysql(253, 45, false).with_mysql_length(76, 0, 0, 45).size, Size::Chars(19));
+    /// // DECIMAL(5,2), signed: length 7.
+    /// assert_eq!(ColumnType::mysql(246, 63, true).with_mysql_length(7, 2, 0, 63).size,
+    ///            Size::Decimal { precision: 5, scale: 2 });
+    /// ```
+    pub fn with_mysql_length(
+        self,
+        length: u32,
+        decimals: u8,
+        flags: u16,
+        charset: u16,
+    ) -> ColumnType {
+        const UNSIGNED: u16 = 32;
+        let size = match self.kind {
+            // BLOB/TEXT types of 4 GiB say 0xFFFFFFFF: effectively no limit either way.
+            TypeKind::Text => Size::Chars(length / mysql_charset_width(charset)),
+            TypeKind::Numeric => {
+                let scale = u32::from(decimals);
+                let sign = u32::from(flags & UNSIGNED == 0);
+                let point = u32::from(scale > 0);
+                match length.checked_sub(sign + point) {
+                    // 31 is MySQL's "not a fixed scale" marker for decimals.
+                    Some(p) if decimals < 31 && p >= scale && p > 0 && p <= 65 => Size::Decimal {
+                        precision: p as u16,
+                        scale: scale as u16,
+                    },
+                    _ => return self,
+                }
+            }
+            _ => return self,
+        };
+        ColumnType { size, ..self }
+    }
     /// From a PostgreSQL type OID and whether the column is in binary format.
     ///
     /// Unknown OIDs (extension types such as `citext` included, whose OIDs vary
@@ -110,7 +214,7 @@ impl ColumnType {
     ///
     /// ```
     /// use masking::{ColumnType, TypeKind, Wire};
-    /// assert_eq!(ColumnType::pg(23, true), ColumnType { kind: TypeKind::Int { bytes: 4 }, wire: Wire::PgBinary });
+    /// assert_eq!(ColumnType::pg(23, true), ColumnType::new(TypeKind::Int { bytes: 4 }, Wire::PgBinary));
     /// assert_eq!(ColumnType::pg(1043, false).kind, TypeKind::Text);
     /// assert_eq!(ColumnType::pg(600, false).kind, TypeKind::Other); // point
     /// ```
@@ -134,7 +238,7 @@ impl ColumnType {
             _ => TypeKind::Other,
         };
         let wire = if binary { Wire::PgBinary } else { Wire::PgText };
-        ColumnType { kind, wire }
+        ColumnType::new(kind, wire)
     }
 
     /// From a MySQL column type byte (`MYSQL_TYPE_*`), the column's charset number
@@ -146,7 +250,7 @@ impl ColumnType {
     ///
     /// ```
     /// use masking::{ColumnType, TypeKind, Wire};
-    /// assert_eq!(ColumnType::mysql(253, 45, false), ColumnType { kind: TypeKind::Text, wire: Wire::MySqlText });
+    /// assert_eq!(ColumnType::mysql(253, 45, false), ColumnType::new(TypeKind::Text, Wire::MySqlText));
     /// assert_eq!(ColumnType::mysql(252, 63, true).kind, TypeKind::Bytes);
     /// assert_eq!(ColumnType::mysql(9, 63, true).kind, TypeKind::Int { bytes: 3 });
     /// ```
@@ -179,7 +283,20 @@ impl ColumnType {
         } else {
             Wire::MySqlText
         };
-        ColumnType { kind, wire }
+        ColumnType::new(kind, wire)
+    }
+}
+
+/// The widest character of a MySQL/MariaDB charset (by collation id), in bytes; 4 (the
+/// widest there is) for ids sluice does not know, so a limit computed from it never
+/// lets a value grow past the column.
+fn mysql_charset_width(charset: u16) -> u32 {
+    match charset {
+        // binary, latin1, latin2, ascii, cp1250, cp1252 and other one-byte collations.
+        63 | 5 | 8 | 9 | 11 | 15 | 21 | 26 | 31 | 47 | 48 | 49 | 65 | 94 => 1,
+        // utf8mb3 collations.
+        33 | 76 | 83 | 192..=215 | 223 => 3,
+        _ => 4,
     }
 }
 

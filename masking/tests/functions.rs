@@ -22,7 +22,7 @@ fn spec(function: &str) -> MaskSpec {
 }
 
 fn ty(kind: TypeKind, wire: Wire) -> ColumnType {
-    ColumnType { kind, wire }
+    ColumnType::new(kind, wire)
 }
 
 /// Applies and returns the output, or None for NULL.
@@ -38,22 +38,10 @@ fn run_s(m: &MaskFunction, t: ColumnType, v: &str) -> Option<String> {
     run(m, t, v.as_bytes()).map(|o| String::from_utf8(o).unwrap())
 }
 
-const TEXT: ColumnType = ColumnType {
-    kind: TypeKind::Text,
-    wire: Wire::PgText,
-};
-const INT4_T: ColumnType = ColumnType {
-    kind: TypeKind::Int { bytes: 4 },
-    wire: Wire::PgText,
-};
-const INT4_B: ColumnType = ColumnType {
-    kind: TypeKind::Int { bytes: 4 },
-    wire: Wire::PgBinary,
-};
-const INT8_MB: ColumnType = ColumnType {
-    kind: TypeKind::Int { bytes: 8 },
-    wire: Wire::MySqlBinary,
-};
+const TEXT: ColumnType = ColumnType::new(TypeKind::Text, Wire::PgText);
+const INT4_T: ColumnType = ColumnType::new(TypeKind::Int { bytes: 4 }, Wire::PgText);
+const INT4_B: ColumnType = ColumnType::new(TypeKind::Int { bytes: 4 }, Wire::PgBinary);
+const INT8_MB: ColumnType = ColumnType::new(TypeKind::Int { bytes: 8 }, Wire::MySqlBinary);
 
 #[test]
 fn null_is_null_for_everything() {

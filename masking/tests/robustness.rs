@@ -182,7 +182,7 @@ proptest! {
         for f in functions() {
             for kind in kinds() {
                 for wire in WIRES {
-                    let ty = ColumnType { kind, wire };
+                    let ty = ColumnType::new(kind, wire);
                     if f.apply(ty, &value, &mut out) == MaskOutcome::Value {
                         prop_assert!(valid(ty, &out), "{} on {ty:?}: {value:?} -> {out:?}", f.name());
                     }
@@ -203,7 +203,7 @@ proptest! {
             Wire::PgBinary => (n as i64).to_be_bytes()[8 - usize::from(bytes)..].to_vec(),
             Wire::MySqlBinary => (n as i64).to_le_bytes()[..if bytes == 3 { 4 } else { usize::from(bytes) }].to_vec(),
         };
-        let ty = ColumnType { kind: TypeKind::Int { bytes }, wire };
+        let ty = ColumnType::new(TypeKind::Int { bytes }, wire);
         let mut out = Vec::new();
         for f in functions() {
             let r = f.apply(ty, &v, &mut out);

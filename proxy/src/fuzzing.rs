@@ -227,7 +227,8 @@ pub fn pg_session(data: &[u8]) {
 }
 
 /// A MySQL session after login: client commands (split packets too) and database responses,
-/// through [`crate::mysql::relay::run`] with a gate. The first byte picks DEPRECATE_EOF.
+/// through [`crate::mysql::relay::run`] with a gate. The first byte picks DEPRECATE_EOF (1),
+/// LOCAL INFILE (2) and MariaDB's extended metadata (4).
 pub fn mysql_session(data: &[u8]) {
     let Some((&flags, data)) = data.split_first() else {
         return;
@@ -257,6 +258,7 @@ pub fn mysql_session(data: &[u8]) {
             }),
             metrics: Arc::new(TargetMetrics::default()),
             settings: Vec::new(),
+            extended_metadata: flags & 4 != 0,
         };
         let (_tx, shutdown) = tokio::sync::watch::channel(false);
         async move {
@@ -330,6 +332,7 @@ pub fn mysql_handshake(data: &[u8]) {
             capabilities: crate::mysql::client::relayable_capabilities(),
             collation: 45,
             auth_plugin: crate::mysql::client::CACHING_SHA2,
+            mariadb_capabilities: crate::mysql::client::relayable_mariadb_capabilities(),
         };
         let _ = client_wr.write_all(data).await;
         // The end of input: shutting the write half down is what the other end reads as EOF.

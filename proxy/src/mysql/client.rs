@@ -45,11 +45,30 @@ pub fn relayable_capabilities() -> CapabilityFlags {
         | C::CLIENT_DEPRECATE_EOF
 }
 
+/// `MARIADB_CLIENT_EXTENDED_METADATA`, in the 4 bytes of MariaDB extended capabilities: column
+/// definitions carry the type name and format MariaDB's own types have (the JSON format marker
+/// of a JSON column, `uuid`, `inet4`, `inet6`, geometry subtypes).
+pub const MARIADB_CLIENT_EXTENDED_METADATA: u32 = 1 << 3;
+
+/// MariaDB extended capabilities sluice can relay: extended metadata only, since it adds a
+/// block to column definitions that sluice parses (so masking still finds origins and types)
+/// and forwards unchanged. The others would make sluice blind or need rewriting:
+/// `MARIADB_CLIENT_PROGRESS` interleaves progress packets with results, `COM_MULTI` and
+/// `STMT_BULK_OPERATIONS` (with `BULK_UNIT_RESULTS`) are commands the statement gate does not
+/// judge, and `CACHE_METADATA` leaves column definitions out of prepared-statement results,
+/// so rows could not be masked by their columns.
+pub fn relayable_mariadb_capabilities() -> u32 {
+    MARIADB_CLIENT_EXTENDED_METADATA
+}
+
 /// What sluice tells clients about itself in the greeting.
 pub struct Greeting<'a> {
     pub server_version: &'a str,
     pub connection_id: u32,
     pub capabilities: CapabilityFlags,
+    /// MariaDB extended capabilities offered in the greeting's reserved bytes; non-zero only
+    /// with `CLIENT_LONG_PASSWORD` (`CLIENT_MYSQL`) left out of `capabilities`, as MariaDB does.
+    pub mariadb_capabilities: u32,
     pub collation: u8,
     pub auth_plugin: &'a str,
 }
@@ -66,6 +85,9 @@ pub struct ClientResponse {
     pub plugin: Option<String>,
     /// Connect attributes, raw (length-encoded pairs), forwarded upstream as sent.
     pub attributes: Option<Vec<u8>>,
+    /// MariaDB extended capabilities the client asked for (the filler's last 4 bytes, read only
+    /// when it leaves `CLIENT_MYSQL` unset), as far as sluice offered them.
+    pub mariadb_capabilities: u32,
 }
 
 impl ClientResponse {
@@ -80,6 +102,7 @@ impl ClientResponse {
             database: None,
             plugin: None,
             attributes: None,
+            mariadb_capabilities: 0,
         }
     }
 }
@@ -136,7 +159,8 @@ fn greeting_payload(g: &Greeting<'_>, scramble: &[u8; 20]) -> Vec<u8> {
     p.extend_from_slice(&2u16.to_le_bytes()); // SERVER_STATUS_AUTOCOMMIT
     p.extend_from_slice(&((caps >> 16) as u16).to_le_bytes());
     p.push(21);
-    p.extend_from_slice(&[0u8; 10]);
+    p.extend_from_slice(&[0u8; 6]);
+    p.extend_from_slice(&g.mariadb_capabilities.to_le_bytes());
     p.extend_from_slice(&scramble[8..]);
     p.push(0);
     p.extend_from_slice(g.auth_plugin.as_bytes());
@@ -153,7 +177,15 @@ pub fn parse_response(payload: &[u8]) -> Option<ClientResponse> {
     }
     let max_packet = r.u32()?;
     let collation = r.u8()?;
-    r.bytes(23)?;
+    let filler = r.bytes(23)?;
+    // A MariaDB client leaves CLIENT_MYSQL unset and sends its extended capabilities here.
+    let mariadb_capabilities = match capabilities.contains(CapabilityFlags::CLIENT_LONG_PASSWORD) {
+        true => 0,
+        false => filler
+            .get(19..)
+            .and_then(|b| <[u8; 4]>::try_from(b).ok())
+            .map_or(0, u32::from_le_bytes),
+    };
     let user = String::from_utf8(r.cstr()?.to_vec()).ok()?;
     let auth = if capabilities.contains(CapabilityFlags::CLIENT_PLUGIN_AUTH_LENENC_CLIENT_DATA) {
         r.lenenc_bytes()?.to_vec()
@@ -193,6 +225,7 @@ pub fn parse_response(payload: &[u8]) -> Option<ClientResponse> {
         database,
         plugin,
         attributes,
+        mariadb_capabilities,
     })
 }
 
@@ -289,11 +322,13 @@ pub async fn handshake(
         refuse(framed.get_mut(), seq.wrapping_add(1), 1045, "28000", msg).await;
         return Err(HandshakeError::Refused(msg.into()));
     }
-    let Some(response) = parse_response(&payload) else {
+    let Some(mut response) = parse_response(&payload) else {
         let msg = "malformed handshake response (protocol 4.1 required)";
         refuse(framed.get_mut(), seq.wrapping_add(1), 1043, "08S01", msg).await;
         return Err(HandshakeError::Refused(msg.into()));
     };
+    // Only what sluice offered counts, whatever the client claims.
+    response.mariadb_capabilities &= greeting.mariadb_capabilities;
     if response
         .capabilities
         .contains(CapabilityFlags::CLIENT_COMPRESS)
@@ -468,6 +503,47 @@ mod tests {
             let _ = parse_response(&p[..cut.min(p.len())]);
         }
         assert!(parse_response(&[0, 0, 0, 0]).is_none());
+    }
+
+    #[test]
+    fn mariadb_extended_capabilities_are_read_only_without_client_mysql() {
+        let caps = CapabilityFlags::CLIENT_PROTOCOL_41 | CapabilityFlags::CLIENT_PLUGIN_AUTH;
+        let response = |caps: CapabilityFlags| {
+            let mut p = caps.bits().to_le_bytes().to_vec();
+            p.extend_from_slice(&(1u32 << 24).to_le_bytes());
+            p.push(45);
+            p.extend_from_slice(&[0; 19]);
+            p.extend_from_slice(&MARIADB_CLIENT_EXTENDED_METADATA.to_le_bytes());
+            p.extend_from_slice(b"alice\0\0mysql_native_password\0");
+            parse_response(&p).unwrap()
+        };
+        assert_eq!(
+            response(caps).mariadb_capabilities,
+            MARIADB_CLIENT_EXTENDED_METADATA
+        );
+        // CLIENT_MYSQL set: a MySQL client, the bytes are filler.
+        let mysql = caps | CapabilityFlags::CLIENT_LONG_PASSWORD;
+        assert_eq!(response(mysql).mariadb_capabilities, 0);
+    }
+
+    #[test]
+    fn a_mariadb_greeting_carries_extended_capabilities_in_its_reserved_bytes() {
+        let g = Greeting {
+            server_version: "10.11.9-MariaDB-sluice",
+            connection_id: 7,
+            capabilities: CapabilityFlags::CLIENT_PROTOCOL_41,
+            mariadb_capabilities: MARIADB_CLIENT_EXTENDED_METADATA,
+            collation: 45,
+            auth_plugin: NATIVE,
+        };
+        let p = greeting_payload(&g, &[b'a'; 20]);
+        // version NUL, id, scramble 8, NUL, caps 2, collation, status 2, caps 2, length 1,
+        // then 6 reserved bytes and the 4 extended capability bytes.
+        let at = 1 + g.server_version.len() + 1 + 4 + 8 + 1 + 2 + 1 + 2 + 2 + 1 + 6;
+        assert_eq!(
+            p[at..at + 4],
+            MARIADB_CLIENT_EXTENDED_METADATA.to_le_bytes()
+        );
     }
 
     #[test]

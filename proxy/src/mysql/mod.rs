@@ -203,15 +203,24 @@ async fn establish(
     };
     let connection_id = shared.sessions.next_id();
     let version = format!("{}-sluice", server.version);
-    let capabilities = (client::relayable_capabilities() & server.capabilities)
+    let mut capabilities = (client::relayable_capabilities() & server.capabilities)
         | CapabilityFlags::CLIENT_LONG_PASSWORD
         | CapabilityFlags::CLIENT_PROTOCOL_41
         | CapabilityFlags::CLIENT_SECURE_CONNECTION
         | CapabilityFlags::CLIENT_PLUGIN_AUTH;
+    // MariaDB's extended capabilities the upstream offers and sluice relays; offering them means
+    // greeting as MariaDB does, without CLIENT_MYSQL (CLIENT_LONG_PASSWORD).
+    let mariadb_capabilities =
+        server.mariadb_capabilities & client::relayable_mariadb_capabilities();
+    capabilities.set(
+        CapabilityFlags::CLIENT_LONG_PASSWORD,
+        mariadb_capabilities == 0,
+    );
     let greeting = Greeting {
         server_version: &version,
         connection_id,
         capabilities,
+        mariadb_capabilities,
         collation: server.collation,
         auth_plugin: target.client_auth_plugin,
     };
@@ -266,6 +275,13 @@ async fn establish(
     };
     let login = choose_login(&mut authed, peer, target, shared, database.as_deref()).await?;
     let up = connect_upstream(&mut authed, peer, target, &login, database.as_deref()).await?;
+    if up.mariadb_capabilities != authed.response.mariadb_capabilities {
+        // The database stopped offering what sluice's greeting promised (a different server
+        // since the probe): column definitions would not be what the client parses.
+        let msg = format!("sluice: target \"{name}\" changed its MariaDB capabilities; reconnect");
+        client::refuse(&mut authed.stream, seq, 2003, "HY000", &msg).await;
+        return None;
+    }
     *target.server.lock().unwrap_or_else(|p| p.into_inner()) = Some(up.greeting.clone());
     if client::send_ok(&mut authed.stream, seq).await.is_err() {
         return None;
@@ -283,6 +299,7 @@ async fn establish(
         deprecate_eof: up
             .capabilities
             .contains(CapabilityFlags::CLIENT_DEPRECATE_EOF),
+        extended_metadata: up.mariadb_capabilities & client::MARIADB_CLIENT_EXTENDED_METADATA != 0,
         max_command: shared.max_command,
         sessions: Arc::clone(&shared.sessions),
         live: Arc::clone(&shared.live),

@@ -50,6 +50,8 @@ pub struct RelayContext {
     pub groups: Vec<String>,
     pub allow_local_infile: bool,
     pub deprecate_eof: bool,
+    /// MariaDB extended metadata is on: column definitions carry a type name/format block.
+    pub extended_metadata: bool,
     /// Largest command sluice assembles to inspect (COM_QUERY, COM_STMT_PREPARE).
     pub max_command: usize,
     pub sessions: Arc<SessionRegistry>,
@@ -904,7 +906,7 @@ impl Relay {
                 if self.hooks.as_deref().is_some_and(|h| h.wants_columns()) =>
             {
                 let binary = matches!(self.current, Statement::Execute(_) | Statement::Fetch(_));
-                if let Some(c) = column_def(p.payload(), binary) {
+                if let Some(c) = column_def(p.payload(), binary, self.ctx.extended_metadata) {
                     self.columns.push(c);
                 }
                 if role == Role::LastColumnDef {

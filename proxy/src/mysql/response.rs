@@ -368,8 +368,57 @@ fn settle(s: State) -> State {
     }
 }
 
-/// Decodes a column definition packet (protocol 4.1).
-pub fn column_def(payload: &[u8], binary: bool) -> Option<ColumnDesc> {
+/// MariaDB's extended metadata of a column: its type name (`uuid`, `inet6`, …) and format
+/// (`json`), each absent when the server sent none.
+#[derive(Debug, Default, PartialEq, Eq)]
+struct Extended<'a> {
+    type_name: Option<&'a [u8]>,
+    format: Option<&'a [u8]>,
+}
+
+/// Parses the extended metadata block: entries of a one-byte key (0: type name, 1: format)
+/// and a length-encoded value. `None` when malformed.
+fn extended(block: &[u8]) -> Option<Extended<'_>> {
+    let mut r = Reader(block);
+    let mut ext = Extended::default();
+    while !r.is_empty() {
+        let key = r.u8()?;
+        let value = r.lenenc_bytes()?;
+        match key {
+            0 => ext.type_name = Some(value),
+            1 => ext.format = Some(value),
+            _ => {} // a key newer than sluice: nothing masking needs
+        }
+    }
+    Some(ext)
+}
+
+/// The column type masking works with, given the extended metadata: MariaDB sends JSON as
+/// LONGTEXT and UUID/INET as strings, so only the metadata says what a valid value is.
+fn with_extended(
+    ty: masking::ColumnType,
+    ext: &Extended<'_>,
+) -> (masking::ColumnType, Option<&'static str>) {
+    use masking::TypeKind;
+    let (kind, name) = match (ext.format, ext.type_name) {
+        (Some(b"json"), _) => (TypeKind::Json, "json"),
+        (_, Some(b"uuid")) => (TypeKind::Uuid, "uuid"),
+        // No valid masked address can be made up from a text mask: masks give NULL.
+        (_, Some(b"inet4")) => (TypeKind::Other, "inet4"),
+        (_, Some(b"inet6")) => (TypeKind::Other, "inet6"),
+        _ => return (ty, None),
+    };
+    let ty = masking::ColumnType {
+        kind,
+        size: masking::Size::Any,
+        ..ty
+    };
+    (ty, Some(name))
+}
+
+/// Decodes a column definition packet (protocol 4.1); with `extended` (MariaDB extended
+/// metadata negotiated), one carrying the type name/format block after `org_name`.
+pub fn column_def(payload: &[u8], binary: bool, extended_metadata: bool) -> Option<ColumnDesc> {
     let mut r = Reader(payload);
     let text = |b: &[u8]| String::from_utf8_lossy(b).into_owned();
     let _catalog = r.lenenc_bytes()?;
@@ -378,10 +427,16 @@ pub fn column_def(payload: &[u8], binary: bool) -> Option<ColumnDesc> {
     let org_table = text(r.lenenc_bytes()?);
     let name = text(r.lenenc_bytes()?);
     let org_name = text(r.lenenc_bytes()?);
+    let ext = match extended_metadata {
+        true => extended(r.lenenc_bytes()?)?,
+        false => Extended::default(),
+    };
     r.lenenc()?;
     let charset = r.u16()?;
-    let _length = r.u32()?;
+    let length = r.u32()?;
     let column_type = r.u8()?;
+    // Absent in a truncated definition; masks then fit no declared size.
+    let (flags, decimals) = (r.u16().unwrap_or(0), r.u8().unwrap_or(31));
     let origin = if org_table.is_empty() || org_name.is_empty() {
         ColumnOrigin::Unknown
     } else {
@@ -391,13 +446,17 @@ pub fn column_def(payload: &[u8], binary: bool) -> Option<ColumnDesc> {
             column: org_name,
         }
     };
+    // Masked values fit the declared length (bytes of the result charset) and precision.
+    let value_type = masking::ColumnType::mysql(column_type, charset, binary)
+        .with_mysql_length(length, decimals, flags, charset);
+    let (value_type, ext_name) = with_extended(value_type, &ext);
     Some(ColumnDesc {
         name,
         origin,
         type_code: u32::from(column_type),
-        type_name: Some(masking::mysql_type_name(column_type, charset)),
+        type_name: Some(ext_name.unwrap_or(masking::mysql_type_name(column_type, charset))),
         binary,
-        value_type: masking::ColumnType::mysql(column_type, charset, binary),
+        value_type,
     })
 }
 

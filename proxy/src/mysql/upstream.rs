@@ -12,7 +12,7 @@ use mysql_common::packets::AuthPlugin;
 use tokio::io::AsyncWriteExt;
 use tokio_util::codec::FramedRead;
 
-use super::client::{relayable_capabilities, ClientResponse};
+use super::client::{relayable_capabilities, relayable_mariadb_capabilities, ClientResponse};
 use super::packet::{put_lenenc, write_packets, PacketCodec, Reader};
 use crate::config::{SettingValue, UpstreamTls};
 use crate::identities::Credentials;
@@ -25,6 +25,8 @@ pub struct ServerGreeting {
     pub version: String,
     pub thread_id: u32,
     pub capabilities: CapabilityFlags,
+    /// MariaDB extended capabilities (0 from a server that sets `CLIENT_MYSQL`: MySQL).
+    pub mariadb_capabilities: u32,
     pub collation: u8,
     scramble: Vec<u8>,
     plugin: String,
@@ -37,6 +39,8 @@ pub struct Upstream {
     /// Capabilities in force on the connection (what the client asked for, as far as the server
     /// and sluice support it).
     pub capabilities: CapabilityFlags,
+    /// MariaDB extended capabilities in force, likewise.
+    pub mariadb_capabilities: u32,
     /// The status flags of the login's OK packet (`NO_BACKSLASH_ESCAPES` among them).
     pub status: u16,
     /// How the session starts out reading statements (see [`SessionReading`]).
@@ -107,8 +111,16 @@ fn parse_greeting(payload: &[u8]) -> Option<ServerGreeting> {
     let _status = r.u16()?;
     let high = u32::from(r.u16()?);
     let data_len = usize::from(r.u8()?);
-    r.bytes(10)?;
+    let reserved = r.bytes(10)?;
     let capabilities = CapabilityFlags::from_bits_truncate(low | high << 16);
+    // MariaDB 10.2+ leaves CLIENT_MYSQL unset and offers its own capabilities here.
+    let mariadb_capabilities = match capabilities.contains(CapabilityFlags::CLIENT_LONG_PASSWORD) {
+        true => 0,
+        false => reserved
+            .get(6..)
+            .and_then(|b| <[u8; 4]>::try_from(b).ok())
+            .map_or(0, u32::from_le_bytes),
+    };
     let more = data_len.saturating_sub(8).max(13);
     let part2 = r.bytes(more.min(r.rest().len()))?;
     scramble.extend_from_slice(part2.strip_suffix(&[0]).unwrap_or(part2));
@@ -120,6 +132,7 @@ fn parse_greeting(payload: &[u8]) -> Option<ServerGreeting> {
         version,
         thread_id,
         capabilities,
+        mariadb_capabilities,
         collation,
         scramble,
         plugin: String::from_utf8_lossy(plugin).into_owned(),
@@ -211,6 +224,16 @@ pub async fn connect_as(
         | CapabilityFlags::CLIENT_SECURE_CONNECTION
         | CapabilityFlags::CLIENT_PLUGIN_AUTH
         | CapabilityFlags::CLIENT_LONG_PASSWORD;
+    let mariadb_caps = client.mariadb_capabilities
+        & greeting.mariadb_capabilities
+        & relayable_mariadb_capabilities();
+    // MariaDB reads extended capabilities only from a client that leaves CLIENT_MYSQL unset.
+    caps.set(CapabilityFlags::CLIENT_LONG_PASSWORD, mariadb_caps == 0);
+    let filler = {
+        let mut f = [0u8; 23];
+        f[19..].copy_from_slice(&mariadb_caps.to_le_bytes());
+        f
+    };
     caps.set(
         CapabilityFlags::CLIENT_LOCAL_FILES,
         allow_local_infile
@@ -232,7 +255,7 @@ pub async fn connect_as(
         ssl.extend_from_slice(&caps.bits().to_le_bytes());
         ssl.extend_from_slice(&client.max_packet.to_le_bytes());
         ssl.push(client.collation);
-        ssl.extend_from_slice(&[0u8; 23]);
+        ssl.extend_from_slice(&filler);
         let mut out = BytesMut::new();
         seq = write_packets(&mut out, seq, &ssl);
         let parts = framed.into_parts();
@@ -271,7 +294,7 @@ pub async fn connect_as(
     response.extend_from_slice(&caps.bits().to_le_bytes());
     response.extend_from_slice(&client.max_packet.to_le_bytes());
     response.push(client.collation);
-    response.extend_from_slice(&[0u8; 23]);
+    response.extend_from_slice(&filler);
     response.extend_from_slice(login.user.as_bytes());
     response.push(0);
     if caps.contains(CapabilityFlags::CLIENT_PLUGIN_AUTH_LENENC_CLIENT_DATA) {
@@ -354,6 +377,7 @@ pub async fn connect_as(
         stream: parts.io,
         greeting,
         capabilities: caps,
+        mariadb_capabilities: mariadb_caps,
         status,
     })
 }

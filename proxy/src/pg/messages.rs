@@ -213,7 +213,7 @@ pub fn row_description(body: &[u8]) -> Vec<crate::session::ColumnDesc> {
         else {
             break;
         };
-        let (_typlen, _typmod, format) = (r.i16(), r.i32(), r.i16().unwrap_or(0));
+        let (_typlen, typmod, format) = (r.i16(), r.i32(), r.i16().unwrap_or(0));
         let origin = match (table_oid, attnum) {
             (0, _) | (_, 0) => ColumnOrigin::Unknown,
             (table_oid, attnum) => ColumnOrigin::PgAttribute { table_oid, attnum },
@@ -224,7 +224,9 @@ pub fn row_description(body: &[u8]) -> Vec<crate::session::ColumnDesc> {
             type_code: type_oid,
             type_name: masking::pg_type_name(type_oid),
             binary: format == 1,
-            value_type: masking::ColumnType::pg(type_oid, format == 1),
+            // The type modifier declares varchar(n)/char(n)/numeric(p,s): masks fit it.
+            value_type: masking::ColumnType::pg(type_oid, format == 1)
+                .with_pg_typmod(typmod.unwrap_or(-1)),
         });
     }
     columns

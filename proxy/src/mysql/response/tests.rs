@@ -110,7 +110,7 @@ fn an_execute_that_opens_a_cursor_ends_after_the_metadata() {
 
 #[test]
 fn column_definitions_name_their_origin() {
-    let c = column_def(&column(), false).unwrap();
+    let c = column_def(&column(), false, false).unwrap();
     assert_eq!(c.name, "mail");
     assert_eq!(
         c.origin,
@@ -121,7 +121,7 @@ fn column_definitions_name_their_origin() {
         }
     );
     assert_eq!(c.type_code, 253);
-    assert!(column_def(&column()[..10], false).is_none());
+    assert!(column_def(&column()[..10], false, false).is_none());
 }
 
 #[test]
@@ -167,4 +167,60 @@ fn an_empty_packet_in_place_of_the_columns_eof_is_no_panic() {
     );
     t.on_packet(&packet(EOF));
     assert!(t.is_idle());
+}
+
+/// A column definition as MariaDB sends it with extended metadata: the type name/format
+/// block between `org_name` and the fixed-length fields.
+fn extended_column(block: &[u8], column_type: u8) -> Vec<u8> {
+    let mut p = Vec::new();
+    for s in ["def", "shop", "d", "docs", "body", "body"] {
+        p.push(s.len() as u8);
+        p.extend_from_slice(s.as_bytes());
+    }
+    p.push(block.len() as u8);
+    p.extend_from_slice(block);
+    p.extend_from_slice(&[
+        0x0c,
+        45,
+        0,
+        0xFF,
+        0xFF,
+        0xFF,
+        0xFF,
+        column_type,
+        0x90,
+        0,
+        0,
+        0,
+        0,
+    ]);
+    p
+}
+
+#[test]
+fn extended_metadata_is_parsed_and_sets_the_masking_type() {
+    let json = extended_column(&[1, 4, b'j', b's', b'o', b'n'], 252);
+    let c = column_def(&json, false, true).unwrap();
+    assert_eq!(
+        c.origin,
+        ColumnOrigin::Named {
+            schema: "shop".into(),
+            table: "docs".into(),
+            column: "body".into()
+        }
+    );
+    assert_eq!(c.type_code, 252);
+    assert_eq!(c.type_name, Some("json"));
+    assert_eq!(c.value_type.kind, masking::TypeKind::Json);
+    let uuid = extended_column(&[0, 4, b'u', b'u', b'i', b'd'], 254);
+    assert_eq!(
+        column_def(&uuid, true, true).unwrap().value_type.kind,
+        masking::TypeKind::Uuid
+    );
+    // An empty block (an ordinary column) keeps the wire's type.
+    let plain = column_def(&extended_column(&[], 252), false, true).unwrap();
+    assert_eq!(plain.value_type.kind, masking::TypeKind::Text);
+    // Read without extended metadata, the block would be taken for the fixed fields: the
+    // flag decides, and a malformed block is refused rather than guessed at.
+    assert!(column_def(&extended_column(&[1, 9, b'j'], 252), false, true).is_none());
 }
