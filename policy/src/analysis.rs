@@ -197,8 +197,46 @@ pub(crate) fn harden(dialect: Dialect, mut info: StatementInfo) -> StatementInfo
             info.effects.push(StatementKind::Drop);
         }
     }
+    if sets_unsafe_setting(dialect, &info.fingerprint) {
+        info.code = true;
+        info.opaque_code = true;
+    }
     info.counts_its_rows &= !info.code;
     info
+}
+
+/// Settings whose value is code or a server file: MySQL's `init_connect` runs its SQL at other
+/// users' logins, the log files write where they point; PostgreSQL's preload lists load native
+/// code, and `session_replication_role` turns off triggers and foreign keys.
+const UNSAFE_SETTINGS: &[&str] = &[
+    "INIT_CONNECT",
+    "INIT_FILE",
+    "INIT_SLAVE",
+    "GENERAL_LOG_FILE",
+    "SLOW_QUERY_LOG_FILE",
+    "PLUGIN_DIR",
+    "SESSION_PRELOAD_LIBRARIES",
+    "LOCAL_PRELOAD_LIBRARIES",
+    "SHARED_PRELOAD_LIBRARIES",
+    "DYNAMIC_LIBRARY_PATH",
+    "SESSION_REPLICATION_ROLE",
+    "ALLOW_SYSTEM_TABLE_MODS",
+];
+
+/// A `SET` (or PostgreSQL `ALTER SYSTEM` / `ALTER ROLE … SET`) naming one of
+/// [`UNSAFE_SETTINGS`], read from the statement's fingerprint (its words, literals hidden).
+fn sets_unsafe_setting(dialect: Dialect, fingerprint: &str) -> bool {
+    let upper = fingerprint.to_ascii_uppercase();
+    let words: Vec<&str> = upper
+        .split(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+        .filter(|w| !w.is_empty())
+        .collect();
+    let sets = match words.first() {
+        Some(&"SET") => true,
+        Some(&"ALTER") => dialect == Dialect::Postgres && words.contains(&"SET"),
+        _ => false,
+    };
+    sets && words.iter().any(|w| UNSAFE_SETTINGS.contains(w))
 }
 
 /// A table of the server's own catalog. PostgreSQL finds `pg_catalog` first whatever the

@@ -255,3 +255,25 @@ fn harmless_spellings_stay_allowed() {
         );
     }
 }
+
+#[test]
+fn settings_that_hold_code_are_code() {
+    for (dialect, sql) in [
+        (Dialect::MySql, "SET GLOBAL init_connect = 'DELETE FROM t'"),
+        (Dialect::MySql, "SET @@global.general_log_file = '/tmp/x'"),
+        (Dialect::Postgres, "SET session_replication_role = replica"),
+        (Dialect::Postgres, "ALTER ROLE app SET session_preload_libraries = '/tmp/x.so'"),
+    ] {
+        let a = analyze(dialect, sql);
+        assert!(a.statements.iter().any(|s| s.code), "{sql}: {a:?}");
+    }
+    for (dialect, sql) in [
+        (Dialect::MySql, "SET NAMES utf8mb4"),
+        (Dialect::MySql, "SET SESSION sql_mode = 'ANSI'"),
+        (Dialect::Postgres, "SET search_path = app"),
+        (Dialect::Postgres, "SELECT init_connect FROM settings"),
+    ] {
+        let a = analyze(dialect, sql);
+        assert!(!a.statements.iter().any(|s| s.code), "{sql}: {a:?}");
+    }
+}
