@@ -262,7 +262,10 @@ fn settings_that_hold_code_are_code() {
         (Dialect::MySql, "SET GLOBAL init_connect = 'DELETE FROM t'"),
         (Dialect::MySql, "SET @@global.general_log_file = '/tmp/x'"),
         (Dialect::Postgres, "SET session_replication_role = replica"),
-        (Dialect::Postgres, "ALTER ROLE app SET session_preload_libraries = '/tmp/x.so'"),
+        (
+            Dialect::Postgres,
+            "ALTER ROLE app SET session_preload_libraries = '/tmp/x.so'",
+        ),
     ] {
         let a = analyze(dialect, sql);
         assert!(a.statements.iter().any(|s| s.code), "{sql}: {a:?}");

@@ -915,3 +915,76 @@ async fn the_demo_logs_analysts_in_as_a_role_that_may_only_select() {
     assert!(!text.contains("warning:"), "{text}");
     server.shutdown().await;
 }
+
+/// Found by the black-box round on identities: a role may change its own password (and then
+/// log in directly, unmasked, locking every other analyst out), and MySQL's `SHOW GRANTS`
+/// shows the login's password hash.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sessions_cannot_change_or_see_the_login_sluice_uses() {
+    let server = mariadb_native();
+    let ro = unique("ro");
+    let (var, pw) = password_env(&ro);
+    mysql_account(server, &ro, &pw, false);
+    let extra = format!(
+        "[[targets.identities]]\ngroups = [\"analysts\"]\nuser = \"{ro}\"\npassword_env = \"{var}\"\n"
+    );
+    let proxy = Proxy::start_mysql(
+        server,
+        ProxyOpts {
+            extra_config: extra,
+            ..ProxyOpts::default()
+        },
+    )
+    .await;
+    let mut alice = proxy.mysql().await;
+    for sql in [
+        "SET PASSWORD = PASSWORD('x')".to_string(),
+        format!("SET PASSWORD FOR '{ro}'@'%' = PASSWORD('x')"),
+        "ALTER USER CURRENT_USER() IDENTIFIED BY 'x'".to_string(),
+    ] {
+        let err = alice.query_drop(&sql).await.expect_err(&sql);
+        assert_eq!(mysql_code(&err), Some(1142), "{sql}: {err}");
+    }
+    let grants: Vec<String> = alice.query("SHOW GRANTS").await.unwrap();
+    assert!(
+        grants
+            .iter()
+            .any(|g| g.contains("IDENTIFIED BY PASSWORD '<hidden by sluice>'")),
+        "{grants:?}"
+    );
+    assert!(!grants.iter().any(|g| g.contains("'*")), "{grants:?}");
+    // The role's own password still works: nothing was changed.
+    let mut direct = mysql_async::Conn::new(mysql_opts(server.port, &ro, &pw, None))
+        .await
+        .expect("the identity's password is unchanged");
+    direct.query_drop("SELECT 1").await.unwrap();
+
+    let upstream = pg_scram();
+    let schema = pg_schema(upstream).await;
+    let pg_ro = unique("ro");
+    let (var, pw) = password_env(&pg_ro);
+    pg_role(upstream, &pg_ro, &pw, &schema, false).await;
+    let proxy = Proxy::start(
+        upstream,
+        ProxyOpts {
+            extra_config: format!(
+                "[[targets.identities]]\ngroups = [\"analysts\"]\nuser = \"{pg_ro}\"\npassword_env = \"{var}\"\n"
+            ),
+            ..ProxyOpts::default()
+        },
+    )
+    .await;
+    let alice = proxy.connect().await;
+    for sql in [
+        format!("ALTER ROLE {pg_ro} PASSWORD 'x'"),
+        "ALTER USER CURRENT_USER PASSWORD 'x'".to_string(),
+        format!("ALTER ROLE {pg_ro} SET statement_timeout = 1"),
+    ] {
+        let err = alice.simple_query(&sql).await.expect_err(&sql);
+        assert_eq!(
+            err.as_db_error().map(|d| d.code().code()),
+            Some("42501"),
+            "{sql}: {err}"
+        );
+    }
+}

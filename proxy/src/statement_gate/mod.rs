@@ -76,6 +76,8 @@ pub struct StatementGate {
     barrier: Option<Barrier>,
     /// Rows of the current result the mask plan or the recorder must see.
     recording_rows: bool,
+    /// MySQL `SHOW GRANTS` is in flight: its rows carry the login's password hash.
+    hide_credentials: bool,
     scratch: Vec<u8>,
     /// `[approvals]`, and how this session is named to them.
     review: Option<review::Reviewer>,
@@ -130,6 +132,7 @@ impl StatementGate {
             analyses: Arc::new(AnalysisCache::new(256)),
             barrier: None,
             recording_rows: false,
+            hide_credentials: false,
             scratch: Vec::new(),
             review: None,
             review_at_execute: Default::default(),
@@ -579,6 +582,29 @@ impl StatementGate {
 
     /// The rules' and masks' decision, with the rule that made it and its name for the log.
     fn decide(&mut self, s: &ShapedSql<'_>) -> Verdict {
+        // A word check first, so that statements which cannot be such are not parsed here.
+        let mentions = |w: &str| {
+            s.sql()
+                .as_bytes()
+                .windows(w.len())
+                .any(|b| b.eq_ignore_ascii_case(w.as_bytes()))
+        };
+        if (mentions("password") || mentions("alter")) && {
+            let analysis = self.analysis(s);
+            let login = self.upstream_login.as_ref().map(|l| l.user.as_str());
+            analysis
+                .statements
+                .iter()
+                .any(|st| changes_login(&st.fingerprint, login))
+        } {
+            let message = "sluice: statement refused: it would change the database login sluice uses for this session (its password, settings or name); an administrator changes that on a direct connection".to_string();
+            return Verdict {
+                decision: self.refuse("[login]", message),
+                rule: Some("[login]".into()),
+                label: "block",
+                review: None,
+            };
+        }
         let Some(policy) = self.live.policy() else {
             return self.masks_decision(s);
         };
@@ -747,6 +773,7 @@ impl StatementGate {
 
 impl SessionHooks for StatementGate {
     fn on_statement(&mut self, sql: &str) -> StatementDecision {
+        self.hide_credentials = self.dialect == Dialect::MySql && shows_grants(sql);
         let text = match self.read(sql) {
             Ok(text) => text,
             Err(refused) => return refused,
@@ -769,6 +796,13 @@ impl SessionHooks for StatementGate {
     }
 
     fn on_prepare(&mut self, sql: &str) -> StatementDecision {
+        if self.dialect == Dialect::MySql && shows_grants(sql) {
+            // Its rows are cleaned of password hashes only when it runs as a query.
+            return self.refuse(
+                "[login]",
+                "sluice: SHOW GRANTS cannot be prepared through sluice; send it as a query".into(),
+            );
+        }
         let text = match self.read(sql) {
             Ok(text) => text,
             Err(refused) => return refused,
@@ -809,7 +843,7 @@ impl SessionHooks for StatementGate {
     }
 
     fn wants_columns(&self) -> bool {
-        if self.recorder.is_some() {
+        if self.recorder.is_some() || self.hide_credentials {
             return true;
         }
         match self.live.masks() {
@@ -851,11 +885,13 @@ impl SessionHooks for StatementGate {
             true => self.audit_plan(dialect, of, columns, relations.as_deref()),
             false => None,
         };
-        self.plan.is_some() || self.recording_rows
+        self.plan.is_some() || self.recording_rows || self.hide_credentials
     }
 
     fn wants_rows(&self) -> bool {
-        self.plan.is_some() || self.recorder.as_ref().is_some_and(|r| r.wants_rows())
+        self.plan.is_some()
+            || self.hide_credentials
+            || self.recorder.as_ref().is_some_and(|r| r.wants_rows())
     }
 
     fn wants_binds(&self) -> bool {
@@ -911,6 +947,7 @@ impl SessionHooks for StatementGate {
     }
 
     fn on_result_end(&mut self, end: &ResultEnd) {
+        self.hide_credentials = false;
         self.plan = None;
         self.audit_plan = None;
         self.flush_counts();
@@ -1001,6 +1038,9 @@ impl SessionHooks for StatementGate {
     }
 
     fn on_row(&mut self, fields: &mut RowFields) {
+        if self.hide_credentials {
+            fields.iter_mut().flatten().for_each(hide_secrets);
+        }
         let audit = match (&self.audit_plan, &self.audit_masks, self.recording_rows) {
             (Some(plan), Some(masks), true)
                 if self.recorder.as_ref().is_some_and(|r| r.wants_rows()) =>
@@ -1132,6 +1172,68 @@ fn ends_transaction(sql: &str) -> bool {
     }
 }
 
+/// Whether `sql` holds MySQL's `SHOW GRANTS`, whose rows show an account's password hash
+/// (`IDENTIFIED BY PASSWORD '*…'`, `IDENTIFIED VIA ed25519 USING '…'`).
+fn shows_grants(sql: &str) -> bool {
+    let lower = sql.to_ascii_lowercase();
+    let words: Vec<&str> = lower
+        .split(|c: char| !c.is_ascii_alphanumeric())
+        .filter(|w| !w.is_empty())
+        .collect();
+    words.windows(2).any(|w| w == ["show", "grants"])
+}
+
+/// Replaces the quoted secret after `PASSWORD` or `USING` in a grant with a placeholder.
+fn hide_secrets(value: &mut Vec<u8>) {
+    let text = String::from_utf8_lossy(value).into_owned();
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text.as_str();
+    while let Some(at) = ["PASSWORD '", "USING '"]
+        .iter()
+        .filter_map(|k| rest.find(k).map(|i| (i, k.len())))
+        .min()
+    {
+        let (i, len) = at;
+        out.push_str(&rest[..i + len]);
+        rest = &rest[i + len..];
+        let end = rest.find('\'').unwrap_or(rest.len());
+        out.push_str("<hidden by sluice>");
+        rest = &rest[end..];
+    }
+    out.push_str(rest);
+    *value = out.into_bytes();
+}
+
+/// Whether a statement (its fingerprint: words, comments and literals gone) changes the login
+/// sluice itself uses upstream (named `login`, when known): `SET PASSWORD` for it, or `ALTER
+/// USER` / `ALTER ROLE` of it (password, settings, name). Any role may do this to itself, so
+/// every session of an identity could lock the others out, or give itself a password to log
+/// in directly and read unmasked data. A name sluice cannot read (a literal) counts as it.
+fn changes_login(fingerprint: &str, login: Option<&str>) -> bool {
+    let words: Vec<String> = fingerprint
+        .split(|c: char| !(c.is_alphanumeric() || c == '_' || c == '?'))
+        .filter(|w| !w.is_empty())
+        .map(str::to_lowercase)
+        .collect();
+    let is_self = |name: Option<&String>| {
+        name.is_none_or(|n| {
+            matches!(
+                n.as_str(),
+                "current_user" | "session_user" | "current_role" | "user" | "all" | "?"
+            ) || login.is_some_and(|l| n.eq_ignore_ascii_case(l))
+        })
+    };
+    let at = |k: usize| words.get(k).map(String::as_str);
+    match (at(0), at(1)) {
+        (Some("set"), Some("password")) => at(2) != Some("for") || is_self(words.get(3)),
+        (Some("alter"), Some("user" | "role")) => {
+            let name = if at(2) == Some("if") { 4 } else { 2 };
+            is_self(words.get(name))
+        }
+        _ => false,
+    }
+}
+
 /// A result or diagnostic names its statement as the client wrote it; it is judged by the
 /// text as the server read it, where sluice rewrote it (see `SessionLexing::remembered`).
 fn read_as_server<'a>(
@@ -1240,5 +1342,89 @@ mod tests {
             panic!()
         };
         assert!(message.contains("on_parse_error"), "{message}");
+    }
+}
+
+#[cfg(test)]
+mod login_tests {
+    use super::changes_login;
+    use policy::{analyze, Dialect};
+
+    fn changes(dialect: Dialect, sql: &str) -> bool {
+        analyze(dialect, sql)
+            .statements
+            .iter()
+            .any(|s| changes_login(&s.fingerprint, Some("analyst_ro")))
+    }
+
+    #[test]
+    fn grants_show_no_password_hash() {
+        assert!(super::shows_grants("show  GRANTS for current_user"));
+        assert!(!super::shows_grants("SELECT 'grants'"));
+        let mut row = b"GRANT USAGE ON *.* TO `analyst_ro`@`127.0.0.1` IDENTIFIED BY PASSWORD '*9FAF4E00778CE1454DFAF416146A8E533A332BC7'".to_vec();
+        super::hide_secrets(&mut row);
+        assert_eq!(
+            String::from_utf8(row).unwrap(),
+            "GRANT USAGE ON *.* TO `analyst_ro`@`127.0.0.1` IDENTIFIED BY PASSWORD '<hidden by sluice>'"
+        );
+        let mut row =
+            b"GRANT USAGE ON *.* TO `a`@`%` IDENTIFIED VIA ed25519 USING 'abc' OR unix_socket"
+                .to_vec();
+        super::hide_secrets(&mut row);
+        assert_eq!(
+            String::from_utf8(row).unwrap(),
+            "GRANT USAGE ON *.* TO `a`@`%` IDENTIFIED VIA ed25519 USING '<hidden by sluice>' OR unix_socket"
+        );
+    }
+
+    #[test]
+    fn the_login_sluice_uses_is_not_the_clients_to_change() {
+        for (dialect, sql) in [
+            (Dialect::MySql, "SET PASSWORD = PASSWORD('x')"),
+            (
+                Dialect::MySql,
+                "set password = '*9FAF4E00778CE1454DFAF416146A8E533A332BC7'",
+            ),
+            (
+                Dialect::MySql,
+                "SET PASSWORD FOR CURRENT_USER() = PASSWORD('x')",
+            ),
+            (
+                Dialect::MySql,
+                "SET PASSWORD FOR 'analyst_ro'@'%' = PASSWORD('x')",
+            ),
+            (
+                Dialect::MySql,
+                "/* hi */ ALTER USER CURRENT_USER() IDENTIFIED BY 'x'",
+            ),
+            (Dialect::Postgres, "ALTER ROLE analyst_ro PASSWORD 'x'"),
+            (
+                Dialect::Postgres,
+                "BEGIN; ALTER USER current_user PASSWORD 'x'; ROLLBACK",
+            ),
+            (
+                Dialect::Postgres,
+                "ALTER ROLE \"analyst_ro\" SET search_path = 'x'",
+            ),
+            (
+                Dialect::Postgres,
+                "ALTER ROLE ALL SET statement_timeout = 1",
+            ),
+            (Dialect::Postgres, "ALTER USER analyst_ro RENAME TO x"),
+        ] {
+            assert!(changes(dialect, sql), "{sql}");
+        }
+        for (dialect, sql) in [
+            (Dialect::Postgres, "ALTER ROLE reporting PASSWORD 'x'"),
+            (Dialect::Postgres, "SELECT 'set password' AS s"),
+            (Dialect::MySql, "SELECT 'SET PASSWORD = 1'"),
+            (Dialect::MySql, "ALTER TABLE users ADD COLUMN password text"),
+            (
+                Dialect::MySql,
+                "UPDATE users SET password = 'x' WHERE id = 1",
+            ),
+        ] {
+            assert!(!changes(dialect, sql), "{sql}");
+        }
     }
 }
