@@ -1,7 +1,7 @@
 //! A database that misbehaves after a valid login: malformed, oversized, out-of-order, endless
 //! and missing answers (the fakes of `support/hostile.rs`). sluice must end only the session
 //! that met the misbehaviour, with the error a client of that protocol expects for a lost
-//! database (PostgreSQL 08006, MySQL 2013), or let it go once its client leaves; never panic;
+//! database (PostgreSQL 08006, MySQL 1927), or let it go once its client leaves; never panic;
 //! keep its memory bounded; serve every other session; and record each session's end.
 
 #[path = "support/hostile.rs"]
@@ -340,7 +340,7 @@ async fn a_hostile_mysql_upstream_ends_only_its_own_session() {
                     "{m:?}: sluice ends the session when the database hangs up"
                 );
                 let (code, message) = seen.error().expect("an ERR packet last");
-                assert_eq!(code, 2013, "{m:?}: {message}");
+                assert_eq!(code, 1927, "{m:?}: {message}");
                 assert!(message.contains("target \"my\""), "{m:?}: {message}");
             }
             _ => {

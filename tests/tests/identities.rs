@@ -625,7 +625,7 @@ async fn a_wrong_identity_password_is_the_usual_unavailable_target_and_the_log_s
     let err = mysql_async::Conn::new(mysql_opts(my_proxy.port(), USER, PASSWORD, Some("shop")))
         .await
         .unwrap_err();
-    assert_eq!(mysql_code(&err), Some(2003), "{err}");
+    assert_eq!(mysql_code(&err), Some(1429), "{err}");
     assert!(
         err.to_string()
             .contains("target \"my\" is unavailable: the database rejected sluice's credentials"),

@@ -467,7 +467,7 @@ async fn mysql_identities_pass_the_clients_token_upstream_as_the_password() {
         .await
         .unwrap_err();
     assert!(
-        matches!(&err, mysql_async::Error::Server(s) if s.code == 2003 && s.message.contains("target \"my\"")),
+        matches!(&err, mysql_async::Error::Server(s) if s.code == 1429 && s.message.contains("target \"my\"")),
         "{err}"
     );
     let err = mysql_async::Conn::new(mysql_opts(proxy.port(), USER, PASSWORD, Some("shop")))

@@ -67,7 +67,29 @@ async fn upstream_down_then_back() {
         .await
         .unwrap_err();
     let text = err.to_string();
-    assert!(text.contains("2003") && text.contains("\"my\""), "{text}");
+    assert!(text.contains("1429") && text.contains("\"my\""), "{text}");
+    // libmariadb (the `mariadb` CLI, mysqlclient, …) reads an ERR with a client-range code
+    // (2000–2999) as a malformed packet: it must print sluice's own message.
+    let cli = std::process::Command::new("mariadb")
+        .args([
+            "--no-defaults",
+            "-h127.0.0.1",
+            &format!("-P{}", proxy.port()),
+        ])
+        .args([
+            format!("-u{USER}"),
+            format!("-p{PASSWORD}"),
+            "shop".into(),
+            "-e".into(),
+            "SELECT 1".into(),
+        ])
+        .output()
+        .expect("the mariadb client runs");
+    let stderr = String::from_utf8_lossy(&cli.stderr);
+    assert!(
+        stderr.contains("ERROR 1429") && stderr.contains("target \"my\" is unavailable"),
+        "{stderr}"
+    );
     let dead = tokio::time::timeout(
         Duration::from_secs(10),
         before.query_first::<i64, _>("SELECT 1"),

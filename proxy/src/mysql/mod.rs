@@ -3,7 +3,7 @@
 //! A session goes: greet (sluice's own scramble and connection id, the server's version with
 //! `-sluice` appended) → TLS → authenticate against `[[users]]` → log in upstream as the
 //! target's user with the client's capabilities → relay. Errors carry the codes MySQL clients
-//! know (1045, 1040, 2003, …) and end only that connection.
+//! know (1045, 1040, 1429, …) and end only that connection.
 
 pub mod catalog;
 pub mod client;
@@ -196,7 +196,13 @@ async fn establish(
                 tracing::error!(target = %name, %peer, error = %e, "upstream unavailable");
                 TargetMetrics::count(&target.metrics.upstream_failures);
                 let msg = format!("sluice: target \"{name}\" is unavailable: {e}");
-                refuse_at_greeting(tcp, 2003, "HY000", &msg).await;
+                refuse_at_greeting(
+                    tcp,
+                    packet::TARGET_UNAVAILABLE,
+                    packet::CONNECTION_FAILURE,
+                    &msg,
+                )
+                .await;
                 return None;
             }
         },
@@ -279,7 +285,14 @@ async fn establish(
         // The database stopped offering what sluice's greeting promised (a different server
         // since the probe): column definitions would not be what the client parses.
         let msg = format!("sluice: target \"{name}\" changed its MariaDB capabilities; reconnect");
-        client::refuse(&mut authed.stream, seq, 2003, "HY000", &msg).await;
+        client::refuse(
+            &mut authed.stream,
+            seq,
+            packet::TARGET_UNAVAILABLE,
+            packet::CONNECTION_FAILURE,
+            &msg,
+        )
+        .await;
         return None;
     }
     *target.server.lock().unwrap_or_else(|p| p.into_inner()) = Some(up.greeting.clone());
@@ -399,7 +412,14 @@ async fn connect_upstream(
                 other => other.to_string(),
             };
             let msg = format!("sluice: target \"{name}\" is unavailable: {why}");
-            client::refuse(&mut authed.stream, seq, 2003, "HY000", &msg).await;
+            client::refuse(
+                &mut authed.stream,
+                seq,
+                packet::TARGET_UNAVAILABLE,
+                packet::CONNECTION_FAILURE,
+                &msg,
+            )
+            .await;
             None
         }
     }

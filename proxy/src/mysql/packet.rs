@@ -12,6 +12,16 @@ pub const MAX_PAYLOAD: usize = 0xFF_FFFF;
 #[cfg(fuzzing)]
 pub const MAX_PAYLOAD: usize = 0xFF;
 
+/// The ERR code for "the target's database cannot be reached": MariaDB's
+/// `ER_CONNECT_TO_FOREIGN_DATA_SOURCE`. Codes 2000–2999 are the client library's own, and
+/// libmariadb reads a server ERR carrying one as a malformed packet (2027), hiding the message.
+pub const TARGET_UNAVAILABLE: u16 = 1429;
+/// The ERR code for "the connection to the target's database was lost" mid-session:
+/// `ER_CONNECTION_KILLED`, for the same reason.
+pub const TARGET_LOST: u16 = 1927;
+/// The SQLSTATE sent with both: a connection failure.
+pub const CONNECTION_FAILURE: &str = "08S01";
+
 /// One physical packet, raw.
 #[derive(Debug)]
 pub struct Packet {

@@ -328,7 +328,11 @@ impl Relay {
             write_packets(
                 &mut self.to_client,
                 self.last_seq_to_client.wrapping_add(1),
-                &err_payload(2013, "HY000", &msg),
+                &err_payload(
+                    super::packet::TARGET_LOST,
+                    super::packet::CONNECTION_FAILURE,
+                    &msg,
+                ),
             );
         }
         SessionEnd::UpstreamLost(why.to_string())

@@ -39,7 +39,15 @@ impl Relay {
             "sluice: target \"{}\": {e}; the session ends",
             self.ctx.target
         );
-        write_packets(&mut self.to_client, 1, &err_payload(2013, "HY000", &msg));
+        write_packets(
+            &mut self.to_client,
+            1,
+            &err_payload(
+                crate::mysql::packet::TARGET_LOST,
+                crate::mysql::packet::CONNECTION_FAILURE,
+                &msg,
+            ),
+        );
         self.to_upstream.extend_from_slice(&COM_QUIT);
         SessionEnd::UpstreamLost(e.to_string())
     }
