@@ -131,7 +131,13 @@ impl RowLimits {
                 b'C' | b's' | b'I' => held.earlier.executes -= 1,
                 // An earlier message of the same group failed: the database skips the held
                 // write, and everything else up to a Sync (a converted query's is sluice's).
-                b'E' if self.held.take().is_some_and(|h| h.converted) => sync(out),
+                b'E' => {
+                    let converted = held.converted;
+                    self.held = None;
+                    if converted {
+                        sync(out);
+                    }
+                }
                 _ => {}
             }
             return Outcome::Pass;

@@ -987,8 +987,16 @@ impl SessionHooks for StatementGate {
         if !policy.rules.has_row_limits() {
             return None;
         }
-        // A text sluice cannot read was refused when it was judged.
-        let text = self.lexing.read(sql).ok()?;
+        // A prepared statement is held as it was read when prepared (the session's reading may
+        // have changed since); a query as it is read now. Text that cannot be read now was
+        // refused when it was judged, so its plain reading serves.
+        let text = match self.lexing.remembered(sql) {
+            Some(text) => text,
+            None => match self.lexing.read(sql) {
+                Ok(text) => text.into_owned(),
+                Err(_) => sql.to_string(),
+            },
+        };
         let analysis = self.analysis(&ShapedSql::new(self.dialect, &text));
         let subject = Subject {
             user: &self.user,
