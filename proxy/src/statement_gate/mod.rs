@@ -370,7 +370,9 @@ impl StatementGate {
             None => masks.checks_statements(),
         };
         if withheld {
-            return Some(format!("sluice: the database's message is withheld because the statement reads masked data (SQLSTATE {code})"));
+            // Said as it is: a CREATE refused for want of a privilege reads nothing masked, but
+            // in a masked session any statement that is not a plain read may quote rows.
+            return Some(format!("sluice: the database's message is withheld: in a masked session, the errors of statements that read masked data or are not plain reads may quote values (SQLSTATE {code})"));
         }
         masks.redact_diagnostic(message)
     }
