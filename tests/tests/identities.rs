@@ -333,23 +333,31 @@ async fn mysql_sessions_log_in_as_their_groups_role() {
     );
 }
 
+/// A sluice in front of `server` (config starting with `before`) whose `groups` log in as a new
+/// MySQL account (`write`: it may change rows); the proxy, the account and its password.
+async fn mysql_identity(
+    server: &MariaDbServer,
+    before: &str,
+    groups: &str,
+    write: bool,
+) -> (Proxy, String, String) {
+    let name = unique(if write { "rw" } else { "ro" });
+    let (var, pw) = password_env(&name);
+    mysql_account(server, &name, &pw, write);
+    let extra = format!(
+        "{before}[[targets.identities]]\ngroups = [\"{groups}\"]\nuser = \"{name}\"\npassword_env = \"{var}\"\n"
+    );
+    let opts = ProxyOpts {
+        extra_config: extra,
+        ..ProxyOpts::default()
+    };
+    (Proxy::start_mysql(server, opts).await, name, pw)
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn mysql_require_identity_refuses_users_no_identity_fits() {
     let server = mariadb_native();
-    let rw = unique("rw");
-    let (var, pw) = password_env(&rw);
-    mysql_account(server, &rw, &pw, true);
-    let extra = format!(
-        "require_identity = true\n[[targets.identities]]\ngroups = [\"d*\"]\nuser = \"{rw}\"\npassword_env = \"{var}\"\n"
-    );
-    let proxy = Proxy::start_mysql(
-        server,
-        ProxyOpts {
-            extra_config: extra,
-            ..ProxyOpts::default()
-        },
-    )
-    .await;
+    let (proxy, rw, _) = mysql_identity(server, "require_identity = true\n", "d*", true).await;
     let err = mysql_async::Conn::new(mysql_opts(proxy.port(), USER, PASSWORD, Some("shop")))
         .await
         .unwrap_err();
@@ -922,20 +930,7 @@ async fn the_demo_logs_analysts_in_as_a_role_that_may_only_select() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sessions_cannot_change_or_see_the_login_sluice_uses() {
     let server = mariadb_native();
-    let ro = unique("ro");
-    let (var, pw) = password_env(&ro);
-    mysql_account(server, &ro, &pw, false);
-    let extra = format!(
-        "[[targets.identities]]\ngroups = [\"analysts\"]\nuser = \"{ro}\"\npassword_env = \"{var}\"\n"
-    );
-    let proxy = Proxy::start_mysql(
-        server,
-        ProxyOpts {
-            extra_config: extra,
-            ..ProxyOpts::default()
-        },
-    )
-    .await;
+    let (proxy, ro, pw) = mysql_identity(server, "", "analysts", false).await;
     let mut alice = proxy.mysql().await;
     for sql in [
         "SET PASSWORD = PASSWORD('x')".to_string(),

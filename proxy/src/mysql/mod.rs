@@ -285,14 +285,7 @@ async fn establish(
         // The database stopped offering what sluice's greeting promised (a different server
         // since the probe): column definitions would not be what the client parses.
         let msg = format!("sluice: target \"{name}\" changed its MariaDB capabilities; reconnect");
-        client::refuse(
-            &mut authed.stream,
-            seq,
-            packet::TARGET_UNAVAILABLE,
-            packet::CONNECTION_FAILURE,
-            &msg,
-        )
-        .await;
+        refuse_unavailable(&mut authed.stream, seq, &msg).await;
         return None;
     }
     *target.server.lock().unwrap_or_else(|p| p.into_inner()) = Some(up.greeting.clone());
@@ -412,15 +405,21 @@ async fn connect_upstream(
                 other => other.to_string(),
             };
             let msg = format!("sluice: target \"{name}\" is unavailable: {why}");
-            client::refuse(
-                &mut authed.stream,
-                seq,
-                packet::TARGET_UNAVAILABLE,
-                packet::CONNECTION_FAILURE,
-                &msg,
-            )
-            .await;
+            refuse_unavailable(&mut authed.stream, seq, &msg).await;
             None
         }
     }
+}
+
+/// Ends a login the target cannot serve with the target-unavailable error (see
+/// [`packet::TARGET_UNAVAILABLE`]).
+async fn refuse_unavailable(stream: &mut crate::tls::BoxStream, seq: u8, message: &str) {
+    client::refuse(
+        stream,
+        seq,
+        packet::TARGET_UNAVAILABLE,
+        packet::CONNECTION_FAILURE,
+        message,
+    )
+    .await;
 }
