@@ -51,6 +51,9 @@ enum Command {
         /// Where sluice listens for MySQL clients.
         #[arg(long, default_value = "127.0.0.1:6033")]
         mysql_listen: String,
+        /// Where the admin API (approval page, metrics) listens; port 0 picks a free one.
+        #[arg(long, default_value = "127.0.0.1:9480")]
+        admin_listen: String,
     },
     /// Read the audit log: list sessions, replay one, export records, verify the hash chain.
     Audit {
@@ -206,9 +209,14 @@ fn main() -> ExitCode {
         Command::Demo {
             listen,
             mysql_listen,
+            admin_listen,
         } => {
             init_logging(LogFormat::Text);
-            runtime().block_on(sluice::demo::run(&listen, &mysql_listen))
+            runtime().block_on(sluice::demo::run(sluice::demo::Listen {
+                pg: &listen,
+                mysql: &mysql_listen,
+                admin: &admin_listen,
+            }))
         }
         Command::Audit { command } => audit(command),
         Command::Approvals {

@@ -1,9 +1,9 @@
-//! The `sluice` binary as users run it: `passwd`, `check`, `serve` refusals and `demo`.
+//! The `sluice` binary as users run it: `passwd`, `check` and `serve` refusals (`demo` has its
+//! own test, `demo.rs`).
 
-use std::io::{BufRead, BufReader, Write};
+use std::io::Write;
 use std::path::Path;
 use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
 
 const SLUICE: &str = env!("CARGO_BIN_EXE_sluice");
 
@@ -141,104 +141,6 @@ fn serve_names_a_missing_password_variable() {
         .unwrap();
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("SLUICE_TEST_SURELY_UNSET"));
-}
-
-#[test]
-fn demo_gives_a_working_psql_session_and_cleans_up_on_ctrl_c() {
-    let mut child = Command::new(SLUICE)
-        .args([
-            "demo",
-            "--listen",
-            "127.0.0.1:0",
-            "--mysql-listen",
-            "127.0.0.1:0",
-        ])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let stdout = child.stdout.take().unwrap();
-    let mut lines = BufReader::new(stdout).lines();
-    let (mut psql_url, mut data_dir, mut mariadb_line) = (None, None, None);
-    for line in lines.by_ref() {
-        let line = line.unwrap();
-        if let Some(rest) = line.trim().strip_prefix("psql \"postgresql://") {
-            psql_url = Some(format!("postgresql://{}", rest.trim_end_matches('"')));
-        }
-        if let Some((_, dir)) = line.split_once("data under ") {
-            data_dir.get_or_insert(dir.trim().to_string());
-        }
-        if line.trim().starts_with("mariadb --no-defaults -h127.0.0.1") {
-            mariadb_line = Some(line.trim().to_string());
-        }
-        if line.contains("Press Ctrl-C") {
-            break;
-        }
-    }
-    let url = psql_url.expect("the demo prints a psql line");
-    let out = Command::new("psql")
-        .args([
-            "-X",
-            "-At",
-            &url,
-            "-c",
-            "SELECT count(*) FROM customers WHERE ssn IS NOT NULL",
-        ])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "20");
-    // The demo masks the sample PII for alice.
-    let out = Command::new("psql")
-        .args([
-            "-X",
-            "-At",
-            &url,
-            "-c",
-            "SELECT ssn, email FROM customers ORDER BY id LIMIT 1",
-        ])
-        .output()
-        .unwrap();
-    let masked = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        masked.starts_with("*******") && masked.contains("***@"),
-        "{masked}"
-    );
-
-    let mariadb_line = mariadb_line.expect("the demo prints a mariadb line");
-    let mut args: Vec<&str> = mariadb_line.split_whitespace().skip(1).collect();
-    args.extend([
-        "-N",
-        "-e",
-        "SELECT COUNT(*) FROM customers WHERE ssn IS NOT NULL",
-    ]);
-    let out = Command::new("mariadb").args(&args).output().unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "20");
-
-    Command::new("kill")
-        .args(["-INT", &child.id().to_string()])
-        .status()
-        .unwrap();
-    let deadline = Instant::now() + Duration::from_secs(30);
-    let status = loop {
-        if let Some(s) = child.try_wait().unwrap() {
-            break s;
-        }
-        assert!(Instant::now() < deadline, "demo did not stop on Ctrl-C");
-        std::thread::sleep(Duration::from_millis(100));
-    };
-    assert!(status.success());
-    let data_dir = data_dir.expect("the demo names its data directory");
-    assert!(!Path::new(&data_dir).exists(), "{data_dir} was not removed");
 }
 
 #[test]

@@ -827,9 +827,13 @@ fn assert_report(lines: &[String], identities: [&String; 2], rw: &str, warned: &
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_demo_logs_analysts_in_as_a_role_that_may_only_select() {
-    let setup = sluice::demo::prepare("127.0.0.1:0", "127.0.0.1:0")
-        .await
-        .unwrap_or_else(|e| panic!("demo: {e}"));
+    let setup = sluice::demo::prepare(sluice::demo::Listen {
+        pg: "127.0.0.1:0",
+        mysql: "127.0.0.1:0",
+        admin: "127.0.0.1:0",
+    })
+    .await
+    .unwrap_or_else(|e| panic!("demo: {e}"));
     let server = sluice::server::start(&setup.config).await.unwrap();
     let (pg_port, my_port) = (
         server.addr("demo-pg").unwrap().port(),
