@@ -295,6 +295,10 @@ pub trait SessionHooks: Send {
         StatementDecision::Forward
     }
 
+    /// The database completed statement `of` (its CommandComplete): what it defined now
+    /// exists. Called before [`SessionHooks::on_result_end`].
+    fn on_completed(&mut self, _of: ResultOf<'_>) {}
+
     /// A statement's result (rows, or a command's completion) has been sent.
     fn on_result_end(&mut self, _end: &ResultEnd) {}
 

@@ -16,6 +16,7 @@ use std::sync::{Arc, Mutex};
 use base64::Engine;
 use futures_util::StreamExt;
 use mysql_async::prelude::*;
+use sluice_tests::raw_pg::{raw_login_as, read_msg};
 use sluice_tests::*;
 use tokio_postgres::types::{FromSql, Type};
 use tokio_postgres::{AsyncMessage, Client, NoTls, SimpleQueryMessage};
@@ -481,6 +482,14 @@ fn pg_attempts(s: &str) -> Vec<Vec<String>> {
         &["SET application_name = 'x'; SELECT substr(ssn, 1, 6) FROM {c}"],
         &["BEGIN", "DECLARE c9 CURSOR FOR SELECT ssn || '', birth_date + interval '0 day' FROM {c}", "SAVEPOINT sp", "DECLARE c9 CURSOR FOR SELECT name || '', now() FROM {c}", "ROLLBACK TO sp", "FETCH 3 FROM c9", "ROLLBACK"],
         &["BEGIN", "DECLARE c8 CURSOR FOR SELECT substr(email, 1, 6) FROM {c}", "FETCH ALL FROM c8", "COMMIT"],
+        // A DEALLOCATE, DISCARD or CLOSE the server refuses (in an aborted transaction block) frees
+        // nothing, so the PREPARE or DECLARE that follows fails and the name keeps its first
+        // text (the black-box attacker's F1).
+        &["PREPARE pz AS SELECT ssn || '' x, card_number || '' y FROM {c} WHERE id = 1", "BEGIN", "SELECT 1/0", "DEALLOCATE pz", "ROLLBACK", "PREPARE pz AS SELECT name || '' x, name || '' y FROM {c} WHERE id = 1", "EXECUTE pz", "DEALLOCATE ALL"],
+        &["PREPARE pz AS SELECT email || '' x FROM {c} WHERE id = 1", "BEGIN", "SELECT 1/0", "DEALLOCATE ALL", "ROLLBACK", "PREPARE pz AS SELECT name || '' x FROM {c} WHERE id = 1", "EXECUTE pz", "DEALLOCATE ALL"],
+        &["PREPARE pz AS SELECT ssn || '' x FROM {c} WHERE id = 1", "BEGIN", "DISCARD ALL", "ROLLBACK", "PREPARE pz AS SELECT name || '' x FROM {c} WHERE id = 1", "EXECUTE pz", "DEALLOCATE ALL"],
+        &["DECLARE cz CURSOR WITH HOLD FOR SELECT ssn || '' x, email || '' y FROM {c} WHERE id = 1", "BEGIN", "SELECT 1/0", "CLOSE cz", "ROLLBACK", "DECLARE cz CURSOR WITH HOLD FOR SELECT name || '' x, name || '' y FROM {c} WHERE id = 1", "FETCH 1 FROM cz", "CLOSE ALL"],
+        &["BEGIN", "DECLARE cw CURSOR FOR SELECT ssn || '' x FROM {c}", "SAVEPOINT sw", "CLOSE cw", "ROLLBACK TO sw", "DECLARE cw CURSOR FOR SELECT name || '' x FROM {c}", "FETCH ALL FROM cw", "ROLLBACK"],
         // Session state, notifications, large objects, sequences, locks.
         &["SELECT set_config('application_name', ssn, false) FROM {c} WHERE id = 1", "SELECT application_name FROM pg_stat_activity"],
         &["SELECT set_config('my.v', email, false) FROM {c} WHERE id = 1", "SHOW my.v"],
@@ -797,6 +806,75 @@ async fn postgres_masked_user_gets_no_clear_value_by_any_route() {
     );
     let leaks = leaks_in_log(&audit);
     assert!(leaks.is_empty(), "the audit log holds {leaks:?}");
+}
+
+/// Sends `messages` as one write and reads until `syncs` ReadyForQuery have come; returns the
+/// DataRow fields seen, as text.
+async fn raw_exchange(
+    sock: &mut tokio::net::TcpStream,
+    messages: &bytes::BytesMut,
+    syncs: usize,
+) -> String {
+    use tokio::io::AsyncWriteExt;
+    sock.write_all(messages).await.unwrap();
+    let mut seen = String::new();
+    let mut ready = 0;
+    while ready < syncs {
+        let (tag, body) = read_msg(sock).await.unwrap();
+        match tag {
+            b'D' => seen.push_str(&format!("{}\n", String::from_utf8_lossy(&body))),
+            b'Z' => ready += 1,
+            _ => {}
+        }
+    }
+    seen
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_name_changes_the_server_skipped_after_an_error_change_nothing() {
+    use postgres_protocol::message::frontend;
+    let (proxy, s, _direct) = pg_setup().await;
+    let c = format!("{s}.customers");
+    let clear = format!("SELECT ssn || '' x, email || '' y FROM {c} WHERE id = 1");
+    let harmless = format!("SELECT name || '' x, name || '' y FROM {c} WHERE id = 1");
+    // Pipelined (the third batch sent before any answer) and one batch at a time.
+    for pipelined in [true, false] {
+        let (mut sock, key) = raw_login_as(proxy.addr, USER, PASSWORD).await;
+        key.unwrap_or_else(|e| panic!("login: {}", String::from_utf8_lossy(&e)));
+        let mut buf = bytes::BytesMut::new();
+        frontend::parse("s1", &clear, [], &mut buf).unwrap();
+        frontend::sync(&mut buf);
+        raw_exchange(&mut sock, &buf, 1).await;
+        // An error first: the server skips the Close and the Parse behind it, up to the Sync.
+        buf.clear();
+        frontend::parse("", "SELECT 1/0", [], &mut buf).unwrap();
+        frontend::bind("", "", [], [], |_: (), _| unreachable!(), [], &mut buf).unwrap_or(());
+        frontend::execute("", 0, &mut buf).unwrap();
+        frontend::close(b'S', "s1", &mut buf).unwrap();
+        frontend::parse("s1", &harmless, [], &mut buf).unwrap();
+        frontend::sync(&mut buf);
+        let mut third = bytes::BytesMut::new();
+        frontend::bind("", "s1", [], [], |_: (), _| unreachable!(), [], &mut third).unwrap_or(());
+        frontend::execute("", 0, &mut third).unwrap();
+        frontend::sync(&mut third);
+        let seen = match pipelined {
+            true => {
+                buf.extend_from_slice(&third);
+                raw_exchange(&mut sock, &buf, 2).await
+            }
+            false => {
+                raw_exchange(&mut sock, &buf, 1).await;
+                raw_exchange(&mut sock, &third, 1).await
+            }
+        };
+        // The server ran the first statement: its row comes back, masked.
+        assert!(!seen.is_empty(), "pipelined {pipelined}: no row came back");
+        let leaks = leaks_in(&seen);
+        assert!(
+            leaks.is_empty(),
+            "pipelined {pipelined}: {leaks:?} in {seen:?}"
+        );
+    }
 }
 
 // ---------------------------------------------------------------- MySQL

@@ -239,6 +239,12 @@ pub async fn run(
                             Some(h) if frame.tag == b'A' => notification_hook(h, frame),
                             _ => frame,
                         };
+                        // The statement a CommandComplete completes, asked before the tracker
+                        // moves on to the next one.
+                        let completed = match (&hooks, frame.tag) {
+                            (Some(_), b'C') => results.current(),
+                            _ => None,
+                        };
                         let answer = match hooks {
                             Some(_) => {
                                 if frame.tag == b'Z' {
@@ -277,6 +283,9 @@ pub async fn run(
                                     counted.bytes += frame.bytes.len() as u64;
                                 }
                                 b'C' | b's' => {
+                                    if let Some((sql, index)) = completed.as_ref() {
+                                        h.on_completed(ResultOf { sql, index: *index });
+                                    }
                                     counted.rows_affected = rows_affected(&frame);
                                     h.on_result_end(&std::mem::take(&mut counted));
                                 }

@@ -512,11 +512,15 @@ impl StatementGate {
         StatementDecision::Refuse { message }
     }
 
-    /// Remembers cursor declarations (only sessions with masks need them).
+    /// Forgets the names a statement about to be sent may free (only sessions with masks
+    /// need them). Forgetting early is safe: a forgotten name stands for nothing, so its
+    /// results are judged by nothing. Definitions wait for the server's word
+    /// ([`SessionHooks::on_completed`]): a `PREPARE` or `DECLARE` that fails (the name is
+    /// taken, the transaction aborted) must not change what the name stands for.
     fn track_cursors(&mut self, sql: &str) {
         // Cursors (but those WITH HOLD, which then count as unknown) close with their
-        // transaction, so the next one may declare the same names again.
-        if ends_transaction(sql) {
+        // transaction, and those declared since a savepoint with a rollback to it.
+        if ends_transaction(sql) || rolls_back_to_savepoint(sql) {
             self.cursors.clear();
         }
         if first_word_is(sql, "discard") {
@@ -528,18 +532,11 @@ impl StatementGate {
         }
         for c in policy::cursors(self.dialect, sql).into_iter().flatten() {
             match c {
-                policy::CursorStatement::Prepare { name, statement } => {
-                    self.prepared_sql.define(name, statement)
-                }
                 policy::CursorStatement::Deallocate { name } => {
                     self.prepared_sql.close(name.as_deref())
                 }
-                policy::CursorStatement::Declare { name, query } => {
-                    self.cursors.define(name, query)
-                }
                 policy::CursorStatement::Close { name } => self.cursors.close(name.as_deref()),
-                policy::CursorStatement::Execute { .. } | policy::CursorStatement::Fetch { .. } => {
-                }
+                _ => {}
             }
         }
     }
@@ -948,6 +945,29 @@ impl SessionHooks for StatementGate {
         }
     }
 
+    fn on_completed(&mut self, of: ResultOf<'_>) {
+        if self.masks().is_none() || !policy::mentions_named_statements(of.sql) {
+            return;
+        }
+        let rewritten = self.lexing.remembered(of.sql);
+        let Some(of) = read_as_server(&rewritten, Some(of)) else {
+            return;
+        };
+        let completed = policy::cursors(self.dialect, of.sql)
+            .into_iter()
+            .nth(of.index)
+            .flatten();
+        match completed {
+            Some(policy::CursorStatement::Prepare { name, statement }) => {
+                self.prepared_sql.completed(name, statement)
+            }
+            Some(policy::CursorStatement::Declare { name, query }) => {
+                self.cursors.completed(name, query)
+            }
+            _ => {}
+        }
+    }
+
     fn on_result_end(&mut self, end: &ResultEnd) {
         self.hide_credentials = false;
         self.plan = None;
@@ -1132,14 +1152,11 @@ fn unread_statement(sql: &str) -> String {
 /// Names that stand for a statement text: cursors (`FETCH name` returns what the declared
 /// query selects) and SQL-level prepared statements (`EXECUTE name`).
 #[derive(Default)]
-struct NamedTexts(std::collections::HashMap<String, Option<String>>);
+struct NamedTexts(std::collections::HashMap<String, String>);
 
 impl NamedTexts {
-    /// A second definition of a name in use fails at the server, and which text stays is
-    /// unknown (a `ROLLBACK TO SAVEPOINT` can leave either): the name is then judged by
-    /// nothing, so its rows are masked by origin or redacted (fail closed).
-    fn define(&mut self, name: String, text: String) {
-        let text = (!self.0.contains_key(&name)).then_some(text);
+    /// The server completed a definition of `name`: it was free, and now stands for `text`.
+    fn completed(&mut self, name: String, text: String) {
         self.0.insert(name, text);
     }
 
@@ -1155,7 +1172,7 @@ impl NamedTexts {
 
     /// The text `name` stands for; `None` when unknown.
     fn text(&self, name: &str) -> Option<String> {
-        self.0.get(name).cloned().flatten()
+        self.0.get(name).cloned()
     }
 
     fn clear(&mut self) {
@@ -1167,6 +1184,17 @@ impl NamedTexts {
 enum SessionMasksRef {
     Session,
     Audit,
+}
+
+/// `ROLLBACK [WORK | TRANSACTION] TO [SAVEPOINT] name`, as the first words.
+fn rolls_back_to_savepoint(sql: &str) -> bool {
+    let mut words = sql
+        .split(|c: char| c.is_whitespace() || c == ';')
+        .filter(|w| !w.is_empty());
+    words
+        .next()
+        .is_some_and(|w| w.eq_ignore_ascii_case("rollback"))
+        && words.take(2).any(|w| w.eq_ignore_ascii_case("to"))
 }
 
 /// `COMMIT`, `END`, `ABORT` or a `ROLLBACK` that is not to a savepoint, as the first words.
