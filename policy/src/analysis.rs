@@ -40,10 +40,14 @@ pub(crate) fn parse_statements(dialect: Dialect, sql: &str) -> Result<Vec<Statem
             "statement too complex to analyze safely: {chain} chained operators (limit {MAX_OPERATOR_CHAIN})"
         ));
     }
+    let plain = match dialect {
+        Dialect::Postgres => catalog_operators_plain(sql),
+        Dialect::MySql => std::borrow::Cow::Borrowed(sql),
+    };
     let parse = |d: &dyn sqlparser::dialect::Dialect| {
         Parser::new(d)
             .with_recursion_limit(RECURSION_LIMIT)
-            .try_with_sql(sql)
+            .try_with_sql(&plain)
             .and_then(|mut p| p.parse_statements())
             .map_err(|e| e.to_string())
     };
@@ -51,6 +55,50 @@ pub(crate) fn parse_statements(dialect: Dialect, sql: &str) -> Result<Vec<Statem
         Dialect::Postgres => parse(&PostgreSqlDialect {}),
         Dialect::MySql => parse(&MySqlDialect {}),
     }
+}
+
+/// `sql` with PostgreSQL's qualified spelling of built-in operators, `OPERATOR(pg_catalog.=)`
+/// (what pg_dump and psql's `\d` send, so that no user operator shadows the built-in one),
+/// written as the operator itself, which sqlparser reads (it reads `a OPERATOR(s.op) b`, but
+/// not before `ANY (…)`). Operators of any other schema stay as they are.
+fn catalog_operators_plain(sql: &str) -> std::borrow::Cow<'_, str> {
+    use crate::lex::Token;
+    if !sql
+        .as_bytes()
+        .windows(8)
+        .any(|w| w.eq_ignore_ascii_case(b"operator"))
+    {
+        return std::borrow::Cow::Borrowed(sql);
+    }
+    let tokens = crate::lex::tokenize_spanned(Dialect::Postgres, sql);
+    let mut out = String::with_capacity(sql.len());
+    let mut copied = 0;
+    let mut i = 0;
+    while i < tokens.len() {
+        let is = |k: usize, t: &Token| tokens.get(i + k).is_some_and(|s| &s.token == t);
+        let catalog = matches!(tokens.get(i).map(|s| &s.token), Some(Token::Word(w)) if w.eq_ignore_ascii_case("operator"))
+            && is(1, &Token::LParen)
+            && matches!(tokens.get(i + 2).map(|s| &s.token), Some(Token::Word(w)) if w.eq_ignore_ascii_case("pg_catalog"))
+            && is(3, &Token::Dot);
+        let symbols = tokens
+            .iter()
+            .skip(i + 4)
+            .take_while(|s| matches!(s.token, Token::Punct(_)))
+            .count();
+        if catalog && symbols > 0 && is(4 + symbols, &Token::RParen) {
+            let (first, last) = (&tokens[i + 4], &tokens[i + 3 + symbols]);
+            out.push_str(&sql[copied..tokens[i].start]);
+            out.push(' ');
+            out.push_str(&sql[first.start..last.end]);
+            out.push(' ');
+            copied = tokens[i + 4 + symbols].end;
+            i += 5 + symbols;
+            continue;
+        }
+        i += 1;
+    }
+    out.push_str(&sql[copied..]);
+    std::borrow::Cow::Owned(out)
 }
 
 /// Describes one parsed statement. The statement is consumed: its literals are redacted in
@@ -1033,6 +1081,18 @@ mod tests {
             .iter()
             .map(|t| (t.qualified_name(), t.access))
             .collect()
+    }
+
+    #[test]
+    fn catalog_operators_in_pg_dumps_spelling_parse_and_others_do_not() {
+        let i = one(
+            Dialect::Postgres,
+            "SELECT c.oid FROM pg_catalog.pg_class c WHERE c.relkind OPERATOR(pg_catalog.=) ANY (array['r','v']) AND c.relname OPERATOR(pg_catalog.~) '^(t)$' AND c.relname operator(PG_CATALOG.!~~*) 'x'",
+        );
+        assert_eq!(names(&i), [("pg_catalog.pg_class".into(), Access::Read)]);
+        // A user's schema may define `=` to do anything: not read as the built-in.
+        let sql = "SELECT 1 WHERE 1 OPERATOR(evil.=) ANY (array[1])";
+        assert_eq!(super::catalog_operators_plain(sql), sql);
     }
 
     #[test]

@@ -215,7 +215,10 @@ pub(crate) fn in_tokens(dialect: Dialect, tokens: &[Token]) -> Vec<FunctionCall>
                     | "only"
             )
         );
-        if (!qualified && NOT_CALLS.contains(&lower.as_str())) || names_object {
+        if (!qualified && NOT_CALLS.contains(&lower.as_str()))
+            || names_object
+            || (lower == "operator" && names_an_operator(&tokens[i + 2..]))
+        {
             continue;
         }
         let schema = match qualified {
@@ -237,11 +240,51 @@ pub(crate) fn in_tokens(dialect: Dialect, tokens: &[Token]) -> Vec<FunctionCall>
     calls
 }
 
+/// Whether the tokens after `OPERATOR(` name an operator (`=`, `pg_catalog.~`), PostgreSQL's
+/// spelling of a qualified operator (pg_dump's pattern lookups use it), rather than arguments
+/// of a function called `operator`.
+fn names_an_operator(after: &[Token]) -> bool {
+    let symbol = |t: Option<&Token>| matches!(t, Some(Token::Punct(_)));
+    match after.first() {
+        Some(Token::Word(_) | Token::QuotedIdent(_)) => {
+            after.get(1) == Some(&Token::Dot) && symbol(after.get(2))
+        }
+        first => symbol(first),
+    }
+}
+
 /// Adds `call` unless already listed.
 pub(crate) fn push(calls: &mut Vec<FunctionCall>, call: Option<FunctionCall>) {
     if let Some(call) = call {
         if !calls.contains(&call) {
             calls.push(call);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn unparsed_calls(sql: &str) -> Vec<String> {
+        let tokens = crate::lex::tokenize(Dialect::Postgres, sql);
+        in_tokens(Dialect::Postgres, &tokens)
+            .into_iter()
+            .map(|c| c.name)
+            .collect()
+    }
+
+    #[test]
+    fn a_qualified_operator_is_no_call_but_a_function_named_operator_is() {
+        let pg_dump = "SELECT c.oid FROM pg_catalog.pg_class c WHERE c.relkind OPERATOR(pg_catalog.=) ANY (array['r', 'v']) AND c.relname OPERATOR(pg_catalog.~) '^(t)$'";
+        assert_eq!(unparsed_calls(pg_dump), Vec::<String>::new());
+        assert_eq!(
+            unparsed_calls("SELECT 1 OPERATOR(+) 2"),
+            Vec::<String>::new()
+        );
+        assert_eq!(
+            unparsed_calls("SELECT operator(ssn) FROM t"),
+            vec!["operator"]
+        );
     }
 }

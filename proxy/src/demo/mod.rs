@@ -55,7 +55,8 @@ pub struct DemoSetup {
     pub dir: tempfile::TempDir,
 }
 
-/// PostgreSQL grants for the analysts' role: SELECT on the sample tables; no CREATE on any
+/// PostgreSQL grants for the analysts' role: SELECT on the sample tables and their sequences
+/// (pg_dump reads both); no CREATE on any
 /// schema and no temporary objects for anyone but the owner; the statistics views kept from
 /// PUBLIC (the app user, which owns the data, keeps them).
 fn pg_analyst_sql(owner: &str, database: &str, password: &str) -> String {
@@ -63,6 +64,7 @@ fn pg_analyst_sql(owner: &str, database: &str, password: &str) -> String {
         "CREATE ROLE {ANALYST_ROLE} LOGIN PASSWORD '{password}';\n\
          GRANT USAGE ON SCHEMA public TO {ANALYST_ROLE};\n\
          GRANT SELECT ON ALL TABLES IN SCHEMA public TO {ANALYST_ROLE};\n\
+         GRANT SELECT ON ALL SEQUENCES IN SCHEMA public TO {ANALYST_ROLE};\n\
          REVOKE CREATE ON SCHEMA public FROM PUBLIC;\n\
          REVOKE TEMPORARY ON DATABASE \"{database}\" FROM PUBLIC;\n\
          GRANT TEMPORARY ON DATABASE \"{database}\" TO \"{owner}\";\n\
