@@ -1,6 +1,8 @@
 //! Helpers shared by the benchmark programs: the database a benchmark reaches, and
 //! `sluice serve` run as a separate process in front of it.
 
+#![forbid(unsafe_code)]
+
 use std::net::TcpStream;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};

@@ -17,6 +17,8 @@
 //! Usage: `stream-rss [--rows N] [--limit-mb MB]` (defaults: 1,000,000 rows, 100 MB).
 //! Build sluice first: `cargo build --release -p sluice`.
 
+#![forbid(unsafe_code)]
+
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 

@@ -12,6 +12,8 @@
 //! - [`admin`], [`metrics`]: `/healthz`, `/readyz` and Prometheus `/metrics`;
 //! - [`launcher`]: throwaway database servers for `sluice demo` and the end-to-end tests.
 
+#![forbid(unsafe_code)]
+
 pub mod admin;
 pub mod admin_audit;
 pub mod admin_auth;

@@ -1,5 +1,7 @@
 //! The `sluice` command line: a thin layer over the `sluice` library.
 
+#![forbid(unsafe_code)]
+
 use std::io::{BufRead, IsTerminal};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;

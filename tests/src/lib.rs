@@ -2,6 +2,8 @@
 //! a sluice instance per test in front of them, and client helpers for `tokio-postgres` and
 //! `psql`. Nothing here talks to the machine's shared database servers.
 
+#![forbid(unsafe_code)]
+
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};

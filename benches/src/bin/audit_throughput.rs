@@ -30,6 +30,8 @@
 //! [--proto pg|mysql|both] [--style simple|prepared|both]`.
 //! Build sluice first: `cargo build --release -p sluice`.
 
+#![forbid(unsafe_code)]
+
 use std::path::Path;
 use std::process::ExitCode;
 use std::time::{Duration, Instant};

@@ -23,6 +23,8 @@
 //! [--serve]`. `--serve` starts the PostgreSQL side (servers, PgBouncer, the three sluices),
 //! prints where each listens and waits, for profiling.
 
+#![forbid(unsafe_code)]
+
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::process::{Command, ExitCode, Stdio};
