@@ -135,15 +135,11 @@ pub async fn connect_as(
     stream.write_all(&out).await?;
     stream.flush().await?;
 
-    let password = || {
-        login.password.as_deref().ok_or_else(|| {
-            UpstreamError::Credentials(format!(
-                "the database asks for a password and upstream user {:?} has none",
-                login.user
-            ))
-        })
+    let mut auth = UpstreamAuth {
+        login,
+        end_point,
+        scram: None,
     };
-    let mut scram: Option<ScramSha256> = None;
     let mut key = None;
     let mut greeting = BytesMut::new();
     loop {
@@ -151,70 +147,7 @@ pub async fn connect_as(
         let body = &frame[5..];
         out.clear();
         match tag {
-            b'R' => {
-                let mut r = Reader(body);
-                let code = r
-                    .u32()
-                    .ok_or_else(|| UpstreamError::protocol("short authentication message"))?;
-                match code {
-                    0 => {}
-                    3 => {
-                        let mut pw = password()?.as_bytes().to_vec();
-                        pw.push(0);
-                        messages::password_message(&mut out, &pw);
-                    }
-                    5 => {
-                        let salt: [u8; 4] = r
-                            .bytes(4)
-                            .and_then(|s| s.try_into().ok())
-                            .ok_or_else(|| UpstreamError::protocol("short MD5 salt"))?;
-                        let hash = postgres_protocol::authentication::md5_hash(
-                            login.user.as_bytes(),
-                            password()?.as_bytes(),
-                            salt,
-                        );
-                        let mut pw = hash.into_bytes();
-                        pw.push(0);
-                        messages::password_message(&mut out, &pw);
-                    }
-                    10 => {
-                        let mut mechanisms = Vec::new();
-                        while let Some(m) = r.cstr().filter(|m| !m.is_empty()) {
-                            mechanisms.push(m);
-                        }
-                        let (mechanism, binding) = match &end_point {
-                            Some(hash) if mechanisms.contains(&SCRAM_SHA_256_PLUS) => {
-                                (SCRAM_SHA_256_PLUS, ClientBinding::tls_server_end_point(hash.clone()))
-                            }
-                            Some(_) => (SCRAM_SHA_256, ClientBinding::unrequested()),
-                            None => (SCRAM_SHA_256, ClientBinding::unsupported()),
-                        };
-                        if !mechanisms.contains(&SCRAM_SHA_256) && mechanism == SCRAM_SHA_256 {
-                            return Err(UpstreamError::protocol(format!(
-                                "the database offers no supported SASL mechanism ({mechanisms:?})"
-                            )));
-                        }
-                        let s = ScramSha256::new(password()?.as_bytes(), binding);
-                        messages::sasl_initial_response(&mut out, mechanism, s.message());
-                        scram = Some(s);
-                    }
-                    11 => {
-                        let s = scram.as_mut().ok_or_else(|| UpstreamError::protocol("SASL continue before start"))?;
-                        s.update(r.rest()).map_err(|e| UpstreamError::protocol(format!("SCRAM: {e}")))?;
-                        messages::password_message(&mut out, s.message());
-                    }
-                    12 => {
-                        let mut s = scram.take().ok_or_else(|| UpstreamError::protocol("SASL final before start"))?;
-                        // Proves the database knows the password too: no impostor upstream.
-                        s.finish(r.rest()).map_err(|e| UpstreamError::Credentials(format!("SCRAM server proof: {e}")))?;
-                    }
-                    other => {
-                        return Err(UpstreamError::protocol(format!(
-                            "the database asks for authentication method {other}, which sluice does not support"
-                        )))
-                    }
-                }
-            }
+            b'R' => auth.answer(body, &mut out)?,
             b'E' => {
                 let (code, message) = messages::parse_error_fields(body);
                 if code.starts_with("28") {
@@ -249,6 +182,97 @@ pub async fn connect_as(
             stream.write_all(&out).await?;
             stream.flush().await?;
         }
+    }
+}
+
+/// The client side of the database's authentication requests: cleartext, MD5 and
+/// SCRAM-SHA-256(-PLUS, bound to the TLS end point when there is one).
+struct UpstreamAuth<'a> {
+    login: &'a Credentials,
+    end_point: Option<Vec<u8>>,
+    scram: Option<ScramSha256>,
+}
+
+impl UpstreamAuth<'_> {
+    fn password(&self) -> Result<&str, UpstreamError> {
+        self.login.password.as_deref().ok_or_else(|| {
+            UpstreamError::Credentials(format!(
+                "the database asks for a password and upstream user {:?} has none",
+                self.login.user
+            ))
+        })
+    }
+
+    /// Answers one AuthenticationRequest (`body`), writing the reply, if any, to `out`.
+    fn answer(&mut self, body: &[u8], out: &mut BytesMut) -> Result<(), UpstreamError> {
+        let mut r = Reader(body);
+        let code = r
+            .u32()
+            .ok_or_else(|| UpstreamError::protocol("short authentication message"))?;
+        match code {
+            0 => {}
+            3 => {
+                let mut pw = self.password()?.as_bytes().to_vec();
+                pw.push(0);
+                messages::password_message(out, &pw);
+            }
+            5 => {
+                let salt: [u8; 4] = r
+                    .bytes(4)
+                    .and_then(|s| s.try_into().ok())
+                    .ok_or_else(|| UpstreamError::protocol("short MD5 salt"))?;
+                let hash = postgres_protocol::authentication::md5_hash(
+                    self.login.user.as_bytes(),
+                    self.password()?.as_bytes(),
+                    salt,
+                );
+                let mut pw = hash.into_bytes();
+                pw.push(0);
+                messages::password_message(out, &pw);
+            }
+            10 => self.sasl_start(&mut r, out)?,
+            11 => {
+                let s = self.scram.as_mut().ok_or_else(|| UpstreamError::protocol("SASL continue before start"))?;
+                s.update(r.rest()).map_err(|e| UpstreamError::protocol(format!("SCRAM: {e}")))?;
+                messages::password_message(out, s.message());
+            }
+            12 => {
+                let mut s = self.scram.take().ok_or_else(|| UpstreamError::protocol("SASL final before start"))?;
+                // Proves the database knows the password too: no impostor upstream.
+                s.finish(r.rest()).map_err(|e| UpstreamError::Credentials(format!("SCRAM server proof: {e}")))?;
+            }
+            other => {
+                return Err(UpstreamError::protocol(format!(
+                    "the database asks for authentication method {other}, which sluice does not support"
+                )))
+            }
+        }
+        Ok(())
+    }
+
+    /// AuthenticationSASL: picks SCRAM-SHA-256-PLUS over TLS when offered, else SCRAM-SHA-256.
+    fn sasl_start(&mut self, r: &mut Reader<'_>, out: &mut BytesMut) -> Result<(), UpstreamError> {
+        let mut mechanisms = Vec::new();
+        while let Some(m) = r.cstr().filter(|m| !m.is_empty()) {
+            mechanisms.push(m);
+        }
+        let (mechanism, binding) = match &self.end_point {
+            Some(hash) if mechanisms.contains(&SCRAM_SHA_256_PLUS) => (
+                SCRAM_SHA_256_PLUS,
+                ClientBinding::tls_server_end_point(hash.clone()),
+            ),
+            Some(_) => (SCRAM_SHA_256, ClientBinding::unrequested()),
+            None => (SCRAM_SHA_256, ClientBinding::unsupported()),
+        };
+        if !mechanisms.contains(&SCRAM_SHA_256) && mechanism == SCRAM_SHA_256 {
+            return Err(UpstreamError::protocol(format!(
+                "the database offers no supported SASL mechanism ({mechanisms:?})"
+            )));
+        }
+        let s = ScramSha256::new(self.password()?.as_bytes(), binding);
+        messages::sasl_initial_response(out, mechanism, s.message());
+        self.scram = Some(s);
+        Ok(())
     }
 }
 
