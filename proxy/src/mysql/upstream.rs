@@ -218,153 +218,30 @@ pub async fn connect_as(
     let tcp = upstream::tcp(target).await?;
     let mut framed = FramedRead::new(Box::new(tcp) as BoxStream, PacketCodec);
     let greeting = read_greeting(&mut framed).await?;
-    let server = greeting.capabilities;
-    let mut caps = (client.capabilities & relayable_capabilities() & server)
-        | CapabilityFlags::CLIENT_PROTOCOL_41
-        | CapabilityFlags::CLIENT_SECURE_CONNECTION
-        | CapabilityFlags::CLIENT_PLUGIN_AUTH
-        | CapabilityFlags::CLIENT_LONG_PASSWORD;
-    let mariadb_caps = client.mariadb_capabilities
-        & greeting.mariadb_capabilities
-        & relayable_mariadb_capabilities();
-    // MariaDB reads extended capabilities only from a client that leaves CLIENT_MYSQL unset.
-    caps.set(CapabilityFlags::CLIENT_LONG_PASSWORD, mariadb_caps == 0);
-    let filler = {
-        let mut f = [0u8; 23];
-        f[19..].copy_from_slice(&mariadb_caps.to_le_bytes());
-        f
+    let mut hello = Hello::negotiate(client, &greeting, database, allow_local_infile);
+    let tls = target.tls_mode != UpstreamTls::Disable
+        && greeting.capabilities.contains(CapabilityFlags::CLIENT_SSL);
+    hello.caps.set(CapabilityFlags::CLIENT_SSL, tls);
+    let mut framed = start_tls(target, framed, &hello, tls).await?;
+    // The SSL request took sequence number 1.
+    let (seq, is_tls) = if tls { (2, true) } else { (1, false) };
+    let caps = hello.caps;
+    let mut auth = Login {
+        password: login.password.clone().unwrap_or_default(),
+        tls: is_tls,
+        scramble: greeting.scramble.clone(),
+        plugin: AuthProc::init(&AuthPlugin::from_bytes(greeting.plugin.as_bytes()))
+            .map_err(|e| protocol(format!("{e}")))?,
     };
-    caps.set(
-        CapabilityFlags::CLIENT_LOCAL_FILES,
-        allow_local_infile
-            && client
-                .capabilities
-                .contains(CapabilityFlags::CLIENT_LOCAL_FILES),
+    let first = auth.step(&greeting.scramble[..greeting.scramble.len().min(20)])?;
+    let response = hello.response(
+        &login.user,
+        &first.unwrap_or_default(),
+        database,
+        &greeting.plugin,
     );
-    caps.set(CapabilityFlags::CLIENT_CONNECT_WITH_DB, database.is_some());
-    caps.set(
-        CapabilityFlags::CLIENT_CONNECT_ATTRS,
-        client.attributes.is_some() && server.contains(CapabilityFlags::CLIENT_CONNECT_ATTRS),
-    );
-    let mut seq = 1u8;
-    let mut is_tls = false;
-    let wants_tls = target.tls_mode != UpstreamTls::Disable;
-    if wants_tls && server.contains(CapabilityFlags::CLIENT_SSL) {
-        caps.insert(CapabilityFlags::CLIENT_SSL);
-        let mut ssl = Vec::with_capacity(32);
-        ssl.extend_from_slice(&caps.bits().to_le_bytes());
-        ssl.extend_from_slice(&client.max_packet.to_le_bytes());
-        ssl.push(client.collation);
-        ssl.extend_from_slice(&filler);
-        let mut out = BytesMut::new();
-        seq = write_packets(&mut out, seq, &ssl);
-        let parts = framed.into_parts();
-        let mut io = parts.io;
-        io.write_all(&out).await?;
-        io.flush().await?;
-        // The stream is boxed; TLS needs the TcpStream, so reconnect the handshake on the box.
-        let (stream, _) = tls_over(target, io).await?;
-        framed = FramedRead::new(stream, PacketCodec);
-        is_tls = true;
-    } else if matches!(
-        target.tls_mode,
-        UpstreamTls::Require | UpstreamTls::VerifyCa | UpstreamTls::VerifyFull
-    ) {
-        return Err(protocol(format!(
-            "the database does not offer TLS, and upstream_tls = {:?} requires it",
-            target.tls_mode
-        )));
-    }
-
-    let password = login.password.clone().unwrap_or_default();
-    let mut scramble = greeting.scramble.clone();
-    let mut plugin_name = greeting.plugin.clone();
-    let mut proc_ = AuthProc::init(&AuthPlugin::from_bytes(plugin_name.as_bytes()))
-        .map_err(|e| protocol(format!("{e}")))?;
-    let first = {
-        let ctx = Ctx {
-            pass: password.as_bytes(),
-            tls: is_tls,
-            scramble: &scramble,
-        };
-        plugin_step(&mut proc_, &ctx, &scramble[..scramble.len().min(20)])?.unwrap_or_default()
-    };
-
-    let mut response = Vec::with_capacity(128);
-    response.extend_from_slice(&caps.bits().to_le_bytes());
-    response.extend_from_slice(&client.max_packet.to_le_bytes());
-    response.push(client.collation);
-    response.extend_from_slice(&filler);
-    response.extend_from_slice(login.user.as_bytes());
-    response.push(0);
-    if caps.contains(CapabilityFlags::CLIENT_PLUGIN_AUTH_LENENC_CLIENT_DATA) {
-        put_lenenc(&mut response, first.len() as u64);
-    } else {
-        response.push(first.len() as u8);
-    }
-    response.extend_from_slice(&first);
-    if let Some(db) = database {
-        response.extend_from_slice(db.as_bytes());
-        response.push(0);
-    }
-    response.extend_from_slice(plugin_name.as_bytes());
-    response.push(0);
-    if caps.contains(CapabilityFlags::CLIENT_CONNECT_ATTRS) {
-        if let Some(attrs) = &client.attributes {
-            put_lenenc(&mut response, attrs.len() as u64);
-            response.extend_from_slice(attrs);
-        }
-    }
     send(&mut framed, seq, &response).await?;
-
-    let status = loop {
-        let (s, payload) = next_payload(&mut framed).await?;
-        seq = s.wrapping_add(1);
-        let reply = match payload.first() {
-            Some(0x00) => {
-                let mut r = Reader(&payload[1..]);
-                let _ = (r.lenenc(), r.lenenc());
-                break r.u16().unwrap_or(0);
-            }
-            Some(0xFF) => {
-                let (code, message) = parse_err(&payload);
-                return Err(match code {
-                    1044 | 1045 | 1698 => UpstreamError::Credentials(format!("{code}: {message}")),
-                    _ => UpstreamError::Refused {
-                        message: format!("{code}: {message}"),
-                        payload,
-                    },
-                });
-            }
-            Some(0xFE) => {
-                // AuthSwitchRequest: another plugin, another scramble.
-                let mut r = Reader(&payload[1..]);
-                plugin_name = String::from_utf8_lossy(r.cstr().unwrap_or_default()).into_owned();
-                let data = r.rest();
-                scramble = data.strip_suffix(&[0]).unwrap_or(data).to_vec();
-                proc_ = AuthProc::init(&AuthPlugin::from_bytes(plugin_name.as_bytes()))
-                    .map_err(|e| protocol(format!("{e}")))?;
-                let ctx = Ctx {
-                    pass: password.as_bytes(),
-                    tls: is_tls,
-                    scramble: &scramble,
-                };
-                plugin_step(&mut proc_, &ctx, &scramble)?
-            }
-            Some(0x01) => {
-                let ctx = Ctx {
-                    pass: password.as_bytes(),
-                    tls: is_tls,
-                    scramble: &scramble,
-                };
-                plugin_step(&mut proc_, &ctx, &payload[1..])?
-            }
-            _ => return Err(protocol("unexpected packet from the database during login")),
-        };
-        if let Some(data) = reply {
-            send(&mut framed, seq, &data).await?;
-        }
-    };
+    let status = auth.finish(&mut framed).await?;
     // Settings first: `sql_mode` and the character set they may change decide the reading.
     let status = apply_settings(&mut framed, &login.settings, status).await?;
     let reading = session_reading(&mut framed, caps).await?;
@@ -377,9 +254,191 @@ pub async fn connect_as(
         stream: parts.io,
         greeting,
         capabilities: caps,
-        mariadb_capabilities: mariadb_caps,
+        mariadb_capabilities: hello.mariadb_caps,
         status,
     })
+}
+
+/// What sluice's HandshakeResponse asks of the database: the client's capabilities that sluice
+/// relays and the server offers, MariaDB's extended ones, and the client's packet size and
+/// collation.
+struct Hello<'a> {
+    caps: CapabilityFlags,
+    mariadb_caps: u32,
+    client: &'a ClientResponse,
+}
+
+impl<'a> Hello<'a> {
+    fn negotiate(
+        client: &'a ClientResponse,
+        greeting: &ServerGreeting,
+        database: Option<&str>,
+        allow_local_infile: bool,
+    ) -> Hello<'a> {
+        let server = greeting.capabilities;
+        let mut caps = (client.capabilities & relayable_capabilities() & server)
+            | CapabilityFlags::CLIENT_PROTOCOL_41
+            | CapabilityFlags::CLIENT_SECURE_CONNECTION
+            | CapabilityFlags::CLIENT_PLUGIN_AUTH
+            | CapabilityFlags::CLIENT_LONG_PASSWORD;
+        let mariadb_caps = client.mariadb_capabilities
+            & greeting.mariadb_capabilities
+            & relayable_mariadb_capabilities();
+        // MariaDB reads extended capabilities only from a client that leaves CLIENT_MYSQL unset.
+        caps.set(CapabilityFlags::CLIENT_LONG_PASSWORD, mariadb_caps == 0);
+        caps.set(
+            CapabilityFlags::CLIENT_LOCAL_FILES,
+            allow_local_infile
+                && client
+                    .capabilities
+                    .contains(CapabilityFlags::CLIENT_LOCAL_FILES),
+        );
+        caps.set(CapabilityFlags::CLIENT_CONNECT_WITH_DB, database.is_some());
+        caps.set(
+            CapabilityFlags::CLIENT_CONNECT_ATTRS,
+            client.attributes.is_some() && server.contains(CapabilityFlags::CLIENT_CONNECT_ATTRS),
+        );
+        Hello {
+            caps,
+            mariadb_caps,
+            client,
+        }
+    }
+
+    /// Capabilities, packet size, collation and the filler carrying MariaDB's capabilities: the
+    /// start of both the SSL request and the handshake response.
+    fn head(&self, out: &mut Vec<u8>) {
+        out.extend_from_slice(&self.caps.bits().to_le_bytes());
+        out.extend_from_slice(&self.client.max_packet.to_le_bytes());
+        out.push(self.client.collation);
+        let mut filler = [0u8; 23];
+        filler[19..].copy_from_slice(&self.mariadb_caps.to_le_bytes());
+        out.extend_from_slice(&filler);
+    }
+
+    /// The HandshakeResponse41 for `user`, with the plugin's first `auth` data.
+    fn response(&self, user: &str, auth: &[u8], database: Option<&str>, plugin: &str) -> Vec<u8> {
+        let mut response = Vec::with_capacity(128);
+        self.head(&mut response);
+        response.extend_from_slice(user.as_bytes());
+        response.push(0);
+        if self
+            .caps
+            .contains(CapabilityFlags::CLIENT_PLUGIN_AUTH_LENENC_CLIENT_DATA)
+        {
+            put_lenenc(&mut response, auth.len() as u64);
+        } else {
+            response.push(auth.len() as u8);
+        }
+        response.extend_from_slice(auth);
+        if let Some(db) = database {
+            response.extend_from_slice(db.as_bytes());
+            response.push(0);
+        }
+        response.extend_from_slice(plugin.as_bytes());
+        response.push(0);
+        if self.caps.contains(CapabilityFlags::CLIENT_CONNECT_ATTRS) {
+            if let Some(attrs) = &self.client.attributes {
+                put_lenenc(&mut response, attrs.len() as u64);
+                response.extend_from_slice(attrs);
+            }
+        }
+        response
+    }
+}
+
+/// With `tls` (`upstream_tls` asks for it and the server offers it), the SSL request and the
+/// TLS handshake: the stream returned is then encrypted. A mode that requires TLS from a server
+/// without it is an error.
+async fn start_tls(
+    target: &UpstreamTarget,
+    framed: Framed,
+    hello: &Hello<'_>,
+    tls: bool,
+) -> Result<Framed, UpstreamError> {
+    if tls {
+        let mut ssl = Vec::with_capacity(32);
+        hello.head(&mut ssl);
+        let mut out = BytesMut::new();
+        write_packets(&mut out, 1, &ssl);
+        let mut io = framed.into_parts().io;
+        io.write_all(&out).await?;
+        io.flush().await?;
+        let (stream, _) = tls_over(target, io).await?;
+        return Ok(FramedRead::new(stream, PacketCodec));
+    }
+    if matches!(
+        target.tls_mode,
+        UpstreamTls::Require | UpstreamTls::VerifyCa | UpstreamTls::VerifyFull
+    ) {
+        return Err(protocol(format!(
+            "the database does not offer TLS, and upstream_tls = {:?} requires it",
+            target.tls_mode
+        )));
+    }
+    Ok(framed)
+}
+
+/// The authentication exchange after the handshake response: the plugin's steps, auth
+/// switches to another plugin, until the database's OK (its status flags) or ERR.
+struct Login {
+    password: String,
+    tls: bool,
+    scramble: Vec<u8>,
+    plugin: AuthProc,
+}
+
+impl Login {
+    /// The plugin's answer to `data`, if it has one.
+    fn step(&mut self, data: &[u8]) -> Result<Option<Vec<u8>>, UpstreamError> {
+        let ctx = Ctx {
+            pass: self.password.as_bytes(),
+            tls: self.tls,
+            scramble: &self.scramble,
+        };
+        plugin_step(&mut self.plugin, &ctx, data)
+    }
+
+    async fn finish(&mut self, framed: &mut Framed) -> Result<u16, UpstreamError> {
+        loop {
+            let (s, payload) = next_payload(framed).await?;
+            let reply = match payload.first() {
+                Some(0x00) => {
+                    let mut r = Reader(&payload[1..]);
+                    let _ = (r.lenenc(), r.lenenc());
+                    return Ok(r.u16().unwrap_or(0));
+                }
+                Some(0xFF) => {
+                    let (code, message) = parse_err(&payload);
+                    return Err(match code {
+                        1044 | 1045 | 1698 => {
+                            UpstreamError::Credentials(format!("{code}: {message}"))
+                        }
+                        _ => UpstreamError::Refused {
+                            message: format!("{code}: {message}"),
+                            payload,
+                        },
+                    });
+                }
+                Some(0xFE) => {
+                    // AuthSwitchRequest: another plugin, another scramble.
+                    let mut r = Reader(&payload[1..]);
+                    let plugin = String::from_utf8_lossy(r.cstr().unwrap_or_default()).into_owned();
+                    let data = r.rest();
+                    self.scramble = data.strip_suffix(&[0]).unwrap_or(data).to_vec();
+                    self.plugin = AuthProc::init(&AuthPlugin::from_bytes(plugin.as_bytes()))
+                        .map_err(|e| protocol(format!("{e}")))?;
+                    let scramble = self.scramble.clone();
+                    self.step(&scramble)?
+                }
+                Some(0x01) => self.step(&payload[1..])?,
+                _ => return Err(protocol("unexpected packet from the database during login")),
+            };
+            if let Some(data) = reply {
+                send(framed, s.wrapping_add(1), &data).await?;
+            }
+        }
+    }
 }
 
 /// `SERVER_STATUS_NO_BACKSLASH_ESCAPES`: `\` is an ordinary character in string literals.
