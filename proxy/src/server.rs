@@ -49,7 +49,9 @@ pub async fn start(config: &Config) -> Result<RunningServer, String> {
         })?;
     let admin_addr = admin_listener.local_addr().map_err(|e| e.to_string())?;
     let approvals = match crate::approvals::Settings::load(config, admin_addr)? {
-        Some(s) => Some(crate::approvals::Approvals::open(s, auditor.clone())?),
+        Some(s) => {
+            Some(crate::approvals::Approvals::open(s, auditor.clone()).map_err(|e| e.to_string())?)
+        }
         None => None,
     };
     let analyses = Arc::new(policy::AnalysisCache::new(4096));
@@ -251,7 +253,7 @@ impl Reloader {
         }
         self.live.replace(parts);
         if let Some((a, s)) = approvals {
-            a.replace_settings(s)?;
+            a.replace_settings(s).map_err(|e| e.to_string())?;
         }
         tracing::info!(path = %path.display(), %summary, sha256 = %hash, "configuration reloaded");
         Ok((summary, hash))

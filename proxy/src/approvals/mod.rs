@@ -13,6 +13,7 @@
 //! Protocol-neutral: the statement gate calls it; the admin routes (`routes`) and the webhook
 //! worker (`webhook`) drive it from outside.
 
+mod error;
 mod metrics;
 mod page;
 mod request;
@@ -32,6 +33,7 @@ use sha2::{Digest, Sha256};
 use crate::auth::Identity;
 pub use crate::config::{ApprovalMode, WebhookFormat};
 use crate::recorder::Auditor;
+pub use error::{ApprovalsError, StoreError};
 pub use metrics::{render_metrics, ApprovalMetrics};
 pub use request::{
     refusal, Approval, ApprovalRequest, DecideError, NewRequest, Redeemed, RequestState,
@@ -98,7 +100,7 @@ impl Approvals {
     pub fn open(
         settings: Settings,
         auditor: Option<Arc<Auditor>>,
-    ) -> Result<Arc<Approvals>, String> {
+    ) -> Result<Arc<Approvals>, ApprovalsError> {
         let store = Store::open(&settings.dir)?;
         let settings = std::sync::RwLock::new(Arc::new(settings));
         let mut map = HashMap::new();
@@ -153,9 +155,9 @@ impl Approvals {
 
     /// Swaps in reloaded settings. New requests follow them; pending ones keep their expiry
     /// and the approvals they need. The store's directory cannot change while running.
-    pub fn replace_settings(&self, settings: Settings) -> Result<(), String> {
+    pub fn replace_settings(&self, settings: Settings) -> Result<(), ApprovalsError> {
         if settings.dir != self.settings().dir {
-            return Err("[approvals] dir changed: that needs a restart".into());
+            return Err(ApprovalsError::DirChanged);
         }
         *self.settings.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(settings);
         Ok(())
@@ -172,7 +174,7 @@ impl Approvals {
         event: &str,
         by: Option<&str>,
         reason: Option<&str>,
-    ) -> Result<(), String> {
+    ) -> Result<(), ApprovalsError> {
         let Some(auditor) = &self.auditor else {
             return Ok(());
         };
@@ -189,11 +191,8 @@ impl Approvals {
         );
         d.groups = r.groups.as_slice().into();
         d.client_addr = r.client_addr.as_str().into();
-        auditor
-            .log()
-            .record(d)
-            .map(|_| ())
-            .map_err(|e| format!("the audit log cannot record approvals right now ({e})"))
+        auditor.log().record(d)?;
+        Ok(())
     }
 
     /// Stores `r` (and its deliveries) and makes it visible.
@@ -202,7 +201,7 @@ impl Approvals {
         map: &mut HashMap<String, ApprovalRequest>,
         r: ApprovalRequest,
         deliveries: &[Delivery],
-    ) -> Result<(), String> {
+    ) -> Result<(), ApprovalsError> {
         self.store.put(&r, deliveries)?;
         map.insert(r.id.clone(), r);
         self.changed.notify_all();
@@ -211,7 +210,7 @@ impl Approvals {
 
     /// Asks for approval: the request is stored, recorded and its webhooks queued before this
     /// returns. `Err` (the statement must then not run) when any of that fails.
-    pub fn request(&self, n: NewRequest<'_>) -> Result<ApprovalRequest, String> {
+    pub fn request(&self, n: NewRequest<'_>) -> Result<ApprovalRequest, ApprovalsError> {
         let created = now();
         let token = random_hex(24);
         let r = ApprovalRequest {
@@ -273,7 +272,7 @@ impl Approvals {
         state: RequestState,
         by: Option<&str>,
         reason: Option<&str>,
-    ) -> Result<Option<ApprovalRequest>, String> {
+    ) -> Result<Option<ApprovalRequest>, ApprovalsError> {
         let mut map = self.lock();
         let Some(mut r) = map.get(id).cloned() else {
             return Ok(None);
@@ -348,7 +347,7 @@ impl Approvals {
                 "a requester cannot approve or deny their own request".into(),
             ));
         }
-        let unavailable = DecideError::Unavailable;
+        let unavailable = |e: ApprovalsError| DecideError::Unavailable(e.to_string());
         if !approve {
             let Some(reason) = reason else {
                 return Err(DecideError::BadRequest(
@@ -417,7 +416,7 @@ impl Approvals {
         if let Some(mut r) = map.get(id).cloned() {
             r.link_used = true;
             self.save(&mut map, r, &[])
-                .map_err(DecideError::Unavailable)?;
+                .map_err(|e| DecideError::Unavailable(e.to_string()))?;
         }
         Ok(decided)
     }
@@ -558,7 +557,7 @@ impl Approvals {
     }
 
     /// Ticket mode: redeems an approved ticket for this very statement, once.
-    pub fn redeem(&self, n: &NewRequest<'_>) -> Result<Redeemed, String> {
+    pub fn redeem(&self, n: &NewRequest<'_>) -> Result<Redeemed, ApprovalsError> {
         let fp = fingerprint(n);
         let t = now();
         let mut map = self.lock();
@@ -588,8 +587,8 @@ impl Approvals {
     }
 
     /// Whether the proxy can take approval requests (for readiness).
-    pub fn pending_deliveries(&self) -> Result<Vec<Delivery>, String> {
-        self.store.deliveries()
+    pub fn pending_deliveries(&self) -> Result<Vec<Delivery>, ApprovalsError> {
+        Ok(self.store.deliveries()?)
     }
 
     pub(crate) fn store(&self) -> &Store {

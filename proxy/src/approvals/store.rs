@@ -7,6 +7,7 @@ use std::path::Path;
 use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition, TableError};
 use serde::{Deserialize, Serialize};
 
+use super::error::StoreError;
 use super::ApprovalRequest;
 
 /// Request id → the request (JSON).
@@ -38,22 +39,23 @@ pub struct Store {
     db: Database,
 }
 
-fn err(e: impl std::fmt::Display) -> String {
-    format!("approvals store: {e}")
+fn err(e: impl Into<redb::Error>) -> StoreError {
+    StoreError::Redb(e.into())
 }
 
 impl Store {
-    pub fn open(dir: &Path) -> Result<Store, String> {
-        std::fs::create_dir_all(dir)
-            .map_err(|e| format!("[approvals]: cannot create {}: {e}", dir.display()))?;
+    pub fn open(dir: &Path) -> Result<Store, StoreError> {
+        std::fs::create_dir_all(dir).map_err(|source| StoreError::CreateDir {
+            path: dir.to_path_buf(),
+            source,
+        })?;
         let path = dir.join("approvals.redb");
-        let db = Database::create(&path)
-            .map_err(|e| format!("[approvals]: cannot open {}: {e}", path.display()))?;
+        let db = Database::create(&path).map_err(|source| StoreError::Open { path, source })?;
         Ok(Store { db })
     }
 
     /// Every stored request; unreadable entries are reported and skipped.
-    pub fn requests(&self) -> Result<Vec<ApprovalRequest>, String> {
+    pub fn requests(&self) -> Result<Vec<ApprovalRequest>, StoreError> {
         self.all(REQUESTS, |k, v| {
             serde_json::from_slice(v)
                 .map_err(|e| tracing::error!(id = k, error = %e, "unreadable approval request"))
@@ -62,7 +64,7 @@ impl Store {
     }
 
     /// Every delivery still owed.
-    pub fn deliveries(&self) -> Result<Vec<Delivery>, String> {
+    pub fn deliveries(&self) -> Result<Vec<Delivery>, StoreError> {
         self.all(OUTBOX, |k, v| {
             serde_json::from_slice(v)
                 .map_err(|e| tracing::error!(key = k, error = %e, "unreadable webhook delivery"))
@@ -74,7 +76,7 @@ impl Store {
         &self,
         table: TableDefinition<&str, &[u8]>,
         parse: impl Fn(&str, &[u8]) -> Option<T>,
-    ) -> Result<Vec<T>, String> {
+    ) -> Result<Vec<T>, StoreError> {
         let txn = self.db.begin_read().map_err(err)?;
         let t = match txn.open_table(table) {
             Ok(t) => t,
@@ -92,8 +94,12 @@ impl Store {
     }
 
     /// Stores a request, and with it the deliveries it owes, in one durable commit.
-    pub fn put(&self, request: &ApprovalRequest, deliveries: &[Delivery]) -> Result<(), String> {
-        let bytes = serde_json::to_vec(request).map_err(err)?;
+    pub fn put(
+        &self,
+        request: &ApprovalRequest,
+        deliveries: &[Delivery],
+    ) -> Result<(), StoreError> {
+        let bytes = serde_json::to_vec(request)?;
         let txn = self.db.begin_write().map_err(err)?;
         {
             let mut t = txn.open_table(REQUESTS).map_err(err)?;
@@ -101,7 +107,7 @@ impl Store {
                 .map_err(err)?;
             let mut o = txn.open_table(OUTBOX).map_err(err)?;
             for d in deliveries {
-                let v = serde_json::to_vec(d).map_err(err)?;
+                let v = serde_json::to_vec(d)?;
                 o.insert(d.key().as_str(), v.as_slice()).map_err(err)?;
             }
         }
@@ -109,7 +115,7 @@ impl Store {
     }
 
     /// Removes requests (old, decided ones).
-    pub fn remove_requests(&self, ids: &[String]) -> Result<(), String> {
+    pub fn remove_requests(&self, ids: &[String]) -> Result<(), StoreError> {
         let txn = self.db.begin_write().map_err(err)?;
         {
             let mut t = txn.open_table(REQUESTS).map_err(err)?;
@@ -121,8 +127,8 @@ impl Store {
     }
 
     /// Updates a delivery after a failed attempt.
-    pub fn update_delivery(&self, d: &Delivery) -> Result<(), String> {
-        let v = serde_json::to_vec(d).map_err(err)?;
+    pub fn update_delivery(&self, d: &Delivery) -> Result<(), StoreError> {
+        let v = serde_json::to_vec(d)?;
         let txn = self.db.begin_write().map_err(err)?;
         {
             let mut o = txn.open_table(OUTBOX).map_err(err)?;
@@ -132,7 +138,7 @@ impl Store {
     }
 
     /// A delivery is done (acknowledged, or given up).
-    pub fn remove_delivery(&self, key: &str) -> Result<(), String> {
+    pub fn remove_delivery(&self, key: &str) -> Result<(), StoreError> {
         let txn = self.db.begin_write().map_err(err)?;
         {
             let mut o = txn.open_table(OUTBOX).map_err(err)?;

@@ -87,7 +87,7 @@ impl StatementGate {
             reason: message,
             hold_key: Some(rv.hold_key.clone()),
         };
-        let not_stored = |e: String| {
+        let not_stored = |e: crate::approvals::ApprovalsError| {
             format!("sluice: this statement needs approval under rule \"{rule}\", but the request could not be stored ({e}); it was not run")
         };
         match approvals.settings().mode {
