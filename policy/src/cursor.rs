@@ -146,7 +146,8 @@ pub fn cursors(dialect: Dialect, sql: &str) -> Vec<Option<CursorStatement>> {
 
 /// One MySQL statement's part in SQL-level prepared statements, which sqlparser reads only in
 /// part: `PREPARE s FROM '<sql>'` (its text is known only when it is one literal; from
-/// anything else the name is forgotten, so what EXECUTE returns is of unknown origin),
+/// anything else, or from a literal with a backslash, the name is forgotten, so what EXECUTE
+/// returns is of unknown origin),
 /// `EXECUTE s [USING @v, …]`, `{DEALLOCATE | DROP} PREPARE s`. Names are case-insensitive.
 ///
 /// ```
@@ -169,7 +170,13 @@ fn mysql_named(piece: &str) -> Option<CursorStatement> {
         _ => None,
     };
     match tokens.as_slice() {
-        [p, n, f, Token::Str] if p.is_kw("PREPARE") && f.is_kw("FROM") => {
+        // A backslash is an escape or a character depending on the session's sql_mode
+        // (NO_BACKSLASH_ESCAPES): such a text is not taken at sluice's reading of it.
+        [p, n, f, Token::Str]
+            if p.is_kw("PREPARE")
+                && f.is_kw("FROM")
+                && !piece[spans[3].start..spans[3].end].contains('\\') =>
+        {
             let literal = &piece[spans[3].start..spans[3].end];
             Some(CursorStatement::Prepare {
                 name: name(n)?,
