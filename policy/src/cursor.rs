@@ -1,6 +1,7 @@
 //! Cursors and SQL-level prepared statements: what a `FETCH` returns is what its `DECLARE …
-//! CURSOR FOR <query>` selects, and what PostgreSQL's `EXECUTE name` returns is what its
-//! `PREPARE name AS <statement>` would, so the proxy judges those results by the declared text.
+//! CURSOR FOR <query>` selects, and what `EXECUTE name` returns is what its PostgreSQL
+//! `PREPARE name AS <statement>` (or MySQL `PREPARE name FROM '<statement>'`) would, so the
+//! proxy judges those results by the declared text.
 
 use sqlparser::ast::{CloseCursor, Statement};
 
@@ -86,6 +87,12 @@ pub fn mentions_named_statements(sql: &str) -> bool {
 /// assert_eq!(p[2], Some(CursorStatement::Deallocate { name: None }));
 /// ```
 pub fn cursors(dialect: Dialect, sql: &str) -> Vec<Option<CursorStatement>> {
+    if dialect == Dialect::MySql {
+        return crate::lex::split_statements(dialect, sql)
+            .into_iter()
+            .map(mysql_named)
+            .collect();
+    }
     let Ok(statements) = crate::analysis::parse_statements(dialect, sql) else {
         return Vec::new();
     };
@@ -135,4 +142,64 @@ pub fn cursors(dialect: Dialect, sql: &str) -> Vec<Option<CursorStatement>> {
             _ => None,
         })
         .collect()
+}
+
+/// One MySQL statement's part in SQL-level prepared statements, which sqlparser reads only in
+/// part: `PREPARE s FROM '<sql>'` (its text is known only when it is one literal; from
+/// anything else, or from a literal with a backslash, the name is forgotten, so what EXECUTE
+/// returns is of unknown origin),
+/// `EXECUTE s [USING @v, …]`, `{DEALLOCATE | DROP} PREPARE s`. Names are case-insensitive.
+///
+/// ```
+/// use policy::{cursors, CursorStatement, Dialect};
+/// let c = cursors(Dialect::MySql, "PREPARE Q FROM 'SELECT ''x'', ssn FROM t'; EXECUTE q USING @a; PREPARE r FROM @s");
+/// assert_eq!(c[0], Some(CursorStatement::Prepare { name: "q".into(), statement: "SELECT 'x', ssn FROM t".into() }));
+/// assert_eq!(c[1], Some(CursorStatement::Execute { name: "q".into() }));
+/// assert_eq!(c[2], Some(CursorStatement::Deallocate { name: Some("r".into()) }));
+/// ```
+fn mysql_named(piece: &str) -> Option<CursorStatement> {
+    use crate::lex::Token;
+    let spans = crate::lex::tokenize_spanned(Dialect::MySql, piece);
+    let spans: Vec<_> = spans
+        .iter()
+        .filter(|s| s.token != Token::Semicolon)
+        .collect();
+    let tokens: Vec<&Token> = spans.iter().map(|s| &s.token).collect();
+    let name = |t: &Token| match t {
+        Token::Word(w) | Token::QuotedIdent(w) => Some(w.to_lowercase()),
+        _ => None,
+    };
+    match tokens.as_slice() {
+        // A backslash is an escape or a character depending on the session's sql_mode
+        // (NO_BACKSLASH_ESCAPES): such a text is not taken at sluice's reading of it.
+        [p, n, f, Token::Str]
+            if p.is_kw("PREPARE")
+                && f.is_kw("FROM")
+                && !piece[spans[3].start..spans[3].end].contains('\\') =>
+        {
+            let literal = &piece[spans[3].start..spans[3].end];
+            Some(CursorStatement::Prepare {
+                name: name(n)?,
+                statement: crate::effects::unquote(Dialect::MySql, literal),
+            })
+        }
+        [p, n, f, ..] if p.is_kw("PREPARE") && f.is_kw("FROM") => {
+            Some(CursorStatement::Deallocate {
+                name: Some(name(n)?),
+            })
+        }
+        [e, n, rest @ ..]
+            if e.is_kw("EXECUTE")
+                && !n.is_kw("IMMEDIATE")
+                && rest.first().is_none_or(|u| u.is_kw("USING")) =>
+        {
+            Some(CursorStatement::Execute { name: name(n)? })
+        }
+        [d, p, n] if (d.is_kw("DEALLOCATE") || d.is_kw("DROP")) && p.is_kw("PREPARE") => {
+            Some(CursorStatement::Deallocate {
+                name: Some(name(n)?),
+            })
+        }
+        _ => None,
+    }
 }

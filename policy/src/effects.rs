@@ -610,7 +610,7 @@ fn changes_column_type(text: &Text, at: usize) -> bool {
 
 /// The contents of a string literal token's text, as the server reads it: `'it''s'`, `E'…'`
 /// (PostgreSQL, backslash escapes), `N'…'`, `'a\'b'` and `"…"` (MySQL), `$tag$…$tag$`.
-fn unquote(dialect: Dialect, literal: &str) -> String {
+pub(crate) fn unquote(dialect: Dialect, literal: &str) -> String {
     if let Some(rest) = literal.strip_prefix('$') {
         let Some(tag_end) = rest.find('$') else {
             return literal.to_string();

@@ -27,6 +27,15 @@ const PROGRAMS: &[(&str, &str)] = &[
     ("setsid", "util-linux"),
     ("mount", "mount"),
     ("cc", "gcc"),
+    ("node", "nodejs"),
+    ("npm", "npm"),
+    ("java", "default-jdk-headless"),
+    ("javac", "default-jdk-headless"),
+];
+/// The JDBC drivers of the driver matrix: files of `$SLUICE_JAVA_DIR`, not programs.
+const JARS: &[(&str, &str)] = &[
+    ("postgresql.jar", "libpostgresql-jdbc-java"),
+    ("mariadb-java-client.jar", "libmariadb-java"),
 ];
 /// The PostgreSQL server programs, found in /usr/lib/postgresql/<version>/bin on Debian.
 const PG_SERVER: &[&str] = &["initdb", "pg_ctl", "postgres"];
@@ -70,6 +79,21 @@ impl Machine {
         for program in PG_SERVER {
             write_stub(&m.path(&format!("pg/15/bin/{program}")), "exit 0");
         }
+        // python3 imports whatever it is asked to (ensurepip, for venvs).
+        write_stub(&m.bin().join("python3"), "exit 0");
+        for (jar, _) in JARS {
+            std::fs::create_dir_all(m.path("java")).unwrap();
+            std::fs::write(m.path(&format!("java/{jar}")), "").unwrap();
+        }
+        // The driver-matrix clients are installed: their stamp is current.
+        let drivers = Path::new(env!("CARGO_MANIFEST_DIR")).join("drivers");
+        let stamp = format!(
+            "{}{}",
+            std::fs::read_to_string(drivers.join("requirements.txt")).unwrap(),
+            std::fs::read_to_string(drivers.join("package.json")).unwrap()
+        );
+        std::fs::create_dir_all(m.path("drivers")).unwrap();
+        std::fs::write(m.path("drivers/stamp"), stamp.trim_end_matches('\n')).unwrap();
         write_stub(
             &m.bin().join("cargo"),
             r#"printf '%s\n' "$*" >> "$SLUICE_DEV_TEST_LOG"; exit 0"#,
@@ -109,6 +133,8 @@ impl Machine {
             .env("SLUICE_DEV_PG_ROOT", self.path("pg"))
             .env("SLUICE_DEV_TEST_LOG", self.path("cargo.log"))
             .env("SLUICE_DEV_TEST_INSTALL", self.path("install.log"))
+            .env("SLUICE_JAVA_DIR", self.path("java"))
+            .env("SLUICE_DRIVERS_DIR", self.path("drivers"))
             .env_remove("SLUICE_PG_BINDIR")
             .env_remove("SLUICE_MARIADB_BINDIR")
             .stdin(Stdio::null());
@@ -240,6 +266,24 @@ fn each_missing_program_names_its_debian_package() {
         m.remove(&format!("pg/15/bin/{program}"));
         assert_only_missing(&m.deps("test"), program, "postgresql");
     }
+    for (jar, package) in JARS {
+        let m = Machine::complete();
+        m.remove(&format!("java/{jar}"));
+        assert_only_missing(&m.deps("test"), jar, package);
+    }
+    // Without python3 its venv module cannot be there either: both packages are named.
+    let m = Machine::complete();
+    m.remove("bin/python3");
+    let run = m.deps("test");
+    assert_eq!(
+        missing(&run),
+        [
+            ("python3".to_string(), "python3".to_string()),
+            ("ensurepip".to_string(), "python3-venv".to_string())
+        ],
+        "{}",
+        run.stdout
+    );
     // Without initdb the directory is no bindir at all (as for the launcher), so all three are
     // missing, and one package is named once.
     let m = Machine::complete();

@@ -178,12 +178,21 @@ pub fn lineage(dialect: Dialect, sql: &str) -> Vec<Lineage> {
         Dialect::MySql => lex::expand_mysql_executable_comments(sql),
         Dialect::Postgres => std::borrow::Cow::Borrowed(sql),
     };
+    // sqlparser reads MySQL `SHOW … WHERE <anything>` as a list of words, dropping what it
+    // does not understand (a subquery, a function call); such a SHOW is judged piece by piece.
+    let odd_show = |piece: &str| dialect == Dialect::MySql && mysql_show_odd_filter(piece);
+    let per_piece = dialect == Dialect::MySql
+        && mentions_show(&expanded)
+        && lex::split_statements(dialect, &expanded)
+            .into_iter()
+            .any(odd_show);
     match parse_statements(dialect, &expanded) {
-        Ok(statements) => statements.iter().map(|s| statement(dialect, s)).collect(),
+        Ok(statements) if !per_piece => statements.iter().map(|s| statement(dialect, s)).collect(),
         // As `analyze` does: parse each piece alone, so one bad statement costs only itself.
-        Err(_) => lex::split_statements(dialect, &expanded)
+        _ => lex::split_statements(dialect, &expanded)
             .into_iter()
             .flat_map(|piece| match parse_statements(dialect, piece) {
+                _ if odd_show(piece) => vec![Lineage::opaque()],
                 Ok(parsed) if !parsed.is_empty() && !crate::fallback::is_opaque(dialect, piece) => {
                     parsed.iter().map(|s| statement(dialect, s)).collect()
                 }
@@ -191,6 +200,48 @@ pub fn lineage(dialect: Dialect, sql: &str) -> Vec<Lineage> {
             })
             .collect(),
     }
+}
+
+/// Whether `sql` spells `show` anywhere (a cheap test before splitting it into statements).
+fn mentions_show(sql: &str) -> bool {
+    sql.as_bytes()
+        .windows(4)
+        .any(|w| w.eq_ignore_ascii_case(b"show"))
+}
+
+/// Whether `piece` is a MySQL `SHOW` whose `LIKE`/`WHERE` filter is more than the listing's
+/// own columns compared with literals: a subquery, a function call or a variable there could
+/// pick the listed rows by what a masked column holds.
+fn mysql_show_odd_filter(piece: &str) -> bool {
+    let tokens = lex::tokenize_spanned(Dialect::MySql, piece);
+    let mut t = tokens.iter().map(|s| &s.token).peekable();
+    if !t.next().is_some_and(|k| k.is_kw("SHOW")) {
+        return false;
+    }
+    let mut in_filter = false;
+    while let Some(tok) = t.next() {
+        if tok.is_kw("WHERE") || tok.is_kw("LIKE") {
+            in_filter = true;
+        }
+        if !in_filter {
+            continue;
+        }
+        let plain = match tok {
+            Token::Word(w) => {
+                const CALLABLE: [&str; 5] = ["IN", "NOT", "AND", "OR", "XOR"];
+                !w.eq_ignore_ascii_case("SELECT")
+                    && (t.peek() != Some(&&Token::LParen)
+                        || CALLABLE.iter().any(|k| w.eq_ignore_ascii_case(k)))
+            }
+            Token::Punct(c) => matches!(c, '=' | '<' | '>' | '!'),
+            Token::Placeholder => false,
+            _ => true,
+        };
+        if !plain {
+            return true;
+        }
+    }
+    false
 }
 
 /// What a statement sends back.
@@ -444,8 +495,65 @@ fn unparsed(dialect: Dialect, piece: &str) -> Lineage {
         if let Some(lineage) = mysql_select_into(piece, &tokens) {
             return lineage;
         }
+        if mysql_routine_listing(&tokens) {
+            return Lineage {
+                columns: None,
+                ..Lineage::default()
+            };
+        }
     }
     Lineage::opaque()
+}
+
+/// MySQL `SHOW {FUNCTION | PROCEDURE | PACKAGE [BODY]} STATUS [LIKE 'p' | WHERE …]`, which
+/// sqlparser does not accept: routine names, definers and dates, no table data (mariadb-dump
+/// `--routines` reads them). Only filters of the listing's own columns compared with
+/// literals are recognised: a subquery or a function call in the WHERE clause could select
+/// rows by what a masked column holds, so anything else stays opaque.
+fn mysql_routine_listing(tokens: &[lex::Spanned]) -> bool {
+    let mut t = tokens.iter().map(|s| &s.token).peekable();
+    if !t.next().is_some_and(|k| k.is_kw("SHOW")) {
+        return false;
+    }
+    match t.next() {
+        Some(k) if k.is_kw("FUNCTION") || k.is_kw("PROCEDURE") => {}
+        Some(k) if k.is_kw("PACKAGE") => {
+            if t.peek().is_some_and(|k| k.is_kw("BODY")) {
+                t.next();
+            }
+        }
+        _ => return false,
+    }
+    if !t.next().is_some_and(|k| k.is_kw("STATUS")) {
+        return false;
+    }
+    const WORDS: [&str; 17] = [
+        "db",
+        "name",
+        "type",
+        "definer",
+        "modified",
+        "created",
+        "security_type",
+        "comment",
+        "and",
+        "or",
+        "not",
+        "like",
+        "in",
+        "is",
+        "null",
+        "where",
+        "escape",
+    ];
+    t.all(|tok| match tok {
+        Token::Word(w) => WORDS.iter().any(|k| w.eq_ignore_ascii_case(k)),
+        Token::QuotedIdent(q) => WORDS[..8].iter().any(|k| q.eq_ignore_ascii_case(k)),
+        Token::Str | Token::Number | Token::Comma | Token::LParen | Token::RParen => true,
+        Token::Punct(c) => matches!(c, '=' | '<' | '>' | '!'),
+        Token::Semicolon => true,
+        _ => false,
+    })
 }
 
 /// `TABLE [ONLY] [schema.]name [*]` (PostgreSQL shorthand for `SELECT * FROM name`).

@@ -613,8 +613,17 @@ impl SessionMasks {
             true => policy::copy_out(dialect, sql),
             false => Vec::new(),
         };
-        for info in &analysis.statements {
-            self.check_closed_world(info, relations)?;
+        let named = match dialect == Dialect::MySql && policy::mentions_named_statements(sql) {
+            true => policy::cursors(dialect, sql),
+            false => Vec::new(),
+        };
+        for (i, info) in analysis.statements.iter().enumerate() {
+            match named.get(i) {
+                Some(Some(policy::CursorStatement::Prepare { statement, .. })) => {
+                    self.check_mysql_prepare(statement, relations)?
+                }
+                _ => self.check_closed_world(info, relations)?,
+            }
         }
         for (i, l) in lineages.iter().enumerate() {
             // COPY to the client is masked field by field in text and CSV; binary COPY (or one
@@ -680,6 +689,29 @@ impl SessionMasks {
             }
         }
         Ok(())
+    }
+}
+
+impl SessionMasks {
+    /// MySQL `PREPARE s FROM '<sql>'` is dynamic SQL, code to a masked session, unless its
+    /// text is one plain read, which is then judged as if it ran here (EXECUTE's results are
+    /// masked by it): `PREPARE q FROM 'SELECT id, note FROM t'` works as the SELECT does.
+    fn check_mysql_prepare(
+        &self,
+        statement: &str,
+        relations: Option<&Relations>,
+    ) -> Result<(), String> {
+        let inner = policy::analyze(Dialect::MySql, statement);
+        let plain_read = matches!(inner.statements.as_slice(), [only]
+            if only.parsed && only.kind == policy::StatementKind::Select && !only.code && !only.opaque_code);
+        if !plain_read {
+            return Err("sluice: statement refused for a masked session: it prepares SQL that is not one plain read (a function, procedure, write or statement sluice cannot read), whose results sluice cannot see into".into());
+        }
+        self.check_statement(
+            &ShapedSql::new(Dialect::MySql, statement),
+            &inner,
+            relations,
+        )
     }
 }
 

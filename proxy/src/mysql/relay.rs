@@ -1116,6 +1116,17 @@ impl Relay {
 
     fn after_upstream_packet(&mut self) {
         if self.tracker.is_idle() {
+            // The catalog was re-read while the statement was judged, before it ran: what
+            // DDL made or replaced is only there now (a table made in the session read as of
+            // unknown origin, a replaced view by its old definition, for the snapshot's life).
+            let ran = match &self.current {
+                Statement::Text(sql) => Some(sql),
+                Statement::Execute(id) => self.prepared.get(id).map(|p| &p.sql),
+                _ => None,
+            };
+            if ran.is_some_and(|sql| may_change_catalog(sql)) {
+                self.ctx.catalog.invalidate();
+            }
             let counted = std::mem::take(&mut self.counted);
             let ended_well = !matches!(self.current, Statement::None | Statement::Prepare(_));
             if let Some(h) = self.hooks.as_deref_mut().filter(|_| ended_well) {
