@@ -878,9 +878,17 @@ impl Relay {
             Some(0xFF) if !self.tracker.continues() => self.diagnostic(p),
             _ => p,
         };
+        // An OK as a statement's whole answer completes it: what it defined now exists.
+        let completed = match p.first() == Some(0x00) && self.tracker.awaiting_result_head() {
+            true => self.result_of(),
+            false => None,
+        };
         let role = self.tracker.on_packet(&p);
         if self.tracker.is_idle() {
             self.status_known = p.first() != Some(0xFF);
+        }
+        if let (Some(h), Some((sql, index))) = (self.hooks.as_deref_mut(), completed.as_ref()) {
+            h.on_completed(ResultOf { sql, index: *index });
         }
         if let Some(h) = self.hooks.as_deref_mut() {
             match (&role, p.first()) {

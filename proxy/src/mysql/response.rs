@@ -116,6 +116,18 @@ impl ResponseTracker {
         self.done
     }
 
+    /// Waiting for the first packet of a statement's result (OK, ERR, LOCAL INFILE or a column
+    /// count): an OK now completes the statement at [`Self::statement_index`].
+    pub fn awaiting_result_head(&self) -> bool {
+        matches!(
+            self.state,
+            State::Results {
+                phase: Phase::First,
+                ..
+            }
+        ) && !self.continuing
+    }
+
     /// Waiting for the first packet of a COM_STMT_PREPARE answer.
     pub fn awaiting_prepare_ok(&self) -> bool {
         self.state == State::PrepareHeader && !self.continuing
