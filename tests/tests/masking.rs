@@ -424,6 +424,45 @@ async fn postgres_masked_values_are_valid_for_their_types_and_exempt_groups_see_
 /// Sync), and sluice lets that answer describe the rows instead of asking again. pgbench is a
 /// libpq client of both kinds: `-M extended` (an unnamed statement each time) and `-M prepared`.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_detector_hits_inside_binary_arrays_and_records_leave_valid_values() {
+    // Element lengths live inside a binary array or record: a hit rewritten in place would
+    // leave the old lengths (telling the hidden value's length) and a value no client can
+    // decode (the black-box attacker's psycopg crashed on one).
+    let (proxy, s) = pg_setup(true).await;
+    let alice = proxy.connect().await;
+    let array =
+        format!("SELECT ARRAY['card 4111 1111 1111 1111', 'plain'] AS a FROM {s}.orders LIMIT 1");
+    let rows = alice.query(array.as_str(), &[]).await.unwrap();
+    let a: Option<Vec<String>> = rows[0].get("a");
+    assert_eq!(
+        a, None,
+        "a binary array with a hit is NULL, never rewritten inside"
+    );
+    let record = format!("SELECT ROW(notes, id) AS r FROM {s}.customers WHERE id = 2");
+    let rows = alice.query(record.as_str(), &[]).await.unwrap();
+    assert_eq!(rows[0].len(), 1);
+    let Raw(r) = rows[0].get("r");
+    assert_eq!(r, None, "a binary record with a hit is NULL");
+    // Text format rewrites inside the literal, which stays one.
+    let text = alice.simple_query(&array).await.unwrap();
+    let shown = match &text[1] {
+        tokio_postgres::SimpleQueryMessage::Row(row) => row.get(0).unwrap_or_default().to_string(),
+        other => panic!("{other:?}"),
+    };
+    assert!(
+        shown.starts_with('{') && shown.contains("[REDACTED]") && !shown.contains("4111"),
+        "{shown}"
+    );
+    // Arrays without a hit pass untouched.
+    let rows = alice
+        .query("SELECT ARRAY['plain', 'text'] AS a", &[])
+        .await
+        .unwrap();
+    let a: Option<Vec<String>> = rows[0].get("a");
+    assert_eq!(a, Some(vec!["plain".to_string(), "text".to_string()]));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn postgres_libpq_executions_described_by_the_client_are_masked() {
     let (proxy, s) = pg_setup(false).await;
     let dir = tempfile::tempdir().unwrap();

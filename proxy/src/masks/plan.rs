@@ -16,8 +16,12 @@ enum Action {
         function: Arc<MaskFunction>,
         ty: ColumnType,
     },
-    /// A text value that no mask names: content detectors look inside it.
-    Detect,
+    /// A text value that no mask names: content detectors look inside it. `whole` when the
+    /// value's encoding has lengths inside it (PostgreSQL binary arrays and records): a hit
+    /// cannot be rewritten in place, so the value becomes NULL.
+    Detect {
+        whole: bool,
+    },
 }
 
 /// Values masked and detector hits in the rows of one result, kept in the session and added to
@@ -104,7 +108,10 @@ impl SessionMasks {
                         function,
                         ty: c.value_type,
                     },
-                    None if detect && is_textual(c.value_type) => Action::Detect,
+                    None if detect && is_textual(c.value_type) => Action::Detect {
+                        whole: c.value_type.kind == TypeKind::Other
+                            && c.value_type.wire == masking::Wire::PgBinary,
+                    },
                     None => Action::Pass,
                 };
                 any |= !matches!(action, Action::Pass);
@@ -199,7 +206,8 @@ impl SessionMasks {
                         MaskOutcome::Null => *field = None,
                     }
                 }
-                Action::Detect => {
+                Action::Detect { whole } => {
+                    let mut hit = false;
                     for &d in &self.detectors {
                         let rule = &self.policy.detectors[d];
                         scratch.clear();
@@ -210,7 +218,11 @@ impl SessionMasks {
                             })
                         {
                             std::mem::swap(value, scratch);
+                            hit = true;
                         }
+                    }
+                    if hit && *whole {
+                        *field = None;
                     }
                 }
             }
