@@ -281,13 +281,28 @@ fn hash_is_deterministic_and_typed() {
 
 #[test]
 fn generalize_dates_and_timestamps() {
-    let day = f("generalize");
-    let year = MaskFunction::compile(&MaskSpec {
+    // Timestamps keep the year by default, as dates do; `precision = "day"` keeps the day.
+    let year = f("generalize");
+    let day = MaskFunction::compile(&MaskSpec {
+        precision: Some("day".into()),
+        ..spec("generalize")
+    })
+    .unwrap();
+    let explicit_year = MaskFunction::compile(&MaskSpec {
         precision: Some("year".into()),
         ..spec("generalize")
     })
     .unwrap();
     use TypeKind::*;
+    for (ty, v) in [
+        (ty(Timestamp, PgText), "1985-03-14 10:11:12"),
+        (ty(TimestampTz, PgText), "1985-03-14 10:11:12+00"),
+        (ty(Timestamp, MySqlText), "1985-03-14 10:11:12.123"),
+    ] {
+        let masked = run_s(&year, ty, v).unwrap();
+        assert!(masked.starts_with("1985-01-01 00:00:00"), "{v} → {masked}");
+        assert_eq!(run_s(&explicit_year, ty, v).unwrap(), masked);
+    }
     use Wire::*;
     assert_eq!(
         run_s(&day, ty(Date, PgText), "1987-06-05").unwrap(),

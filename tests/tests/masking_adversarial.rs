@@ -1419,6 +1419,123 @@ async fn mysql_masked_user_gets_no_clear_value_by_any_route() {
     assert!(leaks.is_empty(), "the audit log holds {leaks:?}");
 }
 
+// ---------------------------------------------------------------- generalize
+
+/// `generalize` on the columns a black-box attacker found it too gentle with.
+fn generalize_config() -> String {
+    r#"
+[[masks]]
+columns = ["*.*.gen_ts", "*.*.gen_tsn", "*.*.gen_n"]
+function = "generalize"
+except_groups = ["dba"]
+"#
+    .into()
+}
+
+/// Timestamps keep only their year, as dates do (the documented default), in text and
+/// binary; a numeric column coarser than the default step (`numeric(3,-2)`) is not handed
+/// back unchanged.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn generalize_keeps_only_the_year_of_timestamps_and_never_the_clear_number() {
+    // PostgreSQL.
+    let upstream = pg_scram();
+    let s = unique("gen");
+    let direct = pg_direct(upstream).await;
+    direct
+        .batch_execute(&format!(
+            "CREATE SCHEMA {s};
+             CREATE TABLE {s}.t (id int, gen_ts timestamptz(0), gen_tsn timestamp(3),
+                 gen_n numeric(3,-2));
+             INSERT INTO {s}.t VALUES
+                 (1, '1985-03-14 10:11:12+00', '1985-03-14 10:11:12.345', 12300);"
+        ))
+        .await
+        .unwrap();
+    let proxy = Proxy::start(
+        upstream,
+        ProxyOpts {
+            extra_config: generalize_config(),
+            ..ProxyOpts::default()
+        },
+    )
+    .await;
+    let (client, _) = pg_client(&proxy, USER, PASSWORD).await;
+    let sql = format!("SELECT gen_ts, gen_tsn, gen_n FROM {s}.t WHERE id = 1");
+    let text: Vec<String> = client
+        .simple_query(&sql)
+        .await
+        .unwrap()
+        .into_iter()
+        .find_map(|m| match m {
+            SimpleQueryMessage::Row(r) => Some(
+                (0..3)
+                    .map(|i| r.get(i).unwrap_or("NULL").to_string())
+                    .collect(),
+            ),
+            _ => None,
+        })
+        .unwrap();
+    // The session's time zone may move the hour, never the year.
+    assert!(text[0].starts_with("1985-01-01 00:00:00"), "{text:?}");
+    assert_eq!(text[1], "1985-01-01 00:00:00", "{text:?}");
+    assert!(!text[2].contains("123"), "the clear number: {text:?}");
+    assert_eq!(text[2], "12000", "{text:?}");
+    let row = client.query_one(sql.as_str(), &[]).await.unwrap();
+    for i in 0..2 {
+        let Rendered(binary) = row.get(i);
+        assert!(
+            binary.starts_with("1985-01-01 "),
+            "binary column {i}: {binary}"
+        );
+    }
+    let (dba, _) = pg_client(&proxy, OTHER_USER, OTHER_PASSWORD).await;
+    let clear = dba.simple_query(&sql).await.unwrap();
+    assert!(
+        clear.iter().any(|m| matches!(m,
+            SimpleQueryMessage::Row(r) if r.get(2) == Some("12300")
+                && r.get(1) == Some("1985-03-14 10:11:12.345"))),
+        "exempt users see the clear values"
+    );
+
+    // MariaDB: DATETIME and TIMESTAMP(3), text and binary protocols.
+    let upstream = mariadb_native();
+    let n = unique("gen");
+    let mut direct = mysql_direct(upstream).await;
+    direct
+        .query_drop(format!(
+            "CREATE TABLE {n}_t (id INT, gen_ts DATETIME, gen_tsn TIMESTAMP(3) NULL);
+             INSERT INTO {n}_t VALUES (1, '1985-03-14 10:11:12', '1985-03-14 10:11:12.345')"
+        ))
+        .await
+        .unwrap();
+    let proxy = Proxy::start_mysql(
+        upstream,
+        ProxyOpts {
+            extra_config: generalize_config(),
+            ..ProxyOpts::default()
+        },
+    )
+    .await;
+    let mut conn = proxy.mysql().await;
+    let sql = format!("SELECT id, gen_ts, gen_tsn FROM {n}_t WHERE id = 1");
+    let text: Vec<mysql_async::Row> = conn.query(sql.as_str()).await.unwrap();
+    let binary: Vec<mysql_async::Row> = conn.exec(sql.as_str(), ()).await.unwrap();
+    for (how, rows) in [("text", &text), ("binary", &binary)] {
+        let row = rows.first().expect("one row");
+        let values: Vec<String> = (1..3)
+            .map(|i| row.as_ref(i).map(my_value_text).unwrap_or_default())
+            .map(|v| v.trim_matches('\'').to_string())
+            .collect();
+        for v in &values {
+            // The binary protocol's value shows no time when it is midnight.
+            assert!(
+                v == "1985-01-01" || v.starts_with("1985-01-01 00:00:00"),
+                "{how}: {values:?}"
+            );
+        }
+    }
+}
+
 // ---------------------------------------------------------------- benchmarks as applications
 
 /// The benchmarks' own workloads, run as a masked user: nothing they send is refused.
