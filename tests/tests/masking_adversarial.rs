@@ -879,6 +879,13 @@ async fn postgres_copy_is_masked_whatever_the_search_path_and_encoding() {
             format!("SELECT set_config('search_path', '{t1}', false)"),
             "COPY customers TO STDOUT".into(),
         ],
+        // The table's name is also a CTE's, in another scope.
+        vec![
+            format!("SET search_path = {t1}, public"),
+            "COPY (SELECT b.* FROM (WITH customers AS (SELECT 1 AS id) SELECT id FROM customers) a, \
+             customers b) TO STDOUT"
+                .into(),
+        ],
     ];
     let mut found = Findings::default();
     let mut rpt_view = String::new();
@@ -973,7 +980,7 @@ async fn postgres_copy_is_masked_whatever_the_search_path_and_encoding() {
         }
         encoded.push((format!("{enc} set before"), seen));
     }
-    found.assert_clean("PostgreSQL COPY", 16);
+    found.assert_clean("PostgreSQL COPY", 17);
 
     // Not merely refused: what sluice can place is masked as the same SELECT is.
     let select = client

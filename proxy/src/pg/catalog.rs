@@ -159,11 +159,14 @@ impl PgCatalog {
             .collect();
         names.sort_unstable();
         names.dedup();
+        // Always an explicit path (empty without unqualified names): a name the analysis
+        // left out (one shadowed by a CTE's name somewhere in the query) then resolves only
+        // among the schemas checked, or not at all.
         let path = match names.is_empty() {
-            true => None,
-            false => Some(self.only_schemas(&names).await?),
+            true => Vec::new(),
+            false => self.only_schemas(&names).await?,
         };
-        self.describe(sql, path.as_deref()).await
+        self.describe(sql, &path).await
     }
 
     /// The schemas of the relations named `names`, when each name is held by exactly one
@@ -212,8 +215,8 @@ impl PgCatalog {
     }
 
     /// Parse + Describe of `sql` on sluice's own connection, with `search_path` set to `path`
-    /// for it when given; origins resolved.
-    async fn describe(&self, sql: &str, path: Option<&[String]>) -> Option<Vec<ColumnDesc>> {
+    /// for it; origins resolved.
+    async fn describe(&self, sql: &str, path: &[String]) -> Option<Vec<ColumnDesc>> {
         let described = async {
             let mut conn = self.conn().await?;
             let result = match conn.as_mut() {
@@ -428,16 +431,19 @@ fn view_sources(definition: &str) -> ViewSources {
 async fn describe_in_path(
     stream: &mut BoxStream,
     sql: &str,
-    path: Option<&[String]>,
+    path: &[String],
 ) -> Result<Option<Vec<ColumnDesc>>, String> {
-    let Some(path) = path else {
-        return describe_query(stream, sql).await;
-    };
     let quoted: Vec<String> = path
         .iter()
         .map(|s| format!("\"{}\"", s.replace('"', "\"\"")))
         .collect();
-    simple_query(stream, &format!("SET search_path = {}", quoted.join(", "))).await?;
+    // As a literal: an empty path is `''`, and the list's quotes double inside it.
+    let list = quoted.join(", ").replace('\'', "''");
+    simple_query(
+        stream,
+        &format!("SELECT pg_catalog.set_config('search_path', '{list}', false)"),
+    )
+    .await?;
     let described = describe_query(stream, sql).await;
     // The connection serves other lookups: it must not keep this path.
     simple_query(stream, "RESET search_path").await?;
