@@ -265,7 +265,7 @@ pub async fn run(
                         }
                         match frame.tag {
                             b'Z' => encoding_settled = true,
-                            b'C' => encoding_settled = false,
+                            b'C' if !begins_transaction(&frame) => encoding_settled = false,
                             _ => {}
                         }
                         match frame.tag {
@@ -664,6 +664,13 @@ async fn columns_hook(
     let mut origins: Vec<&mut ColumnOrigin> = columns.iter_mut().map(|c| &mut c.origin).collect();
     catalog.resolve(&mut origins).await;
     hooks.on_columns(of, &columns)
+}
+
+/// A CommandComplete of `BEGIN` or `START TRANSACTION`, which change no setting (drivers send
+/// one in the same pipeline as the statement after it).
+fn begins_transaction(frame: &Frame) -> bool {
+    let tag = frame.body();
+    tag.starts_with(b"BEGIN\0") || tag.starts_with(b"START TRANSACTION\0")
 }
 
 /// What sluice knows of the encoding a COPY's rows come in, when it starts.
