@@ -46,6 +46,16 @@ impl Charset {
         }
     }
 
+    /// How many bytes the character starting at `bytes[i]` takes: `width`, with the common
+    /// case (an ASCII byte, an ASCII-safe encoding) first.
+    #[inline]
+    pub fn width_at(self, bytes: &[u8], i: usize) -> usize {
+        match bytes.get(i) {
+            Some(&b) if b >= 0x80 && self != Charset::AsciiSafe => self.width(&bytes[i..]),
+            _ => 1,
+        }
+    }
+
     /// How many bytes the character starting at `rest[0]` takes (at least 1, at most what is
     /// left).
     pub fn width(self, rest: &[u8]) -> usize {

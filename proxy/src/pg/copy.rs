@@ -105,7 +105,7 @@ impl CopyRows {
                             out.push(q);
                             let mut i = 0;
                             while i < v.len() {
-                                let w = cs.width(&v[i..]);
+                                let w = cs.width_at(v, i);
                                 if w == 1 && (v[i] == q || v[i] == e) {
                                     out.push(e);
                                 }
@@ -133,7 +133,7 @@ fn ascii_bytes(v: &[u8], cs: Charset) -> impl Iterator<Item = u8> + '_ {
     let mut i = 0;
     std::iter::from_fn(move || {
         while i < v.len() {
-            let w = cs.width(&v[i..]);
+            let w = cs.width_at(v, i);
             let b = v[i];
             i += w;
             if w == 1 {
@@ -157,7 +157,7 @@ fn decode_text(row: &[u8], delimiter: u8, null: &str, cs: Charset) -> RowFields 
                 i += 1;
                 start = i;
             }
-            _ => i += cs.width(&row[i..]),
+            _ => i += cs.width_at(row, i),
         }
     }
     pieces.push(&row[start.min(row.len())..]);
@@ -177,8 +177,11 @@ fn unescape_text(piece: &[u8], cs: Charset, out: &mut Vec<u8>) {
     let mut i = 0;
     while i < piece.len() {
         if piece[i] != b'\\' || i + 1 >= piece.len() {
-            let w = cs.width(&piece[i..]);
-            out.extend_from_slice(&piece[i..i + w]);
+            let w = cs.width_at(piece, i);
+            match w {
+                1 => out.push(piece[i]),
+                _ => out.extend_from_slice(&piece[i..i + w]),
+            }
             i += w;
             continue;
         }
@@ -231,7 +234,7 @@ fn unescape_text(piece: &[u8], cs: Charset, out: &mut Vec<u8>) {
 fn escape_text(v: &[u8], delimiter: u8, cs: Charset, out: &mut Vec<u8>) {
     let mut i = 0;
     while i < v.len() {
-        let w = cs.width(&v[i..]);
+        let w = cs.width_at(v, i);
         let b = v[i];
         if w > 1 {
             // As PostgreSQL: a multi-byte character is written whole, never escaped.
@@ -277,14 +280,14 @@ fn decode_csv(row: &[u8], special: (u8, u8, u8), null: &str, cs: Charset) -> Row
                     i += 1;
                     break;
                 } else {
-                    let w = cs.width(&row[i..]);
+                    let w = cs.width_at(row, i);
                     value.extend_from_slice(&row[i..i + w]);
                     i += w;
                 }
             }
         }
         while i < row.len() && row[i] != delimiter {
-            let w = cs.width(&row[i..]);
+            let w = cs.width_at(row, i);
             value.extend_from_slice(&row[i..i + w]);
             i += w;
         }
