@@ -217,9 +217,10 @@ impl MaskFunction {
             "generalize" => {
                 check_keys(spec, &["step", "precision"])?;
                 let step = Step::from_f64(spec.step.unwrap_or(10.0))?;
+                // Timestamps keep what dates keep (the year) unless told to keep the day.
                 let year = match spec.precision.as_deref() {
-                    None | Some("day") => false,
-                    Some("year") => true,
+                    Some("day") => false,
+                    None | Some("year") => true,
                     Some(p) => {
                         return Err(format!(
                             "`precision` must be \"day\" or \"year\", got {p:?}"

@@ -39,9 +39,9 @@
 //! | `null` | NULL | NULL |
 //! | `redact` | `[REDACTED]` | a fixed valid value: `0`, `false`, 1970-01-01, the epoch, `00:00:00`, the nil UUID, JSON `null`, empty bytes; NULL for [`TypeKind::Other`] |
 //! | `partial` | all but the first `keep_first` / last `keep_last` characters become `fill` (default `*`); a value no longer than what is kept is masked whole | as `redact` |
-//! | `email` | `alice@example.com` → `a***@example.com`; a one-character local part is hidden too; not an address: all `*` | as `redact` |
+//! | `email` | `alice@example.com` → `a***@example.com`; a one-character local part is hidden too; not an address: `***` (its length is not kept) | as `redact` |
 //! | `hash` | 32 lowercase hex characters of HMAC-SHA-256(key, value) | integers: non-negative, same width; UUIDs: v4-shaped; bytes: the 32-byte digest; numeric: an integer with as many integer digits; others NULL |
-//! | `generalize` | NULL | dates → January 1st; timestamps → midnight (`precision = "day"`, the default) or January 1st (`"year"`); integers, floats, numerics → rounded down to a multiple of `step` (default 10), clamped to the column's range |
+//! | `generalize` | NULL | dates → January 1st; timestamps → January 1st (`precision = "year"`, the default) or midnight (`"day"`); integers, floats, numerics → rounded down to a multiple of `step` (default 10; one no coarser than the column's own granularity is made ten times that granularity), clamped to the column's range |
 //! | `digits` | every ASCII digit replaced (HMAC-derived with a key, `0` without), separators and length kept | integers: same sign and digit count (first digit nonzero), within range; others as `redact` |
 //! | `regex_replace` | every match of `pattern` replaced by `replacement` (`$1`) | as `redact` |
 //! | `constant` | `value` | `value` parsed as the column's type (integer, float, numeric, bool, date, timestamp, time, uuid, JSON, bytes); NULL where it does not parse |

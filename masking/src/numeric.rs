@@ -243,6 +243,20 @@ pub(crate) struct Step {
 }
 
 impl Step {
+    /// Ten times this step.
+    pub(crate) fn times_ten(self) -> Step {
+        match self.k {
+            0 => Step {
+                m: self.m.saturating_mul(10),
+                k: 0,
+            },
+            k => Step {
+                m: self.m,
+                k: k - 1,
+            },
+        }
+    }
+
     /// From a positive finite `f64`, exactly as its shortest decimal form reads.
     pub(crate) fn from_f64(step: f64) -> Result<Step, String> {
         if !step.is_finite() || step <= 0.0 {

@@ -58,7 +58,8 @@ pub(crate) fn partial(v: &[u8], keep_first: u32, keep_last: u32, fill: &[u8], ou
 }
 
 /// `email`: `alice@example.com` → `a***@example.com`. A one-character local part is not
-/// revealed (`***@example.com`); a value that is not an address is starred whole.
+/// revealed (`***@example.com`); a value that is not an address becomes `***` (its length
+/// would tell something about it).
 pub(crate) fn email(v: &[u8], out: &mut Vec<u8>) {
     email_within(v, u64::MAX, out);
 }
@@ -85,7 +86,7 @@ pub(crate) fn email_within(v: &[u8], limit: u64, out: &mut Vec<u8>) {
             (0..stars).for_each(|_| out.push(b'*'));
             out.extend_from_slice(&v[a..]);
         }
-        None => partial(v, 0, 0, b"*", out),
+        None => out.extend_from_slice(&b"***"[..limit.clamp(1, 3) as usize]),
     }
 }
 
@@ -196,8 +197,11 @@ mod tests {
         assert_eq!(e("alice@example.com"), "a***@example.com");
         assert_eq!(e("a@example.com"), "***@example.com");
         assert_eq!(e("émile@exemple.fr"), "é***@exemple.fr");
-        assert_eq!(e("not an email"), "************");
-        assert_eq!(e("@x"), "**");
+        assert_eq!(e("not an email"), "***");
+        assert_eq!(e("@x"), "***");
+        let mut out = Vec::new();
+        email_within(b"no address here", 2, &mut out);
+        assert_eq!(out, b"**");
     }
 
     #[test]

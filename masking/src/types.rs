@@ -83,6 +83,12 @@ pub enum Size {
         /// Digits after the decimal point.
         scale: u16,
     },
+    /// `numeric(precision, -tens)` (PostgreSQL 15+): values are multiples of `10^tens`.
+    /// Masked values are not fitted to it; `generalize` rounds coarser than it.
+    Tens {
+        /// Zeros every value ends with, before the decimal point.
+        tens: u16,
+    },
 }
 
 /// The type of a result column together with its wire encoding.
@@ -142,6 +148,9 @@ impl ColumnType {
     /// assert_eq!(ColumnType::pg(1700, true).with_pg_typmod((5 << 16 | 2) + 4).size,
     ///            Size::Decimal { precision: 5, scale: 2 });
     /// assert_eq!(ColumnType::pg(25, false).with_pg_typmod(-1).size, Size::Any);
+    /// // numeric(3, -2): scale -2 in 11 bits is 0x7FE.
+    /// assert_eq!(ColumnType::pg(1700, false).with_pg_typmod((3 << 16 | 0x7FE) + 4).size,
+    ///            Size::Tens { tens: 2 });
     /// ```
     pub fn with_pg_typmod(self, typmod: i32) -> ColumnType {
         let Some(m) = typmod.checked_sub(4).filter(|m| *m >= 0) else {
@@ -151,8 +160,15 @@ impl ColumnType {
             TypeKind::Text => Size::Chars(m as u32),
             TypeKind::Numeric => {
                 let (precision, scale) = ((m >> 16) & 0xFFFF, m & 0x7FF);
-                // A negative scale (PostgreSQL 15+, sign bit 0x400) is left unlimited.
-                if m & 0x400 != 0 || precision == 0 || scale > precision {
+                // A negative scale (PostgreSQL 15+): 11 bits, two's complement.
+                if m & 0x400 != 0 {
+                    let tens = 0x800 - scale;
+                    return ColumnType {
+                        size: Size::Tens { tens: tens as u16 },
+                        ..self
+                    };
+                }
+                if precision == 0 || scale > precision {
                     return self;
                 }
                 Size::Decimal {

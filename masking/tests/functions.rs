@@ -191,8 +191,10 @@ fn email() {
         run_s(&m, TEXT, "bob.smith+tag@mail.co.uk").unwrap(),
         "b***@mail.co.uk"
     );
-    assert_eq!(run_s(&m, TEXT, "no-at-sign").unwrap(), "**********");
-    assert_eq!(run_s(&m, TEXT, "ünïcode").unwrap(), "*******");
+    // Not an address: nothing of it, its length included, is kept.
+    assert_eq!(run_s(&m, TEXT, "no-at-sign").unwrap(), "***");
+    assert_eq!(run_s(&m, TEXT, "ünïcode").unwrap(), "***");
+    assert_eq!(run_s(&m, TEXT, "x").unwrap(), "***");
     assert_eq!(
         run_s(&m, ty(TypeKind::Json, Wire::PgText), "\"a@b.c\"").unwrap(),
         "null"
@@ -281,13 +283,28 @@ fn hash_is_deterministic_and_typed() {
 
 #[test]
 fn generalize_dates_and_timestamps() {
-    let day = f("generalize");
-    let year = MaskFunction::compile(&MaskSpec {
+    // Timestamps keep the year by default, as dates do; `precision = "day"` keeps the day.
+    let year = f("generalize");
+    let day = MaskFunction::compile(&MaskSpec {
+        precision: Some("day".into()),
+        ..spec("generalize")
+    })
+    .unwrap();
+    let explicit_year = MaskFunction::compile(&MaskSpec {
         precision: Some("year".into()),
         ..spec("generalize")
     })
     .unwrap();
     use TypeKind::*;
+    for (ty, v) in [
+        (ty(Timestamp, PgText), "1985-03-14 10:11:12"),
+        (ty(TimestampTz, PgText), "1985-03-14 10:11:12+00"),
+        (ty(Timestamp, MySqlText), "1985-03-14 10:11:12.123"),
+    ] {
+        let masked = run_s(&year, ty, v).unwrap();
+        assert!(masked.starts_with("1985-01-01 00:00:00"), "{v} → {masked}");
+        assert_eq!(run_s(&explicit_year, ty, v).unwrap(), masked);
+    }
     use Wire::*;
     assert_eq!(
         run_s(&day, ty(Date, PgText), "1987-06-05").unwrap(),

@@ -49,6 +49,9 @@ pub struct CopyOut {
     pub select: String,
     /// The format of the rows.
     pub format: CopyFormat,
+    /// The `ENCODING` option, as written: the rows are in it instead of the session's
+    /// `client_encoding`.
+    pub encoding: Option<String>,
 }
 
 /// For each statement of `sql`: `Some` when it is a COPY to the client (STDOUT), `None`
@@ -91,7 +94,7 @@ fn one(statement: &Statement) -> Option<CopyOut> {
         ),
     };
     let (mut format, mut delimiter, mut null, mut header) = ("text".to_string(), None, None, false);
-    let (mut quote, mut escape) = (None, None);
+    let (mut quote, mut escape, mut encoding) = (None, None, None);
     for o in options {
         match o {
             CopyOption::Format(f) => format = f.value.to_lowercase(),
@@ -100,6 +103,7 @@ fn one(statement: &Statement) -> Option<CopyOut> {
             CopyOption::Header(h) => header = *h,
             CopyOption::Quote(c) => quote = Some(*c),
             CopyOption::Escape(c) => escape = Some(*c),
+            CopyOption::Encoding(e) => encoding = Some(e.clone()),
             _ => {}
         }
     }
@@ -140,7 +144,11 @@ fn one(statement: &Statement) -> Option<CopyOut> {
             null: null.unwrap_or_else(|| "\\N".into()),
         },
     };
-    Some(CopyOut { select, format })
+    Some(CopyOut {
+        select,
+        format,
+        encoding,
+    })
 }
 
 #[cfg(test)]
@@ -178,6 +186,9 @@ mod tests {
                 }
             ))
         );
+        assert_eq!(t.as_ref().and_then(|c| c.encoding.as_deref()), None);
+        let e = &copy_out(Dialect::Postgres, "COPY t TO STDOUT (ENCODING 'SJIS')")[0];
+        assert_eq!(e.as_ref().and_then(|c| c.encoding.as_deref()), Some("SJIS"));
         let b = &copy_out(Dialect::Postgres, "COPY t TO STDOUT (FORMAT binary)")[0];
         assert_eq!(b.as_ref().map(|c| &c.format), Some(&CopyFormat::Binary));
     }

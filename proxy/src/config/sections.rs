@@ -64,7 +64,7 @@ pub struct MaskConfig {
     pub replacement: Option<String>,
     pub value: Option<String>,
     pub key_env: Option<String>,
-    /// *Extension*, `generalize` of timestamps: `"day"` (default) or `"year"`.
+    /// *Extension*, `generalize` of timestamps: `"year"` (default, as dates) or `"day"`.
     pub precision: Option<String>,
     #[serde(default)]
     pub except_groups: Vec<String>,

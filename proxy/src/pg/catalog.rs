@@ -133,13 +133,94 @@ impl PgCatalog {
         Some(relations)
     }
 
-    /// The columns a query would return, origins resolved, without running it (Parse and
-    /// Describe on sluice's own connection). `None` when the database cannot describe it.
-    pub async fn describe(&self, sql: &str) -> Option<Vec<ColumnDesc>> {
+    /// The columns a COPY's query would return in the client's session, origins resolved,
+    /// without running it (Parse and Describe on sluice's own connection). `None` when sluice
+    /// cannot be sure it resolves the query's names as the session does, or the database
+    /// cannot describe it.
+    ///
+    /// sluice's connection has the default `search_path`; the session's may be anything
+    /// (`SET`, `set_config`, role defaults, startup options), and the server does not report
+    /// it. Schema-qualified names resolve the same everywhere. An unqualified name resolves
+    /// the same only when the database holds one relation of that name in all its schemas:
+    /// then the description is made with the search path set to those relations' schemas.
+    /// A name held by two schemas (or by none, as far as sluice's connection sees: a relation
+    /// the session made and has not committed) could be either: `None`.
+    pub async fn describe_copy(&self, sql: &str) -> Option<Vec<ColumnDesc>> {
+        let analysis = policy::analyze(policy::Dialect::Postgres, sql);
+        if !analysis.parsed() {
+            return None;
+        }
+        let mut names: Vec<&str> = analysis
+            .statements
+            .iter()
+            .flat_map(|s| &s.tables)
+            .filter(|t| t.schema.is_none())
+            .map(|t| t.name.as_str())
+            .collect();
+        names.sort_unstable();
+        names.dedup();
+        // Always an explicit path (empty without unqualified names): a name the analysis
+        // left out (one shadowed by a CTE's name somewhere in the query) then resolves only
+        // among the schemas checked, or not at all.
+        let path = match names.is_empty() {
+            true => Vec::new(),
+            false => self.only_schemas(&names).await?,
+        };
+        self.describe(sql, &path).await
+    }
+
+    /// The schemas of the relations named `names`, when each name is held by exactly one
+    /// schema of the database; `None` otherwise (or when the lookup fails).
+    async fn only_schemas(&self, names: &[&str]) -> Option<Vec<String>> {
+        // Quoted identifiers may hold anything; a name that would need more than doubled
+        // quotes in a literal is not looked up (fail closed).
+        if names.iter().any(|n| n.contains(['\\', '\0'])) {
+            return None;
+        }
+        let list = names
+            .iter()
+            .map(|n| format!("'{}'", n.replace('\'', "''")))
+            .collect::<Vec<_>>()
+            .join(",");
+        let sql = format!(
+            "SELECT c.relname, n.nspname FROM pg_catalog.pg_class c \
+             JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace \
+             WHERE c.relname IN ({list}) AND c.relkind IN ('r','v','m','p','f','S')"
+        );
+        let rows = match tokio::time::timeout(LOOKUP_TIMEOUT, self.query(&sql)).await {
+            Ok(Ok(rows)) => rows,
+            _ => return None,
+        };
+        let mut found: HashMap<&str, Vec<String>> = HashMap::new();
+        for row in &rows {
+            if let (Some(Some(name)), Some(Some(schema))) = (row.first(), row.get(1)) {
+                if let Some(n) = names.iter().find(|n| **n == name) {
+                    found.entry(n).or_default().push(schema.clone());
+                }
+            }
+        }
+        let mut schemas = Vec::new();
+        for name in names {
+            match found.get(name).map(Vec::as_slice) {
+                Some([schema]) => schemas.push(schema.clone()),
+                other => {
+                    tracing::info!(relation = %name, schemas = ?other, "a COPY names a relation sluice cannot place in one schema; its fields are masked");
+                    return None;
+                }
+            }
+        }
+        schemas.sort_unstable();
+        schemas.dedup();
+        Some(schemas)
+    }
+
+    /// Parse + Describe of `sql` on sluice's own connection, with `search_path` set to `path`
+    /// for it; origins resolved.
+    async fn describe(&self, sql: &str, path: &[String]) -> Option<Vec<ColumnDesc>> {
         let described = async {
             let mut conn = self.conn().await?;
             let result = match conn.as_mut() {
-                Some(stream) => describe_query(stream, sql).await,
+                Some(stream) => describe_in_path(stream, sql, path).await,
                 None => Err("no catalog connection".into()),
             };
             if result.is_err() {
@@ -154,7 +235,13 @@ impl PgCatalog {
                 tracing::warn!(target = %self.target.name, error = %e, "describing a COPY query failed");
                 return None;
             }
-            Err(_) => return None,
+            Err(_) => {
+                // The connection may be mid-exchange: the next lookup opens a new one.
+                if let Ok(mut conn) = self.conn.try_lock() {
+                    *conn = None;
+                }
+                return None;
+            }
         };
         let mut origins: Vec<&mut ColumnOrigin> =
             columns.iter_mut().map(|c| &mut c.origin).collect();
@@ -338,6 +425,29 @@ fn view_sources(definition: &str) -> ViewSources {
         },
         None => ViewSources::All(Arc::new(vec![policy::Source::Opaque])),
     }
+}
+
+/// `describe_query` with `search_path` set to `path` first (and reset after).
+async fn describe_in_path(
+    stream: &mut BoxStream,
+    sql: &str,
+    path: &[String],
+) -> Result<Option<Vec<ColumnDesc>>, String> {
+    let quoted: Vec<String> = path
+        .iter()
+        .map(|s| format!("\"{}\"", s.replace('"', "\"\"")))
+        .collect();
+    // As a literal: an empty path is `''`, and the list's quotes double inside it.
+    let list = quoted.join(", ").replace('\'', "''");
+    simple_query(
+        stream,
+        &format!("SELECT pg_catalog.set_config('search_path', '{list}', false)"),
+    )
+    .await?;
+    let described = describe_query(stream, sql).await;
+    // The connection serves other lookups: it must not keep this path.
+    simple_query(stream, "RESET search_path").await?;
+    described
 }
 
 /// Parse + Describe + Sync of `sql`: its RowDescription (`None`: it returns no rows, or the

@@ -1,23 +1,30 @@
 //! The rows of a `COPY … TO STDOUT` in text and CSV format, decoded to fields and written back,
 //! so masks apply to COPY as they do to result rows. PostgreSQL sends one row per CopyData.
-//! (Binary COPY of masked columns is refused before it runs.)
+//! (Binary COPY of masked columns is refused before it runs.) Rows are split in the COPY's
+//! encoding: in SJIS, BIG5 and their kin the second byte of a character can be a backslash or
+//! a delimiter byte, and it is neither (see `charset`).
 
 use policy::CopyFormat;
+
+use super::charset::Charset;
 
 use crate::session::RowFields;
 
 /// One COPY's row codec.
 pub struct CopyRows {
     format: CopyFormat,
+    /// The encoding the rows are in.
+    charset: Charset,
     /// CSV with HEADER: the first row names columns and passes as it is.
     header_pending: bool,
 }
 
 impl CopyRows {
-    pub fn new(format: CopyFormat) -> CopyRows {
+    pub fn new(format: CopyFormat, charset: Charset) -> CopyRows {
         let header_pending = matches!(format, CopyFormat::Csv { header: true, .. });
         CopyRows {
             format,
+            charset,
             header_pending,
         }
     }
@@ -36,15 +43,19 @@ impl CopyRows {
     pub fn decode(&self, row: &[u8]) -> RowFields {
         let row = row.strip_suffix(b"\n").unwrap_or(row);
         let row = row.strip_suffix(b"\r").unwrap_or(row);
+        let cs = self.charset;
         match &self.format {
-            CopyFormat::Text { delimiter, null } => decode_text(row, byte(*delimiter), null),
+            CopyFormat::Text { delimiter, null } => decode_text(row, byte(*delimiter), null, cs),
             CopyFormat::Csv {
                 delimiter,
                 quote,
                 escape,
                 null,
                 ..
-            } => decode_csv(row, byte(*delimiter), byte(*quote), byte(*escape), null),
+            } => {
+                let special = (byte(*delimiter), byte(*quote), byte(*escape));
+                decode_csv(row, special, null, cs)
+            }
             CopyFormat::Binary => vec![None],
         }
     }
@@ -59,7 +70,7 @@ impl CopyRows {
                     }
                     match f {
                         None => out.extend_from_slice(null.as_bytes()),
-                        Some(v) => escape_text(v, byte(*delimiter), out),
+                        Some(v) => escape_text(v, byte(*delimiter), self.charset, out),
                     }
                 }
             }
@@ -82,20 +93,24 @@ impl CopyRows {
                     match f {
                         None => out.extend_from_slice(null.as_bytes()),
                         Some(v) => {
+                            let cs = self.charset;
                             let needs = v == null.as_bytes()
                                 || (single && v == b"\\.")
-                                || v.iter()
-                                    .any(|&b| b == d || b == q || b == b'\n' || b == b'\r');
+                                || ascii_bytes(v, cs)
+                                    .any(|b| b == d || b == q || b == b'\n' || b == b'\r');
                             if !needs {
                                 out.extend_from_slice(v);
                                 continue;
                             }
                             out.push(q);
-                            for &b in v {
-                                if b == q || b == e {
+                            let mut i = 0;
+                            while i < v.len() {
+                                let w = cs.width_at(v, i);
+                                if w == 1 && (v[i] == q || v[i] == e) {
                                     out.push(e);
                                 }
-                                out.push(b);
+                                out.extend_from_slice(&v[i..i + w]);
+                                i += w;
                             }
                             out.push(q);
                         }
@@ -113,8 +128,25 @@ fn byte(c: char) -> u8 {
     u8::try_from(u32::from(c)).unwrap_or(b'\t')
 }
 
-fn decode_text(row: &[u8], delimiter: u8, null: &str) -> RowFields {
-    // Split on unescaped delimiters first (an escaped byte never separates), then unescape.
+/// The single-byte characters of `v` (the bytes of multi-byte characters are skipped).
+fn ascii_bytes(v: &[u8], cs: Charset) -> impl Iterator<Item = u8> + '_ {
+    let mut i = 0;
+    std::iter::from_fn(move || {
+        while i < v.len() {
+            let w = cs.width_at(v, i);
+            let b = v[i];
+            i += w;
+            if w == 1 {
+                return Some(b);
+            }
+        }
+        None
+    })
+}
+
+fn decode_text(row: &[u8], delimiter: u8, null: &str, cs: Charset) -> RowFields {
+    // Split on unescaped delimiters first (an escaped byte never separates, nor does a byte
+    // inside a multi-byte character), then unescape.
     let mut pieces = Vec::new();
     let (mut i, mut start) = (0, 0);
     while i < row.len() {
@@ -125,7 +157,7 @@ fn decode_text(row: &[u8], delimiter: u8, null: &str) -> RowFields {
                 i += 1;
                 start = i;
             }
-            _ => i += 1,
+            _ => i += cs.width_at(row, i),
         }
     }
     pieces.push(&row[start.min(row.len())..]);
@@ -134,19 +166,23 @@ fn decode_text(row: &[u8], delimiter: u8, null: &str) -> RowFields {
         .map(|piece| {
             (piece != null.as_bytes()).then(|| {
                 let mut value = Vec::with_capacity(piece.len());
-                unescape_text(piece, &mut value);
+                unescape_text(piece, cs, &mut value);
                 value
             })
         })
         .collect()
 }
 
-fn unescape_text(piece: &[u8], out: &mut Vec<u8>) {
+fn unescape_text(piece: &[u8], cs: Charset, out: &mut Vec<u8>) {
     let mut i = 0;
     while i < piece.len() {
         if piece[i] != b'\\' || i + 1 >= piece.len() {
-            out.push(piece[i]);
-            i += 1;
+            let w = cs.width_at(piece, i);
+            match w {
+                1 => out.push(piece[i]),
+                _ => out.extend_from_slice(&piece[i..i + w]),
+            }
+            i += w;
             continue;
         }
         let c = piece[i + 1];
@@ -195,8 +231,18 @@ fn unescape_text(piece: &[u8], out: &mut Vec<u8>) {
     }
 }
 
-fn escape_text(v: &[u8], delimiter: u8, out: &mut Vec<u8>) {
-    for &b in v {
+fn escape_text(v: &[u8], delimiter: u8, cs: Charset, out: &mut Vec<u8>) {
+    let mut i = 0;
+    while i < v.len() {
+        let w = cs.width_at(v, i);
+        let b = v[i];
+        if w > 1 {
+            // As PostgreSQL: a multi-byte character is written whole, never escaped.
+            out.extend_from_slice(&v[i..i + w]);
+            i += w;
+            continue;
+        }
+        i += 1;
         match b {
             b'\\' => out.extend_from_slice(b"\\\\"),
             b'\n' => out.extend_from_slice(b"\\n"),
@@ -211,7 +257,9 @@ fn escape_text(v: &[u8], delimiter: u8, out: &mut Vec<u8>) {
     }
 }
 
-fn decode_csv(row: &[u8], delimiter: u8, quote: u8, escape: u8, null: &str) -> RowFields {
+/// `special`: the delimiter, the quote and the escape.
+fn decode_csv(row: &[u8], special: (u8, u8, u8), null: &str, cs: Charset) -> RowFields {
+    let (delimiter, quote, escape) = special;
     let mut fields = Vec::new();
     let mut i = 0;
     loop {
@@ -232,14 +280,16 @@ fn decode_csv(row: &[u8], delimiter: u8, quote: u8, escape: u8, null: &str) -> R
                     i += 1;
                     break;
                 } else {
-                    value.push(b);
-                    i += 1;
+                    let w = cs.width_at(row, i);
+                    value.extend_from_slice(&row[i..i + w]);
+                    i += w;
                 }
             }
         }
         while i < row.len() && row[i] != delimiter {
-            value.push(row[i]);
-            i += 1;
+            let w = cs.width_at(row, i);
+            value.extend_from_slice(&row[i..i + w]);
+            i += w;
         }
         if !quoted && value == null.as_bytes() {
             fields.push(None);
@@ -259,20 +309,26 @@ mod tests {
     use super::*;
 
     fn text() -> CopyRows {
-        CopyRows::new(CopyFormat::Text {
-            delimiter: '\t',
-            null: "\\N".into(),
-        })
+        CopyRows::new(
+            CopyFormat::Text {
+                delimiter: '\t',
+                null: "\\N".into(),
+            },
+            Charset::AsciiSafe,
+        )
     }
 
     fn csv() -> CopyRows {
-        CopyRows::new(CopyFormat::Csv {
-            delimiter: ',',
-            quote: '"',
-            escape: '"',
-            null: String::new(),
-            header: true,
-        })
+        CopyRows::new(
+            CopyFormat::Csv {
+                delimiter: ',',
+                quote: '"',
+                escape: '"',
+                null: String::new(),
+                header: true,
+            },
+            Charset::AsciiSafe,
+        )
     }
 
     #[test]
@@ -329,5 +385,50 @@ mod tests {
         let mut out = Vec::new();
         c.encode(&fields, &mut out);
         assert_eq!(out, b"1,\"a,b\",,\"\",\"say \"\"hi\"\"\"\n");
+    }
+
+    /// PostgreSQL writes `ソ` (SJIS 0x83 0x5C) raw, not as an escape: the tab after it
+    /// separates, and the character is written back whole.
+    #[test]
+    fn sjis_rows_split_where_postgresql_splits_them() {
+        let rows = |format| CopyRows::new(format, Charset::Sjis);
+        let text = rows(CopyFormat::Text {
+            delimiter: '\t',
+            null: "\\N".into(),
+        });
+        let row = b"\x83\x5c\t123-45-6789\tp1\\\\\x83\x5c\n";
+        let fields = text.decode(row);
+        assert_eq!(
+            fields,
+            vec![
+                Some(b"\x83\x5c".to_vec()),
+                Some(b"123-45-6789".to_vec()),
+                Some(b"p1\\\x83\x5c".to_vec())
+            ]
+        );
+        let mut out = Vec::new();
+        text.encode(&fields, &mut out);
+        assert_eq!(out, row);
+        // A delimiter byte that is the second byte of a character (`|` = 0x7C).
+        let csv = rows(CopyFormat::Csv {
+            delimiter: '|',
+            quote: '"',
+            escape: '"',
+            null: String::new(),
+            header: false,
+        });
+        let row = b"\x83\x7c|secret|\"a|b\"\n";
+        let fields = csv.decode(row);
+        assert_eq!(
+            fields,
+            vec![
+                Some(b"\x83\x7c".to_vec()),
+                Some(b"secret".to_vec()),
+                Some(b"a|b".to_vec())
+            ]
+        );
+        let mut out = Vec::new();
+        csv.encode(&fields, &mut out);
+        assert_eq!(out, row);
     }
 }

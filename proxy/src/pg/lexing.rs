@@ -13,6 +13,8 @@ pub struct LexTracker {
     backslash: bool,
     /// `client_encoding` is one whose two-byte characters may end in a backslash byte.
     multibyte: bool,
+    /// `client_encoding` as last reported (empty until it is).
+    client_encoding: String,
     /// An Execute was sent since the last Sync: a later Parse is read after it runs.
     executed_since_sync: bool,
     /// What the gate was last told.
@@ -25,6 +27,7 @@ impl LexTracker {
         let mut tracker = LexTracker {
             backslash: false,
             multibyte: false,
+            client_encoding: String::new(),
             executed_since_sync: false,
             reported: (
                 LexReport::Backslash(false),
@@ -60,9 +63,17 @@ impl LexTracker {
         };
         match name {
             "standard_conforming_strings" => self.backslash = value.eq_ignore_ascii_case("off"),
-            "client_encoding" => self.multibyte = policy::multibyte_hazard(value),
+            "client_encoding" => {
+                self.multibyte = policy::multibyte_hazard(value);
+                self.client_encoding = value.to_string();
+            }
             _ => {}
         }
+    }
+
+    /// The session's `client_encoding` as the server last reported it (empty: never).
+    pub fn client_encoding(&self) -> &str {
+        &self.client_encoding
     }
 
     /// A client message about to go upstream.
@@ -114,6 +125,7 @@ mod tests {
         greeting.extend(status("client_encoding", "SJIS"));
         let t = LexTracker::new(&greeting);
         assert!(t.backslash && t.multibyte);
+        assert_eq!(t.client_encoding(), "SJIS");
         let t = LexTracker::new(&status("client_encoding", "UTF8"));
         assert!(!t.backslash && !t.multibyte);
         assert!(!LexTracker::new(b"S\0\0").backslash);

@@ -7,6 +7,7 @@
 pub mod auth;
 pub mod cancel;
 pub mod catalog;
+pub mod charset;
 pub mod client;
 pub mod copy;
 pub mod frame;

@@ -18,6 +18,7 @@ use std::sync::Arc;
 use crate::metrics::TargetMetrics;
 
 use super::catalog::PgCatalog;
+use super::charset::Charset;
 use super::copy::CopyRows;
 use super::frame::{Frame, FrameCodec, Reader};
 use super::messages::{self, Severity};
@@ -111,6 +112,8 @@ pub async fn run(
     let mut limits = RowLimits::default();
     // The COPY out whose rows are being masked.
     let mut copy_rows: Option<CopyRows> = None;
+    // Whether the session's reported client_encoding is the one a COPY starting now uses.
+    let mut encoding_settled = true;
     // The result streaming: rows and bytes sent so far.
     let mut counted = ResultEnd::default();
 
@@ -267,9 +270,15 @@ pub async fn run(
                             _ => {}
                         }
                         match frame.tag {
+                            b'Z' => encoding_settled = true,
+                            b'C' if !begins_transaction(&frame) => encoding_settled = false,
+                            _ => {}
+                        }
+                        match frame.tag {
                             b'H' => {
+                                let encoding = SessionEncoding { reported: opts.lexing.client_encoding(), settled: encoding_settled };
                                 copy_rows = match hooks.as_deref_mut() {
-                                    Some(h) if h.wants_columns() => copy_hook(h, &frame, results.current(), &opts.catalog).await,
+                                    Some(h) if h.wants_columns() => copy_hook(h, &frame, results.current(), &opts.catalog, encoding).await,
                                     _ => None,
                                 };
                             }
@@ -666,13 +675,34 @@ async fn columns_hook(
     hooks.on_columns(of, &columns)
 }
 
+/// A CommandComplete of `BEGIN` or `START TRANSACTION`, which change no setting (drivers send
+/// one in the same pipeline as the statement after it).
+fn begins_transaction(frame: &Frame) -> bool {
+    let tag = frame.body();
+    tag.starts_with(b"BEGIN\0") || tag.starts_with(b"START TRANSACTION\0")
+}
+
+/// What sluice knows of the encoding a COPY's rows come in, when it starts.
+struct SessionEncoding<'a> {
+    /// `client_encoding` as the server last reported it.
+    reported: &'a str,
+    /// No statement completed since the last ReadyForQuery: one that did (`SET
+    /// client_encoding` earlier in the same query string or pipeline) may have changed the
+    /// encoding without the server having reported it yet (it reports at ReadyForQuery).
+    settled: bool,
+}
+
 /// CopyOutResponse of a session with masks: the rows of the COPY get the plan its query would
-/// get as a SELECT (described on sluice's own connection). `None`: rows pass as they are.
+/// get as a SELECT (described on sluice's own connection, its names resolved as the session
+/// would: see `PgCatalog::describe_copy`). `None`: rows pass as they are. When sluice cannot
+/// tell where the columns come from, or how to split the rows (an encoding it does not know,
+/// or one that may have changed unreported), every field is masked (fail closed).
 async fn copy_hook(
     hooks: &mut dyn SessionHooks,
     frame: &Frame,
     current: Option<(Arc<str>, usize)>,
     catalog: &PgCatalog,
+    encoding: SessionEncoding<'_>,
 ) -> Option<CopyRows> {
     let mut r = Reader(frame.body());
     let binary = r.bytes(1) == Some(&[1][..]);
@@ -684,31 +714,35 @@ async fn copy_hook(
             .nth(*index)
             .flatten()
     });
-    let (select, columns) = match &copy {
-        Some(c) => (c.select.clone(), catalog.describe(&c.select).await),
-        None => (String::new(), None),
+    let charset = match copy.as_ref().and_then(|c| c.encoding.as_deref()) {
+        Some(name) => Charset::from_name(name),
+        None if encoding.settled => Charset::from_name(encoding.reported),
+        None => None,
     };
-    // Without a description every field is of unknown origin, judged by the statement's
-    // lineage (or masked outright when even the statement is unknown).
-    let columns = columns.unwrap_or_else(|| {
-        (0..count)
-            .map(|i| ColumnDesc {
-                name: format!("column{}", i + 1),
-                origin: ColumnOrigin::Unknown,
-                type_code: 25,
-                type_name: Some("text"),
-                binary: false,
-                value_type: masking::ColumnType::pg(25, false),
-            })
-            .collect()
-    });
+    let columns = match &copy {
+        // A description whose column count differs from the COPY's describes something else.
+        Some(c) => catalog
+            .describe_copy(&c.select)
+            .await
+            .filter(|cols| cols.len() == count),
+        None => None,
+    };
+    let select = copy.as_ref().map_or("", |c| c.select.as_str());
     let of = match (&copy, &current) {
+        _ if charset.is_none() => None,
+        (Some(_), _) if columns.is_none() => None,
         (Some(_), _) => Some(ResultOf {
-            sql: &select,
+            sql: select,
             index: 0,
         }),
+        // Without a description every field is of unknown origin, judged by the statement's
+        // lineage (or masked outright when even the statement is unknown).
         (None, Some((sql, index))) => Some(ResultOf { sql, index: *index }),
         (None, None) => None,
+    };
+    let columns = match columns {
+        Some(columns) if charset.is_some() => columns,
+        _ => unknown_columns(count),
     };
     if !hooks.on_columns(of, &columns) {
         return None;
@@ -723,7 +757,22 @@ async fn copy_hook(
             null: "\\N".into(),
         },
     };
-    Some(CopyRows::new(format))
+    // Unknown: every field is masked whole, so where the rows split cannot leak.
+    Some(CopyRows::new(format, charset.unwrap_or(Charset::AsciiSafe)))
+}
+
+/// `count` columns of unknown origin: masked unless the statement's lineage clears them.
+fn unknown_columns(count: usize) -> Vec<ColumnDesc> {
+    (0..count)
+        .map(|i| ColumnDesc {
+            name: format!("column{}", i + 1),
+            origin: ColumnOrigin::Unknown,
+            type_code: 25,
+            type_name: Some("text"),
+            binary: false,
+            value_type: masking::ColumnType::pg(25, false),
+        })
+        .collect()
 }
 
 /// One CopyData row of a masked COPY → the hook → a rebuilt CopyData.
