@@ -21,7 +21,6 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use bytes::BytesMut;
-use std::time::Duration;
 use tokio::io::AsyncWriteExt;
 use tokio::net::{TcpListener, TcpStream};
 
@@ -103,10 +102,6 @@ pub async fn run_listener(
     .await;
 }
 
-/// How long a client may take from connecting to a ready session (TLS, startup, SCRAM, upstream
-/// login). PostgreSQL's own `authentication_timeout` defaults to 60s too.
-const STARTUP_TIMEOUT: Duration = Duration::from_secs(60);
-
 /// A session ready to relay: both sides logged in.
 struct Established {
     client: BoxStream,
@@ -145,16 +140,16 @@ async fn handle_connection(
     shutdown: watch::Receiver<bool>,
 ) {
     let name = target.upstream.name.clone();
-    let established = match tokio::time::timeout(
-        STARTUP_TIMEOUT,
-        establish(tcp, peer, &target, &shared),
-    )
-    .await
+    // `[login] handshake_timeout`: from connecting to a ready session (TLS, startup, SCRAM,
+    // any login delay, the upstream login).
+    let limit = shared.live.login().settings().handshake_timeout;
+    let established = match tokio::time::timeout(limit, establish(tcp, peer, &target, &shared))
+        .await
     {
         Ok(Some(e)) => e,
         Ok(None) => return,
         Err(_) => {
-            tracing::info!(target = %name, %peer, "client did not complete startup within {STARTUP_TIMEOUT:?}");
+            tracing::info!(target = %name, %peer, "client did not complete startup within {limit:?}");
             return;
         }
     };
@@ -216,6 +211,8 @@ async fn handle_connection(
         Box::new(gate) as Box<dyn SessionHooks>
     };
     let _counted = target.metrics.session();
+    let idle = shared.live.login().settings().idle_timeout;
+    let (client, upstream) = crate::idle::watch(client, upstream, idle);
     let end = relay::run(client, upstream, opts, Some(hooks), shutdown).await;
     let user = identity.user;
     tracing::info!(target = %name, %peer, %user, pid = key.pid, end = ?end, "session ended");
@@ -387,6 +384,10 @@ async fn login(
         _ => ChannelBinding::Unavailable,
     };
     let users = shared.live.users();
+    let attempt = shared.live.login().attempt(Some(peer.ip()), &user);
+    if !attempt.wait_turn().await.is_zero() {
+        TargetMetrics::count(&target.metrics.logins_throttled);
+    }
     let signed_in = match users.jwt().filter(|_| !users.is_local(&user)) {
         // A token travels in clear: only inside TLS.
         Some(jwt) if startup.tls => auth::authenticate_token(&mut startup.stream, &user, jwt)
@@ -410,17 +411,28 @@ async fn login(
     };
     let (identity, deadline, token) = match signed_in {
         Ok(signed) => signed,
+        Err(auth::AuthFailure::Io(e)) => {
+            // Gone mid-exchange: it learnt nothing, and there is no one to answer.
+            tracing::info!(target = %name, %peer, %user, error = %e, "client left during authentication");
+            return None;
+        }
         Err(e) => {
-            tracing::warn!(target = %name, %peer, %user, reason = %e, "authentication failed");
+            let penalty = attempt.failed().await;
+            let reason = format!("{e}{}", penalty.describe());
+            tracing::warn!(target = %name, %peer, %user, %reason, "authentication failed");
             TargetMetrics::count(&target.metrics.auth_failures);
+            if !penalty.delay.is_zero() {
+                TargetMetrics::count(&target.metrics.logins_throttled);
+            }
             if let Some(a) = &shared.audit {
-                a.auth_failed(name, &user, &peer.to_string(), &e.to_string());
+                a.auth_failed(name, &user, &peer.to_string(), &reason);
             }
             let msg = format!("password authentication failed for user \"{user}\"");
             send_fatal(&mut startup.stream, "28P01", &msg).await;
             return None;
         }
     };
+    attempt.succeeded();
     if !crate::auth::in_any(&identity.groups, &target.allowed_groups) {
         let reason = format!(
             "not in the target's allowed_groups {:?}",
