@@ -67,6 +67,20 @@ pub fn usage(pid: u32) -> Usage {
     Usage { rss_kib, fds }
 }
 
+/// What each open descriptor of a process points at (sockets, files), for telling what a
+/// count that did not come back holds.
+pub fn fd_targets(pid: u32) -> Vec<String> {
+    let mut out: Vec<String> = std::fs::read_dir(format!("/proc/{pid}/fd"))
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter_map(|e| std::fs::read_link(e.path()).ok())
+        .map(|t| t.display().to_string())
+        .collect();
+    out.sort();
+    out
+}
+
 /// What a run saw.
 #[derive(Debug, Default)]
 pub struct ChaosReport {
@@ -278,9 +292,25 @@ type Io = std::io::Result<()>;
 /// Drops the connection with a reset (SO_LINGER 0), as a client that crashed does. Dropping
 /// with linger 0 does not block: it discards the unsent data and sends RST at once.
 #[allow(deprecated)]
-fn vanish(s: TcpStream) {
+pub fn vanish(s: TcpStream) {
     let _ = s.set_linger(Some(Duration::ZERO));
     drop(s);
+}
+
+/// Asks a logged-in session for a large result (200,000 rows of about 200 bytes).
+pub async fn ask_large_result(s: &mut TcpStream, pg: bool) {
+    let _ = match pg {
+        true => {
+            let mut buf = BytesMut::new();
+            let q = "SELECT g, repeat('x', 200) FROM generate_series(1, 200000) g";
+            let _ = frontend::query(q, &mut buf);
+            s.write_all(&buf).await
+        }
+        false => {
+            let q = b"\x03SELECT seq, repeat('x', 200) FROM seq_1_to_200000";
+            write_packet(s, 0, q).await
+        }
+    };
 }
 
 /// Reads whatever comes for up to `wait`, stopping at a close; nothing read is checked.
@@ -353,12 +383,7 @@ async fn pg_scenario(name: &str, mut s: TcpStream, c: &ChaosConfig, rng: &mut Rn
         }
         _ => {
             if pg_login(&mut s, c).await? {
-                let mut buf = BytesMut::new();
-                let _ = frontend::query(
-                    "SELECT g, repeat('x', 200) FROM generate_series(1, 200000) g",
-                    &mut buf,
-                );
-                s.write_all(&buf).await?;
+                ask_large_result(&mut s, true).await;
                 let mut some = vec![0u8; 1 + rng.below(64 * 1024)];
                 let _ = s.read(&mut some).await;
                 // Gone with the result half read: a reset, not a goodbye.
@@ -550,8 +575,7 @@ async fn mysql_scenario(name: &str, mut s: TcpStream, c: &ChaosConfig, rng: &mut
         }
         _ => {
             if mysql_login(&mut s, c).await? {
-                let q = b"\x03SELECT seq, repeat('x', 200) FROM seq_1_to_200000";
-                write_packet(&mut s, 0, q).await?;
+                ask_large_result(&mut s, false).await;
                 let mut some = vec![0u8; 1 + rng.below(64 * 1024)];
                 let _ = s.read(&mut some).await;
                 vanish(s);
