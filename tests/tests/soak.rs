@@ -46,6 +46,8 @@ struct Stats {
     wrong: AtomicU64,
     /// Connections that could not log in (while the database restarts).
     login_errors: AtomicU64,
+    /// Connections that got no answer at all within `ANSWER_LIMIT`.
+    stalled_connects: AtomicU64,
     /// Microseconds, of the busy clients' statements.
     latencies: Mutex<Vec<u32>>,
 }
@@ -90,21 +92,30 @@ async fn my_statement(conn: &mut mysql_async::Conn, n: i64) -> Option<Result<i64
     )
 }
 
-async fn pg_connect(proxy_addr: std::net::SocketAddr) -> Option<tokio_postgres::Client> {
+async fn pg_connect(proxy_addr: std::net::SocketAddr, s: &Stats) -> Option<tokio_postgres::Client> {
     let conn = format!(
-        "host=127.0.0.1 port={} user={OTHER_USER} password={OTHER_PASSWORD} dbname=app connect_timeout=30",
+        "host=127.0.0.1 port={} user={OTHER_USER} password={OTHER_PASSWORD} dbname=app",
         proxy_addr.port()
     );
-    let (client, connection) = tokio_postgres::connect(&conn, tokio_postgres::NoTls)
-        .await
-        .ok()?;
+    let connect = tokio_postgres::connect(&conn, tokio_postgres::NoTls);
+    let Ok(connected) = tokio::time::timeout(ANSWER_LIMIT, connect).await else {
+        s.stalled_connects.fetch_add(1, Ordering::Relaxed);
+        return None;
+    };
+    let (client, connection) = connected.ok()?;
     tokio::spawn(connection);
     Some(client)
 }
 
-async fn my_connect(port: u16) -> Option<mysql_async::Conn> {
+async fn my_connect(port: u16, s: &Stats) -> Option<mysql_async::Conn> {
     let opts = mysql_opts(port, OTHER_USER, OTHER_PASSWORD, Some("shop"));
-    mysql_async::Conn::new(opts).await.ok()
+    // mysql_async has no connect timeout of its own.
+    let Ok(connected) = tokio::time::timeout(ANSWER_LIMIT, mysql_async::Conn::new(opts)).await
+    else {
+        s.stalled_connects.fetch_add(1, Ordering::Relaxed);
+        return None;
+    };
+    connected.ok()
 }
 
 /// A checked client: back to back when `busy`, else once every 20 to 40 s; reconnects after
@@ -121,7 +132,7 @@ async fn checked_pg(
     while !stop.load(Ordering::Relaxed) {
         let Some(c) = (match client.take() {
             Some(c) => Some(c),
-            None => pg_connect(addr).await,
+            None => pg_connect(addr, &s).await,
         }) else {
             s.login_errors.fetch_add(1, Ordering::Relaxed);
             tokio::time::sleep(Duration::from_secs(1)).await;
@@ -145,7 +156,7 @@ async fn checked_my(port: u16, busy: bool, seed: u64, stop: Arc<AtomicBool>, s: 
     while !stop.load(Ordering::Relaxed) {
         let Some(mut c) = (match conn.take() {
             Some(c) => Some(c),
-            None => my_connect(port).await,
+            None => my_connect(port, &s).await,
         }) else {
             s.login_errors.fetch_add(1, Ordering::Relaxed);
             tokio::time::sleep(Duration::from_secs(1)).await;
@@ -403,11 +414,11 @@ async fn soak() {
 /// audit log's files) is open before the baseline is taken.
 async fn warm_up(pg_proxy: &Proxy, my_proxy: &Proxy) {
     let stats = Stats::default();
-    let c = pg_connect(pg_proxy.addr)
+    let c = pg_connect(pg_proxy.addr, &stats)
         .await
         .expect("a first PostgreSQL session");
     stats.answered(pg_statement(&c, 1).await, 1, None);
-    let mut m = my_connect(my_proxy.port())
+    let mut m = my_connect(my_proxy.port(), &stats)
         .await
         .expect("a first MySQL session");
     stats.answered(my_statement(&mut m, 1).await, 1, None);
@@ -455,8 +466,9 @@ async fn report(
     );
     let unanswered = stats.unanswered.load(Ordering::Relaxed);
     let wrong = stats.wrong.load(Ordering::Relaxed);
+    let stalled = stats.stalled_connects.load(Ordering::Relaxed);
     println!(
-        "soak: checked statements: {ok} answered right, {errors} answered with an error, {wrong} wrong, {unanswered} unanswered; logins refused: {}",
+        "soak: checked statements: {ok} answered right, {errors} answered with an error, {wrong} wrong, {unanswered} unanswered; logins refused: {}, of which connections never answered: {stalled}",
         stats.login_errors.load(Ordering::Relaxed)
     );
     println!("soak: audit statement records of the checked clients: {records}");
@@ -477,6 +489,10 @@ async fn report(
     );
     assert_eq!(unanswered, 0, "statements went unanswered");
     assert_eq!(wrong, 0, "statements answered wrong");
+    assert_eq!(
+        stalled, 0,
+        "connections got no greeting within {ANSWER_LIMIT:?}"
+    );
     assert!(ok > 0);
     assert!(
         records >= ok,
