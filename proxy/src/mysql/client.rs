@@ -3,6 +3,8 @@
 //! `caching_sha2_password` (fast path, and full authentication over TLS), switching plugins when
 //! the client starts with one sluice does not use.
 
+use std::net::IpAddr;
+
 use bytes::BytesMut;
 use futures_util::StreamExt;
 use mysql_common::constants::CapabilityFlags;
@@ -10,8 +12,6 @@ use tokio::io::AsyncWriteExt;
 use tokio_util::codec::FramedRead;
 
 use super::packet::{err_payload, ok_payload, write_packets, PacketCodec, Reader};
-use std::net::IpAddr;
-
 use crate::auth::throttle::{Attempt, LoginThrottle, Penalty};
 use crate::auth::{Identity, UserDirectory};
 use crate::tls::{BoxStream, ServerTls};
@@ -124,6 +124,8 @@ pub struct Authenticated {
     pub next_seq: u8,
     /// The scramble the client authenticated against (COM_CHANGE_USER reuses it).
     pub scramble: [u8; 20],
+    /// The login waited for its turn under `[login]` throttling.
+    pub throttled: bool,
 }
 
 /// Why a connection ended before the session started; the client was told where possible.
@@ -397,6 +399,7 @@ pub async fn handshake(
                 tls: is_tls,
                 next_seq: seq,
                 scramble,
+                throttled: waited,
             }),
             Err(reason) => {
                 let penalty = penalize(attempt.as_ref()).await;
@@ -472,6 +475,7 @@ pub async fn handshake(
         tls: is_tls,
         next_seq: seq,
         scramble,
+        throttled: waited,
     })
 }
 

@@ -266,6 +266,9 @@ async fn establish(
         }
     };
     let seq = authed.next_seq;
+    if authed.throttled {
+        TargetMetrics::count(&target.metrics.logins_throttled);
+    }
     if !crate::auth::in_any(&authed.identity.groups, &target.allowed_groups) {
         let reason = format!(
             "not in the target's allowed_groups {:?}",
