@@ -62,6 +62,8 @@ pub async fn serve(
     let stop = async move {
         let _ = shutdown.wait_for(|s| *s).await;
     };
+    // With the peer's address, for login throttling.
+    let app = app.into_make_service_with_connect_info::<std::net::SocketAddr>();
     if let Err(e) = axum::serve(listener, app)
         .with_graceful_shutdown(stop)
         .await
@@ -97,7 +99,12 @@ async fn guard(
         }
         r
     };
-    match crate::admin_auth::authenticate(&users, request.headers()).await {
+    let peer = request
+        .extensions()
+        .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+        .map(|c| c.0.ip());
+    let login = state.reloader.live.login();
+    match crate::admin_auth::authenticate(&users, request.headers(), login, peer).await {
         Ok(Some(who)) if crate::auth::in_any(&who.groups, &state.admin_groups) => {
             tracing::info!(user = %who.user, %path, "admin API call");
             let mut request = request;
@@ -182,6 +189,11 @@ async fn reload(
 }
 
 async fn metrics(State(state): State<Arc<AdminState>>) -> impl IntoResponse {
+    let admin_throttled = state.reloader.live.login().admin_throttled();
+    state
+        .metrics
+        .admin_logins_throttled
+        .store(admin_throttled, std::sync::atomic::Ordering::Relaxed);
     (
         [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
         state.metrics.render()

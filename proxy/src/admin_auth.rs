@@ -7,6 +7,9 @@
 use axum::http::{header, HeaderMap};
 use base64::Engine;
 
+use std::net::IpAddr;
+
+use crate::auth::throttle::LoginThrottle;
 use crate::auth::{Identity, UserDirectory};
 
 /// Why a caller was not recognised (for the log and a 401).
@@ -21,6 +24,8 @@ pub enum AuthError {
 pub async fn authenticate(
     users: &UserDirectory,
     headers: &HeaderMap,
+    throttle: &LoginThrottle,
+    peer: Option<IpAddr>,
 ) -> Result<Option<Identity>, AuthError> {
     let Some(value) = headers.get(header::AUTHORIZATION) else {
         return Ok(None);
@@ -49,10 +54,27 @@ pub async fn authenticate(
     let (user, password) = decoded
         .split_once(':')
         .ok_or_else(|| bad("malformed basic credentials"))?;
+    // `[login]` throttling, as for database logins: wait out the delay, check, and on a
+    // failure answer only after the next one.
+    let attempt = throttle.attempt(peer, user);
+    let waited = !attempt.wait_turn().await.is_zero();
     match users.check_password(user, password) {
-        Some(who) => Ok(Some(who)),
-        None => Err(AuthError::Bad(format!(
-            "wrong password or unknown user {user:?}"
-        ))),
+        Some(who) => {
+            attempt.succeeded();
+            if waited {
+                throttle.count_admin_throttled();
+            }
+            Ok(Some(who))
+        }
+        None => {
+            let penalty = attempt.failed().await;
+            if waited || !penalty.delay.is_zero() {
+                throttle.count_admin_throttled();
+            }
+            Err(AuthError::Bad(format!(
+                "wrong password or unknown user {user:?}{}",
+                penalty.describe()
+            )))
+        }
     }
 }

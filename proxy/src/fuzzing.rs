@@ -339,7 +339,7 @@ pub fn mysql_handshake(data: &[u8]) {
         let _ = client_wr.shutdown().await;
         let shaken = tokio::time::timeout(
             Duration::from_secs(10),
-            crate::mysql::client::handshake(Box::new(server_side), &greeting, None, &users),
+            crate::mysql::client::handshake(Box::new(server_side), &greeting, None, &users, None),
         )
         .await;
         assert!(shaken.is_ok(), "the handshake did not end at end of input");
@@ -393,7 +393,8 @@ fn admin_addr() -> std::net::SocketAddr {
              [[targets]]\nname = \"fuzz\"\nprotocol = \"postgres\"\nlisten = \"127.0.0.1:0\"\n\
              upstream = \"127.0.0.1:1\"\nuser = \"u\"\nupstream_tls = \"disable\"\n\
              [audit]\ndir = {:?}\nkey_env = \"SLUICE_FUZZ_AUDIT_KEY\"\n\
-             [approvals]\nmode = \"ticket\"\napprover_groups = [\"analysts\"]\n{GATE_CONFIG}",
+             [approvals]\nmode = \"ticket\"\napprover_groups = [\"analysts\"]\n\
+             [login]\nfailure_delay = \"0s\"\n{GATE_CONFIG}",
             crate::auth::hash_password("alice"),
             dir.join("audit"),
         );

@@ -27,6 +27,7 @@ pub mod demo;
 pub mod fuzzing;
 pub mod identities;
 pub mod identity_check;
+pub mod idle;
 pub mod launcher;
 pub mod listeners;
 pub mod live;

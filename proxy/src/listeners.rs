@@ -72,10 +72,31 @@ fn fixed_port(listen: &str) -> bool {
     listen.parse::<SocketAddr>().is_ok_and(|a| a.port() != 0)
 }
 
+/// Connections the kernel may hold for a listener before sluice accepts them (capped by
+/// `net.core.somaxconn`). The standard library's 128 overflowed when a couple of thousand
+/// clients connected at once (the soak run): Linux then drops the handshake's last ACK, and a
+/// client that already counts itself connected waits for a greeting that never comes.
+const LISTEN_BACKLOG: u32 = 4096;
+
 async fn bind(t: &TargetConfig) -> Result<TcpListener, String> {
-    TcpListener::bind(&t.listen)
-        .await
-        .map_err(|e| format!("target {:?}: cannot listen on {}: {e}", t.name, t.listen))
+    let fail =
+        |e: std::io::Error| format!("target {:?}: cannot listen on {}: {e}", t.name, t.listen);
+    // `listen` was checked to be an address when the config was loaded.
+    let addr: SocketAddr = t.listen.parse().map_err(|_| {
+        format!(
+            "target {:?}: listen {:?} is not an address",
+            t.name, t.listen
+        )
+    })?;
+    let socket = match addr {
+        SocketAddr::V4(_) => tokio::net::TcpSocket::new_v4(),
+        SocketAddr::V6(_) => tokio::net::TcpSocket::new_v6(),
+    }
+    .map_err(fail)?;
+    // As the standard library's bind does: a restarted sluice can listen again at once.
+    socket.set_reuseaddr(true).map_err(fail)?;
+    socket.bind(addr).map_err(fail)?;
+    socket.listen(LISTEN_BACKLOG).map_err(fail)
 }
 
 impl Listeners {

@@ -21,6 +21,8 @@ pub struct Live {
     users: RwLock<Arc<UserDirectory>>,
     policy: RwLock<Option<Arc<StatementPolicy>>>,
     masks: RwLock<Option<Arc<MaskPolicy>>>,
+    /// Failed logins so far, and `[login]` (its settings follow reloads; its counts survive them).
+    login: crate::auth::throttle::LoginThrottle,
 }
 
 impl Live {
@@ -29,6 +31,7 @@ impl Live {
             users: RwLock::new(Arc::new(parts.users)),
             policy: RwLock::new(parts.policy),
             masks: RwLock::new(parts.masks),
+            login: Default::default(),
         })
     }
 
@@ -48,6 +51,11 @@ impl Live {
     /// The masks in force; `None` when the config has no masking sections.
     pub fn masks(&self) -> Option<Arc<MaskPolicy>> {
         self.masks.read().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    /// Login throttling and the handshake and idle timeouts.
+    pub fn login(&self) -> &crate::auth::throttle::LoginThrottle {
+        &self.login
     }
 
     /// Swaps in a new configuration's users, rules and masks at once.

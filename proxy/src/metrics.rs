@@ -12,6 +12,8 @@ pub struct TargetMetrics {
     pub sessions_active: AtomicI64,
     pub sessions_total: AtomicU64,
     pub auth_failures: AtomicU64,
+    /// Logins slowed down by `[login]` throttling (a wait before the check or a delayed refusal).
+    pub logins_throttled: AtomicU64,
     pub upstream_failures: AtomicU64,
     pub statements_refused: AtomicU64,
     /// Connections turned away before a session (max_connections, startup, allowed_groups).
@@ -98,6 +100,8 @@ type Family = (
 #[derive(Debug, Default)]
 pub struct Metrics {
     targets: Mutex<Vec<(String, &'static str, Arc<TargetMetrics>)>>,
+    /// Admin API calls whose basic auth was slowed down by `[login]` throttling.
+    pub admin_logins_throttled: AtomicU64,
 }
 
 impl Metrics {
@@ -123,7 +127,7 @@ impl Metrics {
     /// The Prometheus text exposition.
     pub fn render(&self) -> String {
         let targets = self.snapshot();
-        let families: [Family; 8] = [
+        let families: [Family; 9] = [
             (
                 "sluice_sessions_active",
                 "gauge",
@@ -141,6 +145,12 @@ impl Metrics {
                 "counter",
                 "Failed client authentications.",
                 |m| m.auth_failures.load(Ordering::Relaxed) as i64,
+            ),
+            (
+                "sluice_login_throttled_total",
+                "counter",
+                "Logins slowed down after failed ones ([login] failure_delay).",
+                |m| m.logins_throttled.load(Ordering::Relaxed) as i64,
             ),
             (
                 "sluice_upstream_failures_total",
@@ -182,6 +192,10 @@ impl Metrics {
                     "{name}{{target=\"{target}\",protocol=\"{protocol}\"}} {}",
                     value(m)
                 );
+            }
+            if name == "sluice_login_throttled_total" {
+                let admin = self.admin_logins_throttled.load(Ordering::Relaxed);
+                let _ = writeln!(out, "{name}{{listener=\"admin\"}} {admin}");
             }
         }
         let name = "sluice_upstream_connect_seconds";

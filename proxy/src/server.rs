@@ -38,6 +38,7 @@ pub struct RunningServer {
 pub async fn start(config: &Config) -> Result<RunningServer, String> {
     tls::install_provider();
     let reloader = Arc::new(Reloader::new(config)?);
+    reloader.live.login().configure((&config.login).into());
     let auditor = Auditor::open(config)?;
     let admin_listener = TcpListener::bind(&config.server.admin_listen)
         .await
@@ -252,6 +253,7 @@ impl Reloader {
             );
         }
         self.live.replace(parts);
+        self.live.login().configure((&config.login).into());
         if let Some((a, s)) = approvals {
             a.replace_settings(s).map_err(|e| e.to_string())?;
         }

@@ -670,3 +670,4 @@ pub fn captured_logs() -> std::sync::Arc<std::sync::Mutex<Vec<u8>>> {
     })
     .clone()
 }
+pub mod chaos;

@@ -152,7 +152,9 @@ impl ApprovalRoutes {
     async fn caller(&self, headers: &HeaderMap) -> Result<Option<Caller>, Turned> {
         if headers.contains_key(header::AUTHORIZATION) {
             let users = self.live.users();
-            return match crate::admin_auth::authenticate(&users, headers).await {
+            let login = self.live.login();
+            // The peer address is not at hand here: throttled by user name.
+            return match crate::admin_auth::authenticate(&users, headers, login, None).await {
                 Ok(who) => Ok(who.map(Caller::Basic)),
                 Err(crate::admin_auth::AuthError::Bad(why)) => {
                     tracing::warn!(reason = %why, "admin API: authentication failed");
@@ -339,11 +341,24 @@ async fn login(State(s): State<Arc<ApprovalRoutes>>, body: String) -> Response {
         );
     };
     let users = s.live.users();
+    // `[login]` throttling by user name, as for the admin API's basic auth.
+    let attempt = s.live.login().attempt(None, user);
+    if !attempt.wait_turn().await.is_zero() {
+        s.live.login().count_admin_throttled();
+    }
     let (user, password) = (user.clone(), password.clone());
     let who = tokio::task::spawn_blocking(move || users.check_password(&user, &password))
         .await
         .ok()
         .flatten();
+    match &who {
+        Some(_) => attempt.succeeded(),
+        None => {
+            if !attempt.failed().await.delay.is_zero() {
+                s.live.login().count_admin_throttled();
+            }
+        }
+    }
     let Some(who) = who else {
         tracing::warn!(
             user = form.get("user").map(String::as_str).unwrap_or(""),

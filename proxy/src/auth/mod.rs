@@ -4,6 +4,7 @@
 pub mod jwt;
 pub mod mysql;
 pub mod scram;
+pub mod throttle;
 
 use std::collections::HashMap;
 use std::str::FromStr;

@@ -41,6 +41,9 @@ pub struct Config {
     pub rules: Vec<RuleConfig>,
     pub policy: Option<PolicyConfig>,
     pub approvals: Option<ApprovalsConfig>,
+    /// *Extension*: login throttling and the handshake and idle timeouts.
+    #[serde(default)]
+    pub login: LoginConfig,
     /// Directory of the config file; relative paths in it are resolved against this.
     #[serde(skip)]
     pub base_dir: PathBuf,
@@ -328,6 +331,7 @@ impl Config {
         if let Some(a) = &self.approvals {
             crate::approvals::Settings::validate(a)?;
         }
+        self.login.validate()?;
         if self.server.max_message_bytes < 1024 {
             return Err("server.max_message_bytes must be at least 1024".into());
         }

@@ -148,3 +148,86 @@ pub enum WebhookFormat {
     Json,
     Slack,
 }
+
+/// *Extension*: `[login]`, how sluice treats clients before their session starts: the
+/// back-off after failed logins (per client address and per user name, PostgreSQL, MySQL,
+/// tokens and the admin API's basic auth alike) and the handshake and idle timeouts.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LoginConfig {
+    /// The delay after a first failed login; it doubles with each further one. `"0s"` turns
+    /// throttling off.
+    #[serde(default = "default_failure_delay")]
+    pub failure_delay: HumanDuration,
+    /// The most a failed login is delayed, however many came before it.
+    #[serde(default = "default_max_failure_delay")]
+    pub max_failure_delay: HumanDuration,
+    /// How long an address or user name is remembered after its last failed login.
+    #[serde(default = "default_forget_failures_after")]
+    pub forget_failures_after: HumanDuration,
+    /// How many addresses and user names are remembered at most (the oldest go first).
+    #[serde(default = "default_max_tracked")]
+    pub max_tracked: usize,
+    /// How long a client may take from connecting to a ready session (TLS, startup,
+    /// authentication, the upstream login); a client still in its handshake then is dropped.
+    #[serde(default = "default_handshake_timeout")]
+    pub handshake_timeout: HumanDuration,
+    /// Ends a session once no bytes have moved between client, sluice and database for this
+    /// long. Off by default.
+    pub idle_timeout: Option<HumanDuration>,
+}
+
+impl Default for LoginConfig {
+    fn default() -> Self {
+        LoginConfig {
+            failure_delay: default_failure_delay(),
+            max_failure_delay: default_max_failure_delay(),
+            forget_failures_after: default_forget_failures_after(),
+            max_tracked: default_max_tracked(),
+            handshake_timeout: default_handshake_timeout(),
+            idle_timeout: None,
+        }
+    }
+}
+
+fn default_failure_delay() -> HumanDuration {
+    HumanDuration(std::time::Duration::from_millis(250))
+}
+fn default_max_failure_delay() -> HumanDuration {
+    HumanDuration(std::time::Duration::from_secs(15))
+}
+fn default_forget_failures_after() -> HumanDuration {
+    HumanDuration(std::time::Duration::from_secs(15 * 60))
+}
+fn default_max_tracked() -> usize {
+    10_000
+}
+// PostgreSQL's own `authentication_timeout` defaults to 60 s too.
+fn default_handshake_timeout() -> HumanDuration {
+    HumanDuration(std::time::Duration::from_secs(60))
+}
+
+impl LoginConfig {
+    /// Checks the settings against each other: a delay the handshake timeout would cut short
+    /// would drop a client before it hears why.
+    pub fn validate(&self) -> Result<(), String> {
+        if self.handshake_timeout.0.is_zero() {
+            return Err("login.handshake_timeout must be more than 0".into());
+        }
+        if self.max_failure_delay.0 >= self.handshake_timeout.0 {
+            return Err(
+                "login.max_failure_delay must be shorter than login.handshake_timeout".into(),
+            );
+        }
+        if self.failure_delay > self.max_failure_delay {
+            return Err("login.failure_delay must not exceed login.max_failure_delay".into());
+        }
+        if self.max_tracked == 0 && !self.failure_delay.0.is_zero() {
+            return Err("login.max_tracked must be at least 1 (or failure_delay \"0s\")".into());
+        }
+        if self.idle_timeout.is_some_and(|t| t.0.is_zero()) {
+            return Err("login.idle_timeout must be more than 0 (leave it out for none)".into());
+        }
+        Ok(())
+    }
+}

@@ -110,3 +110,41 @@ fn worker_threads_is_read_and_bounded() {
         "{err}"
     );
 }
+
+#[test]
+fn login_settings_have_defaults_and_are_checked_against_each_other() {
+    use std::time::Duration;
+    let c = Config::parse("", PathBuf::new()).unwrap();
+    assert_eq!(c.login.handshake_timeout.0, Duration::from_secs(60));
+    assert_eq!(c.login.failure_delay.0, Duration::from_millis(250));
+    assert_eq!(c.login.idle_timeout, None);
+    let c = Config::parse(
+        "[login]\nfailure_delay = \"1s\"\nmax_failure_delay = \"8s\"\nidle_timeout = \"30m\"\n",
+        PathBuf::new(),
+    )
+    .unwrap();
+    assert_eq!(c.login.max_failure_delay.0, Duration::from_secs(8));
+    assert_eq!(
+        c.login.idle_timeout.map(|d| d.0),
+        Some(Duration::from_secs(1800))
+    );
+    for (text, why) in [
+        (
+            "max_failure_delay = \"90s\"",
+            "shorter than login.handshake_timeout",
+        ),
+        (
+            "failure_delay = \"20s\"",
+            "must not exceed login.max_failure_delay",
+        ),
+        ("idle_timeout = \"0s\"", "idle_timeout must be more than 0"),
+        (
+            "handshake_timeout = \"0s\"",
+            "handshake_timeout must be more than 0",
+        ),
+        ("lockout = true", "unknown field"),
+    ] {
+        let err = Config::parse(&format!("[login]\n{text}\n"), PathBuf::new()).unwrap_err();
+        assert!(err.contains(why), "{text}: {err}");
+    }
+}

@@ -3,6 +3,8 @@
 //! `caching_sha2_password` (fast path, and full authentication over TLS), switching plugins when
 //! the client starts with one sluice does not use.
 
+use std::net::IpAddr;
+
 use bytes::BytesMut;
 use futures_util::StreamExt;
 use mysql_common::constants::CapabilityFlags;
@@ -10,6 +12,7 @@ use tokio::io::AsyncWriteExt;
 use tokio_util::codec::FramedRead;
 
 use super::packet::{err_payload, ok_payload, write_packets, PacketCodec, Reader};
+use crate::auth::throttle::{Attempt, LoginThrottle, Penalty};
 use crate::auth::{Identity, UserDirectory};
 use crate::tls::{BoxStream, ServerTls};
 
@@ -121,6 +124,8 @@ pub struct Authenticated {
     pub next_seq: u8,
     /// The scramble the client authenticated against (COM_CHANGE_USER reuses it).
     pub scramble: [u8; 20],
+    /// The login waited for its turn under `[login]` throttling.
+    pub throttled: bool,
 }
 
 /// Why a connection ended before the session started; the client was told where possible.
@@ -130,8 +135,13 @@ pub enum HandshakeError {
     Io(#[from] std::io::Error),
     #[error("{0}")]
     Refused(String),
+    /// `throttled`: the attempt waited for its turn, or its refusal was delayed.
     #[error("authentication failed for user {user:?}: {reason}")]
-    Auth { user: String, reason: String },
+    Auth {
+        user: String,
+        reason: String,
+        throttled: bool,
+    },
 }
 
 type Framed = FramedRead<BoxStream, PacketCodec>;
@@ -278,6 +288,7 @@ pub async fn handshake(
     greeting: &Greeting<'_>,
     tls: Option<&ServerTls>,
     users: &UserDirectory,
+    throttle: Option<(&LoginThrottle, IpAddr)>,
 ) -> Result<Authenticated, HandshakeError> {
     let scramble = new_scramble();
     let mut caps = greeting.capabilities;
@@ -339,9 +350,16 @@ pub async fn handshake(
     }
     let mut seq = seq.wrapping_add(1);
     let user = response.user.clone();
-    let fail = |reason: &str| HandshakeError::Auth {
+    // `[login]` throttling: wait out the address's or the name's delay before checking.
+    let attempt = throttle.map(|(t, ip)| t.attempt(Some(ip), &user));
+    let waited = match &attempt {
+        Some(a) => !a.wait_turn().await.is_zero(),
+        None => false,
+    };
+    let fail = |reason: &str, penalty: Penalty| HandshakeError::Auth {
         user: user.clone(),
-        reason: reason.to_string(),
+        reason: format!("{reason}{}", penalty.describe()),
+        throttled: waited || !penalty.delay.is_zero(),
     };
     let verifier = users.mysql(&user);
     let client_plugin = response
@@ -373,7 +391,7 @@ pub async fn handshake(
         let mut stream = framed.into_inner();
         return match verified {
             Ok((t, token)) => Ok(Authenticated {
-                stream,
+                stream: succeeded(attempt.as_ref(), stream),
                 deadline: Some(jwt.session_deadline(&t, super::super::auth::jwt::now_secs())),
                 token: Some(token),
                 identity: t.identity,
@@ -381,11 +399,13 @@ pub async fn handshake(
                 tls: is_tls,
                 next_seq: seq,
                 scramble,
+                throttled: waited,
             }),
             Err(reason) => {
+                let penalty = penalize(attempt.as_ref()).await;
                 let msg = format!("Access denied for user '{user}' (using password: YES)");
                 refuse(&mut stream, seq, 1045, "28000", &msg).await;
-                Err(fail(&format!("token refused: {reason}")))
+                Err(fail(&format!("token refused: {reason}"), penalty))
             }
         };
     }
@@ -436,10 +456,12 @@ pub async fn handshake(
         } else {
             "YES"
         };
+        let penalty = penalize(attempt.as_ref()).await;
         let msg = format!("Access denied for user '{user}' (using password: {via})");
         refuse(&mut stream, seq, 1045, "28000", &msg).await;
-        return Err(fail(reason));
+        return Err(fail(reason, penalty));
     }
+    let stream = succeeded(attempt.as_ref(), stream);
     let groups = verifier.map(|(_, e)| e.groups.clone()).unwrap_or_default();
     Ok(Authenticated {
         stream,
@@ -453,7 +475,27 @@ pub async fn handshake(
         tls: is_tls,
         next_seq: seq,
         scramble,
+        throttled: waited,
     })
+}
+
+/// Counts a failed login and waits its delay (none without throttling).
+async fn penalize(attempt: Option<&Attempt<'_>>) -> Penalty {
+    match attempt {
+        Some(a) => a.failed().await,
+        None => Penalty {
+            delay: std::time::Duration::ZERO,
+            failures: 0,
+        },
+    }
+}
+
+/// Resets the throttle's counts after a good password; hands the stream on.
+fn succeeded(attempt: Option<&Attempt<'_>>, stream: BoxStream) -> BoxStream {
+    if let Some(a) = attempt {
+        a.succeeded();
+    }
+    stream
 }
 
 /// The final OK of the handshake.

@@ -20,7 +20,6 @@ pub mod upstream;
 
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
 
 use bytes::BytesMut;
 use mysql_common::constants::CapabilityFlags;
@@ -73,8 +72,6 @@ pub struct MysqlTarget {
     pub catalog: Arc<catalog::MysqlCatalog>,
 }
 
-const STARTUP_TIMEOUT: Duration = Duration::from_secs(60);
-
 /// Accepts connections until `shutdown` turns true.
 pub async fn run_listener(
     listener: TcpListener,
@@ -119,10 +116,16 @@ async fn handle_connection(
         TargetMetrics::count(&target.metrics.connections_refused);
         return refuse_at_greeting(tcp, 1040, "08004", "Too many connections").await;
     };
-    let established =
-        tokio::time::timeout(STARTUP_TIMEOUT, establish(tcp, peer, &target, &shared)).await;
-    let Ok(Some((client, upstream, ctx, upstream_user))) = established else {
-        return;
+    // `[login] handshake_timeout`: from connecting to a ready session.
+    let limit = shared.live.login().settings().handshake_timeout;
+    let established = tokio::time::timeout(limit, establish(tcp, peer, &target, &shared)).await;
+    let (client, upstream, ctx, upstream_user) = match established {
+        Ok(Some(e)) => e,
+        Ok(None) => return,
+        Err(_) => {
+            tracing::info!(target = %name, %peer, "client did not complete its handshake within {limit:?}");
+            return;
+        }
     };
     let _registered =
         shared
@@ -167,7 +170,9 @@ async fn handle_connection(
         Box::new(gate) as Box<dyn SessionHooks>
     };
     let _counted = target.metrics.session();
-    let end = relay::run(client, upstream.stream, ctx, Some(hooks), shutdown).await;
+    let idle = shared.live.login().settings().idle_timeout;
+    let (client, upstream) = crate::idle::watch(client, upstream.stream, idle);
+    let end = relay::run(client, upstream, ctx, Some(hooks), shutdown).await;
     tracing::info!(target = %name, %peer, %user, id, end = ?end, "session ended");
 }
 
@@ -235,13 +240,21 @@ async fn establish(
         &greeting,
         shared.tls.as_ref(),
         &shared.live.users(),
+        Some((shared.live.login(), peer.ip())),
     )
     .await
     {
         Ok(a) => a,
-        Err(HandshakeError::Auth { user, reason }) => {
+        Err(HandshakeError::Auth {
+            user,
+            reason,
+            throttled,
+        }) => {
             tracing::warn!(target = %name, %peer, %user, %reason, "authentication failed");
             TargetMetrics::count(&target.metrics.auth_failures);
+            if throttled {
+                TargetMetrics::count(&target.metrics.logins_throttled);
+            }
             if let Some(a) = &shared.audit {
                 a.auth_failed(name, &user, &peer.to_string(), &reason);
             }
@@ -253,6 +266,9 @@ async fn establish(
         }
     };
     let seq = authed.next_seq;
+    if authed.throttled {
+        TargetMetrics::count(&target.metrics.logins_throttled);
+    }
     if !crate::auth::in_any(&authed.identity.groups, &target.allowed_groups) {
         let reason = format!(
             "not in the target's allowed_groups {:?}",

@@ -22,7 +22,6 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use bytes::BytesMut;
-use std::time::Duration;
 use tokio::io::AsyncWriteExt;
 use tokio::net::{TcpListener, TcpStream};
 
@@ -104,10 +103,6 @@ pub async fn run_listener(
     .await;
 }
 
-/// How long a client may take from connecting to a ready session (TLS, startup, SCRAM, upstream
-/// login). PostgreSQL's own `authentication_timeout` defaults to 60s too.
-const STARTUP_TIMEOUT: Duration = Duration::from_secs(60);
-
 /// A session ready to relay: both sides logged in.
 struct Established {
     client: BoxStream,
@@ -146,16 +141,16 @@ async fn handle_connection(
     shutdown: watch::Receiver<bool>,
 ) {
     let name = target.upstream.name.clone();
-    let established = match tokio::time::timeout(
-        STARTUP_TIMEOUT,
-        establish(tcp, peer, &target, &shared),
-    )
-    .await
+    // `[login] handshake_timeout`: from connecting to a ready session (TLS, startup, SCRAM,
+    // any login delay, the upstream login).
+    let limit = shared.live.login().settings().handshake_timeout;
+    let established = match tokio::time::timeout(limit, establish(tcp, peer, &target, &shared))
+        .await
     {
         Ok(Some(e)) => e,
         Ok(None) => return,
         Err(_) => {
-            tracing::info!(target = %name, %peer, "client did not complete startup within {STARTUP_TIMEOUT:?}");
+            tracing::info!(target = %name, %peer, "client did not complete startup within {limit:?}");
             return;
         }
     };
@@ -217,6 +212,8 @@ async fn handle_connection(
         Box::new(gate) as Box<dyn SessionHooks>
     };
     let _counted = target.metrics.session();
+    let idle = shared.live.login().settings().idle_timeout;
+    let (client, upstream) = crate::idle::watch(client, upstream, idle);
     let end = relay::run(client, upstream, opts, Some(hooks), shutdown).await;
     let user = identity.user;
     tracing::info!(target = %name, %peer, %user, pid = key.pid, end = ?end, "session ended");
@@ -383,45 +380,7 @@ async fn login(
             return None;
         }
     }
-    let binding = match (&shared.tls, startup.tls) {
-        (Some(tls), true) => ChannelBinding::TlsServerEndPoint(tls.end_point_hash.clone()),
-        _ => ChannelBinding::Unavailable,
-    };
-    let users = shared.live.users();
-    let signed_in = match users.jwt().filter(|_| !users.is_local(&user)) {
-        // A token travels in clear: only inside TLS.
-        Some(jwt) if startup.tls => auth::authenticate_token(&mut startup.stream, &user, jwt)
-            .await
-            .map(|(t, token)| {
-                let deadline = jwt.session_deadline(&t, crate::auth::jwt::now_secs());
-                (t.identity, Some(deadline), Some(token))
-            }),
-        Some(_) => auth::authenticate(&mut startup.stream, &user, &users, &binding)
-            .await
-            .map(|i| (i, None, None))
-            .map_err(|e| match e {
-                auth::AuthFailure::UnknownUser => auth::AuthFailure::Protocol(
-                    "unknown user; a token is accepted only over TLS".into(),
-                ),
-                other => other,
-            }),
-        None => auth::authenticate(&mut startup.stream, &user, &users, &binding)
-            .await
-            .map(|i| (i, None, None)),
-    };
-    let (identity, deadline, token) = match signed_in {
-        Ok(signed) => signed,
-        Err(e) => {
-            tracing::warn!(target = %name, %peer, %user, reason = %e, "authentication failed");
-            TargetMetrics::count(&target.metrics.auth_failures);
-            if let Some(a) = &shared.audit {
-                a.auth_failed(name, &user, &peer.to_string(), &e.to_string());
-            }
-            let msg = format!("password authentication failed for user \"{user}\"");
-            send_fatal(&mut startup.stream, "28P01", &msg).await;
-            return None;
-        }
-    };
+    let (identity, deadline, token) = sign_in(startup, peer, target, shared, &user).await?;
     if !crate::auth::in_any(&identity.groups, &target.allowed_groups) {
         let reason = format!(
             "not in the target's allowed_groups {:?}",
@@ -470,6 +429,79 @@ async fn login(
         greeting: upstream.greeting,
         upstream_user: login.user,
     })
+}
+
+/// Authenticates the client as `user` (SCRAM, or a token over TLS with `[jwt]`), under
+/// `[login]` throttling: it waits out the address's or the name's delay first, and a failure
+/// is answered (28P01) only after its own. The identity, a token session's deadline, and the
+/// token.
+async fn sign_in(
+    startup: &mut Startup,
+    peer: SocketAddr,
+    target: &Arc<PgTarget>,
+    shared: &PgShared,
+    user: &str,
+) -> Option<(Identity, Option<i64>, Option<String>)> {
+    let name = &target.upstream.name;
+    let binding = match (&shared.tls, startup.tls) {
+        (Some(tls), true) => ChannelBinding::TlsServerEndPoint(tls.end_point_hash.clone()),
+        _ => ChannelBinding::Unavailable,
+    };
+    let users = shared.live.users();
+    let attempt = shared.live.login().attempt(Some(peer.ip()), user);
+    let waited = !attempt.wait_turn().await.is_zero();
+    // A login counts as throttled once, whether it waited its turn, was answered late, or both.
+    let throttled = |delayed: bool| {
+        if waited || delayed {
+            TargetMetrics::count(&target.metrics.logins_throttled);
+        }
+    };
+    let signed_in = match users.jwt().filter(|_| !users.is_local(user)) {
+        // A token travels in clear: only inside TLS.
+        Some(jwt) if startup.tls => auth::authenticate_token(&mut startup.stream, user, jwt)
+            .await
+            .map(|(t, token)| {
+                let deadline = jwt.session_deadline(&t, crate::auth::jwt::now_secs());
+                (t.identity, Some(deadline), Some(token))
+            }),
+        Some(_) => auth::authenticate(&mut startup.stream, user, &users, &binding)
+            .await
+            .map(|i| (i, None, None))
+            .map_err(|e| match e {
+                auth::AuthFailure::UnknownUser => auth::AuthFailure::Protocol(
+                    "unknown user; a token is accepted only over TLS".into(),
+                ),
+                other => other,
+            }),
+        None => auth::authenticate(&mut startup.stream, user, &users, &binding)
+            .await
+            .map(|i| (i, None, None)),
+    };
+    let (identity, deadline, token) = match signed_in {
+        Ok(signed) => signed,
+        Err(auth::AuthFailure::Io(e)) => {
+            // Gone mid-exchange: it learnt nothing, and there is no one to answer.
+            tracing::info!(target = %name, %peer, %user, error = %e, "client left during authentication");
+            throttled(false);
+            return None;
+        }
+        Err(e) => {
+            let penalty = attempt.failed().await;
+            let reason = format!("{e}{}", penalty.describe());
+            tracing::warn!(target = %name, %peer, %user, %reason, "authentication failed");
+            TargetMetrics::count(&target.metrics.auth_failures);
+            throttled(!penalty.delay.is_zero());
+            if let Some(a) = &shared.audit {
+                a.auth_failed(name, user, &peer.to_string(), &reason);
+            }
+            let msg = format!("password authentication failed for user \"{user}\"");
+            send_fatal(&mut startup.stream, "28P01", &msg).await;
+            return None;
+        }
+    };
+    attempt.succeeded();
+    throttled(false);
+    Some((identity, deadline, token))
 }
 
 /// Who signed in, and the token they signed in with (if any).
