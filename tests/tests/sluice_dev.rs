@@ -21,12 +21,14 @@ const PROGRAMS: &[(&str, &str)] = &[
     ("mariadb-install-db", "mariadb-server"),
     ("mariadb", "mariadb-client"),
     ("mariadb-admin", "mariadb-client"),
+    ("mariadb-test", "mariadb-test"),
     ("chromedriver", "chromium-driver"),
     ("chromium", "chromium"),
     ("runuser", "util-linux"),
     ("setsid", "util-linux"),
     ("mount", "mount"),
     ("cc", "gcc"),
+    ("timeout", "coreutils"),
 ];
 /// The PostgreSQL server programs, found in /usr/lib/postgresql/<version>/bin on Debian.
 const PG_SERVER: &[&str] = &["initdb", "pg_ctl", "postgres"];
