@@ -3,7 +3,7 @@
 # the newest down (a security mirror may list a version it does not serve), and unpacks
 # src/test/regress of the first that downloads.
 set -euo pipefail
-cache=$1
+cache=$(mkdir -p "$1" && cd "$1" && pwd)
 apt_dir=$cache/apt
 mkdir -p "$apt_dir/lists/partial" "$apt_dir/cache/archives/partial" "$cache/download"
 suites=$(. /etc/os-release && echo "${VERSION_CODENAME:-bookworm}")
