@@ -362,28 +362,37 @@ pub fn sql_mode_has_pipes_as_concat(mode: &str) -> bool {
     })
 }
 
-/// Whether a MySQL text may change how the server reads what follows: it names `sql_mode`,
+/// Whether a MySQL text may change how the server reads what follows: it sets `sql_mode` or
 /// the client character set (`SET NAMES`, `SET CHARACTER SET`, `character_set_client`,
 /// `charset`), or executes prepared SQL. Whole words are matched, in any case, wherever they
-/// stand (comments included: `/*!40101 SET NAMES utf8 */` runs).
+/// stand (comments included: `/*!40101 SET NAMES utf8 */` runs). Those settings change only
+/// by `SET`, so a text without that word only reads them (`SELECT @@sql_mode`, a procedure
+/// body; a routine runs under its own `sql_mode` and restores the caller's).
 ///
 /// ```
 /// assert!(policy::may_change_reading("SET @@session.`SQL_MODE` = 'ANSI_QUOTE\\S'"));
 /// assert!(policy::may_change_reading("EXECUTE s"));
 /// assert!(policy::may_change_reading("/*!40101 SET NAMES gbk */"));
 /// assert!(!policy::may_change_reading("SELECT \"a\" FROM first_names"));
+/// assert!(!policy::may_change_reading("SELECT @@sql_mode; SELECT \"t1\".* FROM t1"));
 /// ```
 pub fn may_change_reading(sql: &str) -> bool {
-    const WORDS: &[&str] = &[
+    const SETTINGS: &[&str] = &[
         "sql_mode",
-        "execute",
         "names",
         "charset",
         "character",
         "character_set_client",
     ];
-    sql.split(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
-        .any(|w| WORDS.iter().any(|k| w.eq_ignore_ascii_case(k)))
+    let (mut set, mut setting) = (false, false);
+    for w in sql.split(|c: char| !(c.is_ascii_alphanumeric() || c == '_')) {
+        if w.eq_ignore_ascii_case("execute") {
+            return true;
+        }
+        set |= w.eq_ignore_ascii_case("set");
+        setting |= SETTINGS.iter().any(|k| w.eq_ignore_ascii_case(k));
+    }
+    set && setting
 }
 
 /// Client character sets (MySQL) and encodings (PostgreSQL) whose two-byte characters may end

@@ -302,6 +302,11 @@ pub trait SessionHooks: Send {
     /// A statement's result (rows, or a command's completion) has been sent.
     fn on_result_end(&mut self, _end: &ResultEnd) {}
 
+    /// One result of a response that holds more (MySQL: each SELECT of a CALL, each
+    /// statement of a multi-statement string) is complete; the response goes on, so nothing
+    /// about the statement as a whole is over yet.
+    fn on_result_part_end(&mut self, _end: &ResultEnd) {}
+
     /// The database's error or notice about statement `of` (`None`: sluice cannot tell which)
     /// is about to reach the client: `Some(text)` replaces its message (the code stays), when
     /// the message may carry values the session must not see.

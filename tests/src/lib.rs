@@ -461,6 +461,9 @@ pub async fn mysql_direct(server: &MariaDbServer) -> mysql_async::Conn {
 /// authentication exchanges no driver makes on purpose).
 pub mod raw_pg;
 
+/// The fidelity harness: the databases' own regression suites, directly and through sluice.
+pub mod fidelity;
+
 pub mod mysql_wire {
     use std::sync::Arc;
 

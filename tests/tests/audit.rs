@@ -555,3 +555,71 @@ async fn a_full_disk_refuses_new_statements_and_service_resumes_when_space_retur
     audit::verify(&disk.path.join("audit"), KEY.as_bytes())
         .unwrap_or_else(|e| panic!("verify after the full disk: {e}"));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mysql_call_results_are_recorded() {
+    // A CALL answers with one result per SELECT inside the procedure, then the CALL's own OK
+    // (issue 23: none of them reached the log). Each result is recorded with its rows, for an
+    // exempt user whose statements sluice lets through.
+    let upstream = mariadb_native();
+    let (t, p) = (unique("audcall_t"), unique("audcall_p"));
+    let mut direct = mysql_direct(upstream).await;
+    direct
+        .query_drop(format!(
+            "CREATE TABLE {t} (id INT PRIMARY KEY, note VARCHAR(20));
+             INSERT INTO {t} VALUES (1, 'first-note'), (2, 'second-note');
+             CREATE PROCEDURE {p}() BEGIN
+                 SELECT id, note FROM {t} ORDER BY id;
+                 SELECT COUNT(*) AS how_many FROM {t};
+             END"
+        ))
+        .await
+        .unwrap();
+    std::env::set_var(KEY_ENV, KEY);
+    let extra = format!(
+        "{}\n[[masks]]\ncolumns = [\"shop.{t}.note\"]\nfunction = \"redact\"\nexcept_groups = [\"dba\"]\n",
+        audit_section(KEY_ENV)
+    );
+    let mut proxy = Proxy::start_mysql(
+        upstream,
+        ProxyOpts {
+            extra_config: extra,
+            ..ProxyOpts::default()
+        },
+    )
+    .await;
+    let dir = proxy.dir.path().join("audit");
+    let mut conn = proxy.mysql_as(OTHER_USER, OTHER_PASSWORD).await;
+    let mut results = conn.query_iter(format!("CALL {p}()")).await.unwrap();
+    let first: Vec<(i32, String)> = results.collect().await.unwrap();
+    let second: Vec<i64> = results.collect().await.unwrap();
+    drop(results);
+    assert_eq!(
+        (first.len(), first[0].1.as_str(), second),
+        (2, "first-note", vec![2])
+    );
+    conn.disconnect().await.unwrap();
+    proxy.shutdown().await;
+
+    audit::verify(&dir, KEY.as_bytes()).unwrap_or_else(|e| panic!("verify: {e}"));
+    let records = export(&dir);
+    let call_results: Vec<&serde_json::Value> =
+        records.iter().filter(|r| r["kind"] == "result").collect();
+    let columns = |r: &serde_json::Value| -> Vec<String> {
+        r["columns"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .map(|c| c["name"].as_str().unwrap_or_default().to_string())
+            .collect()
+    };
+    let rows = call_results
+        .iter()
+        .find(|r| columns(r) == ["id", "note"])
+        .unwrap_or_else(|| panic!("no result of the CALL's first SELECT in {records:#?}"));
+    assert_eq!(rows["row_count"], 2, "{rows}");
+    assert!(
+        call_results.iter().any(|r| columns(r) == ["how_many"]),
+        "no result of the CALL's second SELECT in {records:#?}"
+    );
+}

@@ -1281,6 +1281,9 @@ fn my_attempts(n: &str) -> Vec<Vec<String>> {
         &["INSERT INTO {n}_notes VALUES (77, 'x')"],
         // Multi-statement strings.
         &["SELECT 1; SELECT ssn, email FROM {c}"],
+        // A mode set for one statement: under ANSI_QUOTES "ssn" names the column.
+        &["SET STATEMENT sql_mode = 'ANSI_QUOTES' FOR SELECT \"ssn\", \"email\" FROM {c}"],
+        &["SET STATEMENT sql_mode = 'ANSI' FOR SELECT \"ssn\" FROM {c}; SELECT 1"],
         &["SELECT ssn, email FROM {c} WHERE id = 1; SELECT 2"],
         &["SET @q = 1; SELECT birth_date, substr(ssn, 1, 6) FROM {c}; SELECT 3"],
         // Copies into variables and tables.

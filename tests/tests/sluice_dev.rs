@@ -21,6 +21,7 @@ const PROGRAMS: &[(&str, &str)] = &[
     ("mariadb-install-db", "mariadb-server"),
     ("mariadb", "mariadb-client"),
     ("mariadb-admin", "mariadb-client"),
+    ("mariadb-test", "mariadb-test"),
     ("chromedriver", "chromium-driver"),
     ("chromium", "chromium"),
     ("runuser", "util-linux"),
@@ -31,6 +32,7 @@ const PROGRAMS: &[(&str, &str)] = &[
     ("npm", "npm"),
     ("java", "default-jdk-headless"),
     ("javac", "default-jdk-headless"),
+    ("timeout", "coreutils"),
 ];
 /// The JDBC drivers of the driver matrix: files of `$SLUICE_JAVA_DIR`, not programs.
 const JARS: &[(&str, &str)] = &[

@@ -119,8 +119,23 @@ impl Ctx {
                 let source = self.table_factor(&merge.source, outer, &scope);
                 scope.relations.extend(source);
                 self.predicate(&merge.on, &scope);
-                // The WHEN clauses are not followed: whatever they write may come from anywhere.
-                self.copy(CopyTarget::Table, &[Source::Opaque]);
+                for clause in &merge.clauses {
+                    if let Some(p) = &clause.predicate {
+                        self.predicate(p, &scope);
+                    }
+                }
+                // The values of UPDATE and INSERT clauses are not followed: whatever they write
+                // may come from anywhere. Clauses that only delete or do nothing write nothing.
+                let writes = merge.clauses.iter().any(|c| {
+                    !matches!(
+                        c.action,
+                        sqlparser::ast::MergeAction::Delete { .. }
+                            | sqlparser::ast::MergeAction::DoNothing { .. }
+                    )
+                });
+                if writes {
+                    self.copy(CopyTarget::Table, &[Source::Opaque]);
+                }
                 None
             }
             _ => return QueryOut::opaque(),
@@ -129,5 +144,31 @@ impl Ctx {
             Some(items) => self.projection(items, &scope),
             None => QueryOut::default(),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::{lineage, Dialect};
+
+    #[test]
+    fn a_merge_that_only_deletes_copies_nothing() {
+        // The fidelity run found `MERGE … WHEN MATCHED THEN DELETE` refused as a copy of
+        // a masked column: it writes no value at all.
+        let l = lineage(
+            Dialect::Postgres,
+            "MERGE INTO t USING s ON t.id = s.id WHEN MATCHED AND s.flag THEN DELETE WHEN NOT MATCHED THEN DO NOTHING",
+        );
+        assert_eq!(l[0].copies_into, None);
+        let l = lineage(
+            Dialect::Postgres,
+            "MERGE INTO t USING s ON t.id = s.id WHEN MATCHED THEN UPDATE SET v = s.v",
+        );
+        assert!(l[0].copies_into.is_some());
+        let l = lineage(
+            Dialect::Postgres,
+            "MERGE INTO t USING s ON t.id = s.id WHEN MATCHED THEN DELETE WHEN NOT MATCHED THEN INSERT VALUES (s.id, s.v)",
+        );
+        assert!(l[0].copies_into.is_some());
     }
 }

@@ -32,8 +32,17 @@ impl MysqlVerifier {
         }
     }
 
+    /// Whether this is the verifier of the empty password, whose clients send an empty
+    /// response: MySQL's own rule for both plugins (mysql-test logs in as root that way).
+    fn is_empty_password(&self) -> bool {
+        ct_eq(&self.native, &MysqlVerifier::from_password("").native)
+    }
+
     /// `mysql_native_password`: response = SHA1(pw) XOR SHA1(scramble || SHA1(SHA1(pw))).
     pub fn check_native(&self, scramble: &[u8], response: &[u8]) -> bool {
+        if response.is_empty() {
+            return self.is_empty_password();
+        }
         if response.len() != 20 {
             return false;
         }
@@ -52,6 +61,9 @@ impl MysqlVerifier {
     /// `caching_sha2_password` fast path:
     /// response = SHA256(pw) XOR SHA256(SHA256(SHA256(pw)) || scramble).
     pub fn check_sha2_fast(&self, scramble: &[u8], response: &[u8]) -> bool {
+        if response.is_empty() {
+            return self.is_empty_password();
+        }
         if response.len() != 32 {
             return false;
         }
@@ -116,5 +128,19 @@ mod tests {
         assert!(!v.check_sha2_fast(&SCRAMBLE, &bad));
         assert!(v.check_cleartext(b"s3cret"));
         assert!(!v.check_cleartext(b"s3cret "));
+    }
+
+    #[test]
+    fn an_empty_response_verifies_only_the_empty_password() {
+        // As in MySQL: a client with no password sends nothing, and only an account whose
+        // password is empty lets it in.
+        let empty = MysqlVerifier::from_password("");
+        assert!(empty.check_native(&SCRAMBLE, &[]));
+        assert!(empty.check_sha2_fast(&SCRAMBLE, &[]));
+        let v = MysqlVerifier::from_password("s3cret");
+        assert!(!v.check_native(&SCRAMBLE, &[]));
+        assert!(!v.check_sha2_fast(&SCRAMBLE, &[]));
+        let other = scramble_native(&SCRAMBLE, b"s3cret").unwrap();
+        assert!(!empty.check_native(&SCRAMBLE, &other));
     }
 }

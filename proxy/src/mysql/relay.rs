@@ -883,6 +883,7 @@ impl Relay {
             true => self.result_of(),
             false => None,
         };
+        let results_done = self.tracker.statement_index();
         let role = self.tracker.on_packet(&p);
         if self.tracker.is_idle() {
             self.status_known = p.first() != Some(0xFF);
@@ -905,6 +906,14 @@ impl Relay {
                     self.counted.rows_affected = Reader(&p.payload()[1..]).lenenc();
                 }
                 _ => {}
+            }
+        }
+        if !self.tracker.is_idle() && self.tracker.statement_index() > results_done {
+            // One result of several (a CALL's SELECTs, a multi-statement string) is complete
+            // and more follow: it is recorded on its own, with its own counts.
+            let counted = std::mem::take(&mut self.counted);
+            if let Some(h) = self.hooks.as_deref_mut() {
+                h.on_result_part_end(&counted);
             }
         }
         match role {

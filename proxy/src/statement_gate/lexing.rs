@@ -235,6 +235,20 @@ mod tests {
     }
 
     #[test]
+    fn reading_sql_mode_is_no_change_of_it() {
+        // mysql-test's set_statement: a procedure body that reads @@sql_mode and quotes a
+        // name. Only SET changes sql_mode (a routine runs under its own and restores the
+        // caller's), so nothing here can change how the rest is read.
+        let mut l = SessionLexing::new(Dialect::MySql);
+        let body = "CREATE PROCEDURE p6() BEGIN\nSELECT @@sql_mode;\nSELECT \"t1\".* FROM t1;\nEND";
+        assert!(l.read(body).is_ok());
+        assert!(l.read("SELECT @@sql_mode; SELECT \"t1\", 'a\\'b'").is_ok());
+        assert!(l
+            .read("SET @@sql_mode = 'ANSI'; SELECT 'a\\' ; DROP TABLE t; -- '")
+            .is_err());
+    }
+
+    #[test]
     fn in_a_multibyte_encoding_a_non_ascii_byte_before_a_backslash_is_refused() {
         let mut my = SessionLexing::new(Dialect::MySql);
         let hidden = "SELECT '\u{1041}\\' , concat(ssn) FROM t #' , 'b' FROM t";

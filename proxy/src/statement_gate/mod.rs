@@ -978,6 +978,13 @@ impl SessionHooks for StatementGate {
         }
     }
 
+    fn on_result_part_end(&mut self, end: &ResultEnd) {
+        // Only the record: the masking plan still serves the results that follow.
+        if let Some(r) = self.recorder.as_mut() {
+            r.result_end(end);
+        }
+    }
+
     fn diagnostic(
         &mut self,
         of: Option<ResultOf<'_>>,
