@@ -537,6 +537,17 @@ impl Folder {
                 true
             }
             Expr::IsNotDistinctFrom(left, right) if same(left, right) => true,
+            // `ISNULL(id) IS NOT NULL`, `(id IS NULL) IS NOT NULL`.
+            Expr::IsNotNull(inner) if never_null(inner) => true,
+            Expr::BinaryOp {
+                left,
+                op: BinaryOperator::GtEq,
+                right,
+            } if count_at_least_nothing(left, right) => true,
+            Expr::Exists {
+                subquery,
+                negated: false,
+            } if exists_over_values(subquery) => true,
             // `x = coalesce(NULL, x)`, `x = coalesce($1, x)`.
             Expr::BinaryOp {
                 left,
@@ -722,9 +733,102 @@ impl Folder {
                     && compare(&value, &self.fold(high, depth)?)? != std::cmp::Ordering::Greater;
                 Some(Const::Bool(inside != *negated))
             }
+            // `CASE WHEN id = 1 THEN true ELSE true END`: every branch the same constant, whatever
+            // the conditions (no ELSE is an ELSE NULL).
+            Expr::Case {
+                conditions,
+                else_result,
+                ..
+            } => {
+                let mut results = conditions.iter().map(|c| &c.result).collect::<Vec<_>>();
+                let null = Expr::Value(Value::Null.into());
+                results.push(else_result.as_deref().unwrap_or(&null));
+                self.same_constant(&results, depth)
+            }
+            // MySQL `IF(c, 1, 1)`: both branches the same constant.
+            Expr::Function(f) if function_named(f, &["if"]) => match function_args(f) {
+                Some(args) if args.len() == 3 => self.same_constant(&args[1..], depth),
+                _ => None,
+            },
             _ => None,
         }
     }
+
+    /// The constant every one of `exprs` folds to, when they all fold to the same one.
+    fn same_constant(&mut self, exprs: &[&Expr], depth: usize) -> Option<Const> {
+        let (first, rest) = exprs.split_first()?;
+        let value = self.fold(first, depth)?;
+        for e in rest {
+            if self.fold(e, depth)? != value {
+                return None;
+            }
+        }
+        Some(value)
+    }
+}
+
+/// Whether `f` is a call of one of `names` (unqualified or in any schema), any case.
+fn function_named(f: &sqlparser::ast::Function, names: &[&str]) -> bool {
+    f.name
+        .0
+        .last()
+        .and_then(|p| p.as_ident())
+        .is_some_and(|i| names.iter().any(|n| i.value.eq_ignore_ascii_case(n)))
+}
+
+/// A call's plain positional arguments; `None` when any is named, a wildcard or a subquery.
+fn function_args(f: &sqlparser::ast::Function) -> Option<Vec<&Expr>> {
+    use sqlparser::ast::{FunctionArg, FunctionArgExpr, FunctionArguments};
+    let FunctionArguments::List(list) = &f.args else {
+        return None;
+    };
+    list.args
+        .iter()
+        .map(|a| match a {
+            FunctionArg::Unnamed(FunctionArgExpr::Expr(e)) => Some(e),
+            _ => None,
+        })
+        .collect()
+}
+
+/// An expression that is never NULL whatever the row: `x IS NULL` and its kin, MySQL
+/// `ISNULL(x)`, and the counts `num_nulls(…)`/`num_nonnulls(…)`.
+fn never_null(e: &Expr) -> bool {
+    match strip_parens(e) {
+        Expr::IsNull(_)
+        | Expr::IsNotNull(_)
+        | Expr::IsTrue(_)
+        | Expr::IsNotTrue(_)
+        | Expr::IsFalse(_)
+        | Expr::IsNotFalse(_)
+        | Expr::IsUnknown(_)
+        | Expr::IsNotUnknown(_)
+        | Expr::IsDistinctFrom(..)
+        | Expr::IsNotDistinctFrom(..) => true,
+        Expr::Function(f) => function_named(f, &["isnull", "num_nulls", "num_nonnulls"]),
+        _ => false,
+    }
+}
+
+/// `num_nulls(…) >= 0`, `num_nonnulls(…) >= 0`: counts are never negative.
+fn count_at_least_nothing(left: &Expr, right: &Expr) -> bool {
+    let count = matches!(strip_parens(left), Expr::Function(f) if function_named(f, &["num_nulls", "num_nonnulls"]));
+    let zero = matches!(strip_parens(right), Expr::Value(v) if matches!(&v.value, Value::Number(n, _) if n.parse::<f64>().is_ok_and(|n| n <= 0.0)));
+    count && zero
+}
+
+/// `EXISTS (SELECT … FROM (VALUES (…)) v)`: a derived table of literal rows has rows whatever
+/// they hold, so the EXISTS holds for every row (without a WHERE of its own).
+fn exists_over_values(subquery: &sqlparser::ast::Query) -> bool {
+    use sqlparser::ast::{SetExpr, TableFactor};
+    let SetExpr::Select(s) = subquery.body.as_ref() else {
+        return false;
+    };
+    s.selection.as_ref().is_none_or(is_tautology)
+        && s.from.len() == 1
+        && s.from[0].joins.is_empty()
+        && matches!(&s.from[0].relation, TableFactor::Derived { subquery, .. }
+            if matches!(subquery.body.as_ref(), SetExpr::Values(v) if !v.rows.is_empty()))
 }
 
 fn fold_binary(left: Option<Const>, op: &BinaryOperator, right: Option<Const>) -> Option<Const> {
@@ -916,6 +1020,14 @@ mod tests {
             "-1 < 0",
             "a = 1 OR b = 2 OR 1 = 1 OR c = 3",
             "(a = 1 AND 1 = 1) OR (2 = 2 AND 3 = 3)",
+            // The black-box attacker's second round.
+            "CASE WHEN id = 1 THEN true ELSE true END",
+            "(CASE WHEN id = 1 THEN 1 ELSE 1 END) = 1",
+            "IF(id = 1, 1, 1)",
+            "num_nonnulls(id) >= 0",
+            "ISNULL(id) IS NOT NULL",
+            "(id IS NULL) IS NOT NULL",
+            "EXISTS (SELECT 1 FROM (VALUES (t.id)) v(x))",
         ] {
             assert!(is_tautology(&predicate(p)), "{p} should be a tautology");
         }
@@ -949,6 +1061,12 @@ mod tests {
             "NOT true",
             "0",
             "id > 0 OR id < 0",
+            "CASE WHEN id = 1 THEN true ELSE false END",
+            "CASE WHEN id = 1 THEN true END",
+            "IF(id = 1, 1, 0)",
+            "deleted_at IS NOT NULL",
+            "num_nonnulls(id) >= 1",
+            "EXISTS (SELECT 1 FROM (VALUES (t.id)) v(x) WHERE v.x = 3)",
         ] {
             assert!(!is_tautology(&predicate(p)), "{p} should bound the rows");
         }

@@ -623,3 +623,67 @@ async fn mysql_call_results_are_recorded() {
         "no result of the CALL's second SELECT in {records:#?}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mysql_multi_statement_results_are_each_recorded() {
+    // Two SELECTs in one COM_QUERY answer with two result sets: each is its own result record
+    // (the black-box attacker found only the last one in the log, with both row counts added).
+    let upstream = mariadb_native();
+    let t = unique("audmulti_t");
+    let mut direct = mysql_direct(upstream).await;
+    direct
+        .query_drop(format!(
+            "CREATE TABLE {t} (id INT PRIMARY KEY, note VARCHAR(20));
+             INSERT INTO {t} VALUES (1, 'first-note'), (2, 'second-note'), (3, 'third-note');"
+        ))
+        .await
+        .unwrap();
+    std::env::set_var(KEY_ENV, KEY);
+    let mut proxy = Proxy::start_mysql(
+        upstream,
+        ProxyOpts {
+            extra_config: audit_section(KEY_ENV),
+            ..ProxyOpts::default()
+        },
+    )
+    .await;
+    let dir = proxy.dir.path().join("audit");
+    let mut conn = proxy.mysql().await;
+    let mut results = conn
+        .query_iter(format!(
+            "SELECT id, note FROM {t} WHERE id = 1; SELECT COUNT(*) AS how_many FROM {t}"
+        ))
+        .await
+        .unwrap();
+    let first: Vec<(i32, String)> = results.collect().await.unwrap();
+    let second: Vec<i64> = results.collect().await.unwrap();
+    drop(results);
+    assert_eq!((first.len(), second), (1, vec![3]));
+    conn.disconnect().await.unwrap();
+    proxy.shutdown().await;
+
+    let records = export(&dir);
+    let results: Vec<(Vec<String>, serde_json::Value)> = records
+        .iter()
+        .filter(|r| r["kind"] == "result")
+        .map(|r| {
+            let columns = r["columns"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .map(|c| c["name"].as_str().unwrap_or_default().to_string())
+                .collect();
+            (columns, r["row_count"].clone())
+        })
+        // The driver's own session query at connect.
+        .filter(|(columns, _): &(Vec<String>, _)| !columns.iter().any(|c| c.starts_with("@@")))
+        .collect();
+    assert_eq!(
+        results,
+        [
+            (vec!["id".to_string(), "note".to_string()], 1.into()),
+            (vec!["how_many".to_string()], 1.into())
+        ],
+        "{records:#?}"
+    );
+}

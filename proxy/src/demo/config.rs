@@ -47,7 +47,7 @@ except_groups = ["dba"]
 "#;
 
 /// Statement rules, as in the example config: no DROP for anyone, a whole-table write waits for
-/// a DBA.
+/// a DBA, and a write the database counts over 10 rows is undone.
 const RULES: &str = r#"
 [[rules]]
 name = "no-drop"
@@ -60,6 +60,15 @@ name = "unbounded-write"
 when = { statements = ["update", "delete"], without_where = true }
 action = "review"
 message = "An UPDATE or DELETE of a whole table needs a DBA's approval."
+
+# A WHERE can hold for every row in ways no reading of its text can tell (a CASE whose
+# branches agree, a column the data never fills): the database's own count decides, and the
+# write is undone when it changed too much. An approved write is not held to it.
+[[rules]]
+name = "mass-write"
+when = { statements = ["update", "delete"], rows_over = 10 }
+action = "block"
+message = "Changes to more than 10 rows at once need a DBA."
 "#;
 
 /// Where the demo's servers, listeners and files are, for the config text.
