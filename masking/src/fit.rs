@@ -42,7 +42,29 @@ pub(crate) fn fit(
         (TypeKind::Numeric, Size::Decimal { precision, scale }) => {
             fit_numeric(ty.wire, how, precision, scale, out, start)
         }
+        (TypeKind::Bytes, Size::Bits(bits)) => {
+            fit_bits(bits, out, start);
+            true
+        }
         _ => true,
+    }
+}
+
+/// A `BIT(bits)` value: exactly `ceil(bits / 8)` bytes (the last ones of the masked output,
+/// or it padded with zeros), with the bits above `bits` cleared, so that the value is one the
+/// column stores.
+fn fit_bits(bits: u32, out: &mut Vec<u8>, start: usize) {
+    let bytes = bits.div_ceil(8) as usize;
+    let len = out.len() - start;
+    if len > bytes {
+        out.drain(start..start + len - bytes);
+    } else {
+        // MySQL sends a BIT value as exactly that many bytes.
+        out.splice(start..start, std::iter::repeat_n(0, bytes - len));
+    }
+    let spare = bytes as u32 * 8 - bits;
+    if spare > 0 {
+        out[start] &= 0xFF >> spare;
     }
 }
 

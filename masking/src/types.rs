@@ -89,6 +89,8 @@ pub enum Size {
         /// Zeros every value ends with, before the decimal point.
         tens: u16,
     },
+    /// MySQL `BIT(n)`: at most `n` bits, sent as `ceil(n / 8)` bytes.
+    Bits(u32),
 }
 
 /// The type of a result column together with its wire encoding.
@@ -135,6 +137,19 @@ impl ColumnType {
             kind,
             wire,
             size: Size::Any,
+        }
+    }
+
+    /// A MySQL `BIT(bits)` column (its column definition's length counts bits, not bytes).
+    ///
+    /// ```
+    /// use masking::{ColumnType, Size};
+    /// assert_eq!(ColumnType::mysql(16, 63, false).with_bit_width(3).size, Size::Bits(3));
+    /// ```
+    pub fn with_bit_width(self, bits: u32) -> ColumnType {
+        ColumnType {
+            size: Size::Bits(bits.clamp(1, 64)),
+            ..self
         }
     }
 

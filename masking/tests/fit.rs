@@ -266,3 +266,28 @@ fn numbers_out_of_range_are_clamped_or_cut() {
     let mysql = ColumnType::mysql(246, 63, false).with_mysql_length(7, 2, 0, 63);
     assert_eq!(run(&constant, mysql, b"1.00").unwrap(), b"999.99");
 }
+
+#[test]
+fn bit_columns_get_whole_bytes_with_no_bit_above_their_width() {
+    for wire in [Wire::MySqlText, Wire::MySqlBinary] {
+        for bits in [1u32, 3, 8, 12, 64] {
+            let ty = ColumnType::mysql(16, 63, wire == Wire::MySqlBinary).with_bit_width(bits);
+            for m in all() {
+                let Some(out) = run(&m, ty, &[0x05]) else {
+                    continue;
+                };
+                let bytes = bits.div_ceil(8) as usize;
+                assert_eq!(out.len(), bytes, "{} on BIT({bits}): {out:?}", m.name());
+                let spare = bytes as u32 * 8 - bits;
+                if spare > 0 {
+                    assert_eq!(
+                        out[0] >> (8 - spare),
+                        0,
+                        "{} on BIT({bits}): {out:?}",
+                        m.name()
+                    );
+                }
+            }
+        }
+    }
+}

@@ -264,3 +264,58 @@ async fn mariadb_masked_values_fit_their_columns_and_restore_under_strict_mode()
         .unwrap_err();
     assert!(err.to_string().contains("too long"), "{err}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mariadb_bit_columns_get_masked_values_they_store() {
+    // A BIT(n) column's length counts bits: a 32-byte hash (or a redaction) must become
+    // ceil(n / 8) bytes with no bit above n, or a restore fails under strict mode.
+    let upstream = mariadb_native();
+    let table = unique("fitbit");
+    let mut direct = mysql_direct(upstream).await;
+    let columns = "id INT, card BIT(3), pin BIT(12)";
+    direct
+        .query_drop(format!(
+            "CREATE TABLE {table} ({columns}); CREATE TABLE {table}_restored ({columns});
+             INSERT INTO {table} VALUES (1, b'101', b'111100001111'), (2, b'011', b'000011110000')"
+        ))
+        .await
+        .unwrap();
+    let proxy = Proxy::start_mysql(
+        upstream,
+        ProxyOpts {
+            extra_config: masks(&format!("shop.{table}")),
+            ..ProxyOpts::default()
+        },
+    )
+    .await;
+    let mut alice = proxy.mysql().await;
+    let sql = format!("SELECT id, card, pin FROM {table} ORDER BY id");
+    let text: Vec<(i32, Vec<u8>, Vec<u8>)> = alice.query(sql.as_str()).await.unwrap();
+    let binary: Vec<(i32, Vec<u8>, Vec<u8>)> = alice.exec(sql.as_str(), ()).await.unwrap();
+    for (id, card, pin) in text.iter().chain(&binary) {
+        assert_eq!(
+            (card.len(), pin.len()),
+            (1, 2),
+            "row {id}: {card:?} {pin:?}"
+        );
+        assert!(card[0] < 8 && pin[0] < 16, "row {id}: {card:?} {pin:?}");
+        assert_ne!(
+            (card.as_slice(), pin.as_slice()),
+            (&[5u8][..], &[0x0f, 0x0f][..]),
+            "row 1 masked"
+        );
+    }
+    direct
+        .query_drop("SET SESSION sql_mode = 'STRICT_ALL_TABLES'")
+        .await
+        .unwrap();
+    for (id, card, pin) in text.iter().chain(&binary) {
+        direct
+            .exec_drop(
+                format!("INSERT INTO {table}_restored VALUES (?, ?, ?)"),
+                (id, card, pin),
+            )
+            .await
+            .unwrap_or_else(|e| panic!("restoring masked row {id}: {e}"));
+    }
+}

@@ -11,6 +11,8 @@ const SERVER_STATUS_CURSOR_EXISTS: u16 = 0x0040;
 /// Read together: a cursor the client opened exists (and no other result follows its columns).
 const CLIENT_CURSOR: u16 = SERVER_STATUS_CURSOR_EXISTS | SERVER_MORE_RESULTS_EXISTS;
 
+/// `MYSQL_TYPE_BIT`.
+const MYSQL_TYPE_BIT: u8 = 16;
 /// What one packet of a response is.
 #[derive(Debug, PartialEq, Eq)]
 pub enum Role {
@@ -459,8 +461,12 @@ pub fn column_def(payload: &[u8], binary: bool, extended_metadata: bool) -> Opti
         }
     };
     // Masked values fit the declared length (bytes of the result charset) and precision.
-    let value_type = masking::ColumnType::mysql(column_type, charset, binary)
-        .with_mysql_length(length, decimals, flags, charset);
+    let value_type = masking::ColumnType::mysql(column_type, charset, binary);
+    // BIT's length counts bits.
+    let value_type = match column_type {
+        MYSQL_TYPE_BIT => value_type.with_bit_width(length),
+        _ => value_type.with_mysql_length(length, decimals, flags, charset),
+    };
     let (value_type, ext_name) = with_extended(value_type, &ext);
     Some(ColumnDesc {
         name,
