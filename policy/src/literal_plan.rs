@@ -6,7 +6,7 @@
 
 use std::collections::HashSet;
 
-use sqlparser::ast::{Statement, VisitMut};
+use sqlparser::ast::Statement;
 
 use crate::analysis::parse_statements;
 use crate::literals::{question_mark_ordinals, Masker, TableScope};
@@ -66,8 +66,10 @@ impl LiteralPlan {
                 question_marks: &question_marks,
                 masked_params: &mut masked_params,
                 masked_at: Vec::new(),
+                rows_from_literals: false,
+                mask_everything: false,
             };
-            let _ = VisitMut::visit(statement, &mut masker);
+            masker.mask_statement(statement);
             masked_at.append(&mut masker.masked_at);
         }
         let starts = line_starts(sql);

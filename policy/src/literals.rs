@@ -212,8 +212,10 @@ pub fn mask_literals(
             question_marks: &question_marks,
             masked_params: &mut masked_params,
             masked_at: Vec::new(),
+            rows_from_literals: false,
+            mask_everything: false,
         };
-        let _ = VisitMut::visit(statement, &mut masker);
+        masker.mask_statement(statement);
         if mode == LiteralMode::Redact {
             let _ = VisitMut::visit(statement, &mut RedactAll);
         }
@@ -376,6 +378,50 @@ impl TableScope {
     }
 }
 
+/// Whether `expr` reads any column.
+fn has_column_reference(expr: &Expr) -> bool {
+    sqlparser::ast::visit_expressions(expr, |e| match e {
+        Expr::Identifier(_) | Expr::CompoundIdentifier(_) => ControlFlow::Break(()),
+        _ => ControlFlow::Continue(()),
+    })
+    .is_break()
+}
+
+/// Whether `expr` reads a column that is not sensitive (besides the sensitive one it holds).
+fn has_other_column_reference(expr: &Expr, masker: &Masker<'_>) -> bool {
+    sqlparser::ast::visit_expressions(expr, |e| match e {
+        Expr::Identifier(_) | Expr::CompoundIdentifier(_) if !masker.column_is_sensitive(e) => {
+            ControlFlow::Break(())
+        }
+        _ => ControlFlow::Continue(()),
+    })
+    .is_break()
+}
+
+/// Whether the statement reads rows that are not a table's: a CTE, a derived table (VALUES
+/// included) or a table function. Their columns can carry literals anywhere in the statement.
+fn makes_rows(statement: &Statement) -> bool {
+    struct Find;
+    impl Visitor for Find {
+        type Break = ();
+        fn pre_visit_query(&mut self, query: &sqlparser::ast::Query) -> ControlFlow<()> {
+            if query.with.is_some() {
+                return ControlFlow::Break(());
+            }
+            ControlFlow::Continue(())
+        }
+        fn pre_visit_table_factor(&mut self, factor: &TableFactor) -> ControlFlow<()> {
+            match factor {
+                TableFactor::Table { args: None, .. } | TableFactor::NestedJoin { .. } => {
+                    ControlFlow::Continue(())
+                }
+                _ => ControlFlow::Break(()),
+            }
+        }
+    }
+    statement.visit(&mut Find).is_break()
+}
+
 pub(crate) struct Masker<'a> {
     pub(crate) sensitive: &'a SensitiveColumns,
     pub(crate) scope: TableScope,
@@ -383,6 +429,12 @@ pub(crate) struct Masker<'a> {
     pub(crate) masked_params: &'a mut HashSet<usize>,
     /// Where each masked literal starts (line, column), for [`crate::LiteralPlan`].
     pub(crate) masked_at: Vec<(u64, u64)>,
+    /// The statement reads rows from something other than tables (a CTE, a derived table, a
+    /// VALUES list, a table function), where a literal can become a column's value.
+    pub(crate) rows_from_literals: bool,
+    /// A sensitive column meets a value the masker cannot follow to its literal (a column of
+    /// a CTE, say): every literal of the statement is masked.
+    pub(crate) mask_everything: bool,
 }
 
 impl Masker<'_> {
@@ -415,30 +467,51 @@ impl Masker<'_> {
         self.scope.is_sensitive(self.sensitive, &parts)
     }
 
-    /// Masks `expr` if it is a literal (possibly cast, negated or parenthesized); records it if
-    /// it is a bind parameter.
+    /// Masks one literal (`'***'`), or records a bind parameter's position.
+    fn mask_value(&mut self, v: &mut ValueWithSpan) {
+        match &v.value {
+            Value::Placeholder(p) => {
+                let position = match p.strip_prefix('$') {
+                    Some(n) => n.parse::<usize>().ok(),
+                    None => self
+                        .question_marks
+                        .get(&(v.span.start.line, v.span.start.column))
+                        .copied(),
+                };
+                if let Some(position) = position {
+                    self.masked_params.insert(position);
+                }
+            }
+            Value::Null => {}
+            Value::SingleQuotedString(s) if s == "***" => {}
+            _ => {
+                self.masked_at
+                    .push((v.span.start.line, v.span.start.column));
+                v.value = Value::SingleQuotedString("***".into());
+            }
+        }
+    }
+
+    /// Masks every literal and parameter within `node` (subqueries included).
+    fn mask_within<N: VisitMut>(&mut self, node: &mut N) {
+        struct Within<'m, 'a>(&'m mut Masker<'a>);
+        impl VisitorMut for Within<'_, '_> {
+            type Break = ();
+            fn pre_visit_value(&mut self, value: &mut ValueWithSpan) -> ControlFlow<()> {
+                self.0.mask_value(value);
+                ControlFlow::Continue(())
+            }
+        }
+        let _ = node.visit(&mut Within(self));
+    }
+
+    /// Masks `expr`, a value bound to a sensitive column: a literal (possibly cast, negated or
+    /// parenthesized) or parameter directly, and every literal of anything computed. A value
+    /// read from a column of rows the statement makes itself (a CTE, VALUES) is followed no
+    /// further: every literal of the statement is masked then.
     fn mask(&mut self, expr: &mut Expr) {
         match expr {
-            Expr::Value(v) => match &v.value {
-                Value::Placeholder(p) => {
-                    let position = match p.strip_prefix('$') {
-                        Some(n) => n.parse::<usize>().ok(),
-                        None => self
-                            .question_marks
-                            .get(&(v.span.start.line, v.span.start.column))
-                            .copied(),
-                    };
-                    if let Some(position) = position {
-                        self.masked_params.insert(position);
-                    }
-                }
-                Value::Null => {}
-                _ => {
-                    self.masked_at
-                        .push((v.span.start.line, v.span.start.column));
-                    v.value = Value::SingleQuotedString("***".into());
-                }
-            },
+            Expr::Value(v) => self.mask_value(v),
             Expr::Nested(inner)
             | Expr::Cast { expr: inner, .. }
             | Expr::UnaryOp { expr: inner, .. } => self.mask(inner),
@@ -447,7 +520,46 @@ impl Masker<'_> {
                     self.mask(item);
                 }
             }
-            _ => {}
+            _ => {
+                if self.rows_from_literals && has_column_reference(expr) {
+                    self.mask_everything = true;
+                }
+                self.mask_within(expr);
+            }
+        }
+    }
+
+    /// Visits `statement`, masking what meets a sensitive column, then everything if a value
+    /// could not be followed.
+    pub(crate) fn mask_statement(&mut self, statement: &mut Statement) {
+        self.rows_from_literals = makes_rows(statement);
+        let _ = VisitMut::visit(statement, self);
+        if self.mask_everything {
+            self.mask_within(statement);
+        }
+    }
+
+    /// Whether an INSERT's target may hold a sensitive column where the positions of its values
+    /// are unknown (no column list).
+    fn table_may_be_sensitive(&self, table: &TableObject) -> bool {
+        match table {
+            TableObject::TableName(name) => self.object_may_be_sensitive(name),
+            _ => true,
+        }
+    }
+
+    fn object_may_be_sensitive(&self, name: &ObjectName) -> bool {
+        let parts: Vec<String> = name
+            .0
+            .iter()
+            .filter_map(|p| p.as_ident())
+            .map(normalize_ident)
+            .collect();
+        match parts.split_last() {
+            Some((t, rest)) => self
+                .sensitive
+                .may_cover_table(rest.last().map(String::as_str), t),
+            None => true,
         }
     }
 
@@ -469,49 +581,27 @@ impl VisitorMut for Masker<'_> {
 
     fn pre_visit_expr(&mut self, expr: &mut Expr) -> ControlFlow<()> {
         match expr {
+            // Connectives and subqueries only hold expressions; those are visited on their own,
+            // so `id = 7 AND ssn = '…'` keeps the 7.
             Expr::BinaryOp {
-                left,
-                op:
-                    BinaryOperator::Eq
-                    | BinaryOperator::NotEq
-                    | BinaryOperator::Lt
-                    | BinaryOperator::LtEq
-                    | BinaryOperator::Gt
-                    | BinaryOperator::GtEq
-                    | BinaryOperator::Spaceship,
-                right,
+                op: BinaryOperator::And | BinaryOperator::Or | BinaryOperator::Xor,
+                ..
             }
-            | Expr::IsDistinctFrom(left, right)
-            | Expr::IsNotDistinctFrom(left, right) => {
-                if self.column_is_sensitive(left) {
-                    self.mask(right);
+            | Expr::UnaryOp { .. }
+            | Expr::Nested(_)
+            | Expr::Subquery(_)
+            | Expr::Exists { .. }
+            | Expr::Identifier(_)
+            | Expr::CompoundIdentifier(_)
+            | Expr::Value(_) => {}
+            // Anything else that involves a sensitive column (`ssn = …`, `lower(ssn) LIKE …`,
+            // `strpos(ssn, …)`, `ssn IN (SELECT …)`, `CASE WHEN ssn …`): every literal in it
+            // says something about the column's values.
+            _ if self.column_is_sensitive(expr) => {
+                if self.rows_from_literals && has_other_column_reference(expr, self) {
+                    self.mask_everything = true;
                 }
-                if self.column_is_sensitive(right) {
-                    self.mask(left);
-                }
-            }
-            Expr::InList { expr, list, .. } if self.column_is_sensitive(expr) => {
-                for item in list {
-                    self.mask(item);
-                }
-            }
-            Expr::Like { expr, pattern, .. }
-            | Expr::ILike { expr, pattern, .. }
-            | Expr::SimilarTo { expr, pattern, .. }
-                if self.column_is_sensitive(expr) =>
-            {
-                self.mask(pattern)
-            }
-            Expr::Between {
-                expr, low, high, ..
-            } if self.column_is_sensitive(expr) => {
-                self.mask(low);
-                self.mask(high);
-            }
-            Expr::AnyOp { left, right, .. } | Expr::AllOp { left, right, .. }
-                if self.column_is_sensitive(left) =>
-            {
-                self.mask(right)
+                self.mask_within(expr);
             }
             _ => {}
         }
@@ -541,34 +631,40 @@ impl VisitorMut for Masker<'_> {
                     .collect();
                 // No column list: positions are unknown, so a table that may hold sensitive
                 // columns has every value masked.
-                let mask_all = insert.columns.is_empty()
-                    && match &insert.table {
-                        TableObject::TableName(name) => {
-                            let parts: Vec<String> = name
-                                .0
-                                .iter()
-                                .filter_map(|p| p.as_ident())
-                                .map(normalize_ident)
-                                .collect();
-                            match parts.split_last() {
-                                Some((t, rest)) => self
-                                    .sensitive
-                                    .may_cover_table(rest.last().map(String::as_str), t),
-                                None => true,
-                            }
-                        }
-                        _ => true,
-                    };
+                let mask_all =
+                    insert.columns.is_empty() && self.table_may_be_sensitive(&insert.table);
                 if let Some(source) = &mut insert.source {
-                    if let SetExpr::Values(values) = source.body.as_mut() {
-                        for row in &mut values.rows {
-                            for (i, value) in row.content.iter_mut().enumerate() {
-                                if mask_all || columns.get(i).copied().unwrap_or(false) {
-                                    self.mask(value);
+                    match source.body.as_mut() {
+                        SetExpr::Values(values) if source.with.is_none() => {
+                            for row in &mut values.rows {
+                                for (i, value) in row.content.iter_mut().enumerate() {
+                                    if mask_all || columns.get(i).copied().unwrap_or(false) {
+                                        self.mask(value);
+                                    }
                                 }
                             }
                         }
+                        // `INSERT … SELECT`: which literal lands in which column is not followed.
+                        _ if mask_all || columns.contains(&true) => self.mask_everything = true,
+                        _ => {}
                     }
+                }
+            }
+            // Which clause writes what is not followed: a MERGE into a table that may hold a
+            // sensitive column has every literal masked.
+            Statement::Merge(merge) => {
+                if let TableFactor::Table { name, .. } = &merge.table {
+                    if self.object_may_be_sensitive(name) {
+                        self.mask_everything = true;
+                    }
+                } else {
+                    self.mask_everything = true;
+                }
+            }
+            // `EXECUTE name(…)`: the prepared text is not known here.
+            Statement::Execute { parameters, .. } => {
+                for p in parameters {
+                    self.mask(p);
                 }
             }
             _ => {}
@@ -664,6 +760,63 @@ mod tests {
         );
         assert!(
             !m.text.contains("'9'") && !m.text.contains("'8'"),
+            "{}",
+            m.text
+        );
+    }
+
+    /// The value a statement writes to or compares with a sensitive column must not reach the
+    /// log however it is spelt: in an expression, a subquery, a VALUES list or CTE joined in,
+    /// an INSERT's SELECT, a MERGE, or a prepared statement's EXECUTE.
+    #[test]
+    fn literals_reaching_a_sensitive_column_by_any_route_are_masked() {
+        let cases = [
+            (Dialect::Postgres, "UPDATE customers SET ssn = '300' || '-12-3456' WHERE id = 7"),
+            (Dialect::MySql, "UPDATE customers SET ssn = CONCAT('300', '-12-3456') WHERE id = 7"),
+            (Dialect::Postgres, "UPDATE customers SET ssn = 300123456 + 0 WHERE id = 7"),
+            (Dialect::Postgres, "SELECT id FROM customers WHERE ssn = lower('300-12-3456')"),
+            (Dialect::Postgres, "SELECT id FROM customers WHERE ssn = (SELECT '300-12-3456')"),
+            (Dialect::Postgres, "SELECT id FROM customers WHERE ssn IN (SELECT '300-12-3456')"),
+            (Dialect::Postgres, "SELECT id FROM customers WHERE strpos(ssn, '300-12-3456') > 0"),
+            (Dialect::Postgres, "SELECT id FROM customers WHERE ssn ~ '^300-12-3456$'"),
+            (Dialect::MySql, "SELECT id FROM customers WHERE ssn REGEXP '^300-12-3456$'"),
+            (Dialect::Postgres, "SELECT c.id FROM customers c JOIN (VALUES ('300-12-3456')) v(x) ON c.ssn = v.x"),
+            (Dialect::Postgres, "WITH v(x) AS (VALUES ('300-12-3456')) SELECT id FROM customers, v WHERE ssn = x"),
+            (Dialect::Postgres, "SELECT c.id FROM customers c JOIN unnest(ARRAY['300-12-3456']) v(x) ON c.ssn = v.x"),
+            (Dialect::Postgres, "UPDATE customers SET ssn = v.x FROM (VALUES ('300-12-3456')) v(x) WHERE id = 7"),
+            (Dialect::Postgres, "INSERT INTO customers (name, ssn) SELECT 'Ann', '300-12-3456'"),
+            (Dialect::MySql, "INSERT INTO customers (name, ssn) SELECT 'Ann', '300-12-3456'"),
+            (Dialect::Postgres, "INSERT INTO customers (name, ssn) VALUES ('Ann', '300' || '-12-3456')"),
+            (Dialect::Postgres, "MERGE INTO customers c USING (VALUES (7, '300-12-3456')) v(id, x) ON c.id = v.id WHEN MATCHED THEN UPDATE SET ssn = v.x"),
+            (Dialect::Postgres, "MERGE INTO customers c USING orders o ON c.id = o.id WHEN NOT MATCHED THEN INSERT (id, ssn) VALUES (7, '300-12-3456')"),
+            (Dialect::Postgres, "EXECUTE upd('300-12-3456', 7)"),
+        ];
+        for (dialect, sql) in cases {
+            let m = mask(dialect, sql, &["customers.ssn"]);
+            assert!(
+                !m.text.contains("300") && !m.text.contains("3456"),
+                "{sql}\n  recorded as {}",
+                m.text
+            );
+        }
+        // What has nothing to do with the sensitive column stays readable.
+        let m = mask(
+            Dialect::Postgres,
+            "SELECT c.id FROM customers c JOIN orders o ON c.ssn = o.ssn WHERE o.id = 7 AND c.name = 'Ann'",
+            &["customers.ssn"],
+        );
+        assert!(
+            m.text.contains("7") && m.text.contains("'Ann'"),
+            "{}",
+            m.text
+        );
+        let m = mask(
+            Dialect::Postgres,
+            "UPDATE customers SET ssn = '1' || '2', name = 'Ann' WHERE id = 7",
+            &["customers.ssn"],
+        );
+        assert!(
+            m.text.contains("'Ann'") && m.text.contains("= 7"),
             "{}",
             m.text
         );

@@ -339,7 +339,14 @@ pub fn mysql_handshake(data: &[u8]) {
         let _ = client_wr.shutdown().await;
         let shaken = tokio::time::timeout(
             Duration::from_secs(10),
-            crate::mysql::client::handshake(Box::new(server_side), &greeting, None, &users, None),
+            crate::mysql::client::handshake(
+                Box::new(server_side),
+                &greeting,
+                None,
+                &users,
+                None,
+                std::net::Ipv4Addr::LOCALHOST.into(),
+            ),
         )
         .await;
         assert!(shaken.is_ok(), "the handshake did not end at end of input");

@@ -288,7 +288,8 @@ pub async fn handshake(
     greeting: &Greeting<'_>,
     tls: Option<&ServerTls>,
     users: &UserDirectory,
-    throttle: Option<(&LoginThrottle, IpAddr)>,
+    throttle: Option<&LoginThrottle>,
+    peer: IpAddr,
 ) -> Result<Authenticated, HandshakeError> {
     let scramble = new_scramble();
     let mut caps = greeting.capabilities;
@@ -351,7 +352,7 @@ pub async fn handshake(
     let mut seq = seq.wrapping_add(1);
     let user = response.user.clone();
     // `[login]` throttling: wait out the address's or the name's delay before checking.
-    let attempt = throttle.map(|(t, ip)| t.attempt(Some(ip), &user));
+    let attempt = throttle.map(|t| t.attempt(Some(peer), &user));
     let waited = match &attempt {
         Some(a) => !a.wait_turn().await.is_zero(),
         None => false,
@@ -403,7 +404,7 @@ pub async fn handshake(
             }),
             Err(reason) => {
                 let penalty = penalize(attempt.as_ref()).await;
-                let msg = format!("Access denied for user '{user}' (using password: YES)");
+                let msg = access_denied(&user, peer, "YES");
                 refuse(&mut stream, seq, 1045, "28000", &msg).await;
                 Err(fail(&format!("token refused: {reason}"), penalty))
             }
@@ -457,7 +458,7 @@ pub async fn handshake(
             "YES"
         };
         let penalty = penalize(attempt.as_ref()).await;
-        let msg = format!("Access denied for user '{user}' (using password: {via})");
+        let msg = access_denied(&user, peer, via);
         refuse(&mut stream, seq, 1045, "28000", &msg).await;
         return Err(fail(reason, penalty));
     }
@@ -480,6 +481,13 @@ pub async fn handshake(
 }
 
 /// Counts a failed login and waits its delay (none without throttling).
+/// The server's words for a failed login, naming the client's address as the server names
+/// the host a login came from (clients and test suites compare the text).
+fn access_denied(user: &str, peer: IpAddr, using_password: &str) -> String {
+    let host = peer.to_canonical();
+    format!("Access denied for user '{user}'@'{host}' (using password: {using_password})")
+}
+
 async fn penalize(attempt: Option<&Attempt<'_>>) -> Penalty {
     match attempt {
         Some(a) => a.failed().await,

@@ -240,7 +240,8 @@ async fn establish(
         &greeting,
         shared.tls.as_ref(),
         &shared.live.users(),
-        Some((shared.live.login(), peer.ip())),
+        Some(shared.live.login()),
+        peer.ip(),
     )
     .await
     {
