@@ -85,3 +85,69 @@ async fn a_masked_session_reads_the_tables_and_views_it_just_made_by_their_defin
         "the replaced view is masked: {after:?}"
     );
 }
+
+/// The server's own schemas are read again only when the snapshot ages or a DDL statement may
+/// concern them (they cost most to list). A view a DBA makes or replaces in `sys`, qualified or
+/// from inside it (`USE sys`), over a masked column: a masked user never reads the clear value
+/// (the closed world refuses `sys` to masked sessions; the catalog must not say otherwise).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_view_replaced_in_a_system_schema_never_shows_a_masked_value() {
+    let upstream = mariadb_native();
+    let n = unique("syscat");
+    let mut direct = mysql_direct(upstream).await;
+    direct
+        .query_drop(format!(
+            "CREATE TABLE {n}_secrets (id INT PRIMARY KEY, ssn CHAR(11), note VARCHAR(20));
+             INSERT INTO {n}_secrets VALUES (1, '123-45-6789', 'plain');"
+        ))
+        .await
+        .unwrap();
+    // sluice's upstream login may make and read views in `sys`.
+    let accounts = upstream
+        .sql_root(
+            None,
+            "SELECT CONCAT(QUOTE(user), '@', QUOTE(host)) FROM mysql.user WHERE user = 'app'",
+        )
+        .unwrap();
+    assert!(!accounts.trim().is_empty());
+    for account in accounts.lines().filter(|l| !l.is_empty()) {
+        upstream
+            .sql_root(None, &format!("GRANT ALL ON sys.* TO {account}"))
+            .unwrap();
+    }
+    let proxy = Proxy::start_mysql(
+        upstream,
+        ProxyOpts {
+            extra_config: masks(),
+            ..ProxyOpts::default()
+        },
+    )
+    .await;
+    let mut alice = proxy.mysql().await;
+    let mut bob = proxy.mysql_as(OTHER_USER, OTHER_PASSWORD).await;
+    let read = format!("SELECT id, x FROM sys.{n}_v");
+    // Computed columns: the result's metadata cannot name their origin, the definition must.
+    let ddl = [
+        format!("CREATE VIEW sys.{n}_v AS SELECT id, CONCAT(note, '') AS x FROM shop.{n}_secrets"),
+        format!("CREATE OR REPLACE VIEW sys.{n}_v AS SELECT id, CONCAT(ssn, '') AS x FROM shop.{n}_secrets"),
+        format!("USE sys; CREATE OR REPLACE VIEW {n}_v AS SELECT id, CONCAT(note, '') AS x FROM shop.{n}_secrets"),
+        format!("CREATE OR REPLACE VIEW {n}_v AS SELECT id, CONCAT(ssn, '') AS x FROM shop.{n}_secrets"),
+    ];
+    for sql in &ddl {
+        bob.query_drop(sql).await.unwrap();
+        // The DBA sees the view as it is now (and the read fills sluice's catalog).
+        let dba: Vec<(i32, String)> = bob.query(&read).await.unwrap();
+        assert_eq!(dba.len(), 1, "{sql}");
+        match alice.query::<(i32, String), _>(&read).await {
+            Ok(rows) => assert!(
+                rows.iter().all(|(_, x)| !x.contains("6789")),
+                "after {sql}: {rows:?}"
+            ),
+            Err(e) => assert!(e.to_string().contains("sluice"), "{e}"),
+        }
+    }
+    direct
+        .query_drop(format!("DROP VIEW sys.{n}_v"))
+        .await
+        .unwrap();
+}

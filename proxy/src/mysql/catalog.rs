@@ -3,7 +3,7 @@
 //! table's columns can be judged by name) and what each view column is computed from. Read over
 //! a connection of sluice's own, per target, at most every `TTL` and again after DDL.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -30,11 +30,47 @@ pub(crate) struct Conn {
     pub(crate) deprecate_eof: bool,
 }
 
+/// The server's own schemas. Listing their relations costs more than the users' (the
+/// server builds `information_schema`'s and `performance_schema`'s tables to describe them, and
+/// `sys` holds a hundred views to read) and DDL rarely touches them, so they are read again
+/// only when the snapshot ages or a DDL statement may concern them.
+const SYSTEM_SCHEMAS: &str = "'information_schema', 'mysql', 'performance_schema', 'sys'";
+
+/// Words that make a DDL statement concern the server's schemas too: their names, and what
+/// may change a relation in whatever schema is current (`USE sys; CREATE VIEW …`).
+const SYSTEM_DDL_WORDS: [&str; 9] = [
+    "information_schema",
+    "mysql",
+    "performance_schema",
+    "sys",
+    "view",
+    "rename",
+    "database",
+    "schema",
+    "use",
+];
+
+/// The relations of one group of schemas.
+#[derive(Default)]
+struct Part {
+    tables: HashSet<(String, String)>,
+    transactional: HashSet<(String, String)>,
+    views: HashMap<(String, String), Arc<ViewColumns>>,
+}
+
+/// Which schemas a read covers.
+#[derive(Clone, Copy)]
+enum Schemas {
+    System,
+    Users,
+}
+
 /// The catalog of one MySQL target.
 pub struct MysqlCatalog {
     target: Arc<UpstreamTarget>,
     conn: tokio::sync::Mutex<Option<Conn>>,
     snapshot: Mutex<Option<(Instant, Arc<Relations>)>>,
+    system: Mutex<Option<(Instant, Arc<Part>)>>,
 }
 
 impl MysqlCatalog {
@@ -43,11 +79,20 @@ impl MysqlCatalog {
             target,
             conn: tokio::sync::Mutex::new(None),
             snapshot: Mutex::new(None),
+            system: Mutex::new(None),
         }
     }
 
-    /// Forgets the snapshot (after DDL).
-    pub fn invalidate(&self) {
+    /// Forgets what DDL statement `sql` may have changed: the users' schemas, and the server's
+    /// own too when the text may concern them.
+    pub fn invalidate_for(&self, sql: &str) {
+        let words = sql.split(|c: char| !(c.is_ascii_alphanumeric() || c == '_'));
+        if words
+            .into_iter()
+            .any(|w| SYSTEM_DDL_WORDS.iter().any(|k| w.eq_ignore_ascii_case(k)))
+        {
+            *self.system.lock().unwrap_or_else(|p| p.into_inner()) = None;
+        }
         *self.snapshot.lock().unwrap_or_else(|p| p.into_inner()) = None;
     }
 
@@ -58,21 +103,8 @@ impl MysqlCatalog {
                 return Some(Arc::clone(r));
             }
         }
-        let read = async {
-            let tables = self
-                .query("SELECT TABLE_SCHEMA, TABLE_NAME FROM information_schema.TABLES WHERE TABLE_TYPE IN ('BASE TABLE', 'SYSTEM VERSIONED', 'SEQUENCE')")
-                .await?;
-            let views = self
-                .query("SELECT TABLE_SCHEMA, TABLE_NAME, VIEW_DEFINITION FROM information_schema.VIEWS")
-                .await?;
-            let transactional = self
-                .query("SELECT t.TABLE_SCHEMA, t.TABLE_NAME FROM information_schema.TABLES t JOIN information_schema.ENGINES e ON e.ENGINE = t.ENGINE WHERE e.TRANSACTIONS = 'YES'")
-                .await?;
-            Ok::<_, String>((tables, views, transactional))
-        };
-        let (tables, views, transactional) = match tokio::time::timeout(LOOKUP_TIMEOUT, read).await
-        {
-            Ok(Ok(rows)) => rows,
+        let relations = match tokio::time::timeout(LOOKUP_TIMEOUT, self.read()).await {
+            Ok(Ok(relations)) => Arc::new(relations),
             Ok(Err(e)) => {
                 tracing::warn!(target = %self.target.name, error = %e, "reading the catalog failed");
                 return None;
@@ -82,32 +114,119 @@ impl MysqlCatalog {
                 return None;
             }
         };
-        let mut relations = Relations {
-            tables: Some(HashSet::new()),
-            transactional: Some(names(&transactional)),
-            ..Relations::default()
-        };
-        for row in tables {
-            if let (Some(Some(schema)), Some(Some(name))) = (row.first(), row.get(1)) {
-                if let Some(t) = relations.tables.as_mut() {
-                    t.insert((schema.to_lowercase(), name.to_lowercase()));
-                }
-            }
-        }
-        for row in views {
-            if let (Some(Some(schema)), Some(Some(name))) = (row.first(), row.get(1)) {
-                // A definition the server does not show (no privilege) is of unknown origin.
-                let def = row.get(2).cloned().flatten().unwrap_or_default();
-                relations.views.insert(
-                    (schema.to_lowercase(), name.to_lowercase()),
-                    Arc::new(ViewColumns::from_definition(policy::Dialect::MySql, &def)),
-                );
-            }
-        }
-        let relations = Arc::new(relations);
         *self.snapshot.lock().unwrap_or_else(|p| p.into_inner()) =
             Some((Instant::now(), Arc::clone(&relations)));
         Some(relations)
+    }
+
+    /// The users' schemas read now, the server's own as last read within `TTL`.
+    async fn read(&self) -> Result<Relations, String> {
+        let cached = self
+            .system
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .as_ref()
+            .filter(|(at, _)| at.elapsed() < TTL)
+            .map(|(_, part)| Arc::clone(part));
+        let system = match cached {
+            Some(part) => part,
+            None => {
+                let part = Arc::new(self.read_part(Schemas::System).await?);
+                *self.system.lock().unwrap_or_else(|p| p.into_inner()) =
+                    Some((Instant::now(), Arc::clone(&part)));
+                part
+            }
+        };
+        let users = self.read_part(Schemas::Users).await?;
+        let mut relations = Relations {
+            tables: Some(users.tables),
+            transactional: Some(users.transactional),
+            views: users.views,
+        };
+        if let Some(t) = relations.tables.as_mut() {
+            t.extend(system.tables.iter().cloned());
+        }
+        if let Some(t) = relations.transactional.as_mut() {
+            t.extend(system.transactional.iter().cloned());
+        }
+        relations
+            .views
+            .extend(system.views.iter().map(|(k, v)| (k.clone(), Arc::clone(v))));
+        Ok(relations)
+    }
+
+    /// Reads one group of schemas: one pass over `information_schema.TABLES` (each
+    /// relation's kind and whether its engine rolls back), then the definitions of the views,
+    /// only in the schemas that hold one. The server opens every table's definition to answer
+    /// a query over `TABLES`, so passes over it are what a read costs.
+    async fn read_part(&self, schemas: Schemas) -> Result<Part, String> {
+        let filter = match schemas {
+            Schemas::System => format!("IN ({SYSTEM_SCHEMAS})"),
+            Schemas::Users => format!("NOT IN ({SYSTEM_SCHEMAS})"),
+        };
+        let rows = self
+            .query(&format!(
+                "SELECT t.TABLE_SCHEMA, t.TABLE_NAME, t.TABLE_TYPE, e.TRANSACTIONS \
+                 FROM information_schema.TABLES t \
+                 LEFT JOIN information_schema.ENGINES e ON e.ENGINE = t.ENGINE \
+                 WHERE t.TABLE_SCHEMA {filter}"
+            ))
+            .await?;
+        let mut part = Part::default();
+        let mut view_schemas = std::collections::BTreeSet::new();
+        let mut views = HashSet::new();
+        for row in &rows {
+            let field = |i: usize| row.get(i).and_then(|f| f.as_deref());
+            let (Some(schema), Some(name)) = (field(0), field(1)) else {
+                continue;
+            };
+            let key = (schema.to_lowercase(), name.to_lowercase());
+            match field(2) {
+                Some("BASE TABLE" | "SYSTEM VERSIONED" | "SEQUENCE") => {
+                    if field(3) == Some("YES") {
+                        part.transactional.insert(key.clone());
+                    }
+                    part.tables.insert(key);
+                }
+                Some("VIEW") => {
+                    view_schemas.insert(schema.to_string());
+                    views.insert(key);
+                }
+                _ => {}
+            }
+        }
+        if !view_schemas.is_empty() {
+            let list = view_schemas
+                .iter()
+                .map(|s| hex_literal(s))
+                .collect::<Vec<_>>()
+                .join(", ");
+            let sql = format!(
+                "SELECT TABLE_SCHEMA, TABLE_NAME, VIEW_DEFINITION FROM information_schema.VIEWS \
+                 WHERE TABLE_SCHEMA IN ({list})"
+            );
+            for row in self.query(&sql).await? {
+                if let (Some(Some(schema)), Some(Some(name))) = (row.first(), row.get(1)) {
+                    // A definition the server does not show (no privilege) is of unknown origin.
+                    let def = row.get(2).cloned().flatten().unwrap_or_default();
+                    let key = (schema.to_lowercase(), name.to_lowercase());
+                    views.remove(&key);
+                    part.views.insert(
+                        key,
+                        Arc::new(ViewColumns::from_definition(policy::Dialect::MySql, &def)),
+                    );
+                }
+            }
+        }
+        // A view listed by the first pass but gone or unreadable by the second: of unknown
+        // origin, never mistaken for a base table.
+        for key in views {
+            part.views.insert(
+                key,
+                Arc::new(ViewColumns::from_definition(policy::Dialect::MySql, "")),
+            );
+        }
+        Ok(part)
     }
 
     async fn query(&self, sql: &str) -> Result<Vec<Vec<Option<String>>>, String> {
@@ -138,16 +257,9 @@ impl MysqlCatalog {
     }
 }
 
-/// (schema, table) of each row, lowercased.
-fn names(rows: &[Vec<Option<String>>]) -> HashSet<(String, String)> {
-    rows.iter()
-        .filter_map(|row| match (row.first(), row.get(1)) {
-            (Some(Some(schema)), Some(Some(name))) => {
-                Some((schema.to_lowercase(), name.to_lowercase()))
-            }
-            _ => None,
-        })
-        .collect()
+/// `s` as a hex string literal: read the same under every `sql_mode` and character set.
+fn hex_literal(s: &str) -> String {
+    format!("X'{}'", hex::encode(s))
 }
 
 async fn read_payload(stream: &mut BoxStream) -> Result<Vec<u8>, String> {

@@ -618,7 +618,7 @@ impl Relay {
             return;
         };
         if may_change_catalog(sql) {
-            self.ctx.catalog.invalidate();
+            self.ctx.catalog.invalidate_for(sql);
         }
         if h.wants_relations() {
             // Without the catalog no column definition can be taken at its word (its table may
@@ -1141,8 +1141,8 @@ impl Relay {
                 Statement::Execute(id) => self.prepared.get(id).map(|p| &p.sql),
                 _ => None,
             };
-            if ran.is_some_and(|sql| may_change_catalog(sql)) {
-                self.ctx.catalog.invalidate();
+            if let Some(sql) = ran.filter(|sql| may_change_catalog(sql)) {
+                self.ctx.catalog.invalidate_for(sql);
             }
             let counted = std::mem::take(&mut self.counted);
             let ended_well = !matches!(self.current, Statement::None | Statement::Prepare(_));
