@@ -41,7 +41,12 @@ pub(crate) fn parse_statements(dialect: Dialect, sql: &str) -> Result<Vec<Statem
         ));
     }
     let plain = match dialect {
-        Dialect::Postgres => catalog_operators_plain(sql),
+        Dialect::Postgres => match catalog_operators_plain(sql) {
+            std::borrow::Cow::Borrowed(s) => force_quote_all_named(s),
+            std::borrow::Cow::Owned(s) => {
+                std::borrow::Cow::Owned(force_quote_all_named(&s).into_owned())
+            }
+        },
         Dialect::MySql => std::borrow::Cow::Borrowed(sql),
     };
     let parse = |d: &dyn sqlparser::dialect::Dialect| {
@@ -96,6 +101,46 @@ fn catalog_operators_plain(sql: &str) -> std::borrow::Cow<'_, str> {
             continue;
         }
         i += 1;
+    }
+    out.push_str(&sql[copied..]);
+    std::borrow::Cow::Owned(out)
+}
+
+/// The name standing for "every column" in a COPY's `FORCE_QUOTE`, which sqlparser reads only
+/// as a list of names: `FORCE_QUOTE *` is read as `FORCE_QUOTE ("*")` (and the legacy
+/// `FORCE QUOTE *` as `FORCE QUOTE "*"`). A column really named `*` would be read as all of
+/// them, which changes only which values are quoted.
+pub const FORCE_QUOTE_ALL: &str = "*";
+
+fn force_quote_all_named(sql: &str) -> std::borrow::Cow<'_, str> {
+    use crate::lex::Token;
+    if !sql
+        .as_bytes()
+        .windows(5)
+        .any(|w| w.eq_ignore_ascii_case(b"force"))
+    {
+        return std::borrow::Cow::Borrowed(sql);
+    }
+    let tokens = crate::lex::tokenize_spanned(Dialect::Postgres, sql);
+    let word = |i: usize, w: &str| matches!(tokens.get(i).map(|s| &s.token), Some(Token::Word(x)) if x.eq_ignore_ascii_case(w));
+    let star = |i: usize| matches!(tokens.get(i).map(|s| &s.token), Some(Token::Punct('*')));
+    let mut out = String::with_capacity(sql.len() + 8);
+    let mut copied = 0;
+    for i in 0..tokens.len() {
+        let replacement = if word(i, "force_quote") && star(i + 1) {
+            "(\"*\")"
+        } else if word(i, "force") && word(i + 1, "quote") && star(i + 2) {
+            "\"*\""
+        } else {
+            continue;
+        };
+        let at = if star(i + 1) { i + 1 } else { i + 2 };
+        out.push_str(&sql[copied..tokens[at].start]);
+        out.push_str(replacement);
+        copied = tokens[at].end;
+    }
+    if copied == 0 {
+        return std::borrow::Cow::Borrowed(sql);
     }
     out.push_str(&sql[copied..]);
     std::borrow::Cow::Owned(out)

@@ -29,9 +29,46 @@ pub enum CopyFormat {
         null: String,
         /// Whether the first row is a header.
         header: bool,
+        /// `FORCE_QUOTE`: the columns whose non-NULL values are always quoted.
+        force_quote: ForceQuote,
     },
     /// The binary format.
     Binary,
+}
+
+/// Which columns of a CSV COPY have every non-NULL value quoted.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub enum ForceQuote {
+    /// Only values that need it (the default).
+    #[default]
+    Needed,
+    /// These columns, by name (as PostgreSQL folds them).
+    Columns(Vec<String>),
+    /// `FORCE_QUOTE *`.
+    All,
+}
+
+impl ForceQuote {
+    /// Whether the column named `name` is always quoted.
+    pub fn covers(&self, name: &str) -> bool {
+        match self {
+            ForceQuote::Needed => false,
+            ForceQuote::Columns(names) => names.iter().any(|n| n == name),
+            ForceQuote::All => true,
+        }
+    }
+
+    fn from_idents(idents: &[sqlparser::ast::Ident]) -> ForceQuote {
+        if idents.len() == 1 && idents[0].value == crate::analysis::FORCE_QUOTE_ALL {
+            return ForceQuote::All;
+        }
+        ForceQuote::Columns(
+            idents
+                .iter()
+                .map(crate::analysis::normalize_ident)
+                .collect(),
+        )
+    }
 }
 
 /// A `COPY … TO STDOUT`: the query it runs and its format.
@@ -95,6 +132,7 @@ fn one(statement: &Statement) -> Option<CopyOut> {
     };
     let (mut format, mut delimiter, mut null, mut header) = ("text".to_string(), None, None, false);
     let (mut quote, mut escape, mut encoding) = (None, None, None);
+    let mut force_quote = ForceQuote::Needed;
     for o in options {
         match o {
             CopyOption::Format(f) => format = f.value.to_lowercase(),
@@ -104,6 +142,7 @@ fn one(statement: &Statement) -> Option<CopyOut> {
             CopyOption::Quote(c) => quote = Some(*c),
             CopyOption::Escape(c) => escape = Some(*c),
             CopyOption::Encoding(e) => encoding = Some(e.clone()),
+            CopyOption::ForceQuote(idents) => force_quote = ForceQuote::from_idents(idents),
             _ => {}
         }
     }
@@ -117,6 +156,9 @@ fn one(statement: &Statement) -> Option<CopyOut> {
                         CopyLegacyCsvOption::Header => header = true,
                         CopyLegacyCsvOption::Quote(q) => quote = Some(*q),
                         CopyLegacyCsvOption::Escape(e) => escape = Some(*e),
+                        CopyLegacyCsvOption::ForceQuote(idents) => {
+                            force_quote = ForceQuote::from_idents(idents)
+                        }
                         _ => {}
                     }
                 }
@@ -137,6 +179,7 @@ fn one(statement: &Statement) -> Option<CopyOut> {
                 escape: escape.unwrap_or(quote),
                 null: null.unwrap_or_default(),
                 header,
+                force_quote,
             }
         }
         _ => CopyFormat::Text {
@@ -156,6 +199,42 @@ mod tests {
     use super::*;
 
     #[test]
+    fn force_quote_lists_and_star_are_read() {
+        let force = |sql: &str| match copy_out(Dialect::Postgres, sql).first() {
+            Some(Some(CopyOut {
+                format: CopyFormat::Csv { force_quote, .. },
+                ..
+            })) => Some(force_quote.clone()),
+            _ => None,
+        };
+        for sql in [
+            "COPY t TO STDOUT (FORMAT csv, HEADER, FORCE_QUOTE *)",
+            "COPY (SELECT a FROM t) TO STDOUT WITH (FORMAT csv, force_quote *)",
+            "COPY t TO STDOUT CSV FORCE QUOTE *",
+        ] {
+            assert_eq!(force(sql), Some(ForceQuote::All), "{sql}");
+        }
+        assert_eq!(
+            force("COPY t (a, \"B\") TO STDOUT (FORMAT csv, FORCE_QUOTE (A, \"B\"))"),
+            Some(ForceQuote::Columns(vec!["a".into(), "B".into()]))
+        );
+        assert_eq!(
+            force("COPY t TO STDOUT (FORMAT csv)"),
+            Some(ForceQuote::Needed)
+        );
+        // `*` anywhere else is what it was.
+        assert_eq!(
+            copy_out(
+                Dialect::Postgres,
+                "COPY (SELECT * FROM t) TO STDOUT (FORMAT csv, FORCE_QUOTE *)"
+            )[0]
+            .as_ref()
+            .map(|c| c.select.as_str()),
+            Some("SELECT * FROM t")
+        );
+    }
+
+    #[test]
     fn copies_to_stdout_become_selects_with_their_format() {
         let c = copy_out(
             Dialect::Postgres,
@@ -172,7 +251,8 @@ mod tests {
                 quote: '"',
                 escape: '"',
                 null: String::new(),
-                header: true
+                header: true,
+                force_quote: ForceQuote::Needed,
             }
         );
         let t = &copy_out(Dialect::Postgres, "COPY t TO STDOUT")[0];

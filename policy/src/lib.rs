@@ -79,7 +79,7 @@ pub use builtins::{function_class, FunctionClass};
 pub use cache::AnalysisCache;
 pub use calls::FunctionCall;
 pub use canonical::canonical_text;
-pub use copy::{copy_out, CopyFormat, CopyOut};
+pub use copy::{copy_out, CopyFormat, CopyOut, ForceQuote};
 pub use cursor::{cursors, mentions_named_statements, CursorStatement};
 pub use glob::Glob;
 pub use lexing::{

@@ -543,6 +543,15 @@ async fn postgres_refuses_what_it_cannot_mask_and_the_session_goes_on() {
             format!("COPY (SELECT id, upper(ssn), birth_date FROM {s}.customers ORDER BY id) TO STDOUT WITH (FORMAT csv, HEADER)"),
             "id,upper,birth_date\n1,[REDACTED],1985-01-01\n2,[REDACTED],1990-01-01\n",
         ),
+        // FORCE_QUOTE, as PostgreSQL writes it: every non-NULL value of those columns quoted.
+        (
+            format!("COPY (SELECT id, ssn, email FROM {s}.customers ORDER BY id) TO STDOUT (FORMAT csv, FORCE_QUOTE *)"),
+            "\"1\",\"*******6789\",\"a***@example.com\"\n\"2\",\"*******4321\",\"b***@example.org\"\n",
+        ),
+        (
+            format!("COPY (SELECT id, ssn, name FROM {s}.customers ORDER BY id) TO STDOUT (FORMAT csv, HEADER, FORCE_QUOTE (ssn))"),
+            "id,ssn,name\n1,\"*******6789\",Alice Smith\n2,\"*******4321\",Bob Jones\n",
+        ),
     ] {
         let copied = alice.copy_out(&sql).await.unwrap();
         let chunks: Vec<bytes::Bytes> =

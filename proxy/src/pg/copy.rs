@@ -17,6 +17,8 @@ pub struct CopyRows {
     charset: Charset,
     /// CSV with HEADER: the first row names columns and passes as it is.
     header_pending: bool,
+    /// CSV `FORCE_QUOTE`: per column, whether every non-NULL value is quoted.
+    forced: Vec<bool>,
 }
 
 impl CopyRows {
@@ -26,7 +28,16 @@ impl CopyRows {
             format,
             charset,
             header_pending,
+            forced: Vec::new(),
         }
+    }
+
+    /// Names the COPY's columns, in order, for a CSV `FORCE_QUOTE` list to apply to.
+    pub fn with_column_names<'n>(mut self, names: impl Iterator<Item = &'n str>) -> CopyRows {
+        if let CopyFormat::Csv { force_quote, .. } = &self.format {
+            self.forced = names.map(|n| force_quote.covers(n)).collect();
+        }
+        self
     }
 
     /// Binary rows cannot be masked field by field here.
@@ -94,7 +105,8 @@ impl CopyRows {
                         None => out.extend_from_slice(null.as_bytes()),
                         Some(v) => {
                             let cs = self.charset;
-                            let needs = v == null.as_bytes()
+                            let needs = self.forced.get(i).copied().unwrap_or(false)
+                                || v == null.as_bytes()
                                 || (single && v == b"\\.")
                                 || ascii_bytes(v, cs)
                                     .any(|b| b == d || b == q || b == b'\n' || b == b'\r');
@@ -326,6 +338,7 @@ mod tests {
                 escape: '"',
                 null: String::new(),
                 header: true,
+                force_quote: Default::default(),
             },
             Charset::AsciiSafe,
         )
@@ -416,6 +429,7 @@ mod tests {
             escape: '"',
             null: String::new(),
             header: false,
+            force_quote: Default::default(),
         });
         let row = b"\x83\x7c|secret|\"a|b\"\n";
         let fields = csv.decode(row);

@@ -758,7 +758,8 @@ async fn copy_hook(
         },
     };
     // Unknown: every field is masked whole, so where the rows split cannot leak.
-    Some(CopyRows::new(format, charset.unwrap_or(Charset::AsciiSafe)))
+    let rows = CopyRows::new(format, charset.unwrap_or(Charset::AsciiSafe));
+    Some(rows.with_column_names(columns.iter().map(|c| c.name.as_str())))
 }
 
 /// `count` columns of unknown origin: masked unless the statement's lineage clears them.
