@@ -284,13 +284,91 @@ async fn next_packet(framed: &mut Framed) -> Result<(u8, Vec<u8>), HandshakeErro
 /// after the authentication exchange: the caller logs in upstream first, then sends OK (or an
 /// error naming the target) with `next_seq`.
 pub async fn handshake(
-    mut stream: BoxStream,
+    stream: BoxStream,
     greeting: &Greeting<'_>,
     tls: Option<&ServerTls>,
     users: &UserDirectory,
     throttle: Option<&LoginThrottle>,
     peer: IpAddr,
 ) -> Result<Authenticated, HandshakeError> {
+    let responded = receive_response(stream, greeting, tls).await?;
+    let user = responded.response.user.clone();
+    // `[login]` throttling: wait out the address's or the name's delay before checking.
+    let attempt = throttle.map(|t| t.attempt(Some(peer), &user));
+    let waited = match &attempt {
+        Some(a) => !a.wait_turn().await.is_zero(),
+        None => false,
+    };
+    let login = Login {
+        user,
+        peer,
+        attempt,
+        waited,
+    };
+    let verifier = users.mysql(&login.user);
+    match users.jwt().filter(|_| verifier.is_none() && responded.tls) {
+        // Not a local user, over TLS: the password is a token, sent with mysql_clear_password.
+        Some(jwt) => token_login(responded, jwt, &login).await,
+        None => password_login(responded, verifier, greeting, &login).await,
+    }
+}
+
+/// The client's handshake response, read after the greeting (and TLS, when asked for).
+struct Responded {
+    framed: FramedRead<BoxStream, PacketCodec>,
+    response: ClientResponse,
+    /// The sequence id of sluice's next packet.
+    seq: u8,
+    tls: bool,
+    /// The scramble of the greeting.
+    scramble: [u8; 20],
+}
+
+/// One login being checked: whom, from where, and its place in `[login]` throttling.
+struct Login<'t> {
+    user: String,
+    peer: IpAddr,
+    attempt: Option<Attempt<'t>>,
+    /// The attempt waited for its turn.
+    waited: bool,
+}
+
+impl Login<'_> {
+    /// Refuses the login as the server would (1045), after the throttle's delay.
+    async fn refuse(
+        &self,
+        stream: &mut BoxStream,
+        seq: u8,
+        using_password: &str,
+        reason: &str,
+    ) -> HandshakeError {
+        let penalty = penalize(self.attempt.as_ref()).await;
+        let msg = access_denied(&self.user, self.peer, using_password);
+        refuse(stream, seq, 1045, "28000", &msg).await;
+        HandshakeError::Auth {
+            user: self.user.clone(),
+            reason: format!("{reason}{}", penalty.describe()),
+            throttled: self.waited || !penalty.delay.is_zero(),
+        }
+    }
+
+    /// Forgets earlier failures after a right password; hands the stream on.
+    fn succeeded(&self, stream: BoxStream) -> BoxStream {
+        if let Some(a) = &self.attempt {
+            a.succeeded();
+        }
+        stream
+    }
+}
+
+/// Sends the greeting, upgrades to TLS when the client asks, and reads its handshake
+/// response; refuses what sluice does not speak (no TLS where required, protocol before 4.1,
+/// compression).
+async fn receive_response(
+    mut stream: BoxStream,
+    greeting: &Greeting<'_>,
+    tls: Option<&ServerTls>,
+) -> Result<Responded, HandshakeError> {
     let scramble = new_scramble();
     let mut caps = greeting.capabilities;
     caps.set(CapabilityFlags::CLIENT_SSL, tls.is_some());
@@ -329,90 +407,114 @@ pub async fn handshake(
         is_tls = true;
         (seq, payload) = next_packet(&mut framed).await?;
     }
+    let seq = seq.wrapping_add(1);
     if tls.is_some_and(|t| t.require) && !is_tls {
         let msg = "sluice requires TLS on this listener: connect with --ssl / ssl-mode=REQUIRED";
-        refuse(framed.get_mut(), seq.wrapping_add(1), 1045, "28000", msg).await;
+        refuse(framed.get_mut(), seq, 1045, "28000", msg).await;
         return Err(HandshakeError::Refused(msg.into()));
     }
     let Some(mut response) = parse_response(&payload) else {
         let msg = "malformed handshake response (protocol 4.1 required)";
-        refuse(framed.get_mut(), seq.wrapping_add(1), 1043, "08S01", msg).await;
+        refuse(framed.get_mut(), seq, 1043, "08S01", msg).await;
         return Err(HandshakeError::Refused(msg.into()));
     };
-    // Only what sluice offered counts, whatever the client claims.
-    response.mariadb_capabilities &= greeting.mariadb_capabilities;
     if response
         .capabilities
         .contains(CapabilityFlags::CLIENT_COMPRESS)
     {
         let msg = "compression is not supported through sluice";
-        refuse(framed.get_mut(), seq.wrapping_add(1), 1043, "08S01", msg).await;
+        refuse(framed.get_mut(), seq, 1043, "08S01", msg).await;
         return Err(HandshakeError::Refused(msg.into()));
     }
-    let mut seq = seq.wrapping_add(1);
-    let user = response.user.clone();
-    // `[login]` throttling: wait out the address's or the name's delay before checking.
-    let attempt = throttle.map(|t| t.attempt(Some(peer), &user));
-    let waited = match &attempt {
-        Some(a) => !a.wait_turn().await.is_zero(),
-        None => false,
+    // Only what sluice offered counts, whatever the client claims.
+    response.mariadb_capabilities &= greeting.mariadb_capabilities;
+    Ok(Responded {
+        framed,
+        response,
+        seq,
+        tls: is_tls,
+        scramble,
+    })
+}
+
+/// A login with an OIDC/JWT access token as the password, sent in clear (inside TLS) with
+/// `mysql_clear_password`.
+async fn token_login(
+    r: Responded,
+    jwt: &crate::auth::jwt::JwtVerifier,
+    login: &Login<'_>,
+) -> Result<Authenticated, HandshakeError> {
+    let Responded {
+        mut framed,
+        response,
+        mut seq,
+        tls,
+        scramble,
+    } = r;
+    let client_plugin = response.plugin.as_deref().unwrap_or(NATIVE);
+    let token = if client_plugin == CLEAR_PASSWORD {
+        response.auth.clone()
+    } else {
+        let mut switch = vec![0xFE];
+        switch.extend_from_slice(CLEAR_PASSWORD.as_bytes());
+        switch.push(0);
+        send(&mut framed, seq, &switch).await?;
+        let (s, data) = next_packet(&mut framed).await?;
+        seq = s.wrapping_add(1);
+        data
     };
-    let fail = |reason: &str, penalty: Penalty| HandshakeError::Auth {
-        user: user.clone(),
-        reason: format!("{reason}{}", penalty.describe()),
-        throttled: waited || !penalty.delay.is_zero(),
+    let token = token.strip_suffix(&[0]).unwrap_or(&token);
+    let verified = match std::str::from_utf8(token) {
+        Ok(t) => jwt
+            .verify(t, &login.user)
+            .await
+            .map(|v| (v, t.to_string()))
+            .map_err(|e| e.to_string()),
+        Err(_) => Err("the token is not UTF-8".to_string()),
     };
-    let verifier = users.mysql(&user);
-    let client_plugin = response
+    let mut stream = framed.into_inner();
+    match verified {
+        Ok((t, token)) => Ok(Authenticated {
+            stream: login.succeeded(stream),
+            deadline: Some(jwt.session_deadline(&t, crate::auth::jwt::now_secs())),
+            token: Some(token),
+            identity: t.identity,
+            response,
+            tls,
+            next_seq: seq,
+            scramble,
+            throttled: login.waited,
+        }),
+        Err(reason) => {
+            let reason = format!("token refused: {reason}");
+            Err(login.refuse(&mut stream, seq, "YES", &reason).await)
+        }
+    }
+}
+
+/// A login with a password checked against the user's MySQL verifier:
+/// `mysql_native_password`, or `caching_sha2_password` (its fast path, or the full one, which
+/// sends the password in clear and is taken only inside TLS). A client starting with another
+/// plugin is switched to the greeting's.
+async fn password_login(
+    r: Responded,
+    verifier: Option<(&crate::auth::mysql::MysqlVerifier, &crate::auth::UserEntry)>,
+    greeting: &Greeting<'_>,
+    login: &Login<'_>,
+) -> Result<Authenticated, HandshakeError> {
+    let Responded {
+        mut framed,
+        response,
+        mut seq,
+        tls,
+        mut scramble,
+    } = r;
+    let mut plugin = response
         .plugin
         .clone()
         .unwrap_or_else(|| NATIVE.to_string());
-    if let Some(jwt) = users.jwt().filter(|_| verifier.is_none() && is_tls) {
-        // Not a local user, over TLS: the password is a token, sent with mysql_clear_password.
-        let token = if client_plugin == CLEAR_PASSWORD {
-            response.auth.clone()
-        } else {
-            let mut switch = vec![0xFE];
-            switch.extend_from_slice(CLEAR_PASSWORD.as_bytes());
-            switch.push(0);
-            send(&mut framed, seq, &switch).await?;
-            let (s, data) = next_packet(&mut framed).await?;
-            seq = s.wrapping_add(1);
-            data
-        };
-        let token = token.strip_suffix(&[0]).unwrap_or(&token);
-        let verified = match std::str::from_utf8(token) {
-            Ok(t) => jwt
-                .verify(t, &user)
-                .await
-                .map(|v| (v, t.to_string()))
-                .map_err(|e| e.to_string()),
-            Err(_) => Err("the token is not UTF-8".to_string()),
-        };
-        let mut stream = framed.into_inner();
-        return match verified {
-            Ok((t, token)) => Ok(Authenticated {
-                stream: succeeded(attempt.as_ref(), stream),
-                deadline: Some(jwt.session_deadline(&t, super::super::auth::jwt::now_secs())),
-                token: Some(token),
-                identity: t.identity,
-                response,
-                tls: is_tls,
-                next_seq: seq,
-                scramble,
-                throttled: waited,
-            }),
-            Err(reason) => {
-                let penalty = penalize(attempt.as_ref()).await;
-                let msg = access_denied(&user, peer, "YES");
-                refuse(&mut stream, seq, 1045, "28000", &msg).await;
-                Err(fail(&format!("token refused: {reason}"), penalty))
-            }
-        };
-    }
-    let (mut plugin, mut scramble, mut auth) = (client_plugin, scramble, response.auth.clone());
+    let mut auth = response.auth.clone();
     if plugin != NATIVE && plugin != CACHING_SHA2 {
-        // The client started with a plugin sluice does not verify: switch it to the greeting's.
         scramble = new_scramble();
         plugin = greeting.auth_plugin.to_string();
         let mut switch = vec![0xFE];
@@ -431,7 +533,7 @@ pub async fn handshake(
             if v.check_sha2_fast(&scramble, &auth) {
                 seq = send(&mut framed, seq, &[0x01, 0x03]).await?;
                 true
-            } else if is_tls && !auth.is_empty() {
+            } else if tls && !auth.is_empty() {
                 // Full authentication: the client sends its password in clear, safe only
                 // inside TLS.
                 send(&mut framed, seq, &[0x01, 0x04]).await?;
@@ -457,15 +559,11 @@ pub async fn handshake(
         } else {
             "YES"
         };
-        let penalty = penalize(attempt.as_ref()).await;
-        let msg = access_denied(&user, peer, via);
-        refuse(&mut stream, seq, 1045, "28000", &msg).await;
-        return Err(fail(reason, penalty));
+        return Err(login.refuse(&mut stream, seq, via, reason).await);
     }
-    let stream = succeeded(attempt.as_ref(), stream);
     let groups = verifier.map(|(_, e)| e.groups.clone()).unwrap_or_default();
     Ok(Authenticated {
-        stream,
+        stream: login.succeeded(stream),
         identity: Identity {
             user: response.user.clone(),
             groups,
@@ -473,14 +571,13 @@ pub async fn handshake(
         deadline: None,
         token: None,
         response,
-        tls: is_tls,
+        tls,
         next_seq: seq,
         scramble,
-        throttled: waited,
+        throttled: login.waited,
     })
 }
 
-/// Counts a failed login and waits its delay (none without throttling).
 /// The server's words for a failed login, naming the client's address as the server names
 /// the host a login came from (clients and test suites compare the text).
 fn access_denied(user: &str, peer: IpAddr, using_password: &str) -> String {
@@ -488,6 +585,7 @@ fn access_denied(user: &str, peer: IpAddr, using_password: &str) -> String {
     format!("Access denied for user '{user}'@'{host}' (using password: {using_password})")
 }
 
+/// Counts a failed login and waits its delay (none without throttling).
 async fn penalize(attempt: Option<&Attempt<'_>>) -> Penalty {
     match attempt {
         Some(a) => a.failed().await,
@@ -496,14 +594,6 @@ async fn penalize(attempt: Option<&Attempt<'_>>) -> Penalty {
             failures: 0,
         },
     }
-}
-
-/// Resets the throttle's counts after a good password; hands the stream on.
-fn succeeded(attempt: Option<&Attempt<'_>>, stream: BoxStream) -> BoxStream {
-    if let Some(a) = attempt {
-        a.succeeded();
-    }
-    stream
 }
 
 /// The final OK of the handshake.
