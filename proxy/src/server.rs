@@ -101,8 +101,15 @@ pub async fn start(config: &Config) -> Result<RunningServer, String> {
         auditor.clone(),
         (approvals.clone(), admin_addr),
     );
+    let shipper = match &auditor {
+        Some(a) => {
+            crate::shipper::Shipper::start(config, a, admin_addr, &tracker, shutdown_rx.clone())?
+        }
+        None => None,
+    };
     // Every listener is bound and accepting: ready.
     let admin = Arc::new(AdminState {
+        shipper,
         metrics: Arc::clone(&listeners.metrics),
         ready: AtomicBool::new(true),
         reloader: Arc::clone(&reloader),
