@@ -256,6 +256,41 @@ async fn a_statement_seq(client: &tokio_postgres::Client, instance: &str, nth: i
         .get(0)
 }
 
+/// Three instances migrating a fresh database at once apply each migration once.
+async fn migrations_apply_once_with_concurrent_starts(central: &PgServer) {
+    central
+        .psql_superuser(
+            "postgres",
+            &format!("CREATE DATABASE fresh OWNER {};", central.opts.user),
+        )
+        .unwrap();
+    let url = format!("postgres://{}@{}/fresh", central.opts.user, central.addr());
+    let store = PgStore::new(&url, Some(PW_ENV), None, None).unwrap();
+    let runs = (0..3).map(|_| {
+        let store = store.clone();
+        tokio::spawn(async move {
+            let mut client = store.connect().await.unwrap();
+            sluice::shipper::pg_sink::migrate(&mut client).await
+        })
+    });
+    for r in futures_util::future::join_all(runs).await {
+        r.unwrap().expect("a concurrent migration succeeds");
+    }
+    let client = store.connect().await.unwrap();
+    let versions: Vec<i32> = client
+        .query(
+            "SELECT version FROM sluice_audit_schema ORDER BY version",
+            &[],
+        )
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    let want: Vec<i32> = (1..=sluice::shipper::pg_sink::MIGRATIONS.len() as i32).collect();
+    assert_eq!(versions, want);
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn three_instances_ship_to_central_postgres_through_outage_and_crashes() {
     let upstream = pg_scram();
@@ -265,6 +300,7 @@ async fn three_instances_ship_to_central_postgres_through_outage_and_crashes() {
         extra_config: audit_with_sink(&central, instance),
         ..ProxyOpts::default()
     };
+    migrations_apply_once_with_concurrent_starts(&central).await;
     let a = Proxy::start(upstream, opts("a")).await;
     let b = Proxy::start(upstream, opts("b")).await;
     let c_dir = tempfile::tempdir().unwrap();
@@ -512,6 +548,9 @@ async fn receiver() -> (String, Received) {
         let mut g = got.lock().unwrap();
         let first = !g.iter().any(|(p, _, _)| *p == path);
         g.push((path.clone(), auth, body));
+        if path == "refuse" {
+            return (StatusCode::BAD_REQUEST, "bad index".into());
+        }
         if first {
             return (StatusCode::SERVICE_UNAVAILABLE, "warming up".into());
         }
@@ -537,7 +576,9 @@ fn http_sinks(base: &str) -> String {
             "\n[[audit.sinks]]\nname = \"{name}\"\nkind = \"http\"\nurl = \"{base}/{name}\"\nformat = \"{format}\"\nheader_env = \"{HEADER_ENV}\"\nbatch_records = 4\ntimeout = \"2s\"\n"
         );
     }
-    s
+    s + &format!(
+        "\n[[audit.sinks]]\nname = \"refuse\"\nkind = \"http\"\nurl = \"{base}/refuse\"\nformat = \"loki\"\n"
+    )
 }
 
 /// The ids in one request body of `format`.
@@ -668,11 +709,102 @@ async fn http_sink_delivers_each_format_with_stable_ids_across_retries() {
     ))
     .await;
     for sink in ["splunk", "bulk", "loki"] {
-        assert!(
-            metrics.contains(&format!(
-                "sluice_audit_sink_failures_total{{sink=\"{sink}\"}} 1"
-            )),
-            "{metrics}"
-        );
+        let line = format!("sluice_audit_sink_failures_total{{sink=\"{sink}\"}} 1\n");
+        assert!(metrics.contains(&line), "{metrics}");
+    }
+    // A sink that answers 4xx is not retried forever: its records are counted as rejected
+    // and the cursor moves on.
+    let metric = |m: &str, name: &str| -> u64 {
+        m.lines()
+            .find_map(|l| l.strip_prefix(&format!("{name}{{sink=\"refuse\"}} ")))
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(u64::MAX)
+    };
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let (_, m) = get(&format!(
+            "http://{}/metrics",
+            proxy.server.as_ref().unwrap().admin_addr()
+        ))
+        .await;
+        let local = local_records(&dir).len() as u64;
+        if metric(&m, "sluice_audit_sink_rejected_records_total") == local
+            && metric(&m, "sluice_audit_sink_lag_records") == 0
+        {
+            assert_eq!(metric(&m, "sluice_audit_sink_failures_total"), 0, "{m}");
+            assert_eq!(
+                metric(&m, "sluice_audit_sink_shipped_records_total"),
+                0,
+                "{m}"
+            );
+            break;
+        }
+        assert!(Instant::now() < deadline, "{m}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+
+    // export --follow prints what the log holds, then new records as they come.
+    let before = local_records(&dir).len();
+    let want = before + 3;
+    let lines: Arc<Mutex<Vec<String>>> = Arc::default();
+    let out = StopAfter {
+        lines: Arc::clone(&lines),
+        want,
+        buf: Vec::new(),
+    };
+    let src = sluice::audit_cli::LogSource::from_dir(&dir, Some(KEY_ENV));
+    let follower = tokio::task::spawn_blocking(move || {
+        let mut out = out;
+        sluice::audit_store_cli::follow(&src, &FilterArgs::default(), &mut out)
+    });
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    assert_eq!(
+        lines.lock().unwrap().len(),
+        before,
+        "the existing records first"
+    );
+    session(proxy.port(), &statements("f", 1)).await;
+    let ended = tokio::time::timeout(Duration::from_secs(10), follower).await;
+    let err = ended
+        .expect("follow printed the new records")
+        .unwrap()
+        .unwrap_err();
+    assert_eq!(err.code, 0, "a closed output ends follow quietly: {err:?}");
+    let seqs: Vec<u64> = lines
+        .lock()
+        .unwrap()
+        .iter()
+        .map(|l| {
+            serde_json::from_str::<serde_json::Value>(l).unwrap()["seq"]
+                .as_u64()
+                .unwrap()
+        })
+        .collect();
+    assert_eq!(seqs, (1..=want as u64).collect::<Vec<_>>());
+}
+
+/// An output that takes `want` lines, then fails as a closed pipe does.
+struct StopAfter {
+    lines: Arc<Mutex<Vec<String>>>,
+    want: usize,
+    buf: Vec<u8>,
+}
+
+impl std::io::Write for StopAfter {
+    fn write(&mut self, data: &[u8]) -> std::io::Result<usize> {
+        let mut lines = self.lines.lock().unwrap();
+        if lines.len() >= self.want {
+            return Err(std::io::ErrorKind::BrokenPipe.into());
+        }
+        self.buf.extend_from_slice(data);
+        while let Some(i) = self.buf.iter().position(|b| *b == b'\n') {
+            let line: Vec<u8> = self.buf.drain(..=i).collect();
+            lines.push(String::from_utf8_lossy(&line).trim_end().to_string());
+        }
+        Ok(data.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
     }
 }

@@ -288,6 +288,12 @@ impl Run {
         };
         let mut backoff = BACKOFF_MIN;
         while !*shutdown.borrow() {
+            // Nothing new (the usual case): no need to open the log.
+            if self.auditor.log().stats().head_seq <= shipped {
+                self.update_lag(shipped, None);
+                pause(&mut shutdown, POLL).await;
+                continue;
+            }
             let batch = match self.read(shipped).await {
                 Ok(b) => b,
                 Err(e) => {
@@ -306,30 +312,18 @@ impl Run {
                 tracing::warn!(sink = %name, from = shipped + 1, to = batch.items[0].record.seq - 1,
                     "audit shipping: records were pruned locally before they were shipped");
             }
-            match self.sink.deliver(&batch).await {
-                Delivery::Done => {
-                    self.status
-                        .shipped
-                        .fetch_add(batch.items.len() as u64, Ordering::Relaxed);
-                }
-                Delivery::Rejected { records, reason } => {
-                    tracing::error!(sink = %name, records, %reason, first = batch.items[0].record.seq, last,
-                        "audit sink refused records for good; they are skipped (the local log keeps them)");
-                    self.status.rejected.fetch_add(records, Ordering::Relaxed);
-                    self.status.shipped.fetch_add(
-                        (batch.items.len() as u64).saturating_sub(records),
-                        Ordering::Relaxed,
-                    );
-                }
-                Delivery::Retry(e) => {
-                    self.status.failures.fetch_add(1, Ordering::Relaxed);
-                    tracing::warn!(sink = %name, error = %e, retry_in_ms = backoff.as_millis() as u64,
-                        "audit sink delivery failed; retrying");
-                    self.status.set_error(Some(e));
-                    pause(&mut shutdown, backoff).await;
-                    backoff = (backoff * 2).min(BACKOFF_MAX);
-                    continue;
-                }
+            // A delivery in flight is abandoned at shutdown: its records go again next time.
+            let delivery = tokio::select! {
+                d = self.sink.deliver(&batch) => d,
+                _ = shutdown.wait_for(|s| *s) => break,
+            };
+            if let Err(e) = self.settle(&batch, delivery) {
+                tracing::warn!(sink = %name, error = %e, retry_in_ms = backoff.as_millis() as u64,
+                    "audit sink delivery failed; retrying");
+                self.status.set_error(Some(e));
+                pause(&mut shutdown, backoff).await;
+                backoff = (backoff * 2).min(BACKOFF_MAX);
+                continue;
             }
             backoff = BACKOFF_MIN;
             self.status.set_error(None);
@@ -338,6 +332,32 @@ impl Run {
                 tracing::error!(sink = %name, error = %e, "audit sink cursor cannot be saved (records will be re-sent after a restart)");
             }
             self.update_lag(shipped, None);
+        }
+    }
+
+    /// Counts what the sink made of `batch`; `Err` when it is to be sent again.
+    fn settle(&self, batch: &Batch, delivery: Delivery) -> Result<(), String> {
+        let n = batch.items.len() as u64;
+        match delivery {
+            Delivery::Done => {
+                self.status.shipped.fetch_add(n, Ordering::Relaxed);
+                Ok(())
+            }
+            Delivery::Rejected { records, reason } => {
+                let first = batch.items.first().map_or(0, |s| s.record.seq);
+                let last = batch.items.last().map_or(0, |s| s.record.seq);
+                tracing::error!(sink = %self.status.name, records, %reason, first, last,
+                    "audit sink refused records for good; they are skipped (the local log keeps them)");
+                self.status.rejected.fetch_add(records, Ordering::Relaxed);
+                self.status
+                    .shipped
+                    .fetch_add(n.saturating_sub(records), Ordering::Relaxed);
+                Ok(())
+            }
+            Delivery::Retry(e) => {
+                self.status.failures.fetch_add(1, Ordering::Relaxed);
+                Err(e)
+            }
         }
     }
 
