@@ -111,13 +111,15 @@ pub async fn export(
 pub async fn verify(src: &StoreSource, out: &mut dyn Write) -> Result<u8, CliError> {
     let key = src.key.key().map_err(CliError::usage)?;
     let client = src.client().await?;
-    let reports = store::verify(&client, &key)
+    let reports = store::verify(&client, &key, src.instance.as_deref())
         .await
         .map_err(CliError::failed)?;
-    let reports: Vec<InstanceReport> = reports
-        .into_iter()
-        .filter(|r| src.instance.as_ref().is_none_or(|i| *i == r.instance))
-        .collect();
+    if reports.is_empty() {
+        return Err(CliError::failed(match &src.instance {
+            Some(i) => format!("the central store has no records of instance {i:?}"),
+            None => "the central store has no records".to_string(),
+        }));
+    }
     let mut failed = 0;
     for r in &reports {
         let line = match &r.failure {

@@ -58,7 +58,9 @@ impl PgStore {
     /// Connects; the connection runs on a task of its own.
     pub async fn connect(&self) -> Result<Client, String> {
         crate::tls::install_provider();
-        let what = |e: tokio_postgres::Error| format!("cannot connect to the central store: {e}");
+        let what = |e: tokio_postgres::Error| {
+            format!("cannot connect to the central store: {}", with_sources(&e))
+        };
         if self.tls == UpstreamTls::Disable {
             let (client, conn) = self.config.connect(NoTls).await.map_err(what)?;
             tokio::spawn(async move {
@@ -78,6 +80,21 @@ impl PgStore {
         });
         Ok(client)
     }
+}
+
+/// An error with its causes (tokio-postgres keeps "connection refused" in the source).
+pub fn with_sources(e: &dyn std::error::Error) -> String {
+    let mut s = e.to_string();
+    let mut src = e.source();
+    while let Some(inner) = src {
+        let text = inner.to_string();
+        if !s.contains(&text) {
+            s.push_str(": ");
+            s.push_str(&text);
+        }
+        src = inner.source();
+    }
+    s
 }
 
 /// A URL for messages: any password in it replaced.

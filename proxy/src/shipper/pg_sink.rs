@@ -11,7 +11,6 @@
 
 use std::collections::BTreeSet;
 
-use tokio_postgres::error::SqlState;
 use tokio_postgres::Client;
 
 use super::pg_conn::PgStore;
@@ -289,14 +288,11 @@ impl PgSinkError {
 
 fn describe(e: &PgSinkError) -> String {
     match e.as_db_error() {
-        Some(d) if *d.code() != SqlState::from_code("00000") => {
+        Some(d) => {
             format!("{} ({})", d.message(), d.code().code())
         }
         _ => match e {
-            PgSinkError::Sql(e) => match std::error::Error::source(e) {
-                Some(s) => format!("{e}: {s}"),
-                None => e.to_string(),
-            },
+            PgSinkError::Sql(e) => super::pg_conn::with_sources(e),
             other => other.to_string(),
         },
     }

@@ -267,15 +267,22 @@ impl StoredRow {
     }
 }
 
-/// Verifies every instance's chain in the store with `key`.
-pub async fn verify(client: &Client, key: &[u8]) -> Result<Vec<InstanceReport>, String> {
+/// Verifies the chain of every instance in the store (or of `instance`) with `key`.
+pub async fn verify(
+    client: &Client,
+    key: &[u8],
+    instance: Option<&str>,
+) -> Result<Vec<InstanceReport>, String> {
+    let (clause, params) = where_clause(&Filter::default(), instance, false);
     let sql = format!(
         "SELECT instance, seq, {TS_MICROS}, session, kind, target, user_name, client_addr,
                 statement, decision, record, prev, hash
-         FROM sluice_audit_records ORDER BY instance, seq, ts"
+         FROM sluice_audit_records {clause} ORDER BY instance, seq, ts"
     );
-    let none: Vec<&(dyn ToSql + Sync)> = Vec::new();
-    let rows = client.query_raw(&sql, none).await.map_err(sql_error)?;
+    let rows = client
+        .query_raw(&sql, refs(&params))
+        .await
+        .map_err(sql_error)?;
     pin_mut!(rows);
     let mut reports = Vec::new();
     let mut chain = Chain::default();
