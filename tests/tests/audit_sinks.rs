@@ -43,9 +43,10 @@ fn central_url(central: &PgServer) -> String {
 /// `[audit]` (its keys continue the section) with this instance's name and the central sink.
 fn audit_with_sink(central: &PgServer, instance: &str) -> String {
     format!(
-        "{}instance = \"{instance}\"\n\n[[audit.sinks]]\nname = \"central\"\nkind = \"postgres\"\nurl = \"{}\"\npassword_env = \"{PW_ENV}\"\ntls = \"disable\"\ntimeout = \"2s\"\nmax_lag = \"1s\"\n",
+        "{}instance = \"{instance}\"\n\n[[audit.sinks]]\nname = \"central\"\nkind = \"postgres\"\nurl = \"{}\"\npassword_env = \"{PW_ENV}\"\ntls = \"verify-full\"\nca_file = {:?}\ntimeout = \"2s\"\nmax_lag = \"1s\"\n",
         audit_section(KEY_ENV),
-        central_url(central)
+        central_url(central),
+        central.pki.as_ref().expect("the central store has TLS").ca_cert
     )
 }
 
@@ -224,8 +225,9 @@ impl Drop for Instance {
 }
 
 fn store_source(central: &PgServer) -> StoreSource {
+    let url = format!("{}?sslmode=require", central_url(central));
     StoreSource {
-        store: PgStore::new(&central_url(central), Some(PW_ENV), None, None).unwrap(),
+        store: PgStore::new(&url, Some(PW_ENV), None, None).unwrap(),
         key: KeySource::Env(KEY_ENV.into()),
         instance: None,
     }
@@ -294,7 +296,11 @@ async fn migrations_apply_once_with_concurrent_starts(central: &PgServer) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn three_instances_ship_to_central_postgres_through_outage_and_crashes() {
     let upstream = pg_scram();
-    let mut central = PgServer::start(PgOptions::default()).expect("central PostgreSQL");
+    let mut central = PgServer::start(PgOptions {
+        tls: true,
+        ..PgOptions::default()
+    })
+    .expect("central PostgreSQL");
     set_env(&central.opts.password);
     let opts = |instance: &str| ProxyOpts {
         extra_config: audit_with_sink(&central, instance),
@@ -330,6 +336,18 @@ async fn three_instances_ship_to_central_postgres_through_outage_and_crashes() {
         .unwrap()
         .get(0);
     assert!(partitions >= 1, "records go into day partitions");
+    let tls_sinks: i64 = client
+        .query_one(
+            "SELECT count(*) FROM pg_stat_ssl JOIN pg_stat_activity USING (pid) WHERE ssl AND application_name = 'sluice-audit'",
+            &[],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(
+        tls_sinks, 3,
+        "each instance's sink connects with TLS (verify-full)"
+    );
     drop(client);
 
     // The central store goes down: statements go on, lag shows, readiness fails.
