@@ -499,15 +499,18 @@ async fn check(path: &Path, live: bool) -> ExitCode {
     if !live {
         return ExitCode::SUCCESS;
     }
-    match sluice::server::check_upstreams(&config).await {
-        Ok(lines) => {
-            lines.iter().for_each(|l| println!("{l}"));
-            ExitCode::SUCCESS
-        }
-        Err(lines) => {
-            lines.iter().for_each(|l| println!("{l}"));
-            ExitCode::from(1)
-        }
+    let upstreams = sluice::server::check_upstreams(&config).await;
+    let upstreams_ok = upstreams.is_ok();
+    upstreams
+        .unwrap_or_else(|lines| lines)
+        .iter()
+        .for_each(|l| println!("{l}"));
+    let (sinks, sinks_ok) = sluice::shipper::check_sinks(&config).await;
+    sinks.iter().for_each(|l| println!("{l}"));
+    if upstreams_ok && sinks_ok {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
     }
 }
 

@@ -145,6 +145,9 @@ impl Shipper {
             return Ok(None);
         }
         let instance: Arc<str> = instance_name(config, admin_addr).into();
+        if a.instance.is_none() {
+            tracing::warn!(%instance, "[audit] instance is not set: the default changes with the host name and admin address, and central records and ids depend on it");
+        }
         let mut statuses = Vec::new();
         let mut runs = Vec::new();
         for sc in &a.sinks {
@@ -241,6 +244,30 @@ impl Shipper {
         }
         out
     }
+}
+
+/// `sluice check --live`: each sink's settings can be used (variables set, CA files
+/// readable) and each PostgreSQL sink answers. HTTP sinks are not contacted: any request would
+/// be a delivery. Lines to print, and whether all is well.
+pub async fn check_sinks(config: &Config) -> (Vec<String>, bool) {
+    let mut lines = Vec::new();
+    let mut ok = true;
+    for sc in config.audit.iter().flat_map(|a| &a.sinks) {
+        let what = format!("audit sink {:?}", sc.name);
+        let result = match Sink::open(config, sc) {
+            Ok(Sink::Postgres(s)) => s.probe().await.map(|()| "reachable".to_string()),
+            Ok(Sink::Http(_)) => Ok("settings usable (not contacted)".to_string()),
+            Err(e) => Err(e),
+        };
+        match result {
+            Ok(m) => lines.push(format!("{what}: ok, {m}")),
+            Err(e) => {
+                ok = false;
+                lines.push(format!("{what}: FAILED: {e}"));
+            }
+        }
+    }
+    (lines, ok)
 }
 
 /// A sink's connection.

@@ -199,6 +199,16 @@ impl PgSink {
         })
     }
 
+    /// Connects and asks for nothing (`sluice check --live`).
+    pub async fn probe(&self) -> Result<(), String> {
+        let client = self.store.connect().await?;
+        client
+            .simple_query("SELECT 1")
+            .await
+            .map_err(|e| super::pg_conn::with_sources(&e))?;
+        Ok(())
+    }
+
     pub async fn deliver(&mut self, batch: &Batch) -> Delivery {
         match tokio::time::timeout(self.timeout, self.try_deliver(batch)).await {
             Ok(Ok(())) => Delivery::Done,
