@@ -21,7 +21,7 @@ pub mod pg_sink;
 pub mod store;
 
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -87,8 +87,9 @@ pub struct SinkStatus {
     pub max_lag: Option<Duration>,
     /// Records the log holds that the sink has not confirmed.
     pub lag_records: AtomicU64,
-    /// Age in microseconds of the oldest record the sink has not confirmed (0: caught up).
-    pub lag_micros: AtomicU64,
+    /// Time (µs since the epoch) of the oldest record the sink has not confirmed; 0 when it
+    /// is caught up. The lag in seconds is its age, computed when asked.
+    pub pending_since: AtomicI64,
     pub shipped: AtomicU64,
     pub rejected: AtomicU64,
     pub failures: AtomicU64,
@@ -96,6 +97,16 @@ pub struct SinkStatus {
 }
 
 impl SinkStatus {
+    /// Age of the oldest record the sink has not confirmed (zero when caught up).
+    pub fn lag(&self) -> Duration {
+        match self.pending_since.load(Ordering::Relaxed) {
+            0 => Duration::ZERO,
+            since => Duration::from_micros(
+                u64::try_from(audit::now_micros().saturating_sub(since)).unwrap_or(0),
+            ),
+        }
+    }
+
     fn set_error(&self, e: Option<String>) {
         if let Ok(mut g) = self.last_error.lock() {
             *g = e;
@@ -185,7 +196,7 @@ impl Shipper {
             .iter()
             .filter_map(|s| {
                 let max = s.max_lag?;
-                let lag = Duration::from_micros(s.lag_micros.load(Ordering::Relaxed));
+                let lag = s.lag();
                 (lag > max).then(|| {
                     let why = s.error().map(|e| format!(": {e}")).unwrap_or_default();
                     format!(
@@ -215,7 +226,7 @@ impl Shipper {
                 "sluice_audit_sink_lag_seconds",
                 "gauge",
                 "Age of the oldest audit record the sink has not confirmed (0: caught up).",
-                |s| format!("{:.3}", s.lag_micros.load(Ordering::Relaxed) as f64 / 1e6),
+                |s| format!("{:.3}", s.lag().as_secs_f64()),
             ),
             (
                 "sluice_audit_sink_shipped_records_total",
@@ -355,10 +366,10 @@ impl Run {
             backoff = BACKOFF_MIN;
             self.status.set_error(None);
             shipped = last;
+            self.update_lag(shipped, None);
             if let Err(e) = self.save(last).await {
                 tracing::error!(sink = %name, error = %e, "audit sink cursor cannot be saved (records will be re-sent after a restart)");
             }
-            self.update_lag(shipped, None);
         }
     }
 
@@ -393,13 +404,12 @@ impl Run {
         let head = self.auditor.log().stats().head_seq;
         let lag = head.saturating_sub(shipped);
         self.status.lag_records.store(lag, Ordering::Relaxed);
-        let age = match first_pending {
-            Some(s) if lag > 0 => audit::now_micros()
-                .saturating_sub(s.record.ts_micros)
-                .max(0) as u64,
+        let since = match first_pending {
+            // 0 stands for "caught up"; a record stamped at or before the epoch is just old.
+            Some(s) if lag > 0 => s.record.ts_micros.max(1),
             _ => 0,
         };
-        self.status.lag_micros.store(age, Ordering::Relaxed);
+        self.status.pending_since.store(since, Ordering::Relaxed);
     }
 
     async fn read(&self, shipped: u64) -> Result<Batch, String> {
