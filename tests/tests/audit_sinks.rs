@@ -836,3 +836,137 @@ impl std::io::Write for StopAfter {
         Ok(())
     }
 }
+
+/// A one-request-per-connection HTTPS receiver with a certificate of `pki`: records each
+/// request's path and answers 200.
+async fn tls_receiver(pki: &sluice::launcher::certs::TestPki) -> (u16, Arc<Mutex<Vec<String>>>) {
+    use rustls::pki_types::pem::PemObject;
+    use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(&pki.server_cert)
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    let key = PrivateKeyDer::from_pem_file(&pki.server_key).unwrap();
+    let config = rustls::ServerConfig::builder_with_provider(Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .unwrap()
+    .with_no_client_auth()
+    .with_single_cert(certs, key)
+    .unwrap();
+    let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let paths: Arc<Mutex<Vec<String>>> = Arc::default();
+    let seen = Arc::clone(&paths);
+    tokio::spawn(async move {
+        while let Ok((tcp, _)) = listener.accept().await {
+            let acceptor = acceptor.clone();
+            let seen = Arc::clone(&seen);
+            tokio::spawn(async move {
+                // A failed handshake (a client that does not trust us) is simply dropped.
+                let Ok(mut tls) = acceptor.accept(tcp).await else {
+                    return;
+                };
+                let mut buf = Vec::new();
+                let mut chunk = [0u8; 4096];
+                // Reads until the body is complete (Content-Length).
+                let path = loop {
+                    let Ok(n) = tls.read(&mut chunk).await else {
+                        return;
+                    };
+                    if n == 0 {
+                        return;
+                    }
+                    buf.extend_from_slice(&chunk[..n]);
+                    let text = String::from_utf8_lossy(&buf).to_string();
+                    let Some(end) = text.find("\r\n\r\n") else {
+                        continue;
+                    };
+                    let len: usize = text[..end]
+                        .lines()
+                        .find_map(|l| {
+                            l.to_ascii_lowercase()
+                                .strip_prefix("content-length:")
+                                .map(|v| v.trim().parse().unwrap())
+                        })
+                        .unwrap_or(0);
+                    if buf.len() >= end + 4 + len {
+                        break text
+                            .split_whitespace()
+                            .nth(1)
+                            .unwrap_or_default()
+                            .to_string();
+                    }
+                };
+                seen.lock().unwrap().push(path);
+                let _ = tls
+                    .write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
+                    .await;
+                let _ = tls.shutdown().await;
+            });
+        }
+    });
+    (port, paths)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn https_sinks_trust_their_ca_file_and_nothing_else() {
+    set_env("unused");
+    let pki_dir = tempfile::tempdir().unwrap();
+    let pki =
+        sluice::launcher::certs::TestPki::generate(pki_dir.path(), &["localhost", "127.0.0.1"])
+            .unwrap();
+    let (port, paths) = tls_receiver(&pki).await;
+    let mut config = format!("{}instance = \"t\"\n", audit_section(KEY_ENV));
+    for (name, ca) in [
+        ("trusting", format!("ca_file = {:?}\n", pki.ca_cert)),
+        ("untrusting", String::new()),
+    ] {
+        config += &format!(
+            "\n[[audit.sinks]]\nname = \"{name}\"\nkind = \"http\"\nurl = \"https://localhost:{port}/{name}\"\nformat = \"loki\"\ntimeout = \"2s\"\n{ca}"
+        );
+    }
+    let proxy = Proxy::start(
+        pg_scram(),
+        ProxyOpts {
+            extra_config: config,
+            ..ProxyOpts::default()
+        },
+    )
+    .await;
+    session(proxy.port(), &statements("t", 1)).await;
+    let admin = format!(
+        "http://{}/metrics",
+        proxy.server.as_ref().unwrap().admin_addr()
+    );
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let (_, m) = get(&admin).await;
+        let value = |name: &str, sink: &str| -> u64 {
+            m.lines()
+                .find_map(|l| l.strip_prefix(&format!("{name}{{sink=\"{sink}\"}} ")))
+                .and_then(|v| v.parse().ok())
+                .unwrap_or(0)
+        };
+        let shipped = value("sluice_audit_sink_shipped_records_total", "trusting");
+        let failures = value("sluice_audit_sink_failures_total", "untrusting");
+        if shipped > 0
+            && shipped == local_records(&proxy.dir.path().join("audit")).len() as u64
+            && failures >= 2
+        {
+            assert_eq!(
+                value("sluice_audit_sink_shipped_records_total", "untrusting"),
+                0
+            );
+            assert!(value("sluice_audit_sink_lag_records", "untrusting") > 0);
+            break;
+        }
+        assert!(Instant::now() < deadline, "{m}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let paths = paths.lock().unwrap().clone();
+    assert!(paths.iter().all(|p| p == "/trusting"), "{paths:?}");
+}
