@@ -970,3 +970,25 @@ async fn https_sinks_trust_their_ca_file_and_nothing_else() {
     let paths = paths.lock().unwrap().clone();
     assert!(paths.iter().all(|p| p == "/trusting"), "{paths:?}");
 }
+
+#[tokio::test]
+async fn a_sink_without_its_password_or_header_stops_the_start() {
+    set_env("unused");
+    for (sink, want) in [
+        (
+            "kind = \"postgres\"\nurl = \"postgres://a@127.0.0.1:1/db\"\npassword_env = \"SLUICE_SINKS_TEST_SURELY_UNSET\"",
+            "password_env \"SLUICE_SINKS_TEST_SURELY_UNSET\" is not set",
+        ),
+        (
+            "kind = \"http\"\nurl = \"http://127.0.0.1:1/x\"\nformat = \"loki\"\nheader_env = \"SLUICE_SINKS_TEST_SURELY_UNSET\"",
+            "header_env \"SLUICE_SINKS_TEST_SURELY_UNSET\" is not set",
+        ),
+    ] {
+        let opts = ProxyOpts {
+            extra_config: format!("{}\n[[audit.sinks]]\nname = \"s\"\n{sink}\n", audit_section(KEY_ENV)),
+            ..ProxyOpts::default()
+        };
+        let err = Proxy::try_start(pg_scram().into(), opts).await.err().expect("refused");
+        assert!(err.contains("[[audit.sinks]] \"s\"") && err.contains(want), "{err}");
+    }
+}

@@ -329,7 +329,9 @@ impl Run {
             // Nothing new (the usual case): no need to open the log.
             if self.auditor.log().stats().head_seq <= shipped {
                 self.update_lag(shipped, None);
-                pause(&mut shutdown, POLL).await;
+                if pause(&mut shutdown, POLL).await {
+                    break;
+                }
                 continue;
             }
             let batch = match self.read(shipped).await {
@@ -337,13 +339,17 @@ impl Run {
                 Err(e) => {
                     tracing::warn!(sink = %name, error = %e, "audit shipping: cannot read the local log");
                     self.status.set_error(Some(e));
-                    pause(&mut shutdown, BACKOFF_MAX.min(backoff * 4)).await;
+                    if pause(&mut shutdown, BACKOFF_MAX.min(backoff * 4)).await {
+                        break;
+                    }
                     continue;
                 }
             };
             self.update_lag(shipped, batch.items.first());
             let Some(last) = batch.items.last().map(|s| s.record.seq) else {
-                pause(&mut shutdown, POLL).await;
+                if pause(&mut shutdown, POLL).await {
+                    break;
+                }
                 continue;
             };
             if batch.items[0].record.seq > shipped + 1 {
@@ -359,7 +365,9 @@ impl Run {
                 tracing::warn!(sink = %name, error = %e, retry_in_ms = backoff.as_millis() as u64,
                     "audit sink delivery failed; retrying");
                 self.status.set_error(Some(e));
-                pause(&mut shutdown, backoff).await;
+                if pause(&mut shutdown, backoff).await {
+                    break;
+                }
                 backoff = (backoff * 2).min(BACKOFF_MAX);
                 continue;
             }
@@ -435,9 +443,13 @@ impl Run {
     }
 }
 
-/// Waits `d`, or less when shutting down.
-async fn pause(shutdown: &mut watch::Receiver<bool>, d: Duration) {
-    let _ = tokio::time::timeout(d, shutdown.wait_for(|s| *s)).await;
+/// Waits `d`; true (stop) when sluice shuts down, or the server that started the shipper is
+/// gone.
+async fn pause(shutdown: &mut watch::Receiver<bool>, d: Duration) -> bool {
+    // Ok: the wait ended before the timeout, with shutdown or with the sender gone.
+    tokio::time::timeout(d, shutdown.wait_for(|s| *s))
+        .await
+        .is_ok()
 }
 
 /// Up to `max_records` records (and about `max_bytes` of them; always at least one) from seq
