@@ -107,6 +107,22 @@ pub async fn export(
     Ok(n)
 }
 
+/// `export --follow --store`: records with `instance` first, then new ones as instances ship
+/// them, until the output closes.
+pub async fn follow_store(
+    src: &StoreSource,
+    args: &FilterArgs,
+    out: &mut dyn Write,
+) -> Result<(), CliError> {
+    let filter = audit_cli::filter_or_usage(args)?;
+    let client = src.client().await?;
+    match store::follow(&client, &filter, out, FOLLOW_POLL).await {
+        Ok(()) => Ok(()),
+        Err(store::FollowError::Output(e)) => Err(CliError::output(e)),
+        Err(store::FollowError::Store(e)) => Err(CliError::failed(e)),
+    }
+}
+
 /// `verify --store`: a line per instance; [`EXIT_FAILED`] when any chain does not verify.
 pub async fn verify(src: &StoreSource, out: &mut dyn Write) -> Result<u8, CliError> {
     let key = src.key.key().map_err(CliError::usage)?;

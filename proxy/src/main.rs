@@ -140,7 +140,7 @@ enum AuditCommand {
         /// Output format (jsonl is the only one).
         #[arg(long, default_value = "jsonl")]
         format: String,
-        /// Keep printing new records as they are written (a local log only).
+        /// Keep printing new records as they are written (or, with --store, shipped).
         #[arg(long)]
         follow: bool,
     },
@@ -402,14 +402,14 @@ async fn audit_store(
             follow,
             ..
         } => {
+            let filter = filter.into_filter(session);
             if follow {
-                return Err(CliError::usage(
-                    "--follow reads a local log; with --store, poll `export --since` instead",
-                ));
+                audit_store_cli::follow_store(src, &filter, out).await
+            } else {
+                audit_store_cli::export(src, &filter, &format, out)
+                    .await
+                    .map(drop)
             }
-            audit_store_cli::export(src, &filter.into_filter(session), &format, out)
-                .await
-                .map(drop)
         }
         AuditCommand::Verify { .. } => audit_store_cli::verify(src, out).await.and_then(exit_with),
     }

@@ -559,7 +559,7 @@ fn store_options_are_checked_before_anything_is_read() {
                 "--store",
                 "postgres://a@127.0.0.1:1/db",
             ],
-            "--follow reads a local log",
+            "cannot connect to the central store",
         ),
         (&["sessions", "--instance", "a"], "--store"),
         (

@@ -487,7 +487,60 @@ async fn three_instances_ship_to_central_postgres_through_outage_and_crashes() {
         );
     }
 
-    // Tampering is found and named: an edited column, a forged record, a deleted row.
+    // export --follow --store: everything shipped, then what instances ship next.
+    let lines: Arc<Mutex<Vec<String>>> = Arc::default();
+    let out = StopAfter {
+        lines: Arc::clone(&lines),
+        want: total + 3,
+        buf: Vec::new(),
+    };
+    let src = store_source(&central);
+    let mut out = out;
+    let everything = FilterArgs::default();
+    let follow = audit_store_cli::follow_store(&src, &everything, &mut out);
+    let drive = async {
+        tokio::time::sleep(Duration::from_millis(800)).await;
+        assert_eq!(
+            lines.lock().unwrap().len(),
+            total,
+            "everything shipped first"
+        );
+        session(a.port(), &statements("a", 1)).await;
+    };
+    let (followed, ()) = tokio::time::timeout(Duration::from_secs(20), async {
+        tokio::join!(follow, drive)
+    })
+    .await
+    .expect("follow printed the newly shipped records");
+    let err = followed.unwrap_err();
+    assert_eq!(err.code, 0, "{err:?}");
+    let followed: Vec<(String, u64)> = lines
+        .lock()
+        .unwrap()
+        .iter()
+        .map(|l| {
+            let v: serde_json::Value = serde_json::from_str(l).unwrap();
+            (
+                v["instance"].as_str().unwrap().to_string(),
+                v["seq"].as_u64().unwrap(),
+            )
+        })
+        .collect();
+    let first: BTreeSet<(String, u64)> = followed[..total].iter().cloned().collect();
+    assert_eq!(first, ids, "the records shipped so far, each once");
+    let a_before = followed[..total].iter().filter(|(i, _)| i == "a").count() as u64;
+    let want: Vec<(String, u64)> = (a_before + 1..=a_before + 3)
+        .map(|s| ("a".to_string(), s))
+        .collect();
+    assert_eq!(
+        followed[total..].to_vec(),
+        want,
+        "then the new ones, in order"
+    );
+    wait_mirrored(&central, "a", &dirs["a"]).await;
+
+    // Tampering is found and named: an edited column, a forged record, a deleted row, rows
+    // deleted from the end.
     let client = central_client(&central).await;
     let seq = a_statement_seq(&client, "b", 1).await;
     let original: String = client
@@ -549,6 +602,24 @@ async fn three_instances_ship_to_central_postgres_through_outage_and_crashes() {
             "instance a: verification FAILED at record {}: gap: expected seq {seq}",
             seq + 1
         )) && report.contains(&format!("records {seq}..={seq} missing")),
+        "{report}"
+    );
+    let last = local_records(&dirs["b"]).len() as i64;
+    client
+        .execute(
+            "DELETE FROM sluice_audit_records WHERE instance = 'b' AND seq >= $1",
+            &[&(last - 1)],
+        )
+        .await
+        .unwrap();
+    let (_, report) = verify_store(&central).await;
+    assert!(
+        report.contains(&format!(
+            "instance b: verification FAILED at record {}: the rows end at seq {}, but the instance shipped through seq {last} (records {}..={last} missing: deleted from the end)",
+            last - 1,
+            last - 2,
+            last - 1
+        )),
         "{report}"
     );
 }

@@ -24,7 +24,8 @@ const DAY_MICROS: i64 = 86_400_000_000;
 
 /// The migrations, in order; version `i + 1` is `MIGRATIONS[i]`. Never edit one that shipped:
 /// add the next.
-pub const MIGRATIONS: &[&str] = &[r#"
+pub const MIGRATIONS: &[&str] = &[
+    r#"
 CREATE TABLE sluice_audit_records (
     instance    text        NOT NULL,
     seq         bigint      NOT NULL,
@@ -44,7 +45,27 @@ CREATE TABLE sluice_audit_records (
 ) PARTITION BY RANGE (ts);
 CREATE INDEX sluice_audit_records_session ON sluice_audit_records (instance, session);
 CREATE INDEX sluice_audit_records_ts ON sluice_audit_records (ts);
-"#];
+"#,
+    r#"
+CREATE TABLE sluice_audit_instances (
+    instance   text        PRIMARY KEY,
+    last_seq   bigint      NOT NULL,
+    last_hash  bytea       NOT NULL,
+    updated_at timestamptz NOT NULL DEFAULT now()
+);
+INSERT INTO sluice_audit_instances (instance, last_seq, last_hash)
+    SELECT DISTINCT ON (instance) instance, seq, hash
+    FROM sluice_audit_records ORDER BY instance, seq DESC;
+"#,
+];
+
+/// Each instance's newest shipped record, written with every batch: `verify --store` finds
+/// rows deleted from the end with it, and `export --follow --store` what is new.
+const MARK: &str = "INSERT INTO sluice_audit_instances (instance, last_seq, last_hash)
+  VALUES ($1, $2, $3)
+  ON CONFLICT (instance) DO UPDATE SET
+    last_seq = EXCLUDED.last_seq, last_hash = EXCLUDED.last_hash, updated_at = now()
+  WHERE sluice_audit_instances.last_seq <= EXCLUDED.last_seq";
 
 /// Applies the migrations not yet applied. Safe to run from several instances at once.
 pub async fn migrate(client: &mut Client) -> Result<(), tokio_postgres::Error> {
@@ -254,26 +275,32 @@ impl PgSink {
         }
         let c = Columns::of(batch);
         let instance = batch.instance.to_string();
-        client
-            .execute(
-                INSERT,
-                &[
-                    &instance,
-                    &c.seq,
-                    &c.ts,
-                    &c.session,
-                    &c.kind,
-                    &c.target,
-                    &c.user,
-                    &c.client_addr,
-                    &c.statement,
-                    &c.decision,
-                    &c.record,
-                    &c.prev,
-                    &c.hash,
-                ],
-            )
-            .await?;
+        let txn = client.transaction().await?;
+        txn.execute(
+            INSERT,
+            &[
+                &instance,
+                &c.seq,
+                &c.ts,
+                &c.session,
+                &c.kind,
+                &c.target,
+                &c.user,
+                &c.client_addr,
+                &c.statement,
+                &c.decision,
+                &c.record,
+                &c.prev,
+                &c.hash,
+            ],
+        )
+        .await?;
+        if let Some(last) = batch.items.last() {
+            let seq = last.record.seq as i64;
+            let hash = last.record.hash.to_vec();
+            txn.execute(MARK, &[&instance, &seq, &hash]).await?;
+        }
+        txn.commit().await?;
         Ok(())
     }
 }

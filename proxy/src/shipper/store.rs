@@ -303,7 +303,133 @@ pub async fn verify(
     if chain.started {
         reports.push(chain.finish());
     }
+    check_marks(client, instance, &mut reports).await?;
     Ok(reports)
+}
+
+/// Each instance's newest shipped record (`sluice_audit_instances`), by instance; empty on a
+/// store older than that table.
+async fn marks(
+    client: &Client,
+    instance: Option<&str>,
+) -> Result<Vec<(String, i64, Vec<u8>)>, String> {
+    let exists: bool = client
+        .query_one(
+            "SELECT to_regclass('sluice_audit_instances') IS NOT NULL",
+            &[],
+        )
+        .await
+        .map_err(sql_error)?
+        .get(0);
+    if !exists {
+        return Ok(Vec::new());
+    }
+    let rows = client
+        .query(
+            "SELECT instance, last_seq, last_hash FROM sluice_audit_instances
+             WHERE $1::text IS NULL OR instance = $1 ORDER BY instance",
+            &[&instance],
+        )
+        .await
+        .map_err(sql_error)?;
+    Ok(rows
+        .iter()
+        .map(|r| (r.get(0), r.get(1), r.get(2)))
+        .collect())
+}
+
+/// Rows deleted from the end of a chain leave it shorter than what was shipped: the marks
+/// say how far each instance got.
+async fn check_marks(
+    client: &Client,
+    instance: Option<&str>,
+    reports: &mut Vec<InstanceReport>,
+) -> Result<(), String> {
+    for (name, last_seq, last_hash) in marks(client, instance).await? {
+        let last_seq = last_seq as u64;
+        let Some(r) = reports.iter_mut().find(|r| r.instance == name) else {
+            reports.push(InstanceReport {
+                instance: name,
+                failure: Some((
+                    1,
+                    format!("no rows, but the instance shipped through seq {last_seq} (records 1..={last_seq} missing)"),
+                )),
+                ..InstanceReport::default()
+            });
+            continue;
+        };
+        if r.failure.is_some() {
+            continue;
+        }
+        let have = r.last_seq.unwrap_or(0);
+        if have < last_seq {
+            r.failure = Some((
+                have + 1,
+                format!(
+                    "the rows end at seq {have}, but the instance shipped through seq {last_seq} (records {}..={last_seq} missing: deleted from the end)",
+                    have + 1
+                ),
+            ));
+        } else if have == last_seq && r.head_hash.as_slice() != last_hash.as_slice() {
+            r.failure = Some((
+                have,
+                "the last row's hash is not the one shipped (replaced)".into(),
+            ));
+        }
+    }
+    reports.sort_by(|a, b| a.instance.cmp(&b.instance));
+    Ok(())
+}
+
+/// `export --follow --store`: the selected records of every instance, then each instance's
+/// new records as they arrive (per instance in seq order), until the output closes.
+pub async fn follow(
+    client: &Client,
+    filter: &Filter,
+    out: &mut dyn Write,
+    poll: std::time::Duration,
+) -> Result<(), FollowError> {
+    let mut seen: std::collections::HashMap<String, i64> = Default::default();
+    loop {
+        for (instance, last, _) in marks(client, None).await.map_err(FollowError::Store)? {
+            let from = seen.get(&instance).copied().unwrap_or(0);
+            if last <= from {
+                continue;
+            }
+            let rows = client
+                .query(
+                    "SELECT record FROM sluice_audit_records
+                     WHERE instance = $1 AND seq > $2 AND seq <= $3 ORDER BY seq",
+                    &[&instance, &from, &last],
+                )
+                .await
+                .map_err(|e| FollowError::Store(sql_error(e)))?;
+            let name = serde_json::Value::String(instance.clone());
+            for row in rows {
+                let stored: String = row.get(0);
+                let Ok(r) = Record::from_stored(stored.as_bytes()) else {
+                    continue;
+                };
+                if filter.matches(&r) {
+                    let line = r.export_line();
+                    let rest = line.strip_prefix('{').unwrap_or(&line);
+                    writeln!(out, "{{\"instance\":{name},{rest}").map_err(FollowError::Output)?;
+                }
+            }
+            seen.insert(instance, last);
+        }
+        out.flush().map_err(FollowError::Output)?;
+        tokio::time::sleep(poll).await;
+    }
+}
+
+/// Why `follow` stopped.
+#[derive(Debug, thiserror::Error)]
+pub enum FollowError {
+    #[error("{0}")]
+    Store(String),
+    #[error("cannot write the output: {0}")]
+    Output(#[from] std::io::Error),
 }
 
 /// The chain state of the instance being verified.
