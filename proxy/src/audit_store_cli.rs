@@ -1,7 +1,7 @@
 //! `sluice audit sessions|replay|export|verify --store postgres://…`: the auditor's commands
 //! over the central store every instance ships to (see [`crate::shipper`]), and
-//! `sluice audit export --follow`, which keeps printing a local log's new records for log
-//! shippers. Exit codes as in [`crate::audit_cli`].
+//! `sluice audit export --follow [--store …]`, which keeps printing new records (of a local log,
+//! or as instances ship them) for log shippers. Exit codes as in [`crate::audit_cli`].
 
 use std::io::Write;
 use std::time::Duration;

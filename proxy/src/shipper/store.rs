@@ -4,7 +4,9 @@
 //! Verification checks each row as the local `verify` checks a record (canonical form, the
 //! HMAC under the key, `prev` = the previous record's hash, seqs contiguous from 1 or from a
 //! retention checkpoint) and also that the row's queryable columns (`statement`, `user_name`,
-//! …) say what the signed record says, so an `UPDATE` of any column is found and named.
+//! …) say what the signed record says, so an `UPDATE` of any column is found and named, and
+//! that each chain reaches the newest record its instance shipped (`sluice_audit_instances`),
+//! so rows deleted from the end are found too. `export --follow --store` follows that table.
 
 use std::io::Write;
 
