@@ -93,7 +93,7 @@ pub use chain::{chain_hash, expected_hash, ChainHead};
 pub use export::{export_jsonl, sessions, ExportReport, SessionSummary};
 pub use reader::{AuditReader, Entries, Entry, Filter, ReadIssue, Records};
 pub use record::{Draft, Record, RecordBody, ResultColumn};
-pub use replay::replay;
+pub use replay::{replay, replay_records};
 pub use segment::{list_segments, segment_name, SegmentFile};
 pub use store::TestHooks;
 pub use time::{format_rfc3339_micros, now_micros, parse_rfc3339};

@@ -118,13 +118,32 @@ impl AuditReader {
 
     /// All stored entries in seq order, raw.
     pub fn entries(&self) -> Entries<'_> {
+        self.entries_from(0)
+    }
+
+    /// The stored entries from seq `from` on, in seq order, raw: segments that end before it
+    /// are not opened (a shipper's cursor reads only what is new).
+    ///
+    /// ```
+    /// let dir = tempfile::tempdir().unwrap();
+    /// let reader = audit::AuditReader::open(dir.path()).unwrap();
+    /// assert_eq!(reader.entries_from(5).count(), 0);
+    /// ```
+    pub fn entries_from(&self, from: u64) -> Entries<'_> {
+        // The segment holding `from` is the last one starting at or before it.
+        let idx = self
+            .segments
+            .iter()
+            .rposition(|s| s.first_seq <= from)
+            .unwrap_or(0);
         Entries {
             reader: self,
-            idx: 0,
+            idx,
             cur: None,
             buf: VecDeque::new(),
-            last_seq: None,
+            last_seq: from.checked_sub(1).filter(|s| *s > 0),
             journal_read: false,
+            from,
         }
     }
 
@@ -154,6 +173,8 @@ pub struct Entries<'a> {
     last_seq: Option<u64>,
     /// Whether the sync journal's records beyond the segments were taken.
     journal_read: bool,
+    /// The first seq wanted.
+    from: u64,
 }
 
 impl Entries<'_> {
@@ -286,7 +307,7 @@ impl Iterator for Entries<'_> {
                         self.cur = Some(Open {
                             _seg: read,
                             table,
-                            next: Some(0),
+                            next: Some(self.from),
                         })
                     }
                     Ok(None) => self.idx += 1,

@@ -35,10 +35,29 @@ pub fn replay(
         session: Some(session),
         ..Filter::default()
     };
+    replay_records(reader.records(&filter).flatten(), session, speed, out)
+}
+
+/// [`replay`] over records from elsewhere (a central store): `records` are the session's, in
+/// order.
+///
+/// ```
+/// use audit::{Draft, RecordBody};
+/// let mut head = audit::ChainHead::genesis();
+/// let r = head.append(b"k", Draft::new(9, "t", "u", RecordBody::SessionEnd { reason: "bye".into() }));
+/// let mut out = Vec::new();
+/// assert_eq!(audit::replay_records([r], 9, None, &mut out).unwrap(), 1);
+/// ```
+pub fn replay_records(
+    records: impl IntoIterator<Item = Record>,
+    session: u64,
+    speed: Option<f64>,
+    out: &mut dyn Write,
+) -> Result<u64, AuditError> {
     let mut start: Option<i64> = None;
     let mut last_ts = 0i64;
     let mut events = 0u64;
-    for r in reader.records(&filter).flatten() {
+    for r in records {
         let t0 = *start.get_or_insert_with(|| {
             header(out, &r).ok();
             r.ts_micros

@@ -23,6 +23,8 @@ pub struct AdminState {
     pub reloader: Arc<Reloader>,
     /// The audit log, with `[audit]`: its health is part of readiness.
     pub audit: Option<Arc<crate::recorder::Auditor>>,
+    /// `[[audit.sinks]]`: their lag is part of readiness and of the metrics.
+    pub shipper: Option<Arc<crate::shipper::Shipper>>,
     /// `[approvals]`: its routes and metrics.
     pub approvals: Option<Arc<crate::approvals::Approvals>>,
     /// The targets, for readiness (their upstreams must be reachable).
@@ -145,6 +147,12 @@ async fn readyz(State(state): State<Arc<AdminState>>) -> impl IntoResponse {
             format!("not ready: the audit log cannot write: {reason}\n"),
         );
     }
+    if let Some(why) = state.shipper.as_ref().and_then(|s| s.not_ready()) {
+        return (
+            StatusCode::SERVICE_UNAVAILABLE,
+            format!("not ready: {why}\n"),
+        );
+    }
     // Every target's database must accept a TCP connection (a login is not attempted).
     let upstreams = state
         .listeners
@@ -198,6 +206,11 @@ async fn metrics(State(state): State<Arc<AdminState>>) -> impl IntoResponse {
         [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
         state.metrics.render()
             + &audit_metrics(state.audit.as_deref())
+            + &state
+                .shipper
+                .as_deref()
+                .map(crate::shipper::Shipper::render_metrics)
+                .unwrap_or_default()
             + &state
                 .approvals
                 .as_deref()

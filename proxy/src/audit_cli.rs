@@ -47,7 +47,7 @@ impl CliError {
 
     /// A write to the output failed. A closed pipe (`sluice audit export | head`) is not an
     /// error worth reporting.
-    fn output(e: io::Error) -> CliError {
+    pub(crate) fn output(e: io::Error) -> CliError {
         if e.kind() == io::ErrorKind::BrokenPipe {
             CliError {
                 code: EXIT_OK,
@@ -248,7 +248,7 @@ impl FilterArgs {
     }
 }
 
-fn filter_or_usage(args: &FilterArgs) -> Result<Filter, CliError> {
+pub(crate) fn filter_or_usage(args: &FilterArgs) -> Result<Filter, CliError> {
     args.to_filter(audit::now_micros())
         .map_err(|e| CliError::usage(format!("--{e}")))
 }
@@ -275,7 +275,7 @@ impl<'a> SessionJson<'a> {
 }
 
 /// A time in the table: RFC 3339 to the second.
-fn table_time(ts_micros: i64) -> String {
+pub(crate) fn table_time(ts_micros: i64) -> String {
     let full = audit::format_rfc3339_micros(ts_micros);
     match full.get(..19) {
         Some(secs) => format!("{secs}Z"),
@@ -309,14 +309,14 @@ pub fn sessions(
     Ok(())
 }
 
-fn incomplete_warning() -> CliError {
+pub(crate) fn incomplete_warning() -> CliError {
     CliError {
         code: EXIT_OK,
         message: "warning: some segments or records could not be read (locked or damaged); the output is incomplete".into(),
     }
 }
 
-const HEADERS: [&str; 9] = [
+pub(crate) const HEADERS: [&str; 9] = [
     "session",
     "target",
     "user",
@@ -328,39 +328,49 @@ const HEADERS: [&str; 9] = [
     "errors",
 ];
 /// Columns aligned right (numbers).
-const RIGHT: [bool; 9] = [true, false, false, false, false, false, true, true, true];
+pub(crate) const RIGHT: [bool; 9] = [true, false, false, false, false, false, true, true, true];
 
 fn write_session_table(list: &[SessionSummary], out: &mut dyn Write) -> io::Result<()> {
-    let rows: Vec<[String; 9]> = list
-        .iter()
-        .map(|s| {
-            [
-                s.session.to_string(),
-                s.target.clone(),
-                s.user.clone(),
-                s.client_addr.clone(),
-                table_time(s.started),
-                s.ended.map(table_time).unwrap_or_else(|| "-".into()),
-                s.statements.to_string(),
-                s.blocked.to_string(),
-                s.errors.to_string(),
-            ]
-        })
-        .collect();
-    let mut widths = HEADERS.map(|h| h.chars().count());
-    for row in &rows {
+    let rows: Vec<Vec<String>> = list.iter().map(session_cells).collect();
+    write_table(&HEADERS, &RIGHT, &rows, out)
+}
+
+pub(crate) fn session_cells(s: &SessionSummary) -> Vec<String> {
+    vec![
+        s.session.to_string(),
+        s.target.clone(),
+        s.user.clone(),
+        s.client_addr.clone(),
+        table_time(s.started),
+        s.ended.map(table_time).unwrap_or_else(|| "-".into()),
+        s.statements.to_string(),
+        s.blocked.to_string(),
+        s.errors.to_string(),
+    ]
+}
+
+/// An aligned table: `right[i]` aligns column `i` to the right.
+pub(crate) fn write_table(
+    headers: &[&str],
+    right: &[bool],
+    rows: &[Vec<String>],
+    out: &mut dyn Write,
+) -> io::Result<()> {
+    let mut widths: Vec<usize> = headers.iter().map(|h| h.chars().count()).collect();
+    for row in rows {
         for (w, cell) in widths.iter_mut().zip(row) {
             *w = (*w).max(cell.chars().count());
         }
     }
-    let line = |cells: [&str; 9]| -> String {
+    let line = |cells: &[&str]| -> String {
         let mut s = String::new();
         for (i, cell) in cells.iter().enumerate() {
             if i > 0 {
                 s.push_str("  ");
             }
-            let pad = " ".repeat(widths[i].saturating_sub(cell.chars().count()));
-            if RIGHT[i] {
+            let width = widths.get(i).copied().unwrap_or(0);
+            let pad = " ".repeat(width.saturating_sub(cell.chars().count()));
+            if right.get(i).copied().unwrap_or(false) {
                 s.push_str(&pad);
                 s.push_str(cell);
             } else {
@@ -370,9 +380,10 @@ fn write_session_table(list: &[SessionSummary], out: &mut dyn Write) -> io::Resu
         }
         s.trim_end().to_string()
     };
-    writeln!(out, "{}", line(HEADERS))?;
-    for row in &rows {
-        writeln!(out, "{}", line(row.each_ref().map(String::as_str)))?;
+    writeln!(out, "{}", line(headers))?;
+    for row in rows {
+        let cells: Vec<&str> = row.iter().map(String::as_str).collect();
+        writeln!(out, "{}", line(&cells))?;
     }
     Ok(())
 }

@@ -7,8 +7,10 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use clap::{Args, Parser, Subcommand};
-use sluice::audit_cli::{self, CliError, FilterArgs, LogSource};
+use sluice::audit_cli::{self, CliError, FilterArgs, KeySource, LogSource};
+use sluice::audit_store_cli::{self, StoreSource};
 use sluice::config::{Config, LogFormat};
+use sluice::shipper::pg_conn::PgStore;
 
 /// Exit code for usage and configuration errors (CONTRACT.md).
 const EXIT_USAGE: u8 = 2;
@@ -138,6 +140,9 @@ enum AuditCommand {
         /// Output format (jsonl is the only one).
         #[arg(long, default_value = "jsonl")]
         format: String,
+        /// Keep printing new records as they are written (or, with --store, shipped).
+        #[arg(long)]
+        follow: bool,
     },
     /// Check the hash chain; exit 1 naming the first bad record.
     Verify {
@@ -159,6 +164,16 @@ struct LogArgs {
     /// overrides the config's key).
     #[arg(long, value_name = "NAME")]
     key_env: Option<String>,
+    /// Read the central store the instances ship to (postgres://user@host/db, sslmode in the
+    /// URL) instead of a local log.
+    #[arg(long, value_name = "URL", conflicts_with = "dir")]
+    store: Option<String>,
+    /// With --store: the environment variable holding the store's password.
+    #[arg(long, value_name = "NAME", requires = "store")]
+    store_password_env: Option<String>,
+    /// With --store: only this instance (replay, verify).
+    #[arg(long, value_name = "NAME", requires = "store")]
+    instance: Option<String>,
 }
 
 /// Which records or sessions.
@@ -281,34 +296,39 @@ fn log_source(log: &LogArgs) -> Result<LogSource, CliError> {
     }
 }
 
+/// `--store`: the central store, and the key from `--key-env`, else the config's `[audit]`
+/// key when the config file exists, else `SLUICE_AUDIT_KEY`.
+fn store_source(log: &LogArgs) -> Result<Option<StoreSource>, CliError> {
+    let Some(url) = &log.store else {
+        return Ok(None);
+    };
+    let store = PgStore::new(url, log.store_password_env.as_deref(), None, None)
+        .map_err(CliError::usage)?;
+    let key = match &log.key_env {
+        Some(env) => KeySource::Env(env.clone()),
+        None if log.config.exists() => LogSource::from_config_file(&log.config, None)?.key,
+        None => KeySource::Env(audit_cli::DEFAULT_KEY_ENV.to_string()),
+    };
+    Ok(Some(StoreSource {
+        store,
+        key,
+        instance: log.instance.clone(),
+    }))
+}
+
 fn audit(command: AuditCommand) -> ExitCode {
     let stdout = std::io::stdout();
     let mut out = std::io::BufWriter::new(stdout.lock());
-    let result = match command {
-        AuditCommand::Sessions { log, filter, json } => log_source(&log)
-            .and_then(|src| audit_cli::sessions(&src, &filter.into_filter(None), json, &mut out)),
-        AuditCommand::Replay {
-            session,
-            speed,
-            log,
-        } => log_source(&log).and_then(|src| audit_cli::replay(&src, session, speed, &mut out)),
-        AuditCommand::Export {
-            log,
-            filter,
-            session,
-            format,
-        } => log_source(&log).and_then(|src| {
-            audit_cli::export(&src, &filter.into_filter(session), &format, &mut out).map(drop)
-        }),
-        AuditCommand::Verify { log } => {
-            match log_source(&log).and_then(|src| audit_cli::verify(&src, &mut out)) {
-                Ok(code) => Err(CliError {
-                    code,
-                    message: String::new(),
-                }),
-                Err(e) => Err(e),
-            }
-        }
+    let store = match &command {
+        AuditCommand::Sessions { log, .. }
+        | AuditCommand::Replay { log, .. }
+        | AuditCommand::Export { log, .. }
+        | AuditCommand::Verify { log } => store_source(log),
+    };
+    let result = match store {
+        Ok(Some(src)) => runtime().block_on(audit_store(&src, command, &mut out)),
+        Ok(None) => audit_local(command, &mut out),
+        Err(e) => Err(e),
     };
     // A closed pipe is not worth a message.
     let _ = std::io::Write::flush(&mut out);
@@ -320,6 +340,78 @@ fn audit(command: AuditCommand) -> ExitCode {
             }
             ExitCode::from(e.code)
         }
+    }
+}
+
+/// A verify's exit code as the error the caller exits with (empty message: already printed).
+fn exit_with(code: u8) -> Result<(), CliError> {
+    match code {
+        0 => Ok(()),
+        code => Err(CliError {
+            code,
+            message: String::new(),
+        }),
+    }
+}
+
+fn audit_local(command: AuditCommand, out: &mut dyn std::io::Write) -> Result<(), CliError> {
+    match command {
+        AuditCommand::Sessions { log, filter, json } => log_source(&log)
+            .and_then(|src| audit_cli::sessions(&src, &filter.into_filter(None), json, out)),
+        AuditCommand::Replay {
+            session,
+            speed,
+            log,
+        } => log_source(&log).and_then(|src| audit_cli::replay(&src, session, speed, out)),
+        AuditCommand::Export {
+            log,
+            filter,
+            session,
+            format,
+            follow,
+        } => log_source(&log).and_then(|src| {
+            let filter = filter.into_filter(session);
+            if follow {
+                audit_store_cli::follow(&src, &filter, out)
+            } else {
+                audit_cli::export(&src, &filter, &format, out).map(drop)
+            }
+        }),
+        AuditCommand::Verify { log } => {
+            log_source(&log).and_then(|src| audit_cli::verify(&src, out).and_then(exit_with))
+        }
+    }
+}
+
+async fn audit_store(
+    src: &StoreSource,
+    command: AuditCommand,
+    out: &mut dyn std::io::Write,
+) -> Result<(), CliError> {
+    match command {
+        AuditCommand::Sessions { filter, json, .. } => {
+            audit_store_cli::sessions(src, &filter.into_filter(None), json, out).await
+        }
+        AuditCommand::Replay { session, speed, .. } => {
+            audit_store_cli::replay(src, session, speed, out).await
+        }
+        AuditCommand::Export {
+            filter,
+            session,
+            format,
+            follow,
+            ..
+        } => {
+            let filter = filter.into_filter(session);
+            if follow {
+                audit_store_cli::follow_store(src, &filter, out).await
+            } else {
+                audit_store_cli::export(src, &filter, &format, out)
+                    .await
+                    .map(drop)
+            }
+        }
+        AuditCommand::Verify { .. } => audit_store_cli::verify(src, out).await.and_then(exit_with),
     }
 }
 
@@ -407,15 +499,18 @@ async fn check(path: &Path, live: bool) -> ExitCode {
     if !live {
         return ExitCode::SUCCESS;
     }
-    match sluice::server::check_upstreams(&config).await {
-        Ok(lines) => {
-            lines.iter().for_each(|l| println!("{l}"));
-            ExitCode::SUCCESS
-        }
-        Err(lines) => {
-            lines.iter().for_each(|l| println!("{l}"));
-            ExitCode::from(1)
-        }
+    let upstreams = sluice::server::check_upstreams(&config).await;
+    let upstreams_ok = upstreams.is_ok();
+    upstreams
+        .unwrap_or_else(|lines| lines)
+        .iter()
+        .for_each(|l| println!("{l}"));
+    let (sinks, sinks_ok) = sluice::shipper::check_sinks(&config).await;
+    sinks.iter().for_each(|l| println!("{l}"));
+    if upstreams_ok && sinks_ok {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
     }
 }
 

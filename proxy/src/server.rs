@@ -88,6 +88,14 @@ pub async fn start(config: &Config) -> Result<RunningServer, String> {
         crate::approvals::spawn_sweeper(a, &tracker, shutdown_rx.clone());
         crate::approvals::webhook::spawn_worker(a, &tracker, shutdown_rx.clone());
     }
+    // Before the listeners: a sink whose settings cannot be used (a missing password
+    // variable) stops the start while nothing accepts yet.
+    let shipper = match &auditor {
+        Some(a) => {
+            crate::shipper::Shipper::start(config, a, admin_addr, &tracker, shutdown_rx.clone())?
+        }
+        None => None,
+    };
     // Bind everything first: a config whose second listener cannot bind starts nothing.
     let listeners = Arc::new(Listeners::new(
         Arc::clone(&pg_shared),
@@ -103,6 +111,7 @@ pub async fn start(config: &Config) -> Result<RunningServer, String> {
     );
     // Every listener is bound and accepting: ready.
     let admin = Arc::new(AdminState {
+        shipper,
         metrics: Arc::clone(&listeners.metrics),
         ready: AtomicBool::new(true),
         reloader: Arc::clone(&reloader),

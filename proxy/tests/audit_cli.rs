@@ -522,3 +522,61 @@ async fn admin_routes_serve_sessions_and_events() {
     let (status, _, _) = get(addr, "/api/sessions/abc/events").await;
     assert_eq!(status, 400);
 }
+
+#[test]
+fn export_follow_prints_the_log_and_keeps_running() {
+    use std::io::BufRead;
+    let fx = fixture();
+    let mut child = Command::new(SLUICE)
+        .args(["audit", "export", "--follow", "--config"])
+        .arg(&fx.config)
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = std::io::BufReader::new(child.stdout.take().unwrap()).lines();
+    let seqs: Vec<u64> = (0..10)
+        .map(|_| {
+            let line = lines.next().unwrap().unwrap();
+            let v: serde_json::Value = serde_json::from_str(&line).unwrap();
+            v["seq"].as_u64().unwrap()
+        })
+        .collect();
+    assert_eq!(seqs, (1..=10).collect::<Vec<u64>>());
+    std::thread::sleep(Duration::from_millis(500));
+    assert!(child.try_wait().unwrap().is_none(), "follow keeps running");
+    child.kill().unwrap();
+    child.wait().unwrap();
+}
+
+#[test]
+fn store_options_are_checked_before_anything_is_read() {
+    let fx = fixture();
+    let cases: [(&[&str], &str); 3] = [
+        (
+            &[
+                "export",
+                "--follow",
+                "--store",
+                "postgres://a@127.0.0.1:1/db",
+            ],
+            "cannot connect to the central store",
+        ),
+        (&["sessions", "--instance", "a"], "--store"),
+        (
+            &["verify", "--store", "postgres://nobody@127.0.0.1:1/db"],
+            "cannot connect to the central store",
+        ),
+    ];
+    for (args, want) in cases {
+        let out = Command::new(SLUICE)
+            .arg("audit")
+            .args(args)
+            .env(KEY_ENV, KEY_STR)
+            .args(["--key-env", KEY_ENV])
+            .current_dir(fx.config.parent().unwrap())
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {}", stderr(&out));
+        assert!(stderr(&out).contains(want), "{args:?}: {}", stderr(&out));
+    }
+}

@@ -7,6 +7,7 @@
 mod duration;
 mod identities;
 mod sections;
+mod sinks;
 
 use std::collections::HashSet;
 use std::net::SocketAddr;
@@ -17,6 +18,7 @@ use serde::Deserialize;
 pub use duration::HumanDuration;
 pub use identities::{read_password, IdentityConfig, PasswordFrom, SessionSettings, SettingValue};
 pub use sections::*;
+pub use sinks::*;
 
 use crate::auth::PasswordHash;
 
@@ -332,6 +334,9 @@ impl Config {
             crate::approvals::Settings::validate(a)?;
         }
         self.login.validate()?;
+        if let Some(a) = &self.audit {
+            validate_sinks(a.instance.as_deref(), &a.sinks)?;
+        }
         if self.server.max_message_bytes < 1024 {
             return Err("server.max_message_bytes must be at least 1024".into());
         }

@@ -19,6 +19,12 @@ pub struct AuditConfig {
     pub key_env: Option<String>,
     pub key_file: Option<String>,
     pub retention: Option<HumanDuration>,
+    /// *Extension*: the name this instance's records carry in central sinks (default
+    /// `<hostname>/<admin address>`).
+    pub instance: Option<String>,
+    /// *Extension*: `[[audit.sinks]]`, where the log is shipped.
+    #[serde(default)]
+    pub sinks: Vec<super::SinkConfig>,
 }
 
 #[derive(Clone, Copy, Debug, Deserialize, PartialEq, Eq)]
