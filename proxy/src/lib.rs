@@ -21,6 +21,7 @@ pub mod approvals;
 pub mod approvals_cli;
 pub mod audit_cli;
 pub mod auth;
+pub mod cluster;
 pub mod config;
 pub mod demo;
 #[doc(hidden)]

@@ -1,0 +1,171 @@
+//! `[cluster]`: the control PostgreSQL that several sluice instances share (docs/scale-out.md).
+//!
+//! This module knows how to reach it (password and TLS as for a target), applies sluice's own
+//! schema migrations there, and keeps this instance registered with heartbeats. What is stored
+//! in it belongs to its users: the approvals' store is `approvals::cluster`.
+
+mod migrations;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::mpsc;
+use tokio_postgres::config::SslMode;
+use tokio_postgres::{AsyncMessage, Client, NoTls, Notification};
+
+use crate::config::{ClusterConfig, Config, UpstreamTls};
+
+pub use migrations::migrate;
+
+/// What can go wrong talking to the control database.
+#[derive(Debug, thiserror::Error)]
+pub enum ClusterError {
+    #[error("control database: {0}")]
+    Postgres(#[from] tokio_postgres::Error),
+    #[error("control database: {0}")]
+    Json(#[from] serde_json::Error),
+    #[error("control database: {0}")]
+    Corrupt(String),
+}
+
+/// `[cluster]`, checked, with the password read and the TLS config built.
+pub struct ClusterSettings {
+    pub pg: tokio_postgres::Config,
+    tls: Option<Arc<rustls::ClientConfig>>,
+    /// This instance's name in `sluice_instances` and on the requests it holds.
+    pub instance: String,
+    pub heartbeat: Duration,
+    pub instance_timeout: Duration,
+}
+
+/// The host's name, for the default instance name.
+fn hostname() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .ok()
+        .or_else(|| std::env::var("HOSTNAME").ok())
+        .map(|h| h.trim().to_string())
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| "localhost".into())
+}
+
+impl ClusterSettings {
+    /// The settings of `config`; `None` without `[cluster]`. `admin_addr` is the bound admin
+    /// address, part of the default instance name.
+    pub fn load(
+        config: &Config,
+        admin_addr: std::net::SocketAddr,
+    ) -> Result<Option<ClusterSettings>, String> {
+        let Some(c) = &config.cluster else {
+            return Ok(None);
+        };
+        c.validate()?;
+        Ok(Some(Self::from_config(c, config, admin_addr)?))
+    }
+
+    fn from_config(
+        c: &ClusterConfig,
+        config: &Config,
+        admin_addr: std::net::SocketAddr,
+    ) -> Result<ClusterSettings, String> {
+        let mut pg: tokio_postgres::Config = c
+            .control
+            .parse()
+            .map_err(|e| format!("[cluster] control: {e}"))?;
+        if let Some(p) = crate::config::read_password(
+            "[cluster]",
+            c.password_env.as_deref(),
+            c.password_file.as_deref(),
+            &config.base_dir,
+        )? {
+            pg.password(p);
+        }
+        pg.application_name("sluice")
+            .connect_timeout(Duration::from_secs(5))
+            .ssl_mode(match c.tls {
+                UpstreamTls::Disable => SslMode::Disable,
+                UpstreamTls::Prefer => SslMode::Prefer,
+                _ => SslMode::Require,
+            });
+        let tls = match c.tls {
+            UpstreamTls::Disable => None,
+            mode => Some(crate::tls::upstream_client_config(
+                mode,
+                c.ca_file.as_deref().map(|f| config.path(f)).as_deref(),
+            )?),
+        };
+        Ok(ClusterSettings {
+            pg,
+            tls,
+            instance: c
+                .instance
+                .clone()
+                .unwrap_or_else(|| format!("{}/{admin_addr}", hostname())),
+            heartbeat: c.heartbeat(),
+            instance_timeout: c.timeout(),
+        })
+    }
+
+    /// A new connection, driven by a task of its own; the client reports `is_closed` once the
+    /// connection is gone.
+    pub async fn connect(&self) -> Result<Client, ClusterError> {
+        Ok(self.connect_listening().await?.0)
+    }
+
+    /// A new connection and the notifications it receives; the receiver ends when the
+    /// connection does.
+    pub async fn connect_listening(
+        &self,
+    ) -> Result<(Client, mpsc::UnboundedReceiver<Notification>), ClusterError> {
+        let (tx, rx) = mpsc::unbounded_channel();
+        let client = match &self.tls {
+            None => {
+                let (client, conn) = self.pg.connect(NoTls).await?;
+                tokio::spawn(drive(conn, tx));
+                client
+            }
+            Some(tls) => {
+                let make = tokio_postgres_rustls::MakeRustlsConnect::new((**tls).clone());
+                let (client, conn) = self.pg.connect(make).await?;
+                tokio::spawn(drive(conn, tx));
+                client
+            }
+        };
+        Ok((client, rx))
+    }
+}
+
+/// Runs a connection until it ends, passing its notifications on.
+async fn drive<S, T>(
+    mut connection: tokio_postgres::Connection<S, T>,
+    notifications: mpsc::UnboundedSender<Notification>,
+) where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
+    T: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
+{
+    loop {
+        match std::future::poll_fn(|cx| connection.poll_message(cx)).await {
+            Some(Ok(AsyncMessage::Notification(n))) => {
+                // Nobody listening any more is fine: the connection still serves queries.
+                let _ = notifications.send(n);
+            }
+            Some(Ok(_)) => {}
+            Some(Err(e)) => {
+                tracing::warn!(error = %e, "control database connection lost");
+                break;
+            }
+            None => break,
+        }
+    }
+}
+
+/// Registers `instance` (or says it is alive again).
+pub async fn heartbeat(client: &Client, instance: &str) -> Result<(), ClusterError> {
+    client
+        .execute(
+            "INSERT INTO sluice_instances (name) VALUES ($1) \
+             ON CONFLICT (name) DO UPDATE SET last_seen = now()",
+            &[&instance],
+        )
+        .await?;
+    Ok(())
+}
