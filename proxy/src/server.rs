@@ -49,11 +49,20 @@ pub async fn start(config: &Config) -> Result<RunningServer, String> {
             )
         })?;
     let admin_addr = admin_listener.local_addr().map_err(|e| e.to_string())?;
-    let approvals = match crate::approvals::Settings::load(config, admin_addr)? {
-        Some(s) => {
+    let cluster = crate::cluster::ClusterSettings::load(config, admin_addr)?;
+    let approvals = match (
+        crate::approvals::Settings::load(config, admin_addr)?,
+        cluster,
+    ) {
+        (Some(s), Some(c)) => Some(
+            crate::approvals::Approvals::open_cluster(s, c, auditor.clone())
+                .await
+                .map_err(|e| format!("[cluster]: {e}"))?,
+        ),
+        (Some(s), None) => {
             Some(crate::approvals::Approvals::open(s, auditor.clone()).map_err(|e| e.to_string())?)
         }
-        None => None,
+        (None, _) => None,
     };
     let analyses = Arc::new(policy::AnalysisCache::new(4096));
     let server_tls = match &config.server.tls {
