@@ -626,3 +626,79 @@ async fn each_webhook_is_acknowledged_once_while_the_delivering_instance_is_kill
         assert_eq!(c.hook.of(id).len(), 1);
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn polling_carries_decisions_without_listen_and_a_lost_control_database_fails_closed() {
+    let c = Cluster::start(Shape::default()).await;
+    let db: String = c
+        .control
+        .query_one("SELECT current_database()", &[])
+        .await
+        .unwrap()
+        .get(0);
+    let pg = pg_scram();
+    let superuser = |sql: String| pg.psql_superuser("postgres", &sql).unwrap();
+    // No new connections to the control database, and every LISTEN connection cut: the
+    // instances keep their other connection, and fall back to polling.
+    superuser(format!("ALTER DATABASE {db} CONNECTION LIMIT 0"));
+    superuser(format!(
+        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '{db}' AND query LIKE 'LISTEN%'"
+    ));
+    let t = pg_table("(1)").await;
+    let held = c.nodes[0].pg().await;
+    let sql = format!("UPDATE {t} SET n = 7");
+    let run = tokio::spawn(async move { held.execute(sql.as_str(), &[]).await });
+    let req = c.nodes[1].admin.wait_pending(&t).await;
+    let (status, _) = c.nodes[1]
+        .admin
+        .decide(req["id"].as_str().unwrap(), "approve", None)
+        .await;
+    assert_eq!(status, 200);
+    tokio::time::timeout(Duration::from_secs(5), run)
+        .await
+        .expect("polling (every second) releases the statement")
+        .unwrap()
+        .unwrap();
+    assert_eq!(pg_sum(&t).await, 7);
+
+    // Now node1 loses the control database altogether: a statement needing review is
+    // refused with the reason, and the others run as before.
+    superuser(format!(
+        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '{db}' AND application_name = 'sluice node1'"
+    ));
+    let client = c.nodes[0].pg().await;
+    let err = client
+        .execute(&format!("DELETE FROM {t}"), &[])
+        .await
+        .unwrap_err();
+    let msg = err.as_db_error().unwrap().message().to_string();
+    assert!(
+        msg.contains("needs approval")
+            && msg.contains("could not be stored")
+            && msg.contains("control database"),
+        "{msg}"
+    );
+    let n: i32 = client.query_one("SELECT 1", &[]).await.unwrap().get(0);
+    assert_eq!(n, 1);
+    assert_eq!(pg_sum(&t).await, 7);
+
+    // Back: the next request is stored and held again.
+    superuser(format!("ALTER DATABASE {db} CONNECTION LIMIT -1"));
+    let held = c.nodes[0].pg().await;
+    let sql = format!("DELETE FROM {t}");
+    let run = tokio::spawn(async move { held.execute(sql.as_str(), &[]).await });
+    let req = c.nodes[2]
+        .admin
+        .wait_pending(&format!("DELETE FROM {t}"))
+        .await;
+    let (status, _) = c.nodes[2]
+        .admin
+        .decide(req["id"].as_str().unwrap(), "approve", None)
+        .await;
+    assert_eq!(status, 200);
+    tokio::time::timeout(Duration::from_secs(5), run)
+        .await
+        .unwrap()
+        .unwrap()
+        .unwrap();
+}

@@ -79,7 +79,12 @@ impl ClusterSettings {
         )? {
             pg.password(p);
         }
-        pg.application_name("sluice")
+        let instance = c
+            .instance
+            .clone()
+            .unwrap_or_else(|| format!("{}/{admin_addr}", hostname()));
+        // Operators tell the instances' connections apart in pg_stat_activity.
+        pg.application_name(&format!("sluice {instance}"))
             .connect_timeout(Duration::from_secs(5))
             .ssl_mode(match c.tls {
                 UpstreamTls::Disable => SslMode::Disable,
@@ -96,10 +101,7 @@ impl ClusterSettings {
         Ok(ClusterSettings {
             pg,
             tls,
-            instance: c
-                .instance
-                .clone()
-                .unwrap_or_else(|| format!("{}/{admin_addr}", hostname())),
+            instance,
             heartbeat: c.heartbeat(),
             instance_timeout: c.timeout(),
         })
