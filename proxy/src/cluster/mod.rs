@@ -84,7 +84,7 @@ impl ClusterSettings {
             .clone()
             .unwrap_or_else(|| format!("{}/{admin_addr}", hostname()));
         // Operators tell the instances' connections apart in pg_stat_activity.
-        pg.application_name(&format!("sluice {instance}"))
+        pg.application_name(format!("sluice {instance}"))
             .connect_timeout(Duration::from_secs(5))
             .ssl_mode(match c.tls {
                 UpstreamTls::Disable => SslMode::Disable,
