@@ -702,3 +702,173 @@ async fn polling_carries_decisions_without_listen_and_a_lost_control_database_fa
         .unwrap()
         .unwrap();
 }
+
+/// HAProxy in front of the three instances' PostgreSQL and MySQL listeners, round robin.
+struct Balancer {
+    child: Child,
+    pg: u16,
+    my: u16,
+    _dir: tempfile::TempDir,
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+impl Balancer {
+    fn start(nodes: &[Node]) -> Balancer {
+        let haproxy = [
+            "/usr/sbin/haproxy",
+            "/usr/local/sbin/haproxy",
+            "/usr/bin/haproxy",
+        ]
+        .into_iter()
+        .find(|p| std::path::Path::new(p).exists())
+        .expect("haproxy is not installed (apt-get install haproxy; ./sluice-dev test does)");
+        let (pg, my) = (free_port(), free_port());
+        let mut cfg = "defaults\n  mode tcp\n  timeout connect 2s\n  timeout client 5m\n  timeout server 5m\n"
+            .to_string();
+        for (name, port, addr) in [
+            ("pg", pg, nodes.iter().map(|n| n.pg).collect::<Vec<_>>()),
+            ("my", my, nodes.iter().map(|n| n.my).collect()),
+        ] {
+            cfg += &format!(
+                "frontend {name}\n  bind 127.0.0.1:{port}\n  default_backend {name}_nodes\n"
+            );
+            cfg += &format!("backend {name}_nodes\n  balance roundrobin\n");
+            for (i, a) in addr.iter().enumerate() {
+                cfg += &format!("  server node{} {a}\n", i + 1);
+            }
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("haproxy.cfg");
+        std::fs::write(&path, cfg).unwrap();
+        let child = Command::new(haproxy)
+            .args(["-db", "-f"])
+            .arg(&path)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        for _ in 0..100 {
+            if std::net::TcpStream::connect(("127.0.0.1", pg)).is_ok()
+                && std::net::TcpStream::connect(("127.0.0.1", my)).is_ok()
+            {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        Balancer {
+            child,
+            pg,
+            my,
+            _dir: dir,
+        }
+    }
+}
+
+impl Drop for Balancer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn clients_through_haproxy_are_held_on_every_instance_and_released_by_any() {
+    let c = Cluster::start(Shape::default()).await;
+    let lb = Balancer::start(&c.nodes);
+    // Three sessions through the balancer: round robin puts one on each instance.
+    let t = pg_table("(1)").await;
+    let mut runs = Vec::new();
+    for i in 0..3 {
+        let (client, conn) = tokio_postgres::connect(
+            &format!(
+                "host=127.0.0.1 port={} user={USER} password={PASSWORD} dbname=app",
+                lb.pg
+            ),
+            NoTls,
+        )
+        .await
+        .unwrap();
+        tokio::spawn(conn);
+        let sql = format!("UPDATE {t} SET n = n + {}", 10 * (i + 1));
+        runs.push(tokio::spawn(async move {
+            client.execute(sql.as_str(), &[]).await
+        }));
+        c.nodes[0]
+            .admin
+            .wait_pending(&format!("n + {}", 10 * (i + 1)))
+            .await;
+    }
+    let held: Vec<(String, String)> = c
+        .control
+        .query(
+            "SELECT id, holding_instance FROM sluice_approval_requests WHERE state = 'pending' ORDER BY holding_instance",
+            &[],
+        )
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| (r.get(0), r.get(1)))
+        .collect();
+    let holders: Vec<&str> = held.iter().map(|h| h.1.as_str()).collect();
+    assert_eq!(holders, ["node1", "node2", "node3"]);
+    // Each is approved through the next instance's API, not the one holding it.
+    for (i, (id, _)) in held.iter().enumerate() {
+        let (status, _) = c.nodes[(i + 1) % 3].admin.decide(id, "approve", None).await;
+        assert_eq!(status, 200);
+    }
+    for run in runs {
+        let n = tokio::time::timeout(Duration::from_secs(5), run)
+            .await
+            .unwrap()
+            .unwrap()
+            .unwrap();
+        assert_eq!(n, 1);
+    }
+    assert_eq!(pg_sum(&t).await, 61);
+
+    // MySQL through the balancer too: denied through whichever instance is not holding it.
+    let mt = unique("clm");
+    let mut direct = mysql_direct(mariadb_native()).await;
+    direct
+        .query_drop(format!(
+            "CREATE TABLE {mt} (n int); INSERT INTO {mt} VALUES (1)"
+        ))
+        .await
+        .unwrap();
+    let mut conn = mysql_async::Conn::new(mysql_opts(lb.my, USER, PASSWORD, Some("shop")))
+        .await
+        .unwrap();
+    let sql = format!("DELETE FROM {mt}");
+    let run = tokio::spawn(async move { conn.query_drop(sql).await });
+    let req = c.nodes[2].admin.wait_pending(&mt).await;
+    let id = req["id"].as_str().unwrap().to_string();
+    let holder: String = c
+        .control
+        .query_one(
+            "SELECT holding_instance FROM sluice_approval_requests WHERE id = $1",
+            &[&id],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    let other = c.nodes.iter().find(|n| n.name != holder).unwrap();
+    let (status, _) = other.admin.decide(&id, "deny", Some("keep the row")).await;
+    assert_eq!(status, 200);
+    let text = tokio::time::timeout(Duration::from_secs(5), run)
+        .await
+        .unwrap()
+        .unwrap()
+        .unwrap_err()
+        .to_string();
+    assert!(
+        text.contains("1142") && text.contains("keep the row"),
+        "{text}"
+    );
+}

@@ -67,33 +67,36 @@ impl ControlStore {
         &self.settings.instance
     }
 
-    /// Runs `op` with the shared connection, within [`QUERY_TIMEOUT`].
+    /// Runs `op` with the shared connection, within [`QUERY_TIMEOUT`]. A connection that
+    /// timed out is dropped (the server rolls back what it was doing) and the next operation
+    /// opens a new one.
     async fn with<T>(
         &self,
         op: impl AsyncFnOnce(&mut Client) -> Result<T, ApprovalsError>,
     ) -> Result<T, ApprovalsError> {
+        let too_slow = || {
+            ApprovalsError::from(ClusterError::Other(format!(
+                "no answer within {}s",
+                QUERY_TIMEOUT.as_secs()
+            )))
+        };
+        let mut guard = tokio::time::timeout(QUERY_TIMEOUT, self.client.lock())
+            .await
+            .map_err(|_| too_slow())?;
         let work = async {
-            let mut guard = self.client.lock().await;
             if guard.as_ref().is_none_or(Client::is_closed) {
                 *guard = Some(self.settings.connect().await?);
             }
             let Some(client) = guard.as_mut() else {
-                return Err(ClusterError::Corrupt("no connection".into()).into());
+                return Err(ClusterError::Other("no connection".into()).into());
             };
-            let out = op(client).await;
-            if client.is_closed() {
-                *guard = None;
-            }
-            out
+            op(client).await
         };
-        tokio::time::timeout(QUERY_TIMEOUT, work)
-            .await
-            .unwrap_or_else(|_| {
-                Err(
-                    ClusterError::Corrupt(format!("no answer within {}s", QUERY_TIMEOUT.as_secs()))
-                        .into(),
-                )
-            })
+        let out = tokio::time::timeout(QUERY_TIMEOUT, work).await;
+        if out.is_err() || guard.as_ref().is_some_and(Client::is_closed) {
+            *guard = None;
+        }
+        out.unwrap_or_else(|_| Err(too_slow()))
     }
 
     /// Stores a new request and the deliveries it owes.

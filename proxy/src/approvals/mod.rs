@@ -185,6 +185,15 @@ impl Approvals {
         cluster: crate::cluster::ClusterSettings,
         auditor: Option<Arc<Auditor>>,
     ) -> Result<Arc<Approvals>, ApprovalsError> {
+        if tokio::runtime::Handle::current().runtime_flavor()
+            != tokio::runtime::RuntimeFlavor::MultiThread
+        {
+            // `block` hands a worker's tasks to another thread, which needs several.
+            return Err(crate::cluster::ClusterError::Other(
+                "[cluster] needs the multi-threaded runtime".into(),
+            )
+            .into());
+        }
         let store = Arc::new(cluster::ControlStore::open(cluster).await?);
         let mut map = HashMap::new();
         for r in store.load(now() - micros(KEEP_DECIDED)).await? {
@@ -214,7 +223,7 @@ impl Approvals {
             }
         })
         .await
-        .map_err(|e| crate::cluster::ClusterError::Corrupt(e.to_string()))?;
+        .map_err(|e| crate::cluster::ClusterError::Other(e.to_string()))?;
         Ok(a)
     }
 
@@ -798,7 +807,7 @@ impl Approvals {
                 tokio::task::spawn_blocking(move || a.pending_deliveries())
                     .await
                     .unwrap_or_else(|e| {
-                        Err(crate::cluster::ClusterError::Corrupt(e.to_string()).into())
+                        Err(crate::cluster::ClusterError::Other(e.to_string()).into())
                     })
             }
             Backend::Cluster(c) => c.claim(now()).await,
@@ -825,9 +834,7 @@ impl Approvals {
                     }?)
                 })
                 .await
-                .unwrap_or_else(|e| {
-                    Err(crate::cluster::ClusterError::Corrupt(e.to_string()).into())
-                })
+                .unwrap_or_else(|e| Err(crate::cluster::ClusterError::Other(e.to_string()).into()))
             }
             Backend::Cluster(c) => c.settle(d, outcome).await,
         }

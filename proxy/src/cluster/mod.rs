@@ -25,7 +25,7 @@ pub enum ClusterError {
     #[error("control database: {0}")]
     Json(#[from] serde_json::Error),
     #[error("control database: {0}")]
-    Corrupt(String),
+    Other(String),
 }
 
 /// `[cluster]`, checked, with the password read and the TLS config built.
