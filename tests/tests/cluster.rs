@@ -40,6 +40,11 @@ struct Node {
 impl Node {
     /// Starts `sluice_node` on `config` and waits for its ready line.
     fn start(name: &str, config: PathBuf) -> Node {
+        Node::try_start(name, config).unwrap_or_else(|e| panic!("{name} did not start: {e}"))
+    }
+
+    /// Starts `sluice_node`; `Err` with its log when it exits instead of getting ready.
+    fn try_start(name: &str, config: PathBuf) -> Result<Node, String> {
         let log = std::fs::File::create(config.with_extension("log")).unwrap();
         let mut child = Command::new(env!("CARGO_BIN_EXE_sluice_node"))
             .arg(&config)
@@ -52,23 +57,24 @@ impl Node {
         BufReader::new(child.stdout.take().unwrap())
             .read_line(&mut line)
             .unwrap();
+        if !line.starts_with("ready ") {
+            let _ = child.wait();
+            return Err(std::fs::read_to_string(config.with_extension("log")).unwrap_or_default());
+        }
         let field = |k: &str| -> String {
             line.split_whitespace()
                 .find_map(|f| f.strip_prefix(&format!("{k}=")))
-                .unwrap_or_else(|| {
-                    let log = std::fs::read_to_string(config.with_extension("log"));
-                    panic!("{name} did not start: {line:?} {log:?}")
-                })
+                .unwrap_or_default()
                 .to_string()
         };
-        Node {
+        Ok(Node {
             name: name.into(),
             admin: Admin::at(format!("http://{}", field("admin"))),
             pg: field("pg").parse().unwrap(),
             my: field("my").parse().unwrap(),
             config,
             child,
-        }
+        })
     }
 
     async fn pg_as(&self, user: &str, password: &str) -> tokio_postgres::Client {
@@ -134,14 +140,22 @@ impl Default for Shape {
     }
 }
 
-fn config_text(shape: &Shape, name: &str, control_db: &str, hook: SocketAddr) -> String {
+/// `control` and `tls` (and `ca_file`) of `[cluster]` for database `db` of `server`.
+fn control_keys(server: &PgServer, db: &str, tls: &str) -> String {
+    format!(
+        "control = \"postgres://{}@127.0.0.1:{}/{db}\"\ntls = \"{tls}\"\n",
+        server.opts.user, server.port
+    )
+}
+
+fn config_text(shape: &Shape, name: &str, control: &str, hook: SocketAddr) -> String {
     let pg = pg_scram();
     let my = mariadb_native();
     let mut text = format!(
         "[server]\nadmin_listen = \"127.0.0.1:0\"\nshutdown_grace = \"1s\"\n\n\
-         [cluster]\ncontrol = \"postgres://{}@127.0.0.1:{}/{control_db}\"\npassword_env = \"{CONTROL_PW_ENV}\"\n\
-         tls = \"disable\"\ninstance = \"{name}\"\nheartbeat_interval = \"{}\"\ninstance_timeout = \"{}\"\n\n",
-        pg.opts.user, pg.port, shape.heartbeat, shape.instance_timeout
+         [cluster]\n{control}password_env = \"{CONTROL_PW_ENV}\"\n\
+         instance = \"{name}\"\nheartbeat_interval = \"{}\"\ninstance_timeout = \"{}\"\n\n",
+        shape.heartbeat, shape.instance_timeout
     );
     for (user, pw, group) in [
         (USER, PASSWORD, "analysts"),
@@ -208,7 +222,8 @@ impl Cluster {
             .map(|i| {
                 let name = format!("node{i}");
                 let path = dir.path().join(format!("{name}.toml"));
-                std::fs::write(&path, config_text(&shape, &name, &db, hook.addr)).unwrap();
+                let control = control_keys(pg, &db, "disable");
+                std::fs::write(&path, config_text(&shape, &name, &control, hook.addr)).unwrap();
                 std::thread::spawn(move || Node::start(&name, path))
             })
             .collect();
@@ -871,4 +886,62 @@ async fn clients_through_haproxy_are_held_on_every_instance_and_released_by_any(
         text.contains("1142") && text.contains("keep the row"),
         "{text}"
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_control_connection_uses_tls_and_verifies_the_certificate_like_a_target() {
+    let server = pg(PgAuth::Scram, true);
+    let db = unique("ctl");
+    server
+        .psql_superuser(
+            "postgres",
+            &format!("CREATE DATABASE {db} OWNER {}", server.opts.user),
+        )
+        .unwrap();
+    std::env::set_var(CONTROL_PW_ENV, &server.opts.password);
+    std::env::set_var(HOOK_ENV, std::str::from_utf8(HOOK_SECRET).unwrap());
+    let hook = HookReceiver::start(200).await;
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("pg.pw"), &pg_scram().opts.password).unwrap();
+    std::fs::write(dir.path().join("my.pw"), &mariadb_native().opts.password).unwrap();
+    let ca = server.pki.as_ref().unwrap().ca_cert.clone();
+    let other_ca =
+        sluice::launcher::certs::TestPki::generate(&dir.path().join("other"), &["localhost"])
+            .unwrap()
+            .ca_cert;
+    let node_config = |name: &str, ca: &std::path::Path| {
+        let control = format!(
+            "{}ca_file = {:?}\n",
+            control_keys(server, &db, "verify-full"),
+            ca
+        );
+        let path = dir.path().join(format!("{name}.toml"));
+        std::fs::write(
+            &path,
+            config_text(&Shape::default(), name, &control, hook.addr),
+        )
+        .unwrap();
+        path
+    };
+    // A certificate from another CA: the instance does not start, and says why.
+    let log = Node::try_start("wrongca", node_config("wrongca", &other_ca))
+        .err()
+        .expect("an unverifiable control server is refused");
+    assert!(
+        log.contains("[cluster]") && log.contains("certificate"),
+        "{log}"
+    );
+    // The right CA: it starts, registered over an encrypted connection.
+    let _node = Node::start("tls1", node_config("tls1", &ca));
+    let direct = pg_direct(server).await;
+    let ssl: bool = direct
+        .query_one(
+            "SELECT bool_and(s.ssl) FROM pg_stat_ssl s JOIN pg_stat_activity a USING (pid) \
+             WHERE a.application_name = 'sluice tls1'",
+            &[],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert!(ssl);
 }

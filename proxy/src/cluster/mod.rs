@@ -20,12 +20,27 @@ pub use migrations::migrate;
 /// What can go wrong talking to the control database.
 #[derive(Debug, thiserror::Error)]
 pub enum ClusterError {
-    #[error("control database: {0}")]
+    #[error("control database: {}", with_causes(.0))]
     Postgres(#[from] tokio_postgres::Error),
     #[error("control database: {0}")]
     Json(#[from] serde_json::Error),
     #[error("control database: {0}")]
     Other(String),
+}
+
+/// An error and its causes: tokio-postgres says "error performing TLS handshake" and keeps
+/// the why (an unknown issuer, a name mismatch) in its source.
+fn with_causes(e: &dyn std::error::Error) -> String {
+    let mut text = e.to_string();
+    let mut cause = e.source();
+    while let Some(c) = cause {
+        let more = c.to_string();
+        if !text.contains(&more) {
+            text = format!("{text}: {more}");
+        }
+        cause = c.source();
+    }
+    text
 }
 
 /// `[cluster]`, checked, with the password read and the TLS config built.
