@@ -150,6 +150,8 @@ pub struct Reloader {
     approvals: std::sync::OnceLock<(Option<Arc<crate::approvals::Approvals>>, SocketAddr)>,
     /// `server.worker_threads` as started: the runtime is built once.
     worker_threads: Option<usize>,
+    /// `[cluster]` as started: the control store is opened once.
+    cluster: Option<crate::config::ClusterConfig>,
 }
 
 impl Reloader {
@@ -161,6 +163,7 @@ impl Reloader {
             auditor: Default::default(),
             approvals: Default::default(),
             worker_threads: config.server.worker_threads,
+            cluster: config.cluster.clone(),
         })
     }
 
@@ -210,6 +213,9 @@ impl Reloader {
         };
         let config = Config::load(path)?;
         let parts = live_parts(&config)?;
+        if config.cluster != self.cluster {
+            return Err("[cluster] changed: that needs a restart".into());
+        }
         if config.server.worker_threads != self.worker_threads {
             tracing::warn!(
                 running = ?self.worker_threads,

@@ -152,7 +152,7 @@ fn config_text(shape: &Shape, name: &str, control: &str, hook: SocketAddr) -> St
     let pg = pg_scram();
     let my = mariadb_native();
     let mut text = format!(
-        "[server]\nadmin_listen = \"127.0.0.1:0\"\nshutdown_grace = \"1s\"\n\n\
+        "[server]\nadmin_listen = \"127.0.0.1:0\"\nshutdown_grace = \"1s\"\nadmin_groups = [\"dba\"]\n\n\
          [cluster]\n{control}password_env = \"{CONTROL_PW_ENV}\"\n\
          instance = \"{name}\"\nheartbeat_interval = \"{}\"\ninstance_timeout = \"{}\"\n\n",
         shape.heartbeat, shape.instance_timeout
@@ -305,6 +305,26 @@ async fn three_instances_starting_at_once_migrate_once_and_register() {
         .map(|r| r.get(0))
         .collect();
     assert_eq!(names, ["node1", "node2", "node3"]);
+    // A reload cannot change [cluster]: it says so, and the running instance keeps its own.
+    let node = &c.nodes[0];
+    let text = std::fs::read_to_string(&node.config).unwrap();
+    std::fs::write(
+        &node.config,
+        text.replace(
+            "heartbeat_interval = \"300ms\"",
+            "heartbeat_interval = \"1s\"",
+        ),
+    )
+    .unwrap();
+    let (status, body) = node.admin.reload().await;
+    assert_ne!(status, 200);
+    assert!(
+        body.contains("[cluster] changed: that needs a restart"),
+        "{body}"
+    );
+    std::fs::write(&node.config, text).unwrap();
+    let (status, body) = node.admin.reload().await;
+    assert_eq!(status, 200, "{body}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

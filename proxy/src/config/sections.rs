@@ -235,7 +235,7 @@ impl LoginConfig {
 /// *Extension*: `[cluster]`, several sluice instances sharing approvals, tickets and the
 /// webhook outbox through one control PostgreSQL (docs/scale-out.md). Without it, each
 /// instance keeps them in its own redb file.
-#[derive(Clone, Debug, Deserialize)]
+#[derive(Clone, Debug, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct ClusterConfig {
     /// `postgres://user@host:port/database`; the password comes from `password_env` or
