@@ -486,6 +486,43 @@ async fn a_ticket_issued_by_one_instance_is_honoured_once_by_another() {
     assert_eq!(conn.affected_rows(), 1);
     let err = c.nodes[2].mysql().await.query_drop(&sql).await.unwrap_err();
     assert_ne!(ticket_id(&err.to_string()), id);
+
+    // A webhook's link, issued by node1, works on node3 (a login there), once: node2 then
+    // refuses it as used.
+    let t = pg_table("(5)").await;
+    let sql = format!("DELETE FROM {t}");
+    let err = c.nodes[0]
+        .pg()
+        .await
+        .execute(sql.as_str(), &[])
+        .await
+        .unwrap_err();
+    let id = ticket_id(err.as_db_error().unwrap().message());
+    let link = c.hook.wait_for(&id).await.link("approve_url");
+    assert!(link.starts_with(&c.nodes[0].admin.base), "{link}");
+    let on3 = link.replace(&c.nodes[0].admin.base, &c.nodes[2].admin.base);
+    let mut carol = Browser::login(&c.nodes[2].admin, CAROL.0, CAROL.1).await;
+    let (status, page) = carol.get(&on3).await;
+    assert_eq!(status, 200, "{page}");
+    let (status, page) = carol.submit_link(&on3, &page).await;
+    assert_eq!(status, 200, "{page}");
+    assert!(page.contains("approved"), "{page}");
+    let on2 = link.replace(&c.nodes[0].admin.base, &c.nodes[1].admin.base);
+    let mut bob = Browser::login(&c.nodes[1].admin, OTHER_USER, OTHER_PASSWORD).await;
+    let (status, page) = bob.get(&on2).await;
+    assert_eq!(
+        status, 403,
+        "a used link is refused on every instance: {page}"
+    );
+    assert_eq!(
+        c.nodes[1]
+            .pg()
+            .await
+            .execute(sql.as_str(), &[])
+            .await
+            .unwrap(),
+        1
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

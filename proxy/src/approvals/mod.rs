@@ -268,7 +268,10 @@ impl Approvals {
             Backend::Cluster(c) => {
                 let r = block(c.change(id, f))?;
                 if let Some(r) = &r {
-                    self.cache(r.clone());
+                    // As committed just now: the newest there is, even where it goes back
+                    // (a link released after a refused decision).
+                    self.lock().insert(r.id.clone(), r.clone());
+                    self.changed.notify_all();
                 }
                 Ok(r)
             }
@@ -578,18 +581,36 @@ impl Approvals {
         reason: Option<&str>,
     ) -> Result<ApprovalRequest, DecideError> {
         self.check_link(id, token)?;
-        let decided = self.decide(id, who, approve, reason)?;
+        let unavailable = |e: ApprovalsError| DecideError::Unavailable(e.to_string());
+        // The link is taken before the decision, atomically, so that two people using it at
+        // the same moment (on two instances) cannot both decide with it.
+        let mut taken = false;
         self.change(id, |r| {
+            taken = !r.link_used;
             r.link_used = true;
-            Ok(true)
+            Ok(taken)
         })
-        .map_err(|e| DecideError::Unavailable(e.to_string()))?;
-        Ok(decided)
+        .map_err(unavailable)?;
+        if !taken {
+            return Err(DecideError::Forbidden(
+                "this link has been used already; use the approvals page".into(),
+            ));
+        }
+        self.decide(id, who, approve, reason).inspect_err(|_| {
+            // Not decided: the link stays good, as if it had not been tried.
+            let released = self.change(id, |r| {
+                r.link_used = false;
+                Ok(true)
+            });
+            if let Err(e) = released {
+                tracing::warn!(%id, error = %e, "a webhook link stays marked used after a refused decision");
+            }
+        })
     }
 
     /// Whether a link's token is good for request `id` now.
     pub fn check_link(&self, id: &str, token: &str) -> Result<ApprovalRequest, DecideError> {
-        let r = self.get(id).ok_or(DecideError::NotFound)?;
+        let r = self.fresh(id)?.ok_or(DecideError::NotFound)?;
         let good = crate::auth::constant_time_eq(
             sha256_hex(token.as_bytes()).as_bytes(),
             r.link_token_sha256.as_bytes(),
@@ -604,6 +625,19 @@ impl Approvals {
         }
         if now() >= r.expires_at || r.state == RequestState::Expired {
             return Err(DecideError::Forbidden("this link has expired".into()));
+        }
+        Ok(r)
+    }
+
+    /// Request `id` as stored now: with `[cluster]` read from the control database (another
+    /// instance may have used a link a moment ago), else this instance's view.
+    fn fresh(&self, id: &str) -> Result<Option<ApprovalRequest>, DecideError> {
+        let Backend::Cluster(c) = &self.backend else {
+            return Ok(self.get(id));
+        };
+        let r = block(c.fetch(id)).map_err(|e| DecideError::Unavailable(e.to_string()))?;
+        if let Some(r) = &r {
+            self.cache(r.clone());
         }
         Ok(r)
     }
