@@ -319,10 +319,13 @@ impl ControlStore {
         self.with(async |c| {
             let tx = c.transaction().await.map_err(ClusterError::from)?;
             tx.execute(
-                "UPDATE sluice_webhook_outbox o SET done_at = now(), outcome = \
-                 CASE WHEN o.expires_at <= $1 THEN 'expired' ELSE 'dropped' END, claimed_by = NULL \
-                 FROM sluice_approval_requests r WHERE r.id = o.request_id AND o.done_at IS NULL \
-                 AND (o.expires_at <= $1 OR r.state <> 'pending')",
+                "UPDATE sluice_webhook_outbox SET done_at = now(), outcome = \
+                 CASE WHEN expires_at <= $1 THEN 'expired' ELSE 'dropped' END, claimed_by = NULL \
+                 WHERE (request_id, webhook) IN (SELECT o.request_id, o.webhook \
+                   FROM sluice_webhook_outbox o JOIN sluice_approval_requests r ON r.id = o.request_id \
+                   WHERE o.done_at IS NULL AND (o.expires_at <= $1 OR r.state <> 'pending') \
+                   AND (o.claimed_by IS NULL OR o.lease_until < now()) \
+                   FOR UPDATE OF o SKIP LOCKED)",
                 &[&now],
             )
             .await
