@@ -440,6 +440,14 @@ pub async fn check_upstreams(config: &Config) -> Result<Vec<String>, Vec<String>
             }
         }
     }
+    match crate::cluster::check_live(config).await {
+        Some(Ok(line)) => lines.push(line),
+        Some(Err(line)) => {
+            failed = true;
+            lines.push(line);
+        }
+        None => {}
+    }
     if want_columns {
         if !unlisted.is_empty() {
             lines.push(format!(

@@ -305,6 +305,27 @@ async fn three_instances_starting_at_once_migrate_once_and_register() {
         .map(|r| r.get(0))
         .collect();
     assert_eq!(names, ["node1", "node2", "node3"]);
+    // `sluice check --live` reaches the control database and reads the schema version.
+    let node = &c.nodes[0];
+    let config = sluice::config::Config::load(&node.config).unwrap();
+    let lines = sluice::server::check_upstreams(&config).await.unwrap();
+    assert!(
+        lines.iter().any(
+            |l| l.starts_with("[cluster]: control database") && l.ends_with("schema version 1")
+        ),
+        "{lines:?}"
+    );
+    // A wrong password (in a variable of its own: other tests start nodes meanwhile).
+    let mut wrong = config.clone();
+    std::env::set_var("SLUICE_TEST_WRONG_CONTROL_PW", "wrong");
+    wrong.cluster.as_mut().unwrap().password_env = Some("SLUICE_TEST_WRONG_CONTROL_PW".into());
+    let lines = sluice::server::check_upstreams(&wrong).await.unwrap_err();
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.starts_with("[cluster]: FAILED") && l.contains("password")),
+        "{lines:?}"
+    );
     // A reload cannot change [cluster]: it says so, and the running instance keeps its own.
     let node = &c.nodes[0];
     let text = std::fs::read_to_string(&node.config).unwrap();

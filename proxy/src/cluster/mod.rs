@@ -186,3 +186,35 @@ pub async fn heartbeat(client: &Client, instance: &str) -> Result<(), ClusterErr
         .await?;
     Ok(())
 }
+
+/// `sluice check --live`: whether `[cluster]`'s control database answers, and its schema
+/// version (read only: migrating is for `serve`). `None` without `[cluster]`; `Err` is the
+/// failure line.
+pub async fn check_live(config: &Config) -> Option<Result<String, String>> {
+    let c = config.cluster.as_ref()?;
+    let unspecified = std::net::SocketAddr::from(([0, 0, 0, 0], 0));
+    let admin = config.server.admin_listen.parse().unwrap_or(unspecified);
+    let result = async {
+        let settings = ClusterSettings::load(config, admin)?
+            .ok_or_else(|| "no [cluster]".to_string())?;
+        let client = settings.connect().await.map_err(|e| e.to_string())?;
+        let version: Option<i32> = match client
+            .query_one("SELECT max(version) FROM sluice_schema_migrations", &[])
+            .await
+        {
+            Ok(row) => row.get(0),
+            // Not migrated yet: the first instance to start does it.
+            Err(e) if e.code() == Some(&tokio_postgres::error::SqlState::UNDEFINED_TABLE) => None,
+            Err(e) => return Err(ClusterError::from(e).to_string()),
+        };
+        Ok(match version {
+            Some(v) => format!("[cluster]: control database {} answers; schema version {v}", c.control),
+            None => format!(
+                "[cluster]: control database {} answers; no sluice schema yet (the first instance to start creates it)",
+                c.control
+            ),
+        })
+    }
+    .await;
+    Some(result.map_err(|e| format!("[cluster]: FAILED: {e}")))
+}
