@@ -633,6 +633,19 @@ async fn a_request_whose_instance_is_killed_is_marked_abandoned() {
     let (status, _) = c.nodes[2].admin.decide(&id, "approve", None).await;
     assert_eq!(status, 409);
     assert_eq!(pg_sum(&t).await, 1);
+    // The approvers' page on another instance shows it as abandoned, with the reason.
+    let driver = WebDriver::start().await;
+    driver
+        .goto(&format!("{}/approvals", c.nodes[2].admin.base))
+        .await;
+    driver.type_into("#user", OTHER_USER).await;
+    driver.type_into("#password", OTHER_PASSWORD).await;
+    driver.click("#login").await;
+    let text = driver.wait_for_text("#abandoned", &id).await;
+    assert!(
+        text.contains(&format!("DELETE FROM {t}")) && text.contains("stopped answering"),
+        "{text}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
