@@ -346,6 +346,40 @@ async fn three_instances_starting_at_once_migrate_once_and_register() {
     std::fs::write(&node.config, text).unwrap();
     let (status, body) = node.admin.reload().await;
     assert_eq!(status, 200, "{body}");
+    // Requests decided more than a week ago are forgotten (at start, then hourly); pending
+    // ones and recent decisions stay.
+    for (id, state, age) in [
+        ("apr_old_denied", "denied", "8 days"),
+        ("apr_new_denied", "denied", "1 day"),
+        ("apr_old_pending", "pending", "8 days"),
+    ] {
+        c.control
+            .execute(
+                &format!(
+                    "INSERT INTO sluice_approval_requests (id, state, mode, fingerprint, created_at, \
+                     expires_at, updated_at, data) VALUES ($1, $2, 'ticket', 'x', 0, 0, now() - interval '{age}', '{{}}')"
+                ),
+                &[&id, &state],
+            )
+            .await
+            .unwrap();
+    }
+    let mut c = c;
+    c.nodes[0].kill9();
+    let config = c.nodes[0].config.clone();
+    c.nodes[0] = Node::start("node1", config);
+    let left: Vec<String> = c
+        .control
+        .query(
+            "SELECT id FROM sluice_approval_requests WHERE id LIKE 'apr\\_%\\_%' ORDER BY id",
+            &[],
+        )
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    assert_eq!(left, ["apr_new_denied", "apr_old_pending"]);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

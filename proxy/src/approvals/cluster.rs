@@ -26,6 +26,18 @@ pub const CHANNEL: &str = "sluice_approvals";
 const QUERY_TIMEOUT: Duration = Duration::from_secs(5);
 /// A claimed delivery is this instance's for so long (longer than a webhook request may take).
 pub const LEASE: Duration = Duration::from_secs(15);
+/// How often each instance forgets long-decided requests (and at start).
+const PRUNE_EVERY: Duration = Duration::from_secs(3600);
+
+/// Forgets requests decided more than `KEEP_DECIDED` ago, as the redb store does at start.
+pub async fn prune(c: &ControlStore) {
+    let horizon = super::now() - super::micros(super::KEEP_DECIDED);
+    match c.prune(horizon).await {
+        Ok(0) => {}
+        Ok(n) => tracing::info!(requests = n, "forgot long-decided approval requests"),
+        Err(e) => tracing::warn!(error = %e, "could not prune the control database"),
+    }
+}
 
 fn mode_str(m: ApprovalMode) -> &'static str {
     match m {
@@ -305,6 +317,21 @@ impl ControlStore {
         .await
     }
 
+    /// Forgets requests decided before `horizon` (microseconds), with their decisions and
+    /// deliveries; pending ones stay whatever their age. Returns how many went.
+    pub async fn prune(&self, horizon: i64) -> Result<u64, ApprovalsError> {
+        self.with(async |c| {
+            Ok(c.execute(
+                "DELETE FROM sluice_approval_requests WHERE state <> 'pending' \
+                 AND updated_at < to_timestamp($1::float8 / 1000000)",
+                &[&(horizon as f64)],
+            )
+            .await
+            .map_err(ClusterError::from)?)
+        })
+        .await
+    }
+
     pub async fn heartbeat(&self) -> Result<(), ApprovalsError> {
         let name = self.instance().to_string();
         self.with(async |c| Ok(crate::cluster::heartbeat(c, &name).await?))
@@ -567,8 +594,13 @@ async fn poll(a: &super::Approvals) {
 async fn beat(a: &std::sync::Arc<super::Approvals>) {
     let Some(c) = a.control() else { return };
     let mut tick = tokio::time::interval(c.settings.heartbeat);
+    let mut pruned = std::time::Instant::now();
     loop {
         tick.tick().await;
+        if pruned.elapsed() >= PRUNE_EVERY {
+            pruned = std::time::Instant::now();
+            prune(c).await;
+        }
         if let Err(e) = c.heartbeat().await {
             tracing::warn!(error = %e, "control database heartbeat failed");
             continue;

@@ -195,6 +195,7 @@ impl Approvals {
             .into());
         }
         let store = Arc::new(cluster::ControlStore::open(cluster).await?);
+        cluster::prune(&store).await;
         let mut map = HashMap::new();
         for r in store.load(now() - micros(KEEP_DECIDED)).await? {
             map.insert(r.id.clone(), r);
