@@ -49,11 +49,20 @@ pub async fn start(config: &Config) -> Result<RunningServer, String> {
             )
         })?;
     let admin_addr = admin_listener.local_addr().map_err(|e| e.to_string())?;
-    let approvals = match crate::approvals::Settings::load(config, admin_addr)? {
-        Some(s) => {
+    let cluster = crate::cluster::ClusterSettings::load(config, admin_addr)?;
+    let approvals = match (
+        crate::approvals::Settings::load(config, admin_addr)?,
+        cluster,
+    ) {
+        (Some(s), Some(c)) => Some(
+            crate::approvals::Approvals::open_cluster(s, c, auditor.clone())
+                .await
+                .map_err(|e| format!("[cluster]: {e}"))?,
+        ),
+        (Some(s), None) => {
             Some(crate::approvals::Approvals::open(s, auditor.clone()).map_err(|e| e.to_string())?)
         }
-        None => None,
+        (None, _) => None,
     };
     let analyses = Arc::new(policy::AnalysisCache::new(4096));
     let server_tls = match &config.server.tls {
@@ -150,6 +159,8 @@ pub struct Reloader {
     approvals: std::sync::OnceLock<(Option<Arc<crate::approvals::Approvals>>, SocketAddr)>,
     /// `server.worker_threads` as started: the runtime is built once.
     worker_threads: Option<usize>,
+    /// `[cluster]` as started: the control store is opened once.
+    cluster: Option<crate::config::ClusterConfig>,
 }
 
 impl Reloader {
@@ -161,6 +172,7 @@ impl Reloader {
             auditor: Default::default(),
             approvals: Default::default(),
             worker_threads: config.server.worker_threads,
+            cluster: config.cluster.clone(),
         })
     }
 
@@ -210,6 +222,9 @@ impl Reloader {
         };
         let config = Config::load(path)?;
         let parts = live_parts(&config)?;
+        if config.cluster != self.cluster {
+            return Err("[cluster] changed: that needs a restart".into());
+        }
         if config.server.worker_threads != self.worker_threads {
             tracing::warn!(
                 running = ?self.worker_threads,
@@ -433,6 +448,14 @@ pub async fn check_upstreams(config: &Config) -> Result<Vec<String>, Vec<String>
                 lines.push(format!("target {:?}: FAILED: {e}", t.name));
             }
         }
+    }
+    match crate::cluster::check_live(config).await {
+        Some(Ok(line)) => lines.push(line),
+        Some(Err(line)) => {
+            failed = true;
+            lines.push(line);
+        }
+        None => {}
     }
     if want_columns {
         if !unlisted.is_empty() {

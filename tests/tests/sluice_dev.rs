@@ -24,6 +24,7 @@ const PROGRAMS: &[(&str, &str)] = &[
     ("mariadb-test", "mariadb-test"),
     ("chromedriver", "chromium-driver"),
     ("chromium", "chromium"),
+    ("haproxy", "haproxy"),
     ("runuser", "util-linux"),
     ("setsid", "util-linux"),
     ("mount", "mount"),

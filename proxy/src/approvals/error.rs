@@ -29,6 +29,8 @@ pub enum ApprovalsError {
     Store(#[from] StoreError),
     #[error("the audit log cannot record approvals right now ({0})")]
     Audit(#[from] audit::AuditError),
+    #[error(transparent)]
+    Cluster(#[from] crate::cluster::ClusterError),
     #[error("[approvals] dir changed: that needs a restart")]
     DirChanged,
 }

@@ -12,6 +12,7 @@ pub struct ApprovalMetrics {
     pub denied: AtomicU64,
     pub expired: AtomicU64,
     pub cancelled: AtomicU64,
+    pub abandoned: AtomicU64,
     pub tickets_redeemed: AtomicU64,
     pub decision_micros_sum: AtomicU64,
     pub decisions: AtomicU64,
@@ -34,6 +35,7 @@ pub fn render_metrics(a: &Approvals) -> String {
         ("denied", &m.denied),
         ("expired", &m.expired),
         ("cancelled", &m.cancelled),
+        ("abandoned", &m.abandoned),
     ] {
         out += &format!(
             "sluice_approvals_decided_total{{outcome=\"{outcome}\"}} {}\n",

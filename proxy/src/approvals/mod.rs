@@ -6,13 +6,16 @@
 //!   ticket id at once, and the identical statement (same user, target, canonical text and
 //!   parameters) runs exactly once after approval, within `ticket_ttl`.
 //! - Requests live in a redb file next to a webhook outbox, so tickets and undelivered
-//!   webhooks survive a restart; every state change is an audit record.
+//!   webhooks survive a restart; every state change is an audit record. With `[cluster]` they
+//!   live in the control PostgreSQL instead (`cluster`), shared by every instance; this
+//!   instance keeps a view of them in memory, refreshed by `LISTEN/NOTIFY` and polling.
 //! - Approvers are sluice users in `approver_groups`; a requester never approves their own
 //!   request, and one person's approval counts once.
 //!
 //! Protocol-neutral: the statement gate calls it; the admin routes (`routes`) and the webhook
 //! worker (`webhook`) drive it from outside.
 
+pub mod cluster;
 mod error;
 mod metrics;
 mod page;
@@ -44,10 +47,37 @@ use store::{Delivery, Store};
 /// Decided requests are kept this long (for the page and the API), then forgotten.
 const KEEP_DECIDED: Duration = Duration::from_secs(7 * 24 * 3600);
 
+/// Where requests are kept.
+enum Backend {
+    /// This instance's redb file.
+    Local(Store),
+    /// The control PostgreSQL shared by the cluster.
+    Cluster(Arc<cluster::ControlStore>),
+}
+
+/// Runs a control-database operation from synchronous code: on a blocking-pool thread as it
+/// is, on an async worker after handing that worker's other tasks to another thread.
+fn block<F: std::future::Future>(f: F) -> F::Output {
+    tokio::task::block_in_place(|| tokio::runtime::Handle::current().block_on(f))
+}
+
+/// Whether `new` (read from the control database) is at least as far along as `old`, so a
+/// late read never rolls this instance's view back.
+fn not_older(new: &ApprovalRequest, old: &ApprovalRequest) -> bool {
+    let rank = |r: &ApprovalRequest| match r.state {
+        RequestState::Pending => 0,
+        RequestState::Approved => 1,
+        _ => 2,
+    };
+    rank(new) >= rank(old)
+        && new.approvals.len() >= old.approvals.len()
+        && (new.link_used || !old.link_used)
+}
+
 /// The approvals of a running proxy.
 pub struct Approvals {
     settings: std::sync::RwLock<Arc<Settings>>,
-    store: Store,
+    backend: Backend,
     requests: Mutex<HashMap<String, ApprovalRequest>>,
     changed: Condvar,
     auditor: Option<Arc<Auditor>>,
@@ -121,7 +151,7 @@ impl Approvals {
         }
         let a = Arc::new(Approvals {
             settings,
-            store,
+            backend: Backend::Local(store),
             requests: Mutex::new(map),
             changed: Condvar::new(),
             auditor,
@@ -146,6 +176,107 @@ impl Approvals {
         }
         a.expire_due();
         Ok(a)
+    }
+
+    /// Opens the shared store of `[cluster]`: connects, migrates, registers this instance, and
+    /// cancels the held requests this instance left pending when it last stopped.
+    pub async fn open_cluster(
+        settings: Settings,
+        cluster: crate::cluster::ClusterSettings,
+        auditor: Option<Arc<Auditor>>,
+    ) -> Result<Arc<Approvals>, ApprovalsError> {
+        if tokio::runtime::Handle::current().runtime_flavor()
+            != tokio::runtime::RuntimeFlavor::MultiThread
+        {
+            // `block` hands a worker's tasks to another thread, which needs several.
+            return Err(crate::cluster::ClusterError::Other(
+                "[cluster] needs the multi-threaded runtime".into(),
+            )
+            .into());
+        }
+        let store = Arc::new(cluster::ControlStore::open(cluster).await?);
+        cluster::prune(&store).await;
+        let mut map = HashMap::new();
+        for r in store.load(now() - micros(KEEP_DECIDED)).await? {
+            map.insert(r.id.clone(), r);
+        }
+        let orphans = store.held_by(Some(store.instance())).await?;
+        let a = Arc::new(Approvals {
+            settings: std::sync::RwLock::new(Arc::new(settings)),
+            backend: Backend::Cluster(store),
+            requests: Mutex::new(map),
+            changed: Condvar::new(),
+            auditor,
+            metrics: ApprovalMetrics::default(),
+            outbox: tokio::sync::Notify::new(),
+        });
+        let b = Arc::clone(&a);
+        tokio::task::spawn_blocking(move || {
+            for id in orphans {
+                if let Err(e) = b.finish(
+                    &id,
+                    RequestState::Cancelled,
+                    None,
+                    Some("sluice restarted while the statement was held; its client connection is gone"),
+                ) {
+                    tracing::error!(%id, error = %e, "could not cancel a request left held by this instance");
+                }
+            }
+        })
+        .await
+        .map_err(|e| crate::cluster::ClusterError::Other(e.to_string()))?;
+        Ok(a)
+    }
+
+    /// The control store, with `[cluster]`.
+    pub fn control(&self) -> Option<&Arc<cluster::ControlStore>> {
+        match &self.backend {
+            Backend::Cluster(c) => Some(c),
+            Backend::Local(_) => None,
+        }
+    }
+
+    /// Takes a request as the control database has it into this instance's view.
+    pub fn cache(&self, r: ApprovalRequest) {
+        let mut map = self.lock();
+        if map.get(&r.id).is_none_or(|old| not_older(&r, old)) {
+            map.insert(r.id.clone(), r);
+            self.changed.notify_all();
+        }
+    }
+
+    /// Changes request `id` atomically (under the map's lock locally, under its row lock in
+    /// the control database): `f` says whether it changed anything, and its error aborts the
+    /// change. `None` when there is no such request.
+    fn change(
+        &self,
+        id: &str,
+        f: impl FnOnce(&mut ApprovalRequest) -> Result<bool, ApprovalsError>,
+    ) -> Result<Option<ApprovalRequest>, ApprovalsError> {
+        match &self.backend {
+            Backend::Local(store) => {
+                let mut map = self.lock();
+                let Some(mut r) = map.get(id).cloned() else {
+                    return Ok(None);
+                };
+                if f(&mut r)? {
+                    store.put(&r, &[])?;
+                    map.insert(r.id.clone(), r.clone());
+                    self.changed.notify_all();
+                }
+                Ok(Some(r))
+            }
+            Backend::Cluster(c) => {
+                let r = block(c.change(id, f))?;
+                if let Some(r) = &r {
+                    // As committed just now: the newest there is, even where it goes back
+                    // (a link released after a refused decision).
+                    self.lock().insert(r.id.clone(), r.clone());
+                    self.changed.notify_all();
+                }
+                Ok(r)
+            }
+        }
     }
 
     /// The settings in force (a reload may replace them).
@@ -195,17 +326,29 @@ impl Approvals {
         Ok(())
     }
 
-    /// Stores `r` (and its deliveries) and makes it visible.
-    fn save(
-        &self,
-        map: &mut HashMap<String, ApprovalRequest>,
-        r: ApprovalRequest,
-        deliveries: &[Delivery],
-    ) -> Result<(), ApprovalsError> {
-        self.store.put(&r, deliveries)?;
-        map.insert(r.id.clone(), r);
-        self.changed.notify_all();
+    /// Stores a new request `r` with its deliveries and makes it visible.
+    fn save(&self, r: ApprovalRequest, deliveries: &[Delivery]) -> Result<(), ApprovalsError> {
+        match &self.backend {
+            Backend::Local(store) => {
+                let mut map = self.lock();
+                store.put(&r, deliveries)?;
+                map.insert(r.id.clone(), r);
+                self.changed.notify_all();
+            }
+            Backend::Cluster(c) => {
+                block(c.insert(&r, deliveries))?;
+                self.cache(r);
+            }
+        }
         Ok(())
+    }
+
+    /// A session's cancel handle, made unique across the cluster (session ids are not).
+    fn hold_key(&self, key: &str) -> String {
+        match &self.backend {
+            Backend::Local(_) => key.to_string(),
+            Backend::Cluster(c) => format!("{}/{key}", c.instance()),
+        }
     }
 
     /// Asks for approval: the request is stored, recorded and its webhooks queued before this
@@ -236,7 +379,7 @@ impl Approvals {
             fingerprint: fingerprint(&n),
             link_token_sha256: sha256_hex(token.as_bytes()),
             link_used: false,
-            hold_key: n.hold_key,
+            hold_key: n.hold_key.as_deref().map(|k| self.hold_key(k)),
         };
         let deliveries: Vec<Delivery> = self
             .settings()
@@ -253,10 +396,7 @@ impl Approvals {
             })
             .collect();
         self.record(&r, "requested", None, r.reason.as_deref())?;
-        {
-            let mut map = self.lock();
-            self.save(&mut map, r.clone(), &deliveries)?;
-        }
+        self.save(r.clone(), &deliveries)?;
         self.metrics.requested.fetch_add(1, Ordering::Relaxed);
         if !deliveries.is_empty() {
             self.outbox.notify_one();
@@ -273,39 +413,46 @@ impl Approvals {
         by: Option<&str>,
         reason: Option<&str>,
     ) -> Result<Option<ApprovalRequest>, ApprovalsError> {
-        let mut map = self.lock();
-        let Some(mut r) = map.get(id).cloned() else {
+        let at = now();
+        let mut moved = false;
+        let r = self.change(id, |r| {
+            if r.state != RequestState::Pending {
+                return Ok(false);
+            }
+            r.state = state;
+            r.decided_by = by.map(str::to_string);
+            r.decision_reason = reason.map(str::to_string);
+            r.decided_at = Some(at);
+            self.record(r, state.as_str(), by, reason)?;
+            moved = true;
+            Ok(true)
+        })?;
+        let Some(r) = r.filter(|_| moved) else {
             return Ok(None);
         };
-        if r.state != RequestState::Pending {
-            return Ok(None);
-        }
-        let at = now();
-        r.state = state;
-        r.decided_by = by.map(str::to_string);
-        r.decision_reason = reason.map(str::to_string);
-        r.decided_at = Some(at);
-        let event = state.as_str();
-        self.record(&r, event, by, reason)?;
-        self.save(&mut map, r.clone(), &[])?;
-        drop(map);
+        self.count(&r, at);
+        tracing::info!(%id, state = state.as_str(), by = by.unwrap_or("-"), "approval request decided");
+        Ok(Some(r))
+    }
+
+    /// The metrics of a request that has just reached its final state.
+    fn count(&self, r: &ApprovalRequest, at: i64) {
         let m = &self.metrics;
-        let counter = match state {
+        let counter = match r.state {
             RequestState::Approved => &m.approved,
             RequestState::Denied => &m.denied,
             RequestState::Expired => &m.expired,
+            RequestState::Abandoned => &m.abandoned,
             _ => &m.cancelled,
         };
         counter.fetch_add(1, Ordering::Relaxed);
-        if matches!(state, RequestState::Approved | RequestState::Denied) {
+        if matches!(r.state, RequestState::Approved | RequestState::Denied) {
             m.decisions.fetch_add(1, Ordering::Relaxed);
             m.decision_micros_sum.fetch_add(
                 u64::try_from(at - r.created_at).unwrap_or(0),
                 Ordering::Relaxed,
             );
         }
-        tracing::info!(%id, state = event, by = by.unwrap_or("-"), "approval request decided");
-        Ok(Some(r))
     }
 
     /// Whether `who` may act on approvals at all.
@@ -331,73 +478,97 @@ impl Approvals {
                 self.settings().approver_groups
             )));
         }
-        let r = self.get(id).ok_or(DecideError::NotFound)?;
-        if r.state == RequestState::Pending && now() >= r.expires_at {
-            self.expire(id);
+        let at = now();
+        let ticket_ttl = micros(self.settings().ticket_ttl);
+        let mut verdict = Err(DecideError::NotFound);
+        let r = self
+            .change(id, |r| {
+                let (changed, v) = self.apply_decision(r, who, approve, reason, at, ticket_ttl)?;
+                verdict = v;
+                Ok(changed)
+            })
+            .map_err(|e| DecideError::Unavailable(e.to_string()))?
+            .ok_or(DecideError::NotFound)?;
+        let state = verdict?;
+        if state != RequestState::Pending {
+            self.count(&r, at);
+            tracing::info!(%id, state = state.as_str(), by = %who.user, "approval request decided");
         }
-        let r = self.get(id).ok_or(DecideError::NotFound)?;
+        Ok(r)
+    }
+
+    /// `who`'s decision on `r` at `at`, with its audit record: whether `r` changed, and the
+    /// state it is in now or why the decision was refused.
+    fn apply_decision(
+        &self,
+        r: &mut ApprovalRequest,
+        who: &Identity,
+        approve: bool,
+        reason: Option<&str>,
+        at: i64,
+        ticket_ttl: i64,
+    ) -> Result<(bool, Result<RequestState, DecideError>), ApprovalsError> {
+        let id = r.id.clone();
+        if r.state == RequestState::Pending && at >= r.expires_at {
+            let why = "no decision before the approval timeout";
+            self.settle(r, RequestState::Expired, None, Some(why), at)?;
+            let no = DecideError::Conflict(format!("request {id} is expired, not pending"));
+            return Ok((true, Err(no)));
+        }
         if r.state != RequestState::Pending {
-            return Err(DecideError::Conflict(format!(
-                "request {id} is {}, not pending",
-                r.state.as_str()
-            )));
+            let no = format!("request {id} is {}, not pending", r.state.as_str());
+            return Ok((false, Err(DecideError::Conflict(no))));
         }
         if r.user == who.user {
-            return Err(DecideError::Forbidden(
-                "a requester cannot approve or deny their own request".into(),
-            ));
+            let no = "a requester cannot approve or deny their own request";
+            return Ok((false, Err(DecideError::Forbidden(no.into()))));
         }
-        let unavailable = |e: ApprovalsError| DecideError::Unavailable(e.to_string());
         if !approve {
             let Some(reason) = reason else {
-                return Err(DecideError::BadRequest(
-                    "a denial needs a reason: the client is told it".into(),
-                ));
+                let no = "a denial needs a reason: the client is told it";
+                return Ok((false, Err(DecideError::BadRequest(no.into()))));
             };
-            return self
-                .finish(id, RequestState::Denied, Some(&who.user), Some(reason))
-                .map_err(unavailable)?
-                .ok_or_else(|| {
-                    DecideError::Conflict(format!("request {id} is no longer pending"))
-                });
+            self.settle(r, RequestState::Denied, Some(&who.user), Some(reason), at)?;
+            return Ok((true, Ok(RequestState::Denied)));
         }
-        let mut map = self.lock();
-        let Some(mut r) = map
-            .get(id)
-            .cloned()
-            .filter(|r| r.state == RequestState::Pending)
-        else {
-            return Err(DecideError::Conflict(format!(
-                "request {id} is no longer pending"
-            )));
-        };
         if r.approvals.iter().any(|a| a.by == who.user) {
-            return Err(DecideError::Conflict(format!(
+            let no = format!(
                 "{} already approved {id} ({} of {} approvals)",
                 who.user,
                 r.approvals.len(),
                 r.required
-            )));
+            );
+            return Ok((false, Err(DecideError::Conflict(no))));
         }
         r.approvals.push(Approval {
             by: who.user.clone(),
-            at: now(),
+            at,
         });
         if r.approvals.len() < r.required {
-            self.record(&r, "approval", Some(&who.user), reason)
-                .map_err(unavailable)?;
-            self.save(&mut map, r.clone(), &[]).map_err(unavailable)?;
-            return Ok(r);
+            self.record(r, "approval", Some(&who.user), reason)?;
+            return Ok((true, Ok(RequestState::Pending)));
         }
         if r.mode == ApprovalMode::Ticket {
-            r.ticket_expires_at = Some(now().saturating_add(micros(self.settings().ticket_ttl)));
+            r.ticket_expires_at = Some(at.saturating_add(ticket_ttl));
         }
-        // The last approval decides: saved with the ticket's expiry, then moved to approved.
-        self.save(&mut map, r, &[]).map_err(unavailable)?;
-        drop(map);
-        self.finish(id, RequestState::Approved, Some(&who.user), reason)
-            .map_err(unavailable)?
-            .ok_or_else(|| DecideError::Conflict(format!("request {id} is no longer pending")))
+        self.settle(r, RequestState::Approved, Some(&who.user), reason, at)?;
+        Ok((true, Ok(RequestState::Approved)))
+    }
+
+    /// Puts `r` in its final `state`, with the audit record.
+    fn settle(
+        &self,
+        r: &mut ApprovalRequest,
+        state: RequestState,
+        by: Option<&str>,
+        reason: Option<&str>,
+        at: i64,
+    ) -> Result<(), ApprovalsError> {
+        r.state = state;
+        r.decided_by = by.map(str::to_string);
+        r.decision_reason = reason.map(str::to_string);
+        r.decided_at = Some(at);
+        self.record(r, state.as_str(), by, reason)
     }
 
     /// A decision through a webhook link: the link's token must match, be unused and the
@@ -411,19 +582,36 @@ impl Approvals {
         reason: Option<&str>,
     ) -> Result<ApprovalRequest, DecideError> {
         self.check_link(id, token)?;
-        let decided = self.decide(id, who, approve, reason)?;
-        let mut map = self.lock();
-        if let Some(mut r) = map.get(id).cloned() {
+        let unavailable = |e: ApprovalsError| DecideError::Unavailable(e.to_string());
+        // The link is taken before the decision, atomically, so that two people using it at
+        // the same moment (on two instances) cannot both decide with it.
+        let mut taken = false;
+        self.change(id, |r| {
+            taken = !r.link_used;
             r.link_used = true;
-            self.save(&mut map, r, &[])
-                .map_err(|e| DecideError::Unavailable(e.to_string()))?;
+            Ok(taken)
+        })
+        .map_err(unavailable)?;
+        if !taken {
+            return Err(DecideError::Forbidden(
+                "this link has been used already; use the approvals page".into(),
+            ));
         }
-        Ok(decided)
+        self.decide(id, who, approve, reason).inspect_err(|_| {
+            // Not decided: the link stays good, as if it had not been tried.
+            let released = self.change(id, |r| {
+                r.link_used = false;
+                Ok(true)
+            });
+            if let Err(e) = released {
+                tracing::warn!(%id, error = %e, "a webhook link stays marked used after a refused decision");
+            }
+        })
     }
 
     /// Whether a link's token is good for request `id` now.
     pub fn check_link(&self, id: &str, token: &str) -> Result<ApprovalRequest, DecideError> {
-        let r = self.get(id).ok_or(DecideError::NotFound)?;
+        let r = self.fresh(id)?.ok_or(DecideError::NotFound)?;
         let good = crate::auth::constant_time_eq(
             sha256_hex(token.as_bytes()).as_bytes(),
             r.link_token_sha256.as_bytes(),
@@ -442,8 +630,39 @@ impl Approvals {
         Ok(r)
     }
 
+    /// Request `id` as stored now: with `[cluster]` read from the control database (another
+    /// instance may have used a link a moment ago), else this instance's view.
+    fn fresh(&self, id: &str) -> Result<Option<ApprovalRequest>, DecideError> {
+        let Backend::Cluster(c) = &self.backend else {
+            return Ok(self.get(id));
+        };
+        let r = block(c.fetch(id)).map_err(|e| DecideError::Unavailable(e.to_string()))?;
+        if let Some(r) = &r {
+            self.cache(r.clone());
+        }
+        Ok(r)
+    }
+
+    /// Request `id`; with `[cluster]`, one this instance has not heard of yet is read from
+    /// the control database.
     pub fn get(&self, id: &str) -> Option<ApprovalRequest> {
-        self.lock().get(id).cloned()
+        if let Some(r) = self.lock().get(id).cloned() {
+            return Some(r);
+        }
+        let Backend::Cluster(c) = &self.backend else {
+            return None;
+        };
+        match block(c.fetch(id)) {
+            Ok(Some(r)) => {
+                self.cache(r.clone());
+                Some(r)
+            }
+            Ok(None) => None,
+            Err(e) => {
+                tracing::warn!(%id, error = %e, "approval request unreadable from the control database");
+                None
+            }
+        }
     }
 
     /// Requests, newest first, optionally in one state.
@@ -533,6 +752,8 @@ impl Approvals {
 
     /// A cancel for the session `hold_key`: its held request (if any) is withdrawn.
     pub fn withdraw_held(&self, hold_key: &str) -> bool {
+        let hold_key = self.hold_key(hold_key);
+        let hold_key = hold_key.as_str();
         let ids: Vec<String> = self
             .lock()
             .values()
@@ -556,10 +777,14 @@ impl Approvals {
         any
     }
 
-    /// Ticket mode: redeems an approved ticket for this very statement, once.
+    /// Ticket mode: redeems an approved ticket for this very statement, once (across the
+    /// cluster, with `[cluster]`).
     pub fn redeem(&self, n: &NewRequest<'_>) -> Result<Redeemed, ApprovalsError> {
         let fp = fingerprint(n);
         let t = now();
+        let Backend::Local(store) = &self.backend else {
+            return self.redeem_shared(&fp, t);
+        };
         let mut map = self.lock();
         let mine = |r: &&ApprovalRequest| r.fingerprint == fp && r.mode == ApprovalMode::Ticket;
         let approved = map
@@ -572,7 +797,9 @@ impl Approvals {
         if let Some(mut r) = approved {
             r.state = RequestState::Used;
             self.record(&r, "used", None, None)?;
-            self.save(&mut map, r.clone(), &[])?;
+            store.put(&r, &[])?;
+            map.insert(r.id.clone(), r.clone());
+            self.changed.notify_all();
             self.metrics
                 .tickets_redeemed
                 .fetch_add(1, Ordering::Relaxed);
@@ -586,22 +813,95 @@ impl Approvals {
         Ok(pending.map_or(Redeemed::None, Redeemed::Pending))
     }
 
-    /// Whether the proxy can take approval requests (for readiness).
-    pub fn pending_deliveries(&self) -> Result<Vec<Delivery>, ApprovalsError> {
-        Ok(self.store.deliveries()?)
+    /// `redeem` against the control database: a conditional update there lets exactly one
+    /// instance run the ticket.
+    fn redeem_shared(&self, fp: &str, t: i64) -> Result<Redeemed, ApprovalsError> {
+        let Backend::Cluster(c) = &self.backend else {
+            return Ok(Redeemed::None);
+        };
+        let out = block(c.redeem(fp, t, |r| self.record(r, "used", None, None)))?;
+        match &out {
+            Redeemed::Run(r) => {
+                self.cache(r.clone());
+                self.metrics
+                    .tickets_redeemed
+                    .fetch_add(1, Ordering::Relaxed);
+            }
+            Redeemed::Pending(r) => self.cache(r.clone()),
+            Redeemed::None => {}
+        }
+        Ok(out)
     }
 
-    pub(crate) fn store(&self) -> &Store {
-        &self.store
+    /// Deliveries to attempt now: locally every one still owed; with `[cluster]` those this
+    /// instance has just claimed.
+    pub async fn outbox_due(self: &Arc<Self>) -> Result<Vec<Delivery>, ApprovalsError> {
+        match &self.backend {
+            Backend::Local(_) => {
+                let a = Arc::clone(self);
+                tokio::task::spawn_blocking(move || a.pending_deliveries())
+                    .await
+                    .unwrap_or_else(|e| {
+                        Err(crate::cluster::ClusterError::Other(e.to_string()).into())
+                    })
+            }
+            Backend::Cluster(c) => c.claim(now()).await,
+        }
+    }
+
+    /// A delivery is done (`outcome`: delivered, expired, dropped) or, with `None`, to be
+    /// retried at `d.next_at`.
+    pub async fn outbox_settle(
+        self: &Arc<Self>,
+        d: &Delivery,
+        outcome: Option<&'static str>,
+    ) -> Result<(), ApprovalsError> {
+        match &self.backend {
+            Backend::Local(_) => {
+                let (a, d) = (Arc::clone(self), d.clone());
+                tokio::task::spawn_blocking(move || {
+                    let Backend::Local(store) = &a.backend else {
+                        return Ok(());
+                    };
+                    Ok(match outcome {
+                        Some(_) => store.remove_delivery(&d.key()),
+                        None => store.update_delivery(&d),
+                    }?)
+                })
+                .await
+                .unwrap_or_else(|e| Err(crate::cluster::ClusterError::Other(e.to_string()).into()))
+            }
+            Backend::Cluster(c) => c.settle(d, outcome).await,
+        }
+    }
+
+    /// Every delivery still owed (this instance's redb outbox).
+    pub fn pending_deliveries(&self) -> Result<Vec<Delivery>, ApprovalsError> {
+        match &self.backend {
+            Backend::Local(store) => Ok(store.deliveries()?),
+            Backend::Cluster(_) => Ok(Vec::new()),
+        }
+    }
+
+    /// A held request whose instance stopped answering: marked abandoned.
+    pub fn abandon(&self, id: &str) {
+        let why = "the sluice instance holding the statement stopped answering; its client connection is gone";
+        if let Err(e) = self.finish(id, RequestState::Abandoned, None, Some(why)) {
+            tracing::error!(%id, error = %e, "could not mark an approval request abandoned");
+        }
     }
 }
 
-/// Runs the expiry sweeper until the process ends.
+/// Runs the expiry sweeper (and with `[cluster]` the listener, poller and heartbeat) until
+/// the process ends.
 pub fn spawn_sweeper(
     approvals: &Arc<Approvals>,
     tracker: &tokio_util::task::TaskTracker,
     mut shutdown: tokio::sync::watch::Receiver<bool>,
 ) {
+    if approvals.control().is_some() {
+        cluster::spawn_tasks(approvals, tracker, shutdown.clone());
+    }
     let a = Arc::clone(approvals);
     tracker.spawn(async move {
         let mut tick = tokio::time::interval(Duration::from_secs(1));

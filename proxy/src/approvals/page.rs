@@ -120,6 +120,24 @@ async function load() {
     act.append(reason, ok, no);
     list.appendChild(row);
   }
+  loadAbandoned();
+}
+async function loadAbandoned() {
+  // [cluster]: statements whose sluice instance stopped answering; their clients are gone.
+  let gone = [];
+  try {
+    const r = await fetch('/api/approvals?state=abandoned', {credentials: 'same-origin'});
+    if (r.ok) gone = await r.json();
+  } catch (e) { return; }
+  const ul = document.getElementById('abandoned');
+  ul.replaceChildren();
+  document.getElementById('abandoned-title').hidden = gone.length === 0;
+  for (const it of gone.slice(0, 20)) {
+    const li = document.createElement('li');
+    li.textContent = it.id + ': ' + it.user + ' on ' + it.target + ', ' + it.statement +
+      ' (abandoned ' + it.decided_at + ': ' + (it.decision_reason || '') + ')';
+    ul.appendChild(li);
+  }
 }
 async function decide(id, action, reason) {
   status.textContent = '…';
@@ -143,6 +161,7 @@ setInterval(load, 3000);
             "<header><h1>Pending statements</h1><form method=\"post\" action=\"/approvals/logout\"><span class=\"muted\">signed in as {}</span> <button type=\"submit\">Sign out</button></form></header>\
 {note}<p id=\"status\" aria-live=\"polite\"></p><p id=\"empty\" class=\"muted\" hidden>Nothing is waiting for approval.</p>\
 <table><thead><tr><th>Request</th><th>Who</th><th>Why</th><th>Statement</th><th>Approvals</th><th></th></tr></thead><tbody id=\"requests\"></tbody></table>\
+<h2 id=\"abandoned-title\" hidden>Abandoned</h2><ul id=\"abandoned\" class=\"muted\"></ul>\
 <script>{script}</script>",
             escape(&who.user)
         ),

@@ -16,6 +16,8 @@ pub enum RequestState {
     Cancelled,
     /// A ticket that was approved and has been redeemed.
     Used,
+    /// `[cluster]`: the instance holding the statement stopped answering (its client is gone).
+    Abandoned,
 }
 
 impl RequestState {
@@ -27,6 +29,7 @@ impl RequestState {
             RequestState::Expired => "expired",
             RequestState::Cancelled => "cancelled",
             RequestState::Used => "used",
+            RequestState::Abandoned => "abandoned",
         }
     }
 
@@ -38,6 +41,7 @@ impl RequestState {
             RequestState::Expired,
             RequestState::Cancelled,
             RequestState::Used,
+            RequestState::Abandoned,
         ]
         .into_iter()
         .find(|st| st.as_str() == s)
@@ -186,6 +190,10 @@ pub fn refusal(r: &ApprovalRequest, state: RequestState) -> String {
             "sluice: approval request {} was withdrawn ({}); the statement was not run",
             r.id,
             r.decision_reason.as_deref().unwrap_or("cancelled")
+        ),
+        RequestState::Abandoned => format!(
+            "sluice: approval request {} was abandoned (the sluice instance holding it stopped answering); the statement was not run",
+            r.id
         ),
         _ => format!("sluice: approval request {} is {}", r.id, state.as_str()),
     }

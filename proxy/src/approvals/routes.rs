@@ -1,6 +1,6 @@
 //! The admin listener's approval routes (CONTRACT.md):
 //!
-//! - `GET /api/approvals[?state=pending|approved|denied|expired|cancelled|used|all]`: JSON array
+//! - `GET /api/approvals[?state=pending|approved|denied|expired|cancelled|used|abandoned|all]`: JSON array
 //!   (default: pending), newest first. `GET /api/approvals/{id}`: one request.
 //! - `POST /api/approvals/{id}/approve`, `POST /api/approvals/{id}/deny`: body
 //!   `{"reason": "..."}` (required to deny); the caller is an approver.

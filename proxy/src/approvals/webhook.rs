@@ -136,33 +136,29 @@ pub fn spawn_worker(
 
 /// Sends every delivery that is due; returns how long until the next one is.
 async fn deliver_due(a: &Arc<Approvals>, client: &reqwest::Client) -> Option<Duration> {
-    let store_a = Arc::clone(a);
-    let owed = match tokio::task::spawn_blocking(move || store_a.pending_deliveries()).await {
-        Ok(Ok(d)) => d,
-        Ok(Err(e)) => {
+    let owed = match a.outbox_due().await {
+        Ok(d) => d,
+        Err(e) => {
             tracing::error!(error = %e, "webhook outbox unreadable");
             return None;
         }
-        Err(_) => return None,
     };
     let mut next: Option<i64> = None;
     for mut d in owed {
         let now = audit::now_micros();
         if now >= d.expires_at {
             tracing::warn!(id = %d.request_id, url = %url_of(a, &d), attempts = d.attempts, "webhook never acknowledged before the request expired; given up");
-            let key = d.key();
-            let s = Arc::clone(a);
-            let _ = tokio::task::spawn_blocking(move || s.store().remove_delivery(&key)).await;
+            settle(a, &d, Some("expired")).await;
             continue;
         }
-        if a.get(&d.request_id)
-            .is_none_or(|r| r.state != super::RequestState::Pending)
+        // With `[cluster]` the claim has already closed the deliveries of decided requests.
+        if a.control().is_none()
+            && a.get(&d.request_id)
+                .is_none_or(|r| r.state != super::RequestState::Pending)
         {
             // Decided (or withdrawn) before it could be announced: nothing left to approve.
             tracing::info!(id = %d.request_id, "webhook dropped: the request is no longer pending");
-            let key = d.key();
-            let s = Arc::clone(a);
-            let _ = tokio::task::spawn_blocking(move || s.store().remove_delivery(&key)).await;
+            settle(a, &d, Some("dropped")).await;
             continue;
         }
         if d.next_at > now {
@@ -172,9 +168,7 @@ async fn deliver_due(a: &Arc<Approvals>, client: &reqwest::Client) -> Option<Dur
         let settings = a.settings();
         let Some(hook) = settings.webhooks.get(d.webhook) else {
             // The config no longer has this webhook (a restart with fewer): nothing to send to.
-            let key = d.key();
-            let s = Arc::clone(a);
-            let _ = tokio::task::spawn_blocking(move || s.store().remove_delivery(&key)).await;
+            settle(a, &d, Some("dropped")).await;
             continue;
         };
         let t = u64::try_from(now / 1_000_000).unwrap_or(0);
@@ -186,18 +180,12 @@ async fn deliver_due(a: &Arc<Approvals>, client: &reqwest::Client) -> Option<Dur
             .body(d.body.clone())
             .send()
             .await;
-        let s = Arc::clone(a);
         match sent {
             Ok(resp) if resp.status().is_success() => {
                 a.metrics.webhook_deliveries.fetch_add(1, Ordering::Relaxed);
                 tracing::info!(id = %d.request_id, url = %hook.url, attempts = d.attempts + 1, "webhook delivered");
-                let key = d.key();
-                match tokio::task::spawn_blocking(move || s.store().remove_delivery(&key)).await {
-                    Ok(Ok(())) => {}
-                    _ => {
-                        tracing::error!(id = %d.request_id, "a delivered webhook could not be removed from the outbox")
-                    }
-                }
+                d.attempts += 1;
+                settle(a, &d, Some("delivered")).await;
             }
             other => {
                 a.metrics.webhook_failures.fetch_add(1, Ordering::Relaxed);
@@ -210,11 +198,19 @@ async fn deliver_due(a: &Arc<Approvals>, client: &reqwest::Client) -> Option<Dur
                     now + i64::try_from(backoff(d.attempts).as_micros()).unwrap_or(i64::MAX);
                 tracing::warn!(id = %d.request_id, url = %hook.url, attempts = d.attempts, error = %why, "webhook delivery failed; will retry");
                 next = Some(next.map_or(d.next_at, |n| n.min(d.next_at)));
-                let _ = tokio::task::spawn_blocking(move || s.store().update_delivery(&d)).await;
+                settle(a, &d, None).await;
             }
         }
     }
     next.map(|n| Duration::from_micros(u64::try_from(n - audit::now_micros()).unwrap_or(0)))
+}
+
+/// Records what became of a delivery; a failure is logged (the delivery stays owed, or its
+/// lease runs out and it is sent again: at least once).
+async fn settle(a: &Arc<Approvals>, d: &Delivery, outcome: Option<&'static str>) {
+    if let Err(e) = a.outbox_settle(d, outcome).await {
+        tracing::error!(id = %d.request_id, error = %e, "the webhook outbox could not record a delivery's outcome");
+    }
 }
 
 fn url_of(a: &Approvals, d: &Delivery) -> String {

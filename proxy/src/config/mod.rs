@@ -43,6 +43,8 @@ pub struct Config {
     pub rules: Vec<RuleConfig>,
     pub policy: Option<PolicyConfig>,
     pub approvals: Option<ApprovalsConfig>,
+    /// *Extension*: several instances sharing approvals through a control PostgreSQL.
+    pub cluster: Option<ClusterConfig>,
     /// *Extension*: login throttling and the handshake and idle timeouts.
     #[serde(default)]
     pub login: LoginConfig,
@@ -332,6 +334,9 @@ impl Config {
         }
         if let Some(a) = &self.approvals {
             crate::approvals::Settings::validate(a)?;
+        }
+        if let Some(c) = &self.cluster {
+            c.validate()?;
         }
         self.login.validate()?;
         if let Some(a) = &self.audit {

@@ -237,3 +237,107 @@ impl LoginConfig {
         Ok(())
     }
 }
+
+/// *Extension*: `[cluster]`, several sluice instances sharing approvals, tickets and the
+/// webhook outbox through one control PostgreSQL (docs/scale-out.md). Without it, each
+/// instance keeps them in its own redb file.
+#[derive(Clone, Debug, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct ClusterConfig {
+    /// `postgres://user@host:port/database`; the password comes from `password_env` or
+    /// `password_file`, never from the URL.
+    pub control: String,
+    pub password_env: Option<String>,
+    pub password_file: Option<std::path::PathBuf>,
+    /// libpq's `sslmode` meanings, as a target's `upstream_tls` (default `prefer`).
+    #[serde(default)]
+    pub tls: super::UpstreamTls,
+    /// The CA that signs the control server's certificate (`verify-ca`, `verify-full`).
+    pub ca_file: Option<std::path::PathBuf>,
+    /// This instance's name in the cluster; default `<hostname>/<admin listen address>`.
+    pub instance: Option<String>,
+    /// How often this instance tells the others it is alive (default `5s`).
+    pub heartbeat_interval: Option<HumanDuration>,
+    /// An instance silent this long is dead: its held requests are marked abandoned
+    /// (default `30s`).
+    pub instance_timeout: Option<HumanDuration>,
+}
+
+impl ClusterConfig {
+    pub fn heartbeat(&self) -> std::time::Duration {
+        self.heartbeat_interval
+            .as_ref()
+            .map_or(std::time::Duration::from_secs(5), |d| d.0)
+    }
+
+    pub fn timeout(&self) -> std::time::Duration {
+        self.instance_timeout
+            .as_ref()
+            .map_or(std::time::Duration::from_secs(30), |d| d.0)
+    }
+
+    /// What can be checked without connecting or reading the password.
+    pub fn validate(&self) -> Result<(), String> {
+        let url = &self.control;
+        if !(url.starts_with("postgres://") || url.starts_with("postgresql://")) {
+            return Err(format!(
+                "[cluster] control {url:?} must be a postgres://user@host:port/database URL"
+            ));
+        }
+        let parsed: tokio_postgres::Config = url
+            .parse()
+            .map_err(|e| format!("[cluster] control {url:?}: {e}"))?;
+        if parsed.get_password().is_some() {
+            return Err(
+                "[cluster] control: put the password in password_env or password_file, not in the URL"
+                    .into(),
+            );
+        }
+        if url.contains("sslmode=") {
+            return Err("[cluster] control: set TLS with [cluster] tls, not sslmode=".into());
+        }
+        if parsed.get_user().is_none() {
+            return Err(format!("[cluster] control {url:?} names no user"));
+        }
+        if parsed.get_dbname().is_none() {
+            return Err(format!("[cluster] control {url:?} names no database"));
+        }
+        match parsed.get_hosts() {
+            [tokio_postgres::config::Host::Tcp(_)] => {}
+            _ => {
+                return Err(format!(
+                    "[cluster] control {url:?} must name exactly one TCP host"
+                ))
+            }
+        }
+        super::identities::check_password_source(
+            "[cluster]",
+            self.password_env.as_deref(),
+            self.password_file.as_deref(),
+        )?;
+        if matches!(
+            self.tls,
+            super::UpstreamTls::VerifyCa | super::UpstreamTls::VerifyFull
+        ) && self.ca_file.is_none()
+        {
+            return Err(format!("[cluster] tls = {:?} needs ca_file", self.tls));
+        }
+        if self
+            .instance
+            .as_deref()
+            .is_some_and(|n| n.trim().is_empty())
+        {
+            return Err("[cluster] instance must not be empty".into());
+        }
+        if self.heartbeat().is_zero() {
+            return Err("[cluster] heartbeat_interval must be longer than 0s".into());
+        }
+        if self.timeout() <= self.heartbeat() {
+            return Err(
+                "[cluster] instance_timeout must be longer than heartbeat_interval, or live instances would be declared dead"
+                    .into(),
+            );
+        }
+        Ok(())
+    }
+}

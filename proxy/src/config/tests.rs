@@ -148,3 +148,37 @@ fn login_settings_have_defaults_and_are_checked_against_each_other() {
         assert!(err.contains(why), "{text}: {err}");
     }
 }
+
+fn with_cluster(section: &str) -> Result<Config, String> {
+    Config::parse(
+        &format!("[cluster]\n{section}"),
+        PathBuf::from("/etc/sluice"),
+    )
+}
+
+#[test]
+fn cluster_section_defaults_and_checks() {
+    let c = with_cluster(
+        "control = \"postgres://sluice@ctl.internal:5432/sluice\"\npassword_env = \"CTL_PW\"\n",
+    )
+    .unwrap();
+    let cl = c.cluster.unwrap();
+    assert_eq!(cl.heartbeat(), std::time::Duration::from_secs(5));
+    assert_eq!(cl.timeout(), std::time::Duration::from_secs(30));
+    assert_eq!(cl.tls, UpstreamTls::Prefer);
+    for (section, needle) in [
+        ("control = \"mysql://a@b:1/c\"", "must be a postgres://"),
+        ("control = \"postgres://u:secret@h:5432/d\"", "not in the URL"),
+        ("control = \"postgres://u@h:5432/d?sslmode=require\"", "[cluster] tls"),
+        ("control = \"postgres://h:5432/d\"", "names no user"),
+        ("control = \"postgres://u@h:5432\"", "names no database"),
+        ("control = \"postgres://u@h:5432/d\"\ntls = \"verify-full\"", "needs ca_file"),
+        ("control = \"postgres://u@h:5432/d\"\npassword_env = \"A\"\npassword_file = \"b\"", "not both"),
+        ("control = \"postgres://u@h:5432/d\"\nheartbeat_interval = \"10s\"\ninstance_timeout = \"10s\"", "instance_timeout must be longer"),
+        ("control = \"postgres://u@h:5432/d\"\ninstance = \" \"", "must not be empty"),
+        ("control = \"postgres://u@h:5432/d\"\nhearbeat_interval = \"1s\"", "unknown field"),
+    ] {
+        let e = with_cluster(section).map(|_| ()).unwrap_err();
+        assert!(e.contains(needle), "{section}: {e}");
+    }
+}

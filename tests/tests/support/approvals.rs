@@ -94,6 +94,9 @@ pub fn verify_signature(secret: &[u8], header: &str, body: &str) -> bool {
     mac.verify_slice(&sent).is_ok()
 }
 
+/// The receiver's "status" that means: read the request, never answer it.
+pub const HANG: u16 = 0;
+
 /// One POST the receiver got, and what it answered.
 #[derive(Clone, Debug)]
 pub struct Received {
@@ -144,6 +147,11 @@ impl HookReceiver {
                         body,
                         status: code,
                     });
+                    if code == HANG {
+                        // Never answers: the sender times out or dies waiting.
+                        tokio::time::sleep(Duration::from_secs(120)).await;
+                        return;
+                    }
                     let reply = format!(
                         "HTTP/1.1 {code} X\r\ncontent-length: 0\r\nconnection: close\r\n\r\n"
                     );
@@ -162,7 +170,7 @@ impl HookReceiver {
         self.status.store(code, Ordering::SeqCst);
     }
 
-    fn of(&self, id: &str) -> Vec<Received> {
+    pub fn of(&self, id: &str) -> Vec<Received> {
         self.received
             .lock()
             .unwrap()
@@ -248,15 +256,20 @@ pub struct Admin {
 }
 
 impl Admin {
-    pub fn of(proxy: &Proxy) -> Admin {
-        let addr = proxy.server.as_ref().unwrap().admin_addr();
+    /// The admin API at `base` (`http://host:port`).
+    pub fn at(base: String) -> Admin {
         Admin {
-            base: format!("http://{addr}"),
+            base,
             http: reqwest::Client::builder()
                 .redirect(reqwest::redirect::Policy::none())
                 .build()
                 .unwrap(),
         }
+    }
+
+    pub fn of(proxy: &Proxy) -> Admin {
+        let addr = proxy.server.as_ref().unwrap().admin_addr();
+        Admin::at(format!("http://{addr}"))
     }
 
     pub async fn list(&self, state: &str) -> Vec<serde_json::Value> {
