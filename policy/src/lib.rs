@@ -64,6 +64,7 @@ mod fallback;
 #[doc(hidden)]
 pub mod fuzzing;
 mod glob;
+mod hidden;
 mod lex;
 mod lexing;
 mod lineage;
@@ -82,6 +83,7 @@ pub use canonical::canonical_text;
 pub use copy::{copy_out, CopyFormat, CopyOut, ForceQuote};
 pub use cursor::{cursors, mentions_named_statements, CursorStatement};
 pub use glob::Glob;
+pub use hidden::{hidden_literals, scrub_hidden, MIN_HIDDEN_LEN};
 pub use lexing::{
     may_change_reading, multibyte_hazard, reads_alike, sql_mode_has_ansi_quotes,
     sql_mode_has_pipes_as_concat, standardize, LexMode, MysqlServer,

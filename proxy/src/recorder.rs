@@ -132,6 +132,7 @@ impl Auditor {
             info,
             next_statement: 1,
             result: None,
+            hidden: Vec::new(),
         };
         r.write(RecordBody::SessionStart {
             tls: r.info.tls,
@@ -233,6 +234,32 @@ pub fn masked_statement(
     (detected(masked.text), params)
 }
 
+/// What a statement's record hides: the literals its masked text no longer shows and the
+/// parameters recorded as `***`, as they would appear in its results.
+fn hidden_values(
+    mode: LiteralMode,
+    s: &policy::ShapedSql<'_>,
+    masked_text: &str,
+    params: &[Option<String>],
+    masked_params: &[Option<String>],
+) -> Vec<String> {
+    if mode == LiteralMode::Keep {
+        return Vec::new();
+    }
+    let mut hidden = policy::hidden_literals(s.dialect(), s.sql(), masked_text);
+    for (clear, recorded) in params.iter().zip(masked_params) {
+        if let (Some(clear), Some(recorded)) = (clear, recorded) {
+            if clear != recorded
+                && clear.chars().count() >= policy::MIN_HIDDEN_LEN
+                && !hidden.contains(clear)
+            {
+                hidden.push(clear.clone());
+            }
+        }
+    }
+    hidden
+}
+
 /// The statements' kinds, comma-separated (`select`, or `transaction,update,transaction`).
 fn statement_kinds(analysis: &policy::Analysis) -> String {
     match analysis.statements.as_slice() {
@@ -257,6 +284,10 @@ pub struct SessionRecorder {
     info: SessionInfo,
     next_statement: u64,
     result: Option<ResultInProgress>,
+    /// The values the last statement's record masked (its literals and parameters): scrubbed
+    /// from what is recorded of its results and errors, which can echo them (EXPLAIN's plan,
+    /// MySQL's names of unaliased columns).
+    hidden: Vec<String>,
 }
 
 impl SessionRecorder {
@@ -310,7 +341,9 @@ impl SessionRecorder {
         rule: Option<&str>,
         decision: &str,
     ) -> RecordBody {
-        let (text, params) = masked_statement(self.auditor.literals, s, params, masks);
+        let (text, masked_params) = masked_statement(self.auditor.literals, s, params, masks);
+        self.hidden = hidden_values(self.auditor.literals, s, &text, params, &masked_params);
+        let params = masked_params;
         let statement_id = self.next_statement;
         self.next_statement += 1;
         let mut tables: Vec<String> = analysis
@@ -394,7 +427,7 @@ impl SessionRecorder {
             columns: columns
                 .iter()
                 .map(|c| ResultColumn {
-                    name: c.name.clone(),
+                    name: policy::scrub_hidden(&c.name, &self.hidden),
                     origin: match &c.origin {
                         ColumnOrigin::Named {
                             schema,
@@ -441,6 +474,7 @@ impl SessionRecorder {
     /// A row as the client receives it.
     pub fn row(&mut self, fields: &RowFields) {
         let limit = self.auditor.record_rows;
+        let hidden = &self.hidden;
         let Some(r) = self.result.as_mut() else {
             return;
         };
@@ -454,7 +488,7 @@ impl SessionRecorder {
             .map(|(i, f)| {
                 f.as_ref()
                     .map(|v| match r.binary.get(i).copied().unwrap_or(false) {
-                        false => String::from_utf8_lossy(v).into_owned(),
+                        false => policy::scrub_hidden(&String::from_utf8_lossy(v), hidden),
                         true => format!("\\x{}", hex::encode(v)),
                     })
             })
@@ -492,10 +526,11 @@ impl SessionRecorder {
     pub fn error(&mut self, code: &str, message: &str) {
         self.result = None;
         let statement_id = Some(self.next_statement.saturating_sub(1)).filter(|&n| n > 0);
+        let message = policy::scrub_hidden(message, &self.hidden);
         self.write(RecordBody::Error {
             statement_id,
             code: code.into(),
-            message: message.into(),
+            message,
         });
     }
 

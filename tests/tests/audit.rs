@@ -793,3 +793,98 @@ async fn mysql_values_bound_to_masked_columns_are_masked_however_spelt() {
     proxy.shutdown().await;
     assert_nothing_smuggled(&dir, statements.len());
 }
+
+/// What the server says back about a statement gives its masked literals away too: PostgreSQL's
+/// EXPLAIN prints them in the plan, MySQL names an unaliased column by its text. The record of
+/// the result hides them as the statement's record does (black-box round 3, F5 and F6).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn results_do_not_give_back_the_literals_a_statement_record_masked() {
+    let upstream = pg_scram();
+    let s = unique("audecho");
+    let direct = pg_direct(upstream).await;
+    direct
+        .batch_execute(&format!(
+            "CREATE SCHEMA {s}; CREATE TABLE {s}.customers (id int PRIMARY KEY, name text, ssn text, email text, card_number text);
+             INSERT INTO {s}.customers VALUES (1, 'Alice Smith', '123-45-6789', 'alice.smith@example.com', '4111111111111111');
+             GRANT ALL ON SCHEMA {s} TO PUBLIC; GRANT ALL ON ALL TABLES IN SCHEMA {s} TO PUBLIC;"
+        ))
+        .await
+        .unwrap();
+    let mut proxy = Proxy::start(
+        upstream,
+        ProxyOpts {
+            extra_config: config(&s, ""),
+            ..ProxyOpts::default()
+        },
+    )
+    .await;
+    let pg_dir = proxy.dir.path().join("audit");
+    let client = proxy.connect().await;
+    let plan = client
+        .simple_query(&format!(
+            "EXPLAIN SELECT id FROM {s}.customers WHERE ssn = 'QQEXPLAIN'"
+        ))
+        .await
+        .unwrap();
+    // The client sees its own literal in the plan; the log must not.
+    assert!(format!("{plan:?}").contains("QQEXPLAIN"));
+    let by_param = client
+        .query(
+            &format!("EXPLAIN SELECT id FROM {s}.customers WHERE ssn = $1"),
+            &[&"QQPARAMEXPLAIN"],
+        )
+        .await;
+    drop(by_param);
+    drop(client);
+    proxy.shutdown().await;
+
+    let t = unique("audecho");
+    let server = mariadb_native();
+    let mut my = mysql_direct(server).await;
+    my.query_drop(format!(
+        "CREATE TABLE {t} (id INT PRIMARY KEY, name TEXT, ssn VARCHAR(20), email VARCHAR(64), card_number VARCHAR(19));
+         INSERT INTO {t} VALUES (2, 'Bob', '587-65-4321', 'bob@example.org', '4111111111111111')"
+    ))
+    .await
+    .unwrap();
+    let mut proxy = Proxy::start_mysql(
+        server,
+        ProxyOpts {
+            extra_config: config("shop", "").replace("shop.customers.", &format!("shop.{t}.")),
+            ..ProxyOpts::default()
+        },
+    )
+    .await;
+    let my_dir = proxy.dir.path().join("audit");
+    let mut conn = proxy.mysql().await;
+    let _: Vec<mysql_async::Row> = conn
+        .query(format!("SELECT ssn = 'QQCOLNAME' FROM {t} WHERE id = 2"))
+        .await
+        .unwrap();
+    let _: Vec<mysql_async::Row> = conn
+        .query(format!(
+            "SELECT ssn LIKE 'QQLIKENAME%' FROM {t} WHERE id = 2"
+        ))
+        .await
+        .unwrap();
+    conn.disconnect().await.unwrap();
+    proxy.shutdown().await;
+
+    for (dir, values) in [
+        (&pg_dir, &["QQEXPLAIN", "QQPARAMEXPLAIN"][..]),
+        (&my_dir, &["QQCOLNAME", "QQLIKENAME"][..]),
+    ] {
+        audit::verify(dir, KEY.as_bytes()).unwrap_or_else(|e| panic!("verify: {e}"));
+        let records = export(dir);
+        let results: Vec<&serde_json::Value> =
+            records.iter().filter(|r| r["kind"] == "result").collect();
+        assert!(!results.is_empty(), "{records:#?}");
+        let bytes = all_bytes(dir);
+        for v in values {
+            assert!(
+                !contains(&bytes, v) && records.iter().all(|r| !r.to_string().contains(v)),
+                "{v} reached the audit log in clear: {records:#?}"
+            );
+        }
+    }
+}
