@@ -40,6 +40,7 @@ pub mod net;
 pub mod recorder;
 
 pub mod pg;
+pub mod pg_schema;
 pub mod server;
 pub mod session;
 pub mod shipper;

@@ -289,7 +289,10 @@ async fn migrations_apply_once_with_concurrent_starts(central: &PgServer) {
         .iter()
         .map(|r| r.get(0))
         .collect();
-    let want: Vec<i32> = (1..=sluice::shipper::pg_sink::MIGRATIONS.len() as i32).collect();
+    let want: Vec<i32> = sluice::shipper::pg_sink::MIGRATIONS
+        .iter()
+        .map(|m| m.0)
+        .collect();
     assert_eq!(versions, want);
 }
 

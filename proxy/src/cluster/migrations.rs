@@ -8,12 +8,21 @@
 use tokio_postgres::Client;
 
 use super::ClusterError;
+use crate::pg_schema::Schema;
 
 /// The advisory lock key every migration takes ("sluice" in ASCII).
 const LOCK_KEY: i64 = 0x736c_7569_6365;
 
 /// `(version, SQL)`, in order.
 const MIGRATIONS: &[(i32, &str)] = &[(1, V1_APPROVALS)];
+
+/// The control store's schema.
+const SCHEMA: Schema = Schema {
+    store: "control",
+    table: "sluice_schema_migrations",
+    lock_key: LOCK_KEY,
+    migrations: MIGRATIONS,
+};
 
 /// Instances, approval requests, decisions and the webhook outbox.
 const V1_APPROVALS: &str = "
@@ -67,48 +76,5 @@ CREATE INDEX sluice_webhook_outbox_due ON sluice_webhook_outbox (next_at) WHERE 
 /// Applies every migration this build knows and the database has not seen; returns the
 /// versions it applied (empty when another instance got there first).
 pub async fn migrate(client: &mut Client) -> Result<Vec<i32>, ClusterError> {
-    let mut applied = Vec::new();
-    for (version, sql) in MIGRATIONS {
-        let tx = client.transaction().await?;
-        tx.execute("SELECT pg_advisory_xact_lock($1)", &[&LOCK_KEY])
-            .await?;
-        tx.batch_execute(
-            "CREATE TABLE IF NOT EXISTS sluice_schema_migrations (
-                version integer PRIMARY KEY,
-                applied_at timestamptz NOT NULL DEFAULT now())",
-        )
-        .await?;
-        let seen = tx
-            .query_opt(
-                "SELECT 1 FROM sluice_schema_migrations WHERE version = $1",
-                &[version],
-            )
-            .await?
-            .is_some();
-        if !seen {
-            tx.batch_execute(sql).await?;
-            tx.execute(
-                "INSERT INTO sluice_schema_migrations (version) VALUES ($1)",
-                &[version],
-            )
-            .await?;
-            applied.push(*version);
-        }
-        tx.commit().await?;
-    }
-    let newest: Option<i32> = client
-        .query_one("SELECT max(version) FROM sluice_schema_migrations", &[])
-        .await?
-        .get(0);
-    let known = MIGRATIONS.last().map(|m| m.0);
-    if newest > known {
-        // A newer instance migrated first (a rolling upgrade): migrations only add, so this
-        // build's queries still work.
-        tracing::warn!(
-            schema = newest.unwrap_or(0),
-            known = known.unwrap_or(0),
-            "the control database's schema is newer than this sluice"
-        );
-    }
-    Ok(applied)
+    Ok(SCHEMA.migrate(client).await?)
 }

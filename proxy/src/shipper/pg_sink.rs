@@ -16,16 +16,18 @@ use tokio_postgres::Client;
 use super::pg_conn::PgStore;
 use super::{Batch, Delivery};
 use crate::config::{Config, SinkConfig};
+use crate::pg_schema::Schema;
 
 /// Advisory lock keys: migrations, partition creation.
 const MIGRATION_LOCK: i64 = 0x5_1c3a_0001;
 const PARTITION_LOCK: i64 = 0x5_1c3a_0002;
 const DAY_MICROS: i64 = 86_400_000_000;
 
-/// The migrations, in order; version `i + 1` is `MIGRATIONS[i]`. Never edit one that shipped:
-/// add the next.
-pub const MIGRATIONS: &[&str] = &[
-    r#"
+/// The migrations, `(version, SQL)` in order. Never edit one that shipped: add the next.
+pub const MIGRATIONS: &[(i32, &str)] = &[
+    (
+        1,
+        r#"
 CREATE TABLE sluice_audit_records (
     instance    text        NOT NULL,
     seq         bigint      NOT NULL,
@@ -46,7 +48,10 @@ CREATE TABLE sluice_audit_records (
 CREATE INDEX sluice_audit_records_session ON sluice_audit_records (instance, session);
 CREATE INDEX sluice_audit_records_ts ON sluice_audit_records (ts);
 "#,
-    r#"
+    ),
+    (
+        2,
+        r#"
 CREATE TABLE sluice_audit_instances (
     instance   text        PRIMARY KEY,
     last_seq   bigint      NOT NULL,
@@ -57,7 +62,16 @@ INSERT INTO sluice_audit_instances (instance, last_seq, last_hash)
     SELECT DISTINCT ON (instance) instance, seq, hash
     FROM sluice_audit_records ORDER BY instance, seq DESC;
 "#,
+    ),
 ];
+
+/// The central audit store's schema.
+const SCHEMA: Schema = Schema {
+    store: "central audit",
+    table: "sluice_audit_schema",
+    lock_key: MIGRATION_LOCK,
+    migrations: MIGRATIONS,
+};
 
 /// Each instance's newest shipped record, written with every batch: `verify --store` finds
 /// rows deleted from the end with it, and `export --follow --store` what is new.
@@ -69,36 +83,7 @@ const MARK: &str = "INSERT INTO sluice_audit_instances (instance, last_seq, last
 
 /// Applies the migrations not yet applied. Safe to run from several instances at once.
 pub async fn migrate(client: &mut Client) -> Result<(), tokio_postgres::Error> {
-    let txn = client.transaction().await?;
-    txn.execute("SELECT pg_advisory_xact_lock($1)", &[&MIGRATION_LOCK])
-        .await?;
-    txn.batch_execute(
-        "CREATE TABLE IF NOT EXISTS sluice_audit_schema (
-             version integer PRIMARY KEY,
-             applied_at timestamptz NOT NULL DEFAULT now())",
-    )
-    .await?;
-    let row = txn
-        .query_one(
-            "SELECT coalesce(max(version), 0) FROM sluice_audit_schema",
-            &[],
-        )
-        .await?;
-    let have: i32 = row.get(0);
-    for (i, sql) in MIGRATIONS.iter().enumerate() {
-        let version = i32::try_from(i + 1).unwrap_or(i32::MAX);
-        if version <= have {
-            continue;
-        }
-        txn.batch_execute(sql).await?;
-        txn.execute(
-            "INSERT INTO sluice_audit_schema (version) VALUES ($1)",
-            &[&version],
-        )
-        .await?;
-        tracing::info!(version, "central audit store: migration applied");
-    }
-    txn.commit().await
+    SCHEMA.migrate(client).await.map(|_| ())
 }
 
 /// `YYYY-MM-DD` of the UTC day `day` (days since the epoch).
