@@ -103,6 +103,34 @@ fn check_accepts_the_spec_example_once_its_hashes_are_real() {
     );
 }
 
+/// The compose deployments' configs (`docker-compose.yml`, and the two replicas behind HAProxy
+/// of `deploy/scale-out/`) are valid as shipped.
+#[test]
+fn check_accepts_the_deployment_configs() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    for (file, summary) in [
+        ("deploy/sluice.toml", "ok (2 targets, 1 users)"),
+        ("deploy/scale-out/sluice.toml", "ok (2 targets, 1 users)"),
+    ] {
+        let out = Command::new(SLUICE)
+            .args(["check", "--config"])
+            .arg(root.join(file))
+            .env("APP_PG_PASSWORD", "x")
+            .env("APP_MYSQL_PASSWORD", "x")
+            .env("SLUICE_AUDIT_KEY", "x")
+            .env("SLUICE_CONTROL_PASSWORD", "x")
+            .output()
+            .unwrap();
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            out.status.success() && stdout.contains(summary),
+            "{file}: {stdout}{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(!stdout.contains("not enforced"), "{file}: {stdout}");
+    }
+}
+
 #[test]
 fn serve_refuses_a_jwt_section_whose_keys_it_cannot_read() {
     let dir = tempfile::tempdir().unwrap();
