@@ -399,6 +399,17 @@ async fn a_hostile_mysql_upstream_ends_only_its_own_session() {
         let mut victim = mysql_session(&proxy).await;
         let sql = format!("SELECT '{}'", m.word());
         match m {
+            Misbehaviour::Malformed => {
+                // More columns than any server can announce: sluice ends the session.
+                let seen = mysql_exchange(&mut victim, &sql, Duration::from_secs(5)).await;
+                assert!(seen.closed, "{m:?}: sluice ends the session");
+                let (code, message) = seen.error().expect("an ERR packet last");
+                assert_eq!(code, 1927, "{m:?}: {message}");
+                for part in ["target \"my\"", "18446744073709551615 columns"] {
+                    assert!(message.contains(part), "{m:?}: {message}");
+                }
+                closed += 1;
+            }
             Misbehaviour::Gigabyte => {
                 let during = async {
                     tokio::time::sleep(HOLD / 2).await;
@@ -437,7 +448,24 @@ async fn a_hostile_mysql_upstream_ends_only_its_own_session() {
         assert_mysql_serves(&mut bystander, m).await;
         assert_bounded(baseline, &format!("after {m:?}"));
     }
-    assert_ends_recorded(&proxy, &[Misbehaviour::Gigabyte]).await;
+    assert_ends_recorded(&proxy, &[Misbehaviour::Malformed, Misbehaviour::Gigabyte]).await;
+
+    // Column definitions without end, in a session whose columns sluice keeps (the audit log
+    // records them): it stops keeping them at its limit and ends the session.
+    let mut victim = mysql_session(&proxy).await;
+    let sql = format!("SELECT '{}'", hostile::COLUMNS_FOREVER);
+    let seen = mysql_exchange(&mut victim, &sql, Duration::from_secs(20)).await;
+    assert!(seen.closed, "sluice ends a session of endless columns");
+    let (code, message) = seen.error().expect("an ERR packet last");
+    assert_eq!(code, 1105, "{message}");
+    assert!(message.contains("more than 65535 columns"), "{message}");
+    assert!(
+        (65_535..70_000).contains(&seen.packets),
+        "the client got {} packets",
+        seen.packets
+    );
+    assert_bounded(baseline, "endless column definitions");
+    assert_mysql_serves(&mut bystander, Misbehaviour::Endless).await;
 }
 
 /// The ERR packet of a MySQL exchange: (code, message).

@@ -20,7 +20,7 @@ use tokio::net::{TcpListener, TcpStream};
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Misbehaviour {
     /// A message whose length field is impossible (PostgreSQL: below 4; MySQL: a result of
-    /// 2^64 - 1 columns, and no column definitions).
+    /// 2^64 - 1 columns, more than any server can announce, and a broken definition).
     Malformed,
     /// A length field beyond any limit, then nothing.
     Oversized,
@@ -374,12 +374,33 @@ async fn mysql_connection(mut s: TcpStream, _closed: Arc<AtomicUsize>) -> std::i
                 answer.extend(my_packet(6, &MY_EOF));
                 s.write_all(&answer).await?;
             }
+            Some(0x03) if String::from_utf8_lossy(&command[1..]).contains(COLUMNS_FOREVER) => {
+                return mysql_columns_forever(&mut s).await
+            }
             Some(0x03) => match Misbehaviour::of(&command[1..]) {
                 None => s.write_all(&my_result(&[b"1"])).await?,
                 Some(m) => return mysql_misbehave(&mut s, m).await,
             },
             _ => s.write_all(&my_packet(1, &[0, 0, 0, 2, 0, 0, 0])).await?,
         }
+    }
+}
+
+/// A statement naming this makes the fake MySQL server announce 2^30 columns and send column
+/// definitions for as long as anyone reads them.
+pub const COLUMNS_FOREVER: &str = "columns_forever";
+
+async fn mysql_columns_forever(s: &mut TcpStream) -> std::io::Result<()> {
+    s.write_all(&my_packet(1, &[0xFD, 0, 0, 0x40])).await?;
+    let column = my_column();
+    let mut seq = 2u8;
+    loop {
+        let mut batch = Vec::with_capacity(1024 * (column.len() + 4));
+        for _ in 0..1024 {
+            batch.extend(my_packet(seq, &column));
+            seq = seq.wrapping_add(1);
+        }
+        s.write_all(&batch).await?;
     }
 }
 
