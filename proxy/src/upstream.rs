@@ -197,3 +197,53 @@ pub async fn tls(
         .map(tls::end_point_hash);
     Ok((Box::new(conn), end_point))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn target(limit: Duration) -> UpstreamTarget {
+        UpstreamTarget {
+            name: "t".into(),
+            host: "db.internal".into(),
+            port: 3306,
+            user: "u".into(),
+            password: None,
+            database: None,
+            tls_mode: UpstreamTls::Disable,
+            tls_config: None,
+            connect_timeout: limit,
+            identities: Default::default(),
+        }
+    }
+
+    #[tokio::test]
+    async fn a_step_that_never_ends_is_cut_at_connect_timeout_and_named() {
+        let target = target(Duration::from_millis(50));
+        let progress = Progress::default();
+        let attempt = async {
+            progress.at(Step::Greeting);
+            std::future::pending::<Result<(), ConnectError>>().await
+        };
+        let started = std::time::Instant::now();
+        let err = bounded(&target, &progress, attempt).await.unwrap_err();
+        assert!(started.elapsed() < Duration::from_secs(5));
+        assert_eq!(
+            err.to_string(),
+            "db.internal:3306: no answer within connect_timeout (50ms) while waiting for the database's greeting"
+        );
+    }
+
+    #[tokio::test]
+    async fn an_attempt_within_the_limit_keeps_its_own_result() {
+        let target = target(Duration::from_secs(5));
+        let progress = Progress::default();
+        let done = bounded(&target, &progress, async { Ok::<_, ConnectError>(7) }).await;
+        assert_eq!(done.unwrap(), 7);
+        let failed = bounded(&target, &progress, async {
+            Err::<(), _>(ConnectError::Tls("bad certificate".into()))
+        })
+        .await;
+        assert_eq!(failed.unwrap_err().to_string(), "bad certificate");
+    }
+}
