@@ -4,7 +4,7 @@
 //! - `SLUICE_SOAK_CONNECTIONS` (default 2,000) client connections at once: a quarter to
 //!   PostgreSQL, the rest to MariaDB (a PostgreSQL backend costs megabytes; the throwaway
 //!   servers share the machine). Most are idle and speak once every 20 to 40 s; 16 of them
-//!   run statements back to back;
+//!   run statements back to back; after a failed login each backs off (1 to 16 s);
 //! - pgbench (`-S`, 8 clients) through sluice, in rounds of at most a minute;
 //! - clients that vanish mid-result (a reset with a large result half read), both protocols;
 //! - a restart of the PostgreSQL server at a third and at two thirds of the run.
@@ -129,15 +129,17 @@ async fn checked_pg(
 ) {
     let mut n = (seed as i64) << 32;
     let mut client = None;
+    let mut failed_logins = 0;
     while !stop.load(Ordering::Relaxed) {
         let Some(c) = (match client.take() {
             Some(c) => Some(c),
             None => pg_connect(addr, &s).await,
         }) else {
             s.login_errors.fetch_add(1, Ordering::Relaxed);
-            tokio::time::sleep(Duration::from_secs(1)).await;
+            back_off(&mut failed_logins, &stop).await;
             continue;
         };
+        failed_logins = 0;
         pause(busy, seed, n, &stop).await;
         n += 1;
         let started = Instant::now();
@@ -153,15 +155,17 @@ async fn checked_pg(
 async fn checked_my(port: u16, busy: bool, seed: u64, stop: Arc<AtomicBool>, s: Arc<Stats>) {
     let mut n = (seed as i64) << 32;
     let mut conn = None;
+    let mut failed_logins = 0;
     while !stop.load(Ordering::Relaxed) {
         let Some(mut c) = (match conn.take() {
             Some(c) => Some(c),
             None => my_connect(port, &s).await,
         }) else {
             s.login_errors.fetch_add(1, Ordering::Relaxed);
-            tokio::time::sleep(Duration::from_secs(1)).await;
+            back_off(&mut failed_logins, &stop).await;
             continue;
         };
+        failed_logins = 0;
         pause(busy, seed, n, &stop).await;
         n += 1;
         let started = Instant::now();
@@ -176,6 +180,18 @@ async fn checked_my(port: u16, busy: bool, seed: u64, stop: Arc<AtomicBool>, s: 
     }
     if let Some(c) = conn {
         let _ = c.disconnect().await;
+    }
+}
+
+/// After a failed login, a wait that doubles with each failure in a row (1, 2, 4, 8, 16 s,
+/// then 16 s), cut short by `stop`, as a connection pool backs off. Retrying every second
+/// instead turns a database slower than `connect_timeout` into a storm of logins (each a
+/// SCRAM exchange on both sides of sluice, in this process) that starves every session.
+async fn back_off(failed_logins: &mut u32, stop: &AtomicBool) {
+    let until = Instant::now() + Duration::from_secs(1 << (*failed_logins).min(4));
+    *failed_logins += 1;
+    while Instant::now() < until && !stop.load(Ordering::Relaxed) {
+        tokio::time::sleep(Duration::from_millis(250)).await;
     }
 }
 
