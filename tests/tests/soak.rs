@@ -50,9 +50,20 @@ struct Stats {
     stalled_connects: AtomicU64,
     /// Microseconds, of the busy clients' statements.
     latencies: Mutex<Vec<u32>>,
+    /// Why logins failed: the error's text with its numbers blanked, and how often.
+    login_failures: Mutex<std::collections::BTreeMap<String, u64>>,
 }
 
 impl Stats {
+    /// Counts a failed login under its error's text, numbers (ports, addresses, ids) blanked.
+    fn login_failed(&self, error: &str) {
+        let kind: String = error
+            .chars()
+            .map(|c| if c.is_ascii_digit() { '#' } else { c })
+            .take(160)
+            .collect();
+        *self.login_failures.lock().unwrap().entry(kind).or_default() += 1;
+    }
     fn answered(&self, result: Option<Result<i64, String>>, n: i64, took: Option<Duration>) {
         match result {
             None => self.unanswered.fetch_add(1, Ordering::Relaxed),
@@ -102,7 +113,7 @@ async fn pg_connect(proxy_addr: std::net::SocketAddr, s: &Stats) -> Option<tokio
         s.stalled_connects.fetch_add(1, Ordering::Relaxed);
         return None;
     };
-    let (client, connection) = connected.ok()?;
+    let (client, connection) = connected.map_err(|e| s.login_failed(&e.to_string())).ok()?;
     tokio::spawn(connection);
     Some(client)
 }
@@ -115,7 +126,7 @@ async fn my_connect(port: u16, s: &Stats) -> Option<mysql_async::Conn> {
         s.stalled_connects.fetch_add(1, Ordering::Relaxed);
         return None;
     };
-    connected.ok()
+    connected.map_err(|e| s.login_failed(&e.to_string())).ok()
 }
 
 /// A checked client: back to back when `busy`, else once every 20 to 40 s; reconnects after
@@ -487,6 +498,9 @@ async fn report(
         "soak: checked statements: {ok} answered right, {errors} answered with an error, {wrong} wrong, {unanswered} unanswered; logins refused: {}, of which connections never answered: {stalled}",
         stats.login_errors.load(Ordering::Relaxed)
     );
+    for (kind, n) in stats.login_failures.lock().unwrap().iter() {
+        println!("soak: login failed {n} times: {kind}");
+    }
     println!("soak: audit statement records of the checked clients: {records}");
     println!("soak: pgbench -S transactions: {transactions} ({failed_rounds} rounds cut short); vanishing clients: {vanished}");
     println!(
