@@ -113,7 +113,12 @@ async fn pg_connect(proxy_addr: std::net::SocketAddr, s: &Stats) -> Option<tokio
         s.stalled_connects.fetch_add(1, Ordering::Relaxed);
         return None;
     };
-    let (client, connection) = connected.map_err(|e| s.login_failed(&e.to_string())).ok()?;
+    // tokio-postgres shows a server's error as "db error"; its code and message say why.
+    let why = |e: tokio_postgres::Error| match e.as_db_error() {
+        Some(db) => format!("{}: {}", db.code().code(), db.message()),
+        None => e.to_string(),
+    };
+    let (client, connection) = connected.map_err(|e| s.login_failed(&why(e))).ok()?;
     tokio::spawn(connection);
     Some(client)
 }
