@@ -148,6 +148,13 @@ impl Auditor {
         r
     }
 
+    /// A session whose client signed in but whose database could not be had (unreachable, too
+    /// slow for `connect_timeout`, or refusing the session): its start and, at once, its end,
+    /// whose reason says why, as the end of a session that lost its database does.
+    pub fn upstream_failed(self: &Arc<Self>, info: SessionInfo, reason: &str) {
+        self.session(info).end(reason);
+    }
+
     /// A reload of the configuration (`config_hash`: the file's SHA-256), asked for by `by`.
     pub fn reload(&self, by: &str, config_hash: &str) {
         let d = Draft::new(

@@ -3,6 +3,10 @@
 //! that met the misbehaviour, with the error a client of that protocol expects for a lost
 //! database (PostgreSQL 08006, MySQL 1927), or let it go once its client leaves; never panic;
 //! keep its memory bounded; serve every other session; and record each session's end.
+//!
+//! And a database that takes the TCP connection and never answers (an overflowed accept
+//! queue): the session's way in is bounded by the target's `connect_timeout` (2 s here), not
+//! the client's `handshake_timeout` (60 s), and the error names the target and the step.
 
 #[path = "support/hostile.rs"]
 mod hostile;
@@ -127,6 +131,32 @@ async fn assert_ends_recorded(proxy: &Proxy, detected: &[Misbehaviour]) {
     }
 }
 
+/// The `connect_timeout` of the test targets (see `tests/src/lib.rs`).
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// How late after `connect_timeout` a client may hear of it: sluice's own work, on a busy
+/// machine. Far below the 60 s `handshake_timeout` that applied before.
+const TIMEOUT_SLACK: Duration = Duration::from_secs(4);
+
+fn assert_in_time(started: std::time::Instant, what: &str) {
+    let took = started.elapsed();
+    assert!(
+        took >= CONNECT_TIMEOUT && took < CONNECT_TIMEOUT + TIMEOUT_SLACK,
+        "{what}: the client heard after {took:?}, connect_timeout is {CONNECT_TIMEOUT:?}"
+    );
+}
+
+/// The last session's recorded end, which must say the database timed out at `step`.
+async fn assert_timeout_recorded(proxy: &Proxy, step: &str) {
+    let reasons = end_reasons(proxy, 1).await;
+    let last = reasons.last().cloned().flatten().unwrap_or_default();
+    assert!(
+        last.starts_with("UpstreamUnavailable") && last.contains("connect_timeout"),
+        "{last}"
+    );
+    assert!(last.contains(step), "{last}");
+}
+
 // ---------------------------------------------------------------- PostgreSQL
 
 /// A tokio-postgres session as alice, named `name`; aborting the handle drops its socket.
@@ -249,6 +279,46 @@ async fn a_hostile_postgres_upstream_ends_only_its_own_session() {
     assert_ends_recorded(&proxy, &detected).await;
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_postgres_upstream_that_never_answers_the_login_is_cut_at_connect_timeout() {
+    let _serial = SERIAL.lock().await;
+    let fake = Fake::pg().await;
+    fake.set_mute(true);
+    let proxy = proxy_for(&fake, "postgres").await;
+    let started = std::time::Instant::now();
+    let conn_str = proxy.conn_str(USER, PASSWORD, "");
+    let err = match timeout(
+        Duration::from_secs(30),
+        tokio_postgres::connect(&conn_str, NoTls),
+    )
+    .await
+    .expect("an answer before the client gives up")
+    {
+        Ok(_) => panic!("a database that never answers cannot make a session"),
+        Err(e) => e,
+    };
+    assert_in_time(started, "PostgreSQL login");
+    assert_eq!(err.code(), Some(&SqlState::CONNECTION_FAILURE), "{err}");
+    let message = err.as_db_error().map(|e| e.message()).unwrap_or_default();
+    for part in [
+        "target \"pg\" is unavailable",
+        &fake.addr.to_string(),
+        "connect_timeout (2s)",
+        "the database to accept the login",
+    ] {
+        assert!(message.contains(part), "{part:?} not in: {message}");
+    }
+    assert!(
+        fake.wait_closed(1, Duration::from_secs(5)).await,
+        "sluice still holds the connection to the mute database"
+    );
+    assert_timeout_recorded(&proxy, "the database to accept the login").await;
+    // The same database answering again serves at once: the timeout left nothing behind.
+    fake.set_mute(false);
+    let (client, _conn) = pg_session(&proxy, "after").await;
+    assert_pg_serves(&client, Misbehaviour::Silent).await;
+}
+
 // ---------------------------------------------------------------- MySQL
 
 /// A raw MySQL session as alice over TLS, logged in.
@@ -329,6 +399,17 @@ async fn a_hostile_mysql_upstream_ends_only_its_own_session() {
         let mut victim = mysql_session(&proxy).await;
         let sql = format!("SELECT '{}'", m.word());
         match m {
+            Misbehaviour::Malformed => {
+                // More columns than any server can announce: sluice ends the session.
+                let seen = mysql_exchange(&mut victim, &sql, Duration::from_secs(5)).await;
+                assert!(seen.closed, "{m:?}: sluice ends the session");
+                let (code, message) = seen.error().expect("an ERR packet last");
+                assert_eq!(code, 1927, "{m:?}: {message}");
+                for part in ["target \"my\"", "18446744073709551615 columns"] {
+                    assert!(message.contains(part), "{m:?}: {message}");
+                }
+                closed += 1;
+            }
             Misbehaviour::Gigabyte => {
                 let during = async {
                     tokio::time::sleep(HOLD / 2).await;
@@ -367,5 +448,89 @@ async fn a_hostile_mysql_upstream_ends_only_its_own_session() {
         assert_mysql_serves(&mut bystander, m).await;
         assert_bounded(baseline, &format!("after {m:?}"));
     }
-    assert_ends_recorded(&proxy, &[Misbehaviour::Gigabyte]).await;
+    assert_ends_recorded(&proxy, &[Misbehaviour::Malformed, Misbehaviour::Gigabyte]).await;
+
+    // Column definitions without end, in a session whose columns sluice keeps (the audit log
+    // records them): it stops keeping them at its limit and ends the session.
+    let mut victim = mysql_session(&proxy).await;
+    let sql = format!("SELECT '{}'", hostile::COLUMNS_FOREVER);
+    let seen = mysql_exchange(&mut victim, &sql, Duration::from_secs(20)).await;
+    assert!(seen.closed, "sluice ends a session of endless columns");
+    let (code, message) = seen.error().expect("an ERR packet last");
+    assert_eq!(code, 1105, "{message}");
+    assert!(message.contains("more than 65535 columns"), "{message}");
+    assert!(
+        (65_535..70_000).contains(&seen.packets),
+        "the client got {} packets",
+        seen.packets
+    );
+    assert_bounded(baseline, "endless column definitions");
+    assert_mysql_serves(&mut bystander, Misbehaviour::Endless).await;
+}
+
+/// The ERR packet of a MySQL exchange: (code, message).
+fn mysql_err(p: &[u8]) -> (u16, String) {
+    let seen = Exchange {
+        packets: 1,
+        last: p.to_vec(),
+        closed: true,
+    };
+    seen.error()
+        .unwrap_or_else(|| panic!("an ERR packet, got {p:?}"))
+}
+
+fn assert_mysql_timed_out(p: &[u8], fake: &Fake, step: &str) {
+    let (code, message) = mysql_err(p);
+    assert_eq!(code, 1429, "{message}");
+    for part in [
+        "target \"my\" is unavailable",
+        &fake.addr.to_string(),
+        "connect_timeout (2s)",
+        step,
+    ] {
+        assert!(message.contains(part), "{part:?} not in: {message}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_mysql_upstream_that_never_greets_is_cut_at_connect_timeout() {
+    let _serial = SERIAL.lock().await;
+    let fake = Fake::mysql().await;
+    fake.set_mute(true);
+    let proxy = proxy_for(&fake, "mysql").await;
+
+    // sluice knows nothing of the server yet: it asks for a greeting before it greets.
+    let started = std::time::Instant::now();
+    let mut raw = tokio::net::TcpStream::connect(proxy.addr)
+        .await
+        .expect("connect");
+    let (_, first) = timeout(Duration::from_secs(30), read_packet(&mut raw))
+        .await
+        .expect("an answer before the client gives up")
+        .expect("a packet");
+    assert_in_time(started, "MySQL greeting");
+    assert_mysql_timed_out(&first, &fake, "the database's greeting");
+
+    // Once a session has taught sluice the server's greeting, a client is greeted at once and
+    // the upstream login is what waits.
+    fake.set_mute(false);
+    let mut bystander = mysql_session(&proxy).await;
+    assert_mysql_serves(&mut bystander, Misbehaviour::Silent).await;
+    fake.set_mute(true);
+    let started = std::time::Instant::now();
+    let (answer, _tls) = timeout(
+        Duration::from_secs(30),
+        full_auth_login(&proxy, USER, PASSWORD),
+    )
+    .await
+    .expect("an answer before the client gives up");
+    assert_in_time(started, "MySQL login");
+    assert_mysql_timed_out(&answer, &fake, "the database's greeting");
+    assert!(
+        fake.wait_closed(2, Duration::from_secs(5)).await,
+        "sluice still holds a connection to the mute database ({} closed)",
+        fake.closed_by_sluice()
+    );
+    assert_timeout_recorded(&proxy, "the database's greeting").await;
+    assert_mysql_serves(&mut bystander, Misbehaviour::Silent).await;
 }

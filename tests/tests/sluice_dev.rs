@@ -29,6 +29,7 @@ const PROGRAMS: &[(&str, &str)] = &[
     ("setsid", "util-linux"),
     ("mount", "mount"),
     ("cc", "gcc"),
+    ("c++", "g++"),
     ("node", "nodejs"),
     ("npm", "npm"),
     ("java", "default-jdk-headless"),
@@ -416,18 +417,88 @@ fn when_it_cannot_install_it_stops_with_one_line_naming_the_package() {
     assert_eq!(ours.len(), 1, "one line: {}", run.stderr);
 }
 
+/// The fuzz targets, by their files in fuzz/fuzz_targets.
+fn fuzz_targets() -> Vec<String> {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../fuzz/fuzz_targets");
+    let mut targets: Vec<String> = std::fs::read_dir(dir)
+        .unwrap()
+        .filter_map(|e| {
+            let name = e.unwrap().file_name().into_string().unwrap();
+            name.strip_suffix(".rs").map(str::to_string)
+        })
+        .collect();
+    targets.sort();
+    targets
+}
+
 #[test]
 fn with_nothing_missing_it_runs_the_readme_commands_and_installs_nothing() {
     let _serial = serial();
     let m = Machine::complete();
-    let run = m.run(&["test", "--no-fail-fast"], &[]);
+    let seconds = [("SLUICE_FUZZ_SECONDS", Path::new("3"))];
+    let run = m.run(&["test", "--no-fail-fast"], &seconds);
     assert_eq!(run.code, 0, "{}{}", run.stdout, run.stderr);
+    let tests = m.cargo_runs();
     let run = m.run(&["demo", "--listen", "127.0.0.1:7000"], &[]);
     assert_eq!(run.code, 0, "{}{}", run.stdout, run.stderr);
+    let runs = m.cargo_runs();
+    let lines: Vec<&str> = tests.lines().collect();
+    let targets = fuzz_targets();
+    assert_eq!(targets.len(), 12, "{targets:?}");
+    assert_eq!(lines.len(), 3 + targets.len(), "{tests}");
+    assert_eq!(lines[0], "test --workspace --locked --no-fail-fast");
+    // Then every fuzz target: built once, each run 3 s from its committed corpus.
+    assert_eq!(lines[1], "fuzz --help");
+    assert_eq!(lines[2], "fuzz build --sanitizer none --codegen-units 16");
+    for (line, target) in lines[3..].iter().zip(&targets) {
+        let head = format!("fuzz run --sanitizer none --codegen-units 16 {target} ");
+        let tail = format!(" corpus/{target} -- -max_total_time=3 -timeout=10 -rss_limit_mb=4096");
+        assert!(line.starts_with(&head) && line.ends_with(&tail), "{line}");
+    }
     assert_eq!(
-        m.cargo_runs(),
-        "test --workspace --locked --no-fail-fast\n\
-         run --release -- demo --listen 127.0.0.1:7000\n"
+        runs.strip_prefix(tests.as_str()),
+        Some("run --release -- demo --listen 127.0.0.1:7000\n")
     );
     assert_eq!(m.install_attempts(), "");
+}
+
+#[test]
+fn a_fuzz_target_that_fails_fails_the_tests_and_says_where_its_input_is() {
+    let _serial = serial();
+    let m = Machine::complete();
+    write_stub(
+        &m.bin().join("cargo"),
+        r#"printf '%s\n' "$*" >> "$SLUICE_DEV_TEST_LOG"
+case "$*" in "fuzz run "*" mask_value "*) exit 77 ;; esac
+exit 0"#,
+    );
+    let run = m.run(&["test"], &[("SLUICE_FUZZ_SECONDS", Path::new("1"))]);
+    assert_eq!(run.code, 1, "{}{}", run.stdout, run.stderr);
+    assert!(
+        run.stderr
+            .contains("fuzz: mask_value FAILED (a crash, hang or leak); its input is in fuzz/artifacts/mask_value/"),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        run.stderr.contains("fuzz: failed: mask_value\n"),
+        "{}",
+        run.stderr
+    );
+    // The other targets still ran.
+    let runs = m.cargo_runs();
+    assert_eq!(
+        runs.matches("fuzz run ").count(),
+        fuzz_targets().len(),
+        "{runs}"
+    );
+}
+
+#[test]
+fn fuzzing_in_the_tests_can_be_turned_off() {
+    let _serial = serial();
+    let m = Machine::complete();
+    let run = m.run(&["test"], &[("SLUICE_FUZZ_SECONDS", Path::new("0"))]);
+    assert_eq!(run.code, 0, "{}{}", run.stdout, run.stderr);
+    assert_eq!(m.cargo_runs(), "test --workspace --locked\n");
 }

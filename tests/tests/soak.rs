@@ -4,7 +4,7 @@
 //! - `SLUICE_SOAK_CONNECTIONS` (default 2,000) client connections at once: a quarter to
 //!   PostgreSQL, the rest to MariaDB (a PostgreSQL backend costs megabytes; the throwaway
 //!   servers share the machine). Most are idle and speak once every 20 to 40 s; 16 of them
-//!   run statements back to back;
+//!   run statements back to back; after a failed login each backs off (1 to 16 s);
 //! - pgbench (`-S`, 8 clients) through sluice, in rounds of at most a minute;
 //! - clients that vanish mid-result (a reset with a large result half read), both protocols;
 //! - a restart of the PostgreSQL server at a third and at two thirds of the run.
@@ -50,9 +50,20 @@ struct Stats {
     stalled_connects: AtomicU64,
     /// Microseconds, of the busy clients' statements.
     latencies: Mutex<Vec<u32>>,
+    /// Why logins failed: the error's text with its numbers blanked, and how often.
+    login_failures: Mutex<std::collections::BTreeMap<String, u64>>,
 }
 
 impl Stats {
+    /// Counts a failed login under its error's text, numbers (ports, addresses, ids) blanked.
+    fn login_failed(&self, error: &str) {
+        let kind: String = error
+            .chars()
+            .map(|c| if c.is_ascii_digit() { '#' } else { c })
+            .take(160)
+            .collect();
+        *self.login_failures.lock().unwrap().entry(kind).or_default() += 1;
+    }
     fn answered(&self, result: Option<Result<i64, String>>, n: i64, took: Option<Duration>) {
         match result {
             None => self.unanswered.fetch_add(1, Ordering::Relaxed),
@@ -102,7 +113,12 @@ async fn pg_connect(proxy_addr: std::net::SocketAddr, s: &Stats) -> Option<tokio
         s.stalled_connects.fetch_add(1, Ordering::Relaxed);
         return None;
     };
-    let (client, connection) = connected.ok()?;
+    // tokio-postgres shows a server's error as "db error"; its code and message say why.
+    let why = |e: tokio_postgres::Error| match e.as_db_error() {
+        Some(db) => format!("{}: {}", db.code().code(), db.message()),
+        None => e.to_string(),
+    };
+    let (client, connection) = connected.map_err(|e| s.login_failed(&why(e))).ok()?;
     tokio::spawn(connection);
     Some(client)
 }
@@ -115,7 +131,7 @@ async fn my_connect(port: u16, s: &Stats) -> Option<mysql_async::Conn> {
         s.stalled_connects.fetch_add(1, Ordering::Relaxed);
         return None;
     };
-    connected.ok()
+    connected.map_err(|e| s.login_failed(&e.to_string())).ok()
 }
 
 /// A checked client: back to back when `busy`, else once every 20 to 40 s; reconnects after
@@ -129,15 +145,17 @@ async fn checked_pg(
 ) {
     let mut n = (seed as i64) << 32;
     let mut client = None;
+    let mut failed_logins = 0;
     while !stop.load(Ordering::Relaxed) {
         let Some(c) = (match client.take() {
             Some(c) => Some(c),
             None => pg_connect(addr, &s).await,
         }) else {
             s.login_errors.fetch_add(1, Ordering::Relaxed);
-            tokio::time::sleep(Duration::from_secs(1)).await;
+            back_off(&mut failed_logins, &stop).await;
             continue;
         };
+        failed_logins = 0;
         pause(busy, seed, n, &stop).await;
         n += 1;
         let started = Instant::now();
@@ -153,15 +171,17 @@ async fn checked_pg(
 async fn checked_my(port: u16, busy: bool, seed: u64, stop: Arc<AtomicBool>, s: Arc<Stats>) {
     let mut n = (seed as i64) << 32;
     let mut conn = None;
+    let mut failed_logins = 0;
     while !stop.load(Ordering::Relaxed) {
         let Some(mut c) = (match conn.take() {
             Some(c) => Some(c),
             None => my_connect(port, &s).await,
         }) else {
             s.login_errors.fetch_add(1, Ordering::Relaxed);
-            tokio::time::sleep(Duration::from_secs(1)).await;
+            back_off(&mut failed_logins, &stop).await;
             continue;
         };
+        failed_logins = 0;
         pause(busy, seed, n, &stop).await;
         n += 1;
         let started = Instant::now();
@@ -176,6 +196,18 @@ async fn checked_my(port: u16, busy: bool, seed: u64, stop: Arc<AtomicBool>, s: 
     }
     if let Some(c) = conn {
         let _ = c.disconnect().await;
+    }
+}
+
+/// After a failed login, a wait that doubles with each failure in a row (1, 2, 4, 8, 16 s,
+/// then 16 s), cut short by `stop`, as a connection pool backs off. Retrying every second
+/// instead turns a database slower than `connect_timeout` into a storm of logins (each a
+/// SCRAM exchange on both sides of sluice, in this process) that starves every session.
+async fn back_off(failed_logins: &mut u32, stop: &AtomicBool) {
+    let until = Instant::now() + Duration::from_secs(1 << (*failed_logins).min(4));
+    *failed_logins += 1;
+    while Instant::now() < until && !stop.load(Ordering::Relaxed) {
+        tokio::time::sleep(Duration::from_millis(250)).await;
     }
 }
 
@@ -471,6 +503,9 @@ async fn report(
         "soak: checked statements: {ok} answered right, {errors} answered with an error, {wrong} wrong, {unanswered} unanswered; logins refused: {}, of which connections never answered: {stalled}",
         stats.login_errors.load(Ordering::Relaxed)
     );
+    for (kind, n) in stats.login_failures.lock().unwrap().iter() {
+        println!("soak: login failed {n} times: {kind}");
+    }
     println!("soak: audit statement records of the checked clients: {records}");
     println!("soak: pgbench -S transactions: {transactions} ({failed_rounds} rounds cut short); vanishing clients: {vanished}");
     println!(

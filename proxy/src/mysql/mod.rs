@@ -297,7 +297,15 @@ async fn establish(
         (None, asked) => asked.clone(),
     };
     let login = choose_login(&mut authed, peer, target, shared, database.as_deref()).await?;
-    let up = connect_upstream(&mut authed, peer, target, &login, database.as_deref()).await?;
+    let up = connect_upstream(
+        &mut authed,
+        peer,
+        target,
+        shared,
+        &login,
+        database.as_deref(),
+    )
+    .await?;
     if up.mariadb_capabilities != authed.response.mariadb_capabilities {
         // The database stopped offering what sluice's greeting promised (a different server
         // since the probe): column definitions would not be what the client parses.
@@ -379,12 +387,13 @@ async fn choose_login(
     }
 }
 
-/// Logs in upstream as `login`; on failure the client gets the database's own refusal or 2003
-/// naming the target, and the log says why.
+/// Logs in upstream as `login`; on failure the client gets the database's own refusal or 1429
+/// naming the target, and the log and the audit log say why.
 async fn connect_upstream(
     authed: &mut client::Authenticated,
     peer: SocketAddr,
     target: &MysqlTarget,
+    shared: &MysqlShared,
     login: &Credentials,
     database: Option<&str>,
 ) -> Option<upstream::Upstream> {
@@ -399,10 +408,10 @@ async fn connect_upstream(
         target.allow_local_infile,
     )
     .await;
-    match result {
+    let failed = match result {
         Ok(u) => {
             target.metrics.upstream_connected(connecting);
-            Some(u)
+            return Some(u);
         }
         Err(UpstreamError::Refused { payload, message }) => {
             tracing::info!(target = %name, %peer, upstream_user = %login.user, reason = %message, "database refused the session");
@@ -410,7 +419,7 @@ async fn connect_upstream(
             write_packets(&mut out, seq, &payload);
             let _ = authed.stream.write_all(&out).await;
             let _ = authed.stream.shutdown().await;
-            None
+            format!("UpstreamRefused({message:?})")
         }
         Err(e) => {
             tracing::error!(target = %name, %peer, upstream_user = %login.user, error = %e, "upstream login failed");
@@ -423,9 +432,23 @@ async fn connect_upstream(
             };
             let msg = format!("sluice: target \"{name}\" is unavailable: {why}");
             refuse_unavailable(&mut authed.stream, seq, &msg).await;
-            None
+            format!("UpstreamUnavailable({why:?})")
         }
+    };
+    if let Some(a) = &shared.audit {
+        let info = crate::recorder::SessionInfo {
+            target: name.as_str().into(),
+            user: authed.identity.user.as_str().into(),
+            groups: authed.identity.groups.as_slice().into(),
+            client_addr: peer.to_string().into(),
+            tls: authed.tls,
+            application_name: None,
+            database: database.map(str::to_string),
+            upstream_user: Some(login.user.clone()),
+        };
+        a.upstream_failed(info, &failed);
     }
+    None
 }
 
 /// Ends a login the target cannot serve with the target-unavailable error (see

@@ -16,8 +16,11 @@ use tokio_util::codec::{Decoder, FramedRead};
 use super::catalog::MysqlCatalog;
 use super::command::{com, expected_response, response_kind, special, ResponseKind, Special};
 use super::mode_probe::ModeProbe;
-use super::packet::{err_payload, ok_payload, write_packets, Packet, PacketCodec, Reader};
-use super::response::{column_def, ResponseTracker, Role};
+use super::packet::{
+    err_payload, ok_payload, write_packets, Packet, PacketCodec, Reader, CONNECTION_FAILURE,
+    TARGET_LOST,
+};
+use super::response::{column_def, ResponseTracker, Role, MAX_RESULT_COLUMNS};
 use super::row_limit::{self, Ending, RowHold, Stage};
 use super::rows::{
     decode_binary_row, decode_params, decode_text_row, encode_binary_row, encode_text_row,
@@ -34,6 +37,11 @@ use crate::session::{
 use crate::tls::BoxStream;
 
 const HIGH_WATER: usize = 256 * 1024;
+/// The most column definitions of one result kept to inspect its rows by (masking, the audit
+/// log's columns): 65,535, what a prepared statement can describe (COM_STMT_PREPARE_OK counts
+/// them in 2 bytes) and 16 times MariaDB's 4,096 columns of a table. A wider result in a session
+/// whose rows sluice inspects is refused, as a row it cannot inspect is.
+pub const MAX_INSPECTED_COLUMNS: usize = 65_535;
 const CLOSE_TIMEOUT: Duration = Duration::from_secs(5);
 const COM_QUIT: [u8; 5] = [1, 0, 0, 0, com::QUIT];
 
@@ -923,9 +931,29 @@ impl Relay {
                 return Some(SessionEnd::UpstreamLost(msg.into()));
             }
             Role::LocalInfile => self.client_continues = Continuation::LocalInfile,
+            Role::TooManyColumns(n) => {
+                let msg = format!(
+                    "sluice: the database of target \"{}\" announced a result of {n} columns, more than any server returns ({MAX_RESULT_COLUMNS}); the session to it was ended",
+                    self.ctx.target
+                );
+                let err = err_payload(TARGET_LOST, CONNECTION_FAILURE, &msg);
+                write_packets(&mut self.to_client, p.seq, &err);
+                return Some(SessionEnd::UpstreamLost(msg));
+            }
             Role::ColumnDef | Role::LastColumnDef
                 if self.hooks.as_deref().is_some_and(|h| h.wants_columns()) =>
             {
+                if self.columns.len() >= MAX_INSPECTED_COLUMNS {
+                    // Definitions kept to inspect rows by: a database that never ends them
+                    // must not grow them without bound.
+                    let msg = format!("sluice cannot inspect a result of more than {MAX_INSPECTED_COLUMNS} columns, so it was not sent");
+                    write_packets(
+                        &mut self.to_client,
+                        p.seq,
+                        &err_payload(1105, "HY000", &msg),
+                    );
+                    return Some(SessionEnd::UpstreamLost(msg));
+                }
                 let binary = matches!(self.current, Statement::Execute(_) | Statement::Fetch(_));
                 if let Some(c) = column_def(p.payload(), binary, self.ctx.extended_metadata) {
                     self.columns.push(c);

@@ -13,6 +13,13 @@ const CLIENT_CURSOR: u16 = SERVER_STATUS_CURSOR_EXISTS | SERVER_MORE_RESULTS_EXI
 
 /// `MYSQL_TYPE_BIT`.
 const MYSQL_TYPE_BIT: u8 = 16;
+
+/// The most columns a server can announce for one result. MariaDB counts a result's columns in
+/// a 32-bit `uint` (`List<Item>::elements`, written by `Protocol::send_result_set_metadata`),
+/// and it does return far more than 65,535 in the text protocol: 10.11 answered `SELECT 1, 1,
+/// …` with 3,000,000 columns (measured, docs/reliability.md). A count above this is no answer
+/// any server gives.
+pub const MAX_RESULT_COLUMNS: u64 = u32::MAX as u64;
 /// What one packet of a response is.
 #[derive(Debug, PartialEq, Eq)]
 pub enum Role {
@@ -28,6 +35,9 @@ pub enum Role {
     Other,
     /// The rest of a logical packet longer than one physical packet.
     Continuation,
+    /// A column count above [`MAX_RESULT_COLUMNS`]: not a server's answer; the session to the
+    /// database must end.
+    TooManyColumns(u64),
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -285,6 +295,7 @@ impl ResponseTracker {
                 Some(0xFB) => (results(Phase::First), Role::LocalInfile),
                 _ => match Reader(p).lenenc() {
                     Some(0) | None => (State::Idle, Role::Other),
+                    Some(n) if n > MAX_RESULT_COLUMNS => (State::Idle, Role::TooManyColumns(n)),
                     Some(n) => (results(Phase::Columns(n)), Role::ColumnDef),
                 },
             },

@@ -17,7 +17,7 @@ use super::packet::{put_lenenc, write_packets, PacketCodec, Reader};
 use crate::config::{SettingValue, UpstreamTls};
 use crate::identities::Credentials;
 use crate::tls::BoxStream;
-use crate::upstream::{self, ConnectError, UpstreamTarget};
+use crate::upstream::{self, ConnectError, Progress, Step, UpstreamTarget};
 
 /// What a server says about itself in its greeting.
 #[derive(Clone, Debug)]
@@ -139,12 +139,17 @@ fn parse_greeting(payload: &[u8]) -> Option<ServerGreeting> {
     })
 }
 
-/// Connects and reads the greeting only: how sluice learns the server's version and
-/// capabilities before it greets a client.
+/// Connects and reads the greeting only, within the target's `connect_timeout`: how sluice
+/// learns the server's version and capabilities before it greets a client.
 pub async fn probe(target: &UpstreamTarget) -> Result<ServerGreeting, UpstreamError> {
-    let tcp = upstream::tcp(target).await?;
-    let mut framed = FramedRead::new(Box::new(tcp) as BoxStream, PacketCodec);
-    read_greeting(&mut framed).await
+    let progress = Progress::default();
+    let attempt = async {
+        let tcp = upstream::tcp(target).await?;
+        progress.at(Step::Greeting);
+        let mut framed = FramedRead::new(Box::new(tcp) as BoxStream, PacketCodec);
+        read_greeting(&mut framed).await
+    };
+    upstream::bounded(target, &progress, attempt).await
 }
 
 async fn read_greeting(framed: &mut Framed) -> Result<ServerGreeting, UpstreamError> {
@@ -207,7 +212,8 @@ pub async fn connect(
 }
 
 /// Connects and logs in as `login`, then applies its settings, with the client's capabilities,
-/// collation, database and connect attributes.
+/// collation, database and connect attributes. The whole of it, from the TCP connection to the
+/// answer to sluice's `sql_mode` query, is bounded by the target's `connect_timeout`.
 pub async fn connect_as(
     target: &UpstreamTarget,
     login: &Credentials,
@@ -215,14 +221,39 @@ pub async fn connect_as(
     database: Option<&str>,
     allow_local_infile: bool,
 ) -> Result<Upstream, UpstreamError> {
+    let progress = Progress::default();
+    let attempt = login_steps(
+        target,
+        &progress,
+        login,
+        client,
+        database,
+        allow_local_infile,
+    );
+    upstream::bounded(target, &progress, attempt).await
+}
+
+async fn login_steps(
+    target: &UpstreamTarget,
+    progress: &Progress,
+    login: &Credentials,
+    client: &ClientResponse,
+    database: Option<&str>,
+    allow_local_infile: bool,
+) -> Result<Upstream, UpstreamError> {
     let tcp = upstream::tcp(target).await?;
+    progress.at(Step::Greeting);
     let mut framed = FramedRead::new(Box::new(tcp) as BoxStream, PacketCodec);
     let greeting = read_greeting(&mut framed).await?;
     let mut hello = Hello::negotiate(client, &greeting, database, allow_local_infile);
     let tls = target.tls_mode != UpstreamTls::Disable
         && greeting.capabilities.contains(CapabilityFlags::CLIENT_SSL);
     hello.caps.set(CapabilityFlags::CLIENT_SSL, tls);
+    if tls {
+        progress.at(Step::Tls);
+    }
     let mut framed = start_tls(target, framed, &hello, tls).await?;
+    progress.at(Step::Login);
     // The SSL request took sequence number 1.
     let (seq, is_tls) = if tls { (2, true) } else { (1, false) };
     let caps = hello.caps;
@@ -242,6 +273,7 @@ pub async fn connect_as(
     );
     send(&mut framed, seq, &response).await?;
     let status = auth.finish(&mut framed).await?;
+    progress.at(Step::Setup);
     // Settings first: `sql_mode` and the character set they may change decide the reading.
     let status = apply_settings(&mut framed, &login.settings, status).await?;
     let reading = session_reading(&mut framed, caps).await?;

@@ -499,7 +499,7 @@ pub(crate) async fn simple_query(
             b'D' => {
                 let mut r = Reader(body);
                 let n = r.i16().unwrap_or(0).max(0) as usize;
-                let mut row = Vec::with_capacity(n);
+                let mut row = Vec::with_capacity(n.min(r.0.len() / 4));
                 for _ in 0..n {
                     let len = r.i32().unwrap_or(-1);
                     row.push(

@@ -200,13 +200,32 @@ pub fn parse_error_fields(body: &[u8]) -> (String, String) {
     (code, message)
 }
 
+/// The fields of a DataRow body (`None` for NULL). Room is reserved for no more fields than
+/// the body can hold (each takes at least its 4-byte length), whatever count it claims; the
+/// fields end where the body does.
+pub fn data_row_fields(body: &[u8]) -> crate::session::RowFields {
+    let mut r = super::frame::Reader(body);
+    let count = r.i16().unwrap_or(0).max(0) as usize;
+    let mut fields = Vec::with_capacity(count.min(r.0.len() / 4));
+    for _ in 0..count {
+        let Some(len) = r.i32() else { break };
+        let value = usize::try_from(len)
+            .ok()
+            .and_then(|n| r.bytes(n))
+            .map(<[u8]>::to_vec);
+        fields.push(value);
+    }
+    fields
+}
+
 /// The columns of a RowDescription body. Origins are as the wire says (table OID and attribute
 /// number); the catalog resolves them to names.
 pub fn row_description(body: &[u8]) -> Vec<crate::session::ColumnDesc> {
     use crate::session::{ColumnDesc, ColumnOrigin};
     let mut r = super::frame::Reader(body);
     let count = r.i16().unwrap_or(0).max(0) as usize;
-    let mut columns = Vec::with_capacity(count);
+    // A column takes at least 19 bytes (an empty name's NUL and 18 bytes of numbers).
+    let mut columns = Vec::with_capacity(count.min(r.0.len() / 19));
     for _ in 0..count {
         let (Some(name), Some(table_oid), Some(attnum), Some(type_oid)) =
             (r.cstr(), r.u32(), r.i16(), r.u32())
@@ -234,6 +253,26 @@ pub fn row_description(body: &[u8]) -> Vec<crate::session::ColumnDesc> {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn a_data_row_claiming_more_fields_than_its_bytes_reserves_no_room_for_them() {
+        // 32,767 fields claimed, two present: a NULL and "ab".
+        let mut body = 32_767i16.to_be_bytes().to_vec();
+        body.extend_from_slice(&(-1i32).to_be_bytes());
+        body.extend_from_slice(&2i32.to_be_bytes());
+        body.extend_from_slice(b"ab");
+        let fields = super::data_row_fields(&body);
+        assert_eq!(fields, vec![None, Some(b"ab".to_vec())]);
+        assert!(
+            fields.capacity() <= (body.len() - 2) / 4,
+            "{}",
+            fields.capacity()
+        );
+        let empty = super::data_row_fields(&32_767i16.to_be_bytes());
+        assert!(empty.is_empty() && empty.capacity() == 0);
+        let columns = super::row_description(&32_767i16.to_be_bytes());
+        assert!(columns.is_empty() && columns.capacity() == 0);
+    }
+
     use super::*;
 
     #[test]

@@ -407,7 +407,8 @@ async fn login(
         token: token.as_deref(),
     };
     let login = choose_login(startup, peer, target, shared, signed, &database).await?;
-    let upstream = connect_upstream(startup, peer, target, &login, &identity, &database).await?;
+    let upstream =
+        connect_upstream(startup, peer, target, shared, &login, &identity, &database).await?;
     let key = shared.cancels.register(
         Arc::clone(&target.upstream),
         upstream.key.unwrap_or_default(),
@@ -552,39 +553,54 @@ async fn choose_login(
 }
 
 /// Logs in upstream as `login`; on failure the client is told what it may know (the database's
-/// own refusal, or 08006 naming the target) and the log says why.
+/// own refusal, or 08006 naming the target), and the log and the audit log say why.
 async fn connect_upstream(
     startup: &mut Startup,
     peer: SocketAddr,
     target: &PgTarget,
+    shared: &PgShared,
     login: &Credentials,
     identity: &Identity,
     database: &str,
 ) -> Option<upstream::Upstream> {
     let name = &target.upstream.name;
     let connecting = std::time::Instant::now();
-    match upstream::connect_as(&target.upstream, login, &startup.params, database).await {
+    let failed = match upstream::connect_as(&target.upstream, login, &startup.params, database)
+        .await
+    {
         Ok(u) => {
             target.metrics.upstream_connected(connecting);
-            Some(u)
+            return Some(u);
         }
         Err(UpstreamError::Refused { frame, message }) => {
             tracing::info!(target = %name, %peer, user = %identity.user, upstream_user = %login.user, reason = %message, "database refused the session");
             let _ = startup.stream.write_all(&frame).await;
             let _ = startup.stream.shutdown().await;
-            None
+            format!("UpstreamRefused({message:?})")
         }
         Err(e) => {
             tracing::error!(target = %name, %peer, upstream_user = %login.user, error = %e, "upstream connection failed");
             TargetMetrics::count(&target.metrics.upstream_failures);
-            let msg = format!(
-                "sluice: target \"{name}\" is unavailable: {}",
-                client_safe(&e)
-            );
+            let why = client_safe(&e);
+            let msg = format!("sluice: target \"{name}\" is unavailable: {why}");
             send_fatal(&mut startup.stream, "08006", &msg).await;
-            None
+            format!("UpstreamUnavailable({why:?})")
         }
+    };
+    if let Some(a) = &shared.audit {
+        let info = crate::recorder::SessionInfo {
+            target: name.as_str().into(),
+            user: identity.user.as_str().into(),
+            groups: identity.groups.as_slice().into(),
+            client_addr: peer.to_string().into(),
+            tls: startup.tls,
+            application_name: startup.param("application_name").map(str::to_string),
+            database: Some(database.to_string()),
+            upstream_user: Some(login.user.clone()),
+        };
+        a.upstream_failed(info, &failed);
     }
+    None
 }
 
 /// What a client may learn about an upstream failure: where it failed, not with which secret.

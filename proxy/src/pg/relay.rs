@@ -26,7 +26,7 @@ use super::results::{Answer, ResultTracker};
 use super::row_limit::{Earlier, Outcome, RowLimits};
 use crate::net::{close, pump};
 use crate::session::{
-    ColumnDesc, ColumnOrigin, ResultEnd, ResultOf, RowFields, SessionHooks, StatementDecision,
+    ColumnDesc, ColumnOrigin, ResultEnd, ResultOf, SessionHooks, StatementDecision,
 };
 use crate::tls::BoxStream;
 
@@ -814,7 +814,8 @@ fn bind_hook(
     let n_formats = r.i16().unwrap_or(0).max(0) as usize;
     let formats: Vec<i16> = (0..n_formats).filter_map(|_| r.i16()).collect();
     let n = r.i16().unwrap_or(0).max(0) as usize;
-    let mut params = Vec::with_capacity(n);
+    // Each parameter takes at least its 4-byte length: no room for more than are there.
+    let mut params = Vec::with_capacity(n.min(r.0.len() / 4));
     for i in 0..n {
         let len = r.i32().unwrap_or(-1);
         let value = usize::try_from(len).ok().and_then(|l| r.bytes(l));
@@ -841,17 +842,7 @@ fn bind_hook(
 
 /// DataRow → the hook → a rebuilt DataRow.
 fn row_hook(hooks: &mut dyn SessionHooks, frame: &Frame, out: &mut BytesMut) {
-    let mut r = Reader(frame.body());
-    let count = r.i16().unwrap_or(0).max(0) as usize;
-    let mut fields: RowFields = Vec::with_capacity(count);
-    for _ in 0..count {
-        let len = r.i32().unwrap_or(-1);
-        let value = usize::try_from(len)
-            .ok()
-            .and_then(|n| r.bytes(n))
-            .map(<[u8]>::to_vec);
-        fields.push(value);
-    }
+    let mut fields = super::messages::data_row_fields(frame.body());
     hooks.on_row(&mut fields);
     out.put_u8(b'D');
     let at = out.len();

@@ -13,6 +13,7 @@ use crate::config::UpstreamTls;
 use crate::identities::Credentials;
 use crate::tls::BoxStream;
 pub use crate::upstream::UpstreamTarget;
+use crate::upstream::{bounded, Progress, Step};
 
 /// An authenticated upstream session, idle and ready for a query.
 pub struct Upstream {
@@ -36,6 +37,9 @@ pub enum UpstreamError {
     Refused { frame: BytesMut, message: String },
     #[error("{0}")]
     Protocol(String),
+    /// `connect_timeout` passed: the address and the step it cut.
+    #[error("{0}")]
+    TimedOut(String),
 }
 
 impl UpstreamError {
@@ -51,6 +55,9 @@ impl From<crate::upstream::ConnectError> for UpstreamError {
                 UpstreamError::Unreachable { addr, reason }
             }
             crate::upstream::ConnectError::Tls(reason) => UpstreamError::Protocol(reason),
+            timed_out @ crate::upstream::ConnectError::TimedOut { .. } => {
+                UpstreamError::TimedOut(timed_out.to_string())
+            }
         }
     }
 }
@@ -61,12 +68,22 @@ impl From<std::io::Error> for UpstreamError {
     }
 }
 
-/// Opens a TCP (and, per the mode, TLS) connection to the target.
+/// Opens a TCP (and, per the mode, TLS) connection to the target, within its
+/// `connect_timeout`.
 pub async fn open(target: &UpstreamTarget) -> Result<(BoxStream, Option<Vec<u8>>), UpstreamError> {
+    let progress = Progress::default();
+    bounded(target, &progress, open_steps(target, &progress)).await
+}
+
+async fn open_steps(
+    target: &UpstreamTarget,
+    progress: &Progress,
+) -> Result<(BoxStream, Option<Vec<u8>>), UpstreamError> {
     let mut tcp = crate::upstream::tcp(target).await?;
     if target.tls_mode == UpstreamTls::Disable {
         return Ok((Box::new(tcp), None));
     }
+    progress.at(Step::Tls);
     let mut req = [0u8; 8];
     req[..4].copy_from_slice(&8u32.to_be_bytes());
     req[4..].copy_from_slice(&SSL_REQUEST.to_be_bytes());
@@ -121,14 +138,28 @@ fn startup_params(
     params
 }
 
-/// Connects and logs in with `login`: its user, password and settings.
+/// Connects and logs in with `login`: its user, password and settings. The whole of it, from
+/// the TCP connection to ReadyForQuery, is bounded by the target's `connect_timeout`.
 pub async fn connect_as(
     target: &UpstreamTarget,
     login: &Credentials,
     client_params: &[(String, String)],
     database: &str,
 ) -> Result<Upstream, UpstreamError> {
-    let (mut stream, end_point) = open(target).await?;
+    let progress = Progress::default();
+    let attempt = login_steps(target, &progress, login, client_params, database);
+    bounded(target, &progress, attempt).await
+}
+
+async fn login_steps(
+    target: &UpstreamTarget,
+    progress: &Progress,
+    login: &Credentials,
+    client_params: &[(String, String)],
+    database: &str,
+) -> Result<Upstream, UpstreamError> {
+    let (mut stream, end_point) = open_steps(target, progress).await?;
+    progress.at(Step::Login);
     let params = startup_params(login, client_params, database);
     let mut out = BytesMut::new();
     messages::startup_message(&mut out, &params);

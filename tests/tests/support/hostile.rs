@@ -4,10 +4,12 @@
 //! oversized, out-of-order or endless responses, so these are the one place fakes stand in.
 //!
 //! Each fake counts the connections sluice closed on it, which is how a test sees that sluice
-//! let go of a session's upstream connection rather than leaving it to hang.
+//! let go of a session's upstream connection rather than leaving it to hang. A fake can also be
+//! made mute ([`Fake::set_mute`]): it accepts connections and never says a word, as a database
+//! whose accept queue overflowed looks from sluice's side.
 
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -18,7 +20,7 @@ use tokio::net::{TcpListener, TcpStream};
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Misbehaviour {
     /// A message whose length field is impossible (PostgreSQL: below 4; MySQL: a result of
-    /// 2^64 - 1 columns, and no column definitions).
+    /// 2^64 - 1 columns, more than any server can announce, and a broken definition).
     Malformed,
     /// A length field beyond any limit, then nothing.
     Oversized,
@@ -68,12 +70,19 @@ pub const HOLD: Duration = Duration::from_secs(3);
 pub struct Fake {
     pub addr: SocketAddr,
     closed_by_sluice: Arc<AtomicUsize>,
+    mute: Arc<AtomicBool>,
 }
 
 impl Fake {
     /// Connections sluice closed (the fake read EOF, or could not write) so far.
     pub fn closed_by_sluice(&self) -> usize {
         self.closed_by_sluice.load(Ordering::SeqCst)
+    }
+
+    /// From now on, connections are accepted and never answered (no greeting, no login); with
+    /// `false`, the fake serves again.
+    pub fn set_mute(&self, mute: bool) {
+        self.mute.store(mute, Ordering::SeqCst);
     }
 
     /// Waits until sluice has closed `n` connections in all; false after `limit`.
@@ -106,10 +115,19 @@ impl Fake {
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind a fake");
         let addr = listener.local_addr().expect("the fake's address");
         let closed_by_sluice = Arc::new(AtomicUsize::new(0));
-        let closed = Arc::clone(&closed_by_sluice);
+        let mute = Arc::new(AtomicBool::new(false));
+        let (closed, muted) = (Arc::clone(&closed_by_sluice), Arc::clone(&mute));
         tokio::spawn(async move {
-            while let Ok((s, _)) = listener.accept().await {
+            while let Ok((mut s, _)) = listener.accept().await {
                 let closed = Arc::clone(&closed);
+                if muted.load(Ordering::SeqCst) {
+                    tokio::spawn(async move {
+                        if until_closed(&mut s).await.is_err() {
+                            closed.fetch_add(1, Ordering::SeqCst);
+                        }
+                    });
+                    continue;
+                }
                 let connection = handle(s, Arc::clone(&closed));
                 tokio::spawn(async move {
                     // Any end but the fake's own choice is sluice letting go.
@@ -122,6 +140,7 @@ impl Fake {
         Fake {
             addr,
             closed_by_sluice,
+            mute,
         }
     }
 }
@@ -355,12 +374,33 @@ async fn mysql_connection(mut s: TcpStream, _closed: Arc<AtomicUsize>) -> std::i
                 answer.extend(my_packet(6, &MY_EOF));
                 s.write_all(&answer).await?;
             }
+            Some(0x03) if String::from_utf8_lossy(&command[1..]).contains(COLUMNS_FOREVER) => {
+                return mysql_columns_forever(&mut s).await
+            }
             Some(0x03) => match Misbehaviour::of(&command[1..]) {
                 None => s.write_all(&my_result(&[b"1"])).await?,
                 Some(m) => return mysql_misbehave(&mut s, m).await,
             },
             _ => s.write_all(&my_packet(1, &[0, 0, 0, 2, 0, 0, 0])).await?,
         }
+    }
+}
+
+/// A statement naming this makes the fake MySQL server announce 2^30 columns and send column
+/// definitions for as long as anyone reads them.
+pub const COLUMNS_FOREVER: &str = "columns_forever";
+
+async fn mysql_columns_forever(s: &mut TcpStream) -> std::io::Result<()> {
+    s.write_all(&my_packet(1, &[0xFD, 0, 0, 0x40])).await?;
+    let column = my_column();
+    let mut seq = 2u8;
+    loop {
+        let mut batch = Vec::with_capacity(1024 * (column.len() + 4));
+        for _ in 0..1024 {
+            batch.extend(my_packet(seq, &column));
+            seq = seq.wrapping_add(1);
+        }
+        s.write_all(&batch).await?;
     }
 }
 

@@ -224,3 +224,31 @@ fn extended_metadata_is_parsed_and_sets_the_masking_type() {
     // flag decides, and a malformed block is refused rather than guessed at.
     assert!(column_def(&extended_column(&[1, 9, b'j'], 252), false, true).is_none());
 }
+
+#[test]
+fn a_column_count_no_server_can_announce_is_refused() {
+    let mut t = ResponseTracker::new(false);
+    t.begin(ResponseKind::TextResults);
+    let most = [0xFE, 255, 255, 255, 255, 0, 0, 0, 0];
+    assert_eq!(
+        t.on_packet(&packet(&most)),
+        Role::ColumnDef,
+        "u32::MAX is possible"
+    );
+    t.begin(ResponseKind::TextResults);
+    let one_more = [0xFE, 0, 0, 0, 0, 1, 0, 0, 0];
+    assert_eq!(
+        t.on_packet(&packet(&one_more)),
+        Role::TooManyColumns(1 << 32)
+    );
+    t.begin(ResponseKind::BinaryResults);
+    let largest = [0xFE, 255, 255, 255, 255, 255, 255, 255, 255];
+    assert_eq!(
+        t.on_packet(&packet(&largest)),
+        Role::TooManyColumns(u64::MAX)
+    );
+    assert!(
+        t.is_idle(),
+        "nothing more of that response is read as columns or rows"
+    );
+}
