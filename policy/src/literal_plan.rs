@@ -110,6 +110,7 @@ impl LiteralPlan {
             return MaskedStatement {
                 text: sql.to_string(),
                 masked_params: Vec::new(),
+                all_params_masked: false,
             };
         }
         let mut text = String::with_capacity(sql.len());
@@ -128,6 +129,7 @@ impl LiteralPlan {
         MaskedStatement {
             text,
             masked_params: self.masked_params.clone(),
+            all_params_masked: false,
         }
     }
 }

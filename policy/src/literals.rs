@@ -10,9 +10,10 @@ use std::collections::{HashMap, HashSet};
 use std::ops::ControlFlow;
 
 use sqlparser::ast::{
-    AssignmentTarget, BinaryOperator, Expr, Ident, ObjectName, OnConflictAction, OnInsert, SetExpr,
-    Statement, TableFactor, TableObject, Value, ValueWithSpan, Visit, VisitMut, Visitor,
-    VisitorMut,
+    AssignmentTarget, BinaryOperator, Expr, FromTable, FunctionArg, FunctionArgExpr,
+    FunctionArguments, Ident, JoinConstraint, JoinOperator, ObjectName, OnConflictAction, OnInsert,
+    Select, SelectItem, SetExpr, Statement, TableFactor, TableObject, TableWithJoins,
+    UpdateTableFromKind, Value, ValueWithSpan, Visit, VisitMut, Visitor, VisitorMut,
 };
 
 use crate::analysis::{normalize_ident, parse_statements};
@@ -160,6 +161,9 @@ pub struct MaskedStatement {
     pub text: String,
     /// 1-based positions of bind parameters bound to sensitive columns, ascending.
     pub masked_params: Vec<usize>,
+    /// Every bind parameter is masked: the text could not be read, so where they stand is
+    /// unknown (fail closed).
+    pub all_params_masked: bool,
 }
 
 /// Masks `sql` for the audit log according to `mode`.
@@ -190,6 +194,7 @@ pub fn mask_literals(
         return MaskedStatement {
             text: sql.to_string(),
             masked_params: Vec::new(),
+            all_params_masked: false,
         };
     }
     let expanded = match dialect {
@@ -200,6 +205,7 @@ pub fn mask_literals(
         return MaskedStatement {
             text: redact_tokens(dialect, &expanded),
             masked_params: Vec::new(),
+            all_params_masked: true,
         };
     };
     let question_marks = question_mark_ordinals(&statements);
@@ -230,6 +236,7 @@ pub fn mask_literals(
     MaskedStatement {
         text,
         masked_params,
+        all_params_masked: false,
     }
 }
 
@@ -300,6 +307,8 @@ pub(crate) struct TableScope {
     /// alias or table name → (schema, table)
     by_name: HashMap<String, (Option<String>, String)>,
     all: Vec<(Option<String>, String)>,
+    /// Names given to SELECT items (`ssn AS s`): ORDER BY and MySQL's HAVING may read them.
+    output_names: HashSet<String>,
 }
 
 impl TableScope {
@@ -309,7 +318,24 @@ impl TableScope {
             type Break = ();
             fn pre_visit_table_factor(&mut self, factor: &TableFactor) -> ControlFlow<()> {
                 if let TableFactor::Table { name, alias, .. } = factor {
-                    self.0.add(name, alias.as_ref().map(|a| &a.name));
+                    let alias = alias.as_ref().map(|a| &a.name);
+                    match (only_keyword(name), alias) {
+                        // `FROM ONLY customers` reads as table `ONLY` aliased `customers`.
+                        (true, Some(table)) => {
+                            self.0.add(&ObjectName::from(vec![table.clone()]), None)
+                        }
+                        _ => self.0.add(name, alias),
+                    }
+                }
+                ControlFlow::Continue(())
+            }
+            fn pre_visit_select(&mut self, select: &Select) -> ControlFlow<()> {
+                for item in &select.projection {
+                    if let SelectItem::ExprWithAlias { alias, .. } = item {
+                        self.0
+                            .output_names
+                            .insert(normalize_ident(alias).to_lowercase());
+                    }
                 }
                 ControlFlow::Continue(())
             }
@@ -346,6 +372,19 @@ impl TableScope {
         if !self.all.contains(&entry) {
             self.all.push(entry);
         }
+    }
+
+    /// Whether any table of the statement may hold a sensitive column.
+    fn may_hold_sensitive(&self, sensitive: &SensitiveColumns) -> bool {
+        self.all
+            .iter()
+            .any(|(s, t)| sensitive.may_cover_table(s.as_deref(), t))
+    }
+
+    /// Whether `name` is a table of the statement, by name or alias.
+    fn names_a_table(&self, name: &Ident) -> bool {
+        self.by_name
+            .contains_key(&normalize_ident(name).to_lowercase())
     }
 
     /// Whether a column reference (`col`, `t.col`, `s.t.col`) is sensitive.
@@ -420,6 +459,150 @@ fn makes_rows(statement: &Statement) -> bool {
         }
     }
     statement.visit(&mut Find).is_break()
+}
+
+/// Whether `name` is PostgreSQL's `ONLY` keyword, which sqlparser reads as a table name.
+fn only_keyword(name: &ObjectName) -> bool {
+    match name.0.as_slice() {
+        [part] => part
+            .as_ident()
+            .is_some_and(|i| i.quote_style.is_none() && i.value.eq_ignore_ascii_case("only")),
+        _ => false,
+    }
+}
+
+/// Whether a join names its columns as written (`ON …`, a cross join) rather than matching
+/// them by name (`NATURAL`, `USING`), where a sensitive column meets the other side unseen.
+fn join_is_resolvable(operator: &JoinOperator) -> bool {
+    use JoinOperator as J;
+    let constraint = match operator {
+        J::Join(c)
+        | J::Inner(c)
+        | J::Left(c)
+        | J::LeftOuter(c)
+        | J::Right(c)
+        | J::RightOuter(c)
+        | J::FullOuter(c)
+        | J::CrossJoin(c)
+        | J::Semi(c)
+        | J::LeftSemi(c)
+        | J::RightSemi(c)
+        | J::Anti(c)
+        | J::LeftAnti(c)
+        | J::RightAnti(c)
+        | J::StraightJoin(c) => c,
+        _ => return false,
+    };
+    matches!(constraint, JoinConstraint::On(_) | JoinConstraint::None)
+}
+
+fn joins_are_resolvable(tables: &[TableWithJoins]) -> bool {
+    tables
+        .iter()
+        .all(|t| t.joins.iter().all(|j| join_is_resolvable(&j.join_operator)))
+}
+
+/// Whether the statement has a column reference the masker cannot resolve with certainty to a
+/// table's column: a column of a CTE, derived table, table function or alias column list, a
+/// set operation's column, a NATURAL or USING join, a whole-row reference (`customers`,
+/// `c.*`), a SELECT item's name, an unknown qualifier, or a full-text `MATCH`. In a statement
+/// over a table that may hold a sensitive column, any of these masks every literal.
+fn has_unresolved_reference(statement: &Statement, scope: &TableScope) -> bool {
+    struct Find<'s>(&'s TableScope);
+    impl Visitor for Find<'_> {
+        type Break = ();
+        fn pre_visit_query(&mut self, query: &sqlparser::ast::Query) -> ControlFlow<()> {
+            let set_operation = matches!(query.body.as_ref(), SetExpr::SetOperation { .. });
+            if query.with.is_some() || set_operation {
+                return ControlFlow::Break(());
+            }
+            ControlFlow::Continue(())
+        }
+        fn pre_visit_select(&mut self, select: &Select) -> ControlFlow<()> {
+            match joins_are_resolvable(&select.from) {
+                true => ControlFlow::Continue(()),
+                false => ControlFlow::Break(()),
+            }
+        }
+        fn pre_visit_table_factor(&mut self, factor: &TableFactor) -> ControlFlow<()> {
+            match factor {
+                TableFactor::Table {
+                    args: None, alias, ..
+                } if alias.as_ref().is_none_or(|a| a.columns.is_empty()) => {
+                    ControlFlow::Continue(())
+                }
+                TableFactor::NestedJoin {
+                    table_with_joins,
+                    alias: None,
+                } if joins_are_resolvable(std::slice::from_ref(table_with_joins)) => {
+                    ControlFlow::Continue(())
+                }
+                _ => ControlFlow::Break(()),
+            }
+        }
+        fn pre_visit_statement(&mut self, statement: &Statement) -> ControlFlow<()> {
+            let resolvable = match statement {
+                Statement::Update(update) => {
+                    joins_are_resolvable(std::slice::from_ref(&update.table))
+                        && match &update.from {
+                            Some(UpdateTableFromKind::BeforeSet(t))
+                            | Some(UpdateTableFromKind::AfterSet(t)) => joins_are_resolvable(t),
+                            None => true,
+                        }
+                }
+                Statement::Delete(delete) => {
+                    let (FromTable::WithFromKeyword(from) | FromTable::WithoutKeyword(from)) =
+                        &delete.from;
+                    joins_are_resolvable(from)
+                        && delete.using.as_deref().is_none_or(joins_are_resolvable)
+                }
+                _ => true,
+            };
+            match resolvable {
+                true => ControlFlow::Continue(()),
+                false => ControlFlow::Break(()),
+            }
+        }
+        fn pre_visit_expr(&mut self, expr: &Expr) -> ControlFlow<()> {
+            let unresolved = match expr {
+                // A table's name as a value is its whole row; a SELECT item's name is not a
+                // table's column.
+                Expr::Identifier(ident) => {
+                    self.0.names_a_table(ident)
+                        || self
+                            .0
+                            .output_names
+                            .contains(&normalize_ident(ident).to_lowercase())
+                }
+                Expr::CompoundIdentifier(parts) => match parts.split_last() {
+                    Some((_, [.., table])) => !self.0.names_a_table(table),
+                    _ => true,
+                },
+                Expr::QualifiedWildcard(..) | Expr::Wildcard(..) | Expr::MatchAgainst { .. } => {
+                    true
+                }
+                Expr::Function(f) => match &f.args {
+                    FunctionArguments::List(list) => list.args.iter().any(|a| {
+                        matches!(
+                            a,
+                            FunctionArg::Unnamed(FunctionArgExpr::QualifiedWildcard(_))
+                                | FunctionArg::Named {
+                                    arg: FunctionArgExpr::QualifiedWildcard(_),
+                                    ..
+                                }
+                        )
+                    }),
+                    _ => false,
+                },
+                _ => false,
+            };
+            match unresolved {
+                true => ControlFlow::Break(()),
+                false => ControlFlow::Continue(()),
+            }
+        }
+    }
+    statement.visit(&mut Find(scope)).is_break()
 }
 
 pub(crate) struct Masker<'a> {
@@ -533,6 +716,11 @@ impl Masker<'_> {
     /// could not be followed.
     pub(crate) fn mask_statement(&mut self, statement: &mut Statement) {
         self.rows_from_literals = makes_rows(statement);
+        if self.scope.may_hold_sensitive(self.sensitive)
+            && has_unresolved_reference(statement, &self.scope)
+        {
+            self.mask_everything = true;
+        }
         let _ = VisitMut::visit(statement, self);
         if self.mask_everything {
             self.mask_within(statement);
@@ -661,12 +849,9 @@ impl VisitorMut for Masker<'_> {
                     self.mask_everything = true;
                 }
             }
-            // `EXECUTE name(…)`: the prepared text is not known here.
-            Statement::Execute { parameters, .. } => {
-                for p in parameters {
-                    self.mask(p);
-                }
-            }
+            // `EXECUTE name(…)`, `EXECUTE s USING …`, `EXECUTE IMMEDIATE '…'`: the prepared
+            // text is not known here, so nothing of it is kept.
+            Statement::Execute { .. } => self.mask_everything = true,
             _ => {}
         }
         ControlFlow::Continue(())
@@ -820,6 +1005,177 @@ mod tests {
             "{}",
             m.text
         );
+    }
+
+    /// Black-box findings F2 and F3: a column reached through an alias column list, a derived
+    /// table, a CTE, LATERAL, a set operation, a NATURAL or USING join, a whole row, `ONLY`,
+    /// `MATCH … AGAINST` or a prepared statement's `EXECUTE … USING` cannot be followed with
+    /// certainty, so the statement is masked whole.
+    #[test]
+    fn literals_meeting_columns_the_masker_cannot_resolve_are_masked() {
+        use Dialect::{MySql, Postgres};
+        let cases = [
+            (
+                Postgres,
+                "SELECT id FROM customers c(i,n,e,s) WHERE s = 'ZQ1'",
+            ),
+            (Postgres, "SELECT id FROM customers c(i,n,e,s) WHERE s = $1"),
+            (
+                Postgres,
+                "SELECT id FROM (SELECT id, ssn AS s FROM customers) q WHERE s = 'ZQ1'",
+            ),
+            (
+                Postgres,
+                "SELECT id FROM (SELECT id, ssn FROM customers) q(a, b) WHERE b = 'ZQ1'",
+            ),
+            (
+                Postgres,
+                "SELECT id FROM (SELECT * FROM customers) q WHERE q.ssn = 'ZQ1'",
+            ),
+            (
+                Postgres,
+                "WITH q AS (SELECT id, ssn AS s FROM customers) SELECT id FROM q WHERE s = 'ZQ1'",
+            ),
+            (
+                Postgres,
+                "WITH q(a, b) AS (SELECT id, ssn FROM customers) SELECT a FROM q WHERE b = $1",
+            ),
+            (
+                Postgres,
+                "SELECT c.id FROM customers c, LATERAL (SELECT c.ssn AS z) l WHERE z = 'ZQ1'",
+            ),
+            (
+                Postgres,
+                "SELECT id FROM customers NATURAL JOIN (SELECT 'ZQ1'::text AS ssn) x",
+            ),
+            (
+                Postgres,
+                "SELECT id FROM customers JOIN (SELECT 'ZQ1'::text AS ssn) x USING (ssn)",
+            ),
+            (Postgres, "SELECT ssn FROM customers UNION SELECT 'ZQ1'"),
+            (Postgres, "SELECT ssn FROM customers INTERSECT SELECT $1"),
+            (
+                Postgres,
+                "SELECT id FROM customers WHERE to_jsonb(customers)->>'ssn' = 'ZQ1'",
+            ),
+            (
+                Postgres,
+                "SELECT id FROM customers WHERE customers::text LIKE '%ZQ1%'",
+            ),
+            (
+                Postgres,
+                "SELECT id FROM customers c WHERE c = ROW(1, 'n', 'e', 'ZQ1')::customers",
+            ),
+            (
+                Postgres,
+                "SELECT id FROM customers c WHERE row_to_json(c.*)::text LIKE '%ZQ1%'",
+            ),
+            (
+                Postgres,
+                "COPY (SELECT i FROM customers c(i,n,e,s) WHERE s = 'ZQ1') TO STDOUT",
+            ),
+            (
+                Postgres,
+                "UPDATE ONLY customers SET ssn = 'ZQ1' WHERE id = 99999",
+            ),
+            (Postgres, "DELETE FROM ONLY customers WHERE ssn = 'ZQ1'"),
+            (Postgres, "SELECT id FROM ONLY customers WHERE ssn = 'ZQ1'"),
+            (
+                Postgres,
+                "SELECT ssn AS s FROM customers ORDER BY s = 'ZQ1'",
+            ),
+            (
+                MySql,
+                "SELECT id FROM (SELECT id, ssn AS s FROM customers) q WHERE s = 'ZQ1'",
+            ),
+            (
+                MySql,
+                "SELECT id FROM (SELECT id, ssn AS s FROM customers) q WHERE s = ?",
+            ),
+            (
+                MySql,
+                "WITH q AS (SELECT id, ssn AS s FROM customers) SELECT id FROM q WHERE s = 'ZQ1'",
+            ),
+            (
+                MySql,
+                "SELECT id FROM customers NATURAL JOIN (SELECT 'ZQ1' AS ssn) x",
+            ),
+            (
+                MySql,
+                "SELECT id FROM customers JOIN (SELECT 'ZQ1' AS ssn) x USING (ssn)",
+            ),
+            (MySql, "SELECT ssn FROM customers UNION SELECT 'ZQ1'"),
+            (
+                MySql,
+                "SELECT id FROM customers WHERE MATCH(ssn) AGAINST ('ZQ1')",
+            ),
+            (
+                MySql,
+                "SELECT id FROM customers WHERE MATCH(ssn) AGAINST (?)",
+            ),
+            (MySql, "SELECT ssn AS s FROM customers HAVING s = 'ZQ1'"),
+            (MySql, "EXECUTE s1 USING 'ZQ1'"),
+            (
+                MySql,
+                "EXECUTE IMMEDIATE 'SELECT id FROM customers WHERE ssn = ?' USING 'ZQ1'",
+            ),
+            (
+                MySql,
+                "PREPARE s1 FROM 'SELECT id FROM customers WHERE ssn = ''ZQ1'''",
+            ),
+        ];
+        for (dialect, sql) in cases {
+            let m = mask(dialect, sql, &["customers.ssn"]);
+            assert!(!m.text.contains("ZQ1"), "{sql}\n  recorded as {}", m.text);
+            if !sql.starts_with("EXECUTE") && (sql.contains('$') || sql.contains('?')) {
+                assert!(
+                    m.all_params_masked || m.masked_params == [1],
+                    "{sql}: parameters {:?}",
+                    m.masked_params
+                );
+            }
+        }
+        // Statements whose references all resolve stay readable, and so do unresolved
+        // references over tables that cannot hold a sensitive column.
+        for (dialect, sql) in [
+            (
+                Postgres,
+                "SELECT id FROM customers c WHERE c.id = 7 AND ssn = 'x'",
+            ),
+            (
+                Postgres,
+                "UPDATE ONLY customers SET name = 'x' WHERE id = 7",
+            ),
+            (Postgres, "SELECT count(*) FROM customers WHERE id = 7"),
+            (
+                Postgres,
+                "SELECT c.id FROM customers c JOIN orders o ON c.id = o.cid WHERE o.id = 7",
+            ),
+            (
+                Postgres,
+                "SELECT id FROM (SELECT id FROM orders) q WHERE id = 7",
+            ),
+            (MySql, "SELECT ssn AS s FROM customers WHERE id = 7"),
+            (
+                MySql,
+                "SELECT id FROM orders NATURAL JOIN items WHERE id = 7",
+            ),
+        ] {
+            let m = mask(dialect, sql, &["customers.ssn"]);
+            assert!(m.text.contains('7'), "{sql}\n  recorded as {}", m.text);
+        }
+    }
+
+    /// Finding F4: text the proxy cannot read (a statement prepared where it did not see it)
+    /// has every bound parameter masked.
+    #[test]
+    fn parameters_of_unreadable_text_are_all_masked() {
+        let m = mask(
+            Dialect::Postgres,
+            "(a prepared statement sluice did not see prepared)",
+            &["customers.ssn"],
+        );
+        assert!(m.all_params_masked);
     }
 
     #[test]

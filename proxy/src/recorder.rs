@@ -233,7 +233,11 @@ pub fn masked_statement(
             p.as_ref().map(|v| match mode {
                 LiteralMode::Keep => v.clone(),
                 LiteralMode::Redact => "?".to_string(),
-                LiteralMode::Mask if masked.masked_params.contains(&(i + 1)) => "***".into(),
+                LiteralMode::Mask
+                    if masked.all_params_masked || masked.masked_params.contains(&(i + 1)) =>
+                {
+                    "***".into()
+                }
                 LiteralMode::Mask => detected(v.clone()),
             })
         })

@@ -692,9 +692,54 @@ async fn mysql_multi_statement_results_are_each_recorded() {
 /// the statement spells them: computed, in a subquery, in a VALUES list or CTE joined in, in an
 /// INSERT's SELECT (black-box finding: `query_literals = "mask"` only masked bare literals).
 /// Each value is one no detector would recognise, so only the literal masking can hide it.
-const SMUGGLED: [&str; 6] = [
-    "QQSPLITA", "QQSPLITB", "QQVALUES", "QQCTEROW", "QQSUBSEL", "QQINSSEL",
+/// `ZQFAILCLOSED` goes through references the masker cannot resolve (black-box findings F2-F4:
+/// alias column lists, derived tables, CTEs, LATERAL, set operations, NATURAL/USING joins,
+/// whole rows, ONLY, MATCH, SQL EXECUTE … USING, a SQL-prepared statement bound by protocol).
+const SMUGGLED: [&str; 7] = [
+    "QQSPLITA",
+    "QQSPLITB",
+    "QQVALUES",
+    "QQCTEROW",
+    "QQSUBSEL",
+    "QQINSSEL",
+    "ZQFAILCLOSED",
 ];
+
+/// Statements that compare `ZQFAILCLOSED` with PostgreSQL table `c`'s masked `ssn` through
+/// references the masker cannot resolve to a column with certainty.
+fn postgres_unresolved_spellings(c: &str) -> Vec<String> {
+    const Z: &str = "ZQFAILCLOSED";
+    vec![
+        format!("SELECT id FROM {c} c(i, n, x) WHERE x = '{Z}'"),
+        format!("SELECT id FROM (SELECT id, ssn AS z FROM {c}) q WHERE z = '{Z}'"),
+        format!("SELECT a FROM (SELECT id, ssn FROM {c}) q(a, b) WHERE b = '{Z}'"),
+        format!("SELECT id FROM (SELECT * FROM {c}) q WHERE q.ssn = '{Z}'"),
+        format!("WITH q AS (SELECT id, ssn AS z FROM {c}) SELECT id FROM q WHERE z = '{Z}'"),
+        format!("SELECT c.id FROM {c} c, LATERAL (SELECT c.ssn AS z) l WHERE z = '{Z}'"),
+        format!("SELECT id FROM {c} NATURAL JOIN (SELECT '{Z}'::text AS ssn) x"),
+        format!("SELECT id FROM {c} JOIN (SELECT '{Z}'::text AS ssn) x USING (ssn)"),
+        format!("SELECT ssn FROM {c} UNION SELECT '{Z}'"),
+        format!("SELECT id FROM {c} WHERE to_jsonb(customers)->>'ssn' = '{Z}'"),
+        format!("SELECT id FROM {c} WHERE customers::text LIKE '%{Z}%'"),
+        format!("UPDATE ONLY {c} SET ssn = '{Z}' WHERE id = 99999"),
+        format!("DELETE FROM ONLY {c} WHERE ssn = '{Z}'"),
+        format!("SELECT id FROM ONLY {c} WHERE ssn = '{Z}'"),
+    ]
+}
+
+/// The MySQL twin of [`postgres_unresolved_spellings`], for table `t`.
+fn mysql_unresolved_spellings(t: &str) -> Vec<String> {
+    const Z: &str = "ZQFAILCLOSED";
+    vec![
+        format!("SELECT id FROM (SELECT id, ssn AS z FROM {t}) q WHERE z = '{Z}'"),
+        format!("WITH q AS (SELECT id, ssn AS z FROM {t}) SELECT id FROM q WHERE z = '{Z}'"),
+        format!("SELECT id FROM {t} NATURAL JOIN (SELECT '{Z}' AS ssn) x"),
+        format!("SELECT id FROM {t} JOIN (SELECT '{Z}' AS ssn) x USING (ssn)"),
+        format!("SELECT ssn FROM {t} UNION SELECT '{Z}'"),
+        format!("SELECT id FROM {t} WHERE MATCH(ssn) AGAINST ('{Z}')"),
+        format!("SELECT ssn AS s FROM {t} HAVING s = '{Z}'"),
+    ]
+}
 
 fn assert_nothing_smuggled(dir: &std::path::Path, texts_with_stars: usize) {
     audit::verify(dir, KEY.as_bytes()).unwrap_or_else(|e| panic!("verify: {e}"));
@@ -748,13 +793,62 @@ async fn postgres_values_bound_to_masked_columns_are_masked_however_spelt() {
         format!("SELECT id FROM {s}.customers WHERE ssn IN (SELECT 'QQSUBSEL')"),
         format!("INSERT INTO {s}.customers (id, name, ssn) SELECT 2, 'Bob', 'QQINSSEL'"),
     ];
+    let statements = [
+        statements.to_vec(),
+        postgres_unresolved_spellings(&format!("{s}.customers")),
+    ]
+    .concat();
     for sql in &statements {
         // Whether sluice lets each one run does not matter here: run or refused, it is recorded.
         let _ = client.simple_query(sql).await;
     }
+    // The same spellings with the value bound as a parameter (extended protocol).
+    for sql in postgres_unresolved_spellings(&format!("{s}.customers")) {
+        let sql = sql
+            .replace("'ZQFAILCLOSED'", "$1::text")
+            .replace("'%ZQFAILCLOSED%'", "'%' || $1::text || '%'");
+        let _ = client.query(&sql, &[&"ZQFAILCLOSED"]).await;
+    }
     drop(client);
+    sql_prepared_then_bound_by_protocol(proxy.addr, &s).await;
     proxy.shutdown().await;
     assert_nothing_smuggled(&dir, statements.len());
+}
+
+/// Finding F4: `PREPARE q1(text) AS INSERT …` by SQL, then a protocol Bind/Execute of `q1`
+/// (what libpq's `PQsendQueryPrepared` does): the bound value must not be logged in clear.
+async fn sql_prepared_then_bound_by_protocol(addr: std::net::SocketAddr, s: &str) {
+    use postgres_protocol::message::frontend;
+    use tokio::io::AsyncWriteExt;
+    let (mut sock, key) = raw_pg::raw_login_as(addr, USER, PASSWORD).await;
+    key.unwrap_or_else(|e| panic!("login: {}", String::from_utf8_lossy(&e)));
+    let mut buf = bytes::BytesMut::new();
+    let prepare = format!(
+        "PREPARE q1(text) AS INSERT INTO {s}.customers (id, name, ssn) VALUES (5, 'n', $1)"
+    );
+    frontend::query(&prepare, &mut buf).unwrap();
+    frontend::bind(
+        "",
+        "q1",
+        [0],
+        ["ZQFAILCLOSED"],
+        |v, out| {
+            out.extend_from_slice(v.as_bytes());
+            Ok(postgres_protocol::IsNull::No)
+        },
+        [0],
+        &mut buf,
+    )
+    .unwrap_or_else(|_| panic!("bind"));
+    frontend::execute("", 0, &mut buf).unwrap();
+    frontend::sync(&mut buf);
+    sock.write_all(&buf).await.unwrap();
+    // Two ReadyForQuery: the Query's and the Sync's.
+    let mut ready = 0;
+    while ready < 2 {
+        let (tag, _) = raw_pg::read_msg(&mut sock).await.unwrap();
+        ready += usize::from(tag == b'Z');
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -786,8 +880,35 @@ async fn mysql_values_bound_to_masked_columns_are_masked_however_spelt() {
         format!("SELECT id FROM {t} WHERE ssn IN (SELECT 'QQSUBSEL')"),
         format!("INSERT INTO {t} (id, name, ssn) SELECT 2, 'Bob', 'QQINSSEL'"),
     ];
+    let statements = [
+        statements.to_vec(),
+        mysql_unresolved_spellings(&t),
+        // Finding F3: SQL-level prepared statements' arguments.
+        vec![
+            "EXECUTE s1 USING 'ZQFAILCLOSED'".to_string(),
+            "EXECUTE s2 USING 'ZQFAILCLOSED'".to_string(),
+            format!("EXECUTE IMMEDIATE 'SELECT id FROM {t} WHERE ssn = ?' USING 'ZQFAILCLOSED'"),
+        ],
+    ]
+    .concat();
+    let _ = conn
+        .query_drop(format!(
+            "PREPARE s1 FROM 'SELECT id FROM {t} WHERE ssn = ?'"
+        ))
+        .await;
+    let _ = conn
+        .query_drop(format!(
+            "PREPARE s2 FROM 'INSERT INTO {t} (id, name, ssn) VALUES (6, ''n'', ?)'"
+        ))
+        .await;
     for sql in &statements {
         let _ = conn.query_drop(sql).await;
+    }
+    // The same spellings with the value bound by COM_STMT_EXECUTE.
+    for sql in mysql_unresolved_spellings(&t) {
+        let _ = conn
+            .exec_drop(sql.replace("'ZQFAILCLOSED'", "?"), ("ZQFAILCLOSED",))
+            .await;
     }
     conn.disconnect().await.unwrap();
     proxy.shutdown().await;
