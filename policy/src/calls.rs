@@ -45,9 +45,19 @@ pub(crate) fn of_expr(dialect: Dialect, expr: &Expr) -> Option<FunctionCall> {
         // A side effect with nothing but constants (MySQL `LAST_INSERT_ID()` with none at all,
         // which only reads the session's last id) stores nothing it read.
         Expr::Function(f) => unmodeled(dialect, &f.name)
-            .filter(|c| c.class != FunctionClass::SideEffect || !constant_arguments(&f.args)),
+            .filter(|c| c.class != FunctionClass::SideEffect || !constant_call(f)),
         _ => None,
     }
+}
+
+/// Whether a call reads nothing but constants: its arguments, and no `WITHIN GROUP`, `FILTER`
+/// or `OVER` part, which would feed it values from rows.
+fn constant_call(f: &sqlparser::ast::Function) -> bool {
+    constant_arguments(&f.parameters)
+        && constant_arguments(&f.args)
+        && f.within_group.is_empty()
+        && f.filter.is_none()
+        && f.over.is_none()
 }
 
 /// Whether every argument is a constant the client wrote (literals, parameters, casts and
@@ -286,5 +296,26 @@ mod tests {
             unparsed_calls("SELECT operator(ssn) FROM t"),
             vec!["operator"]
         );
+    }
+
+    fn parsed_calls(sql: &str) -> Vec<String> {
+        let a = crate::analyze(Dialect::Postgres, sql);
+        a.statements[0]
+            .calls
+            .iter()
+            .map(|c| c.name.clone())
+            .collect()
+    }
+
+    #[test]
+    fn a_side_effect_with_constants_is_exempt_only_without_row_values() {
+        assert!(parsed_calls("SELECT pg_advisory_lock(42)").is_empty());
+        for sql in [
+            "SELECT pg_advisory_lock(42) WITHIN GROUP (ORDER BY ssn) FROM t",
+            "SELECT pg_advisory_lock(42) FILTER (WHERE ssn > '1') FROM t",
+            "SELECT pg_advisory_lock(42) OVER (ORDER BY ssn) FROM t",
+        ] {
+            assert_eq!(parsed_calls(sql), vec!["pg_advisory_lock"], "{sql}");
+        }
     }
 }

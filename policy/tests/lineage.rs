@@ -454,9 +454,62 @@ fn aggregates_and_windows() {
         PG,
         "SELECT string_agg(name, ',' ORDER BY ssn) FILTER (WHERE id > 1) FROM customers",
     );
-    assert_eq!(columns(&l)[0].sources, [col("customers", "name")]);
+    // The ORDER BY inside the call decides the order of the values: a source, fail closed.
+    assert_eq!(
+        columns(&l)[0].sources,
+        [col("customers", "ssn"), col("customers", "name")]
+    );
     assert!(l.predicates.contains(&col("customers", "ssn")));
     assert!(l.predicates.contains(&col("customers", "id")));
+    // FILTER only chooses rows.
+    assert!(!columns(&l)[0].sources.contains(&col("customers", "id")));
+}
+
+/// Ordered-set aggregates return one of their sort keys: `WITHIN GROUP (ORDER BY x)` is the
+/// value (the black-box attacker's F1), as is any ORDER BY inside an aggregate's parentheses.
+#[test]
+fn sort_keys_inside_a_call_are_sources_of_its_value() {
+    for sql in [
+        "SELECT percentile_disc(0) WITHIN GROUP (ORDER BY ssn) FROM customers GROUP BY id",
+        "SELECT percentile_cont(0.5) WITHIN GROUP (ORDER BY ssn DESC) FROM customers",
+        "SELECT mode() WITHIN GROUP (ORDER BY ssn) FROM customers",
+        "SELECT mode() WITHIN GROUP (ORDER BY replace(ssn, '-', ' ')) FROM customers",
+        "SELECT percentile_disc(ARRAY[0, 1]) WITHIN GROUP (ORDER BY ssn) FROM customers",
+        "SELECT rank('x') WITHIN GROUP (ORDER BY ssn) FROM customers",
+        "SELECT mode() WITHIN GROUP (ORDER BY ssn) FILTER (WHERE id > 0) FROM customers",
+        "SELECT (SELECT mode() WITHIN GROUP (ORDER BY ssn) FROM customers)",
+        "SELECT x FROM (SELECT mode() WITHIN GROUP (ORDER BY ssn) AS x FROM customers) s",
+        "SELECT array_agg(id ORDER BY ssn) FROM customers",
+        "SELECT string_agg(name, ',' ORDER BY ssn) FROM customers",
+        "SELECT json_agg(id ORDER BY ssn) FROM customers",
+        "SELECT jsonb_agg(name ORDER BY ssn DESC NULLS LAST) FROM customers",
+    ] {
+        derived(PG, sql, col("customers", "ssn"));
+        let l = one(PG, sql);
+        assert!(
+            l.predicates.contains(&col("customers", "ssn")) || sql.contains("(SELECT"),
+            "{sql}: still a sort key too: {:?}",
+            l.predicates
+        );
+    }
+    for sql in [
+        "SELECT PERCENTILE_DISC(0) WITHIN GROUP (ORDER BY ssn) OVER (PARTITION BY id) \
+         FROM customers",
+        "SELECT PERCENTILE_CONT(0) WITHIN GROUP (ORDER BY ssn) OVER () FROM customers",
+        "SELECT MEDIAN(ssn) OVER () FROM customers",
+        "SELECT GROUP_CONCAT(id ORDER BY ssn) FROM customers",
+        "SELECT GROUP_CONCAT(name ORDER BY ssn SEPARATOR ',') FROM customers",
+        "SELECT GROUP_CONCAT(DISTINCT id ORDER BY ssn DESC LIMIT 1) FROM customers",
+        "SELECT JSON_ARRAYAGG(id ORDER BY ssn) FROM customers",
+    ] {
+        derived(MY, sql, col("customers", "ssn"));
+    }
+    // A window's own keys only order and partition rows: they stay predicates.
+    let l = one(
+        PG,
+        "SELECT percentile_disc(0) WITHIN GROUP (ORDER BY id) FROM customers",
+    );
+    assert_eq!(columns(&l)[0].sources, [col("customers", "id")]);
 }
 
 #[test]

@@ -89,6 +89,7 @@ fn needles() -> Vec<(String, &'static str)> {
     // The parts the masks hide.
     for (part, what) in [
         ("371-28", "ssn prefix"),
+        ("371 28", "ssn prefix"),
         ("37128", "ssn prefix"),
         ("quincy", "email local part"),
         ("zephyr", "email local part"),
@@ -506,6 +507,24 @@ fn pg_attempts(s: &str) -> Vec<Vec<String>> {
         &["COPY {c} TO STDOUT"],
         &["COPY (SELECT * FROM {s}.leak_srf()) TO STDOUT"],
         &["EXPLAIN (VERBOSE, COSTS OFF) SELECT * FROM {c} WHERE ssn = '1'"],
+        // Ordered-set aggregates return one of their sort keys (the black-box attacker's F1);
+        // an ORDER BY inside an aggregate's parentheses orders its values.
+        &["SELECT id, percentile_disc(0) WITHIN GROUP (ORDER BY salary) FROM {e} GROUP BY id"],
+        &["SELECT percentile_cont(0) WITHIN GROUP (ORDER BY salary) FROM {e}"],
+        &["SELECT percentile_disc(ARRAY[0, 1]) WITHIN GROUP (ORDER BY salary)::text FROM {e}"],
+        &["SELECT mode() WITHIN GROUP (ORDER BY salary) FROM {e}"],
+        &["SELECT id, mode() WITHIN GROUP (ORDER BY ssn) FROM {c} GROUP BY id"],
+        &["SELECT mode() WITHIN GROUP (ORDER BY replace(ssn, '-', ' ')) FROM {c} WHERE id = 1"],
+        &["SELECT mode() WITHIN GROUP (ORDER BY email) FROM {c} WHERE id = 1"],
+        &["SELECT mode() WITHIN GROUP (ORDER BY card_number DESC) FROM {c}"],
+        &["SELECT mode() WITHIN GROUP (ORDER BY birth_date) FROM {c} WHERE id = 1"],
+        &["SELECT percentile_disc(1) WITHIN GROUP (ORDER BY birth_date) FROM {c} WHERE id < 2"],
+        &["SELECT mode() WITHIN GROUP (ORDER BY ssn) FILTER (WHERE id = 1) FROM {c}"],
+        &["SELECT (SELECT mode() WITHIN GROUP (ORDER BY ssn || '') FROM {c} WHERE id = 1)"],
+        &["SELECT x FROM (SELECT mode() WITHIN GROUP (ORDER BY email) AS x FROM {c}) s WHERE x LIKE 'q%'"],
+        &["SELECT string_agg(ssn, ',' ORDER BY ssn) FROM {c}"],
+        &["SELECT array_agg(email ORDER BY birth_date)::text FROM {c}"],
+        &["SELECT json_agg(birth_date ORDER BY ssn)::text FROM {c}"],
     ];
     for attempt in steps {
         out.push(
@@ -739,6 +758,21 @@ async fn postgres_masked_user_gets_no_clear_value_by_any_route() {
         (SSN.into(), EMAIL.into())
     );
     assert_eq!(row.get::<_, String>(2), BIRTH);
+    // An exempt user's ordered-set aggregate is clear to them, and logged with the masks.
+    let row = dba
+        .query_one(
+            &format!(
+                "SELECT mode() WITHIN GROUP (ORDER BY ssn), \
+                 percentile_disc(0) WITHIN GROUP (ORDER BY email) FROM {c} WHERE id = 1"
+            ),
+            &[],
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        (row.get::<_, String>(0), row.get::<_, String>(1)),
+        (SSN.into(), EMAIL.into())
+    );
     let row = client
         .query_one(
             &format!("SELECT ssn, email, birth_date FROM {c} WHERE id = 1"),
@@ -1292,6 +1326,19 @@ fn my_attempts(n: &str) -> Vec<Vec<String>> {
         &["SELECT @z := ssn FROM {c}", "SELECT @z"],
         &["INSERT INTO {n}_notes SELECT id, ssn FROM {c}", "SELECT body FROM {n}_notes"],
         &["SELECT ssn FROM {c} INTO OUTFILE '/tmp/{n}.txt'"],
+        // Ordered-set aggregates return one of their sort keys (the black-box attacker's F1);
+        // an ORDER BY inside an aggregate's parentheses orders its values.
+        &["SELECT id, PERCENTILE_DISC(0) WITHIN GROUP (ORDER BY salary) OVER (PARTITION BY id) FROM {e}"],
+        &["SELECT id, PERCENTILE_CONT(0) WITHIN GROUP (ORDER BY salary) OVER (PARTITION BY id) FROM {e}"],
+        &["SELECT PERCENTILE_CONT(1) WITHIN GROUP (ORDER BY salary DESC) OVER () FROM {e}"],
+        &["SELECT PERCENTILE_DISC(0) WITHIN GROUP (ORDER BY ssn) OVER (PARTITION BY id) FROM {c}"],
+        &["SELECT PERCENTILE_DISC(0) WITHIN GROUP (ORDER BY replace(ssn, '-', ' ')) OVER () FROM {c} WHERE id = 1"],
+        &["SELECT PERCENTILE_DISC(0) WITHIN GROUP (ORDER BY email) OVER () FROM {c} WHERE id = 1"],
+        &["SELECT PERCENTILE_DISC(0) WITHIN GROUP (ORDER BY birth_date) OVER () FROM {c} WHERE id = 1"],
+        &["SELECT MEDIAN(salary) OVER () FROM {e}"],
+        &["SELECT GROUP_CONCAT(ssn ORDER BY ssn SEPARATOR ';') FROM {c}"],
+        &["SELECT GROUP_CONCAT(email ORDER BY birth_date DESC LIMIT 1) FROM {c}"],
+        &["SELECT JSON_ARRAYAGG(birth_date ORDER BY ssn) FROM {c}"],
     ];
     for attempt in steps {
         out.push(
@@ -1483,6 +1530,15 @@ async fn mysql_masked_user_gets_no_clear_value_by_any_route() {
     let mut dba = proxy.mysql_as(OTHER_USER, OTHER_PASSWORD).await;
     let clear: Option<(String, String)> = dba
         .query_first(format!("SELECT ssn, email FROM {c} WHERE id = 1"))
+        .await
+        .unwrap();
+    assert_eq!(clear, Some((SSN.into(), EMAIL.into())));
+    // An exempt user's ordered-set aggregate is clear to them, and logged with the masks.
+    let clear: Option<(String, String)> = dba
+        .query_first(format!(
+            "SELECT PERCENTILE_DISC(0) WITHIN GROUP (ORDER BY ssn) OVER (), \
+             PERCENTILE_DISC(0) WITHIN GROUP (ORDER BY email) OVER () FROM {c} WHERE id = 1"
+        ))
         .await
         .unwrap();
     assert_eq!(clear, Some((SSN.into(), EMAIL.into())));

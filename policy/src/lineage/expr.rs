@@ -6,8 +6,8 @@
 
 use sqlparser::ast::{
     AccessExpr, BinaryOperator, Expr, FunctionArg, FunctionArgExpr, FunctionArgumentClause,
-    FunctionArguments, ListAggOnOverflow, ObjectName, OrderByExpr, Subscript, WindowFrameBound,
-    WindowSpec, WindowType,
+    FunctionArguments, HavingBound, ListAggOnOverflow, ObjectName, OrderByExpr, Subscript,
+    WindowFrameBound, WindowSpec, WindowType,
 };
 
 use super::query::Ctx;
@@ -284,28 +284,16 @@ impl Ctx {
                                         }
                                     }
                                 }
-                                for clause in &list.clauses {
-                                    match clause {
-                                        FunctionArgumentClause::Where(e) => work.push((e, pred)),
-                                        FunctionArgumentClause::OrderBy(order) => {
-                                            work.extend(order.iter().map(|o| (&o.expr, pred)))
-                                        }
-                                        FunctionArgumentClause::Limit(e) => work.push((e, dest)),
-                                        FunctionArgumentClause::OnOverflow(
-                                            ListAggOnOverflow::Truncate {
-                                                filler: Some(e), ..
-                                            },
-                                        ) => work.push((e, dest)),
-                                        _ => {}
-                                    }
-                                }
+                                push_clauses(&mut work, &list.clauses, dest);
                             }
                         }
                     }
                     if let Some(filter) = &f.filter {
                         work.push((filter, pred));
                     }
-                    work.extend(f.within_group.iter().map(|o| (&o.expr, pred)));
+                    // `percentile_disc(0) WITHIN GROUP (ORDER BY x)` and `mode() WITHIN GROUP
+                    // (ORDER BY x)` return one of the x: the sort key is the value.
+                    push_order(&mut work, &f.within_group, Dest { pred: true, ..dest });
                     if let Some(WindowType::WindowSpec(spec)) = &f.over {
                         push_window(&mut work, spec, pred);
                     }
@@ -500,9 +488,59 @@ impl Ctx {
     }
 }
 
+/// The clauses inside a call's parentheses (`string_agg(x, ',' ORDER BY y)`,
+/// `GROUP_CONCAT(x ORDER BY y SEPARATOR ',')`, `LISTAGG(… ON OVERFLOW TRUNCATE filler)`).
+///
+/// Fail closed: a clause with an expression counts into the value unless it is known to only
+/// filter rows. An ORDER BY inside an aggregate decides which value comes first (or, for some
+/// aggregates, which value comes out at all), so it is a source of the value as well as a key.
+fn push_clauses<'e>(
+    work: &mut Vec<(&'e Expr, Dest)>,
+    clauses: &'e [FunctionArgumentClause],
+    dest: Dest,
+) {
+    let pred = Dest {
+        out: false,
+        pred: true,
+        copy: false,
+    };
+    let value_and_key = Dest { pred: true, ..dest };
+    for clause in clauses {
+        match clause {
+            FunctionArgumentClause::Where(e) => work.push((e, pred)),
+            FunctionArgumentClause::OrderBy(order) => push_order(work, order, value_and_key),
+            FunctionArgumentClause::Limit(e) => work.push((e, dest)),
+            FunctionArgumentClause::Having(HavingBound(_, e)) => work.push((e, value_and_key)),
+            FunctionArgumentClause::OnOverflow(ListAggOnOverflow::Truncate {
+                filler: Some(e),
+                ..
+            }) => work.push((e, dest)),
+            // No expression: a constant separator, a null treatment, a JSON option or type.
+            FunctionArgumentClause::OnOverflow(_)
+            | FunctionArgumentClause::IgnoreOrRespectNulls(_)
+            | FunctionArgumentClause::Separator(_)
+            | FunctionArgumentClause::JsonNullClause(_)
+            | FunctionArgumentClause::JsonReturningClause(_) => {}
+        }
+    }
+}
+
+/// Sort keys, and the expressions of their `WITH FILL`, which produce rows of their own.
+fn push_order<'e>(work: &mut Vec<(&'e Expr, Dest)>, order: &'e [OrderByExpr], dest: Dest) {
+    for o in order {
+        work.push((&o.expr, dest));
+        if let Some(fill) = &o.with_fill {
+            let filled = Dest { pred: true, ..dest };
+            for e in [&fill.from, &fill.to, &fill.step].into_iter().flatten() {
+                work.push((e, filled));
+            }
+        }
+    }
+}
+
 fn push_window<'e>(work: &mut Vec<(&'e Expr, Dest)>, spec: &'e WindowSpec, pred: Dest) {
     work.extend(spec.partition_by.iter().map(|e| (e, pred)));
-    work.extend(spec.order_by.iter().map(|o| (&o.expr, pred)));
+    push_order(work, &spec.order_by, pred);
     if let Some(frame) = &spec.window_frame {
         for bound in std::iter::once(&frame.start_bound).chain(frame.end_bound.as_ref()) {
             if let WindowFrameBound::Preceding(Some(e)) | WindowFrameBound::Following(Some(e)) =
