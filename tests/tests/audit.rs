@@ -688,6 +688,46 @@ async fn mysql_multi_statement_results_are_each_recorded() {
     );
 }
 
+/// A schema `<prefix>_…` with one customer, readable by sluice's upstream login, and a sluice
+/// that masks its customers' columns and records to an audit log.
+async fn pg_masked_customers(prefix: &str) -> (Proxy, String) {
+    let upstream = pg_scram();
+    let s = unique(prefix);
+    pg_direct(upstream)
+        .await
+        .batch_execute(&format!(
+            "CREATE SCHEMA {s}; CREATE TABLE {s}.customers (id int PRIMARY KEY, name text, ssn text, email text, card_number text);
+             INSERT INTO {s}.customers VALUES (1, 'Alice Smith', '123-45-6789', 'alice.smith@example.com', '4111111111111111');
+             GRANT ALL ON SCHEMA {s} TO PUBLIC; GRANT ALL ON ALL TABLES IN SCHEMA {s} TO PUBLIC;"
+        ))
+        .await
+        .unwrap();
+    let opts = ProxyOpts {
+        extra_config: config(&s, ""),
+        ..ProxyOpts::default()
+    };
+    (Proxy::start(upstream, opts).await, s)
+}
+
+/// The MySQL twin: a customers table `<prefix>_…` holding customer `id`.
+async fn mysql_masked_customers(prefix: &str, id: i32) -> (Proxy, String) {
+    let upstream = mariadb_native();
+    let t = unique(prefix);
+    mysql_direct(upstream)
+        .await
+        .query_drop(format!(
+            "CREATE TABLE {t} (id INT PRIMARY KEY, name TEXT, ssn VARCHAR(20), email VARCHAR(64), card_number VARCHAR(19));
+             INSERT INTO {t} VALUES ({id}, 'Alice Smith', '123-45-6789', 'alice.smith@example.com', '4111111111111111')"
+        ))
+        .await
+        .unwrap();
+    let opts = ProxyOpts {
+        extra_config: config("shop", "").replace("shop.customers.", &format!("shop.{t}.")),
+        ..ProxyOpts::default()
+    };
+    (Proxy::start_mysql(upstream, opts).await, t)
+}
+
 /// Values a masked user writes to or compares with a masked column stay out of the log however
 /// the statement spells them: computed, in a subquery, in a VALUES list or CTE joined in, in an
 /// INSERT's SELECT (black-box finding: `query_literals = "mask"` only masked bare literals).
@@ -765,25 +805,7 @@ fn assert_nothing_smuggled(dir: &std::path::Path, texts_with_stars: usize) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn postgres_values_bound_to_masked_columns_are_masked_however_spelt() {
-    let upstream = pg_scram();
-    let s = unique("audsm");
-    let direct = pg_direct(upstream).await;
-    direct
-        .batch_execute(&format!(
-            "CREATE SCHEMA {s}; CREATE TABLE {s}.customers (id int PRIMARY KEY, name text, ssn text, email text, card_number text);
-             INSERT INTO {s}.customers VALUES (1, 'Alice Smith', '123-45-6789', 'alice.smith@example.com', '4111111111111111');
-             GRANT ALL ON SCHEMA {s} TO PUBLIC; GRANT ALL ON ALL TABLES IN SCHEMA {s} TO PUBLIC;"
-        ))
-        .await
-        .unwrap();
-    let mut proxy = Proxy::start(
-        upstream,
-        ProxyOpts {
-            extra_config: config(&s, ""),
-            ..ProxyOpts::default()
-        },
-    )
-    .await;
+    let (mut proxy, s) = pg_masked_customers("audsm").await;
     let dir = proxy.dir.path().join("audit");
     let client = proxy.connect().await;
     let statements = [
@@ -853,24 +875,7 @@ async fn sql_prepared_then_bound_by_protocol(addr: std::net::SocketAddr, s: &str
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn mysql_values_bound_to_masked_columns_are_masked_however_spelt() {
-    let upstream = mariadb_native();
-    let t = unique("audsm");
-    let mut direct = mysql_direct(upstream).await;
-    direct
-        .query_drop(format!(
-            "CREATE TABLE {t} (id INT PRIMARY KEY, name TEXT, ssn VARCHAR(20), email VARCHAR(64), card_number VARCHAR(19));
-             INSERT INTO {t} VALUES (1, 'Alice Smith', '123-45-6789', 'alice.smith@example.com', '4111111111111111')"
-        ))
-        .await
-        .unwrap();
-    let mut proxy = Proxy::start_mysql(
-        upstream,
-        ProxyOpts {
-            extra_config: config("shop", "").replace("shop.customers.", &format!("shop.{t}.")),
-            ..ProxyOpts::default()
-        },
-    )
-    .await;
+    let (mut proxy, t) = mysql_masked_customers("audsm", 1).await;
     let dir = proxy.dir.path().join("audit");
     let mut conn = proxy.mysql().await;
     let statements = [
@@ -920,25 +925,7 @@ async fn mysql_values_bound_to_masked_columns_are_masked_however_spelt() {
 /// the result hides them as the statement's record does (black-box round 3, F5 and F6).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn results_do_not_give_back_the_literals_a_statement_record_masked() {
-    let upstream = pg_scram();
-    let s = unique("audecho");
-    let direct = pg_direct(upstream).await;
-    direct
-        .batch_execute(&format!(
-            "CREATE SCHEMA {s}; CREATE TABLE {s}.customers (id int PRIMARY KEY, name text, ssn text, email text, card_number text);
-             INSERT INTO {s}.customers VALUES (1, 'Alice Smith', '123-45-6789', 'alice.smith@example.com', '4111111111111111');
-             GRANT ALL ON SCHEMA {s} TO PUBLIC; GRANT ALL ON ALL TABLES IN SCHEMA {s} TO PUBLIC;"
-        ))
-        .await
-        .unwrap();
-    let mut proxy = Proxy::start(
-        upstream,
-        ProxyOpts {
-            extra_config: config(&s, ""),
-            ..ProxyOpts::default()
-        },
-    )
-    .await;
+    let (mut proxy, s) = pg_masked_customers("audecho").await;
     let pg_dir = proxy.dir.path().join("audit");
     let client = proxy.connect().await;
     let plan = client
@@ -959,23 +946,7 @@ async fn results_do_not_give_back_the_literals_a_statement_record_masked() {
     drop(client);
     proxy.shutdown().await;
 
-    let t = unique("audecho");
-    let server = mariadb_native();
-    let mut my = mysql_direct(server).await;
-    my.query_drop(format!(
-        "CREATE TABLE {t} (id INT PRIMARY KEY, name TEXT, ssn VARCHAR(20), email VARCHAR(64), card_number VARCHAR(19));
-         INSERT INTO {t} VALUES (2, 'Bob', '587-65-4321', 'bob@example.org', '4111111111111111')"
-    ))
-    .await
-    .unwrap();
-    let mut proxy = Proxy::start_mysql(
-        server,
-        ProxyOpts {
-            extra_config: config("shop", "").replace("shop.customers.", &format!("shop.{t}.")),
-            ..ProxyOpts::default()
-        },
-    )
-    .await;
+    let (mut proxy, t) = mysql_masked_customers("audecho", 2).await;
     let my_dir = proxy.dir.path().join("audit");
     let mut conn = proxy.mysql().await;
     let _: Vec<mysql_async::Row> = conn
