@@ -499,6 +499,7 @@ impl SessionRecorder {
             .map(|(i, f)| {
                 f.as_ref()
                     .map(|v| match r.binary.get(i).copied().unwrap_or(false) {
+                        false if hidden.is_empty() => String::from_utf8_lossy(v).into_owned(),
                         false => policy::scrub_hidden(&String::from_utf8_lossy(v), hidden),
                         true => format!("\\x{}", hex::encode(v)),
                     })
