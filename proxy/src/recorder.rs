@@ -133,6 +133,7 @@ impl Auditor {
             next_statement: 1,
             result: None,
             hidden: Vec::new(),
+            mask_plan_rows: false,
         };
         r.write(RecordBody::SessionStart {
             tls: r.info.tls,
@@ -299,6 +300,10 @@ pub struct SessionRecorder {
     /// from what is recorded of its results and errors, which can echo them (EXPLAIN's plan,
     /// MySQL's names of unaliased columns).
     hidden: Vec<String>,
+    /// The last statement is an EXPLAIN whose record hid something: its plan prints constants
+    /// as the server folded them (`upper('x')` as `'X'`), which no scrub of the typed values
+    /// finds, so its rows are recorded masked whole.
+    mask_plan_rows: bool,
 }
 
 impl SessionRecorder {
@@ -354,6 +359,11 @@ impl SessionRecorder {
     ) -> RecordBody {
         let (text, masked_params) = masked_statement(self.auditor.literals, s, params, masks);
         self.hidden = hidden_values(self.auditor.literals, s, &text, params, &masked_params);
+        self.mask_plan_rows = !self.hidden.is_empty()
+            && analysis
+                .statements
+                .iter()
+                .any(|s| s.kind == policy::StatementKind::Explain);
         let params = masked_params;
         let statement_id = self.next_statement;
         self.next_statement += 1;
@@ -486,6 +496,7 @@ impl SessionRecorder {
     pub fn row(&mut self, fields: &RowFields) {
         let limit = self.auditor.record_rows;
         let hidden = &self.hidden;
+        let whole = self.mask_plan_rows;
         let Some(r) = self.result.as_mut() else {
             return;
         };
@@ -499,6 +510,7 @@ impl SessionRecorder {
             .map(|(i, f)| {
                 f.as_ref()
                     .map(|v| match r.binary.get(i).copied().unwrap_or(false) {
+                        _ if whole => "***".to_string(),
                         false if hidden.is_empty() => String::from_utf8_lossy(v).into_owned(),
                         false => policy::scrub_hidden(&String::from_utf8_lossy(v), hidden),
                         true => format!("\\x{}", hex::encode(v)),

@@ -943,6 +943,21 @@ async fn results_do_not_give_back_the_literals_a_statement_record_masked() {
         )
         .await;
     drop(by_param);
+    // The plan prints constants as the server folded them, not as they were typed (black-box
+    // round 4): `upper('qqfolded')` is `'QQFOLDED'::text` there, `E'\x51Q…'` is `QQ…`.
+    for sql in [
+        format!("EXPLAIN SELECT id FROM {s}.customers WHERE ssn = upper('qqfolded')"),
+        format!("EXPLAIN (FORMAT JSON) SELECT id FROM {s}.customers WHERE ssn = E'\\x51QESCAPED'"),
+    ] {
+        client.simple_query(&sql).await.unwrap();
+    }
+    let folded = client
+        .query(
+            &format!("EXPLAIN SELECT id FROM {s}.customers WHERE ssn = upper($1)"),
+            &[&"qqfoldparam"],
+        )
+        .await;
+    drop(folded);
     drop(client);
     proxy.shutdown().await;
 
@@ -963,7 +978,16 @@ async fn results_do_not_give_back_the_literals_a_statement_record_masked() {
     proxy.shutdown().await;
 
     for (dir, values) in [
-        (&pg_dir, &["QQEXPLAIN", "QQPARAMEXPLAIN"][..]),
+        (
+            &pg_dir,
+            &[
+                "QQEXPLAIN",
+                "QQPARAMEXPLAIN",
+                "QQFOLDED",
+                "QQESCAPED",
+                "QQFOLDPARAM",
+            ][..],
+        ),
         (&my_dir, &["QQCOLNAME", "QQLIKENAME"][..]),
     ] {
         audit::verify(dir, KEY.as_bytes()).unwrap_or_else(|e| panic!("verify: {e}"));
