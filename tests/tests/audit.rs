@@ -951,6 +951,23 @@ async fn results_do_not_give_back_the_literals_a_statement_record_masked() {
     ] {
         client.simple_query(&sql).await.unwrap();
     }
+    // The session's own earlier statement texts, as the server keeps them (round 4, F2/F3).
+    client
+        .batch_execute(&format!(
+            "PREPARE pp AS SELECT id FROM {s}.customers WHERE ssn = 'QQPREPTEXT'"
+        ))
+        .await
+        .unwrap();
+    for view in ["pg_prepared_statements", "pg_cursors"] {
+        let _ = client
+            .simple_query(&format!("SELECT statement FROM {view}"))
+            .await;
+    }
+    let _ = client
+        .batch_execute(&format!(
+            "BEGIN; DECLARE qc CURSOR FOR SELECT id FROM {s}.customers WHERE ssn = 'QQCURSORTEXT'; SELECT statement FROM pg_cursors; COMMIT"
+        ))
+        .await;
     let folded = client
         .query(
             &format!("EXPLAIN SELECT id FROM {s}.customers WHERE ssn = upper($1)"),
@@ -986,6 +1003,8 @@ async fn results_do_not_give_back_the_literals_a_statement_record_masked() {
                 "QQFOLDED",
                 "QQESCAPED",
                 "QQFOLDPARAM",
+                "QQPREPTEXT",
+                "QQCURSORTEXT",
             ][..],
         ),
         (&my_dir, &["QQCOLNAME", "QQLIKENAME"][..]),

@@ -17,8 +17,8 @@ use policy::{FunctionClass, StatementInfo, StatementKind};
 use super::SessionMasks;
 use crate::session::Relations;
 
-/// Relations whose rows are values of other tables' columns (statistics) or other sessions'
-/// statement texts, by name, in any schema.
+/// Relations whose rows are values of other tables' columns (statistics) or statement texts
+/// (other sessions', or the session's own as the server keeps them), by name, in any schema.
 const REVEALING_RELATIONS: &[&str] = &[
     // PostgreSQL: per-column statistics (most common values, histogram bounds) and the text
     // of every session's current statement.
@@ -29,6 +29,10 @@ const REVEALING_RELATIONS: &[&str] = &[
     "pg_statistic_ext_data",
     "pg_stat_activity",
     "pg_stat_statements",
+    // The session's own earlier statement texts (PREPARE, DECLARE): the log masks their
+    // literals when they are sent, not when a view gives them back.
+    "pg_prepared_statements",
+    "pg_cursors",
     // MariaDB: engine-independent column statistics (min, max, histogram), statement texts
     // of other sessions, the row values InnoDB locks, and the server's query logs.
     "column_stats",

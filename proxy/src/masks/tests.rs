@@ -195,6 +195,14 @@ fn a_masked_session_may_not_use_what_sluice_cannot_see_into() {
         (Dialect::Postgres, "SELECT query FROM pg_stat_activity"),
         (
             Dialect::Postgres,
+            "SELECT statement FROM pg_prepared_statements",
+        ),
+        (
+            Dialect::Postgres,
+            "SELECT name, statement FROM pg_catalog.pg_cursors",
+        ),
+        (
+            Dialect::Postgres,
             "ALTER TABLE customers RENAME COLUMN ssn TO x",
         ),
         (
