@@ -22,6 +22,7 @@ pub mod approvals_cli;
 pub mod audit_cli;
 pub mod audit_store_cli;
 pub mod auth;
+pub mod client_reader;
 pub mod cluster;
 pub mod config;
 pub mod demo;

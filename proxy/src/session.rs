@@ -283,6 +283,12 @@ pub trait SessionHooks: Send {
         None
     }
 
+    /// The client went away while a statement waited at its barrier: withdraw what the
+    /// session holds for an approver (blocking work, for the adapter to await).
+    fn withdraw_hold(&mut self) -> Option<Barrier> {
+        None
+    }
+
     /// Whether [`SessionHooks::on_bind`] wants to be called (it costs decoding parameters).
     fn wants_binds(&self) -> bool {
         false

@@ -5,6 +5,7 @@
 #[path = "support/approvals.rs"]
 mod support;
 
+use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use mysql_async::prelude::*;
@@ -313,6 +314,112 @@ async fn mysql_hold_waits_for_approval_and_kill_query_withdraws_it() {
     assert!(err.contains("1142") && err.contains("timed out"), "{err}");
     let one: Option<i64> = held.query_first("SELECT 1").await.unwrap();
     assert_eq!(one, Some(1));
+}
+
+/// A client killed while its statement waits for an approver, in both protocols: the request
+/// is withdrawn at once (the approver sees why), and an approval that comes later runs nothing.
+/// Before, the held statement ran when approved, for a client that was long gone.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_gone_while_its_statement_is_held_withdraws_it() {
+    let hook = HookReceiver::start(200).await;
+    let upstream = pg_scram();
+    let proxy = Proxy::start(upstream, approvals_opts("hold", "60s", 1, &hook)).await;
+    let direct = pg_direct(upstream).await;
+    let t = unique("gone");
+    direct
+        .batch_execute(&format!(
+            "CREATE TABLE {t} (n int); INSERT INTO {t} VALUES (1), (2), (3)"
+        ))
+        .await
+        .unwrap();
+    let psql = Command::new("psql")
+        .arg("-X")
+        .arg(proxy.conn_str(USER, PASSWORD, ""))
+        .args(["-c", &format!("DELETE FROM {t}")])
+        .env_remove("PGPASSWORD")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let sql = format!("DELETE FROM {t}");
+    approve_after_the_client_is_killed(&proxy, psql, &sql).await;
+    let count: i64 = direct
+        .query_one(&format!("SELECT count(*) FROM {t}"), &[])
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(count, 3, "the DELETE of a client that was gone never ran");
+
+    let server = mariadb_native();
+    let proxy = Proxy::start_mysql(server, approvals_opts("hold", "60s", 1, &hook)).await;
+    let mut direct = mysql_direct(server).await;
+    direct
+        .query_drop(format!(
+            "CREATE TABLE {t} (n INT); INSERT INTO {t} VALUES (1), (2), (3)"
+        ))
+        .await
+        .unwrap();
+    let mariadb = Command::new("mariadb")
+        .args(["--no-defaults", "-h127.0.0.1"])
+        .args([
+            &format!("-P{}", proxy.port()),
+            &format!("-u{USER}"),
+            &format!("-p{PASSWORD}"),
+            "shop",
+            "-e",
+            &sql,
+        ])
+        .env_remove("MYSQL_PWD")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    approve_after_the_client_is_killed(&proxy, mariadb, &sql).await;
+    let count: Option<i64> = direct
+        .query_first(format!("SELECT COUNT(*) FROM {t}"))
+        .await
+        .unwrap();
+    assert_eq!(
+        count,
+        Some(3),
+        "the DELETE of a client that was gone never ran"
+    );
+}
+
+/// Waits for `client`'s statement `sql` to be held, kills the client, and checks that the
+/// request is withdrawn with the reason, that approving it now fails, and that the log says so.
+async fn approve_after_the_client_is_killed(proxy: &Proxy, mut client: Child, sql: &str) {
+    let admin = Admin::of(proxy);
+    let req = admin.wait_pending(sql).await;
+    let id = req["id"].as_str().unwrap().to_string();
+    client.kill().unwrap();
+    client.wait().unwrap();
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    let withdrawn = loop {
+        let now = admin.get(&id).await;
+        if now["state"] != "pending" || std::time::Instant::now() > deadline {
+            break now;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert_eq!(withdrawn["state"], "cancelled", "{withdrawn}");
+    let why = withdrawn["decision_reason"].as_str().unwrap_or_default();
+    assert!(why.contains("went away"), "{withdrawn}");
+    let (status, body) = admin.decide(&id, "approve", None).await;
+    assert_ne!(
+        status, 200,
+        "a withdrawn request cannot be approved: {body}"
+    );
+    // Time for a statement that would wrongly run after the approval to do so.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let events = approval_events(proxy);
+    assert!(
+        events.iter().any(|(e, _)| e == "cancelled"),
+        "no cancelled record in {events:?}"
+    );
+    assert!(!events.iter().any(|(e, _)| e == "approved"), "{events:?}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -752,6 +752,11 @@ impl Approvals {
 
     /// A cancel for the session `hold_key`: its held request (if any) is withdrawn.
     pub fn withdraw_held(&self, hold_key: &str) -> bool {
+        self.withdraw_held_because(hold_key, "the client cancelled the statement")
+    }
+
+    /// The session `hold_key`'s held request (if any) is withdrawn, `why` recorded with it.
+    pub fn withdraw_held_because(&self, hold_key: &str, why: &str) -> bool {
         let hold_key = self.hold_key(hold_key);
         let hold_key = hold_key.as_str();
         let ids: Vec<String> = self
@@ -762,12 +767,7 @@ impl Approvals {
             .collect();
         let mut any = false;
         for id in ids {
-            match self.finish(
-                &id,
-                RequestState::Cancelled,
-                None,
-                Some("the client cancelled the statement"),
-            ) {
+            match self.finish(&id, RequestState::Cancelled, None, Some(why)) {
                 Ok(r) => any |= r.is_some(),
                 Err(e) => {
                     tracing::error!(%id, error = %e, "could not withdraw an approval request")

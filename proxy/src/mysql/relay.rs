@@ -28,6 +28,7 @@ use super::rows::{
 };
 use super::session_settings::SettingsReplay;
 use super::sessions::SessionRegistry;
+use crate::client_reader::{withdraw_hold, ClientReader, Waited};
 use crate::live::Live;
 use crate::metrics::TargetMetrics;
 use crate::net::{close, pump};
@@ -104,7 +105,13 @@ enum Continuation {
     LocalInfile,
 }
 
+/// The client's packets, with those read ahead while a statement waited.
+type ClientPackets = ClientReader<tokio::io::ReadHalf<BoxStream>, PacketCodec>;
+
 struct Relay {
+    client: ClientPackets,
+    /// The client went away while a statement waited at its barrier: the session ends so.
+    gone_while_waiting: Option<SessionEnd>,
     client_continues: Continuation,
     ctx: RelayContext,
     hooks: Option<Box<dyn SessionHooks>>,
@@ -137,9 +144,26 @@ struct Relay {
     settings: SettingsReplay,
 }
 
-/// The audit record must be durable first (sync mode), or an approval hold must end.
-async fn run_barrier(h: &mut dyn SessionHooks) -> Option<String> {
-    h.take_barrier()?.wait().await.err()
+/// The audit record must be durable first (sync mode), or an approval hold must end. A client
+/// that goes away meanwhile has its statement refused (it never runs) and its hold withdrawn;
+/// `gone` says how the session ends.
+async fn run_barrier(
+    h: &mut dyn SessionHooks,
+    client: &mut ClientPackets,
+    gone: &mut Option<SessionEnd>,
+) -> Option<String> {
+    let barrier = h.take_barrier()?;
+    let says_quit = |p: &Packet| p.seq == 0 && p.payload() == [com::QUIT];
+    match client.wait(barrier, says_quit).await {
+        Waited::Done(result) => result.err(),
+        Waited::ClientEnded(broken) => {
+            withdraw_hold(h).await;
+            *gone = Some(broken.map_or(SessionEnd::ClientClosed, |e| {
+                SessionEnd::ClientProtocol(e.to_string())
+            }));
+            Some("sluice: the client went away while the statement waited; it was not run".into())
+        }
+    }
 }
 
 /// (code, message) of an ERR packet payload.
@@ -164,10 +188,11 @@ pub async fn run(
 ) -> SessionEnd {
     let (client_rd, mut client_wr) = tokio::io::split(client);
     let (upstream_rd, mut upstream_wr) = tokio::io::split(upstream);
-    let mut client_rd = FramedRead::with_capacity(client_rd, PacketCodec, 16 * 1024);
     let mut upstream_rd = FramedRead::with_capacity(upstream_rd, PacketCodec, 64 * 1024);
     let settings = SettingsReplay::new(ctx.settings.clone());
     let mut r = Relay {
+        client: ClientReader::new(FramedRead::with_capacity(client_rd, PacketCodec, 16 * 1024)),
+        gone_while_waiting: None,
         client_continues: Continuation::None,
         tracker: ResponseTracker::new(ctx.deprecate_eof).with_status(ctx.login_status),
         ctx,
@@ -215,7 +240,7 @@ pub async fn run(
         tokio::select! {
             biased;
             _ = &mut shutdown_signal, if !draining => draining = true,
-            packet = client_rd.next(), if r.to_upstream.len() < HIGH_WATER && !r.mode_probe.in_flight() && r.row_hold.is_none() && !r.settings.holds_client() => match packet {
+            packet = r.client.next(), if r.to_upstream.len() < HIGH_WATER && !r.mode_probe.in_flight() && r.row_hold.is_none() && !r.settings.holds_client() => match packet {
                 None => {
                     r.client_gone();
                     break SessionEnd::ClientClosed;
@@ -226,6 +251,10 @@ pub async fn run(
                 }
                 Some(Ok(p)) => {
                     if let Some(end) = r.on_client_packet(p, &mut upstream_rd, &mut upstream_wr).await {
+                        break end;
+                    }
+                    if let Some(end) = r.gone_while_waiting.take() {
+                        r.client_gone();
                         break end;
                     }
                 }
@@ -616,7 +645,7 @@ impl Relay {
         if let StatementDecision::Refuse { message } = h.on_bind(sql.as_deref(), &params) {
             return Some(message);
         }
-        run_barrier(h).await
+        run_barrier(h, &mut self.client, &mut self.gone_while_waiting).await
     }
 
     /// Hands the hook the catalog it needs to judge `sql`'s results (when it masks anything),
@@ -732,7 +761,7 @@ impl Relay {
             StatementDecision::Forward => {}
             StatementDecision::Refuse { message } => return Some(message),
         }
-        run_barrier(h).await
+        run_barrier(h, &mut self.client, &mut self.gone_while_waiting).await
     }
 
     /// Like [`Relay::refused`], for a statement being prepared.
@@ -743,7 +772,7 @@ impl Relay {
             StatementDecision::Forward => {}
             StatementDecision::Refuse { message } => return Some(message),
         }
-        run_barrier(h).await
+        run_barrier(h, &mut self.client, &mut self.gone_while_waiting).await
     }
 
     fn forward(&mut self, raw: BytesMut, kind: ResponseKind) {

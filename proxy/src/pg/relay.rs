@@ -15,12 +15,13 @@ use tokio_util::codec::{Decoder, FramedRead};
 
 use std::sync::Arc;
 
+use crate::client_reader::{withdraw_hold, ClientReader, Waited};
 use crate::metrics::TargetMetrics;
 
 use super::catalog::PgCatalog;
 use super::charset::Charset;
 use super::copy::CopyRows;
-use super::frame::{Frame, FrameCodec, Reader};
+use super::frame::{Frame, FrameCodec, FrameError, Reader};
 use super::messages::{self, Severity};
 use super::results::{Answer, ResultTracker};
 use super::row_limit::{Earlier, Outcome, RowLimits};
@@ -78,13 +79,13 @@ pub async fn run(
 ) -> SessionEnd {
     let (client_rd, mut client_wr) = tokio::io::split(client);
     let (upstream_rd, mut upstream_wr) = tokio::io::split(upstream);
-    let mut client_rd = FramedRead::with_capacity(
+    let mut client_rd = ClientReader::new(FramedRead::with_capacity(
         client_rd,
         FrameCodec {
             max_len: opts.max_client_message,
         },
         16 * 1024,
-    );
+    ));
     let mut upstream_rd = FramedRead::with_capacity(
         upstream_rd,
         FrameCodec {
@@ -134,16 +135,8 @@ pub async fn run(
             biased;
             _ = &mut shutdown_signal, if !draining => draining = true,
             frame = client_rd.next(), if to_upstream.len() < HIGH_WATER && !limits.holding() => match frame {
-                None => {
-                    to_upstream.extend_from_slice(&messages::TERMINATE);
-                    break SessionEnd::ClientClosed;
-                }
-                Some(Err(e)) => {
-                    let why = e.to_string();
-                    messages::error_response(&mut to_client, Severity::Fatal, "08P01", &format!("invalid frontend message: {why}"));
-                    to_upstream.extend_from_slice(&messages::TERMINATE);
-                    break SessionEnd::ClientProtocol(why);
-                }
+                None => break client_ended(None, &mut to_client, &mut to_upstream),
+                Some(Err(e)) => break client_ended(Some(e), &mut to_client, &mut to_upstream),
                 Some(Ok(frame)) => {
                     let mut next = Some(frame);
                     while let Some(frame) = next.take() {
@@ -184,7 +177,16 @@ pub async fn run(
                         };
                         if let Some(barrier) = hooks.as_deref_mut().and_then(|h| h.take_barrier()) {
                             if refused.is_none() {
-                                refused = barrier.wait().await.err();
+                                match client_rd.wait(barrier, |f| f.tag == b'X').await {
+                                    Waited::Done(result) => refused = result.err(),
+                                    Waited::ClientEnded(broken) => {
+                                        // Gone before its statement ran: it never will.
+                                        if let Some(h) = hooks.as_deref_mut() {
+                                            withdraw_hold(h).await;
+                                        }
+                                        break 'relay client_ended(broken, &mut to_client, &mut to_upstream);
+                                    }
+                                }
                             }
                         }
 
@@ -213,7 +215,7 @@ pub async fn run(
                         // Frames the last read already brought are handled in this turn rather than
                         // one per turn of the select.
                         if to_upstream.len() < HIGH_WATER && !limits.holding() {
-                            next = buffered_frame(&mut client_rd, opts.max_client_message);
+                            next = client_rd.ready(|rd| buffered_frame(rd, opts.max_client_message));
                         }
                     }
                 }
@@ -379,6 +381,23 @@ pub async fn run(
     })
     .await;
     end
+}
+
+/// The client closed its connection or said Terminate (`None`), or sent bytes that are not
+/// the protocol: the database gets Terminate, a broken client is told why.
+fn client_ended(
+    broken: Option<FrameError>,
+    to_client: &mut BytesMut,
+    to_upstream: &mut BytesMut,
+) -> SessionEnd {
+    to_upstream.extend_from_slice(&messages::TERMINATE);
+    let Some(e) = broken else {
+        return SessionEnd::ClientClosed;
+    };
+    let why = e.to_string();
+    let message = format!("invalid frontend message: {why}");
+    messages::error_response(to_client, Severity::Fatal, "08P01", &message);
+    SessionEnd::ClientProtocol(why)
 }
 
 /// The next whole frame already in `rd`'s buffer, if any. A malformed one is left there for the

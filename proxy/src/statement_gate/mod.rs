@@ -841,6 +841,15 @@ impl SessionHooks for StatementGate {
         self.barrier.take()
     }
 
+    fn withdraw_hold(&mut self) -> Option<Barrier> {
+        let rv = self.review.as_ref()?;
+        let (approvals, key) = (Arc::clone(&rv.approvals), rv.hold_key.clone());
+        Some(Barrier::Blocking(Box::new(move || {
+            approvals.withdraw_held_because(&key, "the client went away while it waited");
+            Ok(())
+        })))
+    }
+
     fn wants_columns(&self) -> bool {
         if self.recorder.is_some() || self.hide_credentials {
             return true;
