@@ -513,6 +513,50 @@ async fn tickets_run_the_identical_statement_once_and_survive_a_restart() {
     assert_eq!(sum, 14);
 }
 
+/// MySQL runs what an executable comment holds, so a ticket approved for a statement must not
+/// run that statement with more smuggled into `/*! … */` (black-box round 7, finding 1: an
+/// approved one-row DELETE deleted every row).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mysql_tickets_count_what_executable_comments_hold() {
+    let server = mariadb_native();
+    let hook = HookReceiver::start(200).await;
+    let proxy = Proxy::start_mysql(server, approvals_opts("ticket", "10m", 1, &hook)).await;
+    let admin = Admin::of(&proxy);
+    let mut direct = mysql_direct(server).await;
+    let t = unique("tick");
+    direct
+        .query_drop(format!(
+            "CREATE TABLE {t} (n INT); INSERT INTO {t} VALUES (1), (2)"
+        ))
+        .await
+        .unwrap();
+    let sql = format!("UPDATE {t} SET n = n + 1");
+    let mut client = proxy.mysql().await;
+    let err = client.query_drop(&sql).await.unwrap_err().to_string();
+    let id = ticket_id(&err);
+    admin.decide(&id, "approve", None).await;
+    for smuggled in [
+        format!("UPDATE {t} SET n = n + 1 /*!50000 , n = n + 100 */"),
+        format!("UPDATE {t} SET n = n + 1 /*M!100100 , n = n + 100 */"),
+    ] {
+        let err = client.query_drop(&smuggled).await.unwrap_err().to_string();
+        assert_ne!(ticket_id(&err), id, "{smuggled} must not redeem {id}");
+    }
+    let sum: Option<i64> = direct
+        .query_first(format!("SELECT SUM(n) FROM {t}"))
+        .await
+        .unwrap();
+    assert_eq!(sum, Some(3), "nothing ran on the approved ticket");
+    assert_eq!(admin.get(&id).await["state"], "approved");
+    // The statement approved still runs, once.
+    client.query_drop(&sql).await.unwrap();
+    let sum: Option<i64> = direct
+        .query_first(format!("SELECT SUM(n) FROM {t}"))
+        .await
+        .unwrap();
+    assert_eq!(sum, Some(5));
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_approvals_from_distinct_approvers_and_single_use_links() {
     let upstream = pg_scram();

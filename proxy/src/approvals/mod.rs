@@ -104,10 +104,16 @@ fn sha256_hex(data: &[u8]) -> String {
     hex::encode(Sha256::digest(data))
 }
 
-/// What makes two statements "identical" for a ticket.
+/// What makes two statements "identical" for a ticket. The rule is part of it: a statement
+/// judged under another rule (a reload, or text that reads differently) is not the one approved.
 fn fingerprint(r: &NewRequest<'_>) -> String {
     let mut h = Sha256::new();
-    for part in [r.user, r.target, &policy::canonical_text(r.dialect, r.sql)] {
+    for part in [
+        r.user,
+        r.target,
+        r.rule,
+        &policy::canonical_text(r.dialect, r.sql),
+    ] {
         h.update(part.len().to_le_bytes());
         h.update(part.as_bytes());
     }
