@@ -1066,3 +1066,63 @@ async fn a_sink_without_its_password_or_header_stops_the_start() {
         assert!(err.contains("[[audit.sinks]] \"s\"") && err.contains(want), "{err}");
     }
 }
+
+/// A sink whose receiver answers with a redirect to another host: sluice does not follow it,
+/// so neither the records nor the sink's auth header reach that host; the batch stays in the
+/// local log and is counted as failing (black-box round 7, finding 6).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn http_sink_does_not_follow_a_redirect() {
+    use axum::extract::{Path as UrlPath, State};
+    use axum::http::{header::LOCATION, StatusCode};
+    set_env("unused");
+    type Paths = Arc<Mutex<Vec<String>>>;
+    let got: Paths = Arc::default();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let app = axum::Router::new()
+        .route(
+            "/{path}",
+            axum::routing::post(
+                move |State(got): State<Paths>, UrlPath(path): UrlPath<String>| async move {
+                    got.lock().unwrap().push(path.clone());
+                    let elsewhere = format!("http://localhost:{port}/stolen");
+                    match path.as_str() {
+                        "moved" => (StatusCode::TEMPORARY_REDIRECT, [(LOCATION, elsewhere)]),
+                        _ => (StatusCode::OK, [(LOCATION, String::new())]),
+                    }
+                },
+            ),
+        )
+        .with_state(Arc::clone(&got));
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    let extra = format!(
+        "{}instance = \"r\"\n\n[[audit.sinks]]\nname = \"moved\"\nkind = \"http\"\nurl = \"http://127.0.0.1:{port}/moved\"\nformat = \"splunk_hec\"\nheader_env = \"{HEADER_ENV}\"\ntimeout = \"2s\"\n",
+        audit_section(KEY_ENV)
+    );
+    let proxy = Proxy::start(
+        pg_scram(),
+        ProxyOpts {
+            extra_config: extra,
+            ..ProxyOpts::default()
+        },
+    )
+    .await;
+    session(proxy.port(), &statements("r", 2)).await;
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while got.lock().unwrap().iter().filter(|p| *p == "moved").count() < 2 {
+        assert!(Instant::now() < deadline, "the sink never tried twice");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let paths = got.lock().unwrap().clone();
+    assert!(
+        !paths.iter().any(|p| p == "stolen"),
+        "the batch followed the redirect: {paths:?}"
+    );
+    let admin = proxy.server.as_ref().unwrap().admin_addr();
+    let (_, metrics) = get(&format!("http://{admin}/metrics")).await;
+    let failing = metrics
+        .lines()
+        .find(|l| l.starts_with("sluice_audit_sink_failures_total") && l.contains("moved"))
+        .unwrap_or_else(|| panic!("no failure count for the sink in\n{metrics}"));
+    assert!(!failing.ends_with(" 0"), "{failing}");
+}

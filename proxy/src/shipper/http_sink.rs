@@ -34,6 +34,9 @@ impl HttpSink {
         let what = format!("[[audit.sinks]] {:?}", sc.name);
         let mut builder = reqwest::Client::builder()
             .use_rustls_tls()
+            // A redirect would carry the batch, and the auth header, wherever the receiver
+            // points: to another host it may not be. The url must be the final address.
+            .redirect(reqwest::redirect::Policy::none())
             .timeout(sc.timeout())
             .connect_timeout(sc.timeout().min(Duration::from_secs(5)));
         if let Some(ca) = &sc.ca_file {
@@ -73,8 +76,20 @@ impl HttpSink {
             Err(e) => return Delivery::Retry(describe(&e)),
         };
         let status = resp.status();
+        let location = resp.headers().get(reqwest::header::LOCATION).cloned();
         let text = resp.text().await.unwrap_or_default();
         let excerpt: String = text.chars().take(300).collect();
+        if status.is_redirection() {
+            let to = location
+                .as_ref()
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or("nowhere")
+                .to_string();
+            // Kept in the local log (lag grows, /readyz says so) until the url is corrected.
+            return Delivery::Retry(format!(
+                "HTTP {status}: redirected to {to}, which sluice does not follow; set the sink's url to the final address"
+            ));
+        }
         if status.is_server_error() || status.as_u16() == 408 || status.as_u16() == 429 {
             return Delivery::Retry(format!("HTTP {status}: {excerpt}"));
         }
