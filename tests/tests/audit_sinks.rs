@@ -1126,3 +1126,58 @@ async fn http_sink_does_not_follow_a_redirect() {
         .unwrap_or_else(|| panic!("no failure count for the sink in\n{metrics}"));
     assert!(!failing.ends_with(" 0"), "{failing}");
 }
+
+/// A cursor file edited forward, past the end of the local log, must not stop shipping in
+/// silence: sluice ships from the start again (the ids make re-sent records no-ops)
+/// (black-box round 7, finding 3).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cursor_ahead_of_the_log_ships_from_the_start() {
+    set_env("unused");
+    let (base, got) = receiver().await;
+    let extra = format!(
+        "{}instance = \"h\"\n\n[[audit.sinks]]\nname = \"splunk\"\nkind = \"http\"\nurl = \"{base}/splunk\"\nformat = \"splunk_hec\"\ntimeout = \"2s\"\n",
+        audit_section(KEY_ENV)
+    );
+    let mut proxy = Proxy::start(
+        pg_scram(),
+        ProxyOpts {
+            extra_config: extra,
+            ..ProxyOpts::default()
+        },
+    )
+    .await;
+    let dir = proxy.dir.path().join("audit");
+    let delivered = |got: &Received| -> BTreeSet<String> {
+        got.lock()
+            .unwrap()
+            .iter()
+            .skip(1) // the first request was answered 503
+            .flat_map(|(path, _, body)| ids_in(path, body))
+            .collect()
+    };
+    let wait_all = |got: Received, dir: PathBuf| async move {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let local = local_records(&dir).len() as u64;
+            let want: BTreeSet<String> = (1..=local).map(|s| format!("h:{s}")).collect();
+            let have = delivered(&got);
+            if want.is_subset(&have) {
+                return local;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "records {:?} never reached the sink",
+                want.difference(&have).collect::<Vec<_>>()
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    };
+    session(proxy.port(), &statements("c", 2)).await;
+    let before = wait_all(Arc::clone(&got), dir.clone()).await;
+    proxy.shutdown().await;
+    std::fs::write(dir.join("ship-splunk.cursor"), "100000\n").unwrap();
+    proxy.restart().await;
+    session(proxy.port(), &statements("c2", 2)).await;
+    let after = wait_all(Arc::clone(&got), dir.clone()).await;
+    assert!(after > before, "the second session was recorded locally");
+}

@@ -324,6 +324,13 @@ impl Run {
                 0
             }
         };
+        let head = self.auditor.log().stats().head_seq;
+        if shipped > head {
+            // Never written by sluice (it saves only what the sink confirmed): an edit, or a
+            // log replaced under it. Trusting it would ship nothing, silently.
+            tracing::warn!(sink = %name, cursor = shipped, head, "audit sink cursor is past the end of the local log: shipping from the start (re-sent records are no-ops)");
+            shipped = 0;
+        }
         let mut backoff = BACKOFF_MIN;
         while !*shutdown.borrow() {
             // Nothing new (the usual case): no need to open the log.
