@@ -221,7 +221,12 @@ fn main() -> ExitCode {
                 Err(e) => return usage_error(&e),
             };
             init_logging(config.server.log_format);
-            runtime_with(config.server.worker_threads).block_on(serve(config))
+            let rt = runtime_with(config.server.worker_threads);
+            let code = rt.block_on(serve(config));
+            // The log is closed by now; a blocking call still out (a control database that
+            // does not answer) must not keep the process from exiting.
+            rt.shutdown_timeout(std::time::Duration::from_secs(2));
+            code
         }
         Command::Demo {
             listen,

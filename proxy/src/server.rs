@@ -327,6 +327,13 @@ impl RunningServer {
         self.admin.ready.store(false, Ordering::Relaxed);
         let _ = self.shutdown.send(true);
         self.tracker.close();
+        // A statement held for an approver waits for a person, on a blocking thread the
+        // runtime cannot stop: it is refused now, and its session can end within the grace.
+        if let Some(a) = self.admin.approvals.clone() {
+            let _ =
+                tokio::task::spawn_blocking(move || a.withdraw_all_held("sluice is shutting down"))
+                    .await;
+        }
         let left = match tokio::time::timeout(self.grace, self.tracker.wait()).await {
             Ok(()) => 0,
             Err(_) => self.tracker.len(),

@@ -388,6 +388,55 @@ async fn a_client_gone_while_its_statement_is_held_withdraws_it() {
     );
 }
 
+/// Stopping sluice refuses a statement held for an approver: the session ends within the
+/// grace period instead of waiting for a person (black-box round 7: a SIGTERM waited minutes,
+/// until the request timed out, and a restart meanwhile found the audit directory in use).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shutdown_refuses_a_held_statement_within_the_grace() {
+    let hook = HookReceiver::start(200).await;
+    let upstream = pg_scram();
+    // A timeout well past the grace (short enough that, were the hold not refused, the
+    // blocking wait would not keep this test's runtime alive for long).
+    let mut opts = approvals_opts("hold", "40s", 1, &hook);
+    opts.shutdown_grace = "5s";
+    let mut proxy = Proxy::start(upstream, opts).await;
+    let direct = pg_direct(upstream).await;
+    let t = unique("stop");
+    direct
+        .batch_execute(&format!(
+            "CREATE TABLE {t} (n int); INSERT INTO {t} VALUES (1), (2), (3)"
+        ))
+        .await
+        .unwrap();
+    let held = proxy.connect().await;
+    let sql = format!("DELETE FROM {t}");
+    let run = tokio::spawn(async move { held.execute(sql.as_str(), &[]).await });
+    Admin::of(&proxy)
+        .wait_pending(&format!("DELETE FROM {t}"))
+        .await;
+    let left = proxy.shutdown().await;
+    assert_eq!(left, 0, "the held session ended within the grace");
+    let err = tokio::time::timeout(Duration::from_secs(5), run)
+        .await
+        .expect("the held client got its answer")
+        .unwrap()
+        .unwrap_err();
+    let msg = err.as_db_error().map(|e| e.message().to_string());
+    assert!(
+        msg.as_deref().is_some_and(|m| m.contains("shutting down")),
+        "{err:?}"
+    );
+    let count: i64 = direct
+        .query_one(&format!("SELECT count(*) FROM {t}"), &[])
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(count, 3, "the held DELETE never ran");
+    assert!(approval_events(&proxy)
+        .iter()
+        .any(|(e, _)| e == "cancelled"));
+}
+
 /// Waits for `client`'s statement `sql` to be held, kills the client, and checks that the
 /// request is withdrawn with the reason, that approving it now fails, and that the log says so.
 async fn approve_after_the_client_is_killed(proxy: &Proxy, mut client: Child, sql: &str) {

@@ -764,11 +764,23 @@ impl Approvals {
     /// The session `hold_key`'s held request (if any) is withdrawn, `why` recorded with it.
     pub fn withdraw_held_because(&self, hold_key: &str, why: &str) -> bool {
         let hold_key = self.hold_key(hold_key);
-        let hold_key = hold_key.as_str();
+        self.withdraw_where(|key| key == hold_key, why)
+    }
+
+    /// Every statement this instance holds is withdrawn: sluice is stopping, and a wait for a
+    /// person must not keep it from stopping (nor run a statement while it stops).
+    pub fn withdraw_all_held(&self, why: &str) -> bool {
+        let mine = self.hold_key("");
+        self.withdraw_where(|key| key.starts_with(&mine), why)
+    }
+
+    fn withdraw_where(&self, held_by: impl Fn(&str) -> bool, why: &str) -> bool {
         let ids: Vec<String> = self
             .lock()
             .values()
-            .filter(|r| r.state == RequestState::Pending && r.hold_key.as_deref() == Some(hold_key))
+            // A ticket is not held by a session: it outlives the session and the process.
+            .filter(|r| r.mode == ApprovalMode::Hold && r.state == RequestState::Pending)
+            .filter(|r| r.hold_key.as_deref().is_some_and(&held_by))
             .map(|r| r.id.clone())
             .collect();
         let mut any = false;
