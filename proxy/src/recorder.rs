@@ -133,7 +133,7 @@ impl Auditor {
             next_statement: 1,
             result: None,
             hidden: Vec::new(),
-            mask_plan_rows: false,
+            mask_rows_whole: false,
         };
         r.write(RecordBody::SessionStart {
             tls: r.info.tls,
@@ -300,10 +300,12 @@ pub struct SessionRecorder {
     /// from what is recorded of its results and errors, which can echo them (EXPLAIN's plan,
     /// MySQL's names of unaliased columns).
     hidden: Vec<String>,
-    /// The last statement is an EXPLAIN whose record hid something: its plan prints constants
-    /// as the server folded them (`upper('x')` as `'X'`), which no scrub of the typed values
-    /// finds, so its rows are recorded masked whole.
-    mask_plan_rows: bool,
+    /// The last statement's rows are recorded masked whole: an EXPLAIN whose record hid
+    /// something (its plan prints constants as the server folded them, `upper('x')` as `'X'`,
+    /// which no scrub of the typed values finds), or a read of statistics or statement texts
+    /// (`pg_stat_activity`, `pg_prepared_statements`, the process list …) under masks the log
+    /// applies: they quote values and literals no mask names.
+    mask_rows_whole: bool,
 }
 
 impl SessionRecorder {
@@ -359,11 +361,17 @@ impl SessionRecorder {
     ) -> RecordBody {
         let (text, masked_params) = masked_statement(self.auditor.literals, s, params, masks);
         self.hidden = hidden_values(self.auditor.literals, s, &text, params, &masked_params);
-        self.mask_plan_rows = !self.hidden.is_empty()
+        let explains = analysis
+            .statements
+            .iter()
+            .any(|s| s.kind == policy::StatementKind::Explain);
+        let reveals = masks.is_some()
+            && !self.auditor.exempt_clear
             && analysis
                 .statements
                 .iter()
-                .any(|s| s.kind == policy::StatementKind::Explain);
+                .any(crate::masks::reveals_values_outside_masks);
+        self.mask_rows_whole = (explains && !self.hidden.is_empty()) || reveals;
         let params = masked_params;
         let statement_id = self.next_statement;
         self.next_statement += 1;
@@ -496,7 +504,7 @@ impl SessionRecorder {
     pub fn row(&mut self, fields: &RowFields) {
         let limit = self.auditor.record_rows;
         let hidden = &self.hidden;
-        let whole = self.mask_plan_rows;
+        let whole = self.mask_rows_whole;
         let Some(r) = self.result.as_mut() else {
             return;
         };

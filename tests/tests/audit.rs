@@ -1023,3 +1023,76 @@ async fn results_do_not_give_back_the_literals_a_statement_record_masked() {
         }
     }
 }
+
+/// An exempt user (a DBA the masks do not apply to) reading statement texts or statistics the
+/// server keeps: the rows quote literals the log masked when each statement was recorded, and
+/// values of masked columns. The log records rows as a user subject to every mask would get
+/// them, and such a user may not read these at all: they are recorded masked whole.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_exempt_users_reads_of_statement_texts_are_recorded_masked() {
+    let upstream = pg_scram();
+    let s = unique("audexempt");
+    pg_direct(upstream)
+        .await
+        .batch_execute(&format!(
+            "CREATE SCHEMA {s}; CREATE TABLE {s}.customers (id int PRIMARY KEY, name text, ssn text, email text, card_number text);
+             INSERT INTO {s}.customers SELECT g, 'n', 'QQSTATVALUE', 'e', 'c' FROM generate_series(1, 50) g;
+             ANALYZE {s}.customers;
+             GRANT ALL ON SCHEMA {s} TO PUBLIC; GRANT ALL ON ALL TABLES IN SCHEMA {s} TO PUBLIC;"
+        ))
+        .await
+        .unwrap();
+    // Every mask and detector spares the DBAs.
+    let exempt =
+        config(&s, "").replace("\nfunction = ", "\nexcept_groups = [\"dba\"]\nfunction = ");
+    let mut proxy = Proxy::start(
+        upstream,
+        ProxyOpts {
+            extra_config: exempt,
+            ..ProxyOpts::default()
+        },
+    )
+    .await;
+    let dir = proxy.dir.path().join("audit");
+    let dba = proxy.try_connect(OTHER_USER, OTHER_PASSWORD).await.unwrap();
+    dba.batch_execute(&format!(
+        "PREPARE pp AS SELECT id FROM {s}.customers WHERE ssn = 'QQEXEMPTPREP'"
+    ))
+    .await
+    .unwrap();
+    let texts = dba
+        .simple_query("SELECT statement FROM pg_prepared_statements")
+        .await
+        .unwrap();
+    assert!(
+        format!("{texts:?}").contains("QQEXEMPTPREP"),
+        "the DBA sees the text: {texts:?}"
+    );
+    let stats = dba
+        .simple_query(&format!(
+            "SELECT most_common_vals::text FROM pg_stats WHERE schemaname = '{s}' AND attname = 'ssn'"
+        ))
+        .await
+        .unwrap();
+    assert!(
+        format!("{stats:?}").contains("QQSTATVALUE"),
+        "the DBA sees the statistics: {stats:?}"
+    );
+    drop(dba);
+    proxy.shutdown().await;
+    audit::verify(&dir, KEY.as_bytes()).unwrap_or_else(|e| panic!("verify: {e}"));
+    let records = export(&dir);
+    assert!(
+        records
+            .iter()
+            .any(|r| r["kind"] == "result" && r["rows"].to_string().contains("***")),
+        "{records:#?}"
+    );
+    let bytes = all_bytes(&dir);
+    for v in ["QQEXEMPTPREP", "QQSTATVALUE"] {
+        assert!(
+            !contains(&bytes, v) && records.iter().all(|r| !r.to_string().contains(v)),
+            "{v} reached the audit log in clear: {records:#?}"
+        );
+    }
+}

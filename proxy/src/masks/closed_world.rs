@@ -73,6 +73,13 @@ fn revealing_relation(info: &StatementInfo) -> Option<String> {
     })
 }
 
+/// Whether a statement reads statistics or statement texts, which hold column values and
+/// literals no mask names (see [`REVEALING_RELATIONS`]): the audit log records its rows
+/// masked whole, since a user subject to every mask could not have read them.
+pub fn reveals_values_outside_masks(info: &StatementInfo) -> bool {
+    revealing_relation(info).is_some() || revealing_show(info)
+}
+
 /// MySQL statements that show other sessions' statement texts or locked rows.
 fn revealing_show(info: &StatementInfo) -> bool {
     let f = &info.fingerprint;

@@ -15,6 +15,7 @@
 mod caches;
 pub mod check;
 mod closed_world;
+pub use closed_world::reveals_values_outside_masks;
 mod plan;
 
 use std::sync::{Arc, Mutex};
