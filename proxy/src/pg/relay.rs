@@ -68,36 +68,61 @@ pub struct RelayOptions {
     pub lexing: super::lexing::LexTracker,
 }
 
+/// A session's state between its two connections: what is in flight, what is being judged and
+/// masked, and the bytes owed to each side. One task owns it; see the module's comment.
+struct Relay {
+    opts: RelayOptions,
+    hooks: Option<Box<dyn SessionHooks>>,
+    to_client: BytesMut,
+    to_upstream: BytesMut,
+    /// Sync points (Query, Sync, FunctionCall) sent upstream and not yet answered by
+    /// ReadyForQuery.
+    in_flight: usize,
+    /// The rows of the result streaming go through the hook.
+    inspect_rows: bool,
+    /// The database already told the client why it is going away (a FATAL error).
+    upstream_said_fatal: bool,
+    refusals: Refusals,
+    results: ResultTracker,
+    /// A write held to a row limit whose count is not in yet: the client waits.
+    limits: RowLimits,
+    /// The COPY out whose rows are being masked.
+    copy_rows: Option<CopyRows>,
+    /// Whether the session's reported client_encoding is the one a COPY starting now uses.
+    encoding_settled: bool,
+    /// The result streaming: rows and bytes sent so far.
+    counted: ResultEnd,
+}
+
+/// The client's frames, with those read ahead while a statement waited.
+type ClientFrames = ClientReader<tokio::io::ReadHalf<BoxStream>, FrameCodec>;
+type UpstreamFrames = FramedRead<tokio::io::ReadHalf<BoxStream>, FrameCodec>;
+
 /// Relays until either side ends. `shutdown` turning true ends the session at the next moment
 /// it is idle (no statement in flight).
 pub async fn run(
     client: BoxStream,
     upstream: BoxStream,
-    mut opts: RelayOptions,
-    mut hooks: Option<Box<dyn SessionHooks>>,
+    opts: RelayOptions,
+    hooks: Option<Box<dyn SessionHooks>>,
     mut shutdown: watch::Receiver<bool>,
 ) -> SessionEnd {
     let (client_rd, mut client_wr) = tokio::io::split(client);
     let (upstream_rd, mut upstream_wr) = tokio::io::split(upstream);
+    let client_codec = FrameCodec {
+        max_len: opts.max_client_message,
+    };
     let mut client_rd = ClientReader::new(FramedRead::with_capacity(
         client_rd,
-        FrameCodec {
-            max_len: opts.max_client_message,
-        },
+        client_codec,
         16 * 1024,
     ));
-    let mut upstream_rd = FramedRead::with_capacity(
-        upstream_rd,
-        FrameCodec {
-            max_len: MAX_UPSTREAM_MESSAGE,
-        },
-        64 * 1024,
-    );
-    let mut to_client = BytesMut::with_capacity(64 * 1024);
-    let mut to_upstream = BytesMut::with_capacity(16 * 1024);
+    let upstream_codec = FrameCodec {
+        max_len: MAX_UPSTREAM_MESSAGE,
+    };
+    let mut upstream_rd = FramedRead::with_capacity(upstream_rd, upstream_codec, 64 * 1024);
+    let mut r = Relay::new(opts, hooks);
     let (mut client_dirty, mut upstream_dirty) = (false, false);
-    // Sync points (Query, Sync, FunctionCall) sent upstream and not yet answered by ReadyForQuery.
-    let mut in_flight: usize = 0;
     let mut draining = *shutdown.borrow();
     // One future for the whole session: a fresh `changed()` per loop turn would register
     // and deregister a waiter (a lock each) for every message.
@@ -105,282 +130,420 @@ pub async fn run(
         let _ = shutdown.changed().await;
     };
     tokio::pin!(shutdown_signal);
-    let mut inspect_rows = false;
-    let mut upstream_said_fatal = false;
-    let mut refusals = Refusals::new();
-    let mut results = ResultTracker::default();
-    // A write held to a row limit whose count is not in yet: the client waits.
-    let mut limits = RowLimits::default();
-    // The COPY out whose rows are being masked.
-    let mut copy_rows: Option<CopyRows> = None;
-    // Whether the session's reported client_encoding is the one a COPY starting now uses.
-    let mut encoding_settled = true;
-    // The result streaming: rows and bytes sent so far.
-    let mut counted = ResultEnd::default();
-
-    let end = 'relay: loop {
-        if draining && in_flight == 0 {
-            let mut buf = BytesMut::new();
-            messages::error_response(
-                &mut buf,
-                Severity::Fatal,
-                "57P01",
-                "terminating connection due to administrator command: sluice is shutting down",
-            );
-            to_client.extend_from_slice(&buf);
-            to_upstream.extend_from_slice(&messages::TERMINATE);
-            break SessionEnd::Shutdown;
+    let end = loop {
+        if draining && r.in_flight == 0 {
+            break r.shut_down();
         }
         tokio::select! {
             biased;
             _ = &mut shutdown_signal, if !draining => draining = true,
-            frame = client_rd.next(), if to_upstream.len() < HIGH_WATER && !limits.holding() => match frame {
-                None => break client_ended(None, &mut to_client, &mut to_upstream),
-                Some(Err(e)) => break client_ended(Some(e), &mut to_client, &mut to_upstream),
+            frame = client_rd.next(), if r.reads_client() => match frame {
+                None => break client_ended(None, &mut r.to_client, &mut r.to_upstream),
+                Some(Err(e)) => break client_ended(Some(e), &mut r.to_client, &mut r.to_upstream),
                 Some(Ok(frame)) => {
-                    let mut next = Some(frame);
-                    while let Some(frame) = next.take() {
-                        if !CLIENT_TAGS.contains(&frame.tag) {
-                            let why = format!("invalid frontend message type {}", frame.tag);
-                            messages::error_response(&mut to_client, Severity::Fatal, "08P01", &why);
-                            to_upstream.extend_from_slice(&messages::TERMINATE);
-                            break 'relay SessionEnd::ClientProtocol(why);
-                        }
-                        if matches!(frame.tag, b'Q' | b'P' | b'F') {
-                            if let Some(why) = hooks.as_deref_mut().and_then(|h| h.session_over()) {
-                                messages::error_response(&mut to_client, Severity::Fatal, "28000", &why);
-                                to_upstream.extend_from_slice(&messages::TERMINATE);
-                                break 'relay SessionEnd::Expired(why);
-                            }
-                        }
-                        match frame.tag {
-                            b'Q' | b'S' | b'F' => in_flight += 1,
-                            _ => {}
-                        }
-                        if let Some(h) = hooks.as_deref_mut().filter(|_| matches!(frame.tag, b'Q' | b'P')) {
-                            let others = in_flight > usize::from(frame.tag == b'Q');
-                            opts.lexing.before_statement(h, others);
-                        }
-                        opts.lexing.on_client(frame.tag);
-                        if let Some(h) = hooks.as_deref_mut() {
-                            if matches!(frame.tag, b'Q' | b'P') && h.wants_columns() {
-                                if let Some(r) = opts.catalog.relations().await {
-                                    h.on_relations(r);
-                                }
-                            }
-                        }
-                        let mut refused = match hooks.as_deref_mut() {
-                            Some(h) if frame.tag == b'F' => function_call_hook(h, &frame),
-                            Some(h) if frame.tag == b'B' && h.wants_binds() => bind_hook(h, &frame, &results),
-                            Some(h) => statement_hook(h, &frame),
-                            None => None,
-                        };
-                        if let Some(barrier) = hooks.as_deref_mut().and_then(|h| h.take_barrier()) {
-                            if refused.is_none() {
-                                match client_rd.wait(barrier, |f| f.tag == b'X').await {
-                                    Waited::Done(result) => refused = result.err(),
-                                    Waited::ClientEnded(broken) => {
-                                        // Gone before its statement ran: it never will.
-                                        if let Some(h) = hooks.as_deref_mut() {
-                                            withdraw_hold(h).await;
-                                        }
-                                        break 'relay client_ended(broken, &mut to_client, &mut to_upstream);
-                                    }
-                                }
-                            }
-                        }
-
-                        if let Some(h) = hooks.as_deref() {
-                            // Only an Execute needs to know (it costs a lock to ask).
-                            let describe = frame.tag == b'E' && h.wants_columns();
-                            results.on_client(&frame, describe, &mut to_upstream);
-                        }
-                        match refused {
-                            // The database itself is made to fail the statement at this very
-                            // position (see `Refusals`), so pipelines, discard-until-Sync and
-                            // transaction aborts behave exactly as PostgreSQL's own errors do.
-                            Some(message) => refusals.inject(&frame, message, &mut to_upstream),
-                            None => {
-                                // Answers still owed for earlier messages come before the held write's.
-                                let earlier = Earlier {
-                                    syncs: in_flight - usize::from(frame.tag == b'Q'),
-                                    executes: results.executes_before_last(),
-                                };
-                                forward(&frame, &mut hooks, &results, &mut limits, earlier, &mut to_upstream)
-                            }
-                        }
-                        if frame.tag == b'X' {
-                            break 'relay SessionEnd::ClientClosed;
-                        }
-                        // Frames the last read already brought are handled in this turn rather than
-                        // one per turn of the select.
-                        if to_upstream.len() < HIGH_WATER && !limits.holding() {
-                            next = client_rd.ready(|rd| buffered_frame(rd, opts.max_client_message));
-                        }
+                    if let Some(end) = r.on_client_frames(frame, &mut client_rd).await {
+                        break end;
                     }
                 }
             },
-            frame = upstream_rd.next(), if to_client.len() < HIGH_WATER => match frame {
-                None => break upstream_lost(&mut to_client, &opts.target, upstream_said_fatal, "the database closed the connection"),
-                Some(Err(e)) => break upstream_lost(&mut to_client, &opts.target, upstream_said_fatal, &e.to_string()),
-                Some(Ok(frame)) => {
-                    let mut next = Some(frame);
-                    while let Some(frame) = next.take() {
-                        match limits.on_upstream(&frame, &mut to_upstream, |m, out| refusals.inject_failure(m, out)) {
-                            Outcome::Pass => {}
-                            Outcome::Swallow => continue,
-                            Outcome::Refused(message) => {
-                                results.on_upstream(frame.tag);
-                                inspect_rows = false;
-                                counted = ResultEnd::default();
-                                if let Some(h) = hooks.as_deref_mut() {
-                                    h.row_limit_exceeded(&message);
-                                }
-                                continue;
-                            }
-                        }
-                        let frame = match hooks.as_deref_mut() {
-                            Some(h) if matches!(frame.tag, b'E' | b'N') && !refusals.is_refusal(&frame) => diagnostic_hook(h, frame, &results),
-                            Some(h) if frame.tag == b'A' => notification_hook(h, frame),
-                            _ => frame,
-                        };
-                        // The statement a CommandComplete completes, asked before the tracker
-                        // moves on to the next one.
-                        let completed = match (&hooks, frame.tag) {
-                            (Some(_), b'C') => results.current(),
-                            _ => None,
-                        };
-                        let answer = match hooks {
-                            Some(_) => {
-                                if frame.tag == b'Z' {
-                                    results.on_ready(frame.body().first().copied());
-                                }
-                                results.on_upstream(frame.tag)
-                            }
-                            None => Answer::Forward,
-                        };
-                        match frame.tag {
-                            b'Z' => {
-                                in_flight = in_flight.saturating_sub(1);
-                                if in_flight == 0 {
-                                    refusals.clear();
-                                }
-                            }
-                            b'E' => upstream_said_fatal |= is_fatal(&frame),
-                            b'S' => opts.lexing.on_upstream(&frame),
-                            b'C' if changes_schema(&frame) => opts.catalog.invalidate(),
-                            _ => {}
-                        }
-                        match frame.tag {
-                            b'Z' => encoding_settled = true,
-                            b'C' if !begins_transaction(&frame) => encoding_settled = false,
-                            _ => {}
-                        }
-                        match frame.tag {
-                            b'H' => {
-                                let encoding = SessionEncoding { reported: opts.lexing.client_encoding(), settled: encoding_settled };
-                                copy_rows = match hooks.as_deref_mut() {
-                                    Some(h) if h.wants_columns() => copy_hook(h, &frame, results.current(), &opts.catalog, encoding).await,
-                                    _ => None,
-                                };
-                            }
-                            b'c' | b'C' | b'E' => copy_rows = None,
-                            _ => {}
-                        }
-                        if let Some(h) = hooks.as_deref_mut() {
-                            match frame.tag {
-                                b'D' | b'd' => {
-                                    counted.rows += 1;
-                                    counted.bytes += frame.bytes.len() as u64;
-                                }
-                                b'C' | b's' => {
-                                    if let Some((sql, index)) = completed.as_ref() {
-                                        h.on_completed(ResultOf { sql, index: *index });
-                                    }
-                                    counted.rows_affected = rows_affected(&frame);
-                                    h.on_result_end(&std::mem::take(&mut counted));
-                                }
-                                b'E' if !refusals.is_refusal(&frame) => {
-                                    counted = ResultEnd::default();
-                                    let (code, message) = messages::parse_error_fields(frame.body());
-                                    h.on_error(&code, &message);
-                                }
-                                _ => {}
-                            }
-                        }
-                        match answer {
-                            Answer::Columns { sql, index, swallow } => {
-                                inspect_rows = match hooks.as_deref_mut() {
-                                    Some(h) if h.wants_columns() => {
-                                        let of = sql.as_deref().map(|sql| ResultOf { sql, index });
-                                        columns_hook(h, &frame, of, &opts.catalog).await
-                                    }
-                                    _ => false,
-                                };
-                                if !swallow {
-                                    to_client.extend_from_slice(&frame.bytes);
-                                }
-                            }
-                            Answer::Swallow => {}
-                            Answer::EndOfResult | Answer::Forward if frame.tag == b'E' => {
-                                inspect_rows = false;
-                                if !refusals.rewrite(&frame, &mut to_client) {
-                                    to_client.extend_from_slice(&frame.bytes);
-                                }
-                            }
-                            Answer::EndOfResult => {
-                                inspect_rows = false;
-                                to_client.extend_from_slice(&frame.bytes);
-                            }
-                            Answer::Forward => match hooks.as_deref_mut() {
-                                Some(h) if frame.tag == b'D' && inspect_rows && h.wants_rows() => row_hook(h, &frame, &mut to_client),
-                                Some(h) if frame.tag == b'd' => match copy_rows.as_mut() {
-                                    Some(rows) => copy_row_hook(h, rows, &frame, &mut to_client),
-                                    None => to_client.extend_from_slice(&frame.bytes),
-                                },
-                                _ => to_client.extend_from_slice(&frame.bytes),
-                            },
-                        }
-                        // Frames the last read already brought are handled in this turn rather than
-                        // one per turn of the select.
-                        if to_client.len() < HIGH_WATER {
-                            next = buffered_frame(&mut upstream_rd, MAX_UPSTREAM_MESSAGE);
-                        }
-                    }
-                }
+            frame = upstream_rd.next(), if r.to_client.len() < HIGH_WATER => match frame {
+                None => break r.upstream_lost("the database closed the connection"),
+                Some(Err(e)) => break r.upstream_lost(&e.to_string()),
+                Some(Ok(frame)) => r.on_upstream_frames(frame, &mut upstream_rd).await,
             },
-            pumped = pump(&mut client_wr, &to_client), if client_dirty || !to_client.is_empty() => match pumped {
-                Ok(Some(n)) if n > 0 => { to_client.advance(n); client_dirty = true; TargetMetrics::add(&opts.metrics.bytes_to_clients, n as u64); }
+            pumped = pump(&mut client_wr, &r.to_client), if client_dirty || !r.to_client.is_empty() => match pumped {
+                Ok(Some(n)) if n > 0 => { r.to_client.advance(n); client_dirty = true; TargetMetrics::add(&r.opts.metrics.bytes_to_clients, n as u64); }
                 Ok(None) => client_dirty = false,
                 _ => {
-                    to_upstream.extend_from_slice(&messages::TERMINATE);
-                    to_client.clear();
+                    r.to_upstream.extend_from_slice(&messages::TERMINATE);
+                    r.to_client.clear();
                     break SessionEnd::ClientClosed;
                 }
             },
-            pumped = pump(&mut upstream_wr, &to_upstream), if upstream_dirty || !to_upstream.is_empty() => match pumped {
-                Ok(Some(n)) if n > 0 => { to_upstream.advance(n); upstream_dirty = true; TargetMetrics::add(&opts.metrics.bytes_to_upstream, n as u64); }
+            pumped = pump(&mut upstream_wr, &r.to_upstream), if upstream_dirty || !r.to_upstream.is_empty() => match pumped {
+                Ok(Some(n)) if n > 0 => { r.to_upstream.advance(n); upstream_dirty = true; TargetMetrics::add(&r.opts.metrics.bytes_to_upstream, n as u64); }
                 Ok(None) => upstream_dirty = false,
                 _ => {
-                    to_upstream.clear();
-                    break upstream_lost(&mut to_client, &opts.target, upstream_said_fatal, "writing to the database failed");
+                    r.to_upstream.clear();
+                    break r.upstream_lost("writing to the database failed");
                 }
             },
         }
     };
-    if let Some(h) = hooks.as_deref_mut() {
+    if let Some(h) = r.hooks.as_deref_mut() {
         h.on_end(&format!("{end:?}"));
     }
     // Deliver what is owed to each side, then close both; a peer that will not read does not
     // hold the session open.
     let _ = tokio::time::timeout(CLOSE_TIMEOUT, async {
         tokio::join!(
-            close(&mut upstream_wr, &to_upstream),
-            close(&mut client_wr, &to_client)
+            close(&mut upstream_wr, &r.to_upstream),
+            close(&mut client_wr, &r.to_client)
         )
     })
     .await;
     end
+}
+
+impl Relay {
+    fn new(opts: RelayOptions, hooks: Option<Box<dyn SessionHooks>>) -> Relay {
+        Relay {
+            opts,
+            hooks,
+            to_client: BytesMut::with_capacity(64 * 1024),
+            to_upstream: BytesMut::with_capacity(16 * 1024),
+            in_flight: 0,
+            inspect_rows: false,
+            upstream_said_fatal: false,
+            refusals: Refusals::new(),
+            results: ResultTracker::default(),
+            limits: RowLimits::default(),
+            copy_rows: None,
+            encoding_settled: true,
+            counted: ResultEnd::default(),
+        }
+    }
+
+    /// Whether the client may be read: the database is not behind on what it was sent, and no
+    /// write held to a row limit is waiting for its count.
+    fn reads_client(&self) -> bool {
+        self.to_upstream.len() < HIGH_WATER && !self.limits.holding()
+    }
+
+    /// sluice is stopping and the session is idle: the client is told, the database let go.
+    fn shut_down(&mut self) -> SessionEnd {
+        messages::error_response(
+            &mut self.to_client,
+            Severity::Fatal,
+            "57P01",
+            "terminating connection due to administrator command: sluice is shutting down",
+        );
+        self.to_upstream.extend_from_slice(&messages::TERMINATE);
+        SessionEnd::Shutdown
+    }
+
+    fn upstream_lost(&mut self, why: &str) -> SessionEnd {
+        upstream_lost(
+            &mut self.to_client,
+            &self.opts.target,
+            self.upstream_said_fatal,
+            why,
+        )
+    }
+
+    /// A frame from the client, then those the same read already brought (handled in this turn
+    /// rather than one per turn of the select).
+    async fn on_client_frames(
+        &mut self,
+        frame: Frame,
+        client_rd: &mut ClientFrames,
+    ) -> Option<SessionEnd> {
+        let mut next = Some(frame);
+        while let Some(frame) = next.take() {
+            if let Some(end) = self.on_client_frame(frame, client_rd).await {
+                return Some(end);
+            }
+            if self.reads_client() {
+                let max_len = self.opts.max_client_message;
+                next = client_rd.ready(|rd| buffered_frame(rd, max_len));
+            }
+        }
+        None
+    }
+
+    /// One frame from the client: judged, then forwarded, or replaced by a refusal the
+    /// database itself fails.
+    async fn on_client_frame(
+        &mut self,
+        frame: Frame,
+        client_rd: &mut ClientFrames,
+    ) -> Option<SessionEnd> {
+        if !CLIENT_TAGS.contains(&frame.tag) {
+            let why = format!("invalid frontend message type {}", frame.tag);
+            messages::error_response(&mut self.to_client, Severity::Fatal, "08P01", &why);
+            self.to_upstream.extend_from_slice(&messages::TERMINATE);
+            return Some(SessionEnd::ClientProtocol(why));
+        }
+        if matches!(frame.tag, b'Q' | b'P' | b'F') {
+            if let Some(why) = self.hooks.as_deref_mut().and_then(|h| h.session_over()) {
+                messages::error_response(&mut self.to_client, Severity::Fatal, "28000", &why);
+                self.to_upstream.extend_from_slice(&messages::TERMINATE);
+                return Some(SessionEnd::Expired(why));
+            }
+        }
+        if matches!(frame.tag, b'Q' | b'S' | b'F') {
+            self.in_flight += 1;
+        }
+        let refused = match self.judge(&frame, client_rd).await {
+            Ok(refused) => refused,
+            Err(end) => return Some(end),
+        };
+        if let Some(h) = self.hooks.as_deref() {
+            // Only an Execute needs to know (it costs a lock to ask).
+            let describe = frame.tag == b'E' && h.wants_columns();
+            self.results
+                .on_client(&frame, describe, &mut self.to_upstream);
+        }
+        match refused {
+            // The database itself is made to fail the statement at this very position (see
+            // `Refusals`), so pipelines, discard-until-Sync and transaction aborts behave
+            // exactly as PostgreSQL's own errors do.
+            Some(message) => self.refusals.inject(&frame, message, &mut self.to_upstream),
+            None => {
+                // Answers still owed for earlier messages come before the held write's.
+                let earlier = Earlier {
+                    syncs: self.in_flight - usize::from(frame.tag == b'Q'),
+                    executes: self.results.executes_before_last(),
+                };
+                let (hooks, results) = (&mut self.hooks, &self.results);
+                forward(
+                    &frame,
+                    hooks,
+                    results,
+                    &mut self.limits,
+                    earlier,
+                    &mut self.to_upstream,
+                )
+            }
+        }
+        (frame.tag == b'X').then_some(SessionEnd::ClientClosed)
+    }
+
+    /// The gate's verdict on a client frame: `Ok(Some(message))` refuses it. A statement that
+    /// must wait (an approval, a durable audit record) waits here, watching the client: `Err`
+    /// when the client went away meanwhile (its statement never runs).
+    async fn judge(
+        &mut self,
+        frame: &Frame,
+        client_rd: &mut ClientFrames,
+    ) -> Result<Option<String>, SessionEnd> {
+        if let Some(h) = self.hooks.as_deref_mut() {
+            if matches!(frame.tag, b'Q' | b'P') {
+                let others = self.in_flight > usize::from(frame.tag == b'Q');
+                self.opts.lexing.before_statement(h, others);
+            }
+        }
+        self.opts.lexing.on_client(frame.tag);
+        let Some(h) = self.hooks.as_deref_mut() else {
+            return Ok(None);
+        };
+        if matches!(frame.tag, b'Q' | b'P') && h.wants_columns() {
+            if let Some(r) = self.opts.catalog.relations().await {
+                h.on_relations(r);
+            }
+        }
+        let mut refused = match frame.tag {
+            b'F' => function_call_hook(h, frame),
+            b'B' if h.wants_binds() => bind_hook(h, frame, &self.results),
+            _ => statement_hook(h, frame),
+        };
+        if let Some(barrier) = h.take_barrier() {
+            if refused.is_none() {
+                match client_rd.wait(barrier, |f| f.tag == b'X').await {
+                    Waited::Done(result) => refused = result.err(),
+                    Waited::ClientEnded(broken) => {
+                        // Gone before its statement ran: it never will.
+                        withdraw_hold(h).await;
+                        let end = client_ended(broken, &mut self.to_client, &mut self.to_upstream);
+                        return Err(end);
+                    }
+                }
+            }
+        }
+        Ok(refused)
+    }
+
+    /// A frame from the database, then those the same read already brought.
+    async fn on_upstream_frames(&mut self, frame: Frame, upstream_rd: &mut UpstreamFrames) {
+        let mut next = Some(frame);
+        while let Some(frame) = next.take() {
+            self.on_upstream_frame(frame).await;
+            if self.to_client.len() < HIGH_WATER {
+                next = buffered_frame(upstream_rd, MAX_UPSTREAM_MESSAGE);
+            }
+        }
+    }
+
+    /// One frame from the database: checked against a held row limit, its diagnostics and
+    /// notifications judged, the session's state followed, its result reported, and sent on
+    /// (masked where the hook says so).
+    async fn on_upstream_frame(&mut self, frame: Frame) {
+        if !self.passes_row_limit(&frame) {
+            return;
+        }
+        let frame = self.judge_message(frame);
+        // The statement a CommandComplete completes, asked before the tracker moves on to the
+        // next one.
+        let completed = match (&self.hooks, frame.tag) {
+            (Some(_), b'C') => self.results.current(),
+            _ => None,
+        };
+        let answer = match self.hooks {
+            Some(_) => {
+                if frame.tag == b'Z' {
+                    self.results.on_ready(frame.body().first().copied());
+                }
+                self.results.on_upstream(frame.tag)
+            }
+            None => Answer::Forward,
+        };
+        self.follow_session(&frame);
+        self.follow_copy(&frame).await;
+        self.report_result(&frame, completed);
+        self.deliver(answer, frame).await;
+    }
+
+    /// A write held to a row limit sees the database's answers first: `false` when it took
+    /// this frame (swallowed, or turned into the refusal).
+    fn passes_row_limit(&mut self, frame: &Frame) -> bool {
+        let refusals = &mut self.refusals;
+        let outcome = self
+            .limits
+            .on_upstream(frame, &mut self.to_upstream, |m, out| {
+                refusals.inject_failure(m, out)
+            });
+        match outcome {
+            Outcome::Pass => true,
+            Outcome::Swallow => false,
+            Outcome::Refused(message) => {
+                self.results.on_upstream(frame.tag);
+                self.inspect_rows = false;
+                self.counted = ResultEnd::default();
+                if let Some(h) = self.hooks.as_deref_mut() {
+                    h.row_limit_exceeded(&message);
+                }
+                false
+            }
+        }
+    }
+
+    /// Errors, notices and notifications → the hook, which may withhold or replace their text.
+    fn judge_message(&mut self, frame: Frame) -> Frame {
+        match self.hooks.as_deref_mut() {
+            Some(h) if matches!(frame.tag, b'E' | b'N') && !self.refusals.is_refusal(&frame) => {
+                diagnostic_hook(h, frame, &self.results)
+            }
+            Some(h) if frame.tag == b'A' => notification_hook(h, frame),
+            _ => frame,
+        }
+    }
+
+    /// What the frame says about the session: a sync point answered, a fatal error, a reported
+    /// setting, a schema change, whether the client encoding may have moved.
+    fn follow_session(&mut self, frame: &Frame) {
+        match frame.tag {
+            b'Z' => {
+                self.in_flight = self.in_flight.saturating_sub(1);
+                if self.in_flight == 0 {
+                    self.refusals.clear();
+                }
+            }
+            b'E' => self.upstream_said_fatal |= is_fatal(frame),
+            b'S' => self.opts.lexing.on_upstream(frame),
+            b'C' if changes_schema(frame) => self.opts.catalog.invalidate(),
+            _ => {}
+        }
+        match frame.tag {
+            b'Z' => self.encoding_settled = true,
+            b'C' if !begins_transaction(frame) => self.encoding_settled = false,
+            _ => {}
+        }
+    }
+
+    /// A COPY out starts (its rows may need masking) or ends.
+    async fn follow_copy(&mut self, frame: &Frame) {
+        match frame.tag {
+            b'H' => {
+                let encoding = SessionEncoding {
+                    reported: self.opts.lexing.client_encoding(),
+                    settled: self.encoding_settled,
+                };
+                self.copy_rows = match self.hooks.as_deref_mut() {
+                    Some(h) if h.wants_columns() => {
+                        let current = self.results.current();
+                        copy_hook(h, frame, current, &self.opts.catalog, encoding).await
+                    }
+                    _ => None,
+                };
+            }
+            b'c' | b'C' | b'E' => self.copy_rows = None,
+            _ => {}
+        }
+    }
+
+    /// Rows and bytes counted; a completed result, or an error, reported to the hook.
+    fn report_result(&mut self, frame: &Frame, completed: Option<(Arc<str>, usize)>) {
+        let Some(h) = self.hooks.as_deref_mut() else {
+            return;
+        };
+        match frame.tag {
+            b'D' | b'd' => {
+                self.counted.rows += 1;
+                self.counted.bytes += frame.bytes.len() as u64;
+            }
+            b'C' | b's' => {
+                if let Some((sql, index)) = completed.as_ref() {
+                    h.on_completed(ResultOf { sql, index: *index });
+                }
+                self.counted.rows_affected = rows_affected(frame);
+                h.on_result_end(&std::mem::take(&mut self.counted));
+            }
+            b'E' if !self.refusals.is_refusal(frame) => {
+                self.counted = ResultEnd::default();
+                let (code, message) = messages::parse_error_fields(frame.body());
+                h.on_error(&code, &message);
+            }
+            _ => {}
+        }
+    }
+
+    /// The frame to the client: as it is, masked, rewritten (a refusal's error), or not at all.
+    async fn deliver(&mut self, answer: Answer, frame: Frame) {
+        match answer {
+            Answer::Columns {
+                sql,
+                index,
+                swallow,
+            } => {
+                self.inspect_rows = match self.hooks.as_deref_mut() {
+                    Some(h) if h.wants_columns() => {
+                        let of = sql.as_deref().map(|sql| ResultOf { sql, index });
+                        columns_hook(h, &frame, of, &self.opts.catalog).await
+                    }
+                    _ => false,
+                };
+                if !swallow {
+                    self.to_client.extend_from_slice(&frame.bytes);
+                }
+            }
+            Answer::Swallow => {}
+            Answer::EndOfResult | Answer::Forward if frame.tag == b'E' => {
+                self.inspect_rows = false;
+                if !self.refusals.rewrite(&frame, &mut self.to_client) {
+                    self.to_client.extend_from_slice(&frame.bytes);
+                }
+            }
+            Answer::EndOfResult => {
+                self.inspect_rows = false;
+                self.to_client.extend_from_slice(&frame.bytes);
+            }
+            Answer::Forward => self.forward_row(frame),
+        }
+    }
+
+    /// A row (or anything else passing through): masked when its result is inspected.
+    fn forward_row(&mut self, frame: Frame) {
+        match self.hooks.as_deref_mut() {
+            Some(h) if frame.tag == b'D' && self.inspect_rows && h.wants_rows() => {
+                row_hook(h, &frame, &mut self.to_client)
+            }
+            Some(h) if frame.tag == b'd' => match self.copy_rows.as_mut() {
+                Some(rows) => copy_row_hook(h, rows, &frame, &mut self.to_client),
+                None => self.to_client.extend_from_slice(&frame.bytes),
+            },
+            _ => self.to_client.extend_from_slice(&frame.bytes),
+        }
+    }
 }
 
 /// The client closed its connection or said Terminate (`None`), or sent bytes that are not
