@@ -95,6 +95,16 @@ enum Owed {
     Local(BytesMut),
 }
 
+/// What a packet's role in a response made sluice do with it.
+enum Handled {
+    /// Nothing: it goes to the client as it is.
+    Forward,
+    /// Already sent (masked).
+    Sent,
+    /// The session ends; the client was told why.
+    End(SessionEnd),
+}
+
 /// What packets with a sequence id other than 0 the client may send now.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Continuation {
@@ -189,31 +199,8 @@ pub async fn run(
     let (client_rd, mut client_wr) = tokio::io::split(client);
     let (upstream_rd, mut upstream_wr) = tokio::io::split(upstream);
     let mut upstream_rd = FramedRead::with_capacity(upstream_rd, PacketCodec, 64 * 1024);
-    let settings = SettingsReplay::new(ctx.settings.clone());
-    let mut r = Relay {
-        client: ClientReader::new(FramedRead::with_capacity(client_rd, PacketCodec, 16 * 1024)),
-        gone_while_waiting: None,
-        client_continues: Continuation::None,
-        tracker: ResponseTracker::new(ctx.deprecate_eof).with_status(ctx.login_status),
-        ctx,
-        hooks,
-        to_client: BytesMut::with_capacity(64 * 1024),
-        to_upstream: BytesMut::with_capacity(16 * 1024),
-        owed: VecDeque::new(),
-        assembling: None,
-        columns: Vec::new(),
-        result_columns: Vec::new(),
-        inspect_rows: false,
-        current: Statement::None,
-        counted: ResultEnd::default(),
-        prepared: PreparedStatements::new(),
-        last_seq_to_client: 0,
-        lex_reported: LexReport::Backslash(true),
-        mode_probe: ModeProbe::default(),
-        row_hold: None,
-        status_known: true,
-        settings,
-    };
+    let client_rd = FramedRead::with_capacity(client_rd, PacketCodec, 16 * 1024);
+    let mut r = Relay::new(ClientReader::new(client_rd), ctx, hooks);
     let login = r.ctx.login_reading;
     r.report_reading(Some(login));
     if let (Some(h), Some(server)) = (r.hooks.as_deref_mut(), r.ctx.server) {
@@ -312,6 +299,38 @@ type UpstreamReader = FramedRead<tokio::io::ReadHalf<BoxStream>, PacketCodec>;
 type UpstreamWriter = tokio::io::WriteHalf<BoxStream>;
 
 impl Relay {
+    fn new(
+        client: ClientPackets,
+        ctx: RelayContext,
+        hooks: Option<Box<dyn SessionHooks>>,
+    ) -> Relay {
+        let settings = SettingsReplay::new(ctx.settings.clone());
+        Relay {
+            client,
+            gone_while_waiting: None,
+            client_continues: Continuation::None,
+            tracker: ResponseTracker::new(ctx.deprecate_eof).with_status(ctx.login_status),
+            ctx,
+            hooks,
+            to_client: BytesMut::with_capacity(64 * 1024),
+            to_upstream: BytesMut::with_capacity(16 * 1024),
+            owed: VecDeque::new(),
+            assembling: None,
+            columns: Vec::new(),
+            result_columns: Vec::new(),
+            inspect_rows: false,
+            current: Statement::None,
+            counted: ResultEnd::default(),
+            prepared: PreparedStatements::new(),
+            last_seq_to_client: 0,
+            lex_reported: LexReport::Backslash(true),
+            mode_probe: ModeProbe::default(),
+            row_hold: None,
+            status_known: true,
+            settings,
+        }
+    }
+
     fn idle(&self) -> bool {
         self.tracker.is_idle()
             && self.owed.is_empty()
@@ -488,48 +507,7 @@ impl Relay {
                 self.to_upstream.extend_from_slice(&raw);
                 return Some(SessionEnd::ClientClosed);
             }
-            com::QUERY => {
-                let sql = String::from_utf8_lossy(&payload[1..]);
-                self.catalog_for(&sql).await;
-                if let Some(message) = self.refused(&sql).await {
-                    self.local_err(1142, "42000", &message);
-                    return None;
-                }
-                match special(&sql) {
-                    Some(Special::LoadDataLocal) if !self.ctx.allow_local_infile => {
-                        self.local_err(1148, "42000", "LOAD DATA LOCAL INFILE is refused by sluice (the target's allow_local_infile is off)");
-                    }
-                    Some(Special::Kill(kill)) => match self.translate_kill(kill.id) {
-                        Ok(thread) => {
-                            let text = format!("{} {thread}", kill.prefix.join(" "));
-                            let mut p = vec![com::QUERY];
-                            p.extend_from_slice(text.as_bytes());
-                            write_packets(&mut self.to_upstream, 0, &p);
-                            self.owed.push_back(Owed::Upstream(
-                                ResponseKind::TextResults,
-                                Statement::None,
-                            ));
-                        }
-                        Err(()) => self.local_err(
-                            1094,
-                            "HY000",
-                            &format!("Unknown thread id: {}", kill.id),
-                        ),
-                    },
-                    Some(Special::KillOther) => {
-                        self.local_err(1095, "HY000", "sluice allows only KILL [QUERY|CONNECTION] <connection id> of your own sessions");
-                    }
-                    _ => {
-                        let changes_mode = policy::may_change_reading(&sql);
-                        let hold = self.hooks.as_deref_mut().and_then(|h| h.row_limit(&sql));
-                        let sql = Statement::Text(Arc::from(sql.as_ref()));
-                        self.forward_held(raw, ResponseKind::TextResults, sql, hold);
-                        if changes_mode {
-                            self.mode_may_change();
-                        }
-                    }
-                }
-            }
+            com::QUERY => self.query(payload, raw).await,
             com::PROCESS_KILL => {
                 let id = Reader(&payload[1..]).u32().unwrap_or(0);
                 match self.translate_kill(id) {
@@ -553,36 +531,7 @@ impl Relay {
                 let sql = Statement::Prepare(Arc::from(sql.as_ref()));
                 self.forward_for(raw, ResponseKind::Prepare, sql);
             }
-            com::STMT_EXECUTE | com::STMT_FETCH => {
-                let id = statement_id(payload);
-                if cmd == com::STMT_EXECUTE {
-                    if let Some(message) = self.bind_hook(id, payload).await {
-                        self.local_err(1142, "42000", &message);
-                        return None;
-                    }
-                }
-                if let Some(message) = self.cursor_over_a_write(cmd, id, payload) {
-                    self.local_err(1295, "HY000", &message);
-                    return None;
-                }
-                let stmt = match (cmd, id) {
-                    (com::STMT_EXECUTE, Some(id)) => Statement::Execute(id),
-                    (_, Some(id)) => Statement::Fetch(id),
-                    _ => Statement::None,
-                };
-                let kind = expected_response(payload).unwrap_or(ResponseKind::Single);
-                let changes_mode = self.executes_mode_change(&stmt);
-                let hold = match (&stmt, self.hooks.as_deref_mut()) {
-                    (Statement::Execute(id), Some(h)) => {
-                        self.prepared.get(id).and_then(|p| h.row_limit(&p.sql))
-                    }
-                    _ => None,
-                };
-                self.forward_held(raw, kind, stmt, hold);
-                if changes_mode {
-                    self.mode_may_change();
-                }
-            }
+            com::STMT_EXECUTE | com::STMT_FETCH => self.execute(cmd, payload, raw).await,
             com::STMT_CLOSE => {
                 if let Some(id) = statement_id(payload) {
                     self.prepared.remove(&id);
@@ -613,6 +562,79 @@ impl Relay {
             },
         }
         None
+    }
+
+    /// COM_QUERY: judged, then forwarded (held to a row limit when a rule says so), or
+    /// answered by sluice (a refusal, a KILL of another user's session, a refused local file).
+    async fn query(&mut self, payload: &[u8], raw: BytesMut) {
+        let sql = String::from_utf8_lossy(&payload[1..]);
+        self.catalog_for(&sql).await;
+        if let Some(message) = self.refused(&sql).await {
+            self.local_err(1142, "42000", &message);
+            return;
+        }
+        match special(&sql) {
+            Some(Special::LoadDataLocal) if !self.ctx.allow_local_infile => {
+                self.local_err(1148, "42000", "LOAD DATA LOCAL INFILE is refused by sluice (the target's allow_local_infile is off)");
+            }
+            Some(Special::Kill(kill)) => match self.translate_kill(kill.id) {
+                Ok(thread) => {
+                    let text = format!("{} {thread}", kill.prefix.join(" "));
+                    let mut p = vec![com::QUERY];
+                    p.extend_from_slice(text.as_bytes());
+                    write_packets(&mut self.to_upstream, 0, &p);
+                    self.owed
+                        .push_back(Owed::Upstream(ResponseKind::TextResults, Statement::None));
+                }
+                Err(()) => {
+                    self.local_err(1094, "HY000", &format!("Unknown thread id: {}", kill.id))
+                }
+            },
+            Some(Special::KillOther) => {
+                self.local_err(1095, "HY000", "sluice allows only KILL [QUERY|CONNECTION] <connection id> of your own sessions");
+            }
+            _ => {
+                let changes_mode = policy::may_change_reading(&sql);
+                let hold = self.hooks.as_deref_mut().and_then(|h| h.row_limit(&sql));
+                let sql = Statement::Text(Arc::from(sql.as_ref()));
+                self.forward_held(raw, ResponseKind::TextResults, sql, hold);
+                if changes_mode {
+                    self.mode_may_change();
+                }
+            }
+        }
+    }
+
+    /// COM_STMT_EXECUTE (judged with its parameters) or COM_STMT_FETCH (a cursor's rows).
+    async fn execute(&mut self, cmd: u8, payload: &[u8], raw: BytesMut) {
+        let id = statement_id(payload);
+        if cmd == com::STMT_EXECUTE {
+            if let Some(message) = self.bind_hook(id, payload).await {
+                self.local_err(1142, "42000", &message);
+                return;
+            }
+        }
+        if let Some(message) = self.cursor_over_a_write(cmd, id, payload) {
+            self.local_err(1295, "HY000", &message);
+            return;
+        }
+        let stmt = match (cmd, id) {
+            (com::STMT_EXECUTE, Some(id)) => Statement::Execute(id),
+            (_, Some(id)) => Statement::Fetch(id),
+            _ => Statement::None,
+        };
+        let kind = expected_response(payload).unwrap_or(ResponseKind::Single);
+        let changes_mode = self.executes_mode_change(&stmt);
+        let hold = match (&stmt, self.hooks.as_deref_mut()) {
+            (Statement::Execute(id), Some(h)) => {
+                self.prepared.get(id).and_then(|p| h.row_limit(&p.sql))
+            }
+            _ => None,
+        };
+        self.forward_held(raw, kind, stmt, hold);
+        if changes_mode {
+            self.mode_may_change();
+        }
     }
 
     /// A cursor asked for over a statement that is not a query (`DELETE … RETURNING`): MariaDB
@@ -856,30 +878,7 @@ impl Relay {
 
     fn on_upstream_packet(&mut self, p: Packet) -> Option<SessionEnd> {
         if self.tracker.is_idle() {
-            // sluice's own answers queued before this response go first; with none owed at
-            // all, the packet is unsolicited (the server closing the connection says why).
-            while let Some(owed) = self.owed.pop_front() {
-                match owed {
-                    Owed::Local(bytes) => self.to_client.extend_from_slice(&bytes),
-                    Owed::Upstream(kind, stmt) => {
-                        self.tracker.begin(kind);
-                        self.current = stmt;
-                        // A cursor's rows come without column definitions: those of the
-                        // statement's execution apply.
-                        if let Statement::Fetch(id) = self.current {
-                            if self.hooks.as_deref().is_some_and(|h| h.wants_columns()) {
-                                let columns = self
-                                    .prepared
-                                    .get(&id)
-                                    .map(|p| p.columns.clone())
-                                    .unwrap_or_default();
-                                self.columns_known(columns);
-                            }
-                        }
-                        break;
-                    }
-                }
-            }
+            self.begin_next_response();
         }
         if matches!(self.current, Statement::ModeProbe) {
             self.mode_probe_packet(&p);
@@ -894,22 +893,7 @@ impl Relay {
         }
         self.last_seq_to_client = p.seq;
         if self.tracker.awaiting_prepare_ok() && p.first() == Some(0x00) {
-            if let (Statement::Prepare(sql), Some(id)) = (&self.current, statement_id(p.payload()))
-            {
-                // COM_STMT_PREPARE_OK: id, columns, parameters.
-                let params = Reader(p.payload().get(7..).unwrap_or_default())
-                    .u16()
-                    .unwrap_or(0);
-                self.prepared.insert(
-                    id,
-                    Prepared {
-                        sql: Arc::clone(sql),
-                        columns: Vec::new(),
-                        params,
-                        param_types: Vec::new(),
-                    },
-                );
-            }
+            self.note_prepared(&p);
         }
         let p = match p.first() {
             Some(0xFF) if !self.tracker.continues() => self.diagnostic(p),
@@ -925,87 +909,11 @@ impl Relay {
         if self.tracker.is_idle() {
             self.status_known = p.first() != Some(0xFF);
         }
-        if let (Some(h), Some((sql, index))) = (self.hooks.as_deref_mut(), completed.as_ref()) {
-            h.on_completed(ResultOf { sql, index: *index });
-        }
-        if let Some(h) = self.hooks.as_deref_mut() {
-            match (&role, p.first()) {
-                (Role::Row { .. }, _) => {
-                    self.counted.rows += 1;
-                    self.counted.bytes += p.bytes.len() as u64;
-                }
-                (Role::Other, Some(0xFF)) => {
-                    self.counted = ResultEnd::default();
-                    let (code, message) = err_fields(p.payload());
-                    h.on_error(&code, &message);
-                }
-                (Role::Other, Some(0x00)) if self.counted.rows == 0 => {
-                    self.counted.rows_affected = Reader(&p.payload()[1..]).lenenc();
-                }
-                _ => {}
-            }
-        }
-        if !self.tracker.is_idle() && self.tracker.statement_index() > results_done {
-            // One result of several (a CALL's SELECTs, a multi-statement string) is complete
-            // and more follow: it is recorded on its own, with its own counts.
-            let counted = std::mem::take(&mut self.counted);
-            if let Some(h) = self.hooks.as_deref_mut() {
-                h.on_result_part_end(&counted);
-            }
-        }
-        match role {
-            Role::LocalInfile if !self.ctx.allow_local_infile => {
-                let msg = "the database asked for a local file, which sluice refuses";
-                write_packets(&mut self.to_client, p.seq, &err_payload(1148, "42000", msg));
-                return Some(SessionEnd::UpstreamLost(msg.into()));
-            }
-            Role::LocalInfile => self.client_continues = Continuation::LocalInfile,
-            Role::TooManyColumns(n) => {
-                let msg = format!(
-                    "sluice: the database of target \"{}\" announced a result of {n} columns, more than any server returns ({MAX_RESULT_COLUMNS}); the session to it was ended",
-                    self.ctx.target
-                );
-                let err = err_payload(TARGET_LOST, CONNECTION_FAILURE, &msg);
-                write_packets(&mut self.to_client, p.seq, &err);
-                return Some(SessionEnd::UpstreamLost(msg));
-            }
-            Role::ColumnDef | Role::LastColumnDef
-                if self.hooks.as_deref().is_some_and(|h| h.wants_columns()) =>
-            {
-                if self.columns.len() >= MAX_INSPECTED_COLUMNS {
-                    // Definitions kept to inspect rows by: a database that never ends them
-                    // must not grow them without bound.
-                    let msg = format!("sluice cannot inspect a result of more than {MAX_INSPECTED_COLUMNS} columns, so it was not sent");
-                    write_packets(
-                        &mut self.to_client,
-                        p.seq,
-                        &err_payload(1105, "HY000", &msg),
-                    );
-                    return Some(SessionEnd::UpstreamLost(msg));
-                }
-                let binary = matches!(self.current, Statement::Execute(_) | Statement::Fetch(_));
-                if let Some(c) = column_def(p.payload(), binary, self.ctx.extended_metadata) {
-                    self.columns.push(c);
-                }
-                if role == Role::LastColumnDef {
-                    let cols = std::mem::take(&mut self.columns);
-                    self.columns_known(cols);
-                }
-            }
-            Role::Row { binary }
-                if self.inspect_rows && self.hooks.as_deref().is_some_and(|h| h.wants_rows()) =>
-            {
-                if p.continues() || !self.masked_row(&p, binary) {
-                    // A row sluice must inspect and cannot (split over packets, or not matching
-                    // its columns) is refused, never passed.
-                    let msg = "sluice cannot inspect a row of this result, so it was not sent";
-                    write_packets(&mut self.to_client, p.seq, &err_payload(1105, "HY000", msg));
-                    return Some(SessionEnd::UpstreamLost(msg.into()));
-                }
-                self.after_upstream_packet();
-                return None;
-            }
-            _ => {}
+        self.report_packet(&role, &p, completed, results_done);
+        match self.by_role(role, &p) {
+            Handled::Forward => {}
+            Handled::Sent => return None,
+            Handled::End(end) => return Some(end),
         }
         if self.tracker.is_idle()
             && matches!(&self.row_hold, Some(h) if matches!(h.stage, Stage::Running))
@@ -1016,6 +924,159 @@ impl Relay {
         self.to_client.extend_from_slice(&p.bytes);
         self.after_upstream_packet();
         None
+    }
+
+    /// The database starts its next answer: sluice's own answers queued before it go first,
+    /// and the response owed next is tracked. With none owed at all, the packet is unsolicited
+    /// (the server closing the connection says why).
+    fn begin_next_response(&mut self) {
+        while let Some(owed) = self.owed.pop_front() {
+            match owed {
+                Owed::Local(bytes) => self.to_client.extend_from_slice(&bytes),
+                Owed::Upstream(kind, stmt) => {
+                    self.tracker.begin(kind);
+                    self.current = stmt;
+                    // A cursor's rows come without column definitions: those of the
+                    // statement's execution apply.
+                    if let Statement::Fetch(id) = self.current {
+                        if self.hooks.as_deref().is_some_and(|h| h.wants_columns()) {
+                            let columns = self
+                                .prepared
+                                .get(&id)
+                                .map(|p| p.columns.clone())
+                                .unwrap_or_default();
+                            self.columns_known(columns);
+                        }
+                    }
+                    break;
+                }
+            }
+        }
+    }
+
+    /// COM_STMT_PREPARE_OK: the statement id, its columns and parameters, remembered for its
+    /// executions.
+    fn note_prepared(&mut self, p: &Packet) {
+        if let (Statement::Prepare(sql), Some(id)) = (&self.current, statement_id(p.payload())) {
+            let params = Reader(p.payload().get(7..).unwrap_or_default())
+                .u16()
+                .unwrap_or(0);
+            self.prepared.insert(
+                id,
+                Prepared {
+                    sql: Arc::clone(sql),
+                    columns: Vec::new(),
+                    params,
+                    param_types: Vec::new(),
+                },
+            );
+        }
+    }
+
+    /// Rows and bytes counted; a statement completed, an error, or one result of several
+    /// reported to the hook.
+    fn report_packet(
+        &mut self,
+        role: &Role,
+        p: &Packet,
+        completed: Option<(Arc<str>, usize)>,
+        results_done: usize,
+    ) {
+        let Some(h) = self.hooks.as_deref_mut() else {
+            return;
+        };
+        if let Some((sql, index)) = completed.as_ref() {
+            h.on_completed(ResultOf { sql, index: *index });
+        }
+        match (role, p.first()) {
+            (Role::Row { .. }, _) => {
+                self.counted.rows += 1;
+                self.counted.bytes += p.bytes.len() as u64;
+            }
+            (Role::Other, Some(0xFF)) => {
+                self.counted = ResultEnd::default();
+                let (code, message) = err_fields(p.payload());
+                h.on_error(&code, &message);
+            }
+            (Role::Other, Some(0x00)) if self.counted.rows == 0 => {
+                self.counted.rows_affected = Reader(&p.payload()[1..]).lenenc();
+            }
+            _ => {}
+        }
+        if !self.tracker.is_idle() && self.tracker.statement_index() > results_done {
+            // One result of several (a CALL's SELECTs, a multi-statement string) is complete
+            // and more follow: it is recorded on its own, with its own counts.
+            h.on_result_part_end(&std::mem::take(&mut self.counted));
+        }
+    }
+
+    /// What the packet's place in the response asks of sluice: a local file, column
+    /// definitions to keep, a row to mask, or nothing (it is forwarded).
+    fn by_role(&mut self, role: Role, p: &Packet) -> Handled {
+        match role {
+            Role::LocalInfile if !self.ctx.allow_local_infile => {
+                let msg = "the database asked for a local file, which sluice refuses";
+                write_packets(&mut self.to_client, p.seq, &err_payload(1148, "42000", msg));
+                Handled::End(SessionEnd::UpstreamLost(msg.into()))
+            }
+            Role::LocalInfile => {
+                self.client_continues = Continuation::LocalInfile;
+                Handled::Forward
+            }
+            Role::TooManyColumns(n) => {
+                let msg = format!(
+                    "sluice: the database of target \"{}\" announced a result of {n} columns, more than any server returns ({MAX_RESULT_COLUMNS}); the session to it was ended",
+                    self.ctx.target
+                );
+                let err = err_payload(TARGET_LOST, CONNECTION_FAILURE, &msg);
+                write_packets(&mut self.to_client, p.seq, &err);
+                Handled::End(SessionEnd::UpstreamLost(msg))
+            }
+            Role::ColumnDef | Role::LastColumnDef
+                if self.hooks.as_deref().is_some_and(|h| h.wants_columns()) =>
+            {
+                self.column_def(role == Role::LastColumnDef, p)
+            }
+            Role::Row { binary }
+                if self.inspect_rows && self.hooks.as_deref().is_some_and(|h| h.wants_rows()) =>
+            {
+                if p.continues() || !self.masked_row(p, binary) {
+                    // A row sluice must inspect and cannot (split over packets, or not matching
+                    // its columns) is refused, never passed.
+                    let msg = "sluice cannot inspect a row of this result, so it was not sent";
+                    write_packets(&mut self.to_client, p.seq, &err_payload(1105, "HY000", msg));
+                    return Handled::End(SessionEnd::UpstreamLost(msg.into()));
+                }
+                self.after_upstream_packet();
+                Handled::Sent
+            }
+            _ => Handled::Forward,
+        }
+    }
+
+    /// A column definition kept to judge the result's rows by; the last one hands them all to
+    /// the hook.
+    fn column_def(&mut self, last: bool, p: &Packet) -> Handled {
+        if self.columns.len() >= MAX_INSPECTED_COLUMNS {
+            // Definitions kept to inspect rows by: a database that never ends them must not
+            // grow them without bound.
+            let msg = format!("sluice cannot inspect a result of more than {MAX_INSPECTED_COLUMNS} columns, so it was not sent");
+            write_packets(
+                &mut self.to_client,
+                p.seq,
+                &err_payload(1105, "HY000", &msg),
+            );
+            return Handled::End(SessionEnd::UpstreamLost(msg));
+        }
+        let binary = matches!(self.current, Statement::Execute(_) | Statement::Fetch(_));
+        if let Some(c) = column_def(p.payload(), binary, self.ctx.extended_metadata) {
+            self.columns.push(c);
+        }
+        if last {
+            let cols = std::mem::take(&mut self.columns);
+            self.columns_known(cols);
+        }
+        Handled::Forward
     }
 
     /// Forwards a command, held to a row limit when `hold` says so: sluice's opening statement
