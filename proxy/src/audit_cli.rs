@@ -161,7 +161,7 @@ impl LogSource {
     /// Loads the config file and takes its `[audit]` section; `key_env` (from `--key-env`)
     /// overrides the configured key.
     pub fn from_config_file(path: &Path, key_env: Option<&str>) -> Result<LogSource, CliError> {
-        let config = Config::load(path).map_err(CliError::usage)?;
+        let config = Config::load(path).map_err(|e| CliError::usage(e.to_string()))?;
         let mut src = LogSource::from_config(&config)
             .map_err(|e| CliError::usage(format!("{}: {e}", path.display())))?;
         if let Some(env) = key_env {

@@ -10,7 +10,7 @@ use tokio_util::task::TaskTracker;
 
 use crate::admin::{self, AdminState};
 use crate::auth::UserDirectory;
-use crate::config::{split_host_port, Config, Protocol, TargetConfig, UpstreamTls};
+use crate::config::{split_host_port, Config, ConfigError, Protocol, TargetConfig, UpstreamTls};
 use crate::listeners::Listeners;
 use crate::live::{Live, LiveParts};
 use crate::masks::MaskPolicy;
@@ -49,7 +49,8 @@ pub async fn start(config: &Config) -> Result<RunningServer, String> {
             )
         })?;
     let admin_addr = admin_listener.local_addr().map_err(|e| e.to_string())?;
-    let cluster = crate::cluster::ClusterSettings::load(config, admin_addr)?;
+    let cluster =
+        crate::cluster::ClusterSettings::load(config, admin_addr).map_err(|e| e.to_string())?;
     let approvals = match (
         crate::approvals::Settings::load(config, admin_addr)?,
         cluster,
@@ -220,7 +221,7 @@ impl Reloader {
             use sha2::Digest;
             hex::encode(sha2::Sha256::digest(&bytes))
         };
-        let config = Config::load(path)?;
+        let config = Config::load(path).map_err(|e| e.to_string())?;
         let parts = live_parts(&config)?;
         if config.cluster != self.cluster {
             return Err("[cluster] changed: that needs a restart".into());
@@ -292,7 +293,9 @@ fn live_parts(config: &Config) -> Result<LiveParts, String> {
         users: UserDirectory::from_config(&config.users)?
             .with_jwt(crate::auth::jwt::JwtVerifier::load(config)?),
         policy: match config.has_statement_policy() {
-            true => Some(StatementPolicy::new(config.rule_set()?)),
+            true => Some(StatementPolicy::new(
+                config.rule_set().map_err(|e| e.to_string())?,
+            )),
             false => None,
         },
         masks: MaskPolicy::compile(config)?,
@@ -349,9 +352,12 @@ impl RunningServer {
 }
 
 /// The run-time view of a target: address, credentials and TLS config resolved.
-pub(crate) fn upstream_target(config: &Config, t: &TargetConfig) -> Result<UpstreamTarget, String> {
-    let (host, port) =
-        split_host_port(&t.upstream).ok_or_else(|| format!("target {:?}: bad upstream", t.name))?;
+pub(crate) fn upstream_target(
+    config: &Config,
+    t: &TargetConfig,
+) -> Result<UpstreamTarget, ConfigError> {
+    let (host, port) = split_host_port(&t.upstream)
+        .ok_or_else(|| ConfigError::Invalid(format!("target {:?}: bad upstream", t.name)))?;
     let tls_config = match t.upstream_tls {
         UpstreamTls::Disable => None,
         mode => Some(
@@ -362,7 +368,7 @@ pub(crate) fn upstream_target(config: &Config, t: &TargetConfig) -> Result<Upstr
                     .map(|p| config.path(p))
                     .as_deref(),
             )
-            .map_err(|e| format!("target {:?}: {e}", t.name))?,
+            .map_err(|e| ConfigError::Invalid(format!("target {:?}: {e}", t.name)))?,
         ),
     };
     Ok(UpstreamTarget {
@@ -413,7 +419,7 @@ pub async fn check_upstreams(config: &Config) -> Result<Vec<String>, Vec<String>
                     Err(e) => Err(e.to_string()),
                 }
             }
-            (Err(e), _) => Err(e),
+            (Err(e), _) => Err(e.to_string()),
         };
         match result {
             Ok(listed) => {
