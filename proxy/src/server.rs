@@ -67,11 +67,14 @@ pub async fn start(config: &Config) -> Result<RunningServer, String> {
     };
     let analyses = Arc::new(policy::AnalysisCache::new(4096));
     let server_tls = match &config.server.tls {
-        Some(t) => Some(ServerTls::load(
-            &config.path(&t.cert_file),
-            &config.path(&t.key_file),
-            t.require,
-        )?),
+        Some(t) => Some(
+            ServerTls::load(
+                &config.path(&t.cert_file),
+                &config.path(&t.key_file),
+                t.require,
+            )
+            .map_err(|e| e.to_string())?,
+        ),
         None => None,
     };
     let pg_shared = Arc::new(PgShared {
@@ -368,7 +371,10 @@ pub(crate) fn upstream_target(
                     .map(|p| config.path(p))
                     .as_deref(),
             )
-            .map_err(|e| ConfigError::Invalid(format!("target {:?}: {e}", t.name)))?,
+            .map_err(|source| ConfigError::TargetTls {
+                target: t.name.clone(),
+                source,
+            })?,
         ),
     };
     Ok(UpstreamTarget {

@@ -108,13 +108,10 @@ impl ClusterSettings {
             });
         let tls = match c.tls {
             UpstreamTls::Disable => None,
-            mode => Some(
-                crate::tls::upstream_client_config(
-                    mode,
-                    c.ca_file.as_deref().map(|f| config.path(f)).as_deref(),
-                )
-                .map_err(ConfigError::Invalid)?,
-            ),
+            mode => Some(crate::tls::upstream_client_config(
+                mode,
+                c.ca_file.as_deref().map(|f| config.path(f)).as_deref(),
+            )?),
         };
         Ok(ClusterSettings {
             pg,

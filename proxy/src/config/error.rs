@@ -25,6 +25,14 @@ pub enum ConfigError {
     Rules(String),
     #[error(transparent)]
     Password(#[from] PasswordError),
+    #[error(transparent)]
+    Tls(#[from] crate::tls::TlsSetupError),
+    /// A target's upstream TLS settings cannot be used.
+    #[error("target {target:?}: {source}")]
+    TargetTls {
+        target: String,
+        source: crate::tls::TlsSetupError,
+    },
     /// A value the config may not hold; the message names the section, the entry and the key.
     #[error("{0}")]
     Invalid(String),

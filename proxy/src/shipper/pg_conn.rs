@@ -70,7 +70,8 @@ impl PgStore {
             });
             return Ok(client);
         }
-        let rustls = crate::tls::upstream_client_config(self.tls, self.ca_file.as_deref())?;
+        let rustls = crate::tls::upstream_client_config(self.tls, self.ca_file.as_deref())
+            .map_err(|e| e.to_string())?;
         let tls = tokio_postgres_rustls::MakeRustlsConnect::new((*rustls).clone());
         let (client, conn) = self.config.connect(tls).await.map_err(what)?;
         tokio::spawn(async move {
