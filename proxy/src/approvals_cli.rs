@@ -39,7 +39,7 @@ impl AdminClient {
                 },
             );
         }
-        let c = crate::config::Config::load(config).map_err(|e| CliError::usage(e.to_string()))?;
+        let c = crate::config::Config::load(config).map_err(CliError::usage)?;
         Ok(format!("http://{}", c.server.admin_listen))
     }
 

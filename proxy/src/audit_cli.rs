@@ -31,17 +31,18 @@ pub struct CliError {
 }
 
 impl CliError {
-    pub fn usage(message: impl Into<String>) -> CliError {
+    /// `message`: a text, or an error whose Display is what the user reads.
+    pub fn usage(message: impl ToString) -> CliError {
         CliError {
             code: EXIT_USAGE,
-            message: message.into(),
+            message: message.to_string(),
         }
     }
 
-    pub fn failed(message: impl Into<String>) -> CliError {
+    pub fn failed(message: impl ToString) -> CliError {
         CliError {
             code: EXIT_FAILED,
-            message: message.into(),
+            message: message.to_string(),
         }
     }
 
@@ -161,7 +162,7 @@ impl LogSource {
     /// Loads the config file and takes its `[audit]` section; `key_env` (from `--key-env`)
     /// overrides the configured key.
     pub fn from_config_file(path: &Path, key_env: Option<&str>) -> Result<LogSource, CliError> {
-        let config = Config::load(path).map_err(|e| CliError::usage(e.to_string()))?;
+        let config = Config::load(path).map_err(CliError::usage)?;
         let mut src = LogSource::from_config(&config)
             .map_err(|e| CliError::usage(format!("{}: {e}", path.display())))?;
         if let Some(env) = key_env {
