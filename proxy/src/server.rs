@@ -105,7 +105,8 @@ pub async fn start(config: &Config) -> Result<RunningServer, String> {
     // variable) stops the start while nothing accepts yet.
     let shipper = match &auditor {
         Some(a) => {
-            crate::shipper::Shipper::start(config, a, admin_addr, &tracker, shutdown_rx.clone())?
+            crate::shipper::Shipper::start(config, a, admin_addr, &tracker, shutdown_rx.clone())
+                .map_err(|e| e.to_string())?
         }
         None => None,
     };

@@ -15,6 +15,7 @@
 //! exposed as metrics and, past the sink's `max_lag`, as a `/readyz` failure.
 
 mod cursor;
+mod error;
 pub mod http_sink;
 pub mod pg_conn;
 pub mod pg_sink;
@@ -28,6 +29,8 @@ use std::time::Duration;
 use audit::Record;
 use tokio::sync::watch;
 use tokio_util::task::TaskTracker;
+
+pub use error::ShipperError;
 
 use crate::config::{Config, SinkConfig, SinkKind};
 use crate::recorder::Auditor;
@@ -148,7 +151,7 @@ impl Shipper {
         admin_addr: std::net::SocketAddr,
         tracker: &TaskTracker,
         shutdown: watch::Receiver<bool>,
-    ) -> Result<Option<Arc<Shipper>>, String> {
+    ) -> Result<Option<Arc<Shipper>>, ShipperError> {
         let Some(a) = &config.audit else {
             return Ok(None);
         };
@@ -288,7 +291,7 @@ pub enum Sink {
 }
 
 impl Sink {
-    fn open(config: &Config, sc: &SinkConfig) -> Result<Sink, String> {
+    fn open(config: &Config, sc: &SinkConfig) -> Result<Sink, ShipperError> {
         Ok(match sc.kind {
             SinkKind::Postgres => Sink::Postgres(Box::new(pg_sink::PgSink::new(config, sc)?)),
             SinkKind::Http => Sink::Http(http_sink::HttpSink::new(config, sc)?),
