@@ -52,6 +52,29 @@ pub enum ShipperError {
     },
 }
 
+/// Why a sink's loop could not read the local audit log or save its cursor (logged, and shown
+/// as the sink's last error).
+#[derive(Debug, thiserror::Error)]
+pub enum LocalLogError {
+    #[error("{0}")]
+    Open(#[from] audit::AuditError),
+    #[error("{segment}: {reason}")]
+    Entry { segment: String, reason: String },
+    #[error("record {seq} in {segment}: {reason}")]
+    Record {
+        seq: u64,
+        segment: String,
+        reason: String,
+    },
+    #[error("record {0} is not UTF-8")]
+    NotUtf8(u64),
+    /// The blocking task reading or saving did not finish.
+    #[error("{0}")]
+    Task(#[from] tokio::task::JoinError),
+    #[error("{0}")]
+    Cursor(#[from] std::io::Error),
+}
+
 impl ShipperError {
     /// This error as a setting of the sink `sink`.
     pub fn of_sink(self, sink: &str) -> ShipperError {
