@@ -33,48 +33,66 @@ pub struct RunningServer {
     grace: std::time::Duration,
 }
 
+/// Why [`start`] started nothing. The text is what `sluice serve` prints before it exits.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    #[error(transparent)]
+    Tls(#[from] tls::TlsSetupError),
+    #[error(transparent)]
+    Shipper(#[from] crate::shipper::ShipperError),
+    #[error(transparent)]
+    Approvals(#[from] crate::approvals::ApprovalsError),
+    #[error("[cluster]: {0}")]
+    ClusterApprovals(crate::approvals::ApprovalsError),
+    #[error("server.admin_listen: cannot listen on {addr}: {source}")]
+    AdminListen {
+        addr: String,
+        source: std::io::Error,
+    },
+    #[error("{0}")]
+    AdminAddr(std::io::Error),
+    /// A part whose errors are still text (users, [jwt], [[masks]], [audit], [approvals]
+    /// settings, listeners), until it has a type of its own.
+    #[error("{0}")]
+    Text(String),
+}
+
 /// Binds every target's listener and starts accepting. Errors name what is wrong (a missing
 /// password variable, an unreadable certificate, an address in use) and nothing is started.
-pub async fn start(config: &Config) -> Result<RunningServer, String> {
+pub async fn start(config: &Config) -> Result<RunningServer, StartError> {
     tls::install_provider();
-    let reloader = Arc::new(Reloader::new(config)?);
+    let reloader = Arc::new(Reloader::new(config).map_err(StartError::Text)?);
     reloader.live.login().configure((&config.login).into());
-    let auditor = Auditor::open(config)?;
+    let auditor = Auditor::open(config).map_err(StartError::Text)?;
     let admin_listener = TcpListener::bind(&config.server.admin_listen)
         .await
-        .map_err(|e| {
-            format!(
-                "server.admin_listen: cannot listen on {}: {e}",
-                config.server.admin_listen
-            )
+        .map_err(|source| StartError::AdminListen {
+            addr: config.server.admin_listen.clone(),
+            source,
         })?;
-    let admin_addr = admin_listener.local_addr().map_err(|e| e.to_string())?;
-    let cluster =
-        crate::cluster::ClusterSettings::load(config, admin_addr).map_err(|e| e.to_string())?;
+    let admin_addr = admin_listener.local_addr().map_err(StartError::AdminAddr)?;
+    let cluster = crate::cluster::ClusterSettings::load(config, admin_addr)?;
     let approvals = match (
-        crate::approvals::Settings::load(config, admin_addr)?,
+        crate::approvals::Settings::load(config, admin_addr).map_err(StartError::Text)?,
         cluster,
     ) {
         (Some(s), Some(c)) => Some(
             crate::approvals::Approvals::open_cluster(s, c, auditor.clone())
                 .await
-                .map_err(|e| format!("[cluster]: {e}"))?,
+                .map_err(StartError::ClusterApprovals)?,
         ),
-        (Some(s), None) => {
-            Some(crate::approvals::Approvals::open(s, auditor.clone()).map_err(|e| e.to_string())?)
-        }
+        (Some(s), None) => Some(crate::approvals::Approvals::open(s, auditor.clone())?),
         (None, _) => None,
     };
     let analyses = Arc::new(policy::AnalysisCache::new(4096));
     let server_tls = match &config.server.tls {
-        Some(t) => Some(
-            ServerTls::load(
-                &config.path(&t.cert_file),
-                &config.path(&t.key_file),
-                t.require,
-            )
-            .map_err(|e| e.to_string())?,
-        ),
+        Some(t) => Some(ServerTls::load(
+            &config.path(&t.cert_file),
+            &config.path(&t.key_file),
+            t.require,
+        )?),
         None => None,
     };
     let pg_shared = Arc::new(PgShared {
@@ -105,8 +123,7 @@ pub async fn start(config: &Config) -> Result<RunningServer, String> {
     // variable) stops the start while nothing accepts yet.
     let shipper = match &auditor {
         Some(a) => {
-            crate::shipper::Shipper::start(config, a, admin_addr, &tracker, shutdown_rx.clone())
-                .map_err(|e| e.to_string())?
+            crate::shipper::Shipper::start(config, a, admin_addr, &tracker, shutdown_rx.clone())?
         }
         None => None,
     };
@@ -117,7 +134,7 @@ pub async fn start(config: &Config) -> Result<RunningServer, String> {
         tracker.clone(),
         shutdown_rx.clone(),
     ));
-    listeners.apply(config).await?;
+    listeners.apply(config).await.map_err(StartError::Text)?;
     reloader.attach(
         Arc::clone(&listeners),
         auditor.clone(),
