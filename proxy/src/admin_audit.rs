@@ -66,7 +66,7 @@ async fn list_sessions(
     };
     let filter = match args.to_filter(audit::now_micros()) {
         Ok(f) => f,
-        Err(e) => return error(StatusCode::BAD_REQUEST, &e),
+        Err(e) => return error(StatusCode::BAD_REQUEST, &e.to_string()),
     };
     blocking(move || {
         let reader = audit::AuditReader::open(&state.dir).map_err(internal)?;

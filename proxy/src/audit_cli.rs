@@ -31,17 +31,18 @@ pub struct CliError {
 }
 
 impl CliError {
-    pub fn usage(message: impl Into<String>) -> CliError {
+    /// `message`: a text, or an error whose Display is what the user reads.
+    pub fn usage(message: impl ToString) -> CliError {
         CliError {
             code: EXIT_USAGE,
-            message: message.into(),
+            message: message.to_string(),
         }
     }
 
-    pub fn failed(message: impl Into<String>) -> CliError {
+    pub fn failed(message: impl ToString) -> CliError {
         CliError {
             code: EXIT_FAILED,
-            message: message.into(),
+            message: message.to_string(),
         }
     }
 
@@ -84,35 +85,53 @@ pub enum KeySource {
     Missing(String),
 }
 
+/// Why the audit key could not be had.
+#[derive(Debug, thiserror::Error)]
+pub enum KeyError {
+    #[error("the audit key is not available: environment variable {0} is not set")]
+    EnvNotSet(String),
+    #[error("cannot read the audit key file {}: {source}", path.display())]
+    File { path: PathBuf, source: io::Error },
+    #[error("the audit key in {0} is empty")]
+    EmptyEnv(String),
+    #[error("the audit key file {} is empty", .0.display())]
+    EmptyFile(PathBuf),
+    /// Not configured ([`KeySource::Missing`]'s message).
+    #[error("{0}")]
+    Missing(String),
+}
+
 impl KeySource {
     /// Reads the key.
-    pub fn key(&self) -> Result<Vec<u8>, String> {
+    pub fn key(&self) -> Result<Vec<u8>, KeyError> {
         let key = match self {
             KeySource::Env(name) => std::env::var_os(name)
-                .ok_or_else(|| {
-                    format!(
-                        "the audit key is not available: environment variable {name} is not set"
-                    )
-                })?
+                .ok_or_else(|| KeyError::EnvNotSet(name.clone()))?
                 .into_encoded_bytes(),
             KeySource::File(path) => {
-                let bytes = std::fs::read(path).map_err(|e| {
-                    format!("cannot read the audit key file {}: {e}", path.display())
+                let bytes = std::fs::read(path).map_err(|source| KeyError::File {
+                    path: path.clone(),
+                    source,
                 })?;
                 bytes.trim_ascii().to_vec()
             }
-            KeySource::Missing(why) => return Err(why.clone()),
+            KeySource::Missing(why) => return Err(KeyError::Missing(why.clone())),
         };
         if key.is_empty() {
             return Err(match self {
-                KeySource::Env(name) => format!("the audit key in {name} is empty"),
-                KeySource::File(path) => format!("the audit key file {} is empty", path.display()),
-                KeySource::Missing(why) => why.clone(),
+                KeySource::Env(name) => KeyError::EmptyEnv(name.clone()),
+                KeySource::File(path) => KeyError::EmptyFile(path.clone()),
+                KeySource::Missing(why) => KeyError::Missing(why.clone()),
             });
         }
         Ok(key)
     }
 }
+
+/// A config without `[audit]`, asked for its audit log.
+#[derive(Debug, thiserror::Error)]
+#[error("the config has no [audit] section: there is no audit log to read (or pass --dir)")]
+pub struct NoAuditSection;
 
 /// An audit directory and its key, as the commands read them.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -132,11 +151,8 @@ impl LogSource {
 
     /// The `[audit]` section of a loaded config: `dir` and `key_file` resolved against the
     /// config file's directory.
-    pub fn from_config(config: &Config) -> Result<LogSource, String> {
-        let audit = config.audit.as_ref().ok_or_else(|| {
-            "the config has no [audit] section: there is no audit log to read (or pass --dir)"
-                .to_string()
-        })?;
+    pub fn from_config(config: &Config) -> Result<LogSource, NoAuditSection> {
+        let audit = config.audit.as_ref().ok_or(NoAuditSection)?;
         Ok(Self::from_section(audit, config))
     }
 
@@ -205,7 +221,7 @@ impl LogSource {
 /// assert_eq!(sluice::audit_cli::parse_time("2024-05-01T12:34:56Z", now), Ok(now));
 /// assert!(sluice::audit_cli::parse_time("yesterday", now).is_err());
 /// ```
-pub fn parse_time(text: &str, now_micros: i64) -> Result<i64, String> {
+pub fn parse_time(text: &str, now_micros: i64) -> Result<i64, BadTime> {
     if let Some(t) = audit::parse_rfc3339(text) {
         return Ok(t);
     }
@@ -214,10 +230,23 @@ pub fn parse_time(text: &str, now_micros: i64) -> Result<i64, String> {
             let ago = i64::try_from(d.0.as_micros()).unwrap_or(i64::MAX);
             Ok(now_micros.saturating_sub(ago))
         }
-        Err(_) => Err(format!(
-            "{text:?} is neither an RFC 3339 time (2024-05-01T12:00:00Z) nor a duration ago (30m, 1h, 7d)"
-        )),
+        Err(_) => Err(BadTime(text.to_string())),
     }
+}
+
+/// A time option's value that is neither a time nor a duration ago.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "{0:?} is neither an RFC 3339 time (2024-05-01T12:00:00Z) nor a duration ago (30m, 1h, 7d)"
+)]
+pub struct BadTime(pub String);
+
+/// A selection option that cannot be used; the text names the option (without `--`).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{option}: {source}")]
+pub struct FilterError {
+    pub option: &'static str,
+    pub source: BadTime,
 }
 
 /// The selection options shared by `sessions`, `export` and `GET /api/sessions`, as given.
@@ -232,10 +261,10 @@ pub struct FilterArgs {
 
 impl FilterArgs {
     /// The reader's filter; times relative to `now_micros`. The error names the option.
-    pub fn to_filter(&self, now_micros: i64) -> Result<Filter, String> {
-        let time = |name: &str, v: &Option<String>| -> Result<Option<i64>, String> {
+    pub fn to_filter(&self, now_micros: i64) -> Result<Filter, FilterError> {
+        let time = |option: &'static str, v: &Option<String>| {
             v.as_deref()
-                .map(|t| parse_time(t, now_micros).map_err(|e| format!("{name}: {e}")))
+                .map(|t| parse_time(t, now_micros).map_err(|source| FilterError { option, source }))
                 .transpose()
         };
         Ok(Filter {
@@ -488,12 +517,19 @@ mod tests {
         assert_eq!(parse_time("1970-01-01T00:00:01Z", now), Ok(1_000_000));
         assert_eq!(parse_time("90s", now), Ok(now - 90_000_000));
         assert_eq!(parse_time("7d", now), Ok(now - 7 * 86_400_000_000));
-        assert!(parse_time("1w", now).unwrap_err().contains("RFC 3339"));
+        assert!(parse_time("1w", now)
+            .unwrap_err()
+            .to_string()
+            .contains("RFC 3339"));
         let f = FilterArgs {
             since: Some("bogus".into()),
             ..Default::default()
         };
-        assert!(f.to_filter(now).unwrap_err().starts_with("since: "));
+        assert!(f
+            .to_filter(now)
+            .unwrap_err()
+            .to_string()
+            .starts_with("since: "));
     }
 
     #[test]
@@ -512,6 +548,7 @@ mod tests {
         let none = Config::parse("", PathBuf::from("/etc/sluice")).unwrap();
         assert!(LogSource::from_config(&none)
             .unwrap_err()
+            .to_string()
             .contains("no [audit] section"));
     }
 
@@ -522,10 +559,15 @@ mod tests {
         std::fs::write(&path, "  s3cret\n").unwrap();
         assert_eq!(KeySource::File(path.clone()).key().unwrap(), b"s3cret");
         std::fs::write(&path, "\n").unwrap();
-        assert!(KeySource::File(path).key().unwrap_err().contains("empty"));
+        assert!(KeySource::File(path)
+            .key()
+            .unwrap_err()
+            .to_string()
+            .contains("empty"));
         assert!(KeySource::Env("SLUICE_TEST_SURELY_UNSET_VAR".into())
             .key()
             .unwrap_err()
+            .to_string()
             .contains("not set"));
     }
 }

@@ -4,7 +4,7 @@
 
 use policy::Glob;
 
-use crate::config::{Config, PasswordFrom, SettingValue, TargetConfig};
+use crate::config::{Config, ConfigError, PasswordFrom, SettingValue, TargetConfig};
 
 /// Credentials and settings for one upstream login.
 #[derive(Clone)]
@@ -131,13 +131,17 @@ pub enum Chosen<'a> {
 
 impl Identities {
     /// Compiles a target's entries and reads their passwords. Globs were validated at load.
-    pub fn from_config(config: &Config, t: &TargetConfig) -> Result<Identities, String> {
+    pub fn from_config(config: &Config, t: &TargetConfig) -> Result<Identities, ConfigError> {
         let mut entries = Vec::with_capacity(t.identities.len());
         for (index, id) in t.identities.iter().enumerate() {
             let groups = id
                 .groups
                 .iter()
-                .map(|g| Glob::new(g).map_err(|e| format!("{}: {e}", id.owner(&t.name, index))))
+                .map(|g| {
+                    Glob::new(g).map_err(|e| {
+                        ConfigError::Invalid(format!("{}: {e}", id.owner(&t.name, index)))
+                    })
+                })
                 .collect::<Result<Vec<_>, _>>()?;
             entries.push(UpstreamIdentity {
                 groups,

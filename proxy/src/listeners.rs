@@ -201,7 +201,8 @@ impl Listeners {
         let mut ready = Vec::new();
         let mut later = Vec::new();
         for t in starting {
-            let upstream = Arc::new(crate::server::upstream_target(config, t)?);
+            let upstream =
+                Arc::new(crate::server::upstream_target(config, t).map_err(|e| e.to_string())?);
             let taken = fixed_port(&t.listen)
                 && leaving
                     .iter()

@@ -218,7 +218,7 @@ fn main() -> ExitCode {
         Command::Serve { config } => {
             let config = match Config::load(&config) {
                 Ok(c) => c,
-                Err(e) => return usage_error(&e),
+                Err(e) => return usage_error(&e.to_string()),
             };
             init_logging(config.server.log_format);
             let rt = runtime_with(config.server.worker_threads);
@@ -471,7 +471,7 @@ fn init_logging(format: LogFormat) {
 async fn serve(config: Config) -> ExitCode {
     let server = match sluice::server::start(&config).await {
         Ok(s) => s,
-        Err(e) => return usage_error(&e),
+        Err(e) => return usage_error(&e.to_string()),
     };
     let reloader = server.reloader();
     tokio::spawn(async move {
@@ -500,7 +500,7 @@ async fn serve(config: Config) -> ExitCode {
 async fn check(path: &Path, live: bool) -> ExitCode {
     let config = match Config::load(path) {
         Ok(c) => c,
-        Err(e) => return usage_error(&e),
+        Err(e) => return usage_error(&e.to_string()),
     };
     println!(
         "{}: ok ({} targets, {} users)",

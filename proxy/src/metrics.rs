@@ -117,7 +117,7 @@ impl Metrics {
         m
     }
 
-    fn snapshot(&self) -> Vec<(String, &'static str, Arc<TargetMetrics>)> {
+    fn snapshot(&self) -> Vec<Target> {
         self.targets
             .lock()
             .unwrap_or_else(|p| p.into_inner())
@@ -127,66 +127,18 @@ impl Metrics {
     /// The Prometheus text exposition.
     pub fn render(&self) -> String {
         let targets = self.snapshot();
-        let families: [Family; 9] = [
-            (
-                "sluice_sessions_active",
-                "gauge",
-                "Client sessions open now.",
-                |m| m.sessions_active.load(Ordering::Relaxed),
-            ),
-            (
-                "sluice_sessions_total",
-                "counter",
-                "Client sessions started.",
-                |m| m.sessions_total.load(Ordering::Relaxed) as i64,
-            ),
-            (
-                "sluice_auth_failures_total",
-                "counter",
-                "Failed client authentications.",
-                |m| m.auth_failures.load(Ordering::Relaxed) as i64,
-            ),
-            (
-                "sluice_login_throttled_total",
-                "counter",
-                "Logins slowed down after failed ones ([login] failure_delay).",
-                |m| m.logins_throttled.load(Ordering::Relaxed) as i64,
-            ),
-            (
-                "sluice_upstream_failures_total",
-                "counter",
-                "Sessions refused because the database could not be reached or logged in to.",
-                |m| m.upstream_failures.load(Ordering::Relaxed) as i64,
-            ),
-            (
-                "sluice_statements_refused_total",
-                "counter",
-                "Statements refused (by [[rules]], [[masks]], approvals or the audit log).",
-                |m| m.statements_refused.load(Ordering::Relaxed) as i64,
-            ),
-            (
-                "sluice_connections_refused_total",
-                "counter",
-                "Connections turned away before a session started (limits, startup, allowed_groups).",
-                |m| m.connections_refused.load(Ordering::Relaxed) as i64,
-            ),
-            (
-                "sluice_upstream_bytes_sent_total",
-                "counter",
-                "Bytes sent to the database (what clients sent, and sluice's own messages).",
-                |m| m.bytes_to_upstream.load(Ordering::Relaxed) as i64,
-            ),
-            (
-                "sluice_client_bytes_sent_total",
-                "counter",
-                "Bytes sent to clients.",
-                |m| m.bytes_to_clients.load(Ordering::Relaxed) as i64,
-            ),
-        ];
         let mut out = String::new();
-        for (name, kind, help, value) in families {
+        self.render_families(&targets, &mut out);
+        render_connect_seconds(&targets, &mut out);
+        render_labelled(&targets, &mut out);
+        out
+    }
+
+    /// The families of FAMILIES, and the admin listener's throttled logins.
+    fn render_families(&self, targets: &[Target], out: &mut String) {
+        for (name, kind, help, value) in FAMILIES {
             let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}");
-            for (target, protocol, m) in &targets {
+            for (target, protocol, m) in targets {
                 let _ = writeln!(
                     out,
                     "{name}{{target=\"{target}\",protocol=\"{protocol}\"}} {}",
@@ -198,74 +150,146 @@ impl Metrics {
                 let _ = writeln!(out, "{name}{{listener=\"admin\"}} {admin}");
             }
         }
-        let name = "sluice_upstream_connect_seconds";
-        let _ = writeln!(out, "# HELP {name} Time upstream logins took (connect, TLS, authentication).\n# TYPE {name} summary");
-        for (target, protocol, m) in &targets {
-            let labels = format!("target=\"{target}\",protocol=\"{protocol}\"");
-            let sum = m.upstream_connect_micros.load(Ordering::Relaxed) as f64 / 1e6;
-            let count = m.upstream_connects.load(Ordering::Relaxed);
-            let _ = writeln!(
-                out,
-                "{name}_sum{{{labels}}} {sum:.6}\n{name}_count{{{labels}}} {count}"
-            );
-        }
-        type Pick = fn(&Labelled) -> Vec<(String, u64)>;
-        let labelled: [(&str, &str, Pick); 4] = [
-            (
-                "sluice_identity_sessions_total",
-                "Client sessions started, by the upstream identity (database role) they logged in as.",
-                |l| {
-                    l.identities
-                        .iter()
-                        .map(|(role, n)| (format!("identity=\"{}\"", label_value(role)), *n))
-                        .collect()
-                },
-            ),
-            (
-                "sluice_statements_total",
-                "Statements by kind and verdict (allow, block, review, refused).",
-                |l| {
-                    l.statements
-                        .iter()
-                        .map(|((k, v), n)| (format!("kind=\"{k}\",verdict=\"{v}\""), *n))
-                        .collect()
-                },
-            ),
-            (
-                "sluice_masked_values_total",
-                "Values masked, by mask function.",
-                |l| {
-                    l.masked
-                        .iter()
-                        .map(|(f, n)| (format!("mask=\"{f}\""), *n))
-                        .collect()
-                },
-            ),
-            (
-                "sluice_detector_hits_total",
-                "Sensitive content found by [[detectors]], by kind.",
-                |l| {
-                    l.detected
-                        .iter()
-                        .map(|(k, n)| (format!("kind=\"{k}\""), *n))
-                        .collect()
-                },
-            ),
-        ];
-        for (name, help, pick) in labelled {
-            let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} counter");
-            for (target, protocol, m) in &targets {
-                for (labels, n) in pick(&m.labelled()) {
-                    let _ = writeln!(
-                        out,
-                        "{name}{{target=\"{target}\",protocol=\"{protocol}\",{labels}}} {n}"
-                    );
-                }
-            }
-        }
-        out
     }
 }
+
+/// A registered target: name, protocol, counters.
+type Target = (String, &'static str, Arc<TargetMetrics>);
+
+/// The upstream login time summary (sum and count per target).
+fn render_connect_seconds(targets: &[Target], out: &mut String) {
+    let name = "sluice_upstream_connect_seconds";
+    let _ = writeln!(out, "# HELP {name} Time upstream logins took (connect, TLS, authentication).\n# TYPE {name} summary");
+    for (target, protocol, m) in targets {
+        let labels = format!("target=\"{target}\",protocol=\"{protocol}\"");
+        let sum = m.upstream_connect_micros.load(Ordering::Relaxed) as f64 / 1e6;
+        let count = m.upstream_connects.load(Ordering::Relaxed);
+        let _ = writeln!(
+            out,
+            "{name}_sum{{{labels}}} {sum:.6}\n{name}_count{{{labels}}} {count}"
+        );
+    }
+}
+
+/// The families of LABELLED.
+fn render_labelled(targets: &[Target], out: &mut String) {
+    for (name, help, pick) in LABELLED {
+        let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} counter");
+        for (target, protocol, m) in targets {
+            for (labels, n) in pick(&m.labelled()) {
+                let _ = writeln!(
+                    out,
+                    "{name}{{target=\"{target}\",protocol=\"{protocol}\",{labels}}} {n}"
+                );
+            }
+        }
+    }
+}
+
+/// The families with one unlabelled value per target.
+const FAMILIES: [Family; 9] = [
+    (
+        "sluice_sessions_active",
+        "gauge",
+        "Client sessions open now.",
+        |m| m.sessions_active.load(Ordering::Relaxed),
+    ),
+    (
+        "sluice_sessions_total",
+        "counter",
+        "Client sessions started.",
+        |m| m.sessions_total.load(Ordering::Relaxed) as i64,
+    ),
+    (
+        "sluice_auth_failures_total",
+        "counter",
+        "Failed client authentications.",
+        |m| m.auth_failures.load(Ordering::Relaxed) as i64,
+    ),
+    (
+        "sluice_login_throttled_total",
+        "counter",
+        "Logins slowed down after failed ones ([login] failure_delay).",
+        |m| m.logins_throttled.load(Ordering::Relaxed) as i64,
+    ),
+    (
+        "sluice_upstream_failures_total",
+        "counter",
+        "Sessions refused because the database could not be reached or logged in to.",
+        |m| m.upstream_failures.load(Ordering::Relaxed) as i64,
+    ),
+    (
+        "sluice_statements_refused_total",
+        "counter",
+        "Statements refused (by [[rules]], [[masks]], approvals or the audit log).",
+        |m| m.statements_refused.load(Ordering::Relaxed) as i64,
+    ),
+    (
+        "sluice_connections_refused_total",
+        "counter",
+        "Connections turned away before a session started (limits, startup, allowed_groups).",
+        |m| m.connections_refused.load(Ordering::Relaxed) as i64,
+    ),
+    (
+        "sluice_upstream_bytes_sent_total",
+        "counter",
+        "Bytes sent to the database (what clients sent, and sluice's own messages).",
+        |m| m.bytes_to_upstream.load(Ordering::Relaxed) as i64,
+    ),
+    (
+        "sluice_client_bytes_sent_total",
+        "counter",
+        "Bytes sent to clients.",
+        |m| m.bytes_to_clients.load(Ordering::Relaxed) as i64,
+    ),
+];
+
+/// How to read a labelled family's (labels, count) pairs from a target's counters.
+type Pick = fn(&Labelled) -> Vec<(String, u64)>;
+
+/// The families with labels of their own (name, help, pick), all counters.
+const LABELLED: [(&str, &str, Pick); 4] = [
+    (
+        "sluice_identity_sessions_total",
+        "Client sessions started, by the upstream identity (database role) they logged in as.",
+        |l| {
+            l.identities
+                .iter()
+                .map(|(role, n)| (format!("identity=\"{}\"", label_value(role)), *n))
+                .collect()
+        },
+    ),
+    (
+        "sluice_statements_total",
+        "Statements by kind and verdict (allow, block, review, refused).",
+        |l| {
+            l.statements
+                .iter()
+                .map(|((k, v), n)| (format!("kind=\"{k}\",verdict=\"{v}\""), *n))
+                .collect()
+        },
+    ),
+    (
+        "sluice_masked_values_total",
+        "Values masked, by mask function.",
+        |l| {
+            l.masked
+                .iter()
+                .map(|(f, n)| (format!("mask=\"{f}\""), *n))
+                .collect()
+        },
+    ),
+    (
+        "sluice_detector_hits_total",
+        "Sensitive content found by [[detectors]], by kind.",
+        |l| {
+            l.detected
+                .iter()
+                .map(|(k, n)| (format!("kind=\"{k}\""), *n))
+                .collect()
+        },
+    ),
+];
 
 /// A label value as the text format writes it: `\\`, `\"` and newlines escaped (a role name
 /// may hold any of them).

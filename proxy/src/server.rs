@@ -10,7 +10,7 @@ use tokio_util::task::TaskTracker;
 
 use crate::admin::{self, AdminState};
 use crate::auth::UserDirectory;
-use crate::config::{split_host_port, Config, Protocol, TargetConfig, UpstreamTls};
+use crate::config::{split_host_port, Config, ConfigError, Protocol, TargetConfig, UpstreamTls};
 use crate::listeners::Listeners;
 use crate::live::{Live, LiveParts};
 use crate::masks::MaskPolicy;
@@ -33,35 +33,57 @@ pub struct RunningServer {
     grace: std::time::Duration,
 }
 
+/// Why [`start`] started nothing. The text is what `sluice serve` prints before it exits.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    #[error(transparent)]
+    Tls(#[from] tls::TlsSetupError),
+    #[error(transparent)]
+    Shipper(#[from] crate::shipper::ShipperError),
+    #[error(transparent)]
+    Approvals(#[from] crate::approvals::ApprovalsError),
+    #[error("[cluster]: {0}")]
+    ClusterApprovals(crate::approvals::ApprovalsError),
+    #[error("server.admin_listen: cannot listen on {addr}: {source}")]
+    AdminListen {
+        addr: String,
+        source: std::io::Error,
+    },
+    #[error("{0}")]
+    AdminAddr(std::io::Error),
+    /// A part whose errors are still text (users, [jwt], [[masks]], [audit], [approvals]
+    /// settings, listeners), until it has a type of its own.
+    #[error("{0}")]
+    Text(String),
+}
+
 /// Binds every target's listener and starts accepting. Errors name what is wrong (a missing
 /// password variable, an unreadable certificate, an address in use) and nothing is started.
-pub async fn start(config: &Config) -> Result<RunningServer, String> {
+pub async fn start(config: &Config) -> Result<RunningServer, StartError> {
     tls::install_provider();
-    let reloader = Arc::new(Reloader::new(config)?);
+    let reloader = Arc::new(Reloader::new(config).map_err(StartError::Text)?);
     reloader.live.login().configure((&config.login).into());
-    let auditor = Auditor::open(config)?;
+    let auditor = Auditor::open(config).map_err(StartError::Text)?;
     let admin_listener = TcpListener::bind(&config.server.admin_listen)
         .await
-        .map_err(|e| {
-            format!(
-                "server.admin_listen: cannot listen on {}: {e}",
-                config.server.admin_listen
-            )
+        .map_err(|source| StartError::AdminListen {
+            addr: config.server.admin_listen.clone(),
+            source,
         })?;
-    let admin_addr = admin_listener.local_addr().map_err(|e| e.to_string())?;
+    let admin_addr = admin_listener.local_addr().map_err(StartError::AdminAddr)?;
     let cluster = crate::cluster::ClusterSettings::load(config, admin_addr)?;
     let approvals = match (
-        crate::approvals::Settings::load(config, admin_addr)?,
+        crate::approvals::Settings::load(config, admin_addr).map_err(StartError::Text)?,
         cluster,
     ) {
         (Some(s), Some(c)) => Some(
             crate::approvals::Approvals::open_cluster(s, c, auditor.clone())
                 .await
-                .map_err(|e| format!("[cluster]: {e}"))?,
+                .map_err(StartError::ClusterApprovals)?,
         ),
-        (Some(s), None) => {
-            Some(crate::approvals::Approvals::open(s, auditor.clone()).map_err(|e| e.to_string())?)
-        }
+        (Some(s), None) => Some(crate::approvals::Approvals::open(s, auditor.clone())?),
         (None, _) => None,
     };
     let analyses = Arc::new(policy::AnalysisCache::new(4096));
@@ -112,7 +134,7 @@ pub async fn start(config: &Config) -> Result<RunningServer, String> {
         tracker.clone(),
         shutdown_rx.clone(),
     ));
-    listeners.apply(config).await?;
+    listeners.apply(config).await.map_err(StartError::Text)?;
     reloader.attach(
         Arc::clone(&listeners),
         auditor.clone(),
@@ -220,7 +242,7 @@ impl Reloader {
             use sha2::Digest;
             hex::encode(sha2::Sha256::digest(&bytes))
         };
-        let config = Config::load(path)?;
+        let config = Config::load(path).map_err(|e| e.to_string())?;
         let parts = live_parts(&config)?;
         if config.cluster != self.cluster {
             return Err("[cluster] changed: that needs a restart".into());
@@ -292,7 +314,9 @@ fn live_parts(config: &Config) -> Result<LiveParts, String> {
         users: UserDirectory::from_config(&config.users)?
             .with_jwt(crate::auth::jwt::JwtVerifier::load(config)?),
         policy: match config.has_statement_policy() {
-            true => Some(StatementPolicy::new(config.rule_set()?)),
+            true => Some(StatementPolicy::new(
+                config.rule_set().map_err(|e| e.to_string())?,
+            )),
             false => None,
         },
         masks: MaskPolicy::compile(config)?,
@@ -356,9 +380,12 @@ impl RunningServer {
 }
 
 /// The run-time view of a target: address, credentials and TLS config resolved.
-pub(crate) fn upstream_target(config: &Config, t: &TargetConfig) -> Result<UpstreamTarget, String> {
-    let (host, port) =
-        split_host_port(&t.upstream).ok_or_else(|| format!("target {:?}: bad upstream", t.name))?;
+pub(crate) fn upstream_target(
+    config: &Config,
+    t: &TargetConfig,
+) -> Result<UpstreamTarget, ConfigError> {
+    let (host, port) = split_host_port(&t.upstream)
+        .ok_or_else(|| ConfigError::Invalid(format!("target {:?}: bad upstream", t.name)))?;
     let tls_config = match t.upstream_tls {
         UpstreamTls::Disable => None,
         mode => Some(
@@ -369,7 +396,10 @@ pub(crate) fn upstream_target(config: &Config, t: &TargetConfig) -> Result<Upstr
                     .map(|p| config.path(p))
                     .as_deref(),
             )
-            .map_err(|e| format!("target {:?}: {e}", t.name))?,
+            .map_err(|source| ConfigError::TargetTls {
+                target: t.name.clone(),
+                source,
+            })?,
         ),
     };
     Ok(UpstreamTarget {
@@ -420,7 +450,7 @@ pub async fn check_upstreams(config: &Config) -> Result<Vec<String>, Vec<String>
                     Err(e) => Err(e.to_string()),
                 }
             }
-            (Err(e), _) => Err(e),
+            (Err(e), _) => Err(e.to_string()),
         };
         match result {
             Ok(listed) => {

@@ -4,7 +4,7 @@
 //! `sslmode` meanings, where `require` encrypts without checking who answers, `verify-ca` checks
 //! the chain but not the name, and `verify-full` checks both.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::{Arc, Once};
 
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
@@ -39,6 +39,40 @@ pub fn provider() -> Arc<CryptoProvider> {
     Arc::new(rustls::crypto::ring::default_provider())
 }
 
+/// A certificate, key or CA file that cannot be used, named as the config names it.
+#[derive(Debug, thiserror::Error)]
+pub enum TlsSetupError {
+    #[error("server.tls.cert_file {}: {source}", path.display())]
+    CertFile {
+        path: PathBuf,
+        source: rustls::pki_types::pem::Error,
+    },
+    #[error("server.tls.cert_file {}: no certificate", path.display())]
+    NoCertificate { path: PathBuf },
+    #[error("server.tls.key_file {}: {source}", path.display())]
+    KeyFile {
+        path: PathBuf,
+        source: rustls::pki_types::pem::Error,
+    },
+    #[error("server.tls: {0}")]
+    Server(TlsError),
+    /// The crypto provider offers no protocol version rustls accepts.
+    #[error("{0}")]
+    Protocols(TlsError),
+    #[error("upstream_ca_file is required for verify-ca/verify-full")]
+    NoCaFile,
+    #[error("upstream_ca_file {}: {source}", path.display())]
+    CaFile {
+        path: PathBuf,
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
+    #[error("bad upstream host {host:?}: {source}")]
+    ServerName {
+        host: String,
+        source: rustls::pki_types::InvalidDnsNameError,
+    },
+}
+
 /// What sluice presents to clients.
 #[derive(Clone)]
 pub struct ServerTls {
@@ -51,23 +85,30 @@ pub struct ServerTls {
 
 impl ServerTls {
     /// Loads a certificate chain and key from PEM files.
-    pub fn load(cert_file: &Path, key_file: &Path, require: bool) -> Result<ServerTls, String> {
+    pub fn load(
+        cert_file: &Path,
+        key_file: &Path,
+        require: bool,
+    ) -> Result<ServerTls, TlsSetupError> {
         let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(cert_file)
             .and_then(|it| it.collect::<Result<Vec<_>, _>>())
-            .map_err(|e| format!("server.tls.cert_file {}: {e}", cert_file.display()))?;
-        let leaf = certs.first().ok_or_else(|| {
-            format!(
-                "server.tls.cert_file {}: no certificate",
-                cert_file.display()
-            )
+            .map_err(|source| TlsSetupError::CertFile {
+                path: cert_file.to_path_buf(),
+                source,
+            })?;
+        let leaf = certs.first().ok_or_else(|| TlsSetupError::NoCertificate {
+            path: cert_file.to_path_buf(),
         })?;
         let end_point_hash = end_point_hash(leaf);
-        let key = PrivateKeyDer::from_pem_file(key_file)
-            .map_err(|e| format!("server.tls.key_file {}: {e}", key_file.display()))?;
+        let key =
+            PrivateKeyDer::from_pem_file(key_file).map_err(|source| TlsSetupError::KeyFile {
+                path: key_file.to_path_buf(),
+                source,
+            })?;
         let mut config = rustls::ServerConfig::builder_with_provider(provider())
             .with_safe_default_protocol_versions()
             .and_then(|b| b.with_no_client_auth().with_single_cert(certs, key))
-            .map_err(|e| format!("server.tls: {e}"))?;
+            .map_err(TlsSetupError::Server)?;
         // PostgreSQL 17 clients require this ALPN for direct TLS; older clients send none.
         config.alpn_protocols = vec![b"postgresql".to_vec()];
         Ok(ServerTls {
@@ -109,30 +150,28 @@ pub fn end_point_hash(cert: &CertificateDer<'_>) -> Vec<u8> {
 pub fn upstream_client_config(
     mode: UpstreamTls,
     ca_file: Option<&Path>,
-) -> Result<Arc<rustls::ClientConfig>, String> {
+) -> Result<Arc<rustls::ClientConfig>, TlsSetupError> {
     let builder = rustls::ClientConfig::builder_with_provider(provider())
         .with_safe_default_protocol_versions()
-        .map_err(|e| e.to_string())?;
+        .map_err(TlsSetupError::Protocols)?;
     let verifier: Arc<dyn ServerCertVerifier> = match mode {
         UpstreamTls::Disable | UpstreamTls::Prefer | UpstreamTls::Require => {
             Arc::new(EncryptOnly(provider()))
         }
         UpstreamTls::VerifyCa | UpstreamTls::VerifyFull => {
-            let ca_file =
-                ca_file.ok_or("upstream_ca_file is required for verify-ca/verify-full")?;
+            let ca_file = ca_file.ok_or(TlsSetupError::NoCaFile)?;
+            let bad_ca = |e: Box<dyn std::error::Error + Send + Sync>| TlsSetupError::CaFile {
+                path: ca_file.to_path_buf(),
+                source: e,
+            };
             let mut roots = rustls::RootCertStore::empty();
-            for cert in CertificateDer::pem_file_iter(ca_file)
-                .map_err(|e| format!("upstream_ca_file {}: {e}", ca_file.display()))?
-            {
-                let cert =
-                    cert.map_err(|e| format!("upstream_ca_file {}: {e}", ca_file.display()))?;
-                roots
-                    .add(cert)
-                    .map_err(|e| format!("upstream_ca_file {}: {e}", ca_file.display()))?;
+            for cert in CertificateDer::pem_file_iter(ca_file).map_err(|e| bad_ca(e.into()))? {
+                let cert = cert.map_err(|e| bad_ca(e.into()))?;
+                roots.add(cert).map_err(|e| bad_ca(e.into()))?;
             }
             let webpki = WebPkiServerVerifier::builder_with_provider(Arc::new(roots), provider())
                 .build()
-                .map_err(|e| format!("upstream_ca_file {}: {e}", ca_file.display()))?;
+                .map_err(|e| bad_ca(e.into()))?;
             if mode == UpstreamTls::VerifyFull {
                 webpki
             } else {
@@ -148,8 +187,11 @@ pub fn upstream_client_config(
 }
 
 /// The server name to present and check for `host`.
-pub fn server_name(host: &str) -> Result<ServerName<'static>, String> {
-    ServerName::try_from(host.to_string()).map_err(|e| format!("bad upstream host {host:?}: {e}"))
+pub fn server_name(host: &str) -> Result<ServerName<'static>, TlsSetupError> {
+    ServerName::try_from(host.to_string()).map_err(|source| TlsSetupError::ServerName {
+        host: host.to_string(),
+        source,
+    })
 }
 
 /// `sslmode=require`: encrypt, check handshake signatures, trust any certificate.

@@ -184,7 +184,7 @@ pub async fn tls(
         .tls_config
         .clone()
         .ok_or_else(|| ConnectError::Tls("no TLS config".into()))?;
-    let name = tls::server_name(&target.host).map_err(ConnectError::Tls)?;
+    let name = tls::server_name(&target.host).map_err(|e| ConnectError::Tls(e.to_string()))?;
     let conn = tokio_rustls::TlsConnector::from(config)
         .connect(name, tcp)
         .await

@@ -243,8 +243,10 @@ impl Proxy {
         text += "\n";
         text += &opts.extra_config;
         std::fs::write(dir.path().join("sluice.toml"), &text).map_err(|e| e.to_string())?;
-        let config = Config::load(&dir.path().join("sluice.toml"))?;
-        let server = sluice::server::start(&config).await?;
+        let config = Config::load(&dir.path().join("sluice.toml")).map_err(|e| e.to_string())?;
+        let server = sluice::server::start(&config)
+            .await
+            .map_err(|e| e.to_string())?;
         let addr = server.addr(name).ok_or("no target")?;
         Ok(Proxy {
             server: Some(server),

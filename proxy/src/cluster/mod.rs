@@ -13,7 +13,7 @@ use tokio::sync::mpsc;
 use tokio_postgres::config::SslMode;
 use tokio_postgres::{AsyncMessage, Client, NoTls, Notification};
 
-use crate::config::{ClusterConfig, Config, UpstreamTls};
+use crate::config::{ClusterConfig, Config, ConfigError, UpstreamTls};
 
 pub use migrations::migrate;
 
@@ -69,7 +69,7 @@ impl ClusterSettings {
     pub fn load(
         config: &Config,
         admin_addr: std::net::SocketAddr,
-    ) -> Result<Option<ClusterSettings>, String> {
+    ) -> Result<Option<ClusterSettings>, ConfigError> {
         let Some(c) = &config.cluster else {
             return Ok(None);
         };
@@ -81,11 +81,11 @@ impl ClusterSettings {
         c: &ClusterConfig,
         config: &Config,
         admin_addr: std::net::SocketAddr,
-    ) -> Result<ClusterSettings, String> {
+    ) -> Result<ClusterSettings, ConfigError> {
         let mut pg: tokio_postgres::Config = c
             .control
             .parse()
-            .map_err(|e| format!("[cluster] control: {e}"))?;
+            .map_err(|e| ConfigError::Invalid(format!("[cluster] control: {e}")))?;
         if let Some(p) = crate::config::read_password(
             "[cluster]",
             c.password_env.as_deref(),
@@ -195,7 +195,8 @@ pub async fn check_live(config: &Config) -> Option<Result<String, String>> {
     let unspecified = std::net::SocketAddr::from(([0, 0, 0, 0], 0));
     let admin = config.server.admin_listen.parse().unwrap_or(unspecified);
     let result = async {
-        let settings = ClusterSettings::load(config, admin)?
+        let settings = ClusterSettings::load(config, admin)
+            .map_err(|e| e.to_string())?
             .ok_or_else(|| "no [cluster]".to_string())?;
         let client = settings.connect().await.map_err(|e| e.to_string())?;
         let version: Option<i32> = match client

@@ -6,21 +6,23 @@ use std::time::Duration;
 use serde::de::{self, Deserializer, Visitor};
 use serde::Deserialize;
 
+use super::DurationError;
+
 /// A duration parsed from a string with a unit suffix.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
 pub struct HumanDuration(pub Duration);
 
 impl HumanDuration {
     /// Parses `"<integer><unit>"` where unit is one of `ms`, `s`, `m`, `h`, `d`.
-    pub fn parse(text: &str) -> Result<Self, String> {
+    pub fn parse(text: &str) -> Result<Self, DurationError> {
         let text = text.trim();
         let split = text
             .find(|c: char| !c.is_ascii_digit())
-            .ok_or_else(|| format!("duration {text:?} has no unit (use ms, s, m, h or d)"))?;
+            .ok_or_else(|| DurationError::NoUnit(text.to_string()))?;
         let (digits, unit) = text.split_at(split);
         let n: u64 = digits
             .parse()
-            .map_err(|_| format!("duration {text:?} must start with a whole number"))?;
+            .map_err(|_| DurationError::NotWhole(text.to_string()))?;
         let millis_per_unit: u64 = match unit {
             "ms" => 1,
             "s" => 1_000,
@@ -28,14 +30,15 @@ impl HumanDuration {
             "h" => 3_600_000,
             "d" => 86_400_000,
             _ => {
-                return Err(format!(
-                    "duration {text:?}: unknown unit {unit:?} (use ms, s, m, h or d)"
-                ))
+                return Err(DurationError::UnknownUnit {
+                    text: text.to_string(),
+                    unit: unit.to_string(),
+                })
             }
         };
         n.checked_mul(millis_per_unit)
             .map(|ms| HumanDuration(Duration::from_millis(ms)))
-            .ok_or_else(|| format!("duration {text:?} is too large"))
+            .ok_or_else(|| DurationError::TooLarge(text.to_string()))
     }
 }
 
@@ -87,9 +90,13 @@ mod tests {
 
     #[test]
     fn rejects_missing_or_unknown_units() {
-        assert!(HumanDuration::parse("10").unwrap_err().contains("no unit"));
+        assert_eq!(
+            HumanDuration::parse("10").unwrap_err().to_string(),
+            "duration \"10\" has no unit (use ms, s, m, h or d)"
+        );
         assert!(HumanDuration::parse("10w")
             .unwrap_err()
+            .to_string()
             .contains("unknown unit"));
         assert!(HumanDuration::parse("s").is_err());
     }

@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 use serde::de::{self, Deserializer, MapAccess, Visitor};
 use serde::Deserialize;
 
-use super::{Protocol, TargetConfig};
+use super::{ConfigError, PasswordError, Protocol, TargetConfig};
 
 /// One upstream identity of a target: members of `groups` log in upstream as `user`.
 #[derive(Clone, Debug, Deserialize)]
@@ -127,16 +127,22 @@ pub fn read_password(
     password_env: Option<&str>,
     password_file: Option<&Path>,
     base_dir: &Path,
-) -> Result<Option<String>, String> {
+) -> Result<Option<String>, PasswordError> {
     if let Some(var) = password_env {
         return std::env::var(var)
             .map(Some)
-            .map_err(|_| format!("{owner}: environment variable {var} (password_env) is not set"));
+            .map_err(|_| PasswordError::EnvNotSet {
+                owner: owner.to_string(),
+                var: var.to_string(),
+            });
     }
     if let Some(file) = password_file {
         let path = base_dir.join(file);
-        let text = std::fs::read_to_string(&path)
-            .map_err(|e| format!("{owner}: password_file {}: {e}", path.display()))?;
+        let text = std::fs::read_to_string(&path).map_err(|source| PasswordError::File {
+            owner: owner.to_string(),
+            path: path.clone(),
+            source,
+        })?;
         return Ok(Some(text.trim_end_matches(['\r', '\n']).to_string()));
     }
     Ok(None)
@@ -147,11 +153,11 @@ pub fn check_password_source(
     owner: &str,
     password_env: Option<&str>,
     password_file: Option<&Path>,
-) -> Result<(), String> {
+) -> Result<(), ConfigError> {
     match (password_env, password_file) {
-        (Some(_), Some(_)) => Err(format!(
+        (Some(_), Some(_)) => Err(ConfigError::Invalid(format!(
             "{owner}: set password_env or password_file, not both"
-        )),
+        ))),
         _ => Ok(()),
     }
 }
@@ -171,7 +177,7 @@ impl IdentityConfig {
         target: &str,
         index: usize,
         base_dir: &Path,
-    ) -> Result<Option<String>, String> {
+    ) -> Result<Option<String>, PasswordError> {
         read_password(
             &self.owner(target, index),
             self.password_env.as_deref(),
@@ -183,12 +189,12 @@ impl IdentityConfig {
 
 /// Validates a target's `identities` and `require_identity`; `jwt`: whether `[jwt]` sign-in is
 /// configured (a token can only be passed on when clients sign in with one).
-pub fn validate(t: &TargetConfig, jwt: bool) -> Result<(), String> {
+pub fn validate(t: &TargetConfig, jwt: bool) -> Result<(), ConfigError> {
     if t.require_identity && t.identities.is_empty() {
-        return Err(format!(
+        return Err(ConfigError::Invalid(format!(
             "target {:?}: require_identity = true needs at least one [[targets.identities]]",
             t.name
-        ));
+        )));
     }
     for (index, id) in t.identities.iter().enumerate() {
         let owner = id.owner(&t.name, index);
@@ -198,19 +204,20 @@ pub fn validate(t: &TargetConfig, jwt: bool) -> Result<(), String> {
     Ok(())
 }
 
-fn validate_one(t: &TargetConfig, id: &IdentityConfig, owner: &str) -> Result<(), String> {
+fn validate_one(t: &TargetConfig, id: &IdentityConfig, owner: &str) -> Result<(), ConfigError> {
     if id.groups.is_empty() {
-        return Err(format!(
+        return Err(ConfigError::Invalid(format!(
             "{owner}: groups is empty; list the groups (globs) this identity is for"
-        ));
+        )));
     }
     for g in &id.groups {
-        policy::Glob::new(g).map_err(|e| format!("{owner}: groups {g:?}: {e}"))?;
+        policy::Glob::new(g)
+            .map_err(|e| ConfigError::Invalid(format!("{owner}: groups {g:?}: {e}")))?;
     }
     if id.user.is_empty() || id.user.chars().any(char::is_control) {
-        return Err(format!(
+        return Err(ConfigError::Invalid(format!(
             "{owner}: user must be a non-empty name without control characters"
-        ));
+        )));
     }
     check_password_source(
         owner,
@@ -219,56 +226,60 @@ fn validate_one(t: &TargetConfig, id: &IdentityConfig, owner: &str) -> Result<()
     )?;
     if let (Some(only), Some(db)) = (&t.database, &id.database) {
         if only != db {
-            return Err(format!(
+            return Err(ConfigError::Invalid(format!(
                 "{owner}: database {db:?} is never reached: the target serves only {only:?}"
-            ));
+            )));
         }
     }
     for (key, value) in &id.session_settings.0 {
         check_setting(t.protocol, key, value)
-            .map_err(|e| format!("{owner}: session_settings: {e}"))?;
+            .map_err(|e| ConfigError::Invalid(format!("{owner}: session_settings: {e}")))?;
     }
     Ok(())
 }
 
 /// `password_from = "token"` needs `[jwt]`, and is the only source of the password.
-fn check_password_from(id: &IdentityConfig, jwt: bool, owner: &str) -> Result<(), String> {
+fn check_password_from(id: &IdentityConfig, jwt: bool, owner: &str) -> Result<(), ConfigError> {
     if id.password_from != Some(PasswordFrom::Token) {
         return Ok(());
     }
     if id.password_env.is_some() || id.password_file.is_some() {
-        return Err(format!(
+        return Err(ConfigError::Invalid(format!(
             "{owner}: password_from = \"token\" takes the password from the client's token; remove password_env / password_file"
-        ));
+        )));
     }
     if !jwt {
-        return Err(format!(
+        return Err(ConfigError::Invalid(format!(
             "{owner}: password_from = \"token\" needs [jwt] sign-in, and no [jwt] is configured"
-        ));
+        )));
     }
     Ok(())
 }
 
 /// A setting sluice can send without quoting the key: a plain identifier (PostgreSQL also takes
 /// `prefix.name` custom settings), and a value without control characters.
-fn check_setting(protocol: Protocol, key: &str, value: &SettingValue) -> Result<(), String> {
+fn check_setting(protocol: Protocol, key: &str, value: &SettingValue) -> Result<(), ConfigError> {
     let dotted = protocol == Protocol::Postgres;
     if !is_setting_name(key, dotted) {
-        return Err(format!(
+        return Err(ConfigError::Invalid(format!(
             "{key:?} is not a plain setting name (letters, digits and _{})",
             if dotted { ", parts joined by ." } else { "" }
-        ));
+        )));
     }
     if protocol == Protocol::Postgres
         && POSTGRES_RESERVED.contains(&key.to_ascii_lowercase().as_str())
     {
-        return Err(format!("{key:?} is set by sluice itself, not a setting"));
+        return Err(ConfigError::Invalid(format!(
+            "{key:?} is set by sluice itself, not a setting"
+        )));
     }
     match value {
-        SettingValue::Text(s) if s.chars().any(char::is_control) => {
-            Err(format!("{key}: the value contains a control character"))
-        }
-        SettingValue::Float(f) if !f.is_finite() => Err(format!("{key}: the value is not finite")),
+        SettingValue::Text(s) if s.chars().any(char::is_control) => Err(ConfigError::Invalid(
+            format!("{key}: the value contains a control character"),
+        )),
+        SettingValue::Float(f) if !f.is_finite() => Err(ConfigError::Invalid(format!(
+            "{key}: the value is not finite"
+        ))),
         _ => Ok(()),
     }
 }

@@ -5,6 +5,7 @@
 //! against the directory of the config file, so a config can be moved with its certificates.
 
 mod duration;
+mod error;
 mod identities;
 mod sections;
 mod sinks;
@@ -16,6 +17,7 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 
 pub use duration::HumanDuration;
+pub use error::{ConfigError, DurationError, PasswordError};
 pub use identities::{read_password, IdentityConfig, PasswordFrom, SessionSettings, SettingValue};
 pub use sections::*;
 pub use sinks::*;
@@ -214,7 +216,7 @@ fn default_connect_timeout() -> HumanDuration {
 impl TargetConfig {
     /// The upstream password, read from `password_env` or `password_file` (trailing newline
     /// stripped). `None` when neither is configured (trust auth upstream).
-    pub fn upstream_password(&self, base_dir: &Path) -> Result<Option<String>, String> {
+    pub fn upstream_password(&self, base_dir: &Path) -> Result<Option<String>, PasswordError> {
         read_password(
             &format!("target {:?}", self.name),
             self.password_env.as_deref(),
@@ -226,19 +228,23 @@ impl TargetConfig {
 
 impl Config {
     /// Reads, parses and validates a config file.
-    pub fn load(path: &Path) -> Result<Config, String> {
-        let text = std::fs::read_to_string(path)
-            .map_err(|e| format!("cannot read config {}: {e}", path.display()))?;
+    pub fn load(path: &Path) -> Result<Config, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.to_path_buf(),
+            source,
+        })?;
         let base_dir = path.parent().map(Path::to_path_buf).unwrap_or_default();
-        let mut config = Config::parse(&text, base_dir)
-            .map_err(|e| format!("config {}: {e}", path.display()))?;
+        let mut config = Config::parse(&text, base_dir).map_err(|e| ConfigError::InFile {
+            path: path.to_path_buf(),
+            source: Box::new(e),
+        })?;
         config.source = Some(path.to_path_buf());
         Ok(config)
     }
 
     /// Parses and validates config text; `base_dir` anchors relative paths.
-    pub fn parse(text: &str, base_dir: PathBuf) -> Result<Config, String> {
-        let mut config: Config = toml::from_str(text).map_err(|e| e.to_string())?;
+    pub fn parse(text: &str, base_dir: PathBuf) -> Result<Config, ConfigError> {
+        let mut config: Config = toml::from_str(text)?;
         config.base_dir = base_dir;
         config.validate()?;
         Ok(config)
@@ -249,51 +255,58 @@ impl Config {
         self.base_dir.join(p)
     }
 
-    fn validate(&self) -> Result<(), String> {
+    fn validate(&self) -> Result<(), ConfigError> {
         let mut names = HashSet::new();
         for user in &self.users {
             if !names.insert(user.name.as_str()) {
-                return Err(format!("[[users]] {:?} is defined twice", user.name));
+                return Err(ConfigError::Invalid(format!(
+                    "[[users]] {:?} is defined twice",
+                    user.name
+                )));
             }
             if let Some(hash) = &user.password_hash {
-                hash.parse::<PasswordHash>()
-                    .map_err(|e| format!("[[users]] {:?}: password_hash: {e}", user.name))?;
+                hash.parse::<PasswordHash>().map_err(|e| {
+                    ConfigError::Invalid(format!("[[users]] {:?}: password_hash: {e}", user.name))
+                })?;
             }
         }
         let mut targets = HashSet::new();
         let mut listens = HashSet::new();
         for t in &self.targets {
             if !targets.insert(t.name.as_str()) {
-                return Err(format!("[[targets]] {:?} is defined twice", t.name));
+                return Err(ConfigError::Invalid(format!(
+                    "[[targets]] {:?} is defined twice",
+                    t.name
+                )));
             }
             let addr: SocketAddr = t.listen.parse().map_err(|_| {
-                format!(
+                ConfigError::Invalid(format!(
                     "target {:?}: listen {:?} is not an address like 127.0.0.1:6432",
                     t.name, t.listen
-                )
+                ))
             })?;
             // Port 0 asks the OS for a free port: never a clash.
             if addr.port() != 0 && !listens.insert(addr) {
-                return Err(format!(
+                return Err(ConfigError::Invalid(format!(
                     "target {:?}: listen {addr} is used by another target",
                     t.name
-                ));
+                )));
             }
             if split_host_port(&t.upstream).is_none() {
-                return Err(format!(
+                return Err(ConfigError::Invalid(format!(
                     "target {:?}: upstream {:?} must be host:port",
                     t.name, t.upstream
-                ));
+                )));
             }
             if matches!(
                 t.upstream_tls,
                 UpstreamTls::VerifyCa | UpstreamTls::VerifyFull
             ) && t.upstream_ca_file.is_none()
             {
-                return Err(format!(
+                return Err(ConfigError::Invalid(format!(
                     "target {:?}: upstream_tls = {:?} needs upstream_ca_file",
                     t.name, t.upstream_tls
-                ));
+                )));
             }
             identities::check_password_source(
                 &format!("target {:?}", t.name),
@@ -308,32 +321,32 @@ impl Config {
                         "mysql_native_password" | "caching_sha2_password"
                     )
                 {
-                    return Err(format!(
+                    return Err(ConfigError::Invalid(format!(
                         "target {:?}: client_auth_plugin must be mysql_native_password or caching_sha2_password, on a mysql target",
                         t.name
-                    ));
+                    )));
                 }
             }
             if t.allow_local_infile && t.protocol != Protocol::Mysql {
-                return Err(format!(
+                return Err(ConfigError::Invalid(format!(
                     "target {:?}: allow_local_infile applies to mysql targets only",
                     t.name
-                ));
+                )));
             }
             if t.max_connections == 0 {
-                return Err(format!(
+                return Err(ConfigError::Invalid(format!(
                     "target {:?}: max_connections must be at least 1",
                     t.name
-                ));
+                )));
             }
         }
         self.rule_set()?;
-        crate::masks::MaskPolicy::validate(self)?;
+        crate::masks::MaskPolicy::validate(self).map_err(ConfigError::Invalid)?;
         if let Some(j) = &self.jwt {
-            crate::auth::jwt::JwtVerifier::validate(j)?;
+            crate::auth::jwt::JwtVerifier::validate(j).map_err(ConfigError::Invalid)?;
         }
         if let Some(a) = &self.approvals {
-            crate::approvals::Settings::validate(a)?;
+            crate::approvals::Settings::validate(a).map_err(ConfigError::Invalid)?;
         }
         if let Some(c) = &self.cluster {
             c.validate()?;
@@ -343,26 +356,28 @@ impl Config {
             validate_sinks(a.instance.as_deref(), &a.sinks)?;
         }
         if self.server.max_message_bytes < 1024 {
-            return Err("server.max_message_bytes must be at least 1024".into());
+            return Err(ConfigError::Invalid(
+                "server.max_message_bytes must be at least 1024".into(),
+            ));
         }
         if let Some(n) = self.server.worker_threads {
             if !(1..=MAX_WORKER_THREADS).contains(&n) {
-                return Err(format!(
+                return Err(ConfigError::Invalid(format!(
                     "server.worker_threads must be between 1 and {MAX_WORKER_THREADS}, not {n}"
-                ));
+                )));
             }
         }
         Ok(())
     }
 
     /// The compiled `[[rules]]` with `[policy] on_parse_error` (default: block, fail closed).
-    pub fn rule_set(&self) -> Result<policy::RuleSet, String> {
+    pub fn rule_set(&self) -> Result<policy::RuleSet, ConfigError> {
         let on_parse_error = self
             .policy
             .as_ref()
             .and_then(|p| p.on_parse_error)
             .unwrap_or(RuleAction::Block);
-        policy::RuleSet::compile(&self.rules, on_parse_error).map_err(|e| format!("[[rules]]: {e}"))
+        policy::RuleSet::compile(&self.rules, on_parse_error).map_err(ConfigError::Rules)
     }
 
     /// Whether statements go through the rules at all: with no `[[rules]]` and no `[policy]`

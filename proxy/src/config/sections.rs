@@ -5,7 +5,7 @@
 
 use serde::Deserialize;
 
-use super::HumanDuration;
+use super::{ConfigError, HumanDuration};
 
 #[derive(Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -216,23 +216,31 @@ fn default_handshake_timeout() -> HumanDuration {
 impl LoginConfig {
     /// Checks the settings against each other: a delay the handshake timeout would cut short
     /// would drop a client before it hears why.
-    pub fn validate(&self) -> Result<(), String> {
+    pub fn validate(&self) -> Result<(), ConfigError> {
         if self.handshake_timeout.0.is_zero() {
-            return Err("login.handshake_timeout must be more than 0".into());
+            return Err(ConfigError::Invalid(
+                "login.handshake_timeout must be more than 0".into(),
+            ));
         }
         if self.max_failure_delay.0 >= self.handshake_timeout.0 {
-            return Err(
+            return Err(ConfigError::Invalid(
                 "login.max_failure_delay must be shorter than login.handshake_timeout".into(),
-            );
+            ));
         }
         if self.failure_delay > self.max_failure_delay {
-            return Err("login.failure_delay must not exceed login.max_failure_delay".into());
+            return Err(ConfigError::Invalid(
+                "login.failure_delay must not exceed login.max_failure_delay".into(),
+            ));
         }
         if self.max_tracked == 0 && !self.failure_delay.0.is_zero() {
-            return Err("login.max_tracked must be at least 1 (or failure_delay \"0s\")".into());
+            return Err(ConfigError::Invalid(
+                "login.max_tracked must be at least 1 (or failure_delay \"0s\")".into(),
+            ));
         }
         if self.idle_timeout.is_some_and(|t| t.0.is_zero()) {
-            return Err("login.idle_timeout must be more than 0 (leave it out for none)".into());
+            return Err(ConfigError::Invalid(
+                "login.idle_timeout must be more than 0 (leave it out for none)".into(),
+            ));
         }
         Ok(())
     }
@@ -277,37 +285,45 @@ impl ClusterConfig {
     }
 
     /// What can be checked without connecting or reading the password.
-    pub fn validate(&self) -> Result<(), String> {
+    pub fn validate(&self) -> Result<(), ConfigError> {
         let url = &self.control;
         if !(url.starts_with("postgres://") || url.starts_with("postgresql://")) {
-            return Err(format!(
+            return Err(ConfigError::Invalid(format!(
                 "[cluster] control {url:?} must be a postgres://user@host:port/database URL"
-            ));
+            )));
         }
         let parsed: tokio_postgres::Config = url
             .parse()
-            .map_err(|e| format!("[cluster] control {url:?}: {e}"))?;
+            .map_err(|e| ConfigError::Invalid(format!("[cluster] control {url:?}: {e}")))?;
         if parsed.get_password().is_some() {
             return Err(
-                "[cluster] control: put the password in password_env or password_file, not in the URL"
-                    .into(),
+                ConfigError::Invalid(
+                    "[cluster] control: put the password in password_env or password_file, not in the URL"
+                        .into(),
+                ),
             );
         }
         if url.contains("sslmode=") {
-            return Err("[cluster] control: set TLS with [cluster] tls, not sslmode=".into());
+            return Err(ConfigError::Invalid(
+                "[cluster] control: set TLS with [cluster] tls, not sslmode=".into(),
+            ));
         }
         if parsed.get_user().is_none() {
-            return Err(format!("[cluster] control {url:?} names no user"));
+            return Err(ConfigError::Invalid(format!(
+                "[cluster] control {url:?} names no user"
+            )));
         }
         if parsed.get_dbname().is_none() {
-            return Err(format!("[cluster] control {url:?} names no database"));
+            return Err(ConfigError::Invalid(format!(
+                "[cluster] control {url:?} names no database"
+            )));
         }
         match parsed.get_hosts() {
             [tokio_postgres::config::Host::Tcp(_)] => {}
             _ => {
-                return Err(format!(
+                return Err(ConfigError::Invalid(format!(
                     "[cluster] control {url:?} must name exactly one TCP host"
-                ))
+                )))
             }
         }
         super::identities::check_password_source(
@@ -320,23 +336,30 @@ impl ClusterConfig {
             super::UpstreamTls::VerifyCa | super::UpstreamTls::VerifyFull
         ) && self.ca_file.is_none()
         {
-            return Err(format!("[cluster] tls = {:?} needs ca_file", self.tls));
+            return Err(ConfigError::Invalid(format!(
+                "[cluster] tls = {:?} needs ca_file",
+                self.tls
+            )));
         }
         if self
             .instance
             .as_deref()
             .is_some_and(|n| n.trim().is_empty())
         {
-            return Err("[cluster] instance must not be empty".into());
+            return Err(ConfigError::Invalid(
+                "[cluster] instance must not be empty".into(),
+            ));
         }
         if self.heartbeat().is_zero() {
-            return Err("[cluster] heartbeat_interval must be longer than 0s".into());
+            return Err(ConfigError::Invalid(
+                "[cluster] heartbeat_interval must be longer than 0s".into(),
+            ));
         }
         if self.timeout() <= self.heartbeat() {
-            return Err(
+            return Err(ConfigError::Invalid(
                 "[cluster] instance_timeout must be longer than heartbeat_interval, or live instances would be declared dead"
                     .into(),
-            );
+            ));
         }
         Ok(())
     }

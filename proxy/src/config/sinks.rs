@@ -7,7 +7,7 @@ use std::path::PathBuf;
 
 use serde::Deserialize;
 
-use super::{HumanDuration, UpstreamTls};
+use super::{ConfigError, HumanDuration, UpstreamTls};
 
 /// One sink: `kind = "postgres"` (a central PostgreSQL table) or `kind = "http"` (a SIEM's
 /// JSON-lines endpoint).
@@ -75,9 +75,9 @@ impl SinkConfig {
         self.timeout.map_or(DEFAULT_SINK_TIMEOUT, |t| t.0)
     }
 
-    fn check(&self) -> Result<(), String> {
+    fn check(&self) -> Result<(), ConfigError> {
         let what = format!("[[audit.sinks]] {:?}", self.name);
-        let fail = |m: &str| Err(format!("{what}: {m}"));
+        let fail = |m: &str| Err(ConfigError::Invalid(format!("{what}: {m}")));
         if self.batch_records == Some(0) {
             return fail("batch_records must be at least 1");
         }
@@ -93,53 +93,61 @@ impl SinkConfig {
         }
     }
 
-    fn check_postgres(&self, what: &str) -> Result<(), String> {
+    fn check_postgres(&self, what: &str) -> Result<(), ConfigError> {
         let not_here = [
             ("format", self.format.is_some()),
             ("header_env", self.header_env.is_some()),
             ("batch_bytes", self.batch_bytes.is_some()),
         ];
         if let Some((key, _)) = not_here.iter().find(|(_, set)| *set) {
-            return Err(format!("{what}: {key} applies to http sinks only"));
+            return Err(ConfigError::Invalid(format!(
+                "{what}: {key} applies to http sinks only"
+            )));
         }
         if !self.url.starts_with("postgres://") && !self.url.starts_with("postgresql://") {
-            return Err(format!(
+            return Err(ConfigError::Invalid(format!(
                 "{what}: url must be postgres://user@host:port/database"
-            ));
+            )));
         }
         self.url
             .parse::<tokio_postgres::Config>()
-            .map_err(|e| format!("{what}: url: {e}"))?;
+            .map_err(|e| ConfigError::Invalid(format!("{what}: url: {e}")))?;
         if matches!(
             self.tls,
             Some(UpstreamTls::VerifyCa | UpstreamTls::VerifyFull)
         ) && self.ca_file.is_none()
         {
-            return Err(format!("{what}: tls = verify-ca/verify-full needs ca_file"));
+            return Err(ConfigError::Invalid(format!(
+                "{what}: tls = verify-ca/verify-full needs ca_file"
+            )));
         }
         Ok(())
     }
 
-    fn check_http(&self, what: &str) -> Result<(), String> {
+    fn check_http(&self, what: &str) -> Result<(), ConfigError> {
         let not_here = [
             ("password_env", self.password_env.is_some()),
             ("tls", self.tls.is_some()),
         ];
         if let Some((key, _)) = not_here.iter().find(|(_, set)| *set) {
-            return Err(format!(
+            return Err(ConfigError::Invalid(format!(
                 "{what}: {key} applies to postgres sinks only (https:// urls use TLS)"
-            ));
+            )));
         }
         if self.format.is_none() {
-            return Err(format!(
+            return Err(ConfigError::Invalid(format!(
                 "{what}: format must be splunk_hec, elasticsearch_bulk or loki"
-            ));
+            )));
         }
         if !self.url.starts_with("http://") && !self.url.starts_with("https://") {
-            return Err(format!("{what}: url must start with http:// or https://"));
+            return Err(ConfigError::Invalid(format!(
+                "{what}: url must start with http:// or https://"
+            )));
         }
         if self.batch_bytes.is_some_and(|b| b < 1024) {
-            return Err(format!("{what}: batch_bytes must be at least 1024"));
+            return Err(ConfigError::Invalid(format!(
+                "{what}: batch_bytes must be at least 1024"
+            )));
         }
         Ok(())
     }
@@ -155,24 +163,27 @@ fn plain_name(name: &str) -> bool {
 }
 
 /// Checks `[audit] instance` and every `[[audit.sinks]]`.
-pub fn validate_sinks(instance: Option<&str>, sinks: &[SinkConfig]) -> Result<(), String> {
+pub fn validate_sinks(instance: Option<&str>, sinks: &[SinkConfig]) -> Result<(), ConfigError> {
     if let Some(i) = instance {
         if i.trim().is_empty() || i.len() > 200 || i.chars().any(char::is_control) {
-            return Err(format!(
+            return Err(ConfigError::Invalid(format!(
                 "[audit] instance {i:?} must be a non-empty name of printable characters (at most 200)"
-            ));
+            )));
         }
     }
     let mut names = HashSet::new();
     for s in sinks {
         if !plain_name(&s.name) {
-            return Err(format!(
+            return Err(ConfigError::Invalid(format!(
                 "[[audit.sinks]] name {:?} must be 1 to 64 letters, digits, - or _",
                 s.name
-            ));
+            )));
         }
         if !names.insert(s.name.as_str()) {
-            return Err(format!("[[audit.sinks]] {:?} is defined twice", s.name));
+            return Err(ConfigError::Invalid(format!(
+                "[[audit.sinks]] {:?} is defined twice",
+                s.name
+            )));
         }
         s.check()?;
     }
@@ -186,7 +197,7 @@ mod tests {
     fn parse(sinks: &str) -> Result<Config, String> {
         let text =
             format!("[audit]\ndir = \"audit\"\nkey_env = \"K\"\ninstance = \"proxy-1\"\n{sinks}");
-        Config::parse(&text, "/etc/sluice".into())
+        Config::parse(&text, "/etc/sluice".into()).map_err(|e| e.to_string())
     }
 
     #[test]

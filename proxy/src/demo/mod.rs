@@ -184,7 +184,7 @@ pub async fn prepare(listen: Listen<'_>) -> Result<DemoSetup, String> {
     // The hash mask's key: fresh for every demo (set before any session can read it).
     std::env::set_var("SLUICE_DEMO_MASK_KEY", fresh_secret());
     std::fs::write(&config_path, text).map_err(|e| e.to_string())?;
-    let config = Config::load(&config_path)?;
+    let config = Config::load(&config_path).map_err(|e| e.to_string())?;
     Ok(DemoSetup {
         pg,
         maria,

@@ -123,10 +123,14 @@ fn copies_of_masked_data_and_blocked_settings_are_refused() {
 #[test]
 fn bad_masking_settings_are_config_errors() {
     let text = "[masking]\non_derived = \"allow\"\n";
-    let err = Config::parse(text, Default::default()).unwrap_err();
+    let err = Config::parse(text, Default::default())
+        .unwrap_err()
+        .to_string();
     assert!(err.contains("on_derived"), "{err}");
     let text = "[[masks]]\ncolumns = [\"a.b.c.d\"]\nfunction = \"redact\"\n";
-    let err = Config::parse(text, Default::default()).unwrap_err();
+    let err = Config::parse(text, Default::default())
+        .unwrap_err()
+        .to_string();
     assert!(err.contains("a.b.c.d"), "{err}");
 }
 

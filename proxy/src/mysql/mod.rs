@@ -176,6 +176,8 @@ async fn handle_connection(
     tracing::info!(target = %name, %peer, %user, id, end = ?end, "session ended");
 }
 
+/// Greets and authenticates the client, logs in upstream and builds the relay's context; `None`
+/// when the session ends before the relay (the client was told why where it could be).
 async fn establish(
     tcp: TcpStream,
     peer: SocketAddr,
@@ -188,32 +190,100 @@ async fn establish(
     String,
 )> {
     let name = &target.upstream.name;
+    let server = match known_server(target).await {
+        Ok(s) => s,
+        Err(e) => {
+            refuse_unavailable_at_greeting(tcp, peer, target, &e).await;
+            return None;
+        }
+    };
+    let connection_id = shared.sessions.next_id();
+    let version = format!("{}-sluice", server.version);
+    let (capabilities, mariadb_capabilities) = greeting_capabilities(&server);
+    let greeting = Greeting {
+        server_version: &version,
+        connection_id,
+        capabilities,
+        mariadb_capabilities,
+        collation: server.collation,
+        auth_plugin: target.client_auth_plugin,
+    };
+    let mut authed = authenticate(tcp, &greeting, peer, target, shared).await?;
+    let seq = authed.next_seq;
+    let database = session_database(&mut authed, target, seq).await?;
+    let login = choose_login(&mut authed, peer, target, shared, database.as_deref()).await?;
+    let up = connect_upstream(
+        &mut authed,
+        peer,
+        target,
+        shared,
+        &login,
+        database.as_deref(),
+    )
+    .await?;
+    if up.mariadb_capabilities != authed.response.mariadb_capabilities {
+        // The database stopped offering what sluice's greeting promised (a different server
+        // since the probe): column definitions would not be what the client parses.
+        let msg = format!("sluice: target \"{name}\" changed its MariaDB capabilities; reconnect");
+        refuse_unavailable(&mut authed.stream, seq, &msg).await;
+        return None;
+    }
+    *target.server.lock().unwrap_or_else(|p| p.into_inner()) = Some(up.greeting.clone());
+    if client::send_ok(&mut authed.stream, seq).await.is_err() {
+        return None;
+    }
+    tracing::info!(
+        target = %name, %peer, user = %authed.identity.user, upstream_user = %login.user, database = ?database, tls = authed.tls,
+        id = connection_id, thread = up.greeting.thread_id, "session started"
+    );
+    let ctx = relay_context(
+        target,
+        shared,
+        &authed,
+        &up,
+        &login,
+        connection_id,
+        database,
+    );
+    Some((authed.stream, up, ctx, login.user))
+}
+
+/// The upstream's greeting: the one seen last, else a fresh probe's.
+async fn known_server(target: &MysqlTarget) -> Result<ServerGreeting, UpstreamError> {
     let cached = target
         .server
         .lock()
         .unwrap_or_else(|p| p.into_inner())
         .clone();
-    let server = match cached {
-        Some(s) => s,
-        None => match upstream::probe(&target.upstream).await {
-            Ok(s) => s,
-            Err(e) => {
-                tracing::error!(target = %name, %peer, error = %e, "upstream unavailable");
-                TargetMetrics::count(&target.metrics.upstream_failures);
-                let msg = format!("sluice: target \"{name}\" is unavailable: {e}");
-                refuse_at_greeting(
-                    tcp,
-                    packet::TARGET_UNAVAILABLE,
-                    packet::CONNECTION_FAILURE,
-                    &msg,
-                )
-                .await;
-                return None;
-            }
-        },
-    };
-    let connection_id = shared.sessions.next_id();
-    let version = format!("{}-sluice", server.version);
+    match cached {
+        Some(s) => Ok(s),
+        None => upstream::probe(&target.upstream).await,
+    }
+}
+
+/// The upstream could not be probed: the client is refused in place of the greeting.
+async fn refuse_unavailable_at_greeting(
+    tcp: TcpStream,
+    peer: SocketAddr,
+    target: &MysqlTarget,
+    e: &UpstreamError,
+) {
+    let name = &target.upstream.name;
+    tracing::error!(target = %name, %peer, error = %e, "upstream unavailable");
+    TargetMetrics::count(&target.metrics.upstream_failures);
+    let msg = format!("sluice: target \"{name}\" is unavailable: {e}");
+    refuse_at_greeting(
+        tcp,
+        packet::TARGET_UNAVAILABLE,
+        packet::CONNECTION_FAILURE,
+        &msg,
+    )
+    .await;
+}
+
+/// The capabilities sluice's greeting offers: what the upstream offers and sluice relays, plus
+/// what every client login needs; and MariaDB's extended ones likewise.
+fn greeting_capabilities(server: &ServerGreeting) -> (CapabilityFlags, u32) {
     let mut capabilities = (client::relayable_capabilities() & server.capabilities)
         | CapabilityFlags::CLIENT_LONG_PASSWORD
         | CapabilityFlags::CLIENT_PROTOCOL_41
@@ -227,17 +297,22 @@ async fn establish(
         CapabilityFlags::CLIENT_LONG_PASSWORD,
         mariadb_capabilities == 0,
     );
-    let greeting = Greeting {
-        server_version: &version,
-        connection_id,
-        capabilities,
-        mariadb_capabilities,
-        collation: server.collation,
-        auth_plugin: target.client_auth_plugin,
-    };
+    (capabilities, mariadb_capabilities)
+}
+
+/// The client's handshake against `[[users]]` and the target's allowed_groups; failures are
+/// counted, logged and audited, and the client refused.
+async fn authenticate(
+    tcp: TcpStream,
+    greeting: &Greeting<'_>,
+    peer: SocketAddr,
+    target: &MysqlTarget,
+    shared: &MysqlShared,
+) -> Option<client::Authenticated> {
+    let name = &target.upstream.name;
     let mut authed = match client::handshake(
         Box::new(tcp),
-        &greeting,
+        greeting,
         shared.tls.as_ref(),
         &shared.live.users(),
         Some(shared.live.login()),
@@ -266,7 +341,6 @@ async fn establish(
             return None;
         }
     };
-    let seq = authed.next_seq;
     if authed.throttled {
         TargetMetrics::count(&target.metrics.logins_throttled);
     }
@@ -284,45 +358,43 @@ async fn establish(
             "Access denied for user '{}' to target \"{name}\"",
             authed.identity.user
         );
-        client::refuse(&mut authed.stream, seq, 1045, "28000", &msg).await;
+        client::refuse(&mut authed.stream, authed.next_seq, 1045, "28000", &msg).await;
         return None;
     }
-    let database = match (&target.upstream.database, &authed.response.database) {
+    Some(authed)
+}
+
+/// The database the session starts in: the target's only one, else what the client asked for.
+/// A client asking for another than a target's only one is refused (1044): `None`.
+async fn session_database(
+    authed: &mut client::Authenticated,
+    target: &MysqlTarget,
+    seq: u8,
+) -> Option<Option<String>> {
+    let name = &target.upstream.name;
+    match (&target.upstream.database, &authed.response.database) {
         (Some(only), Some(asked)) if only != asked => {
             let msg = format!("Access denied for user '{}' to database '{asked}' (target \"{name}\" serves only '{only}')", authed.identity.user);
             client::refuse(&mut authed.stream, seq, 1044, "42000", &msg).await;
-            return None;
+            None
         }
-        (Some(only), _) => Some(only.clone()),
-        (None, asked) => asked.clone(),
-    };
-    let login = choose_login(&mut authed, peer, target, shared, database.as_deref()).await?;
-    let up = connect_upstream(
-        &mut authed,
-        peer,
-        target,
-        shared,
-        &login,
-        database.as_deref(),
-    )
-    .await?;
-    if up.mariadb_capabilities != authed.response.mariadb_capabilities {
-        // The database stopped offering what sluice's greeting promised (a different server
-        // since the probe): column definitions would not be what the client parses.
-        let msg = format!("sluice: target \"{name}\" changed its MariaDB capabilities; reconnect");
-        refuse_unavailable(&mut authed.stream, seq, &msg).await;
-        return None;
+        (Some(only), _) => Some(Some(only.clone())),
+        (None, asked) => Some(asked.clone()),
     }
-    *target.server.lock().unwrap_or_else(|p| p.into_inner()) = Some(up.greeting.clone());
-    if client::send_ok(&mut authed.stream, seq).await.is_err() {
-        return None;
-    }
-    tracing::info!(
-        target = %name, %peer, user = %authed.identity.user, upstream_user = %login.user, database = ?database, tls = authed.tls,
-        id = connection_id, thread = up.greeting.thread_id, "session started"
-    );
-    let ctx = relay::RelayContext {
-        target: name.clone(),
+}
+
+/// What the relay needs of the session, once client and upstream are logged in.
+fn relay_context(
+    target: &MysqlTarget,
+    shared: &MysqlShared,
+    authed: &client::Authenticated,
+    up: &upstream::Upstream,
+    login: &Credentials,
+    connection_id: u32,
+    database: Option<String>,
+) -> relay::RelayContext {
+    relay::RelayContext {
+        target: target.upstream.name.clone(),
         connection_id,
         user: authed.identity.user.clone(),
         groups: authed.identity.groups.clone(),
@@ -337,7 +409,7 @@ async fn establish(
         scramble: authed.scramble,
         catalog: Arc::clone(&target.catalog),
         tls: authed.tls,
-        database: database.clone(),
+        database,
         approvals: shared.approvals.clone(),
         deadline: authed.deadline,
         metrics: Arc::clone(&target.metrics),
@@ -345,8 +417,7 @@ async fn establish(
         login_reading: up.reading,
         server: policy::MysqlServer::from_version(&up.greeting.version),
         settings: login.settings.clone(),
-    };
-    Some((authed.stream, up, ctx, login.user))
+    }
 }
 
 /// The upstream login for the session: its identity's (with the client's token as the password

@@ -606,7 +606,8 @@ async fn tls_over(
         .tls_config
         .clone()
         .ok_or_else(|| protocol("no TLS config"))?;
-    let name = crate::tls::server_name(&target.host).map_err(UpstreamError::Protocol)?;
+    let name = crate::tls::server_name(&target.host)
+        .map_err(|e| UpstreamError::Protocol(e.to_string()))?;
     let conn = tokio_rustls::TlsConnector::from(config)
         .connect(name, io)
         .await

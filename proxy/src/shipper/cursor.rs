@@ -5,20 +5,22 @@
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
+use super::ShipperError;
+
 fn path(dir: &Path, sink: &str) -> PathBuf {
     dir.join(format!("ship-{sink}.cursor"))
 }
 
 /// The last confirmed seq; 0 when nothing was shipped yet.
-pub fn load(dir: &Path, sink: &str) -> Result<u64, String> {
+pub fn load(dir: &Path, sink: &str) -> Result<u64, ShipperError> {
     let p = path(dir, sink);
     match std::fs::read_to_string(&p) {
-        Ok(text) => text
-            .trim()
-            .parse()
-            .map_err(|_| format!("{}: not a seq: {:?}", p.display(), text.trim())),
+        Ok(text) => text.trim().parse().map_err(|_| ShipperError::CursorNotSeq {
+            text: text.trim().to_string(),
+            path: p,
+        }),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(0),
-        Err(e) => Err(format!("{}: {e}", p.display())),
+        Err(source) => Err(ShipperError::Cursor { path: p, source }),
     }
 }
 
@@ -46,6 +48,7 @@ mod tests {
         std::fs::write(dir.path().join("ship-central.cursor"), "x").unwrap();
         assert!(super::load(dir.path(), "central")
             .unwrap_err()
+            .to_string()
             .contains("not a seq"));
     }
 }

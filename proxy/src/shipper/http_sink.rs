@@ -18,7 +18,7 @@ use std::time::Duration;
 use reqwest::header::{HeaderName, HeaderValue, CONTENT_TYPE};
 use serde_json::Value;
 
-use super::{Batch, Delivery, Shipped};
+use super::{Batch, Delivery, Shipped, ShipperError};
 use crate::config::{Config, HttpFormat, SinkConfig};
 
 /// An HTTP sink.
@@ -30,8 +30,8 @@ pub struct HttpSink {
 }
 
 impl HttpSink {
-    pub fn new(config: &Config, sc: &SinkConfig) -> Result<HttpSink, String> {
-        let what = format!("[[audit.sinks]] {:?}", sc.name);
+    pub fn new(config: &Config, sc: &SinkConfig) -> Result<HttpSink, ShipperError> {
+        let of_sink = |e: ShipperError| e.of_sink(&sc.name);
         let mut builder = reqwest::Client::builder()
             .use_rustls_tls()
             // A redirect would carry the batch, and the auth header, wherever the receiver
@@ -41,20 +41,25 @@ impl HttpSink {
             .connect_timeout(sc.timeout().min(Duration::from_secs(5)));
         if let Some(ca) = &sc.ca_file {
             let path = config.path(ca);
-            let pem = std::fs::read(&path)
-                .map_err(|e| format!("{what}: ca_file {}: {e}", path.display()))?;
-            for cert in reqwest::Certificate::from_pem_bundle(&pem)
-                .map_err(|e| format!("{what}: ca_file {}: {e}", path.display()))?
-            {
+            let bad_ca = |e: Box<dyn std::error::Error + Send + Sync>| {
+                of_sink(ShipperError::CaFile {
+                    path: path.clone(),
+                    source: e,
+                })
+            };
+            let pem = std::fs::read(&path).map_err(|e| bad_ca(e.into()))?;
+            for cert in reqwest::Certificate::from_pem_bundle(&pem).map_err(|e| bad_ca(e.into()))? {
                 builder = builder.add_root_certificate(cert);
             }
         }
         let header = match &sc.header_env {
-            Some(env) => Some(header_from_env(env).map_err(|e| format!("{what}: {e}"))?),
+            Some(env) => Some(header_from_env(env).map_err(of_sink)?),
             None => None,
         };
         Ok(HttpSink {
-            client: builder.build().map_err(|e| format!("{what}: {e}"))?,
+            client: builder
+                .build()
+                .map_err(|e| of_sink(ShipperError::HttpClient(e)))?,
             url: sc.url.clone(),
             format: sc.format.unwrap_or(HttpFormat::SplunkHec),
             header,
@@ -118,15 +123,18 @@ fn describe(e: &reqwest::Error) -> String {
 }
 
 /// `Name: value` from the environment variable `env`.
-fn header_from_env(env: &str) -> Result<(HeaderName, HeaderValue), String> {
-    let line = std::env::var(env).map_err(|_| format!("header_env {env:?} is not set"))?;
+fn header_from_env(env: &str) -> Result<(HeaderName, HeaderValue), ShipperError> {
+    let line = std::env::var(env).map_err(|_| ShipperError::HeaderEnvNotSet(env.to_string()))?;
     let (name, value) = line
         .split_once(':')
-        .ok_or_else(|| format!("header_env {env:?} must hold `Name: value`"))?;
-    let name = HeaderName::from_bytes(name.trim().as_bytes())
-        .map_err(|_| format!("header_env {env:?}: bad header name {:?}", name.trim()))?;
+        .ok_or_else(|| ShipperError::HeaderFormat(env.to_string()))?;
+    let name =
+        HeaderName::from_bytes(name.trim().as_bytes()).map_err(|_| ShipperError::HeaderName {
+            env: env.to_string(),
+            name: name.trim().to_string(),
+        })?;
     let mut value = HeaderValue::from_str(value.trim())
-        .map_err(|_| format!("header_env {env:?}: the value is not a valid header value"))?;
+        .map_err(|_| ShipperError::HeaderValue(env.to_string()))?;
     value.set_sensitive(true);
     Ok((name, value))
 }

@@ -15,6 +15,7 @@
 //! exposed as metrics and, past the sink's `max_lag`, as a `/readyz` failure.
 
 mod cursor;
+mod error;
 pub mod http_sink;
 pub mod pg_conn;
 pub mod pg_sink;
@@ -28,6 +29,8 @@ use std::time::Duration;
 use audit::Record;
 use tokio::sync::watch;
 use tokio_util::task::TaskTracker;
+
+pub use error::{LocalLogError, ShipperError};
 
 use crate::config::{Config, SinkConfig, SinkKind};
 use crate::recorder::Auditor;
@@ -148,7 +151,7 @@ impl Shipper {
         admin_addr: std::net::SocketAddr,
         tracker: &TaskTracker,
         shutdown: watch::Receiver<bool>,
-    ) -> Result<Option<Arc<Shipper>>, String> {
+    ) -> Result<Option<Arc<Shipper>>, ShipperError> {
         let Some(a) = &config.audit else {
             return Ok(None);
         };
@@ -288,7 +291,7 @@ pub enum Sink {
 }
 
 impl Sink {
-    fn open(config: &Config, sc: &SinkConfig) -> Result<Sink, String> {
+    fn open(config: &Config, sc: &SinkConfig) -> Result<Sink, ShipperError> {
         Ok(match sc.kind {
             SinkKind::Postgres => Sink::Postgres(Box::new(pg_sink::PgSink::new(config, sc)?)),
             SinkKind::Http => Sink::Http(http_sink::HttpSink::new(config, sc)?),
@@ -345,7 +348,7 @@ impl Run {
                 Ok(b) => b,
                 Err(e) => {
                     tracing::warn!(sink = %name, error = %e, "audit shipping: cannot read the local log");
-                    self.status.set_error(Some(e));
+                    self.status.set_error(Some(e.to_string()));
                     if pause(&mut shutdown, BACKOFF_MAX.min(backoff * 4)).await {
                         break;
                     }
@@ -427,26 +430,22 @@ impl Run {
         self.status.pending_since.store(since, Ordering::Relaxed);
     }
 
-    async fn read(&self, shipped: u64) -> Result<Batch, String> {
+    async fn read(&self, shipped: u64) -> Result<Batch, LocalLogError> {
         let dir = self.dir.clone();
         let (records, bytes) = (self.batch_records, self.batch_bytes);
         let items =
             tokio::task::spawn_blocking(move || read_batch(&dir, shipped + 1, records, bytes))
-                .await
-                .map_err(|e| e.to_string())??;
+                .await??;
         Ok(Batch {
             instance: Arc::clone(&self.instance),
             items,
         })
     }
 
-    async fn save(&self, seq: u64) -> Result<(), String> {
+    async fn save(&self, seq: u64) -> Result<(), LocalLogError> {
         let dir = self.dir.clone();
         let name = self.status.name.clone();
-        tokio::task::spawn_blocking(move || cursor::save(&dir, &name, seq))
-            .await
-            .map_err(|e| e.to_string())?
-            .map_err(|e| e.to_string())
+        Ok(tokio::task::spawn_blocking(move || cursor::save(&dir, &name, seq)).await??)
     }
 }
 
@@ -466,19 +465,25 @@ pub fn read_batch(
     from: u64,
     max_records: usize,
     max_bytes: usize,
-) -> Result<Vec<Shipped>, String> {
-    let reader = audit::AuditReader::open(dir).map_err(|e| e.to_string())?;
+) -> Result<Vec<Shipped>, LocalLogError> {
+    let reader = audit::AuditReader::open(dir)?;
     let mut out = Vec::new();
     let mut bytes = 0usize;
     for entry in reader.entries_from(from) {
-        let entry = entry.map_err(|i| format!("{}: {}", i.segment, i.reason))?;
+        let entry = entry.map_err(|i| LocalLogError::Entry {
+            segment: i.segment,
+            reason: i.reason,
+        })?;
         if !out.is_empty() && (out.len() >= max_records || bytes + entry.bytes.len() > max_bytes) {
             break;
         }
-        let record = Record::from_stored(&entry.bytes)
-            .map_err(|e| format!("record {} in {}: {e}", entry.seq, entry.segment))?;
-        let stored = String::from_utf8(entry.bytes)
-            .map_err(|_| format!("record {} is not UTF-8", entry.seq))?;
+        let record = Record::from_stored(&entry.bytes).map_err(|reason| LocalLogError::Record {
+            seq: entry.seq,
+            segment: entry.segment.clone(),
+            reason,
+        })?;
+        let stored =
+            String::from_utf8(entry.bytes).map_err(|_| LocalLogError::NotUtf8(entry.seq))?;
         bytes += stored.len();
         out.push(Shipped { record, stored });
     }

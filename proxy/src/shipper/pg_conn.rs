@@ -8,6 +8,7 @@ use std::time::Duration;
 use tokio_postgres::config::SslMode;
 use tokio_postgres::{Client, NoTls};
 
+use super::ShipperError;
 use crate::config::UpstreamTls;
 
 /// Where a central store is and how to reach it.
@@ -26,14 +27,17 @@ impl PgStore {
         password_env: Option<&str>,
         tls: Option<UpstreamTls>,
         ca_file: Option<PathBuf>,
-    ) -> Result<PgStore, String> {
+    ) -> Result<PgStore, ShipperError> {
         let mut config: tokio_postgres::Config =
-            url.parse().map_err(|e| format!("{}: {e}", redact(url)))?;
+            url.parse().map_err(|source| ShipperError::BadUrl {
+                url: redact(url),
+                source,
+            })?;
         if let Some(env) = password_env {
             let pw = std::env::var(env)
                 .ok()
                 .filter(|p| !p.is_empty())
-                .ok_or_else(|| format!("password_env {env:?} is not set"))?;
+                .ok_or_else(|| ShipperError::PasswordEnvNotSet(env.to_string()))?;
             config.password(pw);
         }
         let tls = tls.unwrap_or(match config.get_ssl_mode() {
@@ -56,11 +60,9 @@ impl PgStore {
     }
 
     /// Connects; the connection runs on a task of its own.
-    pub async fn connect(&self) -> Result<Client, String> {
+    pub async fn connect(&self) -> Result<Client, ShipperError> {
         crate::tls::install_provider();
-        let what = |e: tokio_postgres::Error| {
-            format!("cannot connect to the central store: {}", with_sources(&e))
-        };
+        let what = ShipperError::Connect;
         if self.tls == UpstreamTls::Disable {
             let (client, conn) = self.config.connect(NoTls).await.map_err(what)?;
             tokio::spawn(async move {

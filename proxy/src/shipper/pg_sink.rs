@@ -14,7 +14,7 @@ use std::collections::BTreeSet;
 use tokio_postgres::Client;
 
 use super::pg_conn::PgStore;
-use super::{Batch, Delivery};
+use super::{Batch, Delivery, ShipperError};
 use crate::config::{Config, SinkConfig};
 use crate::pg_schema::Schema;
 
@@ -188,15 +188,14 @@ pub struct PgSink {
 }
 
 impl PgSink {
-    pub fn new(config: &Config, sc: &SinkConfig) -> Result<PgSink, String> {
-        let what = format!("[[audit.sinks]] {:?}", sc.name);
+    pub fn new(config: &Config, sc: &SinkConfig) -> Result<PgSink, ShipperError> {
         let store = PgStore::new(
             &sc.url,
             sc.password_env.as_deref(),
             Some(sc.tls.unwrap_or_default()),
             sc.ca_file.as_ref().map(|p| config.path(p)),
         )
-        .map_err(|e| format!("{what}: {e}"))?;
+        .map_err(|e| e.of_sink(&sc.name))?;
         Ok(PgSink {
             store,
             timeout: sc.timeout(),
@@ -206,12 +205,12 @@ impl PgSink {
     }
 
     /// Connects and asks for nothing (`sluice check --live`).
-    pub async fn probe(&self) -> Result<(), String> {
+    pub async fn probe(&self) -> Result<(), ShipperError> {
         let client = self.store.connect().await?;
         client
             .simple_query("SELECT 1")
             .await
-            .map_err(|e| super::pg_conn::with_sources(&e))?;
+            .map_err(ShipperError::Probe)?;
         Ok(())
     }
 
@@ -294,7 +293,7 @@ impl PgSink {
 #[derive(Debug, thiserror::Error)]
 enum PgSinkError {
     #[error("{0}")]
-    Connect(String),
+    Connect(ShipperError),
     #[error(transparent)]
     Sql(#[from] tokio_postgres::Error),
 }

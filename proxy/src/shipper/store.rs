@@ -66,10 +66,31 @@ fn refs(params: &Params) -> Vec<&(dyn ToSql + Sync)> {
         .collect()
 }
 
-fn sql_error(e: tokio_postgres::Error) -> String {
+/// Why reading the central store failed; the text is what `sluice audit --store` prints.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("central store: {}", sql_message(.0))]
+    Sql(#[from] tokio_postgres::Error),
+    /// A stored record that does not parse (the audit crate's reason).
+    #[error("central store: {0}")]
+    BadRecord(String),
+    #[error("central store: a row of {instance}: {reason}")]
+    BadRow { instance: String, reason: String },
+    #[error("session {session} exists on several instances ({}): choose one with --instance", instances.join(", "))]
+    AmbiguousSession {
+        session: u64,
+        instances: Vec<String>,
+    },
+    /// The export's output could not be written.
+    #[error("{0}")]
+    Output(#[from] std::io::Error),
+}
+
+/// A database error's own message and SQLSTATE, else the client library's text.
+fn sql_message(e: &tokio_postgres::Error) -> String {
     match e.as_db_error() {
-        Some(d) => format!("central store: {} ({})", d.message(), d.code().code()),
-        None => format!("central store: {e}"),
+        Some(d) => format!("{} ({})", d.message(), d.code().code()),
+        None => e.to_string(),
     }
 }
 
@@ -78,7 +99,7 @@ fn sql_error(e: tokio_postgres::Error) -> String {
 pub async fn sessions(
     client: &Client,
     filter: &Filter,
-) -> Result<Vec<(String, SessionSummary)>, String> {
+) -> Result<Vec<(String, SessionSummary)>, StoreError> {
     let (clause, mut params) = where_clause(filter, None, false);
     let clause = if clause.is_empty() {
         "WHERE session <> 0".to_string()
@@ -108,10 +129,7 @@ pub async fn sessions(
          GROUP BY instance, session {having}
          ORDER BY 6, 1, 2"
     );
-    let rows = client
-        .query(&sql, &refs(&params))
-        .await
-        .map_err(sql_error)?;
+    let rows = client.query(&sql, &refs(&params)).await?;
     Ok(rows.iter().map(session_row).collect())
 }
 
@@ -135,26 +153,29 @@ fn session_row(row: &Row) -> (String, SessionSummary) {
 
 /// Writes the selected records of every instance as export lines with `instance` in front,
 /// in time order. Returns the number of lines.
-pub async fn export(client: &Client, filter: &Filter, out: &mut dyn Write) -> Result<u64, String> {
+pub async fn export(
+    client: &Client,
+    filter: &Filter,
+    out: &mut dyn Write,
+) -> Result<u64, StoreError> {
     let (clause, params) = where_clause(filter, None, true);
     let sql = format!(
         "SELECT instance, record FROM sluice_audit_records {clause} ORDER BY ts, instance, seq"
     );
-    let rows = client
-        .query_raw(&sql, refs(&params))
-        .await
-        .map_err(sql_error)?;
+    let rows = client.query_raw(&sql, refs(&params)).await?;
     pin_mut!(rows);
     let mut n = 0;
-    while let Some(row) = rows.try_next().await.map_err(sql_error)? {
+    while let Some(row) = rows.try_next().await? {
         let instance: String = row.get(0);
         let stored: String = row.get(1);
-        let r = Record::from_stored(stored.as_bytes())
-            .map_err(|e| format!("central store: a row of {instance}: {e}"))?;
+        let r = Record::from_stored(stored.as_bytes()).map_err(|reason| StoreError::BadRow {
+            instance: instance.clone(),
+            reason,
+        })?;
         let line = r.export_line();
         let rest = line.strip_prefix('{').unwrap_or(&line);
         let instance = serde_json::Value::String(instance);
-        writeln!(out, "{{\"instance\":{instance},{rest}").map_err(|e| e.to_string())?;
+        writeln!(out, "{{\"instance\":{instance},{rest}")?;
         n += 1;
     }
     Ok(n)
@@ -166,7 +187,7 @@ pub async fn session_records(
     client: &Client,
     session: u64,
     instance: Option<&str>,
-) -> Result<Vec<Record>, String> {
+) -> Result<Vec<Record>, StoreError> {
     let filter = Filter {
         session: Some(session),
         ..Filter::default()
@@ -175,22 +196,16 @@ pub async fn session_records(
     let sql = format!(
         "SELECT instance, record FROM sluice_audit_records {clause} ORDER BY instance, seq"
     );
-    let rows = client
-        .query(&sql, &refs(&params))
-        .await
-        .map_err(sql_error)?;
+    let rows = client.query(&sql, &refs(&params)).await?;
     let mut instances: Vec<String> = rows.iter().map(|r| r.get::<_, String>(0)).collect();
     instances.dedup();
     if instances.len() > 1 {
-        return Err(format!(
-            "session {session} exists on several instances ({}): choose one with --instance",
-            instances.join(", ")
-        ));
+        return Err(StoreError::AmbiguousSession { session, instances });
     }
     rows.iter()
         .map(|row| {
             let stored: String = row.get(1);
-            Record::from_stored(stored.as_bytes()).map_err(|e| format!("central store: {e}"))
+            Record::from_stored(stored.as_bytes()).map_err(StoreError::BadRecord)
         })
         .collect()
 }
@@ -274,21 +289,18 @@ pub async fn verify(
     client: &Client,
     key: &[u8],
     instance: Option<&str>,
-) -> Result<Vec<InstanceReport>, String> {
+) -> Result<Vec<InstanceReport>, StoreError> {
     let (clause, params) = where_clause(&Filter::default(), instance, false);
     let sql = format!(
         "SELECT instance, seq, {TS_MICROS}, session, kind, target, user_name, client_addr,
                 statement, decision, record, prev, hash
          FROM sluice_audit_records {clause} ORDER BY instance, seq, ts"
     );
-    let rows = client
-        .query_raw(&sql, refs(&params))
-        .await
-        .map_err(sql_error)?;
+    let rows = client.query_raw(&sql, refs(&params)).await?;
     pin_mut!(rows);
     let mut reports = Vec::new();
     let mut chain = Chain::default();
-    while let Some(row) = rows.try_next().await.map_err(sql_error)? {
+    while let Some(row) = rows.try_next().await? {
         let row = StoredRow::of(&row);
         if !chain.started || chain.report.instance != row.instance {
             let done = std::mem::replace(&mut chain, Chain::new(&row.instance));
@@ -298,7 +310,7 @@ pub async fn verify(
         }
         if chain.report.failure.is_none() {
             if let Err(reason) = chain.check(key, &row) {
-                chain.report.failure = Some((row.seq as u64, reason));
+                chain.report.failure = Some((row.seq as u64, reason.to_string()));
             }
         }
     }
@@ -314,14 +326,13 @@ pub async fn verify(
 async fn marks(
     client: &Client,
     instance: Option<&str>,
-) -> Result<Vec<(String, i64, Vec<u8>)>, String> {
+) -> Result<Vec<(String, i64, Vec<u8>)>, StoreError> {
     let exists: bool = client
         .query_one(
             "SELECT to_regclass('sluice_audit_instances') IS NOT NULL",
             &[],
         )
-        .await
-        .map_err(sql_error)?
+        .await?
         .get(0);
     if !exists {
         return Ok(Vec::new());
@@ -332,8 +343,7 @@ async fn marks(
              WHERE $1::text IS NULL OR instance = $1 ORDER BY instance",
             &[&instance],
         )
-        .await
-        .map_err(sql_error)?;
+        .await?;
     Ok(rows
         .iter()
         .map(|r| (r.get(0), r.get(1), r.get(2)))
@@ -346,7 +356,7 @@ async fn check_marks(
     client: &Client,
     instance: Option<&str>,
     reports: &mut Vec<InstanceReport>,
-) -> Result<(), String> {
+) -> Result<(), StoreError> {
     for (name, last_seq, last_hash) in marks(client, instance).await? {
         let last_seq = last_seq as u64;
         let Some(r) = reports.iter_mut().find(|r| r.instance == name) else {
@@ -405,7 +415,7 @@ pub async fn follow(
                     &[&instance, &from, &last],
                 )
                 .await
-                .map_err(|e| FollowError::Store(sql_error(e)))?;
+                .map_err(|e| FollowError::Store(e.into()))?;
             let name = serde_json::Value::String(instance.clone());
             for row in rows {
                 let stored: String = row.get(0);
@@ -429,9 +439,30 @@ pub async fn follow(
 #[derive(Debug, thiserror::Error)]
 pub enum FollowError {
     #[error("{0}")]
-    Store(String),
+    Store(#[from] StoreError),
     #[error("cannot write the output: {0}")]
     Output(#[from] std::io::Error),
+}
+
+/// Why a stored row breaks its instance's chain: the failure `verify` reports.
+#[derive(Debug, thiserror::Error)]
+enum ChainBreak {
+    #[error("the record column is not a record ({0})")]
+    NotARecord(String),
+    #[error("the record column is not in canonical form (edited)")]
+    NotCanonical,
+    #[error("hash does not match its content (edited, or a different key)")]
+    Hash,
+    #[error("column {0} does not match the signed record (edited)")]
+    Column(&'static str),
+    #[error("seq {0} is stored twice")]
+    Twice(u64),
+    #[error("gap: expected seq {}, found {found} (records {}..={} missing)", after + 1, after + 1, found.saturating_sub(1))]
+    Gap { after: u64, found: u64 },
+    #[error("prev does not match the hash of record {0} (reordered or replaced)")]
+    Prev(u64),
+    #[error("the first record's prev is not zero")]
+    FirstPrev,
 }
 
 /// The chain state of the instance being verified.
@@ -468,19 +499,16 @@ impl Chain {
         self.report
     }
 
-    fn check(&mut self, key: &[u8], row: &StoredRow) -> Result<(), String> {
-        let r = Record::from_stored(row.record.as_bytes())
-            .map_err(|e| format!("the record column is not a record ({e})"))?;
+    fn check(&mut self, key: &[u8], row: &StoredRow) -> Result<(), ChainBreak> {
+        let r = Record::from_stored(row.record.as_bytes()).map_err(ChainBreak::NotARecord)?;
         if r.stored_bytes() != row.record.as_bytes() {
-            return Err("the record column is not in canonical form (edited)".into());
+            return Err(ChainBreak::NotCanonical);
         }
         if audit::expected_hash(key, &r) != r.hash {
-            return Err("hash does not match its content (edited, or a different key)".into());
+            return Err(ChainBreak::Hash);
         }
-        if let Some(col) = row.mismatch(&r) {
-            return Err(format!(
-                "column {col} does not match the signed record (edited)"
-            ));
+        if let Some(column) = row.mismatch(&r) {
+            return Err(ChainBreak::Column(column));
         }
         self.link(&r)?;
         if let RecordBody::Checkpoint {
@@ -501,24 +529,19 @@ impl Chain {
     }
 
     /// `r` continues the chain.
-    fn link(&mut self, r: &Record) -> Result<(), String> {
+    fn link(&mut self, r: &Record) -> Result<(), ChainBreak> {
         match self.last {
-            Some((seq, _)) if r.seq == seq => Err(format!("seq {seq} is stored twice")),
-            Some((seq, _)) if r.seq != seq + 1 => Err(format!(
-                "gap: expected seq {}, found {} (records {}..={} missing)",
-                seq + 1,
-                r.seq,
-                seq + 1,
-                r.seq.saturating_sub(1)
-            )),
-            Some((seq, hash)) if r.prev != hash => Err(format!(
-                "prev does not match the hash of record {seq} (reordered or replaced)"
-            )),
+            Some((seq, _)) if r.seq == seq => Err(ChainBreak::Twice(seq)),
+            Some((seq, _)) if r.seq != seq + 1 => Err(ChainBreak::Gap {
+                after: seq,
+                found: r.seq,
+            }),
+            Some((seq, hash)) if r.prev != hash => Err(ChainBreak::Prev(seq)),
             Some(_) => Ok(()),
             None => {
                 self.report.first_seq = Some(r.seq);
                 if r.seq == 1 && r.prev != [0; 32] {
-                    return Err("the first record's prev is not zero".into());
+                    return Err(ChainBreak::FirstPrev);
                 }
                 if r.seq > 1 {
                     self.needed = Some((r.seq - 1, r.prev));

@@ -222,8 +222,10 @@ impl FidelityProxy {
         );
         let path = dir.path().join("sluice.toml");
         std::fs::write(&path, &text).map_err(|e| e.to_string())?;
-        let config = sluice::config::Config::load(&path)?;
-        let server = sluice::server::start(&config).await?;
+        let config = sluice::config::Config::load(&path).map_err(|e| e.to_string())?;
+        let server = sluice::server::start(&config)
+            .await
+            .map_err(|e| e.to_string())?;
         let addr = server.addr("t").ok_or("no target")?;
         Ok(FidelityProxy {
             server: Some(server),

@@ -7,7 +7,7 @@ const TARGET: &str = "[[targets]]\nname = \"t\"\nprotocol = \"postgres\"\nlisten
 const MYSQL_TARGET: &str = "[[targets]]\nname = \"m\"\nprotocol = \"mysql\"\nlisten = \"127.0.0.1:2\"\nupstream = \"h:3306\"\nuser = \"owner\"\n";
 
 fn parse(text: &str) -> Result<Config, String> {
-    Config::parse(text, PathBuf::new())
+    Config::parse(text, PathBuf::new()).map_err(|e| e.to_string())
 }
 
 fn refused(text: &str) -> String {
@@ -171,7 +171,10 @@ fn identity_passwords_are_read_as_the_targets_own() {
             .as_deref(),
         Some("s3cret")
     );
-    let err = t.identities[1].password("t", 1, &c.base_dir).unwrap_err();
+    let err = t.identities[1]
+        .password("t", 1, &c.base_dir)
+        .unwrap_err()
+        .to_string();
     assert_eq!(
         err,
         "target \"t\": identities[1] (user \"rw\"): environment variable SLUICE_TEST_UNSET_IDENTITY_PW (password_env) is not set"
