@@ -27,8 +27,8 @@ pub struct ClientReader<R, C: Decoder> {
 
 /// How a wait ended.
 pub enum Waited<E> {
-    /// The barrier finished: `Ok` runs the statement, `Err` refuses it with this message.
-    Done(Result<(), String>),
+    /// The barrier finished: the statement runs, or is refused with this message.
+    Done(Option<String>),
     /// The client closed its connection or said goodbye (`None`), or broke the protocol.
     ClientEnded(Option<E>),
 }
@@ -82,7 +82,7 @@ impl<R: AsyncRead + Unpin, C: Decoder> ClientReader<R, C> {
                     Some(Ok(f)) if says_goodbye(&f) => return Waited::ClientEnded(None),
                     Some(Ok(f)) => self.early.push_back(f),
                 },
-                result = &mut done => return Waited::Done(result),
+                result = &mut done => return Waited::Done(result.err()),
             }
         }
     }

@@ -165,7 +165,7 @@ async fn run_barrier(
     let barrier = h.take_barrier()?;
     let says_quit = |p: &Packet| p.seq == 0 && p.payload() == [com::QUIT];
     match client.wait(barrier, says_quit).await {
-        Waited::Done(result) => result.err(),
+        Waited::Done(refusal) => refusal,
         Waited::ClientEnded(broken) => {
             withdraw_hold(h).await;
             *gone = Some(broken.map_or(SessionEnd::ClientClosed, |e| {

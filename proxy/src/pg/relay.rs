@@ -340,7 +340,7 @@ impl Relay {
         if let Some(barrier) = h.take_barrier() {
             if refused.is_none() {
                 match client_rd.wait(barrier, |f| f.tag == b'X').await {
-                    Waited::Done(result) => refused = result.err(),
+                    Waited::Done(refusal) => refused = refusal,
                     Waited::ClientEnded(broken) => {
                         // Gone before its statement ran: it never will.
                         withdraw_hold(h).await;
