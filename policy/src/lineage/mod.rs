@@ -134,6 +134,11 @@ pub struct Lineage {
     pub copies_into: Option<CopyTarget>,
     /// The sources whose values are copied by `copies_into`.
     pub copied: Vec<Source>,
+    /// The outputs of every nested query (derived table, CTE, LATERAL, subquery, EXISTS),
+    /// used by the statement or not: the server may compute them all (a volatile expression
+    /// is not optimised away), and an error it raises there quotes what they read, though no
+    /// result column shows it.
+    pub evaluated: Vec<Source>,
     /// Holds for every text of the statement's [`crate::Shape`]: a plain SELECT, INSERT,
     /// UPDATE or DELETE whose lineage no literal's value decided. False by default.
     pub(crate) shape_invariant: bool,
@@ -371,6 +376,7 @@ fn statement(dialect: Dialect, statement: &Statement) -> Lineage {
             return Lineage {
                 columns: None,
                 all_outputs,
+                evaluated: inner_lineage.evaluated,
                 predicates: inner_lineage.predicates,
                 copies_into: inner_lineage.copies_into.filter(|_| runs),
                 copied: if runs {
@@ -479,6 +485,7 @@ fn statement(dialect: Dialect, statement: &Statement) -> Lineage {
         predicates: ctx.predicates.into_vec(),
         copies_into: ctx.copies_into,
         copied: ctx.copied.into_vec(),
+        evaluated: ctx.evaluated.into_vec(),
         shape_invariant: plain && !ctx.literal_dependent,
     }
 }

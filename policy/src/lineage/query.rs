@@ -29,6 +29,8 @@ pub(super) struct Ctx {
     pub(super) predicates: Sources,
     pub(super) copies_into: Option<CopyTarget>,
     pub(super) copied: Sources,
+    /// The outputs of every nested query, used or not (see [`super::Lineage::evaluated`]).
+    pub(super) evaluated: Sources,
     /// A `SELECT … INTO` sends its rows somewhere else instead of to the client.
     pub(super) rows_diverted: bool,
     /// A literal's value decided something (`ORDER BY 2` names an output column).
@@ -43,6 +45,7 @@ impl Ctx {
             predicates: Sources::default(),
             copies_into: None,
             copied: Sources::default(),
+            evaluated: Sources::default(),
             rows_diverted: false,
             literal_dependent: false,
         }
@@ -58,10 +61,14 @@ impl Ctx {
 
     pub(super) fn query(&mut self, query: &Query, outer: &Scope<'_>) -> QueryOut {
         if self.depth >= MAX_QUERY_DEPTH {
+            self.evaluated.push(Source::Opaque);
             return QueryOut::opaque();
         }
         self.depth += 1;
         let out = self.query_inner(query, outer);
+        if self.depth > 1 {
+            self.evaluated.extend(&out.all());
+        }
         self.depth -= 1;
         out
     }
@@ -477,5 +484,30 @@ fn merge_recursive(approx: &QueryOut, next: &QueryOut) -> QueryOut {
                 star => star,
             })
             .collect(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::{lineage, Dialect, Source};
+
+    #[test]
+    fn what_nested_queries_compute_is_evaluated_even_when_unused() {
+        let ssn = Source::Column {
+            tables: vec![(None, "c".into())],
+            column: "ssn".into(),
+        };
+        for sql in [
+            "SELECT count(*) FROM (SELECT (ssn || random())::int FROM c) s",
+            "WITH w AS (SELECT ssn FROM c) SELECT count(*) FROM w",
+            "SELECT 1 WHERE EXISTS (SELECT ssn FROM c)",
+            "SELECT (SELECT 1 FROM (SELECT ssn FROM c) s)",
+        ] {
+            let l = &lineage(Dialect::Postgres, sql)[0];
+            assert!(!l.all_outputs.contains(&ssn), "{sql}: {:?}", l.all_outputs);
+            assert!(l.evaluated.contains(&ssn), "{sql}: {:?}", l.evaluated);
+        }
+        let l = &lineage(Dialect::Postgres, "SELECT name FROM c")[0];
+        assert!(l.evaluated.is_empty(), "a flat query nests nothing");
     }
 }

@@ -573,14 +573,16 @@ impl SessionMasks {
         let Some(l) = lineages.get(index) else {
             return true;
         };
-        l.all_outputs.contains(&Source::Opaque)
-            || l.predicates.contains(&Source::Opaque)
-            || self
-                .first_masked(
-                    l.all_outputs.iter().chain(&l.predicates).chain(&l.copied),
-                    relations,
-                )
-                .is_some()
+        // What nested queries compute counts even when nothing uses it: the server may still
+        // evaluate it, and its errors quote what it read.
+        let read = || {
+            l.all_outputs
+                .iter()
+                .chain(&l.predicates)
+                .chain(&l.copied)
+                .chain(&l.evaluated)
+        };
+        read().any(|s| *s == Source::Opaque) || self.first_masked(read(), relations).is_some()
     }
 
     /// Redacts what the session's detectors find in a diagnostic's text.
