@@ -14,6 +14,10 @@
 //! an answer), every statement answered right has its audit record, sluice's descriptors come
 //! back to where they started and its memory close to it, and the latency percentiles of the
 //! checked statements are printed. sluice runs in this process: the figures are the process's.
+//! To say where slow logins waited, it also prints sluice's login timings (the `sluice::login`
+//! debug events), how late this process's timers fired, and the kernel's listen-queue overflows.
+//! The throwaway MariaDB starts tuned for the connection count (`max_connections`, `back_log`,
+//! `thread_cache_size`), as a deployment for that many clients would be.
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -24,6 +28,9 @@ use sluice_tests::chaos::{
 };
 use sluice_tests::*;
 use tokio::io::AsyncReadExt;
+
+#[path = "support/soak_timings.rs"]
+mod timings;
 
 const KEY_ENV: &str = "SLUICE_SOAK_AUDIT_KEY";
 /// A statement with no answer after this long is unanswered.
@@ -308,7 +315,7 @@ fn percentile(sorted: &[u32], p: f64) -> f64 {
     f64::from(sorted[i]) / 1000.0
 }
 
-async fn start_servers(connections: u64) -> (Arc<Mutex<PgServer>>, Proxy, Proxy) {
+async fn start_servers(connections: u64) -> (Arc<Mutex<PgServer>>, MariaDbServer, Proxy, Proxy) {
     let pg = tokio::task::spawn_blocking(move || {
         let pg = PgServer::start(PgOptions::default()).expect("PostgreSQL starts");
         let max = connections / 4 + 100;
@@ -320,12 +327,21 @@ async fn start_servers(connections: u64) -> (Arc<Mutex<PgServer>>, Proxy, Proxy)
     })
     .await
     .unwrap();
-    let my = mariadb_native();
-    my.sql_root(
-        None,
-        &format!("SET GLOBAL max_connections = {}", connections + 200),
-    )
-    .expect("MariaDB max_connections");
+    // Tuned as a deployment for this many clients would be: `back_log` (its listen queue,
+    // 80 by default) and `thread_cache_size` are read only at start.
+    let my = tokio::task::spawn_blocking(move || {
+        MariaDbServer::start(MariaDbOptions {
+            server_args: vec![
+                format!("--max-connections={}", connections + 200),
+                format!("--back-log={}", connections.max(80)),
+                format!("--thread-cache-size={}", connections.min(16384)),
+            ],
+            ..MariaDbOptions::default()
+        })
+        .expect("MariaDB starts")
+    })
+    .await
+    .unwrap();
     let bench = std::process::Command::new("pgbench")
         .args([
             "-i",
@@ -353,8 +369,8 @@ async fn start_servers(connections: u64) -> (Arc<Mutex<PgServer>>, Proxy, Proxy)
         ..ProxyOpts::default()
     };
     let pg_proxy = Proxy::start(&pg, opts.clone()).await;
-    let my_proxy = Proxy::start_mysql(my, opts).await;
-    (Arc::new(Mutex::new(pg)), pg_proxy, my_proxy)
+    let my_proxy = Proxy::start_mysql(&my, opts).await;
+    (Arc::new(Mutex::new(pg)), my, pg_proxy, my_proxy)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -363,7 +379,8 @@ async fn soak() {
     let minutes = env_or("SLUICE_SOAK_MINUTES", 10);
     let connections = env_or("SLUICE_SOAK_CONNECTIONS", 2000);
     let duration = Duration::from_secs(minutes * 60);
-    let (pg, pg_proxy, my_proxy) = start_servers(connections).await;
+    let captured = timings::capture();
+    let (pg, _my, pg_proxy, my_proxy) = start_servers(connections).await;
     let pid = std::process::id();
     warm_up(&pg_proxy, &my_proxy).await;
     let before = usage(pid);
@@ -371,6 +388,9 @@ async fn soak() {
     println!("soak: {minutes} min, {connections} connections; before: {before:?}");
     let stop = Arc::new(AtomicBool::new(false));
     let stats = Arc::new(Stats::default());
+    let lag = tokio::spawn(timings::runtime_lag(Arc::clone(&stop)));
+    let overflows = timings::listen_overflows();
+    let mut load = (f64::MAX, 0.0f64);
     let deadline = Instant::now() + duration;
     let mut clients = Vec::new();
     let pg_share = connections / 4;
@@ -410,6 +430,8 @@ async fn soak() {
         tokio::time::sleep(Duration::from_secs(5)).await;
         let now = usage(pid);
         peak = larger(peak, now);
+        let l = timings::load();
+        load = (load.0.min(l), load.1.max(l));
         let elapsed = duration.saturating_sub(deadline.saturating_duration_since(Instant::now()));
         if restarts < 2 && elapsed >= duration * (restarts + 1) / 3 {
             let pg = Arc::clone(&pg);
@@ -426,6 +448,16 @@ async fn soak() {
     }
     let (transactions, failed_rounds) = bench.await.unwrap();
     let vanished = vanish_task.await.unwrap();
+    timings::print_lag(&lag.await.unwrap());
+    let (o, d) = timings::listen_overflows();
+    println!(
+        "soak: load average (1 min) {:.1} to {:.1}; listen queue overflows {}, drops {}",
+        load.0,
+        load.1,
+        o - overflows.0,
+        d - overflows.1
+    );
+    timings::print_logins(&captured);
     let after = report(
         &stats,
         &pg_proxy,
@@ -487,6 +519,7 @@ async fn report(
         tokio::time::sleep(Duration::from_millis(500)).await;
         after = usage(std::process::id());
     }
+    let settled = settle.elapsed();
     tokio::time::sleep(Duration::from_secs(2)).await;
     let records =
         audited(&pg_proxy.dir.path().join("audit")) + audited(&my_proxy.dir.path().join("audit"));
@@ -520,7 +553,7 @@ async fn report(
     println!(
         "soak: RSS MiB before {:.1}, peak {:.1}, after {:.1}; descriptors before {}, peak {}, after {} (settled in {:.1} s)",
         mib(before.rss_kib), mib(peak.rss_kib), mib(after.rss_kib), before.fds, peak.fds, after.fds,
-        settle.elapsed().as_secs_f64()
+        settled.as_secs_f64()
     );
     assert_eq!(unanswered, 0, "statements went unanswered");
     assert_eq!(wrong, 0, "statements answered wrong");
