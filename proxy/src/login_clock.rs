@@ -70,3 +70,44 @@ impl fmt::Display for LoginClock {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn clock() -> LoginClock {
+        LoginClock {
+            accepted: Instant::now(),
+            steps: Arc::default(),
+        }
+    }
+
+    #[tokio::test]
+    async fn steps_marked_inside_the_scope_are_timed_in_order() {
+        let c = clock();
+        LoginClock::scope(Some(c.clone()), async {
+            mark("handler");
+            tokio::time::sleep(Duration::from_millis(30)).await;
+            mark("client_login");
+        })
+        .await;
+        mark("outside");
+        let text = c.to_string();
+        let steps: Vec<(&str, u64)> = text
+            .split(' ')
+            .filter_map(|s| {
+                let (k, v) = s.split_once('=')?;
+                Some((k, v.parse().ok()?))
+            })
+            .collect();
+        assert_eq!(steps.len(), 2, "{text}");
+        assert_eq!((steps[0].0, steps[1].0), ("handler", "client_login"));
+        assert!(steps[1].1 >= steps[0].1 + 30, "{text}");
+    }
+
+    #[test]
+    fn no_clock_without_a_subscriber_for_sluice_login() {
+        assert!(LoginClock::start(Instant::now()).is_none());
+        mark("nowhere");
+    }
+}
