@@ -7,7 +7,8 @@
 //!   run statements back to back; after a failed login each backs off (1 to 16 s);
 //! - pgbench (`-S`, 8 clients) through sluice, in rounds of at most a minute;
 //! - clients that vanish mid-result (a reset with a large result half read), both protocols;
-//! - a restart of the PostgreSQL server at a third and at two thirds of the run.
+//! - a restart of the PostgreSQL server at a third and at two thirds of the run, and of the
+//!   MariaDB server at half of it.
 //!
 //! Every statement of the checked clients (bob) is `SELECT <n> * 2 AS soak` and its answer is
 //! checked. At the end: no statement went unanswered (an error while the database restarts is
@@ -380,7 +381,8 @@ async fn soak() {
     let connections = env_or("SLUICE_SOAK_CONNECTIONS", 2000);
     let duration = Duration::from_secs(minutes * 60);
     let captured = timings::capture();
-    let (pg, _my, pg_proxy, my_proxy) = start_servers(connections).await;
+    let (pg, my, pg_proxy, my_proxy) = start_servers(connections).await;
+    let my = Arc::new(Mutex::new(my));
     let pid = std::process::id();
     warm_up(&pg_proxy, &my_proxy).await;
     let before = usage(pid);
@@ -390,7 +392,6 @@ async fn soak() {
     let stats = Arc::new(Stats::default());
     let lag = tokio::spawn(timings::runtime_lag(Arc::clone(&stop)));
     let overflows = timings::listen_overflows();
-    let mut load = (f64::MAX, 0.0f64);
     let deadline = Instant::now() + duration;
     let mut clients = Vec::new();
     let pg_share = connections / 4;
@@ -424,24 +425,7 @@ async fn soak() {
         pid,
     };
     let vanish_task = tokio::spawn(vanishers(chaos, Arc::clone(&stop)));
-    let mut peak = usage(pid);
-    let mut restarts = 0;
-    while Instant::now() < deadline {
-        tokio::time::sleep(Duration::from_secs(5)).await;
-        let now = usage(pid);
-        peak = larger(peak, now);
-        let l = timings::load();
-        load = (load.0.min(l), load.1.max(l));
-        let elapsed = duration.saturating_sub(deadline.saturating_duration_since(Instant::now()));
-        if restarts < 2 && elapsed >= duration * (restarts + 1) / 3 {
-            let pg = Arc::clone(&pg);
-            tokio::task::spawn_blocking(move || pg.lock().unwrap().restart().expect("restart"))
-                .await
-                .unwrap();
-            restarts += 1;
-            println!("soak: PostgreSQL restarted at {:?}", elapsed);
-        }
-    }
+    let (peak, load) = run_until(deadline, duration, pid, pg, my).await;
     stop.store(true, Ordering::Relaxed);
     for c in clients {
         let _ = c.await;
@@ -472,6 +456,45 @@ async fn soak() {
         after.fds <= before.fds,
         "descriptors did not come back: before {before_fds:?}, after {after_fds:?}"
     );
+}
+
+/// Until `deadline`: samples the process's usage and the load average every 5 s, restarts
+/// PostgreSQL at a third and at two thirds of the run and MariaDB at half of it. The peak
+/// usage and the load's range.
+async fn run_until(
+    deadline: Instant,
+    duration: Duration,
+    pid: u32,
+    pg: Arc<Mutex<PgServer>>,
+    my: Arc<Mutex<MariaDbServer>>,
+) -> (Usage, (f64, f64)) {
+    let mut peak = usage(pid);
+    let mut load = (f64::MAX, 0.0f64);
+    let (mut restarts, mut my_restarted) = (0, false);
+    while Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_secs(5)).await;
+        peak = larger(peak, usage(pid));
+        let l = timings::load();
+        load = (load.0.min(l), load.1.max(l));
+        let elapsed = duration.saturating_sub(deadline.saturating_duration_since(Instant::now()));
+        if restarts < 2 && elapsed >= duration * (restarts + 1) / 3 {
+            let pg = Arc::clone(&pg);
+            tokio::task::spawn_blocking(move || pg.lock().unwrap().restart().expect("restart"))
+                .await
+                .unwrap();
+            restarts += 1;
+            println!("soak: PostgreSQL restarted at {elapsed:?}");
+        }
+        if !my_restarted && elapsed >= duration / 2 {
+            let my = Arc::clone(&my);
+            tokio::task::spawn_blocking(move || my.lock().unwrap().restart().expect("restart"))
+                .await
+                .unwrap();
+            my_restarted = true;
+            println!("soak: MariaDB restarted at {elapsed:?}");
+        }
+    }
+    (peak, load)
 }
 
 /// A first session through each target: what sluice opens once (its catalog connections, the
