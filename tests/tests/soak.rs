@@ -58,18 +58,26 @@ struct Stats {
     stalled_connects: AtomicU64,
     /// Microseconds, of the busy clients' statements.
     latencies: Mutex<Vec<u32>>,
-    /// Why logins failed: the error's text with its numbers blanked, and how often.
+    /// Why logins failed: the error's kind ([`kind_of`]), and how often.
     login_failures: Mutex<std::collections::BTreeMap<String, u64>>,
+    /// The same for statements answered with an error, with when (10 s steps from `started`).
+    statement_errors: Mutex<std::collections::BTreeMap<(u64, String), u64>>,
+    started: std::sync::OnceLock<Instant>,
+}
+
+/// An error's text with its numbers (ports, addresses, ids) blanked, to count it by kind.
+fn kind_of(error: &str) -> String {
+    error
+        .chars()
+        .map(|c| if c.is_ascii_digit() { '#' } else { c })
+        .take(160)
+        .collect()
 }
 
 impl Stats {
-    /// Counts a failed login under its error's text, numbers (ports, addresses, ids) blanked.
+    /// Counts a failed login under its error's kind.
     fn login_failed(&self, error: &str) {
-        let kind: String = error
-            .chars()
-            .map(|c| if c.is_ascii_digit() { '#' } else { c })
-            .take(160)
-            .collect();
+        let kind = kind_of(error);
         *self.login_failures.lock().unwrap().entry(kind).or_default() += 1;
     }
     fn answered(&self, result: Option<Result<i64, String>>, n: i64, took: Option<Duration>) {
@@ -77,7 +85,15 @@ impl Stats {
             None => self.unanswered.fetch_add(1, Ordering::Relaxed),
             Some(Ok(v)) if v == n * 2 => self.ok.fetch_add(1, Ordering::Relaxed),
             Some(Ok(_)) => self.wrong.fetch_add(1, Ordering::Relaxed),
-            Some(Err(_)) => self.errors.fetch_add(1, Ordering::Relaxed),
+            Some(Err(e)) => {
+                let at = self
+                    .started
+                    .get()
+                    .map_or(0, |t| t.elapsed().as_secs() / 10 * 10);
+                let mut errors = self.statement_errors.lock().unwrap();
+                *errors.entry((at, kind_of(&e))).or_default() += 1;
+                self.errors.fetch_add(1, Ordering::Relaxed)
+            }
         };
         if let Some(t) = took {
             let micros = u32::try_from(t.as_micros()).unwrap_or(u32::MAX);
@@ -390,6 +406,7 @@ async fn soak() {
     println!("soak: {minutes} min, {connections} connections; before: {before:?}");
     let stop = Arc::new(AtomicBool::new(false));
     let stats = Arc::new(Stats::default());
+    let _ = stats.started.set(Instant::now());
     let lag = tokio::spawn(timings::runtime_lag(Arc::clone(&stop)));
     let overflows = timings::listen_overflows();
     let deadline = Instant::now() + duration;
@@ -425,7 +442,8 @@ async fn soak() {
         pid,
     };
     let vanish_task = tokio::spawn(vanishers(chaos, Arc::clone(&stop)));
-    let (peak, load) = run_until(deadline, duration, pid, pg, my).await;
+    // The servers live until the clients have ended: their last statements need them.
+    let (peak, load) = run_until(deadline, duration, pid, &pg, &my).await;
     stop.store(true, Ordering::Relaxed);
     for c in clients {
         let _ = c.await;
@@ -465,8 +483,8 @@ async fn run_until(
     deadline: Instant,
     duration: Duration,
     pid: u32,
-    pg: Arc<Mutex<PgServer>>,
-    my: Arc<Mutex<MariaDbServer>>,
+    pg: &Arc<Mutex<PgServer>>,
+    my: &Arc<Mutex<MariaDbServer>>,
 ) -> (Usage, (f64, f64)) {
     let mut peak = usage(pid);
     let mut load = (f64::MAX, 0.0f64);
@@ -478,7 +496,7 @@ async fn run_until(
         load = (load.0.min(l), load.1.max(l));
         let elapsed = duration.saturating_sub(deadline.saturating_duration_since(Instant::now()));
         if restarts < 2 && elapsed >= duration * (restarts + 1) / 3 {
-            let pg = Arc::clone(&pg);
+            let pg = Arc::clone(pg);
             tokio::task::spawn_blocking(move || pg.lock().unwrap().restart().expect("restart"))
                 .await
                 .unwrap();
@@ -486,7 +504,7 @@ async fn run_until(
             println!("soak: PostgreSQL restarted at {elapsed:?}");
         }
         if !my_restarted && elapsed >= duration / 2 {
-            let my = Arc::clone(&my);
+            let my = Arc::clone(my);
             tokio::task::spawn_blocking(move || my.lock().unwrap().restart().expect("restart"))
                 .await
                 .unwrap();
@@ -561,6 +579,9 @@ async fn report(
     );
     for (kind, n) in stats.login_failures.lock().unwrap().iter() {
         println!("soak: login failed {n} times: {kind}");
+    }
+    for ((at, kind), n) in stats.statement_errors.lock().unwrap().iter() {
+        println!("soak: at {at} s, statements answered with an error {n} times: {kind}");
     }
     println!("soak: audit statement records of the checked clients: {records}");
     println!("soak: pgbench -S transactions: {transactions} ({failed_rounds} rounds cut short); vanishing clients: {vanished}");
