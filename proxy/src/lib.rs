@@ -34,6 +34,7 @@ pub mod idle;
 pub mod launcher;
 pub mod listeners;
 pub mod live;
+pub mod login_clock;
 pub mod masks;
 pub mod metrics;
 pub mod mysql;

@@ -102,6 +102,17 @@ pub enum Step {
 }
 
 impl Step {
+    /// The step's name in the `sluice::login` timings.
+    fn label(self) -> &'static str {
+        match self {
+            Step::Connect => "upstream.connect",
+            Step::Tls => "upstream.tls",
+            Step::Greeting => "upstream.greeting",
+            Step::Login => "upstream.login",
+            Step::Setup => "upstream.setup",
+        }
+    }
+
     fn from_u8(n: u8) -> Step {
         match n {
             1 => Step::Tls,
@@ -133,6 +144,7 @@ impl Progress {
     /// The attempt has reached `step`.
     pub fn at(&self, step: Step) {
         self.0.store(step as u8, Ordering::Relaxed);
+        crate::login_clock::mark(step.label());
     }
 
     pub fn step(&self) -> Step {
@@ -150,6 +162,7 @@ pub async fn bounded<T, E>(
 where
     E: From<ConnectError>,
 {
+    crate::login_clock::mark(Step::Connect.label());
     match tokio::time::timeout(target.connect_timeout, attempt).await {
         Ok(done) => done,
         Err(_) => Err(ConnectError::TimedOut {

@@ -7,13 +7,18 @@
 //!   run statements back to back; after a failed login each backs off (1 to 16 s);
 //! - pgbench (`-S`, 8 clients) through sluice, in rounds of at most a minute;
 //! - clients that vanish mid-result (a reset with a large result half read), both protocols;
-//! - a restart of the PostgreSQL server at a third and at two thirds of the run.
+//! - a restart of the PostgreSQL server at a third and at two thirds of the run, and of the
+//!   MariaDB server at half of it.
 //!
 //! Every statement of the checked clients (bob) is `SELECT <n> * 2 AS soak` and its answer is
 //! checked. At the end: no statement went unanswered (an error while the database restarts is
 //! an answer), every statement answered right has its audit record, sluice's descriptors come
 //! back to where they started and its memory close to it, and the latency percentiles of the
 //! checked statements are printed. sluice runs in this process: the figures are the process's.
+//! To say where slow logins waited, it also prints sluice's login timings (the `sluice::login`
+//! debug events), how late this process's timers fired, and the kernel's listen-queue overflows.
+//! The throwaway MariaDB starts tuned for the connection count (`max_connections`, `back_log`,
+//! `thread_cache_size`), as a deployment for that many clients would be.
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -24,6 +29,9 @@ use sluice_tests::chaos::{
 };
 use sluice_tests::*;
 use tokio::io::AsyncReadExt;
+
+#[path = "support/soak_timings.rs"]
+mod timings;
 
 const KEY_ENV: &str = "SLUICE_SOAK_AUDIT_KEY";
 /// A statement with no answer after this long is unanswered.
@@ -50,18 +58,26 @@ struct Stats {
     stalled_connects: AtomicU64,
     /// Microseconds, of the busy clients' statements.
     latencies: Mutex<Vec<u32>>,
-    /// Why logins failed: the error's text with its numbers blanked, and how often.
+    /// Why logins failed: the error's kind ([`kind_of`]), and how often.
     login_failures: Mutex<std::collections::BTreeMap<String, u64>>,
+    /// The same for statements answered with an error, with when (10 s steps from `started`).
+    statement_errors: Mutex<std::collections::BTreeMap<(u64, String), u64>>,
+    started: std::sync::OnceLock<Instant>,
+}
+
+/// An error's text with its numbers (ports, addresses, ids) blanked, to count it by kind.
+fn kind_of(error: &str) -> String {
+    error
+        .chars()
+        .map(|c| if c.is_ascii_digit() { '#' } else { c })
+        .take(160)
+        .collect()
 }
 
 impl Stats {
-    /// Counts a failed login under its error's text, numbers (ports, addresses, ids) blanked.
+    /// Counts a failed login under its error's kind.
     fn login_failed(&self, error: &str) {
-        let kind: String = error
-            .chars()
-            .map(|c| if c.is_ascii_digit() { '#' } else { c })
-            .take(160)
-            .collect();
+        let kind = kind_of(error);
         *self.login_failures.lock().unwrap().entry(kind).or_default() += 1;
     }
     fn answered(&self, result: Option<Result<i64, String>>, n: i64, took: Option<Duration>) {
@@ -69,7 +85,15 @@ impl Stats {
             None => self.unanswered.fetch_add(1, Ordering::Relaxed),
             Some(Ok(v)) if v == n * 2 => self.ok.fetch_add(1, Ordering::Relaxed),
             Some(Ok(_)) => self.wrong.fetch_add(1, Ordering::Relaxed),
-            Some(Err(_)) => self.errors.fetch_add(1, Ordering::Relaxed),
+            Some(Err(e)) => {
+                let at = self
+                    .started
+                    .get()
+                    .map_or(0, |t| t.elapsed().as_secs() / 10 * 10);
+                let mut errors = self.statement_errors.lock().unwrap();
+                *errors.entry((at, kind_of(&e))).or_default() += 1;
+                self.errors.fetch_add(1, Ordering::Relaxed)
+            }
         };
         if let Some(t) = took {
             let micros = u32::try_from(t.as_micros()).unwrap_or(u32::MAX);
@@ -308,7 +332,7 @@ fn percentile(sorted: &[u32], p: f64) -> f64 {
     f64::from(sorted[i]) / 1000.0
 }
 
-async fn start_servers(connections: u64) -> (Arc<Mutex<PgServer>>, Proxy, Proxy) {
+async fn start_servers(connections: u64) -> (Arc<Mutex<PgServer>>, MariaDbServer, Proxy, Proxy) {
     let pg = tokio::task::spawn_blocking(move || {
         let pg = PgServer::start(PgOptions::default()).expect("PostgreSQL starts");
         let max = connections / 4 + 100;
@@ -320,12 +344,21 @@ async fn start_servers(connections: u64) -> (Arc<Mutex<PgServer>>, Proxy, Proxy)
     })
     .await
     .unwrap();
-    let my = mariadb_native();
-    my.sql_root(
-        None,
-        &format!("SET GLOBAL max_connections = {}", connections + 200),
-    )
-    .expect("MariaDB max_connections");
+    // Tuned as a deployment for this many clients would be: `back_log` (its listen queue,
+    // 80 by default) and `thread_cache_size` are read only at start.
+    let my = tokio::task::spawn_blocking(move || {
+        MariaDbServer::start(MariaDbOptions {
+            server_args: vec![
+                format!("--max-connections={}", connections + 200),
+                format!("--back-log={}", connections.max(80)),
+                format!("--thread-cache-size={}", connections.min(16384)),
+            ],
+            ..MariaDbOptions::default()
+        })
+        .expect("MariaDB starts")
+    })
+    .await
+    .unwrap();
     let bench = std::process::Command::new("pgbench")
         .args([
             "-i",
@@ -353,8 +386,8 @@ async fn start_servers(connections: u64) -> (Arc<Mutex<PgServer>>, Proxy, Proxy)
         ..ProxyOpts::default()
     };
     let pg_proxy = Proxy::start(&pg, opts.clone()).await;
-    let my_proxy = Proxy::start_mysql(my, opts).await;
-    (Arc::new(Mutex::new(pg)), pg_proxy, my_proxy)
+    let my_proxy = Proxy::start_mysql(&my, opts).await;
+    (Arc::new(Mutex::new(pg)), my, pg_proxy, my_proxy)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -363,7 +396,9 @@ async fn soak() {
     let minutes = env_or("SLUICE_SOAK_MINUTES", 10);
     let connections = env_or("SLUICE_SOAK_CONNECTIONS", 2000);
     let duration = Duration::from_secs(minutes * 60);
-    let (pg, pg_proxy, my_proxy) = start_servers(connections).await;
+    let captured = timings::capture();
+    let (pg, my, pg_proxy, my_proxy) = start_servers(connections).await;
+    let my = Arc::new(Mutex::new(my));
     let pid = std::process::id();
     warm_up(&pg_proxy, &my_proxy).await;
     let before = usage(pid);
@@ -371,6 +406,9 @@ async fn soak() {
     println!("soak: {minutes} min, {connections} connections; before: {before:?}");
     let stop = Arc::new(AtomicBool::new(false));
     let stats = Arc::new(Stats::default());
+    let _ = stats.started.set(Instant::now());
+    let lag = tokio::spawn(timings::runtime_lag(Arc::clone(&stop)));
+    let overflows = timings::listen_overflows();
     let deadline = Instant::now() + duration;
     let mut clients = Vec::new();
     let pg_share = connections / 4;
@@ -404,28 +442,24 @@ async fn soak() {
         pid,
     };
     let vanish_task = tokio::spawn(vanishers(chaos, Arc::clone(&stop)));
-    let mut peak = usage(pid);
-    let mut restarts = 0;
-    while Instant::now() < deadline {
-        tokio::time::sleep(Duration::from_secs(5)).await;
-        let now = usage(pid);
-        peak = larger(peak, now);
-        let elapsed = duration.saturating_sub(deadline.saturating_duration_since(Instant::now()));
-        if restarts < 2 && elapsed >= duration * (restarts + 1) / 3 {
-            let pg = Arc::clone(&pg);
-            tokio::task::spawn_blocking(move || pg.lock().unwrap().restart().expect("restart"))
-                .await
-                .unwrap();
-            restarts += 1;
-            println!("soak: PostgreSQL restarted at {:?}", elapsed);
-        }
-    }
+    // The servers live until the clients have ended: their last statements need them.
+    let (peak, load) = run_until(deadline, duration, pid, &pg, &my).await;
     stop.store(true, Ordering::Relaxed);
     for c in clients {
         let _ = c.await;
     }
     let (transactions, failed_rounds) = bench.await.unwrap();
     let vanished = vanish_task.await.unwrap();
+    timings::print_lag(&lag.await.unwrap());
+    let (o, d) = timings::listen_overflows();
+    println!(
+        "soak: load average (1 min) {:.1} to {:.1}; listen queue overflows {}, drops {}",
+        load.0,
+        load.1,
+        o - overflows.0,
+        d - overflows.1
+    );
+    timings::print_logins(&captured);
     let after = report(
         &stats,
         &pg_proxy,
@@ -440,6 +474,45 @@ async fn soak() {
         after.fds <= before.fds,
         "descriptors did not come back: before {before_fds:?}, after {after_fds:?}"
     );
+}
+
+/// Until `deadline`: samples the process's usage and the load average every 5 s, restarts
+/// PostgreSQL at a third and at two thirds of the run and MariaDB at half of it. The peak
+/// usage and the load's range.
+async fn run_until(
+    deadline: Instant,
+    duration: Duration,
+    pid: u32,
+    pg: &Arc<Mutex<PgServer>>,
+    my: &Arc<Mutex<MariaDbServer>>,
+) -> (Usage, (f64, f64)) {
+    let mut peak = usage(pid);
+    let mut load = (f64::MAX, 0.0f64);
+    let (mut restarts, mut my_restarted) = (0, false);
+    while Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_secs(5)).await;
+        peak = larger(peak, usage(pid));
+        let l = timings::load();
+        load = (load.0.min(l), load.1.max(l));
+        let elapsed = duration.saturating_sub(deadline.saturating_duration_since(Instant::now()));
+        if restarts < 2 && elapsed >= duration * (restarts + 1) / 3 {
+            let pg = Arc::clone(pg);
+            tokio::task::spawn_blocking(move || pg.lock().unwrap().restart().expect("restart"))
+                .await
+                .unwrap();
+            restarts += 1;
+            println!("soak: PostgreSQL restarted at {elapsed:?}");
+        }
+        if !my_restarted && elapsed >= duration / 2 {
+            let my = Arc::clone(my);
+            tokio::task::spawn_blocking(move || my.lock().unwrap().restart().expect("restart"))
+                .await
+                .unwrap();
+            my_restarted = true;
+            println!("soak: MariaDB restarted at {elapsed:?}");
+        }
+    }
+    (peak, load)
 }
 
 /// A first session through each target: what sluice opens once (its catalog connections, the
@@ -487,6 +560,7 @@ async fn report(
         tokio::time::sleep(Duration::from_millis(500)).await;
         after = usage(std::process::id());
     }
+    let settled = settle.elapsed();
     tokio::time::sleep(Duration::from_secs(2)).await;
     let records =
         audited(&pg_proxy.dir.path().join("audit")) + audited(&my_proxy.dir.path().join("audit"));
@@ -506,6 +580,9 @@ async fn report(
     for (kind, n) in stats.login_failures.lock().unwrap().iter() {
         println!("soak: login failed {n} times: {kind}");
     }
+    for ((at, kind), n) in stats.statement_errors.lock().unwrap().iter() {
+        println!("soak: at {at} s, statements answered with an error {n} times: {kind}");
+    }
     println!("soak: audit statement records of the checked clients: {records}");
     println!("soak: pgbench -S transactions: {transactions} ({failed_rounds} rounds cut short); vanishing clients: {vanished}");
     println!(
@@ -520,7 +597,7 @@ async fn report(
     println!(
         "soak: RSS MiB before {:.1}, peak {:.1}, after {:.1}; descriptors before {}, peak {}, after {} (settled in {:.1} s)",
         mib(before.rss_kib), mib(peak.rss_kib), mib(after.rss_kib), before.fds, peak.fds, after.fds,
-        settle.elapsed().as_secs_f64()
+        settled.as_secs_f64()
     );
     assert_eq!(unanswered, 0, "statements went unanswered");
     assert_eq!(wrong, 0, "statements answered wrong");

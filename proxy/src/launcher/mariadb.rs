@@ -68,6 +68,9 @@ pub struct MariaDbOptions {
     pub password: String,
     /// Application database; the user gets ALL on it (plus global PROCESS).
     pub database: String,
+    /// More `mariadbd` options, last on its command line (the soak raises `back_log` and
+    /// `thread_cache_size`, which only a start sets, for its thousands of connections).
+    pub server_args: Vec<String>,
 }
 
 impl Default for MariaDbOptions {
@@ -78,6 +81,7 @@ impl Default for MariaDbOptions {
             user: "app".into(),
             password: "app-secret".into(),
             database: "shop".into(),
+            server_args: Vec::new(),
         }
     }
 }
@@ -330,6 +334,7 @@ impl MariaDbServer {
             // still give a plaintext-only server.
             None => args.push("--skip-ssl".into()),
         }
+        args.extend(self.opts.server_args.iter().cloned());
         args
     }
 

@@ -84,9 +84,11 @@ pub async fn run_listener(
     let name = target.upstream.name.clone();
     let sessions = shutdown.clone();
     crate::net::accept_loop(listener, &name, shutdown, stop, tracker, |tcp, peer| {
+        let clock = crate::login_clock::LoginClock::start(std::time::Instant::now());
         handle_connection(
             tcp,
             peer,
+            clock,
             Arc::clone(&target),
             Arc::clone(&shared),
             sessions.clone(),
@@ -106,6 +108,7 @@ async fn refuse_at_greeting(mut tcp: TcpStream, code: u16, state: &str, message:
 async fn handle_connection(
     tcp: TcpStream,
     peer: SocketAddr,
+    clock: Option<crate::login_clock::LoginClock>,
     target: Arc<MysqlTarget>,
     shared: Arc<MysqlShared>,
     shutdown: watch::Receiver<bool>,
@@ -118,7 +121,17 @@ async fn handle_connection(
     };
     // `[login] handshake_timeout`: from connecting to a ready session.
     let limit = shared.live.login().settings().handshake_timeout;
-    let established = tokio::time::timeout(limit, establish(tcp, peer, &target, &shared)).await;
+    let login = crate::login_clock::LoginClock::scope(clock.clone(), async {
+        crate::login_clock::mark("handler");
+        establish(tcp, peer, &target, &shared).await
+    });
+    let established = tokio::time::timeout(limit, login).await;
+    let outcome = match &established {
+        Ok(Some(_)) => "ready",
+        Ok(None) => "failed",
+        Err(_) => "timed out",
+    };
+    crate::login_clock::LoginClock::report(clock.as_ref(), &name, peer, outcome);
     let (client, upstream, ctx, upstream_user) = match established {
         Ok(Some(e)) => e,
         Ok(None) => return,
@@ -341,6 +354,7 @@ async fn authenticate(
             return None;
         }
     };
+    crate::login_clock::mark("client_login");
     if authed.throttled {
         TargetMetrics::count(&target.metrics.logins_throttled);
     }

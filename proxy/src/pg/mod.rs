@@ -92,9 +92,11 @@ pub async fn run_listener(
     let name = target.upstream.name.clone();
     let sessions = shutdown.clone();
     crate::net::accept_loop(listener, &name, shutdown, stop, tracker, |tcp, peer| {
+        let clock = crate::login_clock::LoginClock::start(std::time::Instant::now());
         handle_connection(
             tcp,
             peer,
+            clock,
             Arc::clone(&target),
             Arc::clone(&shared),
             sessions.clone(),
@@ -136,6 +138,7 @@ struct LoggedIn {
 async fn handle_connection(
     tcp: TcpStream,
     peer: SocketAddr,
+    clock: Option<crate::login_clock::LoginClock>,
     target: Arc<PgTarget>,
     shared: Arc<PgShared>,
     shutdown: watch::Receiver<bool>,
@@ -144,9 +147,18 @@ async fn handle_connection(
     // `[login] handshake_timeout`: from connecting to a ready session (TLS, startup, SCRAM,
     // any login delay, the upstream login).
     let limit = shared.live.login().settings().handshake_timeout;
-    let established = match tokio::time::timeout(limit, establish(tcp, peer, &target, &shared))
-        .await
-    {
+    let login = crate::login_clock::LoginClock::scope(clock.clone(), async {
+        crate::login_clock::mark("handler");
+        establish(tcp, peer, &target, &shared).await
+    });
+    let established = tokio::time::timeout(limit, login).await;
+    let outcome = match &established {
+        Ok(Some(_)) => "ready",
+        Ok(None) => "failed",
+        Err(_) => "timed out",
+    };
+    crate::login_clock::LoginClock::report(clock.as_ref(), &name, peer, outcome);
+    let established = match established {
         Ok(Some(e)) => e,
         Ok(None) => return,
         Err(_) => {
@@ -381,6 +393,7 @@ async fn login(
         }
     }
     let (identity, deadline, token) = sign_in(startup, peer, target, shared, &user).await?;
+    crate::login_clock::mark("client_login");
     if !crate::auth::in_any(&identity.groups, &target.allowed_groups) {
         let reason = format!(
             "not in the target's allowed_groups {:?}",
