@@ -221,6 +221,9 @@ pub fn mask_literals(
             rows_from_literals: false,
             mask_everything: false,
         };
+        if defines_over_sensitive(dialect, statement, sensitive) {
+            masker.mask_everything = true;
+        }
         masker.mask_statement(statement);
         if mode == LiteralMode::Redact {
             let _ = VisitMut::visit(statement, &mut RedactAll);
@@ -238,6 +241,49 @@ pub fn mask_literals(
         masked_params,
         all_params_masked: false,
     }
+}
+
+/// A definition (a constraint, an index predicate, a default, a generated column, a policy, a
+/// trigger's condition, a type change's USING) compares literals with columns, or writes them,
+/// in expressions the masker does not follow: over a table that may hold a sensitive column
+/// every literal is masked. A routine's or trigger's body is text sluice does not read: always.
+fn defines_over_sensitive(
+    dialect: Dialect,
+    statement: &Statement,
+    sensitive: &SensitiveColumns,
+) -> bool {
+    use crate::StatementKind as K;
+    if !matches!(
+        crate::classify::classify(dialect, statement),
+        K::Create | K::Alter | K::Ddl
+    ) {
+        return false;
+    }
+    if matches!(
+        statement,
+        Statement::CreateFunction(_)
+            | Statement::CreateProcedure { .. }
+            | Statement::CreateTrigger(_)
+    ) {
+        return true;
+    }
+    let names_sensitive = sqlparser::ast::visit_relations(statement, |name| {
+        let parts: Vec<String> = name
+            .0
+            .iter()
+            .filter_map(|p| p.as_ident())
+            .map(normalize_ident)
+            .collect();
+        let covered = match parts.split_last() {
+            Some((t, rest)) => sensitive.may_cover_table(rest.last().map(String::as_str), t),
+            None => true,
+        };
+        match covered {
+            true => ControlFlow::Break(()),
+            false => ControlFlow::Continue(()),
+        }
+    });
+    names_sensitive.is_break()
 }
 
 /// Token-level redaction for text that does not parse: literals become `?`, comments go
@@ -861,6 +907,45 @@ impl VisitorMut for Masker<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Black-box round 8, finding 2: a DBA's constraint, index predicate, default, policy or
+    /// routine body kept the value it compared with a masked column in the log.
+    #[test]
+    fn literals_of_definitions_over_sensitive_tables_are_masked() {
+        let s = SensitiveColumns::new(["customers.ssn", "employees.salary"]).unwrap();
+        let pg = [
+            "ALTER TABLE employees ADD CONSTRAINT v2 CHECK (salary <> 131313.13)",
+            "CREATE INDEX v2i ON customers (id) WHERE ssn = '999-00-1313'",
+            "ALTER TABLE employees ALTER COLUMN salary SET DEFAULT 131313.13",
+            "CREATE POLICY p ON customers USING (ssn = '999-00-1313')",
+            "ALTER TABLE customers ALTER COLUMN ssn TYPE text USING (ssn || '999-00-1313')",
+            "CREATE FUNCTION f() RETURNS int AS $$ SELECT 1 FROM customers WHERE ssn = '999-00-1313' $$ LANGUAGE sql",
+        ];
+        let my = [
+            "ALTER TABLE employees ADD CONSTRAINT c CHECK (salary <> 131313.13)",
+            "ALTER TABLE employees ALTER COLUMN salary SET DEFAULT 131313.13",
+            "ALTER TABLE employees ADD COLUMN g INT AS (salary = 131313.13)",
+        ];
+        for (dialect, sql) in pg
+            .iter()
+            .map(|q| (Dialect::Postgres, q))
+            .chain(my.iter().map(|q| (Dialect::MySql, q)))
+        {
+            let m = mask_literals(dialect, sql, &s, LiteralMode::Mask);
+            assert!(
+                !m.text.contains("1313"),
+                "{dialect:?} {sql} was logged as {}",
+                m.text
+            );
+        }
+        let m = mask_literals(
+            Dialect::Postgres,
+            "CREATE INDEX i ON orders (id) WHERE total > 100",
+            &s,
+            LiteralMode::Mask,
+        );
+        assert!(m.text.contains("100"), "nothing sensitive: {}", m.text);
+    }
 
     fn mask(d: Dialect, sql: &str, cols: &[&str]) -> MaskedStatement {
         let s = SensitiveColumns::new(cols).expect("patterns");
