@@ -1499,6 +1499,17 @@ async fn mysql_masked_user_gets_no_clear_value_by_any_route() {
         ))
         .await
         .unwrap();
+    // Another session's plan, by its upstream thread id (black-box round 8, finding 3): sluice
+    // refuses it, rather than pass it to the server, whatever the id.
+    let thread: Option<u64> = direct.query_first("SELECT CONNECTION_ID()").await.unwrap();
+    for show in ["EXPLAIN", "ANALYZE", "EXPLAIN FORMAT=JSON"] {
+        let sql = format!("SHOW {show} FOR {}", thread.unwrap_or(1));
+        let err = conn.query_drop(&sql).await.unwrap_err().to_string();
+        assert!(
+            err.contains("1142") && err.contains("sluice"),
+            "{sql}: {err}"
+        );
+    }
     let mut attempts = my_attempts(&n);
     attempts.push(vec![format!("SELECT * FROM {n}_fresh")]);
     attempts.push(vec![format!(

@@ -80,13 +80,21 @@ pub fn reveals_values_outside_masks(info: &StatementInfo) -> bool {
     revealing_relation(info).is_some() || revealing_show(info)
 }
 
-/// MySQL statements that show other sessions' statement texts or locked rows.
+/// MySQL statements that show other sessions' statement texts, plans (`SHOW EXPLAIN|ANALYZE
+/// FOR <thread>`, by the upstream thread id of any session) or locked rows.
 fn revealing_show(info: &StatementInfo) -> bool {
     let f = &info.fingerprint;
     f.get(..4).is_some_and(|w| w.eq_ignore_ascii_case("show"))
-        && ["PROCESSLIST", "ENGINE", "MUTEX", "USER_VARIABLES"]
-            .iter()
-            .any(|k| f.to_ascii_uppercase().contains(k))
+        && [
+            "PROCESSLIST",
+            "ENGINE",
+            "MUTEX",
+            "USER_VARIABLES",
+            "EXPLAIN",
+            "ANALYZE",
+        ]
+        .iter()
+        .any(|k| f.to_ascii_uppercase().contains(k))
 }
 
 fn is_ddl(kind: StatementKind) -> bool {
