@@ -20,14 +20,7 @@ async fn postgres_hold_waits_for_approval_and_refuses_on_deny_cancel_or_timeout(
     let hook = HookReceiver::start(200).await;
     let proxy = Proxy::start(upstream, approvals_opts("hold", "6s", 1, &hook)).await;
     let admin = Admin::of(&proxy);
-    let direct = pg_direct(upstream).await;
-    let t = unique("held");
-    direct
-        .batch_execute(&format!(
-            "CREATE TABLE {t} (n int); INSERT INTO {t} VALUES (1), (2), (3)"
-        ))
-        .await
-        .unwrap();
+    let (direct, t) = pg_table(upstream, "held", "(1), (2), (3)").await;
 
     // Approve: the statement runs, as if the database had been slow.
     let held = proxy.connect().await;
@@ -229,14 +222,7 @@ async fn mysql_hold_waits_for_approval_and_kill_query_withdraws_it() {
     let hook = HookReceiver::start(200).await;
     let proxy = Proxy::start_mysql(server, approvals_opts("hold", "5s", 1, &hook)).await;
     let admin = Admin::of(&proxy);
-    let mut direct = mysql_direct(server).await;
-    let t = unique("held");
-    direct
-        .query_drop(format!(
-            "CREATE TABLE {t} (n INT); INSERT INTO {t} VALUES (1), (2), (3)"
-        ))
-        .await
-        .unwrap();
+    let (mut direct, t) = mysql_table(server, "held", "(1), (2), (3)").await;
 
     let mut held = proxy.mysql().await;
     let sql = format!("UPDATE {t} SET n = n + 10");
@@ -324,14 +310,7 @@ async fn a_client_gone_while_its_statement_is_held_withdraws_it() {
     let hook = HookReceiver::start(200).await;
     let upstream = pg_scram();
     let proxy = Proxy::start(upstream, approvals_opts("hold", "60s", 1, &hook)).await;
-    let direct = pg_direct(upstream).await;
-    let t = unique("gone");
-    direct
-        .batch_execute(&format!(
-            "CREATE TABLE {t} (n int); INSERT INTO {t} VALUES (1), (2), (3)"
-        ))
-        .await
-        .unwrap();
+    let (direct, t) = pg_table(upstream, "gone", "(1), (2), (3)").await;
     let psql = Command::new("psql")
         .arg("-X")
         .arg(proxy.conn_str(USER, PASSWORD, ""))
@@ -400,14 +379,7 @@ async fn shutdown_refuses_a_held_statement_within_the_grace() {
     let mut opts = approvals_opts("hold", "40s", 1, &hook);
     opts.shutdown_grace = "5s";
     let mut proxy = Proxy::start(upstream, opts).await;
-    let direct = pg_direct(upstream).await;
-    let t = unique("stop");
-    direct
-        .batch_execute(&format!(
-            "CREATE TABLE {t} (n int); INSERT INTO {t} VALUES (1), (2), (3)"
-        ))
-        .await
-        .unwrap();
+    let (direct, t) = pg_table(upstream, "stop", "(1), (2), (3)").await;
     let held = proxy.connect().await;
     let sql = format!("DELETE FROM {t}");
     let run = tokio::spawn(async move { held.execute(sql.as_str(), &[]).await });
@@ -476,14 +448,7 @@ async fn tickets_run_the_identical_statement_once_and_survive_a_restart() {
     let upstream = pg_scram();
     let hook = HookReceiver::start(200).await;
     let mut proxy = Proxy::start(upstream, approvals_opts("ticket", "10m", 1, &hook)).await;
-    let direct = pg_direct(upstream).await;
-    let t = unique("tick");
-    direct
-        .batch_execute(&format!(
-            "CREATE TABLE {t} (n int); INSERT INTO {t} VALUES (1), (2)"
-        ))
-        .await
-        .unwrap();
+    let (direct, t) = pg_table(upstream, "tick", "(1), (2)").await;
     let sql = format!("UPDATE {t} SET n = n + 1");
 
     let client = proxy.connect().await;
@@ -571,14 +536,7 @@ async fn mysql_tickets_count_what_executable_comments_hold() {
     let hook = HookReceiver::start(200).await;
     let proxy = Proxy::start_mysql(server, approvals_opts("ticket", "10m", 1, &hook)).await;
     let admin = Admin::of(&proxy);
-    let mut direct = mysql_direct(server).await;
-    let t = unique("tick");
-    direct
-        .query_drop(format!(
-            "CREATE TABLE {t} (n INT); INSERT INTO {t} VALUES (1), (2)"
-        ))
-        .await
-        .unwrap();
+    let (mut direct, t) = mysql_table(server, "tick", "(1), (2)").await;
     let sql = format!("UPDATE {t} SET n = n + 1");
     let mut client = proxy.mysql().await;
     let err = client.query_drop(&sql).await.unwrap_err().to_string();

@@ -629,3 +629,39 @@ impl WebDriver {
         panic!("{css} never showed {needle:?}; last: {last:?}");
     }
 }
+
+/// A table `<prefix>_…` of one int column `n` holding `values` (`"(1), (2)"`), made directly
+/// on PostgreSQL: the direct client and the table's name.
+pub async fn pg_table(
+    upstream: &PgServer,
+    prefix: &str,
+    values: &str,
+) -> (tokio_postgres::Client, String) {
+    let direct = pg_direct(upstream).await;
+    let t = unique(prefix);
+    direct
+        .batch_execute(&format!(
+            "CREATE TABLE {t} (n int); INSERT INTO {t} VALUES {values}"
+        ))
+        .await
+        .unwrap();
+    (direct, t)
+}
+
+/// The MariaDB twin of [`pg_table`].
+pub async fn mysql_table(
+    server: &MariaDbServer,
+    prefix: &str,
+    values: &str,
+) -> (mysql_async::Conn, String) {
+    use mysql_async::prelude::Queryable;
+    let mut direct = mysql_direct(server).await;
+    let t = unique(prefix);
+    direct
+        .query_drop(format!(
+            "CREATE TABLE {t} (n INT); INSERT INTO {t} VALUES {values}"
+        ))
+        .await
+        .unwrap();
+    (direct, t)
+}
