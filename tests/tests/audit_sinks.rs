@@ -72,16 +72,20 @@ fn local_records(dir: &Path) -> Vec<audit::Record> {
     records
 }
 
-/// (rows, distinct seqs, max seq) of `instance` in the central store.
+/// (rows, distinct seqs, max seq) of `instance` in the central store; nothing while no sink
+/// has created its tables yet (a sink migrates when it first has records to ship).
 async fn central_counts(client: &tokio_postgres::Client, instance: &str) -> (i64, i64, i64) {
-    let row = client
+    let counted = client
         .query_one(
             "SELECT count(*), count(DISTINCT seq), coalesce(max(seq), 0) FROM sluice_audit_records WHERE instance = $1",
             &[&instance],
         )
-        .await
-        .expect("count");
-    (row.get(0), row.get(1), row.get(2))
+        .await;
+    match counted {
+        Ok(row) => (row.get(0), row.get(1), row.get(2)),
+        Err(e) if e.code() == Some(&tokio_postgres::error::SqlState::UNDEFINED_TABLE) => (0, 0, 0),
+        Err(e) => panic!("count: {e:?}"),
+    }
 }
 
 /// Waits until the central store holds exactly the local log of `instance`, record for record
