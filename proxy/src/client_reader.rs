@@ -58,11 +58,6 @@ impl<R: AsyncRead + Unpin, C: Decoder> ClientReader<R, C> {
         self.early.pop_front().or_else(|| decode(&mut self.rd))
     }
 
-    /// The reader underneath, for decoding what its buffer holds.
-    pub fn framed_mut(&mut self) -> &mut FramedRead<R, C> {
-        &mut self.rd
-    }
-
     /// Waits for `barrier` while watching the client. `says_goodbye` tells a frame that ends
     /// the session (Terminate, COM_QUIT). A client that is gone wins over a barrier that
     /// finishes at the same moment: its statement is then not run.
