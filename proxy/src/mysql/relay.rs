@@ -164,7 +164,7 @@ async fn run_barrier(
 ) -> Option<String> {
     let barrier = h.take_barrier()?;
     let says_quit = |p: &Packet| p.seq == 0 && p.payload() == [com::QUIT];
-    match client.wait(barrier, says_quit).await {
+    match client.wait(barrier, says_quit, |p| p.bytes.len()).await {
         Waited::Done(refusal) => refusal,
         Waited::ClientEnded(broken) => {
             withdraw_hold(h).await;

@@ -339,7 +339,10 @@ impl Relay {
         };
         if let Some(barrier) = h.take_barrier() {
             if refused.is_none() {
-                match client_rd.wait(barrier, |f| f.tag == b'X').await {
+                match client_rd
+                    .wait(barrier, |f| f.tag == b'X', |f| f.bytes.len())
+                    .await
+                {
                     Waited::Done(refusal) => refused = refusal,
                     Waited::ClientEnded(broken) => {
                         // Gone before its statement ran: it never will.
